@@ -1,0 +1,139 @@
+// Runs N workers over a WorkQueue calling reconcile(key), with controller-runtime's outcomes:
+// thrown error → rate-limited requeue; {requeueAfter} → forget + re-add later; success → forget;
+// TerminalError → logged and counted, not retried. Each call gets a reconcile id, a timeout and metrics.
+import { randomBytes } from 'node:crypto';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log/index.js';
+import { silentLogger } from '../log/index.js';
+import { errorMessage } from './errors.js';
+import { kubeMetrics, type KubeMetrics } from './metrics.js';
+import { WorkQueue } from './queue.js';
+
+/** A failure that retrying cannot fix (e.g. an invalid spec): logged and counted, never requeued. */
+export class TerminalError extends Error {
+  readonly name = 'TerminalError';
+  readonly code = 'RECONCILE_TERMINAL';
+}
+
+export class ReconcileTimeoutError extends Error {
+  readonly name = 'ReconcileTimeoutError';
+  readonly code = 'RECONCILE_TIMEOUT';
+}
+
+export type ReconcileResult = void | { requeueAfter?: number };
+
+export interface ReconcileContext {
+  id: string;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+export type Reconciler = (key: string, ctx: ReconcileContext) => Promise<ReconcileResult>;
+
+export interface ControllerOptions {
+  name: string;
+  reconcile: Reconciler;
+  workers?: number;
+  queue?: WorkQueue;
+  timeoutMs?: number;
+  logger?: Logger;
+  registry?: Registry;
+}
+
+export type Outcome = 'success' | 'error' | 'requeue_after' | 'terminal' | 'timeout';
+
+export class Controller {
+  readonly queue: WorkQueue;
+  readonly name: string;
+  private readonly log: Logger;
+  private readonly metrics: KubeMetrics | undefined;
+  private running: Promise<void>[] = [];
+  private depthTimer: NodeJS.Timeout | undefined;
+  /** Last outcome per key, for tests and status. */
+  readonly counts: Record<Outcome, number> = { success: 0, error: 0, requeue_after: 0, terminal: 0, timeout: 0 };
+
+  constructor(private readonly opts: ControllerOptions) {
+    this.name = opts.name;
+    this.queue = opts.queue ?? new WorkQueue();
+    this.log = opts.logger ?? silentLogger();
+    this.metrics = opts.registry ? kubeMetrics(opts.registry) : undefined;
+  }
+
+  start(): void {
+    if (this.running.length) return;
+    const n = this.opts.workers ?? 2;
+    for (let i = 0; i < n; i++) this.running.push(this.worker());
+    if (this.metrics) {
+      this.depthTimer = setInterval(() => this.metrics?.queueDepth.set({ controller: this.name }, this.queue.len()), 1000);
+      this.depthTimer.unref?.();
+    }
+  }
+
+  /** Stops taking keys; resolves once the workers have finished their current reconcile. */
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    if (this.depthTimer) clearInterval(this.depthTimer);
+    await Promise.all(this.running);
+    this.running = [];
+  }
+
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  private async worker(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      try {
+        await this.processOne(key);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  private async processOne(key: string): Promise<void> {
+    const id = randomBytes(4).toString('hex');
+    const log = this.log.child({ controller: this.name, key, reconcileID: id });
+    const ac = new AbortController();
+    const timeoutMs = this.opts.timeoutMs ?? 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    const started = process.hrtime.bigint();
+    let outcome: Outcome;
+    try {
+      const timeout = new Promise<never>((_, rej) => {
+        timer = setTimeout(() => {
+          ac.abort();
+          rej(new ReconcileTimeoutError(`reconcile of ${key} exceeded ${timeoutMs} ms`));
+        }, timeoutMs);
+      });
+      const res = await Promise.race([this.opts.reconcile(key, { id, log, signal: ac.signal }), timeout]);
+      if (res && typeof res.requeueAfter === 'number' && res.requeueAfter > 0) {
+        this.queue.forget(key);
+        this.queue.addAfter(key, res.requeueAfter);
+        outcome = 'requeue_after';
+      } else {
+        this.queue.forget(key);
+        outcome = 'success';
+      }
+    } catch (err) {
+      if (err instanceof TerminalError) {
+        this.queue.forget(key);
+        log.error('reconcile failed terminally, not retrying', { error: err.message });
+        outcome = 'terminal';
+      } else {
+        const delay = this.queue.addRateLimited(key);
+        outcome = err instanceof ReconcileTimeoutError ? 'timeout' : 'error';
+        log.warn('reconcile failed, requeued', { error: errorMessage(err), retryInMs: delay, retries: this.queue.retries(key) });
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    this.counts[outcome]++;
+    if (this.metrics) {
+      this.metrics.reconcileTotal.inc({ controller: this.name, result: outcome });
+      this.metrics.reconcileDuration.observe({ controller: this.name }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+}
