@@ -1,0 +1,21 @@
+// The trust component's public surface: PKI (roots, issuers, leaves, CSRs), SPIFFE ids, trust bundles,
+// TLS helpers, and (below) the Identity service and its client.
+export { TrustError, isTrustError, type TrustErrorCode } from './errors.js';
+export { DEFAULT_TRUST_DOMAIN, spiffeId, parseSpiffeId, parseWorkloadId, validateTrustDomain, type SpiffeId } from './spiffe.js';
+export {
+  createRoot, createIssuer, issueLeaf, loadAuthority, generateKeyPair, loadPrivateKey, loadPublicKey,
+  DEFAULT_ROOT_VALIDITY_DAYS, DEFAULT_ISSUER_VALIDITY_DAYS, DEFAULT_LEAF_TTL_SECONDS,
+  type CertificateAuthority, type Leaf, type KeyPair, type CreateRootOptions, type CreateIssuerOptions, type IssueLeafOptions,
+} from './pki.js';
+export { createCsr, parseCsr, MAX_CSR_BYTES, type ParsedCsr } from './csr.js';
+export { TrustBundle, type BundleRoot } from './bundle.js';
+export {
+  ROOT_CERT_FILE, ROOT_KEY_FILE, ISSUER_CERT_FILE, ISSUER_KEY_FILE,
+  writeAuthority, readAuthority, writeRoot, readRoot, writeIssuer, readIssuer,
+} from './files.js';
+export {
+  secureContextOptions, createSecureContext, serverTlsOptions, clientTlsOptions, checkPeerCertificate, peerIdentity, verifyChain,
+  type TlsCredentials, type IdentityMatcher,
+} from './tls.js';
+export { parseCertPem, parseCertsPem, uriSans, type ParsedCert } from './x509.js';
+export { toPem, pemBlocks } from './der.js';
