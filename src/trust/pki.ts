@@ -90,7 +90,7 @@ export function requireP256(key: KeyObject, what: string): void {
 const spkiOf = (pub: KeyObject): Buffer => pub.export({ type: 'spki', format: 'der' });
 const spkiAsn1 = (spki: Buffer): Asn1 => forge.asn1.fromDer(bin(spki));
 
-interface TbsInput {
+export interface TbsInput {
   serial: Buffer;
   issuer: Asn1;
   notBefore: Date;
@@ -100,7 +100,8 @@ interface TbsInput {
   extensions: Asn1[];
 }
 
-function tbsCertificate(t: TbsInput): Buffer {
+/** Exported for tests that need odd certificates (a non-CA signer); not part of index.ts. */
+export function tbsCertificate(t: TbsInput): Buffer {
   return toDer(
     seq([
       ctx(0, true, [smallInt(2)]), // v3
