@@ -1,0 +1,389 @@
+// The sandbox's kube-proxy: one TCP listener per (ClusterIP | node address | LB address, port), each
+// connection piped to a ready endpoint. Desired listeners are recomputed from the whole Service set on
+// every change and diffed against the open ones (level-triggered), so a change to one Service never
+// touches another's listeners, and endpoint changes need no listener change at all: the endpoint is
+// chosen per connection from the current Service.
+import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { z } from 'zod';
+import { createLogger, type Logger } from '../../log/index.js';
+import { ProxyServiceSchema, type ProxyService, type ProxyServiceInput, type ProxyServicePort, type ProxyServiceStats, type ProxyServiceStatus } from './types.js';
+
+export const ServiceProxyOptionsSchema = z.object({
+  /** Address other clusters reach this cluster's node at: NodePorts listen here, and it is the default LB ingress. */
+  nodeAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
+  /** LB ingress addresses to hand out (as MetalLB would); without a pool every LB Service gets `nodeAddress`. */
+  loadBalancerAddresses: z.array(z.union([z.ipv4(), z.ipv6()])).default([]),
+  connectTimeoutMs: z.number().int().min(50).max(60_000).default(3_000),
+});
+export type ServiceProxyOptions = z.input<typeof ServiceProxyOptionsSchema> & {
+  logger?: Logger;
+  /** Called when a Service's status changes (listeners, LB ingress, errors). */
+  onStatus?: (status: ProxyServiceStatus) => void;
+};
+
+export class ProxyError extends Error {
+  constructor(
+    readonly code: 'PROXY_INVALID_SERVICE' | 'PROXY_INVALID_OPTIONS',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProxyError';
+  }
+}
+
+interface Listener {
+  addr: string;
+  host: string;
+  port: number;
+  owner: string;
+  portKey: string;
+  server: Server;
+}
+
+interface Desired {
+  addr: string;
+  host: string;
+  port: number;
+  owner: string;
+  portKey: string;
+}
+
+const portKeyOf = (p: ProxyServicePort) => `${p.protocol}/${p.name ?? ''}/${p.port}`;
+const addrOf = (host: string, port: number) => (isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`);
+
+/** Ready endpoints for one Service port, as host/port, with `targetPort` resolved. Pure. */
+export function backendsFor(svc: ProxyService, sp: ProxyServicePort): { host: string; port: number }[] {
+  const out: { host: string; port: number }[] = [];
+  for (const e of svc.endpoints) {
+    if (!e.ready) continue;
+    let port: number | undefined;
+    if (e.ports) {
+      // EndpointSlice semantics: the slice port with the Service port's name carries the resolved number.
+      port = e.ports.find((p) => (p.name ?? '') === (sp.name ?? '') && p.protocol === sp.protocol)?.port;
+    }
+    if (port === undefined && typeof sp.targetPort === 'number') port = sp.targetPort;
+    if (port === undefined && sp.targetPort === undefined) port = sp.port;
+    if (port !== undefined) out.push({ host: e.ip, port });
+  }
+  return out;
+}
+
+export class ServiceProxy {
+  private readonly services = new Map<string, ProxyService>();
+  private readonly inputErrors = new Map<string, string>();
+  private readonly listeners = new Map<string, Listener>();
+  private readonly statuses = new Map<string, ProxyServiceStatus>();
+  private readonly stats = new Map<string, ProxyServiceStats>();
+  private readonly lbAssigned = new Map<string, string>();
+  private readonly sockets = new Set<Socket>();
+  private readonly rr = new Map<string, number>();
+  private readonly log: Logger;
+  private readonly opts: z.output<typeof ServiceProxyOptionsSchema>;
+  private readonly onStatus: ((s: ProxyServiceStatus) => void) | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(options: ServiceProxyOptions = {}) {
+    const parsed = ServiceProxyOptionsSchema.safeParse(options);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ProxyError('PROXY_INVALID_OPTIONS', `service proxy options: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+    }
+    this.opts = parsed.data;
+    this.log = options.logger ?? createLogger('service-proxy');
+    this.onStatus = options.onStatus;
+  }
+
+  /**
+   * Adds or replaces a Service (key `namespace/name`) and resolves once its listeners are open (or have
+   * failed, see `errors`). Bad input is reported in the status, and the previous version keeps serving.
+   */
+  async setService(key: string, input: ProxyServiceInput): Promise<ProxyServiceStatus> {
+    const parsed = ProxyServiceSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const msg = `invalid service: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`;
+      this.log.warn('service proxy ignored an invalid service', { service: key, reason: msg });
+      this.inputErrors.set(key, msg);
+    } else {
+      this.inputErrors.delete(key);
+      this.services.set(key, parsed.data);
+    }
+    await this.reconcile();
+    return this.status(key);
+  }
+
+  async deleteService(key: string): Promise<void> {
+    this.services.delete(key);
+    this.inputErrors.delete(key);
+    await this.reconcile();
+  }
+
+  /** Level-triggered full sync: exactly these Services afterwards. */
+  async replaceAll(entries: Iterable<[string, ProxyServiceInput]>): Promise<ProxyServiceStatus[]> {
+    const keep = new Set<string>();
+    for (const [key, input] of entries) {
+      keep.add(key);
+      const parsed = ProxyServiceSchema.safeParse(input);
+      if (parsed.success) {
+        this.services.set(key, parsed.data);
+        this.inputErrors.delete(key);
+      } else {
+        this.inputErrors.set(key, `invalid service: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+      }
+    }
+    for (const key of [...this.services.keys()]) if (!keep.has(key)) this.services.delete(key);
+    for (const key of [...this.inputErrors.keys()]) if (!keep.has(key)) this.inputErrors.delete(key);
+    await this.reconcile();
+    return [...keep].map((k) => this.status(k));
+  }
+
+  status(key: string): ProxyServiceStatus {
+    return this.statuses.get(key) ?? { key, listening: [], errors: this.inputErrors.has(key) ? [this.inputErrors.get(key) as string] : [] };
+  }
+
+  serviceStats(key: string): ProxyServiceStats {
+    return { ...(this.stats.get(key) ?? emptyStats()) };
+  }
+
+  /** Every open listener, `address:port` → `namespace/name`. */
+  listening(): Map<string, string> {
+    return new Map([...this.listeners.values()].map((l) => [l.addr, l.owner]));
+  }
+
+  /** Closes every listener and every proxied connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.services.clear();
+    await this.reconcile();
+    for (const s of this.sockets) s.destroy();
+  }
+
+  private reconcile(): Promise<void> {
+    const run = this.chain.then(() => this.reconcileNow());
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private desired(): { want: Map<string, Desired>; errors: Map<string, string[]>; lb: Map<string, string> } {
+    const want = new Map<string, Desired>();
+    const errors = new Map<string, string[]>();
+    const lb = new Map<string, string>();
+    const addErr = (key: string, msg: string) => errors.set(key, [...(errors.get(key) ?? []), msg]);
+    const claim = (d: Desired) => {
+      const other = want.get(d.addr);
+      if (other && other.owner !== d.owner) {
+        addErr(d.owner, `${d.addr} is already used by service ${other.owner}`);
+        return;
+      }
+      if (!other) want.set(d.addr, d);
+    };
+    // Sorted so that conflicts resolve the same way every time; services that already hold an address
+    // go first so that a newcomer never steals a working listener.
+    const keys = [...this.services.keys()].sort((a, b) => Number(this.holds(b)) - Number(this.holds(a)) || a.localeCompare(b));
+    const usedLb = new Set<string>();
+    for (const key of keys) {
+      const svc = this.services.get(key) as ProxyService;
+      let ingress: string | undefined;
+      if (svc.type === 'LoadBalancer') {
+        ingress = this.lbAddressFor(key, usedLb);
+        if (ingress) {
+          usedLb.add(ingress);
+          lb.set(key, ingress);
+        } else addErr(key, 'no LoadBalancer address: set nodeAddress or loadBalancerAddresses');
+      }
+      for (const sp of svc.ports) {
+        if (sp.protocol !== 'TCP') continue; // UDP/SCTP are not proxied in the sandbox; DNS has its own server.
+        const portKey = portKeyOf(sp);
+        for (const ip of svc.clusterIPs) claim({ addr: addrOf(ip, sp.port), host: ip, port: sp.port, owner: key, portKey });
+        if ((svc.type === 'NodePort' || svc.type === 'LoadBalancer') && sp.nodePort) {
+          if (this.opts.nodeAddress) claim({ addr: addrOf(this.opts.nodeAddress, sp.nodePort), host: this.opts.nodeAddress, port: sp.nodePort, owner: key, portKey });
+          else addErr(key, `nodePort ${sp.nodePort} not served: the proxy has no nodeAddress`);
+        }
+        if (ingress) claim({ addr: addrOf(ingress, sp.port), host: ingress, port: sp.port, owner: key, portKey });
+      }
+    }
+    return { want, errors, lb };
+  }
+
+  private holds(key: string): boolean {
+    for (const l of this.listeners.values()) if (l.owner === key) return true;
+    return false;
+  }
+
+  private lbAddressFor(key: string, used: Set<string>): string | undefined {
+    const pool = this.opts.loadBalancerAddresses;
+    if (pool.length === 0) return this.opts.nodeAddress;
+    const prev = this.lbAssigned.get(key);
+    if (prev && pool.includes(prev) && !used.has(prev)) return prev;
+    const taken = new Set([...this.lbAssigned.entries()].filter(([k]) => k !== key && this.services.has(k)).map(([, v]) => v));
+    const free = pool.find((a) => !taken.has(a) && !used.has(a));
+    if (free) this.lbAssigned.set(key, free);
+    return free;
+  }
+
+  private async reconcileNow(): Promise<void> {
+    const { want, errors, lb } = this.closed ? { want: new Map<string, Desired>(), errors: new Map<string, string[]>(), lb: new Map<string, string>() } : this.desired();
+    for (const key of [...this.lbAssigned.keys()]) if (!this.services.has(key)) this.lbAssigned.delete(key);
+
+    // Close listeners no longer wanted (or now owned by another service / port). Established flows stay,
+    // as conntrack entries outlive a kube-proxy rule change.
+    const closing: Promise<void>[] = [];
+    for (const [addr, l] of this.listeners) {
+      const d = want.get(addr);
+      if (d && d.owner === l.owner && d.portKey === l.portKey) continue;
+      this.listeners.delete(addr);
+      closing.push(new Promise((r) => l.server.close(() => r())));
+      this.log.info('service proxy listener closed', { service: l.owner, address: addr });
+    }
+    await Promise.all(closing);
+
+    const opening: Promise<void>[] = [];
+    for (const [addr, d] of want) {
+      if (this.listeners.has(addr)) continue;
+      opening.push(
+        this.listen(d).then(
+          (server) => {
+            this.listeners.set(addr, { ...d, server });
+            this.log.info('service proxy listening', { service: d.owner, address: addr });
+          },
+          (err: NodeJS.ErrnoException) => {
+            const hint = err.code === 'EADDRNOTAVAIL' ? ' (address not on this host or namespace)' : err.code === 'EADDRINUSE' ? ' (port in use by another process)' : '';
+            const msg = `cannot listen on ${addr}: ${err.code ?? err.message}${hint}`;
+            errors.set(d.owner, [...(errors.get(d.owner) ?? []), msg]);
+            this.log.warn('service proxy cannot listen', { service: d.owner, address: addr, error: err.code ?? err.message });
+          },
+        ),
+      );
+    }
+    await Promise.all(opening);
+
+    const keys = new Set([...this.services.keys(), ...this.inputErrors.keys(), ...this.statuses.keys()]);
+    for (const key of keys) {
+      if (!this.services.has(key) && !this.inputErrors.has(key)) {
+        this.statuses.delete(key);
+        continue;
+      }
+      const next: ProxyServiceStatus = {
+        key,
+        listening: [...this.listeners.values()].filter((l) => l.owner === key).map((l) => l.addr).sort(),
+        ...(lb.has(key) ? { loadBalancerIngress: lb.get(key) as string } : {}),
+        errors: [...(this.inputErrors.has(key) ? [this.inputErrors.get(key) as string] : []), ...(errors.get(key) ?? [])],
+      };
+      const prev = this.statuses.get(key);
+      this.statuses.set(key, next);
+      if (JSON.stringify(prev) !== JSON.stringify(next)) this.onStatus?.(next);
+    }
+  }
+
+  private listen(d: Desired): Promise<Server> {
+    return new Promise((resolve, reject) => {
+      // pauseOnConnect: no client byte is read before an endpoint is connected, so nothing is lost.
+      const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => this.accept(d, client));
+      server.once('error', reject);
+      server.listen({ host: d.host, port: d.port, exclusive: true }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.log.error('service proxy listener error', { service: d.owner, address: d.addr, error: err.message }));
+        resolve(server);
+      });
+    });
+  }
+
+  private statsFor(key: string): ProxyServiceStats {
+    let s = this.stats.get(key);
+    if (!s) {
+      s = emptyStats();
+      this.stats.set(key, s);
+    }
+    return s;
+  }
+
+  private accept(d: Desired, client: Socket): void {
+    const st = this.statsFor(d.owner);
+    st.accepted++;
+    this.sockets.add(client);
+    client.on('close', () => this.sockets.delete(client));
+    let clientGone = false;
+    client.on('error', () => {
+      clientGone = true;
+    });
+    const svc = this.services.get(d.owner);
+    const sp = svc?.ports.find((p) => portKeyOf(p) === d.portKey);
+    const backends = svc && sp ? backendsFor(svc, sp) : [];
+    if (backends.length === 0) {
+      // As kube-proxy's REJECT rule: the client sees a reset at once, not a hang.
+      st.rejected++;
+      this.log.debug('no ready endpoint, connection reset', { service: d.owner, address: d.addr });
+      client.resetAndDestroy();
+      return;
+    }
+    const rrKey = `${d.owner}|${d.portKey}`;
+    const start = this.rr.get(rrKey) ?? 0;
+    this.rr.set(rrKey, (start + 1) % 1_000_000_000);
+    const tryAt = (i: number): void => {
+      if (clientGone || client.destroyed) return;
+      if (i >= backends.length) {
+        st.rejected++;
+        this.log.warn('every endpoint refused, connection reset', { service: d.owner, address: d.addr, endpoints: backends.length });
+        client.resetAndDestroy();
+        return;
+      }
+      const b = backends[(start + i) % backends.length] as { host: string; port: number };
+      const upstream = connect({ host: b.host, port: b.port, allowHalfOpen: true });
+      upstream.setTimeout(this.opts.connectTimeoutMs);
+      const fail = (reason: string) => {
+        upstream.destroy();
+        st.failovers++;
+        this.log.debug('endpoint connect failed, trying the next', { service: d.owner, endpoint: `${b.host}:${b.port}`, reason });
+        tryAt(i + 1);
+      };
+      const onTimeout = () => fail('connect timeout');
+      const onError = (err: NodeJS.ErrnoException) => fail(err.code ?? err.message);
+      upstream.once('timeout', onTimeout);
+      upstream.once('error', onError);
+      upstream.once('connect', () => {
+        upstream.off('timeout', onTimeout);
+        upstream.off('error', onError);
+        upstream.setTimeout(0);
+        this.pipe(d.owner, client, upstream);
+      });
+    };
+    tryAt(0);
+  }
+
+  private pipe(owner: string, client: Socket, upstream: Socket): void {
+    const st = this.statsFor(owner);
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    st.active++;
+    this.sockets.add(upstream);
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    // A reset on one side becomes a reset on the other; a FIN becomes a FIN (pipe's end()), so
+    // half-closed flows keep working in the other direction.
+    const onErr = (other: Socket) => () => {
+      if (!other.destroyed) other.resetAndDestroy();
+    };
+    client.on('error', onErr(upstream));
+    upstream.on('error', onErr(client));
+    let closed = 0;
+    const onClose = () => {
+      if (++closed === 2) {
+        st.active--;
+        st.bytesIn += client.bytesRead;
+        st.bytesOut += client.bytesWritten;
+        this.sockets.delete(upstream);
+      }
+    };
+    client.on('close', onClose);
+    upstream.on('close', onClose);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+}
+
+function emptyStats(): ProxyServiceStats {
+  return { accepted: 0, rejected: 0, failovers: 0, active: 0, bytesIn: 0, bytesOut: 0 };
+}
