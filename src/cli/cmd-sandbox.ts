@@ -1,0 +1,205 @@
+// `mesh sandbox …`: whole clusters on one machine (no Docker). `up` stays in the foreground; `down`,
+// `status`, `logs`, `route` and `exec` work on the state `up` keeps in the sandbox directory.
+import { Command, Option } from 'commander';
+import { existsSync, readFileSync, statSync, createReadStream, watch } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { createLogger } from '../log/index.js';
+import {
+  up, down, status, renderStatus, route, execIn, logPath, runCluster, readState,
+  parseClusterList, parseDomains, NetworkMode, SandboxError,
+} from '../sandbox/index.js';
+import { CliError, ExitCode } from './errors.js';
+
+const repoRoot = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+const meshBin = resolve(repoRoot, 'bin/mesh.js');
+
+const EXIT_HELP = '\nExit codes: 0 ok, 1 failure, 2 usage error.\n';
+
+function asCli(err: unknown): never {
+  if (err instanceof SandboxError) {
+    const usage = err.code === 'BadFlag' || err.code === 'UnknownCluster';
+    throw new CliError(err.message, usage ? ExitCode.Usage : ExitCode.Failure, err.hint);
+  }
+  throw err;
+}
+
+const UpFlags = z.object({
+  clusters: z.string(),
+  network: NetworkMode,
+  dir: z.string().min(1),
+  clusterDomain: z.string().min(1),
+});
+
+export function registerSandbox(program: Command): void {
+  const sb = program
+    .command('sandbox')
+    .description('Run whole Kubernetes clusters on this machine, with no Docker')
+    .addHelpText('after', `
+Each cluster is one process running an embedded API server, a controller manager, a kubelet (pods are
+real processes), a service proxy and cluster DNS. Networks: loopback (any user; each cluster in its own
+127.X.0.0/16) or isolated (root; one network namespace per cluster joined by an underlay).
+
+Example:
+  mesh sandbox up --clusters cluster-a,cluster-b --dir .mesh-sandbox &
+  kubectl --kubeconfig .mesh-sandbox/kubeconfig --context cluster-a get pods -A
+  mesh sandbox down --dir .mesh-sandbox
+${EXIT_HELP}`);
+
+  sb.command('up')
+    .description('Start the clusters and stay in the foreground (Ctrl-C stops and removes everything)')
+    .option('--clusters <names>', 'comma-separated cluster names', 'cluster-a,cluster-b')
+    .addOption(new Option('--network <mode>', 'loopback (any user) or isolated (root, network namespaces)').choices(['loopback', 'isolated']).default('loopback'))
+    .option('--dir <dir>', 'sandbox directory (kubeconfig, state, logs)', '.mesh-sandbox')
+    .option('--cluster-domain <domain>', 'cluster domain for all clusters, or cluster-a=a.local,cluster-b=b.local', 'cluster.local')
+    .addHelpText('after', `
+Writes DIR/kubeconfig (one context per cluster, named after it) and DIR/state.json, prints one JSON line
+{"ready":true,...} on stdout when every cluster answers, then waits for SIGINT/SIGTERM or 'mesh sandbox down'.
+
+Example:
+  mesh sandbox up --clusters cluster-a,cluster-b --network isolated --dir /tmp/sb
+${EXIT_HELP}`)
+    .action(async (raw: unknown) => {
+      const f = UpFlags.safeParse(raw);
+      if (!f.success) throw new CliError(`bad flags: ${f.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}`, ExitCode.Usage);
+      const log = createLogger('sandbox');
+      try {
+        const names = parseClusterList(f.data.clusters);
+        const domains = parseDomains(f.data.clusterDomain, names);
+        const sandbox = await up({ clusters: names, network: f.data.network, dir: f.data.dir, domains, meshBin, repoRoot, log });
+        const onSignal = () => void sandbox.stop();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        process.stdout.write(JSON.stringify({
+          ready: true,
+          dir: sandbox.state.dir,
+          kubeconfig: sandbox.kubeconfigPath,
+          mode: sandbox.state.mode,
+          clusters: sandbox.state.clusters.map((c) => ({ name: c.plan.name, api: c.hostApiUrl, apiFromClusters: c.apiUrl, node: c.plan.nodeAddress, dns: c.dns, podCIDR: c.plan.podCIDR, serviceCIDR: c.plan.serviceCIDR, domain: c.plan.domain, netns: c.plan.netns })),
+        }) + '\n');
+        process.stderr.write(`sandbox up: kubectl --kubeconfig ${sandbox.kubeconfigPath} --context ${names[0]} get pods -A   (Ctrl-C or 'mesh sandbox down --dir ${f.data.dir}' to stop)\n`);
+        await sandbox.done;
+      } catch (err) {
+        asCli(err);
+      }
+    });
+
+  sb.command('down')
+    .description('Stop a sandbox started by `up` (also cleans up after a killed `up`)')
+    .option('--dir <dir>', 'sandbox directory', '.mesh-sandbox')
+    .addHelpText('after', `\nExample:\n  mesh sandbox down --dir .mesh-sandbox\n${EXIT_HELP}`)
+    .action(async (o: { dir: string }) => {
+      try {
+        const r = await down(o.dir, createLogger('sandbox'));
+        process.stdout.write(`sandbox ${r.sandboxId} removed${r.graceful ? '' : ' (cleaned up leftovers)'}\n`);
+      } catch (err) {
+        asCli(err);
+      }
+    });
+
+  sb.command('status')
+    .description('Clusters, addresses, pods and health')
+    .option('--dir <dir>', 'sandbox directory', '.mesh-sandbox')
+    .addOption(new Option('-o, --output <format>', 'table or json').choices(['table', 'json']).default('table'))
+    .addHelpText('after', `\nExample:\n  mesh sandbox status --dir .mesh-sandbox -o json\n${EXIT_HELP}`)
+    .action(async (o: { dir: string; output: string }) => {
+      try {
+        const st = await status(o.dir);
+        process.stdout.write(o.output === 'json' ? JSON.stringify(st, null, 2) + '\n' : renderStatus(st));
+        if (!st.clusters.every((c) => c.healthy)) process.exitCode = ExitCode.Failure;
+      } catch (err) {
+        asCli(err);
+      }
+    });
+
+  sb.command('logs')
+    .description('Show a pod\'s log')
+    .argument('<cluster>', 'cluster name')
+    .argument('<pod>', '<namespace>/<pod>')
+    .option('--dir <dir>', 'sandbox directory', '.mesh-sandbox')
+    .option('-f, --follow', 'keep printing as the log grows', false)
+    .addHelpText('after', `\nExample:\n  mesh sandbox logs --dir .mesh-sandbox cluster-a demo/web-0\n${EXIT_HELP}`)
+    .action(async (cluster: string, pod: string, o: { dir: string; follow: boolean }) => {
+      try {
+        const p = logPath(o.dir, cluster, pod);
+        if (!existsSync(p)) throw new CliError(`no log for ${pod} in ${cluster} (${p})`, ExitCode.Failure, `list pods: mesh sandbox status --dir ${o.dir}`);
+        process.stdout.write(readFileSync(p));
+        if (o.follow) await follow(p, statSync(p).size);
+      } catch (err) {
+        asCli(err);
+      }
+    });
+
+  sb.command('route')
+    .description('Add (or --remove) flat routes between two clusters\' pod CIDRs via their node addresses')
+    .requiredOption('--flat', 'flat pod-to-pod routes (the only kind)')
+    .argument('<a>', 'cluster')
+    .argument('<b>', 'cluster')
+    .option('--remove', 'delete the routes', false)
+    .option('--dir <dir>', 'sandbox directory', '.mesh-sandbox')
+    .addHelpText('after', `\nExample:\n  mesh sandbox route --flat cluster-a cluster-b --dir /tmp/sb\n${EXIT_HELP}`)
+    .action((a: string, b: string, o: { remove: boolean; dir: string }) => {
+      try {
+        process.stdout.write(route(o.dir, a, b, o.remove).message + '\n');
+      } catch (err) {
+        asCli(err);
+      }
+    });
+
+  sb.command('exec')
+    .description('Run a command inside a cluster\'s network (its namespace in isolated mode), with MESH_CLUSTER_DNS set')
+    .argument('<cluster>', 'cluster')
+    .argument('<command...>', 'command and arguments (after --)')
+    .option('--dir <dir>', 'sandbox directory', '.mesh-sandbox')
+    .addHelpText('after', `\nExample:\n  mesh sandbox exec --dir /tmp/sb cluster-a -- node bin/mesh.js app client --url http://web.demo.svc.cluster.local:8080/\n${EXIT_HELP}`)
+    .action((cluster: string, command: string[], o: { dir: string }) => {
+      try {
+        process.exitCode = execIn(o.dir, cluster, command);
+      } catch (err) {
+        asCli(err);
+      }
+    });
+
+  // Internal: one cluster's process, started by `up`.
+  sb.command('cluster', { hidden: true })
+    .requiredOption('--dir <dir>')
+    .requiredOption('--name <name>')
+    .action(async (o: { dir: string; name: string }) => {
+      const state = readState(resolve(o.dir));
+      const cs = state.clusters.find((c) => c.plan.name === o.name);
+      if (!cs) throw new CliError(`no cluster ${o.name} in ${o.dir}/state.json`, ExitCode.Usage);
+      const log = createLogger('sandbox', { fields: { cluster: o.name } });
+      const running = await runCluster({ plan: cs.plan, dir: state.dir, sandboxId: state.sandboxId, meshBin, repoRoot, log });
+      let stopping = false;
+      const stop = async (why: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info('cluster stopping', { why });
+        await running.stop().catch((err: unknown) => log.error('error while stopping', { err: String(err) }));
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+      // If `up` dies without stopping us (SIGKILL), do not live on as an orphan.
+      const parent = process.ppid;
+      setInterval(() => { if (process.ppid !== parent) void stop('parent exited'); }, 1000).unref();
+      process.stdout.write(JSON.stringify({ ready: true, name: running.name, apiUrl: running.apiUrl, apiPort: running.apiPort, kubeconfig: running.kubeconfigPath, dns: running.dns, ...(running.apiSocket ? { apiSocket: running.apiSocket } : {}) }) + '\n');
+      await new Promise<void>(() => {});
+    });
+}
+
+async function follow(path: string, from: number): Promise<void> {
+  let pos = from;
+  await new Promise<void>((res) => {
+    const w = watch(path, () => {
+      const size = statSync(path).size;
+      if (size < pos) pos = 0;
+      if (size > pos) {
+        createReadStream(path, { start: pos, end: size - 1 }).pipe(process.stdout, { end: false });
+        pos = size;
+      }
+    });
+    process.once('SIGINT', () => { w.close(); res(); });
+  });
+}

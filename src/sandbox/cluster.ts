@@ -1,0 +1,158 @@
+// One sandbox cluster in one Node process: the embedded API server, the controller manager, the kubelet,
+// the service proxy and cluster DNS, all fed by one set of informers. `mesh sandbox cluster` runs this;
+// in isolated mode the process itself lives in the cluster's network namespace.
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { startApiServer } from '../apiserver/index.js';
+import { DnsRecordSource, dnsServicesFromObjects, startDnsServer, type DnsServer } from '../dns/index.js';
+import { Informer, KubeClient, kubeConfigFromString, isAlreadyExists, type KubeObject } from '../kube/index.js';
+import type { Logger } from '../log/index.js';
+import { ControllerManager, type Caches } from './controller-manager.js';
+import { Recorder } from './events.js';
+import { Kubelet } from './kubelet.js';
+import type { ClusterPlan } from './plan.js';
+import { startServiceProxy, type ProxyHandle } from './proxy-wiring.js';
+import { Controller } from '../kube/index.js';
+
+export interface ClusterRunOptions {
+  plan: ClusterPlan;
+  /** The sandbox directory D; this cluster keeps its files in D/<cluster>. */
+  dir: string;
+  sandboxId: string;
+  meshBin: string;
+  repoRoot: string;
+  log: Logger;
+}
+
+export interface RunningCluster {
+  name: string;
+  apiUrl: string;
+  apiPort: number;
+  /** Admin kubeconfig written by the API server (server URL reachable inside the cluster network). */
+  kubeconfigPath: string;
+  /** Isolated mode: a unix socket that reaches the API server from any network namespace. */
+  apiSocket?: string;
+  dns: string;
+  kubelet: Kubelet;
+  stop(): Promise<void>;
+}
+
+export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> {
+  const { plan, log } = o;
+  const cdir = join(o.dir, plan.name);
+  mkdirSync(cdir, { recursive: true });
+  const isolated = plan.mode === 'isolated';
+  const api = await startApiServer({
+    host: isolated ? '0.0.0.0' : plan.nodeAddress,
+    port: plan.apiPort,
+    dataDir: join(cdir, 'apiserver'),
+    clusterName: plan.name,
+    serviceCIDR: plan.serviceCIDR,
+    advertiseAddresses: [plan.nodeAddress, '127.0.0.1'],
+    persist: false,
+  });
+  const apiPort = api.port;
+  log.info('api server listening', { url: api.url });
+
+  let apiSocket: string | undefined;
+  let sockServer: net.Server | undefined;
+  if (isolated) {
+    // The host cannot route into the namespace; a unix socket on the shared filesystem can.
+    apiSocket = join(cdir, 'api.sock');
+    rmSync(apiSocket, { force: true });
+    sockServer = net.createServer((c) => {
+      const up = net.connect({ host: '127.0.0.1', port: apiPort });
+      c.pipe(up).pipe(c);
+      const end = () => { c.destroy(); up.destroy(); };
+      c.on('error', end);
+      up.on('error', end);
+    });
+    await new Promise<void>((res, rej) => { sockServer!.once('error', rej); sockServer!.listen(apiSocket, () => res()); });
+  }
+
+  const kc = kubeConfigFromString(readFileSync(api.kubeconfigPath, 'utf8'));
+  const client = await KubeClient.create(kc);
+  await ensureNamespaces(client, ['default', 'kube-system', 'kube-public']);
+
+  const mk = (path: string, name: string) => new Informer(client, { path, name, logger: log });
+  const caches: Caches = {
+    pods: mk('/api/v1/pods', 'pods'),
+    services: mk('/api/v1/services', 'services'),
+    slices: mk('/apis/discovery.k8s.io/v1/endpointslices', 'endpointslices'),
+    namespaces: mk('/api/v1/namespaces', 'namespaces'),
+    serviceAccounts: mk('/api/v1/serviceaccounts', 'serviceaccounts'),
+    deployments: mk('/apis/apps/v1/deployments', 'deployments'),
+    statefulSets: mk('/apis/apps/v1/statefulsets', 'statefulsets'),
+  };
+  const nodeName = `${plan.name}-node`;
+  const recorder = new Recorder(client, 'kubelet', nodeName, log);
+
+  // DNS: rebuilt from the whole cache after any change (level-triggered), coalesced per tick.
+  const source = new DnsRecordSource(plan.domain);
+  let dnsPending = false;
+  const syncDns = () => {
+    if (dnsPending) return;
+    dnsPending = true;
+    setImmediate(() => {
+      dnsPending = false;
+      const errs = source.replaceAll(dnsServicesFromObjects(caches.services.list() as never[], caches.slices.list() as never[]));
+      for (const e of errs) log.warn('service not published in DNS', e);
+    });
+  };
+  caches.services.onKey(syncDns);
+  caches.slices.onKey(syncDns);
+  const dnsServer: DnsServer = await startDnsServer(source, { address: plan.dnsAddress, port: plan.dnsPort }, log.child({ part: 'dns' }));
+  const dns = `${dnsServer.address}:${dnsServer.port}`;
+
+  const proxy: ProxyHandle = await startServiceProxy({ client, services: caches.services, slices: caches.slices, nodeAddress: plan.nodeAddress, log });
+
+  const cm = new ControllerManager({ client, caches, recorder: new Recorder(client, 'controller-manager', nodeName, log), log, loadBalancerIP: plan.nodeAddress });
+  const kubeletCtl: { c?: Controller } = {};
+  let kubelet!: Kubelet;
+  kubeletCtl.c = new Controller({ name: 'kubelet', reconcile: (k) => kubelet.reconcile(k), workers: 8, logger: log });
+  kubelet = new Kubelet({
+    client, pods: caches.pods, controller: kubeletCtl.c, plan, nodeName, clusterDir: cdir, meshBin: o.meshBin, repoRoot: o.repoRoot,
+    apiHost: plan.nodeAddress, apiPort, caPem: api.caPem, dns, sandboxId: o.sandboxId, recorder, log,
+  });
+  caches.pods.onKey((k) => kubeletCtl.c!.enqueue(k));
+
+  const all = Object.values(caches) as Informer<KubeObject>[];
+  for (const i of all) i.start();
+  await Promise.all(all.map((i) => i.waitForSync(20_000)));
+  cm.start();
+  kubeletCtl.c.start();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    name: plan.name,
+    apiUrl: api.url,
+    apiPort,
+    kubeconfigPath: api.kubeconfigPath,
+    ...(apiSocket ? { apiSocket } : {}),
+    dns,
+    kubelet,
+    stop() {
+      stopping ??= (async () => {
+        await kubeletCtl.c!.stop();
+        await kubelet.stop(3_000);
+        await cm.stop();
+        for (const i of all) i.stop();
+        await proxy.close();
+        await dnsServer.close();
+        sockServer?.close();
+        client.close();
+        await api.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function ensureNamespaces(client: KubeClient, names: string[]): Promise<void> {
+  for (const name of names) {
+    await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }).catch((err: unknown) => {
+      if (!isAlreadyExists(err)) throw err;
+    });
+  }
+}

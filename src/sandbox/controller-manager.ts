@@ -1,0 +1,193 @@
+// The sandbox's controller manager: EndpointSlices + Endpoints from Pods, the `default` ServiceAccount per
+// namespace, Deployments and StatefulSets -> Pods, LoadBalancer status. Each is a level-triggered
+// controller: informers enqueue keys, reconcile(key) reads the caches and writes the difference.
+import type { Informer, KubeClient, KubeObject } from '../kube/index.js';
+import { Controller, isAlreadyExists, isNotFound } from '../kube/index.js';
+import type { Logger } from '../log/index.js';
+import { desiredEndpoints, desiredEndpointSlices, sliceDiffers, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, type EndpointsObject } from './endpoints.js';
+import type { Recorder } from './events.js';
+import type { Deployment, EndpointSlice, Pod, Service, StatefulSet } from './types.js';
+import { keyOf, splitKey } from './types.js';
+import { ownedBy, planDeployment, planStatefulSet, type Plan } from './workloads.js';
+
+export interface Caches {
+  pods: Informer;
+  services: Informer;
+  slices: Informer;
+  namespaces: Informer;
+  serviceAccounts: Informer;
+  deployments: Informer;
+  statefulSets: Informer;
+}
+
+export interface ControllerManagerOptions {
+  client: KubeClient;
+  caches: Caches;
+  recorder: Recorder;
+  log: Logger;
+  /** Written into `status.loadBalancer.ingress` of LoadBalancer Services (the node address). */
+  loadBalancerIP: string;
+}
+
+const as = <T>(o: KubeObject | undefined): T | undefined => o as unknown as T | undefined;
+
+export class ControllerManager {
+  readonly endpoints: Controller;
+  readonly serviceAccounts: Controller;
+  readonly deployments: Controller;
+  readonly statefulSets: Controller;
+  private readonly c: Caches;
+
+  constructor(private readonly o: ControllerManagerOptions) {
+    this.c = o.caches;
+    const log = o.log;
+    this.endpoints = new Controller({ name: 'endpointslice', reconcile: (k) => this.reconcileService(k), workers: 2, logger: log });
+    this.serviceAccounts = new Controller({ name: 'serviceaccount', reconcile: (k) => this.reconcileNamespace(k), workers: 1, logger: log });
+    this.deployments = new Controller({ name: 'deployment', reconcile: (k) => this.reconcileDeployment(k), workers: 2, logger: log });
+    this.statefulSets = new Controller({ name: 'statefulset', reconcile: (k) => this.reconcileStatefulSet(k), workers: 1, logger: log });
+
+    this.c.services.onKey((k) => this.endpoints.enqueue(k));
+    this.c.slices.onObject({
+      onAdd: (s) => this.sliceOwner(s),
+      onUpdate: (_o, s) => this.sliceOwner(s),
+      onDelete: (s) => this.sliceOwner(s),
+    });
+    const onPod = (p: KubeObject) => {
+      const pod = p as unknown as Pod;
+      const ns = pod.metadata.namespace ?? '';
+      // Any service of the namespace may select it (labels can change), so all of them re-check.
+      for (const s of this.c.services.listByNamespace(ns)) this.endpoints.enqueue(keyOf(s as unknown as Service));
+      for (const r of pod.metadata.ownerReferences ?? []) {
+        if (!r.controller) continue;
+        if (r.kind === 'Deployment') this.deployments.enqueue(`${ns}/${r.name}`);
+        if (r.kind === 'StatefulSet') this.statefulSets.enqueue(`${ns}/${r.name}`);
+      }
+    };
+    this.c.pods.onObject({ onAdd: onPod, onUpdate: (a, b) => { onPod(a); onPod(b); }, onDelete: onPod });
+    this.c.namespaces.onKey((k) => this.serviceAccounts.enqueue(k));
+    this.c.serviceAccounts.onObject({ onDelete: (sa) => this.serviceAccounts.enqueue(sa.metadata?.namespace ?? '') });
+    this.c.deployments.onKey((k) => this.deployments.enqueue(k));
+    this.c.statefulSets.onKey((k) => this.statefulSets.enqueue(k));
+  }
+
+  private sliceOwner(s: KubeObject): void {
+    const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
+    if (svc && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY) this.endpoints.enqueue(`${s.metadata?.namespace}/${svc}`);
+  }
+
+  start(): void {
+    for (const c of [this.endpoints, this.serviceAccounts, this.deployments, this.statefulSets]) c.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.endpoints, this.serviceAccounts, this.deployments, this.statefulSets].map((c) => c.stop()));
+  }
+
+  // --- EndpointSlices / Endpoints / LoadBalancer status ------------------------------------------------
+  private async reconcileService(key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    const svc = as<Service>(this.c.services.get(key));
+    const existing = this.c.slices
+      .listByNamespace(namespace)
+      .map((s) => s as unknown as EndpointSlice)
+      .filter((s) => s.metadata.labels?.[SERVICE_NAME_LABEL] === name && s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
+    const base = `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`;
+    if (!svc || !svc.spec.selector || Object.keys(svc.spec.selector).length === 0) {
+      // Services without a selector (the mirror's shadows, manual endpoints) keep their own slices.
+      for (const s of existing) await this.o.client.delete(`${base}/${s.metadata.name}`).catch(ignoreNotFound);
+      if (!svc) await this.o.client.delete(`/api/v1/namespaces/${namespace}/endpoints/${name}`).catch(ignoreNotFound);
+      return;
+    }
+    const pods = this.c.pods.listByNamespace(namespace).map((p) => p as unknown as Pod);
+    const want = desiredEndpointSlices(svc, pods);
+    const byName = new Map(existing.map((s) => [s.metadata.name, s]));
+    for (const w of want) {
+      const have = byName.get(w.metadata.name);
+      byName.delete(w.metadata.name);
+      if (!have) await this.o.client.create(base, w).catch((err: unknown) => { if (!isAlreadyExists(err)) throw err; throw new Error(`slice ${w.metadata.name} exists but is not in the cache yet; retrying`); });
+      else if (sliceDiffers(w, have)) await this.o.client.replace(`${base}/${w.metadata.name}`, { ...w, metadata: { ...have.metadata, labels: { ...have.metadata.labels, ...w.metadata.labels }, ownerReferences: w.metadata.ownerReferences } });
+    }
+    for (const s of byName.values()) await this.o.client.delete(`${base}/${s.metadata.name}`).catch(ignoreNotFound);
+    await this.writeEndpoints(desiredEndpoints(svc, pods));
+    if (svc.spec.type === 'LoadBalancer') {
+      const ingress = svc.status?.loadBalancer?.ingress ?? [];
+      if (!ingress.some((i) => i.ip === this.o.loadBalancerIP)) {
+        // As a cloud would: the node address is the balancer (the service proxy listens there).
+        await this.o.client.replace(`/api/v1/namespaces/${namespace}/services/${name}/status`, { ...svc, status: { ...(svc.status ?? {}), loadBalancer: { ingress: [{ ip: this.o.loadBalancerIP, ipMode: 'VIP' }] } } });
+      }
+    }
+  }
+
+  private readonly lastEndpoints = new Map<string, string>();
+
+  private async writeEndpoints(want: EndpointsObject): Promise<void> {
+    const path = `/api/v1/namespaces/${want.metadata.namespace}/endpoints`;
+    const key = `${want.metadata.namespace}/${want.metadata.name}`;
+    const sig = JSON.stringify(want.subsets);
+    if (this.lastEndpoints.get(key) === sig) return;
+    try {
+      const have = await this.o.client.get<EndpointsObject>(`${path}/${want.metadata.name}`);
+      if (JSON.stringify(have.subsets ?? []) !== sig) await this.o.client.replace(`${path}/${want.metadata.name}`, { ...want, metadata: { ...want.metadata, resourceVersion: have.metadata.resourceVersion } });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.o.client.create(path, want);
+    }
+    this.lastEndpoints.set(key, sig);
+  }
+
+  // --- ServiceAccount `default` ------------------------------------------------------------------------
+  private async reconcileNamespace(ns: string): Promise<void> {
+    const obj = this.c.namespaces.get(ns);
+    if (!obj || obj.metadata?.deletionTimestamp) return;
+    if (this.c.serviceAccounts.get(`${ns}/default`)) return;
+    await this.o.client
+      .create(`/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } })
+      .catch((err: unknown) => { if (!isAlreadyExists(err)) throw err; });
+  }
+
+  // --- Deployments / StatefulSets ----------------------------------------------------------------------
+  private async reconcileDeployment(key: string): Promise<void> {
+    const d = as<Deployment>(this.c.deployments.get(key));
+    await this.reconcileWorkload(key, 'Deployment', 'deployments', d, d ? (pods) => planDeployment(d, pods) : undefined);
+  }
+
+  private async reconcileStatefulSet(key: string): Promise<void> {
+    const s = as<StatefulSet>(this.c.statefulSets.get(key));
+    await this.reconcileWorkload(key, 'StatefulSet', 'statefulsets', s, s ? (pods) => planStatefulSet(s, pods) : undefined);
+  }
+
+  private readonly lastStatus = new Map<string, string>();
+
+  private async reconcileWorkload(key: string, kind: 'Deployment' | 'StatefulSet', plural: string, owner: Deployment | StatefulSet | undefined, plan: ((owned: Pod[]) => Plan) | undefined): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    const podsPath = `/api/v1/namespaces/${namespace}/pods`;
+    const pods = this.c.pods.listByNamespace(namespace).map((p) => p as unknown as Pod);
+    if (!owner || !plan || owner.metadata.deletionTimestamp) {
+      // Backstop for owner-reference GC: pods whose controlling owner of this name is gone.
+      if (owner?.metadata.deletionTimestamp && !(owner.metadata.finalizers ?? []).includes('foregroundDeletion')) return;
+      for (const p of pods) {
+        const ref = (p.metadata.ownerReferences ?? []).find((r) => r.controller && r.kind === kind && r.name === name);
+        if (ref && !p.metadata.deletionTimestamp && (!owner || owner.metadata.uid === ref.uid)) await this.o.client.delete(`${podsPath}/${p.metadata.name}`).catch(ignoreNotFound);
+      }
+      return;
+    }
+    const owned = pods.filter((p) => ownedBy(p, owner.metadata.uid));
+    const res = plan(owned);
+    for (const p of res.create) {
+      await this.o.client.create(podsPath, p).catch((err: unknown) => { if (!isAlreadyExists(err)) throw err; });
+    }
+    for (const n of res.delete) await this.o.client.delete(`${podsPath}/${n}`).catch(ignoreNotFound);
+    if (res.create.length) this.o.log.info(`${kind} scaled up`, { [kind.toLowerCase()]: key, created: res.create.map((p) => p.metadata.name) });
+    if (res.delete.length) this.o.log.info(`${kind} removed pods`, { [kind.toLowerCase()]: key, deleted: res.delete });
+    const sig = JSON.stringify(res.status);
+    if (this.lastStatus.get(key) !== sig) {
+      const path = `/apis/apps/v1/namespaces/${namespace}/${plural}/${name}/status`;
+      await this.o.client.replace(path, { ...owner, status: res.status });
+      this.lastStatus.set(key, sig);
+    }
+  }
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (!isNotFound(err)) throw err;
+}

@@ -1,0 +1,183 @@
+// Pure parts of the sandbox: address plans, endpoint slices, workload plans, container resolution and env.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { planCluster, parseClusterList, parseDomains, IpAllocator } from '../../src/sandbox/plan.js';
+import { desiredEndpointSlices, desiredEndpoints } from '../../src/sandbox/endpoints.js';
+import { planDeployment, planStatefulSet, templateHash, TEMPLATE_HASH_LABEL } from '../../src/sandbox/workloads.js';
+import { resolveContainer, buildEnv, expandVars, podStatus } from '../../src/sandbox/podspec.js';
+import { SandboxError } from '../../src/sandbox/errors.js';
+import type { Deployment, Pod, Service, StatefulSet } from '../../src/sandbox/types.js';
+
+function pod(name: string, labels: Record<string, string>, ip: string | undefined, ready: boolean, extra: Partial<Pod['spec']> = {}, meta: Partial<Pod['metadata']> = {}): Pod {
+  return {
+    metadata: { name, namespace: 'demo', uid: `uid-${name}`, labels, ...meta },
+    spec: { containers: [{ name: 'c', image: 'mesh-federation:dev', ports: [{ name: 'http', containerPort: 8080 }] }], nodeName: 'a-node', ...extra },
+    status: { phase: 'Running', ...(ip ? { podIP: ip } : {}), conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+  };
+}
+
+const svc: Service = {
+  metadata: { name: 'web', namespace: 'demo', uid: 'svc-uid' },
+  spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+};
+
+test('plans: loopback clusters get their own 127.X range, isolated ones private ranges and a netns', () => {
+  const a = planCluster({ name: 'cluster-a', index: 1, domain: 'cluster.local', mode: 'loopback', loopbackOctet: 42 });
+  assert.equal(a.nodeAddress, '127.42.0.1');
+  assert.equal(a.podFirst, '127.42.1.1');
+  assert.equal(a.serviceCIDR, '127.42.128.0/17');
+  const b = planCluster({ name: 'cluster-b', index: 2, domain: 'b.local', mode: 'isolated', netnsPrefix: 'msbabc' });
+  assert.equal(b.nodeAddress, '10.255.0.12');
+  assert.equal(b.podCIDR, '10.2.0.0/16');
+  assert.equal(b.serviceCIDR, '10.102.0.0/16');
+  assert.equal(b.netns, 'msbabc-2');
+  assert.throws(() => planCluster({ name: 'x', index: 1, domain: 'd', mode: 'loopback' }), SandboxError);
+});
+
+test('flags: cluster lists and domains are validated with clear errors', () => {
+  assert.deepEqual(parseClusterList('cluster-a, cluster-b'), ['cluster-a', 'cluster-b']);
+  assert.throws(() => parseClusterList('A_b'), /DNS labels/);
+  assert.throws(() => parseClusterList('a,a'), /twice/);
+  assert.throws(() => parseClusterList(''), /at least one/);
+  assert.deepEqual([...parseDomains('cluster-b=b.local', ['cluster-a', 'cluster-b'])], [['cluster-a', 'cluster.local'], ['cluster-b', 'b.local']]);
+  assert.throws(() => parseDomains('nope=x.local', ['cluster-a']), /<cluster>=<domain>/);
+  assert.throws(() => parseDomains('bad domain', ['cluster-a']), /not a DNS name/);
+});
+
+test('ip allocator: stable per owner, reuses released addresses, skips .0 and .255, reports exhaustion', () => {
+  const a = new IpAllocator('10.1.0.254', '10.1.1.2');
+  const x = a.allocate('p1');
+  assert.equal(x, '10.1.0.254');
+  assert.equal(a.allocate('p1'), x);
+  assert.equal(a.allocate('p2'), '10.1.1.1');
+  assert.equal(a.allocate('p3'), '10.1.1.2');
+  assert.throws(() => a.allocate('p4'), (e: unknown) => e instanceof SandboxError && e.code === 'PodCIDRExhausted');
+  a.release('p2');
+  assert.equal(a.allocate('p4'), '10.1.1.1');
+});
+
+test('endpoint slices: named ports, readiness, terminating, hostname only for the matching subdomain', () => {
+  const pods = [
+    pod('web-1', { app: 'web' }, '127.9.1.1', true, { hostname: 'web-1', subdomain: 'web' }),
+    pod('web-2', { app: 'web' }, '127.9.1.2', false),
+    pod('web-3', { app: 'web' }, '127.9.1.3', true, {}, { deletionTimestamp: '2026-01-01T00:00:00Z' }),
+    pod('other', { app: 'other' }, '127.9.1.4', true),
+    pod('web-noip', { app: 'web' }, undefined, false),
+  ];
+  const [slice, ...rest] = desiredEndpointSlices(svc, pods);
+  assert.equal(rest.length, 0);
+  assert.equal(slice!.metadata.labels!['kubernetes.io/service-name'], 'web');
+  assert.deepEqual(slice!.ports, [{ name: 'http', port: 8080, protocol: 'TCP' }]);
+  assert.deepEqual(slice!.endpoints.map((e) => [e.addresses[0], e.conditions, e.hostname]), [
+    ['127.9.1.1', { ready: true, serving: true, terminating: false }, 'web-1'],
+    ['127.9.1.2', { ready: false, serving: false, terminating: false }, undefined],
+    ['127.9.1.3', { ready: false, serving: true, terminating: true }, undefined],
+  ]);
+  assert.equal(slice!.metadata.ownerReferences![0]!.uid, 'svc-uid');
+  const ep = desiredEndpoints(svc, pods);
+  assert.deepEqual(ep.subsets[0]!.addresses!.map((a) => a.ip), ['127.9.1.1']);
+  assert.deepEqual(ep.subsets[0]!.notReadyAddresses!.map((a) => a.ip), ['127.9.1.2']);
+  // No pods: one empty slice, so "no endpoints" is visible.
+  assert.equal(desiredEndpointSlices(svc, [])[0]!.endpoints.length, 0);
+  // The slice name is deterministic.
+  assert.equal(desiredEndpointSlices(svc, pods)[0]!.metadata.name, slice!.metadata.name);
+});
+
+function deployment(replicas: number, image = 'mesh-federation:1'): Deployment {
+  return {
+    metadata: { name: 'web', namespace: 'demo', uid: 'd-uid', generation: 3 },
+    spec: { replicas, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image }] } } },
+  };
+}
+
+function owned(d: Deployment, name: string, ready: boolean, hash = templateHash(d.spec.template)): Pod {
+  return pod(name, { app: 'web', [TEMPLATE_HASH_LABEL]: hash }, '127.9.1.9', ready, {}, { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'd-uid', controller: true }] });
+}
+
+test('deployment: scale up, scale down (not-ready first), status for rollout waits', () => {
+  const d = deployment(3);
+  const p0 = planDeployment(d, []);
+  assert.equal(p0.create.length, 3);
+  assert.equal(p0.create[0]!.metadata.ownerReferences![0]!.uid, 'd-uid');
+  assert.equal(p0.create[0]!.metadata.labels![TEMPLATE_HASH_LABEL], templateHash(d.spec.template));
+  const pods = [owned(d, 'a', true), owned(d, 'b', false), owned(d, 'c', true)];
+  const down = planDeployment(deployment(2), pods);
+  assert.deepEqual(down.delete, ['b']);
+  const st = planDeployment(d, pods).status;
+  assert.equal(st.replicas, 3);
+  assert.equal(st.readyReplicas, 2);
+  assert.equal(st.updatedReplicas, 3);
+  assert.equal(st.observedGeneration, 3);
+});
+
+test('deployment: a template change rolls pods within maxSurge/maxUnavailable', () => {
+  const oldD = deployment(4, 'mesh-federation:1');
+  const newD = deployment(4, 'mesh-federation:2');
+  const oldPods = ['a', 'b', 'c', 'd'].map((n) => owned(oldD, n, true));
+  const step1 = planDeployment(newD, oldPods);
+  // 25% surge of 4 = 1 new pod; 25% unavailable of 4 = 1 old pod may go.
+  assert.equal(step1.create.length, 1);
+  assert.equal(step1.delete.length, 1);
+  const newPods = ['w', 'x', 'y', 'z'].map((n) => owned(newD, n, true));
+  const done = planDeployment(newD, [...newPods, oldPods[0]!]);
+  assert.deepEqual(done.delete, ['a']);
+  assert.equal(done.create.length, 0);
+});
+
+test('statefulset: ordinal names with hostname/subdomain, ordered start, scale down from the top', () => {
+  const s: StatefulSet = {
+    metadata: { name: 'db', namespace: 'demo', uid: 's-uid' },
+    spec: { replicas: 3, serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'c', image: 'mesh-federation:1' }] } } },
+  };
+  const p = planStatefulSet(s, []);
+  assert.deepEqual(p.create.map((x) => [x.metadata.name, x.spec.hostname, x.spec.subdomain]), [['db-0', 'db-0', 'db']]);
+  const mk = (n: string, ready: boolean) => { const q = p.create[0]!; return { ...q, metadata: { ...q.metadata, name: n }, status: { conditions: [{ type: 'Ready' as const, status: (ready ? 'True' : 'False') as 'True' | 'False' }] } }; };
+  assert.deepEqual(planStatefulSet(s, [mk('db-0', false)]).create.length, 0);
+  assert.deepEqual(planStatefulSet(s, [mk('db-0', true)]).create.map((x) => x.metadata.name), ['db-1']);
+  assert.deepEqual(planStatefulSet({ ...s, spec: { ...s.spec, replicas: 1 } }, [mk('db-0', true), mk('db-1', true), mk('db-2', true)]).delete.sort(), ['db-1', 'db-2']);
+});
+
+test('containers: the mesh image runs bin/mesh.js with args; other images are ErrImagePull', () => {
+  assert.deepEqual(resolveContainer({ name: 'c', image: 'mesh-federation:0.1.0', args: ['app', 'http-echo'] }, '/r/bin/mesh.js'), { ok: true, argv: ['/r/bin/mesh.js', 'app', 'http-echo'] });
+  assert.deepEqual(resolveContainer({ name: 'c', image: 'ghcr.io/x/mesh-federation:dev', command: ['node', '/app/bin/mesh.js'], args: ['gateway'] }, '/m'), { ok: true, argv: ['/m', 'gateway'] });
+  const bad = resolveContainer({ name: 'c', image: 'nginx:1.27' }, '/m');
+  assert.equal(bad.ok, false);
+  assert.equal(!bad.ok && bad.reason, 'ErrImagePull');
+  const badCmd = resolveContainer({ name: 'c', image: 'mesh-federation:1', command: ['/bin/sh', '-c', 'x'] }, '/m');
+  assert.equal(!badCmd.ok && badCmd.reason, 'RunContainerError');
+});
+
+test('env: fieldRefs, secret refs, $(VAR) expansion, missing secret is a config error', () => {
+  const p = pod('web-1', { app: 'web' }, '127.9.1.1', true, { serviceAccountName: 'sa1' });
+  const env = buildEnv(
+    { name: 'c', env: [
+      { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+      { name: 'SA', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
+      { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+      { name: 'PW', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
+      { name: 'URL', value: 'http://$(POD_IP):8080/$(NOPE)$$' },
+    ] },
+    { pod: p, podIP: '127.9.1.1', hostIP: '127.9.0.1', base: { BASE: '1' }, lookup: (kind, name, key) => (kind === 'secret' && name === 's' && key === 'k' ? 'pw' : undefined) },
+  );
+  assert.deepEqual(env, { BASE: '1', POD_IP: '127.9.1.1', POD_NAME: 'web-1', NS: 'demo', NODE: 'a-node', SA: 'sa1', APP: 'web', PW: 'pw', URL: 'http://127.9.1.1:8080/$(NOPE)$' });
+  assert.throws(() => buildEnv({ name: 'c', env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'gone', key: 'k' } } }] }, { pod: p, podIP: '', hostIP: '', base: {}, lookup: () => undefined }), /secret "gone"/);
+  assert.equal(expandVars('$(A)-$(B)', { A: 'x' }), 'x-$(B)');
+});
+
+test('pod status: Ready follows containers, transition times stay put while unchanged', () => {
+  const p = pod('w', {}, undefined, false);
+  p.status = undefined;
+  const running = { name: 'c', image: 'i', imageID: '', ready: true, restartCount: 0, state: { running: { startedAt: 't0' } } };
+  const s1 = podStatus(p, [running], { podIP: '127.9.1.1', hostIP: '127.9.0.1', startTime: 't0', now: 'T1' });
+  assert.equal(s1.phase, 'Running');
+  assert.equal(s1.conditions!.find((c) => c.type === 'Ready')!.status, 'True');
+  const s2 = podStatus({ ...p, status: s1 }, [running], { podIP: '127.9.1.1', hostIP: '127.9.0.1', startTime: 't0', now: 'T2' });
+  assert.equal(s2.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime, 'T1');
+  const waiting = { ...running, ready: false, state: { waiting: { reason: 'ErrImagePull' } } };
+  const s3 = podStatus(p, [waiting], { hostIP: 'h', startTime: 't0', now: 'T3' });
+  assert.equal(s3.phase, 'Pending');
+  assert.equal(s3.conditions!.find((c) => c.type === 'Ready')!.status, 'False');
+});
