@@ -3,6 +3,7 @@
 // access-review endpoints, and the bootstrap RBAC policy. The REST core calls `createSecurity` once.
 import { timingSafeEqual } from 'node:crypto';
 import { createLogger } from '../../log/index.js';
+import { admitRbac } from './admission.js';
 import { bootstrapPolicy } from './bootstrap.js';
 import { createHandlers, type HandlerContext } from './handlers.js';
 import { loadSigningKey, maxTokenLength, verifyJwt } from './jwt.js';
@@ -14,6 +15,7 @@ export type * from './types.js';
 export { AuthRequestError, type StatusCause, type StatusReason } from './errors.js';
 export { forbiddenMessage, evaluate, mastersGroup } from './rbac.js';
 export { tokenExpiration } from './handlers.js';
+export { admitRbac, rulesFor } from './admission.js';
 export {
   issueServiceAccountToken,
   issueLegacySecretToken,
@@ -89,5 +91,6 @@ export function createSecurity(options: SecurityOptions): Security {
     authorizer: { authorize: (attrs) => authorize(options.store, attrs) },
     handlers: createHandlers(handlerCtx),
     bootstrapObjects: bootstrapPolicy,
+    admit: (user, gr, obj, old) => admitRbac(options.store, user, gr, obj, old),
   };
 }

@@ -88,6 +88,13 @@ export interface Security {
   handlers: AuthHandlers;
   /** Objects the server seeds at first start when absent (cluster-admin, system:basic-user ... roles). */
   bootstrapObjects(): StoredObject[];
+  /**
+   * Optional admission for writes (create/update/patch/apply, after defaulting, before storing): for the
+   * four RBAC resources it validates fields (throws 422 Invalid) and prevents privilege escalation as
+   * Kubernetes does (throws 403 Forbidden unless `user` holds the permissions, or `escalate`/`bind`).
+   * Other resources pass. `old` is the stored object on update, undefined on create.
+   */
+  admit?(user: UserInfo, gr: GroupResource, obj: StoredObject, old: StoredObject | undefined): void;
 }
 
 export interface SecurityOptions {
