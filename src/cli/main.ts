@@ -3,6 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { CliError, ExitCode } from './errors.js';
 import { readFileSync } from 'node:fs';
+import { registerApiserver } from './cmd-apiserver.js';
+import { registerSandbox } from './cmd-sandbox.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   // Subcommands register below, one line each.
+  registerApiserver(program);
+  registerSandbox(program);
   return program;
 }
 
