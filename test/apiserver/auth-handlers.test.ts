@@ -158,3 +158,18 @@ test('SubjectAccessReview evaluates for the named user/groups, not the caller; n
   assert.equal((allowed.status as { allowed: boolean }).allowed, true);
   assert.match(rejects(() => sar({ resourceAttributes: { verb: 'get', resource: 'pods' } }), 422, 'Invalid').message, /at least one of user or group must be specified/);
 });
+
+test('SelfSubjectRulesReview lists the caller\'s rules in a namespace (kubectl auth can-i --list)', () => {
+  const { security, store } = setup();
+  role(store, 'team-a', 'cm', [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['one'], verbs: ['get'] }]);
+  roleBinding(store, 'team-a', 'cm', { kind: 'Role', name: 'cm' }, [{ kind: 'ServiceAccount', name: 'builder' }]);
+  const me: UserInfo = { username: 'system:serviceaccount:team-a:builder', uid: 'u1', groups: ['system:serviceaccounts', 'system:authenticated'] };
+  const review = security.handlers.selfSubjectRulesReview?.({ apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace: 'team-a' } }, me);
+  const status = review?.status as { resourceRules: unknown[]; nonResourceRules: { nonResourceURLs: string[] }[]; incomplete: boolean };
+  assert.deepEqual(status.resourceRules.find((r) => JSON.stringify(r).includes('configmaps')), { verbs: ['get'], apiGroups: [''], resources: ['configmaps'], resourceNames: ['one'] });
+  assert.ok(status.resourceRules.some((r) => JSON.stringify(r).includes('selfsubjectaccessreviews')), 'basic-user rules listed');
+  assert.ok(status.nonResourceRules.some((r) => r.nonResourceURLs.includes('/version')), 'discovery rules listed');
+  assert.equal(status.incomplete, false);
+  const other = security.handlers.selfSubjectRulesReview?.({ spec: { namespace: 'team-b' } }, me);
+  assert.ok(!JSON.stringify(other?.status).includes('configmaps'), 'other namespace does not list team-a rules');
+});

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { AuthRequestError, badRequest, invalid, notFound, type StatusCause } from './errors.js';
 import { maxTokenLength } from './jwt.js';
+import { rulesFor } from './admission.js';
 import { evaluate } from './rbac.js';
 import { issueServiceAccountToken, saResource, type BoundObject, type TokenCheck, type TokenContext } from './tokens.js';
 import type { AuthHandlers, RequestAttributes, StoredObject, UserInfo } from './types.js';
@@ -265,6 +266,27 @@ function subjectAccessReview(ctx: HandlerContext, body: unknown): StoredObject {
   });
 }
 
+// ---- SelfSubjectRulesReview ----
+
+const selfSubjectRulesReviewBody = envelope(z.looseObject({ namespace: z.string().nullish() }).nullish());
+
+function selfSubjectRulesReview(ctx: HandlerContext, body: unknown, user: UserInfo): StoredObject {
+  const req = decode(selfSubjectRulesReviewBody, body, 'SelfSubjectRulesReview', authzGroup);
+  const namespace = req.spec?.namespace ?? '';
+  const rules = rulesFor(ctx.store, user, namespace);
+  const resourceRules = rules
+    .filter((r) => r.resources.length)
+    .map((r) => ({ verbs: r.verbs, apiGroups: r.apiGroups, resources: r.resources, ...(r.resourceNames.length ? { resourceNames: r.resourceNames } : {}) }));
+  const nonResourceRules = rules.filter((r) => r.nonResourceURLs.length).map((r) => ({ verbs: r.verbs, nonResourceURLs: r.nonResourceURLs }));
+  return response({
+    kind: 'SelfSubjectRulesReview',
+    apiVersion: answerVersion(req.apiVersion, authzGroup),
+    metadata: { creationTimestamp: null },
+    spec: { namespace },
+    status: { resourceRules, nonResourceRules, incomplete: false },
+  });
+}
+
 export function createHandlers(ctx: HandlerContext): AuthHandlers {
   return {
     tokenRequest: (namespace, serviceAccount, body) => tokenRequest(ctx, namespace, serviceAccount, body),
@@ -272,5 +294,6 @@ export function createHandlers(ctx: HandlerContext): AuthHandlers {
     selfSubjectReview: (body, user) => selfSubjectReview(ctx, body, user),
     selfSubjectAccessReview: (body, user) => selfSubjectAccessReview(ctx, body, user),
     subjectAccessReview: (body) => subjectAccessReview(ctx, body),
+    selfSubjectRulesReview: (body, user) => selfSubjectRulesReview(ctx, body, user),
   };
 }

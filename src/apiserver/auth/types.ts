@@ -80,6 +80,8 @@ export interface AuthHandlers {
   selfSubjectAccessReview(body: unknown, user: UserInfo): StoredObject;
   /** POST /apis/authorization.k8s.io/v1/subjectaccessreviews */
   subjectAccessReview(body: unknown, user: UserInfo): StoredObject;
+  /** POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews (kubectl auth can-i --list). Optional, additive. */
+  selfSubjectRulesReview?(body: unknown, user: UserInfo): StoredObject;
 }
 
 export interface Security {
