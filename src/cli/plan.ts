@@ -24,13 +24,25 @@ export interface TrustMaterial {
   rootsPem: string;
 }
 
+// `data` (not stringData), so that a re-run compares equal to what the server stores and reports "unchanged".
+function b64(m: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+}
+
+/** A Secret's `data` decoded (what the server returns). */
+export function secretText(secret: object, key: string): string | undefined {
+  const d = (secret as { data?: Record<string, unknown> }).data;
+  const v = d?.[key];
+  return typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : undefined;
+}
+
 export function issuerSecret(t: TrustMaterial): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name: ISSUER_SECRET, namespace: MESH_NAMESPACE, labels: { [PART_OF_LABEL]: PART_OF } },
     type: 'kubernetes.io/tls',
-    stringData: { 'tls.crt': t.issuerCertPem, 'tls.key': t.issuerKeyPem, 'ca.crt': t.rootsPem },
+    data: b64({ 'tls.crt': t.issuerCertPem, 'tls.key': t.issuerKeyPem, 'ca.crt': t.rootsPem }),
   };
 }
 
@@ -89,7 +101,7 @@ export function credentialsSecret(target: string, kubeconfig: string): KubeObjec
       labels: { [PART_OF_LABEL]: PART_OF, [LINK_TARGET_LABEL]: target },
     },
     type: 'Opaque',
-    stringData: { kubeconfig },
+    data: b64({ kubeconfig }),
   };
 }
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import {
   installPlan, uninstallPlan, rollbackPlan, unlinkPlan, gatewayAddress, compareTrust, linkSpec, linkObject,
-  linkKubeconfig, credentialsSecret, parseSelector, type DoneStep,
+  linkKubeconfig, credentialsSecret, parseSelector, secretText, type DoneStep,
 } from '../../src/cli/plan.js';
 import { describe as describeId } from '../../src/cli/kinds.js';
 
@@ -21,9 +21,9 @@ test('install plan: namespace before the trust material, workloads last, CRDs (i
   assert.ok(idx('ServiceAccount/mesh-controller') < idx('Deployment/mesh-controller'));
   const crds = plan.filter((o) => o.kind === 'CustomResourceDefinition');
   for (const c of crds) assert.ok(plan.indexOf(c) < idx('Namespace/mesh-system'));
-  const secret = plan[idx('Secret/mesh-issuer')] as unknown as { type: string; stringData: Record<string, string> };
+  const secret = plan[idx('Secret/mesh-issuer')] as unknown as { type: string; data: Record<string, string> };
   assert.equal(secret.type, 'kubernetes.io/tls');
-  assert.deepEqual(secret.stringData, { 'tls.crt': 'ISSUER', 'tls.key': 'KEY', 'ca.crt': 'ROOT' });
+  assert.deepEqual(['tls.crt', 'tls.key', 'ca.crt'].map((k) => secretText(secret, k)), ['ISSUER', 'KEY', 'ROOT']);
   const cm = plan[idx('ConfigMap/mesh-trust-roots')] as unknown as { data: Record<string, string> };
   assert.deepEqual(cm.data, { 'ca-bundle.crt': 'ROOT' });
   const un = uninstallPlan(plan).map(describeId);
@@ -111,6 +111,7 @@ test('link kubeconfig holds the target API address, its CA and the token; the Se
   const s = credentialsSecret('b', text);
   assert.equal(s.metadata.name, 'cluster-credentials-b');
   assert.equal(s.metadata.labels?.['mesh.io/link-target'], 'b');
+  assert.equal(secretText(s, 'kubeconfig'), text);
 });
 
 test('selector parsing: equality only, clear error otherwise', () => {
