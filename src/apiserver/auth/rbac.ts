@@ -221,9 +221,11 @@ export function forbiddenMessage(attrs: RequestAttributes): string {
   return `User "${u}" cannot ${attrs.verb} resource "${resource}" in API group "${attrs.apiGroup}" ${where}`;
 }
 
-/** The authorizer the core calls on every request; a denial's reason is the full 403 sentence. */
+/**
+ * The authorizer the core calls on every request. As kube-apiserver's RBAC authorizer, a denial's reason
+ * is '' or the evaluation errors (`RBAC: role... not found`); the core writes the 403 sentence
+ * (`forbiddenMessage`) and appends the reason after ': '.
+ */
 export function authorize(store: ObjectReader, attrs: RequestAttributes): Decision {
-  const e = evaluate(store, attrs);
-  if (e.allowed) return e;
-  return { allowed: false, reason: e.reason ? `${forbiddenMessage(attrs)}: ${e.reason}` : forbiddenMessage(attrs) };
+  return evaluate(store, attrs);
 }
