@@ -5,6 +5,8 @@ import { CliError, ExitCode } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { registerApiserver } from './cmd-apiserver.js';
 import { registerSandbox } from './cmd-sandbox.js';
+import { registerInstall } from './cmd-install.js';
+import { registerController } from './cmd-controller.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
   // Subcommands register below, one line each.
   registerApiserver(program);
   registerSandbox(program);
+  registerInstall(program);
+  registerController(program);
   return program;
 }
 

@@ -1,0 +1,457 @@
+// The REST core's verbs over the store: get, list, create, update, patch (merge, JSON, strategic, apply),
+// delete (finalizers, propagation policy) and deletecollection, with Kubernetes metadata semantics
+// (uid, one resourceVersion counter, generation on spec changes, managedFields). No HTTP here.
+import { randomUUID, randomBytes } from 'node:crypto';
+import { parse as parseYaml } from 'yaml';
+import type { UserInfo } from './auth/types.js';
+import {
+  admitBuiltin,
+  admitCustom,
+  admitService,
+  parseCrd,
+  releaseService,
+  reserveService,
+  IpAllocator,
+  PortAllocator,
+  nameCauses,
+  type Admission,
+  type CrdInfo,
+} from './admission.js';
+import { ApiError, alreadyExists, badRequest, conflict, invalid, notFound } from './errors.js';
+import { serverSideApply, trackUpdate } from './managed.js';
+import { applyJsonPatch, clone, isObject, mergePatch, strategicMerge, type Json, type JsonObject } from './patch.js';
+import { apiVersionOf, grKey, type Registry, type ResourceDef } from './resources.js';
+import { matchFields, matchSelector, parseFieldSelector, parseLabelSelector } from './selectors.js';
+import { objKey, type Obj, type Store } from './store.js';
+
+export interface WriteContext {
+  user: UserInfo;
+  /** fieldManager query parameter, or the User-Agent's product name. */
+  manager: string;
+  dryRun: boolean;
+}
+
+export interface ListOptions {
+  labelSelector?: string | null;
+  fieldSelector?: string | null;
+  limit?: number;
+  continueToken?: string | null;
+}
+
+export interface ListResult {
+  items: Obj[];
+  resourceVersion: string;
+  continueToken?: string;
+  remaining?: number;
+}
+
+export interface DeleteOptions {
+  propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
+
+const stamp = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+function randomSuffix(): string {
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  const b = randomBytes(5);
+  let s = '';
+  for (const x of b) s += alphabet[x % alphabet.length];
+  return s;
+}
+
+export class Rest {
+  readonly admission: Admission;
+  /** Called after every change of an object that has ownerReferences or was deleted (the GC wakes up). */
+  onGcWork: () => void = () => {};
+
+  constructor(
+    readonly store: Store,
+    readonly registry: Registry,
+    serviceCidr: string,
+  ) {
+    this.admission = { ips: new IpAllocator(serviceCidr), nodePorts: new PortAllocator() };
+    for (const s of store.list('services')) reserveService(this.admission, s);
+    for (const crd of store.list(grKey('apiextensions.k8s.io', 'customresourcedefinitions'))) {
+      try {
+        this.registerCrd(parseCrd(crd));
+      } catch {
+        // A stored CRD that no longer validates stays stored but serves nothing.
+      }
+    }
+  }
+
+  private registerCrd(info: CrdInfo): void {
+    const served = info.versions.filter((v) => v.served);
+    const storage = info.versions.find((v) => v.storage);
+    const ordered = [...served].sort((a, b) => (a === storage ? -1 : b === storage ? 1 : 0)).map((v) => v.name);
+    this.registry.add({
+      group: info.group,
+      versions: ordered,
+      resource: info.plural,
+      singular: info.singular,
+      kind: info.kind,
+      namespaced: info.namespaced,
+      shortNames: info.shortNames,
+      categories: info.categories,
+      verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+      subresources: info.versions.some((v) => v.status) ? ['status'] : [],
+      custom: true,
+    });
+    this.crdInfo.set(grKey(info.group, info.plural), info);
+  }
+
+  private readonly crdInfo = new Map<string, CrdInfo>();
+
+  /** What the object looks like to a client of `version` (custom resources are stored as written). */
+  view(def: ResourceDef, version: string, obj: Obj): Obj {
+    const av = apiVersionOf(def.group, version);
+    return obj.apiVersion === av ? obj : { ...obj, apiVersion: av };
+  }
+
+  get(def: ResourceDef, version: string, ns: string | undefined, name: string): Obj {
+    const o = this.store.get(grKey(def.group, def.resource), def.namespaced ? ns : undefined, name);
+    if (!o) throw notFound(def.resource, def.group, name);
+    return this.view(def, version, o);
+  }
+
+  list(def: ResourceDef, ns: string | undefined, opts: ListOptions): ListResult {
+    const labels = parseLabelSelector(opts.labelSelector);
+    const fields = parseFieldSelector(opts.fieldSelector);
+    const all = this.store.list(grKey(def.group, def.resource), def.namespaced ? ns : undefined);
+    const rv = String(this.store.resourceVersion);
+    let items = all.filter((o) => (labels.length === 0 || matchSelector(labels, o.metadata['labels'] as Record<string, string> | undefined)) && (fields.length === 0 || matchFields(fields, o)));
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
+    if (!limit && !opts.continueToken) return { items, resourceVersion: rv };
+    const key = (o: Obj) => objKey(o.metadata.namespace, o.metadata.name);
+    items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    if (opts.continueToken) {
+      let after: string;
+      try {
+        const t = JSON.parse(Buffer.from(opts.continueToken, 'base64url').toString()) as { k?: unknown };
+        if (typeof t.k !== 'string') throw new Error('no key');
+        after = t.k;
+      } catch {
+        throw badRequest('continue key is not valid: illegal base64 data or malformed JSON');
+      }
+      items = items.filter((o) => key(o) > after);
+    }
+    if (!limit || items.length <= limit) return { items, resourceVersion: rv };
+    const page = items.slice(0, limit);
+    const token = Buffer.from(JSON.stringify({ v: rv, k: key(page[page.length - 1]) })).toString('base64url');
+    return { items: page, resourceVersion: rv, continueToken: token, remaining: items.length - limit };
+  }
+
+  // --- writes ---
+
+  private checkBody(def: ResourceDef, version: string, body: unknown, ns: string | undefined): Obj {
+    if (!isObject(body as Json)) throw badRequest('the request body must be a JSON object');
+    const obj = clone(body) as Obj;
+    const av = apiVersionOf(def.group, version);
+    if (obj.kind !== undefined && obj.kind !== def.kind) throw badRequest(`${String(obj.kind)} in version "${version}" cannot be handled as a ${def.kind}: the kind in the body does not match the resource`);
+    if (obj.apiVersion !== undefined && obj.apiVersion !== av) throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${av})`);
+    obj.kind = def.kind;
+    obj.apiVersion = av;
+    if (obj.metadata === undefined || obj.metadata === null) (obj as { metadata: unknown }).metadata = {};
+    if (!isObject(obj.metadata as unknown as Json)) throw badRequest('metadata must be an object');
+    const m = obj.metadata;
+    if (m.name !== undefined && typeof m.name !== 'string') throw badRequest('metadata.name must be a string');
+    if (def.namespaced) {
+      if (m.namespace !== undefined && m.namespace !== '' && m.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      m.namespace = ns as string;
+    } else delete m.namespace;
+    return obj;
+  }
+
+  private checkNamespace(def: ResourceDef, ns: string | undefined): void {
+    if (!def.namespaced) return;
+    const n = this.store.get('namespaces', undefined, ns ?? '');
+    if (!n) throw notFound('namespaces', '', ns ?? '');
+    if (n.metadata['deletionTimestamp']) throw new ApiError('Forbidden', `${def.kind.toLowerCase()} "" is forbidden: unable to create new content in namespace ${ns ?? ''} because it is being terminated`);
+  }
+
+  create(def: ResourceDef, version: string, ns: string | undefined, body: unknown, ctx: WriteContext): Obj {
+    const obj = this.checkBody(def, version, body, ns);
+    const m = obj.metadata;
+    if (m.resourceVersion) throw badRequest('resourceVersion should not be set on objects to be created');
+    if (!m.name && typeof m['generateName'] === 'string' && m['generateName']) m.name = `${m['generateName'] as string}${randomSuffix()}`;
+    const causes = nameCauses(def, m.name ?? '');
+    if (causes.length) throw invalid(def.kind, def.group, m.name ?? '', causes);
+    this.checkNamespace(def, ns);
+    if (this.store.get(grKey(def.group, def.resource), def.namespaced ? ns : undefined, m.name)) throw alreadyExists(def.resource, def.group, m.name);
+    return this.commit(def, version, undefined, obj, ctx, { track: true });
+  }
+
+  update(def: ResourceDef, version: string, ns: string | undefined, name: string, body: unknown, ctx: WriteContext, subresource?: string): Obj {
+    const obj = this.checkBody(def, version, body, ns);
+    if (obj.metadata.name !== name) throw badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
+    const gr = grKey(def.group, def.resource);
+    const cur = this.store.get(gr, def.namespaced ? ns : undefined, name);
+    if (!cur) throw notFound(def.resource, def.group, name);
+    const rv = obj.metadata.resourceVersion;
+    if (rv && rv !== cur.metadata.resourceVersion) throw conflict(def.resource, def.group, name, 'the object has been modified; please apply your changes to the latest version and try again');
+    return this.commit(def, version, cur, obj, ctx, { track: true, ...(subresource ? { subresource } : {}) });
+  }
+
+  patch(def: ResourceDef, version: string, ns: string | undefined, name: string, type: PatchType, raw: string, ctx: WriteContext, opts: { subresource?: string; force?: boolean } = {}): Obj {
+    const gr = grKey(def.group, def.resource);
+    const cur = this.store.get(gr, def.namespaced ? ns : undefined, name);
+    let patch: Json;
+    try {
+      patch = (type === 'apply' ? parseYaml(raw) : JSON.parse(raw)) as Json;
+    } catch (e) {
+      throw badRequest(`error decoding patch: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+    if (type === 'apply') return this.apply(def, version, ns, name, cur, patch, ctx, opts);
+    if (!cur) throw notFound(def.resource, def.group, name);
+    if (type === 'strategic' && def.custom) throw new ApiError('UnsupportedMediaType', 'strategic merge patch is not supported for custom resources; use a merge patch (--type merge) or JSON patch');
+    const base = clone(this.view(def, version, cur)) as unknown as JsonObject;
+    let next: Json;
+    if (type === 'json') next = applyJsonPatch(base, patch);
+    else {
+      if (!isObject(patch)) throw badRequest('a merge patch must be a JSON object');
+      next = type === 'merge' ? mergePatch(base, patch) : strategicMerge(base, patch);
+    }
+    if (!isObject(next)) throw new ApiError('Invalid', 'the patched object is not a JSON object');
+    const obj = this.checkBody(def, version, next, ns);
+    if (obj.metadata.name !== name) throw new ApiError('Invalid', `${def.kind} "${name}" is invalid: metadata.name: Invalid value: "${String(obj.metadata.name)}": field is immutable`);
+    const rv = obj.metadata.resourceVersion;
+    if (rv && rv !== cur.metadata.resourceVersion) throw conflict(def.resource, def.group, name, 'the object has been modified; please apply your changes to the latest version and try again');
+    return this.commit(def, version, cur, obj, ctx, { track: true, ...(opts.subresource ? { subresource: opts.subresource } : {}) });
+  }
+
+  private apply(def: ResourceDef, version: string, ns: string | undefined, name: string, cur: Obj | undefined, config: Json, ctx: WriteContext, opts: { subresource?: string; force?: boolean }): Obj {
+    if (!isObject(config)) throw badRequest('an apply configuration must be an object');
+    if (!ctx.manager || ctx.manager === 'unknown') throw badRequest('PATCH requests with content type application/apply-patch+yaml require fieldManager to be set');
+    const cfg = this.checkBody(def, version, config, ns);
+    if (cfg.metadata.name !== name) throw badRequest(`the name of the object (${String(cfg.metadata.name)}) does not match the name on the URL (${name})`);
+    if (!cur) this.checkNamespace(def, ns);
+    const statusSeparate = def.subresources.includes('status');
+    const { merged, managedFields } = serverSideApply(
+      cur ? this.view(def, version, cur) : undefined,
+      cfg as unknown as JsonObject,
+      ctx.manager,
+      apiVersionOf(def.group, version),
+      opts.force === true,
+      opts.subresource,
+      statusSeparate,
+      { resource: def.resource, group: def.group, name },
+    );
+    const obj = this.checkBody(def, version, merged, ns);
+    obj.metadata['managedFields'] = managedFields;
+    if (!cur) {
+      const causes = nameCauses(def, name);
+      if (causes.length) throw invalid(def.kind, def.group, name, causes);
+      delete (obj.metadata as Record<string, unknown>)['resourceVersion'];
+    }
+    return this.commit(def, version, cur, obj, ctx, { track: false, ...(opts.subresource ? { subresource: opts.subresource } : {}) });
+  }
+
+  /** Sets server-owned metadata, runs admission, records managedFields, stores (or deletes when finalized). */
+  private commit(def: ResourceDef, version: string, prev: Obj | undefined, obj: Obj, ctx: WriteContext, opts: { track: boolean; subresource?: string }): Obj {
+    const gr = grKey(def.group, def.resource);
+    const m = obj.metadata as Record<string, unknown> & Obj['metadata'];
+    const statusSeparate = def.subresources.includes('status');
+    if (prev) {
+      const pm = prev.metadata;
+      if (opts.subresource === 'status') {
+        // A status write changes status only.
+        const status = obj['status'];
+        const meta = { ...pm };
+        for (const k of Object.keys(obj)) delete obj[k];
+        Object.assign(obj, clone(prev), { apiVersion: obj.apiVersion ?? prev.apiVersion });
+        obj['status'] = status;
+        obj.metadata = { ...meta, ...(m['managedFields'] !== undefined && !opts.track ? { managedFields: m['managedFields'] } : {}) };
+      } else {
+        if (statusSeparate) {
+          if (prev['status'] !== undefined) obj['status'] = prev['status'];
+          else delete obj['status'];
+        }
+        m.uid = pm.uid;
+        m['creationTimestamp'] = pm['creationTimestamp'];
+        if (pm['deletionTimestamp']) {
+          m['deletionTimestamp'] = pm['deletionTimestamp'];
+          m['deletionGracePeriodSeconds'] = pm['deletionGracePeriodSeconds'];
+        } else {
+          delete m['deletionTimestamp'];
+          delete m['deletionGracePeriodSeconds'];
+        }
+        if (opts.track || m['managedFields'] === undefined) m['managedFields'] = pm['managedFields'];
+        if (pm['generation'] !== undefined) m['generation'] = pm['generation'];
+        else delete m['generation'];
+      }
+    } else {
+      m.uid = randomUUID();
+      m['creationTimestamp'] = stamp();
+      delete m['deletionTimestamp'];
+      delete m['deletionGracePeriodSeconds'];
+      m['generation'] = 1;
+      if (opts.track) delete m['managedFields'];
+    }
+    // Admission: defaults and validation per type.
+    if (def.custom) {
+      const info = this.crdInfo.get(gr);
+      const v = info?.versions.find((x) => x.name === version);
+      admitCustom(def.kind, def.group, v?.schema, obj);
+    } else if (gr === 'services') {
+      if (opts.subresource !== 'status') admitService(this.admission, obj, prev);
+    } else {
+      admitBuiltin(def, obj, prev);
+    }
+    if (gr === grKey('apiextensions.k8s.io', 'customresourcedefinitions') && opts.subresource !== 'status') {
+      const info = parseCrd(obj);
+      if (prev) {
+        const old = parseCrd(prev);
+        if (old.group !== info.group || old.plural !== info.plural || old.namespaced !== info.namespaced) throw invalid(def.kind, def.group, m.name, [{ reason: 'FieldValueInvalid', message: 'Invalid value: field is immutable', field: 'spec' }]);
+      }
+      obj['status'] = {
+        conditions: [
+          { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found', lastTransitionTime: stamp() },
+          { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: stamp() },
+        ],
+        acceptedNames: { plural: info.plural, singular: info.singular, kind: info.kind, listKind: info.listKind, ...(info.shortNames.length ? { shortNames: info.shortNames } : {}), ...(info.categories.length ? { categories: info.categories } : {}) },
+        storedVersions: info.versions.filter((v) => v.storage).map((v) => v.name),
+      };
+    }
+    if (opts.track) m['managedFields'] = trackUpdate(prev, obj, ctx.manager, obj.apiVersion, opts.subresource, statusSeparate);
+    if (Array.isArray(m['managedFields']) && (m['managedFields'] as unknown[]).length === 0) delete m['managedFields'];
+    if (prev && opts.subresource !== 'status' && specOf(prev) !== specOf(obj)) m['generation'] = Number(prev.metadata['generation'] ?? 0) + 1;
+    if (prev) {
+      // A write that changes nothing is not a write (no new resourceVersion, no watch event).
+      m.resourceVersion = prev.metadata.resourceVersion;
+      if (JSON.stringify(withoutTime(obj)) === JSON.stringify(withoutTime(prev))) return this.view(def, version, prev);
+    }
+    if (ctx.dryRun) {
+      if (gr === 'services' && !prev) releaseService(this.admission, obj);
+      return obj;
+    }
+    m.resourceVersion = String(this.store.next());
+    if (prev && m['deletionTimestamp'] && finalizersOf(obj).length === 0) {
+      this.finalizeDelete(def, obj);
+      return obj;
+    }
+    this.store.put(gr, obj, prev ? 'MODIFIED' : 'ADDED');
+    if (gr === grKey('apiextensions.k8s.io', 'customresourcedefinitions')) this.registerCrd(parseCrd(obj));
+    if (m['ownerReferences'] !== undefined || m['deletionTimestamp']) this.onGcWork();
+    return this.view(def, version, obj);
+  }
+
+  /** Removes an object for good (its finalizers are done) and undoes what it held. */
+  private finalizeDelete(def: ResourceDef, final: Obj): void {
+    const gr = grKey(def.group, def.resource);
+    this.store.remove(gr, final);
+    if (gr === 'services') releaseService(this.admission, final);
+    if (gr === grKey('apiextensions.k8s.io', 'customresourcedefinitions')) {
+      const info = this.crdInfo.get(grKey(String((final['spec'] as JsonObject)['group']), String(((final['spec'] as JsonObject)['names'] as JsonObject)['plural'])));
+      if (info) {
+        const crGr = grKey(info.group, info.plural);
+        for (const o of this.store.list(crGr)) this.store.remove(crGr, { ...o, metadata: { ...o.metadata, resourceVersion: String(this.store.next()) } });
+        this.store.dropTable(crGr);
+        this.registry.remove(info.group, info.plural);
+        this.crdInfo.delete(crGr);
+      }
+    }
+    this.onGcWork();
+  }
+
+  delete(def: ResourceDef, version: string, ns: string | undefined, name: string, opts: DeleteOptions, ctx: WriteContext): Obj {
+    const gr = grKey(def.group, def.resource);
+    const cur = this.store.get(gr, def.namespaced ? ns : undefined, name);
+    if (!cur) throw notFound(def.resource, def.group, name);
+    const pre = opts.preconditions;
+    if (pre?.uid && pre.uid !== cur.metadata.uid) throw conflict(def.resource, def.group, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`);
+    if (pre?.resourceVersion && pre.resourceVersion !== cur.metadata.resourceVersion) throw conflict(def.resource, def.group, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`);
+    const finalizers = finalizersOf(cur).filter((f) => f !== 'orphan' && f !== 'foregroundDeletion');
+    const existing = finalizersOf(cur);
+    if (opts.propagationPolicy === 'Foreground') finalizers.push('foregroundDeletion');
+    else if (opts.propagationPolicy === 'Orphan') finalizers.push('orphan');
+    else if (existing.includes('orphan') && opts.propagationPolicy === undefined) finalizers.push('orphan');
+    const nsFinalizers = gr === 'namespaces' ? nsSpecFinalizers(cur) : [];
+    if (cur.metadata['deletionTimestamp'] && sameList(existing, finalizers)) return this.view(def, version, cur);
+    if (ctx.dryRun) return this.view(def, version, cur);
+    if (finalizers.length || nsFinalizers.length) {
+      const obj = clone(cur);
+      obj.metadata['deletionTimestamp'] = (cur.metadata['deletionTimestamp'] as string | undefined) ?? stamp();
+      obj.metadata['deletionGracePeriodSeconds'] = 0;
+      if (finalizers.length) obj.metadata['finalizers'] = finalizers;
+      else delete obj.metadata['finalizers'];
+      if (gr === 'namespaces') obj['status'] = { ...((obj['status'] as JsonObject | undefined) ?? {}), phase: 'Terminating' };
+      obj.metadata.resourceVersion = String(this.store.next());
+      this.store.put(gr, obj, 'MODIFIED');
+      this.onGcWork();
+      return this.view(def, version, obj);
+    }
+    const final = { ...cur, metadata: { ...cur.metadata, resourceVersion: String(this.store.next()) } };
+    this.finalizeDelete(def, final);
+    return this.view(def, version, final);
+  }
+
+  deleteCollection(def: ResourceDef, version: string, ns: string | undefined, list: ListOptions, opts: DeleteOptions, ctx: WriteContext): Obj[] {
+    const out: Obj[] = [];
+    for (const o of this.list(def, ns, { ...list, limit: 0, continueToken: null }).items) {
+      try {
+        out.push(this.delete(def, version, o.metadata.namespace, o.metadata.name, opts, ctx));
+      } catch (e) {
+        if (!(e instanceof ApiError && e.reason === 'NotFound')) throw e;
+      }
+    }
+    return out;
+  }
+
+  /** Internal write used by the garbage collector and namespace cleanup (no admission of user input). */
+  internalUpdate(gr: string, obj: Obj): void {
+    const def = this.defOf(gr);
+    if (!def) return;
+    const prev = this.store.get(gr, obj.metadata.namespace, obj.metadata.name);
+    if (!prev || prev.metadata.uid !== obj.metadata.uid) return;
+    const next: Obj = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(this.store.next()) } };
+    if (next.metadata['deletionTimestamp'] && finalizersOf(next).length === 0 && (gr !== 'namespaces' || nsSpecFinalizers(next).length === 0)) this.finalizeDelete(def, next);
+    else this.store.put(gr, next, 'MODIFIED');
+  }
+
+  defOf(gr: string): ResourceDef | undefined {
+    const dot = gr.indexOf('.');
+    return dot < 0 ? this.registry.get('', gr) : this.registry.get(gr.slice(dot + 1), gr.slice(0, dot));
+  }
+
+  /** Seeds an object at first start when absent (namespaces, bootstrap RBAC ...). */
+  seed(obj: Obj): void {
+    const [group, version] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : ['', obj.apiVersion];
+    const def = this.registry.byKind(group, obj.kind);
+    if (!def || this.store.get(grKey(def.group, def.resource), obj.metadata.namespace, obj.metadata.name)) return;
+    const body = clone(obj) as Obj;
+    const meta = body.metadata as Record<string, unknown>;
+    delete meta['uid'];
+    delete meta['resourceVersion'];
+    this.commit(def, version, undefined, this.checkBody(def, version, body, obj.metadata.namespace), { user: { username: 'system:apiserver', uid: '', groups: ['system:masters'] }, manager: 'kube-apiserver', dryRun: false }, { track: true });
+  }
+}
+
+function specOf(o: Obj): string {
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (k !== 'metadata' && k !== 'status' && k !== 'apiVersion' && k !== 'kind') rest[k] = v;
+  return JSON.stringify(rest);
+}
+
+function withoutTime(o: Obj): unknown {
+  const mf = o.metadata['managedFields'];
+  if (!Array.isArray(mf)) return o;
+  return { ...o, metadata: { ...o.metadata, managedFields: (mf as Record<string, unknown>[]).map((e) => ({ ...e, time: '' })) } };
+}
+
+export function finalizersOf(o: Obj): string[] {
+  const f = o.metadata['finalizers'];
+  return Array.isArray(f) ? f.filter((x): x is string => typeof x === 'string') : [];
+}
+
+export function nsSpecFinalizers(o: Obj): string[] {
+  const spec = o['spec'];
+  const f = isObject(spec as Json) ? (spec as JsonObject)['finalizers'] : undefined;
+  return Array.isArray(f) ? f.filter((x): x is string => typeof x === 'string') : [];
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

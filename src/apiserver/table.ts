@@ -1,0 +1,92 @@
+// `Accept: application/json;as=Table;g=meta.k8s.io;v=v1` — the server-side printing kubectl asks for.
+import { isObject, type Json, type JsonObject } from './patch.js';
+import type { ResourceDef } from './resources.js';
+import type { Obj } from './store.js';
+
+export function wantsTable(accept: string | undefined): boolean {
+  if (!accept) return false;
+  return accept.split(',').some((part) => {
+    const p = part.replace(/\s+/g, '');
+    return p.includes('as=Table') && p.includes('g=meta.k8s.io') && p.includes('v=v1') && !p.includes('v=v1beta1');
+  });
+}
+
+function age(ts: unknown): string {
+  if (typeof ts !== 'string') return '<unknown>';
+  const s = Math.max(0, Math.floor((Date.now() - Date.parse(ts)) / 1000));
+  if (s < 120) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 10) return `${m}m${s % 60}s`;
+  if (m < 180) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h`;
+  return `${Math.floor(h / 24)}d`;
+}
+
+function get(o: Obj, ...path: string[]): Json | undefined {
+  let cur: Json | undefined = o as unknown as Json;
+  for (const p of path) cur = isObject(cur) ? cur[p] : undefined;
+  return cur;
+}
+
+type Col = { name: string; type: string; format?: string; cell: (o: Obj) => Json };
+
+function columns(def: ResourceDef): Col[] {
+  const name: Col = { name: 'Name', type: 'string', format: 'name', cell: (o) => o.metadata.name };
+  const ageCol: Col = { name: 'Age', type: 'string', cell: (o) => age(o.metadata['creationTimestamp']) };
+  switch (`${def.group}/${def.resource}`) {
+    case '/services':
+      return [
+        name,
+        { name: 'Type', type: 'string', cell: (o) => (get(o, 'spec', 'type') as string) ?? 'ClusterIP' },
+        { name: 'Cluster-IP', type: 'string', cell: (o) => (get(o, 'spec', 'clusterIP') as string) ?? '<none>' },
+        { name: 'External-IP', type: 'string', cell: (o) => (get(o, 'spec', 'externalName') as string) ?? '<none>' },
+        {
+          name: 'Port(s)',
+          type: 'string',
+          cell: (o) => {
+            const ps = get(o, 'spec', 'ports');
+            if (!Array.isArray(ps) || ps.length === 0) return '<none>';
+            return ps.map((p) => (isObject(p) ? `${String(p['port'])}${p['nodePort'] ? ':' + String(p['nodePort']) : ''}/${String(p['protocol'] ?? 'TCP')}` : '')).join(',');
+          },
+        },
+        ageCol,
+      ];
+    case '/pods':
+      return [name, { name: 'Status', type: 'string', cell: (o) => (get(o, 'status', 'phase') as string) ?? 'Pending' }, { name: 'IP', type: 'string', cell: (o) => (get(o, 'status', 'podIP') as string) ?? '<none>' }, ageCol];
+    case '/namespaces':
+      return [name, { name: 'Status', type: 'string', cell: (o) => (get(o, 'status', 'phase') as string) ?? 'Active' }, ageCol];
+    case 'apps/deployments':
+    case 'apps/statefulsets':
+      return [name, { name: 'Ready', type: 'string', cell: (o) => `${Number(get(o, 'status', 'readyReplicas') ?? 0)}/${Number(get(o, 'spec', 'replicas') ?? 0)}` }, ageCol];
+    case 'discovery.k8s.io/endpointslices':
+      return [
+        name,
+        { name: 'AddressType', type: 'string', cell: (o) => (o['addressType'] as string) ?? '' },
+        { name: 'Ports', type: 'string', cell: (o) => (Array.isArray(o['ports']) ? (o['ports'] as Json[]).map((p) => (isObject(p) ? String(p['port']) : '')).join(',') : '<unset>') || '<unset>' },
+        { name: 'Endpoints', type: 'string', cell: (o) => (Array.isArray(o['endpoints']) ? (o['endpoints'] as Json[]).flatMap((e) => (isObject(e) && Array.isArray(e['addresses']) ? e['addresses'] : [])).join(',') : '') || '<unset>' },
+        ageCol,
+      ];
+    case '/secrets':
+      return [name, { name: 'Type', type: 'string', cell: (o) => (o['type'] as string) ?? 'Opaque' }, { name: 'Data', type: 'integer', cell: (o) => (isObject(o['data'] as Json) ? Object.keys(o['data'] as JsonObject).length : 0) }, ageCol];
+    case '/configmaps':
+      return [name, { name: 'Data', type: 'integer', cell: (o) => (isObject(o['data'] as Json) ? Object.keys(o['data'] as JsonObject).length : 0) }, ageCol];
+    default:
+      return [name, ageCol];
+  }
+}
+
+/** A meta.k8s.io/v1 Table of `objs`, with PartialObjectMetadata rows (kubectl needs only metadata). */
+export function renderTable(def: ResourceDef, objs: Obj[], resourceVersion: string, continueToken?: string): JsonObject {
+  const cols = columns(def);
+  return {
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: { resourceVersion, ...(continueToken ? { continue: continueToken } : {}) },
+    columnDefinitions: cols.map((c) => ({ name: c.name, type: c.type, format: c.format ?? '', description: '', priority: 0 })),
+    rows: objs.map((o) => ({
+      cells: cols.map((c) => c.cell(o)),
+      object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata as unknown as JsonObject },
+    })),
+  };
+}
