@@ -1,0 +1,60 @@
+// `mesh controller`: the service-mirror controller (one process per cluster; all Links in it).
+import { Command } from 'commander';
+import { controllerOptionsSchema, runController, PortRangeError, parsePortRange } from '../mirror/index.js';
+import { CliError, ExitCode } from './errors.js';
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new CliError(`${v} is not an integer`, ExitCode.Usage);
+  return n;
+};
+
+export function registerController(program: Command): void {
+  program
+    .command('controller')
+    .description('Run the service-mirror controller: watch Links, mirror exported remote Services into shadow Services')
+    .requiredOption('--cluster-name <name>', 'this cluster\'s name (shadows of it elsewhere are <svc>-<name>)')
+    .option('--cluster-domain <domain>', 'this cluster\'s DNS domain', 'cluster.local')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain', 'mesh.local')
+    .option('--namespace <ns>', 'mesh namespace (Links, credentials, Lease)', 'mesh-system')
+    .option('--outbound-ports <range>', 'gateway outbound port range, same value as the gateway\'s', '14000-15999')
+    .option('--admin-port <port>', 'admin port: /healthz, /readyz, /metrics', int, 9990)
+    .option('--identity-port <port>', 'Identity gRPC service port', int, 8080)
+    .option('--ha', 'run leader election on a Lease (two replicas; only the holder writes)', false)
+    .option('--kubeconfig <file>', 'kubeconfig for the local cluster (default: KUBECONFIG, in-cluster, ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context')
+    .option('--cert <file>', 'probe client certificate chain (PEM), with --key and --bundle')
+    .option('--key <file>', 'probe client key (PEM)')
+    .option('--bundle <file>', 'trust bundle (PEM) to check remote gateways against')
+    .option('--issuer-dir <dir>', 'cluster issuer (issuer.crt/issuer.key or tls.crt/tls.key): the controller issues its own probe identity')
+    .option('--trust-bundle <file>', 'trust roots (PEM) for --issuer-dir')
+    .option('--workers <n>', 'reconcile workers', int, 4)
+    .addHelpText('after', `
+Example:
+  mesh controller --cluster-name cluster-a --kubeconfig ./kubeconfig --admin-port 9990
+
+Runs until SIGTERM. Exit codes: 0 stopped, 1 failure, 2 usage error.`)
+    .action(async (flags: Record<string, unknown>) => {
+      const parsed = controllerOptionsSchema.safeParse(flags);
+      if (!parsed.success) {
+        const i = parsed.error.issues[0];
+        throw new CliError(`--${String(i?.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i?.message}`, ExitCode.Usage);
+      }
+      try {
+        parsePortRange(parsed.data.outboundPorts);
+      } catch (err) {
+        if (err instanceof PortRangeError) throw new CliError(`--outbound-ports: ${err.message}`, ExitCode.Usage);
+        throw err;
+      }
+      const { stop } = await runController(parsed.data);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          process.off('SIGTERM', done);
+          process.off('SIGINT', done);
+          void stop().finally(resolve);
+        };
+        process.on('SIGTERM', done);
+        process.on('SIGINT', done);
+      });
+    });
+}

@@ -1,0 +1,141 @@
+// `mesh controller`: wires the local client, the mirror, leader election, the probe identity and the
+// admin port together, and runs until SIGTERM.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { z } from 'zod';
+import { KubeClient, LeaderElector, errorMessage, loadKubeConfig } from '../kube/index.js';
+import { createLogger, type Logger } from '../log/index.js';
+import { DEFAULT_TRUST_DOMAIN, TrustBundle, generateKeyPair, issueLeaf, loadAuthority, spiffeId } from '../trust/index.js';
+import { startAdminServer } from './admin.js';
+import { MirrorController } from './controller.js';
+import { PortAllocator, parsePortRange } from './ports.js';
+import type { ProbeCredentials } from './probe.js';
+import { MESH_NAMESPACE } from './types.js';
+
+export const controllerOptionsSchema = z.object({
+  clusterName: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label').max(63),
+  clusterDomain: z.string().min(1).default('cluster.local'),
+  trustDomain: z.string().min(1).default(DEFAULT_TRUST_DOMAIN),
+  namespace: z.string().min(1).default(MESH_NAMESPACE),
+  outboundPorts: z.string().default('14000-15999'),
+  adminPort: z.number().int().min(0).max(65535).default(9990),
+  identityPort: z.number().int().min(0).max(65535).default(8080),
+  ha: z.boolean().default(false),
+  kubeconfig: z.string().optional(),
+  context: z.string().optional(),
+  cert: z.string().optional(),
+  key: z.string().optional(),
+  bundle: z.string().optional(),
+  issuerDir: z.string().optional(),
+  trustBundle: z.string().optional(),
+  workers: z.number().int().min(1).max(64).default(4),
+  remoteBackoffMaxMs: z.number().int().min(100).default(30_000),
+});
+export type ControllerOptions = z.infer<typeof controllerOptionsSchema>;
+
+/** The probe's client identity: files given on the command line, or a leaf the controller issues itself. */
+function probeCredentials(o: ControllerOptions, log: Logger): () => ProbeCredentials | undefined {
+  if (o.cert && o.key && o.bundle) {
+    const { cert, key, bundle } = o;
+    return () => {
+      try {
+        return { chainPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8'), bundle: readFileSync(bundle, 'utf8') };
+      } catch (err) {
+        log.warn('cannot read probe credentials', { error: errorMessage(err) });
+        return undefined;
+      }
+    };
+  }
+  if (o.issuerDir) {
+    const dir = o.issuerDir;
+    let cached: { creds: ProbeCredentials; renewAt: number } | undefined;
+    return () => {
+      if (cached && Date.now() < cached.renewAt) return cached.creds;
+      try {
+        const pick = (a: string, b: string) => (existsSync(join(dir, a)) ? join(dir, a) : join(dir, b));
+        const issuer = loadAuthority('issuer', readFileSync(pick('issuer.crt', 'tls.crt'), 'utf8'), readFileSync(pick('issuer.key', 'tls.key'), 'utf8'));
+        const bundlePath = o.trustBundle ?? pick('ca.crt', 'root.crt');
+        const kp = generateKeyPair();
+        const leaf = issueLeaf({ issuer, identity: spiffeId(issuer.trustDomain, o.namespace, 'mesh-controller'), publicKey: kp.publicKey });
+        const creds: ProbeCredentials = { keyPem: kp.keyPem, chainPem: leaf.chainPem, bundle: TrustBundle.fromPem(readFileSync(bundlePath, 'utf8')) };
+        const life = leaf.notAfter.getTime() - Date.now();
+        cached = { creds, renewAt: Date.now() + life / 2 };
+        return creds;
+      } catch (err) {
+        log.warn('cannot issue the controller probe identity', { issuerDir: dir, error: errorMessage(err) });
+        return undefined;
+      }
+    };
+  }
+  return () => undefined;
+}
+
+export async function runController(o: ControllerOptions): Promise<{ stop: () => Promise<void> }> {
+  const log = createLogger('mirror', { fields: { cluster: o.clusterName } });
+  const range = parsePortRange(o.outboundPorts);
+  const kc = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context });
+  const client = await KubeClient.create(kc);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const mirror = new MirrorController({
+    client,
+    clusterName: o.clusterName,
+    namespace: o.namespace,
+    ports: new PortAllocator(range.min, range.max),
+    logger: log,
+    registry,
+    workers: o.workers,
+    probeCredentials: probeCredentials(o, log),
+    remoteBackoffMaxMs: o.remoteBackoffMaxMs,
+  });
+  let leading = !o.ha;
+  const host = process.env.POD_IP || '0.0.0.0';
+  const admin = await startAdminServer({
+    host,
+    port: o.adminPort,
+    registry,
+    ready: () => {
+      const synced = mirror.cachesSynced();
+      return { ok: synced, detail: { cachesSynced: synced, leader: leading, links: mirror.linkStates() } };
+    },
+  });
+  log.info('admin server listening', { address: host, port: admin.port });
+  await mirror.startCaches();
+  log.info('local caches synced', { links: mirror.links.size(), shadows: mirror.shadows.size() });
+
+  let elector: LeaderElector | undefined;
+  const stop = async () => {
+    await elector?.stop();
+    await mirror.stop();
+    await admin.close();
+    client.close();
+  };
+  if (o.ha) {
+    const identity = process.env.POD_NAME || `${hostname()}-${process.pid}`;
+    elector = new LeaderElector(client, {
+      namespace: o.namespace,
+      name: 'mesh-controller',
+      identity,
+      logger: log,
+      onStartedLeading: () => {
+        leading = true;
+        log.info('leading: reconciling', { identity });
+        mirror.run();
+      },
+      onStoppedLeading: () => {
+        // Only the holder writes. Stepping down mid-reconcile is safest as a fresh start: exit, and let
+        // the Deployment (or the sandbox) restart this replica as a standby.
+        leading = false;
+        log.warn('lost the lease: exiting so that only the new leader writes', { identity });
+        process.exit(0);
+      },
+    });
+    elector.start();
+  } else {
+    mirror.run();
+  }
+  log.info('controller started', { ha: o.ha, outboundPorts: o.outboundPorts });
+  return { stop };
+}
