@@ -74,6 +74,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   };
   const issuer = 'https://kubernetes.default.svc.cluster.local';
   const security = createSecurity({ store: objects, adminToken: pki.adminToken, issuer, signingKeyPem: pki.saSigningKeyPem, defaultAudiences: [issuer] });
+  if (security.admit) {
+    const admit = security.admit.bind(security);
+    rest.admitHook = (user, gr, obj, old) => admit(user, gr, obj, old);
+  }
   for (const ns of systemNamespaces) rest.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, uid: '', resourceVersion: '' } });
   for (const o of security.bootstrapObjects()) rest.seed(o);
   const gc = new GarbageCollector(rest, log);

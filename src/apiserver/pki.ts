@@ -1,7 +1,7 @@
 // The server's own PKI, kept in the data dir: a CA (persisted, so kubeconfigs stay valid across
 // restarts), a serving certificate (re-issued at each start, so new advertise addresses get SANs), the
 // admin bearer token and the service-account signing key (EC P-256, PKCS#8).
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { constants, createPrivateKey, generateKeyPairSync, privateEncrypt, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -21,6 +21,28 @@ function rsaKeyPem(): string {
   return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
+/**
+ * A node-forge signer backed by Node's native RSA: forge builds the certificate, OpenSSL does the
+ * (otherwise slow, pure-JS) private-key operation. RSASSA-PKCS1-v1_5 = private-encrypt(DigestInfo).
+ */
+function nativeSigner(keyPem: string): { sign(md: forge.md.MessageDigest): string } {
+  const key = createPrivateKey(keyPem);
+  const sha256Prefix = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+  return {
+    sign(md) {
+      const digest = Buffer.from(md.digest().getBytes(), 'binary');
+      const sig = privateEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([sha256Prefix, digest]));
+      return sig.toString('binary');
+    },
+  };
+}
+
+function publicKeyOf(keyPem: string): forge.pki.PublicKey {
+  const spki = createPrivateKey(keyPem).export({ type: 'pkcs1', format: 'pem' }).toString();
+  const k = forge.pki.privateKeyFromPem(spki);
+  return forge.pki.setRsaPublicKey(k.n, k.e);
+}
+
 function serial(): string {
   // Positive, 16 bytes.
   return '01' + randomBytes(15).toString('hex');
@@ -28,10 +50,8 @@ function serial(): string {
 
 function makeCa(clusterName: string): { certPem: string; keyPem: string } {
   const keyPem = rsaKeyPem();
-  const key = forge.pki.privateKeyFromPem(keyPem);
-  const pub = forge.pki.setRsaPublicKey(key.n, key.e);
   const cert = forge.pki.createCertificate();
-  cert.publicKey = pub;
+  cert.publicKey = publicKeyOf(keyPem);
   cert.serialNumber = serial();
   cert.validity.notBefore = new Date(Date.now() - 60_000);
   cert.validity.notAfter = new Date(Date.now() + 10 * 365 * 24 * 3600_000);
@@ -43,17 +63,15 @@ function makeCa(clusterName: string): { certPem: string; keyPem: string } {
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(key, forge.md.sha256.create());
+  cert.sign(nativeSigner(keyPem) as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
   return { certPem: forge.pki.certificateToPem(cert), keyPem };
 }
 
 function makeServing(caCertPem: string, caKeyPem: string, names: string[]): { certPem: string; keyPem: string } {
   const keyPem = rsaKeyPem();
-  const key = forge.pki.privateKeyFromPem(keyPem);
   const caCert = forge.pki.certificateFromPem(caCertPem);
-  const caKey = forge.pki.privateKeyFromPem(caKeyPem);
   const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
+  cert.publicKey = publicKeyOf(keyPem);
   cert.serialNumber = serial();
   cert.validity.notBefore = new Date(Date.now() - 60_000);
   cert.validity.notAfter = new Date(Date.now() + 365 * 24 * 3600_000);
@@ -66,7 +84,7 @@ function makeServing(caCertPem: string, caKeyPem: string, names: string[]): { ce
     { name: 'extKeyUsage', serverAuth: true },
     { name: 'subjectAltName', altNames },
   ]);
-  cert.sign(caKey, forge.md.sha256.create());
+  cert.sign(nativeSigner(caKeyPem) as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
   return { certPem: forge.pki.certificateToPem(cert), keyPem };
 }
 

@@ -66,6 +66,8 @@ export class Rest {
   readonly admission: Admission;
   /** Called after every change of an object that has ownerReferences or was deleted (the GC wakes up). */
   onGcWork: () => void = () => {};
+  /** Admission of the security module (RBAC field validation, escalation checks), after defaulting. */
+  admitHook: ((user: UserInfo, gr: { group: string; resource: string }, obj: Obj, old: Obj | undefined) => void) | undefined;
 
   constructor(
     readonly store: Store,
@@ -315,6 +317,7 @@ export class Rest {
         storedVersions: info.versions.filter((v) => v.storage).map((v) => v.name),
       };
     }
+    this.admitHook?.(ctx.user, { group: def.group, resource: def.resource }, obj, prev);
     if (opts.track) m['managedFields'] = trackUpdate(prev, obj, ctx.manager, obj.apiVersion, opts.subresource, statusSeparate);
     if (Array.isArray(m['managedFields']) && (m['managedFields'] as unknown[]).length === 0) delete m['managedFields'];
     if (prev && opts.subresource !== 'status' && specOf(prev) !== specOf(obj)) m['generation'] = Number(prev.metadata['generation'] ?? 0) + 1;

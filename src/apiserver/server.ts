@@ -349,6 +349,9 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
         return h.selfSubjectAccessReview(body, user);
       case 'subjectaccessreviews':
         return h.subjectAccessReview(body, user);
+      case 'selfsubjectrulesreviews':
+        if (h.selfSubjectRulesReview) return h.selfSubjectRulesReview(body, user);
+        throw new ApiError('NotFound', 'the server could not find the requested resource');
       default:
         throw notFound(def.resource, def.group, p.name ?? '');
     }

@@ -4,8 +4,10 @@ import { Command, CommanderError } from 'commander';
 import { CliError, ExitCode } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { registerApiserver } from './cmd-apiserver.js';
+import { registerDemo } from './cmd-demo.js';
 import { registerSandbox } from './cmd-sandbox.js';
 import { registerInstall } from './cmd-install.js';
+import { registerLink } from './cmd-link.js';
 import { registerController } from './cmd-controller.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -18,8 +20,10 @@ export function buildProgram(): Command {
     .exitOverride();
   // Subcommands register below, one line each.
   registerApiserver(program);
+  registerDemo(program);
   registerSandbox(program);
   registerInstall(program);
+  registerLink(program);
   registerController(program);
   return program;
 }
