@@ -28,6 +28,10 @@ export function loadKubeConfig(opts: LoadKubeConfigOptions = {}): KubeConfig {
       kc.loadFromFile(file);
     } else if (env.KUBERNETES_SERVICE_HOST && existsSync(`${env.MESH_SERVICEACCOUNT_ROOT ?? ''}${SA_TOKEN}`)) {
       kc.loadFromCluster(env.MESH_SERVICEACCOUNT_ROOT ?? '');
+      // client-node reads host/port from process.env; take them from the env we were given.
+      const host = env.KUBERNETES_SERVICE_HOST.includes(':') ? `[${env.KUBERNETES_SERVICE_HOST}]` : env.KUBERNETES_SERVICE_HOST;
+      const cluster = kc.clusters[0];
+      if (cluster) kc.clusters[0] = { ...cluster, server: `https://${host}:${env.KUBERNETES_SERVICE_PORT ?? '443'}` };
     } else {
       const file = join(env.HOME ?? homedir(), '.kube', 'config');
       if (!existsSync(file)) {
