@@ -19,3 +19,18 @@ export {
 } from './tls.js';
 export { parseCertPem, parseCertsPem, uriSans, type ParsedCert } from './x509.js';
 export { toPem, pemBlocks } from './der.js';
+export { certify, CertifyError, certifyRequestSchema, MAX_TOKEN_BYTES, type CertifyErrorKind, type CertifyRequest, type CertifyDeps } from './certify.js';
+export { KubeTokenReviewer, IDENTITY_TOKEN_AUDIENCE, serviceAccountOf, type TokenReviewer, type TokenReviewResult } from './token-review.js';
+export {
+  StaticTrustSource, KubeTrustSource, materialFromObjects, checkMaterial,
+  MESH_NAMESPACE, ISSUER_SECRET, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY,
+  type TrustMaterial, type TrustSource, type KubeTrustSourceOptions,
+} from './trust-source.js';
+export {
+  startIdentityService, identityPackage, IDENTITY_PORT, IDENTITY_SERVICE_ACCOUNT, IDENTITY_PROTO_PATH, MAX_REQUEST_BYTES,
+  type IdentityService, type IdentityServiceOptions,
+} from './identity-server.js';
+export { IdentityClient, IdentityCallError, type CertifyResult, type IdentityClientOptions } from './identity-client.js';
+export {
+  CertificateManager, RENEW_FRACTION, type CertificateState, type Credentials, type CertificateManagerOptions,
+} from './certificate-manager.js';

@@ -1,0 +1,212 @@
+// The gRPC adapter of the Identity service: decoding, the status-code mapping of CertifyError kinds,
+// message-size limits, and TLS with the service's own leaf (reissued when the issuer changes and before
+// it expires, pushed into the running server without a restart).
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+import { createLogger, type Logger } from '../log/index.js';
+import { Counter, register } from 'prom-client';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { certify, CertifyError, type CertifyErrorKind } from './certify.js';
+import { generateKeyPair, issueLeaf, DEFAULT_LEAF_TTL_SECONDS, type Leaf } from './pki.js';
+import { pemBlocks } from './der.js';
+import { spiffeId } from './spiffe.js';
+import { KubeTokenReviewer, IDENTITY_TOKEN_AUDIENCE, type TokenReviewer } from './token-review.js';
+import { KubeTrustSource, MESH_NAMESPACE, type TrustMaterial, type TrustSource } from './trust-source.js';
+
+export const IDENTITY_PORT = 8080;
+export const IDENTITY_SERVICE_ACCOUNT = 'mesh-controller';
+/** Requests above this are refused with RESOURCE_EXHAUSTED before decoding (a real one is ~1 KiB). */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+/** Path of the .proto: dist/src/trust/*.js → ../../../src/trust/identity.proto (shipped in the image). */
+export const IDENTITY_PROTO_PATH = fileURLToPath(new URL('../../../src/trust/identity.proto', import.meta.url));
+
+let cachedPackage: grpc.GrpcObject | undefined;
+export function identityPackage(): grpc.GrpcObject {
+  cachedPackage ??= grpc.loadPackageDefinition(
+    protoLoader.loadSync(IDENTITY_PROTO_PATH, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true }),
+  );
+  return cachedPackage;
+}
+
+export function identityServiceDefinition(): grpc.ServiceDefinition {
+  const ctor = ((identityPackage().mesh as grpc.GrpcObject).identity as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  return (ctor.Identity as grpc.ServiceClientConstructor).service;
+}
+
+const STATUS: Record<CertifyErrorKind, grpc.status> = {
+  'invalid-argument': grpc.status.INVALID_ARGUMENT,
+  unauthenticated: grpc.status.UNAUTHENTICATED,
+  'permission-denied': grpc.status.PERMISSION_DENIED,
+  unavailable: grpc.status.UNAVAILABLE,
+};
+
+function certifyCounter(): Counter<'result'> {
+  const existing = register.getSingleMetric('mesh_identity_certify_total');
+  if (existing) return existing as Counter<'result'>;
+  return new Counter({ name: 'mesh_identity_certify_total', help: 'Identity Certify requests by result (ok or the refusal code)', labelNames: ['result'] });
+}
+
+export interface IdentityServiceOptions {
+  /** Trust material; default: watch Secret mesh-issuer / ConfigMap mesh-trust-roots via `kubeConfig`. */
+  source?: TrustSource;
+  kubeConfig?: KubeConfig;
+  namespace?: string;
+  /** Default: TokenReview against `kubeConfig`'s API server. */
+  reviewer?: TokenReviewer;
+  /** Default: POD_IP when set, else 0.0.0.0. */
+  host?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  leafTtlSeconds?: number;
+  /** TTL of the service's own serving certificate (default = leafTtlSeconds). */
+  servingTtlSeconds?: number;
+  audience?: string;
+  logger?: Logger;
+}
+
+export interface IdentityService {
+  host: string;
+  port: number;
+  /** The SPIFFE id the service presents (clients check it). */
+  identity: string;
+  /** The serving certificate now in use. */
+  servingLeaf(): Leaf | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * A CertificateProvider (grpc-js experimental API) that we push certificates into; grpc-js then calls
+ * setSecureContext on its server, so new connections get the new certificate and old ones continue.
+ */
+class PushCertificateProvider implements grpc.experimental.CertificateProvider {
+  private identity: grpc.experimental.IdentityCertificateUpdate | null = null;
+  private ca: grpc.experimental.CaCertificateUpdate | null = null;
+  private readonly idListeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+  private readonly caListeners = new Set<grpc.experimental.CaCertificateUpdateListener>();
+
+  push(keyPem: string, chainPem: string, bundlePem: string): void {
+    this.ca = { caCertificate: Buffer.from(bundlePem) };
+    this.identity = { certificate: Buffer.from(chainPem), privateKey: Buffer.from(keyPem) };
+    this.caListeners.forEach((l) => l(this.ca));
+    this.idListeners.forEach((l) => l(this.identity));
+  }
+  addCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
+    this.caListeners.add(l);
+    // Deliver later: grpc-js registers its watcher only after adding us as a listener (1.14), so an
+    // immediate call would be lost and the server would drop every connection until the next update.
+    queueMicrotask(() => { if (this.ca && this.caListeners.has(l)) l(this.ca); });
+  }
+  removeCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
+    this.caListeners.delete(l);
+  }
+  addIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.idListeners.add(l);
+    queueMicrotask(() => { if (this.identity && this.idListeners.has(l)) l(this.identity); });
+  }
+  removeIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.idListeners.delete(l);
+  }
+}
+
+export async function startIdentityService(opts: IdentityServiceOptions): Promise<IdentityService> {
+  const log = opts.logger ?? createLogger('identity');
+  let source = opts.source;
+  let owned: KubeTrustSource | undefined;
+  if (!source) {
+    if (!opts.kubeConfig) throw new Error('startIdentityService needs a source or a kubeConfig');
+    owned = await KubeTrustSource.start({ kubeConfig: opts.kubeConfig, namespace: opts.namespace, logger: log });
+    try {
+      await owned.ready();
+    } catch (err) {
+      owned.stop();
+      throw err;
+    }
+    source = owned;
+  }
+  const reviewer = opts.reviewer ?? (opts.kubeConfig ? new KubeTokenReviewer(opts.kubeConfig) : undefined);
+  if (!reviewer) throw new Error('startIdentityService needs a reviewer or a kubeConfig');
+  const first = source.current();
+  if (!first) throw new Error('the trust source has no issuer loaded');
+  const leafTtl = opts.leafTtlSeconds ?? DEFAULT_LEAF_TTL_SECONDS;
+  const servingTtl = opts.servingTtlSeconds ?? leafTtl;
+  const identity = spiffeId(first.issuer.trustDomain, opts.namespace ?? MESH_NAMESPACE, IDENTITY_SERVICE_ACCOUNT);
+  const counter = certifyCounter();
+
+  // Serving certificate: issued in-process from the current issuer; renewed at 70% of its life.
+  const provider = new PushCertificateProvider();
+  let serving: Leaf | undefined;
+  let renewTimer: NodeJS.Timeout | undefined;
+  const reissue = (m: TrustMaterial, why: string) => {
+    try {
+      const kp = generateKeyPair();
+      serving = issueLeaf({ issuer: m.issuer, identity, publicKey: kp.publicKey, ttlSeconds: servingTtl });
+      provider.push(kp.keyPem, serving.chainPem, m.bundle.pem());
+      log.info('identity service certificate issued', { identity, why, notAfter: serving.notAfter.toISOString() });
+      clearTimeout(renewTimer);
+      const life = serving.notAfter.getTime() - Date.now();
+      renewTimer = setTimeout(() => {
+        const cur = source!.current();
+        if (cur) reissue(cur, 'renewal');
+      }, Math.max(1_000, life * 0.7));
+      renewTimer.unref();
+    } catch (err) {
+      log.error('could not issue the identity service certificate; keeping the old one', { identity, error: (err as Error).message });
+    }
+  };
+  reissue(first, 'start');
+  source.onChange((m) => reissue(m, 'trust material changed'));
+
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
+    'grpc.max_send_message_length': MAX_REQUEST_BYTES,
+  });
+  server.addService(identityServiceDefinition(), {
+    Certify: (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const peer = call.getPeer();
+      certify(call.request, { reviewer, issuer: () => source!.current()?.issuer, ttlSeconds: leafTtl, audience: opts.audience ?? IDENTITY_TOKEN_AUDIENCE })
+        .then((leaf) => {
+          counter.inc({ result: 'ok' });
+          log.debug('certified', { identity: leaf.identity, peer, notAfter: leaf.notAfter.toISOString(), serial: leaf.serialHex });
+          const seconds = Math.floor(leaf.notAfter.getTime() / 1000);
+          callback(null, {
+            leaf: leaf.certDer,
+            intermediates: pemBlocks(leaf.chainPem, 'CERTIFICATE').slice(1),
+            validUntil: { seconds: String(seconds), nanos: 0 },
+          });
+        })
+        .catch((err: unknown) => {
+          if (err instanceof CertifyError) {
+            counter.inc({ result: err.code });
+            log.warn('certify refused', { code: err.code, identity: typeof call.request?.identity === 'string' ? call.request.identity.slice(0, 256) : undefined, peer, reason: err.message });
+            callback({ code: STATUS[err.kind], details: err.message });
+            return;
+          }
+          counter.inc({ result: 'INTERNAL' });
+          log.error('certify failed', { peer, error: (err as Error).stack ?? String(err) });
+          callback({ code: grpc.status.INTERNAL, details: 'internal error' });
+        });
+    },
+  });
+  const host = opts.host ?? process.env.POD_IP ?? '0.0.0.0';
+  const creds = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${opts.port ?? IDENTITY_PORT}`, creds, (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  log.info('identity service listening', { host, port, identity, trustDomain: first.issuer.trustDomain });
+  return {
+    host,
+    port,
+    identity,
+    servingLeaf: () => serving,
+    async stop() {
+      clearTimeout(renewTimer);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => { server.forceShutdown(); resolve(); }, 2_000);
+        server.tryShutdown(() => { clearTimeout(t); resolve(); });
+      });
+      owned?.stop();
+    },
+  };
+}
