@@ -246,7 +246,7 @@ export interface Condition {
   message?: string;
 }
 
-export function conditionOf(obj: { status?: unknown }, type: string): Condition | undefined {
-  const conds = (obj.status as { conditions?: Condition[] } | undefined)?.conditions;
+export function conditionOf(obj: object, type: string): Condition | undefined {
+  const conds = (obj as { status?: { conditions?: Condition[] } }).status?.conditions;
   return Array.isArray(conds) ? conds.find((c) => c.type === type) : undefined;
 }
