@@ -348,3 +348,36 @@ test('kubectl: create token --duration, then use it; auth whoami; too-short dura
   assert.notEqual(bogus.code, 0);
   assert.match(bogus.stderr, /Unauthorized|provide credentials/);
 });
+
+test('RBAC admission through the server: no escalation by writing Roles or bindings; invalid rules are 422', async () => {
+  await core.createNamespacedServiceAccount({ namespace: 'team-a', body: { metadata: { name: 'lead' } } });
+  await role('team-a', 'rbac-writer', [
+    { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: ['create', 'get', 'list'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+  ]);
+  await roleBinding('team-a', 'lead-writes-rbac', 'Role', 'rbac-writer', [{ kind: 'ServiceAccount', name: 'lead', namespace: 'team-a' }]);
+  const lead = configFor(await tokenFor('team-a', 'lead')).makeApiClient(RbacAuthorizationV1Api);
+  await lead.createNamespacedRole({ namespace: 'team-a', body: { metadata: { name: 'pods-only' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }] } });
+  const esc = await apiError(lead.createNamespacedRole({ namespace: 'team-a', body: { metadata: { name: 'grab' }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }] } }));
+  assert.equal(esc.code, 403);
+  assert.match(esc.status.message ?? '', /roles\.rbac\.authorization\.k8s\.io "grab" is forbidden: user "system:serviceaccount:team-a:lead" .*attempting to grant RBAC permissions not currently held/s);
+  const bind = await apiError(lead.createNamespacedRoleBinding({
+    namespace: 'team-a',
+    body: { metadata: { name: 'me-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' }, subjects: [{ kind: 'ServiceAccount', name: 'lead', namespace: 'team-a' }] },
+  }));
+  assert.equal(bind.code, 403);
+  const bad = await apiError(rbac.createNamespacedRole({ namespace: 'team-a', body: { metadata: { name: 'no-verbs' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: [] }] } }));
+  assert.equal(bad.code, 422);
+  assert.equal(bad.status.reason, 'Invalid');
+  assert.match(bad.status.message ?? '', /rules\[0\]\.verbs: Required value/);
+});
+
+test('SelfSubjectRulesReview (client-node) lists what a ServiceAccount may do in a namespace', async () => {
+  const authz = configFor(await tokenFor('team-a', 'builder')).makeApiClient(AuthorizationV1Api);
+  const review = await authz.createSelfSubjectRulesReview({ body: { spec: { namespace: 'team-a' } } });
+  const rules = review.status?.resourceRules ?? [];
+  assert.ok(rules.some((r) => r.resources?.includes('pods') && r.verbs.includes('list')), JSON.stringify(rules));
+  assert.ok(rules.some((r) => r.resources?.includes('configmaps') && r.resourceNames?.includes('mesh-trust-roots')));
+  assert.ok(!rules.some((r) => r.resources?.includes('secrets')));
+  assert.ok((review.status?.nonResourceRules ?? []).some((r) => r.nonResourceURLs?.includes('/version')));
+});
