@@ -1,0 +1,236 @@
+// Certify against the embedded API server (`mesh apiserver` as its own process) with real ServiceAccount
+// tokens from TokenRequest, the issuer and bundle read from the Secret and ConfigMap, and a full root
+// rotation with live mTLS connections between two workloads (none refused or dropped at any step).
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
+import {
+  createRoot, createIssuer, issueLeaf, generateKeyPair, createCsr, spiffeId, startIdentityService, IdentityClient, IdentityCallError,
+  CertificateManager, verifyChain, peerIdentity, TrustBundle, type IdentityService, type CertificateAuthority,
+} from '../../src/trust/index.js';
+import { issueServiceAccountToken, loadSigningKey, type StoredObject } from '../../src/apiserver/auth/index.js';
+import { silentLogger } from '../../src/log/index.js';
+import { startApiServer, type TestApiServer } from '../helpers/apiserver.js';
+import { stopAll } from '../helpers/process.js';
+
+const TD = 'mesh.local';
+const AUD = 'identity.mesh.io';
+const root1 = createRoot({ trustDomain: TD });
+const issuer1 = createIssuer({ root: root1, clusterName: 'cluster-a' });
+
+let api: TestApiServer;
+let core: CoreV1Api;
+let svc: IdentityService;
+let client: IdentityClient;
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+async function putIssuer(issuer: CertificateAuthority, bundlePem: string): Promise<void> {
+  const body = { metadata: { name: 'mesh-issuer', namespace: 'mesh-system' }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(issuer.certPem), 'tls.key': b64(issuer.keyPem), 'ca.crt': b64(bundlePem) } };
+  try {
+    await core.replaceNamespacedSecret({ namespace: 'mesh-system', name: 'mesh-issuer', body });
+  } catch {
+    await core.createNamespacedSecret({ namespace: 'mesh-system', body });
+  }
+}
+
+async function putBundle(bundlePem: string): Promise<void> {
+  const body = { metadata: { name: 'mesh-trust-roots', namespace: 'mesh-system' }, data: { 'ca-bundle.crt': bundlePem } };
+  try {
+    await core.replaceNamespacedConfigMap({ namespace: 'mesh-system', name: 'mesh-trust-roots', body });
+  } catch {
+    await core.createNamespacedConfigMap({ namespace: 'mesh-system', body });
+  }
+}
+
+async function getBundle(): Promise<string> {
+  const cm = await core.readNamespacedConfigMap({ namespace: 'mesh-system', name: 'mesh-trust-roots' });
+  return cm.data?.['ca-bundle.crt'] ?? '';
+}
+
+async function tokenFor(ns: string, sa: string, audiences = [AUD]): Promise<string> {
+  const res = await core.createNamespacedServiceAccountToken({ namespace: ns, name: sa, body: { spec: { audiences } } });
+  return res.status!.token;
+}
+
+const csrFor = (identity: string) => createCsr({ key: generateKeyPair().key, identity });
+
+async function refused(p: Promise<unknown>): Promise<IdentityCallError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof IdentityCallError, String(err));
+    return err;
+  }
+  assert.fail('expected Certify to be refused');
+}
+
+/** Polls `fn` until it returns true (bounded: 15 s). */
+async function eventually(what: string, fn: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (await fn().catch(() => false)) return;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+before(async () => {
+  api = await startApiServer();
+  core = api.kubeConfig.makeApiClient(CoreV1Api);
+  for (const ns of ['mesh-system', 'apps']) await core.createNamespace({ body: { metadata: { name: ns } } });
+  for (const sa of ['web', 'db', 'gone']) await core.createNamespacedServiceAccount({ namespace: 'apps', body: { metadata: { name: sa } } });
+  await putIssuer(issuer1, root1.certPem);
+  await putBundle(root1.certPem);
+  svc = await startIdentityService({ kubeConfig: api.kubeConfig, host: '127.0.0.1', port: 0, logger: silentLogger() });
+  client = new IdentityClient({ address: `127.0.0.1:${svc.port}`, bundle: root1.certPem });
+});
+
+after(async () => {
+  client?.close();
+  await svc?.stop();
+  await api?.stop();
+  await stopAll();
+});
+
+const WEB = spiffeId(TD, 'apps', 'web');
+
+describe('Certify with real ServiceAccount tokens', () => {
+  it('issues a leaf for a token with audience identity.mesh.io', async () => {
+    const res = await client.certify({ identity: WEB, token: await tokenFor('apps', 'web'), csr: csrFor(WEB) });
+    assert.equal(verifyChain(res.chainPem, root1.certPem).uri, WEB);
+    assert.ok(res.chainPem.endsWith(issuer1.certPem));
+  });
+
+  it('UNAUTHENTICATED: a token for another audience', async () => {
+    const e = await refused(client.certify({ identity: WEB, token: await tokenFor('apps', 'web', ['https://kubernetes.default.svc.cluster.local']), csr: csrFor(WEB) }));
+    assert.equal(e.status, grpc.status.UNAUTHENTICATED);
+    assert.match(e.details, /audience/);
+  });
+
+  it('UNAUTHENTICATED: an expired token (signed by the server’s own key an hour ago)', async () => {
+    const sa = await core.readNamespacedServiceAccount({ namespace: 'apps', name: 'web' });
+    const key = loadSigningKey(readFileSync(join(api.dataDir, 'sa.key'), 'utf8'));
+    const { token } = issueServiceAccountToken(
+      { key, issuer: 'https://kubernetes.default.svc.cluster.local', now: () => new Date(Date.now() - 7200_000) },
+      { serviceAccount: sa as unknown as StoredObject, audiences: [AUD], expirationSeconds: 3600 },
+    );
+    const e = await refused(client.certify({ identity: WEB, token, csr: csrFor(WEB) }));
+    assert.equal(e.status, grpc.status.UNAUTHENTICATED);
+    assert.match(e.details, /expired/i);
+  });
+
+  it('UNAUTHENTICATED: the token of a deleted ServiceAccount', async () => {
+    const token = await tokenFor('apps', 'gone');
+    await core.deleteNamespacedServiceAccount({ namespace: 'apps', name: 'gone' });
+    const id = spiffeId(TD, 'apps', 'gone');
+    const e = await refused(client.certify({ identity: id, token, csr: csrFor(id) }));
+    assert.equal(e.status, grpc.status.UNAUTHENTICATED);
+  });
+
+  it('PERMISSION_DENIED: a CSR for a different identity, or a request for another ServiceAccount', async () => {
+    const token = await tokenFor('apps', 'web');
+    const db = spiffeId(TD, 'apps', 'db');
+    const e = await refused(client.certify({ identity: WEB, token, csr: csrFor(db) }));
+    assert.equal(e.status, grpc.status.PERMISSION_DENIED);
+    assert.match(e.details, /CSR asks for spiffe:\/\/mesh\.local\/ns\/apps\/sa\/db/);
+    const e2 = await refused(client.certify({ identity: db, token, csr: csrFor(db) }));
+    assert.equal(e2.status, grpc.status.PERMISSION_DENIED);
+    assert.match(e2.details, /token proves ServiceAccount apps\/web/);
+  });
+
+  it('INVALID_ARGUMENT: a garbage CSR; RESOURCE_EXHAUSTED: an oversize request', async () => {
+    const token = await tokenFor('apps', 'web');
+    const e = await refused(client.certify({ identity: WEB, token, csr: Buffer.from('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n') }));
+    assert.equal(e.status, grpc.status.INVALID_ARGUMENT);
+    assert.match(e.details, /CSR/);
+    const e2 = await refused(client.certify({ identity: WEB, token, csr: Buffer.alloc(256 * 1024, 0x30) }));
+    assert.equal(e2.status, grpc.status.RESOURCE_EXHAUSTED);
+  });
+});
+
+describe('root rotation with live connections', () => {
+  it('add new root → reissue issuer → remove old root: no connection refused or dropped at any step', async () => {
+    const root2 = createRoot({ trustDomain: TD });
+    const address = `127.0.0.1:${svc.port}`;
+    const mk = (sa: string) => new CertificateManager({ identity: spiffeId(TD, 'apps', sa), address, token: () => tokenFor('apps', sa), bundle: getBundle, backoffInitialMs: 100, backoffMaxMs: 500 });
+    const server = mk('db');
+    const clientMgr = mk('web');
+    await Promise.all([server.start(), clientMgr.start()]);
+
+    // A workload server: echoes, says who called; takes new credentials (and bundle) for new handshakes.
+    const srv = tls.createServer(server.serverTlsOptions(), (s) => {
+      const who = peerIdentity(s, { trustDomain: TD }).uri;
+      s.on('data', (d: Buffer) => s.write(`${who}:${d}`));
+    });
+    server.on('credentials', () => srv.setSecureContext(server.secureContextOptions()));
+    const refusedHandshakes: string[] = [];
+    srv.on('tlsClientError', (err) => refusedHandshakes.push(err.message));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+
+    const open = () => new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ...clientMgr.clientTlsOptions({ expectedIdentity: spiffeId(TD, 'apps', 'db') }) });
+      s.once('secureConnect', () => resolve(s));
+      s.once('error', reject);
+    });
+    const ping = (s: tls.TLSSocket, msg: string) => new Promise<string>((resolve, reject) => {
+      s.once('data', (d: Buffer) => resolve(d.toString()));
+      s.once('error', reject);
+      s.write(msg);
+    });
+    const check = async (step: string) => {
+      const s = await open();
+      assert.equal(await ping(s, step), `${WEB}:${step}`, `new connection at ${step}`);
+      s.destroy();
+      assert.equal(await ping(longLived, step), `${WEB}:${step}`, `long-lived connection at ${step}`);
+    };
+
+    const longLived = await open();
+    try {
+      await check('start');
+
+      // 1. Add the new root to the bundle; workloads pick it up (renewal re-reads the bundle).
+      await putBundle(root1.certPem + root2.certPem);
+      await Promise.all([server.renewNow(), clientMgr.renewNow()]);
+      assert.equal(server.current()!.bundle.roots.length, 2);
+      await check('bundle has both roots');
+
+      // 2. Reissue the cluster's issuer under the new root; the service reloads it from the Secret.
+      const issuer2 = createIssuer({ root: root2, clusterName: 'cluster-a' });
+      await putIssuer(issuer2, root1.certPem + root2.certPem);
+      await eventually('the service to sign with the new issuer', async () => {
+        const r = await client.certify({ identity: WEB, token: await tokenFor('apps', 'web'), csr: csrFor(WEB) });
+        return r.chainPem.endsWith(issuer2.certPem);
+      });
+      await server.renewNow(); // server on the new root, client still on the old one
+      assert.ok(server.current()!.chainPem.endsWith(issuer2.certPem));
+      assert.ok(clientMgr.current()!.chainPem.endsWith(issuer1.certPem));
+      await check('server reissued, client not yet');
+      await clientMgr.renewNow();
+      await check('both reissued');
+
+      // 3. Remove the old root.
+      await putBundle(root2.certPem);
+      await Promise.all([server.renewNow(), clientMgr.renewNow()]);
+      assert.equal(server.current()!.bundle.roots.length, 1);
+      await check('old root removed');
+      // Anything still chained to the old root is now refused.
+      assert.throws(() => verifyChain(issueOld(), TrustBundle.fromPem(root2.certPem)));
+      assert.deepEqual(refusedHandshakes, []);
+    } finally {
+      longLived.destroy();
+      server.stop();
+      clientMgr.stop();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+});
+
+function issueOld(): string {
+  return issueLeaf({ issuer: issuer1, identity: WEB, publicKey: generateKeyPair().publicKey }).chainPem;
+}
