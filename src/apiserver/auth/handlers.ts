@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { AuthRequestError, badRequest, invalid, notFound, type StatusCause } from './errors.js';
 import { maxTokenLength } from './jwt.js';
+import { decodeProtobufBody, ProtobufError } from './protobuf.js';
 import { rulesFor } from './admission.js';
 import { evaluate } from './rbac.js';
 import { issueServiceAccountToken, saResource, type BoundObject, type TokenCheck, type TokenContext } from './tokens.js';
@@ -47,7 +48,8 @@ function envelope<T extends z.ZodType>(spec: T) {
 }
 
 /** Parses `body`; wrong type or wrong kind/apiVersion → 400 that names the first bad field. */
-function decode<T extends z.ZodType>(schema: T, body: unknown, kind: string, group: string): z.infer<T> & { apiVersion?: string | null } {
+function decode<T extends z.ZodType>(schema: T, input: unknown, kind: string, group: string): z.infer<T> & { apiVersion?: string | null } {
+  const body = input instanceof Uint8Array ? fromProtobuf(input, kind) : input;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest(`the body of a ${kind} must be a JSON object`);
   }
@@ -63,6 +65,16 @@ function decode<T extends z.ZodType>(schema: T, body: unknown, kind: string, gro
     throw badRequest(`wrong apiVersion "${data.apiVersion}": a ${kind} is in the API group ${group}`);
   }
   return r.data as z.infer<T> & { apiVersion?: string | null };
+}
+
+/** A body the core passed as raw bytes (`application/vnd.kubernetes.protobuf`, as kubectl sends). */
+function fromProtobuf(bytes: Uint8Array, kind: string): unknown {
+  try {
+    return decodeProtobufBody(bytes);
+  } catch (e) {
+    if (e instanceof ProtobufError) throw badRequest(`error decoding the ${kind} body as protobuf: ${e.message}`);
+    throw e;
+  }
 }
 
 /** The apiVersion to answer with: the version the client spoke, when it is of the right group. */
