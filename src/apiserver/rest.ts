@@ -254,7 +254,7 @@ export class Rest {
   /** Sets server-owned metadata, runs admission, records managedFields, stores (or deletes when finalized). */
   private commit(def: ResourceDef, version: string, prev: Obj | undefined, obj: Obj, ctx: WriteContext, opts: { track: boolean; subresource?: string }): Obj {
     const gr = grKey(def.group, def.resource);
-    const m = obj.metadata as Record<string, unknown> & Obj['metadata'];
+    let m = obj.metadata as Record<string, unknown> & Obj['metadata'];
     const statusSeparate = def.subresources.includes('status');
     if (prev) {
       const pm = prev.metadata;
@@ -266,6 +266,8 @@ export class Rest {
         Object.assign(obj, clone(prev), { apiVersion: obj.apiVersion ?? prev.apiVersion });
         obj['status'] = status;
         obj.metadata = { ...meta, ...(m['managedFields'] !== undefined && !opts.track ? { managedFields: m['managedFields'] } : {}) };
+        // `m` must follow the new metadata, or the resourceVersion below lands on the discarded object.
+        m = obj.metadata as typeof m;
       } else {
         if (statusSeparate) {
           if (prev['status'] !== undefined) obj['status'] = prev['status'];
