@@ -97,6 +97,10 @@ function mediaType(req: IncomingMessage): string {
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return readBytes(req, limit).then((b) => b.toString('utf8'));
+}
+
+function readBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const len = Number(req.headers['content-length'] ?? '0');
     const tooLarge = () => new ApiError('RequestEntityTooLarge', `the request body is larger than the ${limit} bytes the server accepts`);
@@ -118,7 +122,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       chunks.push(c);
     });
     req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'));
+      if (!failed) resolve(Buffer.concat(chunks));
     });
     req.on('error', (e) => {
       if (!failed) reject(e);
@@ -253,8 +257,11 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
     // Special create-only endpoints answered by the security module.
     if (def.virtual || parsed.subresource === 'token') {
       if (method !== 'POST') throw new ApiError('MethodNotAllowed', `${method} is not supported on ${def.resource}${parsed.subresource ? '/' + parsed.subresource : ''}`);
-      checkContentType(req, false);
-      const body = parseJsonBody(await readBody(req, o.maxBodyBytes));
+      // kubectl (1.32+) sends TokenRequest and the reviews as protobuf: the security module decodes its
+      // own kinds from the raw bytes (auth/protobuf.ts).
+      const proto = mediaType(req) === 'application/vnd.kubernetes.protobuf';
+      if (!proto) checkContentType(req, false);
+      const body = proto ? await readBytes(req, o.maxBodyBytes) : parseJsonBody(await readBody(req, o.maxBodyBytes));
       const out = answerAuth(def, parsed, body, user);
       send(res, 201, JSON.stringify(out));
       return;
