@@ -6,3 +6,5 @@ export { readState, type SandboxState, type ClusterState } from './state.js';
 export { planCluster, parseClusterList, parseDomains, NetworkMode, IpAllocator, type ClusterPlan } from './plan.js';
 export { isolatedUnsupported } from './netns.js';
 export { SandboxError, type SandboxErrorCode } from './errors.js';
+// The demo apps (src/sandbox/apps, `mesh app …`), for the CLI and the end-to-end tests.
+export * from './apps/index.js';
