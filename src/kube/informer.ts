@@ -181,7 +181,9 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   private watch(): void {
     if (this.stopped) return;
-    const timeoutSeconds = this.opts.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 120);
+    // MESH_WATCH_TIMEOUT_SECONDS shortens every watch (tests use it to reach 410 Gone on re-watch).
+    const envTimeout = Number(process.env.MESH_WATCH_TIMEOUT_SECONDS);
+    const timeoutSeconds = this.opts.watchTimeoutSeconds ?? (envTimeout > 0 ? envTimeout : 240 + Math.floor(Math.random() * 120));
     let gone = false;
     let ended = false;
     const finish = (err: unknown) => {

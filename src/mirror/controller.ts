@@ -452,7 +452,9 @@ export class MirrorController {
         st.renewTimer.unref?.();
       }
     };
-    st.renewTimer = setTimeout(() => void renew(), Math.max(1000, at - Date.now()));
+    // MESH_TOKEN_RENEW_AFTER_MS caps the wait (the API server's shortest token lives 10 minutes; tests renew sooner).
+    const cap = Number(process.env.MESH_TOKEN_RENEW_AFTER_MS);
+    st.renewTimer = setTimeout(() => void renew(), Math.max(1000, Math.min(at - Date.now(), cap > 0 ? cap : Infinity)));
     st.renewTimer.unref?.();
   }
 
