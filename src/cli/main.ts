@@ -9,6 +9,7 @@ import { registerSandbox } from './cmd-sandbox.js';
 import { registerInstall } from './cmd-install.js';
 import { registerLink } from './cmd-link.js';
 import { registerController } from './cmd-controller.js';
+import { registerTrust } from './cmd-trust.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerInstall(program);
   registerLink(program);
   registerController(program);
+  registerTrust(program);
   return program;
 }
 

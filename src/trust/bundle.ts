@@ -56,6 +56,6 @@ export class TrustBundle {
 }
 
 function toRoot(cert: ParsedCert): BundleRoot {
-  if (!cert.x509.ca) throw new TrustError('INVALID_CERT', `bundle entry ${cert.x509.subject.replace(/\n/g, ', ')} is not a CA certificate`);
+  if (!cert.x509.ca) throw new TrustError('INVALID_CERT', `bundle entry ${cert.x509.subject?.replace(/\n/g, ', ')} is not a CA certificate`);
   return { cert, pem: certPem(cert), fingerprint: cert.x509.fingerprint256, trustDomain: subjectAttributes(cert).O };
 }

@@ -33,7 +33,7 @@ export function checkMaterial(m: TrustMaterial): TrustMaterial {
   if (m.issuer.kind !== 'issuer') throw new TrustError('INVALID_CERT', 'the issuer certificate is a root; an issuer must be an intermediate');
   const x = m.issuer.cert.x509;
   if (!m.bundle.roots.some((r) => x.checkIssued(r.cert.x509) && x.verify(r.cert.x509.publicKey))) {
-    throw new TrustError('INVALID_CERT', `the issuer (${x.subject.replace(/\n/g, ', ')}) is not signed by any root in the trust bundle`);
+    throw new TrustError('INVALID_CERT', `the issuer (${x.subject?.replace(/\n/g, ', ')}) is not signed by any root in the trust bundle`);
   }
   return m;
 }
@@ -175,7 +175,7 @@ export class KubeTrustSource implements TrustSource {
       this.material = m;
       this.lastError = '';
       this.log.info('trust material loaded', {
-        issuer: m.issuer.cert.x509.subject.replace(/\n/g, ', '),
+        issuer: m.issuer.cert.x509.subject?.replace(/\n/g, ', '),
         issuerNotAfter: m.issuer.notAfter.toISOString(),
         roots: m.bundle.roots.length,
       });
