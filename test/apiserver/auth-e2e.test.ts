@@ -319,6 +319,13 @@ test('kubectl: auth can-i answers yes/no with the right exit codes for a Service
   assert.equal(otherNs.stdout.trim(), 'no', otherNs.stderr);
   const admin = await kubectl(['auth', 'can-i', 'delete', 'nodes']);
   assert.equal(admin.stdout.trim(), 'yes', admin.stderr);
+  const version = await kubectl(['auth', 'can-i', 'get', '/version'], token);
+  assert.equal(version.stdout.trim(), 'yes', version.stderr);
+  const list = await kubectl(['auth', 'can-i', '--list', '-n', 'team-a'], token);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^pods\s+\[\]\s+\[\]\s+\[get list watch\]$/m);
+  assert.match(list.stdout, /^configmaps\s+\[\]\s+\[mesh-trust-roots\]\s+\[get\]$/m);
+  assert.doesNotMatch(list.stdout, /^secrets/m);
 });
 
 test('kubectl: create token --duration, then use it; auth whoami; too-short duration is refused', async (t) => {

@@ -29,6 +29,7 @@ export const adminUser: UserInfo = { username: 'admin', uid: 'admin', groups: ['
 
 /** Verified signatures kept (tokens are re-checked against the clock and the store on every use). */
 const signatureCacheSize = 4096;
+const refusalLogIntervalMs = 60_000;
 
 export function createSecurity(options: SecurityOptions): Security {
   if (!options.adminToken) throw new Error('security: adminToken must not be empty');
@@ -61,6 +62,7 @@ export function createSecurity(options: SecurityOptions): Security {
     return claims;
   };
 
+  const lastLogged = new Map<string, number>();
   const review = (token: string, audiences: string[]): TokenCheck => {
     if (token.length === 0 || token.length > maxTokenLength) return { ok: false, error: 'invalid bearer token' };
     if (isAdmin(token)) {
@@ -74,7 +76,15 @@ export function createSecurity(options: SecurityOptions): Security {
     const result = checkServiceAccountToken(ctx, token, audiences, claims);
     if (!result.ok) {
       // Our own signature but refused: expired, revoked by deleting its ServiceAccount, wrong audience.
-      log.info('service-account token refused', { reason: result.error, sub: typeof claims.sub === 'string' ? claims.sub : '' });
+      // A client retrying with a dead token must not flood the log: once a minute per (subject, reason).
+      const sub = typeof claims.sub === 'string' ? claims.sub : '';
+      const key = `${sub}\n${result.error}`;
+      const now = Date.now();
+      if ((lastLogged.get(key) ?? 0) + refusalLogIntervalMs <= now) {
+        if (lastLogged.size >= signatureCacheSize) lastLogged.clear();
+        lastLogged.set(key, now);
+        log.info('service-account token refused', { reason: result.error, sub });
+      }
     }
     return result;
   };
