@@ -8,6 +8,10 @@ import { registerDemo } from './cmd-demo.js';
 import { registerSandbox } from './cmd-sandbox.js';
 import { registerInstall } from './cmd-install.js';
 import { registerLink } from './cmd-link.js';
+import { registerExport } from './cmd-export.js';
+import { registerLinks } from './cmd-links.js';
+import { registerGateways } from './cmd-gateways.js';
+import { registerCheck } from './cmd-check.js';
 import { registerController } from './cmd-controller.js';
 import { registerTrust } from './cmd-trust.js';
 
@@ -25,6 +29,10 @@ export function buildProgram(): Command {
   registerSandbox(program);
   registerInstall(program);
   registerLink(program);
+  registerExport(program);
+  registerLinks(program);
+  registerGateways(program);
+  registerCheck(program);
   registerController(program);
   registerTrust(program);
   return program;

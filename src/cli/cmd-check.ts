@@ -1,0 +1,308 @@
+// `mesh check [CONTEXT…]`: the checks an operator needs, one ✔/✘ line each with a hint to fix it.
+// Facts are gathered with I/O; each verdict is a plain function of those facts.
+import type { Command } from 'commander';
+import https from 'node:https';
+import http from 'node:http';
+import { z } from 'zod';
+import { parse } from 'yaml';
+import { KubeClient, kubeConfigFromString, isNotFound, isAuthError, statusCodeOf, errorMessage, type KubeObject as ApiObject } from '../kube/index.js';
+import { TrustBundle, parseCertPem } from '../trust/index.js';
+import type { Link } from '../mirror/index.js';
+import { CliError, ExitCode } from './errors.js';
+import { connect, helpText, kubeconfigOption, outputOption, parseOptions, type Cluster } from './common.js';
+import { render, OutputFormatSchema } from './output.js';
+import { MESH_NAMESPACE } from './render.js';
+import { CLUSTER_NAME_LABEL, ISSUER_SECRET, TRUST_CONFIGMAP, TRUST_BUNDLE_KEY, secretText, conditionOf, compareTrust, credentialsSecretName, type RootInfo } from './plan.js';
+import { deploymentReady } from './cmd-install.js';
+import { LINKS_PATH } from './cmd-links.js';
+
+export interface CheckLine {
+  cluster: string;
+  check: string;
+  ok: boolean;
+  detail: string;
+  hint?: string;
+}
+
+export const MAX_CLOCK_SKEW_S = 30;
+export const ISSUER_MIN_LEFT_DAYS = 30;
+export const TOKEN_MIN_LEFT_S = 3600;
+
+export interface CheckOptions {
+  now?: () => Date;
+}
+
+/** GET /version with the context's credentials: reachability, version and the server's Date header. */
+async function probeApi(c: Cluster): Promise<{ ok: true; version: string; date?: Date } | { ok: false; error: string }> {
+  const opts: https.RequestOptions = {};
+  await c.client.kc.applyToHTTPSOptions(opts);
+  const url = new URL(c.server.replace(/\/$/, '') + '/version');
+  const mod = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve) => {
+    const req = mod.get(url, { ...opts, timeout: 5000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => {
+        const dateHeader = res.headers.date;
+        const date = dateHeader ? new Date(dateHeader) : undefined;
+        if (res.statusCode === 200) {
+          let version = '';
+          try {
+            version = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { gitVersion?: string }).gitVersion ?? '';
+          } catch {
+            version = '';
+          }
+          resolve({ ok: true, version, date });
+        } else if (res.statusCode === 401 || res.statusCode === 403) {
+          resolve({ ok: false, error: `HTTP ${res.statusCode}: the context's credentials are rejected` });
+        } else {
+          resolve({ ok: true, version: `HTTP ${res.statusCode}`, date });
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out after 5 s')));
+    req.on('error', (err) => resolve({ ok: false, error: err.message }));
+  });
+}
+
+async function getOrNull(client: KubeClient, path: string): Promise<ApiObject | null> {
+  try {
+    return await client.get(path);
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+}
+
+/** Seconds until a JWT's exp, or undefined if it has none / is not a JWT. */
+export function tokenSecondsLeft(token: string, now: Date): number | undefined {
+  const part = token.split('.')[1];
+  if (!part) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as { exp?: number };
+    return typeof claims.exp === 'number' ? claims.exp - Math.floor(now.getTime() / 1000) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ClusterFacts {
+  name: string;
+  roots: RootInfo[];
+}
+
+/** Every check for one context. Returns the lines and (for the cross-cluster check) its trust roots. */
+export async function checkContext(context: string, kubeconfig: string | undefined, opts: CheckOptions = {}): Promise<{ lines: CheckLine[]; facts?: ClusterFacts }> {
+  const now = opts.now ?? (() => new Date());
+  const lines: CheckLine[] = [];
+  const add = (check: string, ok: boolean, detail: string, hint?: string) => lines.push({ cluster: context || '(current context)', check, ok, detail, hint });
+  let c: Cluster;
+  try {
+    c = await connect(context, kubeconfig, 5000);
+  } catch (err) {
+    add('kubeconfig context', false, errorMessage(err), err instanceof CliError ? err.hint : undefined);
+    return { lines };
+  }
+  try {
+    const api = await probeApi(c);
+    if (!api.ok) {
+      add('API reachable', false, `${c.server}: ${api.error}`, `is the cluster up? kubectl --context ${context} get --raw /readyz`);
+      return { lines };
+    }
+    add('API reachable', true, `${c.server} ${api.version}`.trim());
+    if (api.date) {
+      const skew = Math.round((api.date.getTime() - now().getTime()) / 1000);
+      // The Date header has 1 s resolution; certificates are backdated 60 s, so 30 s is the alarm.
+      if (Math.abs(skew) > MAX_CLOCK_SKEW_S) add('clock skew', false, `API server clock is ${skew}s ${skew > 0 ? 'ahead of' : 'behind'} this machine`, 'sync both clocks with NTP; certificates and tokens fail beyond a minute of skew');
+      else add('clock skew', true, `${Math.abs(skew)}s`);
+    }
+    const ns = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}`);
+    const name = ns?.metadata?.labels?.[CLUSTER_NAME_LABEL];
+    if (!ns || !name) {
+      add('mesh installed', false, `no ${MESH_NAMESPACE} namespace labelled ${CLUSTER_NAME_LABEL}`, `mesh install ${context} --trust-root DIR`);
+      return { lines };
+    }
+    add('mesh installed', true, `cluster ${name}`);
+    const crd = await getOrNull(c.client, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/links.multicluster.mesh.io');
+    add('CRDs present', crd !== null, crd ? 'links.multicluster.mesh.io' : 'links.multicluster.mesh.io is missing', crd ? undefined : `mesh install ${context} --trust-root DIR`);
+    for (const dep of ['mesh-controller', 'mesh-gateway']) {
+      const d = await getOrNull(c.client, `/apis/apps/v1/namespaces/${MESH_NAMESPACE}/deployments/${dep}`);
+      if (!d) {
+        add(`${dep} ready`, false, 'Deployment missing', `mesh install ${context} --trust-root DIR`);
+        continue;
+      }
+      const r = deploymentReady(d as Parameters<typeof deploymentReady>[0]);
+      add(`${dep} ready`, r.ready, `${r.have}/${r.want} replicas ready`, r.ready ? undefined : `kubectl --context ${context} -n ${MESH_NAMESPACE} describe deployment ${dep}`);
+    }
+    // Issuer: present, valid now and not near expiry, signed by a root of the cluster's trust bundle.
+    const roots: RootInfo[] = [];
+    let bundle: TrustBundle | undefined;
+    const cm = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps/${TRUST_CONFIGMAP}`);
+    try {
+      bundle = TrustBundle.fromPem((cm?.data as Record<string, string> | undefined)?.[TRUST_BUNDLE_KEY] ?? '');
+      roots.push(...bundle.roots.map((r) => ({ fingerprint: r.fingerprint, trustDomain: r.trustDomain })));
+    } catch (err) {
+      add('trust bundle', false, `${TRUST_CONFIGMAP}: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
+    }
+    const sec = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/secrets/${ISSUER_SECRET}`);
+    const pem = sec ? secretText(sec, 'tls.crt') : undefined;
+    if (!pem) {
+      add('issuer valid', false, `Secret ${ISSUER_SECRET} missing or without tls.crt`, `mesh install ${context} --trust-root DIR`);
+    } else {
+      try {
+        const cert = parseCertPem(pem);
+        const left = (cert.notAfter.getTime() - now().getTime()) / 86_400_000;
+        if (cert.notBefore.getTime() > now().getTime()) add('issuer valid', false, `not valid before ${cert.notBefore.toISOString()}`, 'check the clocks');
+        else if (left <= 0) add('issuer valid', false, `expired ${cert.notAfter.toISOString()}`, `mesh install ${context} --trust-root DIR (issues a new one)`);
+        else if (left < ISSUER_MIN_LEFT_DAYS) add('issuer valid', false, `expires in ${left.toFixed(1)} days (${cert.notAfter.toISOString()})`, `mesh install ${context} --trust-root DIR (renews it)`);
+        else add('issuer valid', true, `until ${cert.notAfter.toISOString()}`);
+        if (bundle) {
+          const signer = bundle.roots.find((r) => cert.x509.checkIssued(r.cert.x509) && cert.x509.verify(r.cert.x509.publicKey));
+          add('issuer chains to root', signer !== undefined, signer ? `root ${signer.fingerprint.slice(0, 23)}…` : 'the issuer is not signed by any root of the trust bundle', signer ? undefined : `mesh install ${context} --trust-root DIR-of-the-shared-root`);
+        }
+      } catch (err) {
+        add('issuer valid', false, `unreadable: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
+      }
+    }
+    // Links: credentials, remote API, gateway probe.
+    let links: Link[] = [];
+    if (crd) {
+      links = (await c.client.list<Link>(LINKS_PATH)).items;
+      for (const l of links) await checkLink(c, l, add, now());
+    }
+    // Shadows whose Link is gone.
+    const targets = new Set(links.map((l) => (l.spec as { targetClusterName?: string } | undefined)?.targetClusterName));
+    const shadows = (await c.client.list('/api/v1/services', { labelSelector: 'mirror.mesh.io/mirrored-service=true' })).items;
+    const orphans = shadows.filter((s) => !targets.has(s.metadata?.labels?.['mirror.mesh.io/cluster-name']));
+    add(
+      'no shadows without a Link',
+      orphans.length === 0,
+      orphans.length === 0 ? `${shadows.length} shadow(s), all with a Link` : `orphaned: ${orphans.map((s) => `${s.metadata?.namespace}/${s.metadata?.name} (from ${s.metadata?.labels?.['mirror.mesh.io/cluster-name'] ?? '?'})`).join(', ')}`,
+      orphans.length === 0 ? undefined : 'is the controller running? it removes them; or: mesh unlink / kubectl delete service',
+    );
+    return { lines, facts: { name, roots } };
+  } catch (err) {
+    add('API requests', false, errorMessage(err), isAuthError(err) ? 'the context lacks permission to read the mesh objects' : undefined);
+    return { lines };
+  } finally {
+    c.client.close();
+  }
+}
+
+type Add = (check: string, ok: boolean, detail: string, hint?: string) => void;
+
+async function checkLink(c: Cluster, l: Link, add: Add, now: Date): Promise<void> {
+  const spec = (l.spec ?? {}) as { targetClusterName?: string; clusterCredentialsSecret?: string; gateway?: unknown };
+  const target = spec.targetClusterName ?? l.metadata?.name ?? '?';
+  const label = `link ${target}`;
+  const relink = `mesh link ${c.context} <context of ${target}>`;
+  const secretName = spec.clusterCredentialsSecret ?? credentialsSecretName(target);
+  const secret = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/secrets/${secretName}`);
+  const kcText = secret ? secretText(secret, 'kubeconfig') : undefined;
+  if (!kcText) {
+    add(`${label}: credentials valid`, false, `Secret ${secretName} missing or without kubeconfig`, relink);
+    return;
+  }
+  let token = '';
+  let remote: KubeClient | undefined;
+  try {
+    const doc = parse(kcText) as { users?: { user?: { token?: string } }[] };
+    token = doc.users?.[0]?.user?.token ?? '';
+    remote = await KubeClient.create(kubeConfigFromString(kcText), { timeoutMs: 4000 });
+  } catch (err) {
+    add(`${label}: credentials valid`, false, `Secret ${secretName}: ${errorMessage(err)}`, relink);
+    return;
+  }
+  try {
+    const left = tokenSecondsLeft(token, now);
+    if (left !== undefined && left <= 0) {
+      add(`${label}: credentials valid`, false, 'the token has expired (the controller renews it; is it running?)', relink);
+      return;
+    }
+    if (left !== undefined && left < TOKEN_MIN_LEFT_S) add(`${label}: credentials valid`, false, `the token expires in ${Math.round(left / 60)} min and was not renewed`, `is the controller running? or: ${relink}`);
+    // Ask TARGET directly, as the controller would.
+    try {
+      await remote.get('/api/v1/services', { query: { limit: 1 } });
+      if (left === undefined || left >= TOKEN_MIN_LEFT_S) add(`${label}: credentials valid`, true, left !== undefined ? `token valid ${Math.round(left / 3600)} h more` : 'accepted by the remote API');
+      add(`${label}: remote API reachable`, true, remote.server.origin);
+    } catch (err) {
+      const code = statusCodeOf(err);
+      if (code === 401 || code === 403) {
+        add(`${label}: credentials valid`, false, `the remote API answers ${code}: ${errorMessage(err)}`, relink);
+        add(`${label}: remote API reachable`, true, remote.server.origin);
+      } else {
+        // Not reachable from this machine: trust the controller's view, which is what matters.
+        const cond = conditionOf(l, 'RemoteAPIReachable');
+        const creds = conditionOf(l, 'CredentialsValid');
+        if (cond?.status === 'True') {
+          add(`${label}: remote API reachable`, true, `${remote.server.origin} (from the controller; not from here: ${errorMessage(err)})`);
+          add(`${label}: credentials valid`, creds?.status !== 'False', creds?.status === 'False' ? `controller: ${creds.reason} ${creds.message ?? ''}` : 'accepted (controller)', creds?.status === 'False' ? relink : undefined);
+        } else {
+          add(`${label}: remote API reachable`, false, `${remote.server.origin}: ${errorMessage(err)}${cond ? `; controller: ${cond.reason} ${cond.message ?? ''}` : ''}`, `is ${target} up, and is its API address right? (${relink} --api-server-address URL)`);
+        }
+      }
+    }
+  } finally {
+    remote.close();
+  }
+  if (spec.gateway) {
+    const st = l.status as { lastProbe?: { success: boolean; latencyMs?: number; message?: string; time?: string } } | undefined;
+    const reach = conditionOf(l, 'GatewayReachable');
+    const alive = st?.lastProbe ? st.lastProbe.success : reach ? reach.status === 'True' : undefined;
+    if (alive === undefined) add(`${label}: gateway probe alive`, false, 'no probe result yet', `is the controller running? mesh gateways ${c.context}`);
+    else if (alive) add(`${label}: gateway probe alive`, true, st?.lastProbe?.latencyMs !== undefined ? `${st.lastProbe.latencyMs} ms` : 'reachable');
+    else add(`${label}: gateway probe alive`, false, st?.lastProbe?.message ?? reach?.message ?? 'probe failing', `is ${target}'s gateway up and its address reachable from this cluster? mesh gateways ${c.context}`);
+  }
+}
+
+/** With several contexts: do their bundles share a root (they must, to link)? */
+export function sharedRootLine(facts: ClusterFacts[]): CheckLine | undefined {
+  if (facts.length < 2) return undefined;
+  for (let i = 1; i < facts.length; i++) {
+    const cmp = compareTrust({ name: facts[0].name, roots: facts[0].roots }, { name: facts[i].name, roots: facts[i].roots });
+    if (!cmp.ok) return { cluster: facts.map((f) => f.name).join(','), check: 'shared trust root', ok: false, detail: cmp.explanation, hint: 'install every cluster with the same --trust-root' };
+  }
+  return { cluster: facts.map((f) => f.name).join(','), check: 'shared trust root', ok: true, detail: 'every cluster trusts a common root' };
+}
+
+export async function check(contexts: string[], kubeconfig: string | undefined, opts: CheckOptions = {}): Promise<CheckLine[]> {
+  const results = await Promise.all(contexts.map((ctx) => checkContext(ctx, kubeconfig, opts)));
+  const lines = results.flatMap((r) => r.lines);
+  const shared = sharedRootLine(results.flatMap((r) => (r.facts ? [r.facts] : [])));
+  if (shared) lines.push(shared);
+  return lines;
+}
+
+export function formatCheck(lines: CheckLine[]): string {
+  return lines.map((l) => `${l.ok ? '✔' : '✘'} ${l.cluster}: ${l.check}: ${l.detail}${!l.ok && l.hint ? `\n    hint: ${l.hint}` : ''}`).join('\n') + '\n';
+}
+
+const Options = z.object({ kubeconfig: z.string().optional(), output: OutputFormatSchema });
+
+export function registerCheck(program: Command): void {
+  const cmd = program
+    .command('check')
+    .summary('check the mesh in one or more clusters; exit 1 if anything is wrong')
+    .description('Run every check an operator needs on each CONTEXT (default: the current context), one ✔/✘ line each with a hint.')
+    .argument('[contexts...]', 'kubeconfig contexts to check')
+    .addOption(kubeconfigOption())
+    .addOption(outputOption())
+    .action(async (contexts: string[], raw: unknown) => {
+      const o = parseOptions(Options, raw);
+      // '' = the kubeconfig's current context.
+      const ctxs = contexts.length > 0 ? contexts : [''];
+      const lines = await check(ctxs, o.kubeconfig);
+      process.stdout.write(render(lines, o.output, () => formatCheck(lines)));
+      const failed = lines.filter((l) => !l.ok).length;
+      if (failed > 0) throw new CliError(`${failed} check(s) failed`, ExitCode.Failure);
+    });
+  helpText(
+    cmd,
+    `Per cluster: API reachable, clock skew against this machine, mesh installed, CRDs present, controller
+and gateway ready, issuer valid and not within ${ISSUER_MIN_LEFT_DAYS} days of expiry, issuer signed by a root of
+the trust bundle; per Link: credentials valid (token accepted, not expired), remote API reachable (from
+here, else as the controller sees it), gateway probe alive; shadows whose Link is gone. With several
+contexts: every cluster trusts a common root.`,
+    ['mesh check cluster-a cluster-b', 'mesh check kind-cluster-a -o json'],
+  );
+}

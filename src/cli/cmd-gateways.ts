@@ -1,0 +1,128 @@
+// `mesh gateways CONTEXT`: per linked cluster, is its gateway alive, how fast does it answer the probe,
+// how many Services are mirrored through it, and how many tunnels to it are open now.
+import type { Command } from 'commander';
+import http from 'node:http';
+import { z } from 'zod';
+import { errorMessage } from '../kube/index.js';
+import { connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError } from './common.js';
+import { render, formatTable, OutputFormatSchema } from './output.js';
+import { listLinks, linkInfo } from './cmd-links.js';
+import { MESH_NAMESPACE } from './render.js';
+
+export interface GatewayRow {
+  cluster: string;
+  gateway?: string;
+  alive: boolean | null;
+  probeLatencyMs: number | null;
+  mirroredServices: number;
+  activeStreams: number | null;
+  message?: string;
+}
+
+/** Sums a gauge from Prometheus text exposition by one label (e.g. gateway_streams_active by remote_cluster). */
+export function sumByLabel(text: string, metric: string, label: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const re = new RegExp(`^${metric}\\{([^}]*)\\}\\s+([-+0-9.eE]+|NaN)`, 'gm');
+  for (const m of text.matchAll(re)) {
+    const labels = new Map([...m[1].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+    const key = labels.get(label);
+    const v = Number(m[2]);
+    if (key === undefined || !Number.isFinite(v)) continue;
+    out.set(key, (out.get(key) ?? 0) + v);
+  }
+  return out;
+}
+
+function fetchText(url: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`HTTP ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+/** Outbound tunnels per remote cluster, summed over the local gateway pods this machine can reach. */
+async function activeStreams(pods: { ip: string }[], adminPort: number): Promise<{ streams: Map<string, number> | null; error?: string }> {
+  if (pods.length === 0) return { streams: null, error: 'no running mesh-gateway pod' };
+  const total = new Map<string, number>();
+  const errors: string[] = [];
+  for (const p of pods) {
+    try {
+      const text = await fetchText(`http://${p.ip.includes(':') ? `[${p.ip}]` : p.ip}:${adminPort}/metrics`, 3000);
+      for (const [k, v] of sumByLabel(text, 'gateway_streams_active', 'remote_cluster')) total.set(k, (total.get(k) ?? 0) + v);
+    } catch (err) {
+      errors.push(`${p.ip}: ${errorMessage(err)}`);
+    }
+  }
+  if (errors.length === pods.length) return { streams: null, error: `gateway /metrics unreachable from here (${errors[0]})` };
+  return { streams: total };
+}
+
+const Options = z.object({ kubeconfig: z.string().optional(), output: OutputFormatSchema, adminPort: z.coerce.number().int().min(1).max(65535).default(4191) });
+
+export async function gateways(context: string, o: z.infer<typeof Options>): Promise<GatewayRow[]> {
+  const c = await connect(context, o.kubeconfig);
+  try {
+    const links = (await listLinks(c.client, context)).map(linkInfo);
+    let pods: { ip: string }[] = [];
+    try {
+      const list = await c.client.list<{ status?: { podIP?: string; phase?: string } }>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, { labelSelector: 'app.kubernetes.io/name=mesh-gateway' });
+      pods = list.items.filter((p) => p.status?.phase === 'Running' && p.status.podIP).map((p) => ({ ip: p.status!.podIP! }));
+    } catch (err) {
+      throw kubeError(err, context, 'listing the gateway pods');
+    }
+    const { streams, error } = await activeStreams(pods, o.adminPort);
+    return links.map((l) => {
+      const reach = l.conditions.find((x) => x.type === 'GatewayReachable');
+      const alive = l.mode === 'flat' ? null : l.lastProbe ? l.lastProbe.success : reach ? reach.status === 'True' : null;
+      return {
+        cluster: l.target,
+        gateway: l.gateway,
+        alive,
+        probeLatencyMs: l.lastProbe?.latencyMs ?? null,
+        mirroredServices: l.mirroredServices,
+        activeStreams: streams ? (streams.get(l.target) ?? 0) : null,
+        message: l.mode === 'flat' ? 'flat mode: no gateway on the path' : alive === false ? (l.lastProbe?.message ?? reach?.message) : error,
+      };
+    });
+  } finally {
+    c.client.close();
+  }
+}
+
+export function registerGateways(program: Command): void {
+  const cmd = program
+    .command('gateways')
+    .summary('health of the gateways of every linked cluster')
+    .description('For each cluster CONTEXT is linked to: gateway alive, probe latency, mirrored Services, active tunnels.')
+    .argument('<context>', 'kubeconfig context of the cluster')
+    .addOption(kubeconfigOption())
+    .addOption(outputOption())
+    .option('--admin-port <port>', 'the local gateways\' admin port (for /metrics)', '4191')
+    .action(async (context: string, raw: unknown) => {
+      const o = parseOptions(Options, raw);
+      const rows = await gateways(context, o);
+      process.stdout.write(
+        render(rows, o.output, () =>
+          rows.length === 0
+            ? 'no linked clusters\n'
+            : formatTable({
+                columns: ['CLUSTER', 'GATEWAY', 'ALIVE', 'LATENCY', 'SERVICES', 'STREAMS', 'NOTE'],
+                rows: rows.map((r) => [r.cluster, r.gateway ?? '-', r.alive === null ? '-' : r.alive ? 'True' : 'False', r.probeLatencyMs === null ? '-' : `${r.probeLatencyMs}ms`, String(r.mirroredServices), r.activeStreams === null ? '-' : String(r.activeStreams), r.message ?? '']),
+              }),
+        ),
+      );
+    });
+  helpText(
+    cmd,
+    `ALIVE and LATENCY come from the controller's probe of each remote gateway (Link status); SERVICES from
+the Link's mirrored Services; STREAMS from gateway_streams_active on the local gateways' /metrics
+(admin port), when this machine can reach the gateway pods ("-" otherwise).`,
+    ['mesh gateways cluster-a', 'mesh gateways cluster-a -o json'],
+  );
+}

@@ -1,0 +1,88 @@
+// `mesh links CONTEXT`: the Links of a cluster with their conditions.
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { isNotFound, type KubeClient } from '../kube/index.js';
+import type { Link, LinkStatus } from '../mirror/index.js';
+import { CliError, ExitCode } from './errors.js';
+import { connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError } from './common.js';
+import { render, formatTable, OutputFormatSchema } from './output.js';
+import { MESH_NAMESPACE } from './render.js';
+
+export const LINKS_PATH = `/apis/multicluster.mesh.io/v1alpha1/namespaces/${MESH_NAMESPACE}/links`;
+
+export interface LinkInfo {
+  name: string;
+  target: string;
+  mode: 'gateway' | 'flat';
+  gateway?: string;
+  conditions: { type: string; status: string; reason: string; message: string }[];
+  mirroredServices: number;
+  lastProbe?: LinkStatus['lastProbe'];
+}
+
+export function linkInfo(l: Link): LinkInfo {
+  const spec = (l.spec ?? {}) as { targetClusterName?: string; gateway?: { addresses?: string[]; port?: number } };
+  const st = (l.status ?? {}) as LinkStatus;
+  return {
+    name: l.metadata?.name ?? '',
+    target: spec.targetClusterName ?? '',
+    mode: spec.gateway ? 'gateway' : 'flat',
+    gateway: spec.gateway ? `${(spec.gateway.addresses ?? []).join(',')}:${spec.gateway.port ?? 4143}` : undefined,
+    conditions: (st.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
+    mirroredServices: st.mirroredServices?.count ?? 0,
+    lastProbe: st.lastProbe,
+  };
+}
+
+export async function listLinks(client: KubeClient, context: string): Promise<Link[]> {
+  try {
+    return (await client.list<Link>(LINKS_PATH)).items;
+  } catch (err) {
+    if (isNotFound(err)) throw new CliError(`${context}: the Link resource is not installed`, ExitCode.Failure, `mesh install ${context} --trust-root DIR`);
+    throw kubeError(err, context, 'listing Links');
+  }
+}
+
+const Options = z.object({ kubeconfig: z.string().optional(), output: OutputFormatSchema });
+
+export function linksTable(infos: LinkInfo[]): string {
+  if (infos.length === 0) return 'no Links (mesh link THIS-CONTEXT OTHER-CONTEXT makes one)\n';
+  const cond = (i: LinkInfo, t: string) => i.conditions.find((c) => c.type === t);
+  return formatTable({
+    columns: ['NAME', 'TARGET', 'MODE', 'READY', 'SERVICES', 'CONDITIONS', 'MESSAGE'],
+    rows: infos.map((i) => {
+      const ready = cond(i, 'Ready');
+      const bad = i.conditions.find((c) => c.status !== 'True');
+      return [
+        i.name,
+        i.target,
+        i.mode,
+        ready?.status ?? 'Unknown',
+        String(i.mirroredServices),
+        i.conditions.map((c) => `${c.type}=${c.status}`).join(',') || '-',
+        bad ? `${bad.type}: ${bad.reason} ${bad.message}`.trim() : '',
+      ];
+    }),
+  });
+}
+
+export function registerLinks(program: Command): void {
+  const cmd = program
+    .command('links')
+    .summary('list the Links of a cluster with their conditions')
+    .description('List the Links in CONTEXT: target, mode, readiness, mirrored Service count and every condition.')
+    .argument('<context>', 'kubeconfig context of the cluster')
+    .addOption(kubeconfigOption())
+    .addOption(outputOption())
+    .action(async (context: string, raw: unknown) => {
+      const o = parseOptions(Options, raw);
+      const c = await connect(context, o.kubeconfig);
+      try {
+        const infos = (await listLinks(c.client, context)).map(linkInfo);
+        process.stdout.write(render(infos, o.output, () => linksTable(infos)));
+      } finally {
+        c.client.close();
+      }
+    });
+  helpText(cmd, 'The conditions are the controller\'s: Ready, RemoteAPIReachable, CredentialsValid, GatewayReachable, SpecValid.', ['mesh links cluster-a', 'mesh links cluster-a -o yaml']);
+}
