@@ -14,6 +14,7 @@ import { registerGateways } from './cmd-gateways.js';
 import { registerCheck } from './cmd-check.js';
 import { registerController } from './cmd-controller.js';
 import { registerTrust } from './cmd-trust.js';
+import { registerApp } from './cmd-app.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerController(program);
   registerTrust(program);
+  registerApp(program);
   return program;
 }
 
