@@ -5,6 +5,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createLogger } from '../../log/index.js';
 import { admitRbac } from './admission.js';
 import { bootstrapPolicy } from './bootstrap.js';
+import { impersonate } from './impersonation.js';
 import { createHandlers, type HandlerContext } from './handlers.js';
 import { loadSigningKey, maxTokenLength, verifyJwt } from './jwt.js';
 import { authorize } from './rbac.js';
@@ -102,5 +103,6 @@ export function createSecurity(options: SecurityOptions): Security {
     handlers: createHandlers(handlerCtx),
     bootstrapObjects: bootstrapPolicy,
     admit: (user, gr, obj, old) => admitRbac(options.store, user, gr, obj, old),
+    impersonate: (user, headers) => impersonate(options.store, user, headers),
   };
 }

@@ -97,6 +97,12 @@ export interface Security {
    * Other resources pass. `old` is the stored object on update, undefined on create.
    */
   admit?(user: UserInfo, gr: GroupResource, obj: StoredObject, old: StoredObject | undefined): void;
+  /**
+   * Optional impersonation (`kubectl --as/--as-group/--as-uid`): call after authenticate with the request's
+   * headers (Node's lower-case names). Returns the user the request runs as (the authenticated one when
+   * there are no Impersonate-* headers); throws 403 Forbidden / 400 BadRequest (status/reason like ApiError).
+   */
+  impersonate?(user: UserInfo, headers: Record<string, string | string[] | undefined>): UserInfo;
 }
 
 export interface SecurityOptions {
