@@ -178,3 +178,27 @@ function tcpQuery(queries: Buffer[]): Promise<packet.DecodedPacket[]> {
     s.on('error', reject);
   });
 }
+
+test('TCP limits: idle connections are closed, connections over the limit are refused, the server keeps serving', async () => {
+  const small = await startDnsServer(source, { tcpIdleMs: 200, maxTcpConnections: 2 }, silentLogger());
+  try {
+    const open = () =>
+      new Promise<{ closedAfterMs: Promise<number> }>((resolve, reject) => {
+        const s = connect(small.port, small.address);
+        const t0 = Date.now();
+        const closed = new Promise<number>((r) => s.on('close', () => r(Date.now() - t0)));
+        s.on('error', () => undefined);
+        s.on('connect', () => resolve({ closedAfterMs: closed }));
+        setTimeout(() => reject(new Error('connect timed out')), 3000);
+      });
+    const a = await open();
+    const b = await open();
+    const c = await open(); // accepted by the kernel, then dropped by the server (maxConnections)
+    assert.ok((await c.closedAfterMs) < 150, 'the third connection is closed at once');
+    assert.ok((await a.closedAfterMs) >= 150, 'idle connections live about tcpIdleMs');
+    await b.closedAfterMs;
+    assert.equal(small.stats().tcpRejected, 1);
+  } finally {
+    await small.close();
+  }
+});
