@@ -388,3 +388,14 @@ test('SelfSubjectRulesReview (client-node) lists what a ServiceAccount may do in
   assert.ok(!rules.some((r) => r.resources?.includes('secrets')));
   assert.ok((review.status?.nonResourceRules ?? []).some((r) => r.nonResourceURLs?.includes('/version')));
 });
+
+test('tokens survive a server restart (same signing key, same ServiceAccount uid), revocations too', async () => {
+  const live = await tokenFor('team-a', 'builder');
+  await core.createNamespacedServiceAccount({ namespace: 'team-a', body: { metadata: { name: 'doomed' } } });
+  const doomed = await tokenFor('team-a', 'doomed');
+  await core.deleteNamespacedServiceAccount({ namespace: 'team-a', name: 'doomed' });
+  await api.restart();
+  assert.equal((await raw('GET', '/api/v1/namespaces/team-a/pods', { token: live })).status, 200);
+  assert.equal((await raw('GET', '/api/v1/namespaces/team-a/pods', { token: doomed })).status, 401);
+  assert.equal((await raw('GET', '/api/v1/namespaces/team-a/secrets', { token: live })).status, 403, 'RBAC objects survived too');
+});
