@@ -480,6 +480,10 @@ export class MirrorController {
       logger: this.log,
       onResult: (r) => {
         if (st.prober?.opts.link !== link) return;
+        if (!st.lastProbe) {
+          st.lastProbe = r;
+          this.statusSoon(st); // the first verdict is news; later ones only when the state changes
+        }
         this.metrics.probeTotal.inc({ link, result: r.ok ? 'success' : 'failure' });
         if (r.ok) this.metrics.probeLatency.observe({ link }, r.latencyMs / 1000);
       },

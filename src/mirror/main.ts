@@ -7,7 +7,18 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { KubeClient, LeaderElector, errorMessage, loadKubeConfig } from '../kube/index.js';
 import { createLogger, type Logger } from '../log/index.js';
-import { DEFAULT_TRUST_DOMAIN, TrustBundle, generateKeyPair, issueLeaf, loadAuthority, spiffeId } from '../trust/index.js';
+import {
+  DEFAULT_TRUST_DOMAIN,
+  KubeTrustSource,
+  TrustBundle,
+  generateKeyPair,
+  issueLeaf,
+  loadAuthority,
+  spiffeId,
+  startIdentityService,
+  type IdentityService,
+  type TrustSource,
+} from '../trust/index.js';
 import { startAdminServer } from './admin.js';
 import { MirrorController } from './controller.js';
 import { PortAllocator, parsePortRange } from './ports.js';
@@ -35,8 +46,11 @@ export const controllerOptionsSchema = z.object({
 });
 export type ControllerOptions = z.infer<typeof controllerOptionsSchema>;
 
-/** The probe's client identity: files given on the command line, or a leaf the controller issues itself. */
-function probeCredentials(o: ControllerOptions, log: Logger): () => ProbeCredentials | undefined {
+/**
+ * The probe's client identity: files given on the command line, or a leaf the controller issues itself from
+ * the issuer (--issuer-dir, else the mesh-issuer Secret the trust source watches).
+ */
+function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource | undefined): () => ProbeCredentials | undefined {
   if (o.cert && o.key && o.bundle) {
     const { cert, key, bundle } = o;
     return () => {
@@ -69,6 +83,24 @@ function probeCredentials(o: ControllerOptions, log: Logger): () => ProbeCredent
       }
     };
   }
+  if (source) {
+    let cached: { creds: ProbeCredentials; renewAt: number; issuerPem: string } | undefined;
+    return () => {
+      const m = source.current();
+      if (!m) return undefined;
+      if (cached && cached.issuerPem === m.issuer.certPem && Date.now() < cached.renewAt) return cached.creds;
+      try {
+        const kp = generateKeyPair();
+        const leaf = issueLeaf({ issuer: m.issuer, identity: spiffeId(m.issuer.trustDomain, o.namespace, 'mesh-controller'), publicKey: kp.publicKey });
+        const creds: ProbeCredentials = { keyPem: kp.keyPem, chainPem: leaf.chainPem, bundle: m.bundle };
+        cached = { creds, issuerPem: m.issuer.certPem, renewAt: Date.now() + (leaf.notAfter.getTime() - Date.now()) / 2 };
+        return creds;
+      } catch (err) {
+        log.warn('cannot issue the controller probe identity from the mesh issuer', { error: errorMessage(err) });
+        return undefined;
+      }
+    };
+  }
   return () => undefined;
 }
 
@@ -77,6 +109,9 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
   const range = parsePortRange(o.outboundPorts);
   const kc = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context });
   const client = await KubeClient.create(kc);
+  // The issuer and trust roots (Secret mesh-issuer, ConfigMap mesh-trust-roots): the Identity service's
+  // material and the source of the controller's own probe identity.
+  const trustSource = await KubeTrustSource.start({ kubeConfig: kc, namespace: o.namespace, logger: createLogger('trust', { fields: { cluster: o.clusterName } }) });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const mirror = new MirrorController({
@@ -87,7 +122,7 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
     logger: log,
     registry,
     workers: o.workers,
-    probeCredentials: probeCredentials(o, log),
+    probeCredentials: probeCredentials(o, log, trustSource),
     remoteBackoffMaxMs: o.remoteBackoffMaxMs,
   });
   let leading = !o.ha;
@@ -105,8 +140,27 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
   await mirror.startCaches();
   log.info('local caches synced', { links: mirror.links.size(), shadows: mirror.shadows.size() });
 
+  // The Identity service starts once issuer material exists (it may be installed after the controller).
+  let identity: IdentityService | undefined;
+  let stopping = false;
+  void (async () => {
+    while (!stopping) {
+      try {
+        await trustSource.ready(30_000);
+        identity = await startIdentityService({ source: trustSource, kubeConfig: kc, namespace: o.namespace, port: o.identityPort, logger: createLogger('identity', { fields: { cluster: o.clusterName } }) });
+        return;
+      } catch (err) {
+        log.warn('identity service not started yet; retrying', { error: errorMessage(err), port: o.identityPort });
+        await new Promise((r) => setTimeout(r, 5_000).unref());
+      }
+    }
+  })();
+
   let elector: LeaderElector | undefined;
   const stop = async () => {
+    stopping = true;
+    await identity?.stop();
+    trustSource.stop();
     await elector?.stop();
     await mirror.stop();
     await admin.close();
