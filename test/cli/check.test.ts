@@ -1,0 +1,254 @@
+// mesh check against embedded API servers: a healthy baseline passes, and each fault it lists, injected
+// one at a time, turns exactly that line to ✘ with exit 1. Also mesh links / gateways / export.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stopAll } from '../helpers/process.js';
+import { freePort } from '../helpers/ports.js';
+import type { KubeClient } from '../../src/kube/index.js';
+import { createIssuer, readRoot } from '../../src/trust/index.js';
+import { startClusters, getOrNull, type TestClusters } from './clusters.js';
+import { check, sharedRootLine, tokenSecondsLeft } from '../../src/cli/cmd-check.js';
+import { sumByLabel } from '../../src/cli/cmd-gateways.js';
+
+let t: TestClusters;
+let a: KubeClient;
+const A = 'cluster-a';
+const B = 'cluster-b';
+const NS = '/api/v1/namespaces/mesh-system';
+const LINK = '/apis/multicluster.mesh.io/v1alpha1/namespaces/mesh-system/links/cluster-b';
+
+async function markReady(c: KubeClient, replicas = 1): Promise<void> {
+  for (const d of ['mesh-controller', 'mesh-gateway']) {
+    const path = `/apis/apps/v1/namespaces/mesh-system/deployments/${d}`;
+    const live = await c.get<{ metadata: { generation?: number } }>(path);
+    await c.patch(`${path}/status`, { status: { replicas, readyReplicas: replicas, updatedReplicas: replicas, availableReplicas: replicas, observedGeneration: live.metadata.generation ?? 1 } });
+  }
+}
+
+const healthyStatus = {
+  status: {
+    conditions: [
+      { type: 'Ready', status: 'True', reason: 'Linked', message: '' },
+      { type: 'RemoteAPIReachable', status: 'True', reason: 'Watching', message: '' },
+      { type: 'CredentialsValid', status: 'True', reason: 'Accepted', message: '' },
+      { type: 'GatewayReachable', status: 'True', reason: 'ProbeSucceeded', message: '' },
+    ],
+    mirroredServices: { count: 1, services: [{ namespace: 'shop', name: 'web', shadow: 'web-cluster-b', mode: 'gateway' }] },
+    lastProbe: { time: new Date().toISOString(), latencyMs: 3, success: true },
+  },
+};
+
+before(async () => {
+  t = await startClusters([A, B]);
+  for (const c of [A, B]) {
+    const r = await t.mesh(['install', c, '--trust-root', t.rootDir, '--no-wait']);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  a = await t.client(A);
+  await markReady(a);
+  await markReady(await t.client(B));
+  const l = await t.mesh(['link', A, B, '--no-wait', '--gateway-address', '127.0.2.1:4143']);
+  assert.equal(l.code, 0, l.stderr);
+  await a.patch(`${LINK}/status`, healthyStatus);
+});
+after(async () => {
+  await stopAll();
+  await t?.cleanup();
+});
+
+async function runCheck(...contexts: string[]): Promise<{ code: number | string; stdout: string; failed: string[] }> {
+  const r = await t.mesh(['check', ...contexts]);
+  const failed = r.stdout.split('\n').filter((l) => l.startsWith('✘')).map((l) => l.replace(/^✘ [^:]+: /, '').split(':')[0]);
+  return { code: r.code, stdout: r.stdout + r.stderr, failed };
+}
+
+test('a healthy pair of clusters passes every check (exit 0)', async () => {
+  const r = await runCheck(A, B);
+  assert.equal(r.code, 0, r.stdout);
+  assert.deepEqual(r.failed, []);
+  for (const want of ['API reachable', 'clock skew', 'CRDs present', 'mesh-controller ready', 'mesh-gateway ready', 'issuer valid', 'issuer chains to root', 'link cluster-b: credentials valid', 'link cluster-b: remote API reachable', 'link cluster-b: gateway probe alive', 'no shadows without a Link', 'shared trust root']) {
+    assert.match(r.stdout, new RegExp(`✔ [^\\n]*${want}`), `missing ✔ ${want}`);
+  }
+});
+
+/** Injects a fault, expects exactly `want` to fail on `context`, then undoes it and expects a pass. */
+async function fault(want: string[], inject: () => Promise<void>, undo: () => Promise<void>, context = A): Promise<string> {
+  await inject();
+  let out = '';
+  try {
+    const r = await runCheck(context);
+    out = r.stdout;
+    assert.equal(r.code, 1, r.stdout);
+    assert.deepEqual(r.failed.sort(), [...want].sort(), r.stdout);
+    assert.match(r.stdout, /hint: /);
+  } finally {
+    await undo();
+  }
+  const again = await runCheck(context);
+  assert.equal(again.code, 0, again.stdout);
+  return out;
+}
+
+test('fault: controller not ready', async () => {
+  const path = '/apis/apps/v1/namespaces/mesh-system/deployments/mesh-controller/status';
+  await fault(['mesh-controller ready'], () => a.patch(path, { status: { readyReplicas: 0 } }).then(() => undefined), () => markReady(a));
+});
+
+test('fault: issuer near expiry, and issuer from a foreign root', async () => {
+  const path = `${NS}/secrets/mesh-issuer`;
+  const original = await a.get<{ data: Record<string, string> }>(path);
+  const put = async (certPem: string) => {
+    const live = await a.get<{ metadata: Record<string, unknown>; data: Record<string, string> }>(path);
+    await a.replace(path, { ...live, data: { ...live.data, 'tls.crt': Buffer.from(certPem).toString('base64') } });
+  };
+  const restore = async () => {
+    const live = await a.get<{ metadata: Record<string, unknown> }>(path);
+    await a.replace(path, { ...live, data: original.data });
+  };
+  const root = await readRoot(t.rootDir);
+  const out = await fault(['issuer valid'], () => put(createIssuer({ root, clusterName: A, validityDays: 5 }).certPem), restore);
+  assert.match(out, /expires in 5\.0 days/);
+  const foreign = await readRoot(t.foreignRootDir);
+  await fault(['issuer chains to root'], () => put(createIssuer({ root: foreign, clusterName: A }).certPem), restore);
+});
+
+async function editCredentials(edit: (kc: string) => string): Promise<() => Promise<void>> {
+  const path = `${NS}/secrets/cluster-credentials-cluster-b`;
+  const live = await a.get<{ data: Record<string, string> }>(path);
+  const original = live.data.kubeconfig;
+  const text = Buffer.from(original, 'base64').toString('utf8');
+  await a.replace(path, { ...live, data: { kubeconfig: Buffer.from(edit(text)).toString('base64') } });
+  return async () => {
+    const cur = await a.get<Record<string, unknown>>(path);
+    await a.replace(path, { ...cur, data: { kubeconfig: original } });
+  };
+}
+
+test('fault: link credentials rejected by the remote API', async () => {
+  let undo: () => Promise<void> = async () => {};
+  const out = await fault(['link cluster-b'], async () => {
+    undo = await editCredentials((kc) => kc.replace(/token: .*/, 'token: not-a-valid-token'));
+  }, () => undo());
+  assert.match(out, /credentials valid: the remote API answers 401/);
+});
+
+test('fault: remote API unreachable (controller agrees)', async () => {
+  const port = await freePort();
+  let undo: () => Promise<void> = async () => {};
+  const out = await fault(['link cluster-b'], async () => {
+    undo = await editCredentials((kc) => kc.replace(/server: .*/, `server: https://127.0.0.1:${port}`));
+    await a.patch(`${LINK}/status`, { status: { conditions: [{ type: 'RemoteAPIReachable', status: 'False', reason: 'Unreachable', message: 'connect ECONNREFUSED' }] } });
+  }, async () => {
+    await undo();
+    await a.patch(`${LINK}/status`, healthyStatus);
+  });
+  assert.match(out, /remote API reachable: https:\/\/127\.0\.0\.1:\d+: .*controller: Unreachable/);
+});
+
+test('fault: gateway probe failing', async () => {
+  const out = await fault(['link cluster-b'], async () => {
+    await a.patch(`${LINK}/status`, { status: { lastProbe: { time: new Date().toISOString(), success: false, message: 'connect ETIMEDOUT 127.0.2.1:4143' } } });
+  }, () => a.patch(`${LINK}/status`, healthyStatus).then(() => undefined));
+  assert.match(out, /gateway probe alive: connect ETIMEDOUT/);
+});
+
+test('fault: a shadow without a Link', async () => {
+  const out = await fault(['no shadows without a Link'], async () => {
+    await a.create('/api/v1/namespaces/default/services', { metadata: { name: 'web-cluster-z', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-z' } }, spec: { ports: [{ port: 80 }] } });
+  }, () => a.delete('/api/v1/namespaces/default/services/web-cluster-z').then(() => undefined));
+  assert.match(out, /orphaned: default\/web-cluster-z \(from cluster-z\)/);
+});
+
+test('fault: API unreachable, and an unknown context', async () => {
+  const port = await freePort();
+  const kc = join(t.dir, 'dead-kubeconfig');
+  writeFileSync(kc, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'dead', cluster: { server: `https://127.0.0.1:${port}` } }], users: [{ name: 'u', user: { token: 'x' } }], contexts: [{ name: 'dead', context: { cluster: 'dead', user: 'u' } }], 'current-context': 'dead' }));
+  const r = await t.mesh(['check', 'dead', '--kubeconfig', kc]);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /✘ dead: API reachable: .*ECONNREFUSED/);
+  assert.match(r.stdout, /hint: is the cluster up/);
+  const u = await t.mesh(['check', 'nope']);
+  assert.equal(u.code, 1);
+  assert.match(u.stdout, /✘ nope: kubeconfig context: context nope not found/);
+});
+
+test('fault: clock skew (clock injected in-process)', async () => {
+  const lines = await check([A], t.kubeconfig, { now: () => new Date(Date.now() - 120_000) });
+  const skew = lines.find((l) => l.check === 'clock skew');
+  assert.ok(skew);
+  assert.equal(skew.ok, false);
+  assert.match(skew.detail, /API server clock is 1[12]\ds ahead of this machine/);
+});
+
+test('cross-cluster root check and token expiry arithmetic', () => {
+  assert.equal(sharedRootLine([{ name: 'a', roots: [{ fingerprint: 'X' }] }, { name: 'b', roots: [{ fingerprint: 'Y' }] }])?.ok, false);
+  assert.equal(sharedRootLine([{ name: 'a', roots: [{ fingerprint: 'X' }] }, { name: 'b', roots: [{ fingerprint: 'Y' }, { fingerprint: 'X' }] }])?.ok, true);
+  assert.equal(sharedRootLine([{ name: 'a', roots: [] }]), undefined);
+  const jwt = (exp: number) => `h.${Buffer.from(JSON.stringify({ exp })).toString('base64url')}.s`;
+  const now = new Date(1_700_000_000_000);
+  assert.equal(tokenSecondsLeft(jwt(1_700_000_100), now), 100);
+  assert.equal(tokenSecondsLeft('opaque', now), undefined);
+});
+
+test('mesh links and mesh gateways show the Link, its conditions and the probe', async () => {
+  const links = await t.mesh(['links', A, '-o', 'json']);
+  assert.equal(links.code, 0, links.stderr);
+  const infos = JSON.parse(links.stdout) as { name: string; target: string; mode: string; mirroredServices: number; conditions: { type: string; status: string }[] }[];
+  assert.deepEqual(infos.map((i) => [i.name, i.target, i.mode, i.mirroredServices]), [[B, B, 'gateway', 1]]);
+  assert.ok(infos[0].conditions.some((c) => c.type === 'GatewayReachable' && c.status === 'True'));
+  const table = await t.mesh(['links', A]);
+  assert.match(table.stdout, /^NAME\s+TARGET\s+MODE\s+READY\s+SERVICES/m);
+  assert.match(table.stdout, /cluster-b\s+cluster-b\s+gateway\s+True\s+1/);
+  const gw = await t.mesh(['gateways', A, '-o', 'json']);
+  assert.equal(gw.code, 0, gw.stderr);
+  const rows = JSON.parse(gw.stdout) as { cluster: string; alive: boolean; probeLatencyMs: number; mirroredServices: number; activeStreams: number | null; message?: string }[];
+  assert.deepEqual(rows.map((r) => [r.cluster, r.alive, r.probeLatencyMs, r.mirroredServices, r.activeStreams]), [[B, true, 3, 1, null]]);
+  assert.match(rows[0].message ?? '', /no running mesh-gateway pod/);
+  const none = await t.mesh(['links', B]);
+  assert.match(none.stdout, /no Links/);
+});
+
+test('gateway metrics parsing sums active streams per remote cluster', () => {
+  const text = [
+    '# HELP gateway_streams_active Tunnels open now',
+    '# TYPE gateway_streams_active gauge',
+    'gateway_streams_active{direction="outbound",remote_cluster="cluster-b",namespace="shop",service="web"} 3',
+    'gateway_streams_active{direction="outbound",remote_cluster="cluster-b",namespace="shop",service="api"} 2',
+    'gateway_streams_active{direction="inbound",remote_cluster="cluster-c",namespace="x",service="y"} 1',
+    'gateway_streams_activeX{remote_cluster="cluster-b"} 100',
+  ].join('\n');
+  assert.deepEqual([...sumByLabel(text, 'gateway_streams_active', 'remote_cluster')], [['cluster-b', 5], ['cluster-c', 1]]);
+});
+
+test('mesh export / unexport set and remove the export label; bad input is refused', async () => {
+  const b = await t.client(B);
+  await b.create('/api/v1/namespaces', { metadata: { name: 'shop' } }).catch(() => undefined);
+  await b.create('/api/v1/namespaces/shop/services', { metadata: { name: 'web' }, spec: { ports: [{ port: 80 }] } });
+  const ex = await t.mesh(['export', 'web', '-n', 'shop', '--context', B]);
+  assert.equal(ex.code, 0, ex.stderr);
+  const label = async () => (await getOrNull(b, '/api/v1/namespaces/shop/services/web'))?.metadata as { labels?: Record<string, string> };
+  assert.equal((await label()).labels?.['mirror.mesh.io/exported'], 'true');
+  const flat = await t.mesh(['export', 'web', '-n', 'shop', '--context', B, '--mode', 'flat', '-o', 'json']);
+  assert.equal(flat.code, 0, flat.stderr);
+  assert.deepEqual(JSON.parse(flat.stdout), { context: B, namespace: 'shop', service: 'web', exported: 'flat', changed: true });
+  const un = await t.mesh(['unexport', 'web', '-n', 'shop', '--context', B]);
+  assert.equal(un.code, 0, un.stderr);
+  assert.equal((await label()).labels?.['mirror.mesh.io/exported'], undefined);
+  const missing = await t.mesh(['export', 'nope', '-n', 'shop', '--context', B]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Service shop\/nope not found/);
+  const bad = await t.mesh(['export', 'Bad_Name', '-n', 'shop', '--context', B]);
+  assert.equal(bad.code, 2);
+  const badMode = await t.mesh(['export', 'web', '-n', 'shop', '--context', B, '--mode', 'x']);
+  assert.equal(badMode.code, 2);
+});
+
+// Last: it removes the CRD (and so the Links).
+test('fault: CRD missing', async () => {
+  await a.delete('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/links.multicluster.mesh.io');
+  const r = await runCheck(A);
+  assert.equal(r.code, 1);
+  assert.ok(r.failed.includes('CRDs present'), r.stdout);
+});
