@@ -120,6 +120,13 @@ export function handleQuery(buf: Buffer, transport: 'udp' | 'tcp', opts: AnswerO
   const want = (t: string) => q.type === t || (q.type as string) === 'ANY';
   if (r.cname) {
     answers.push({ type: 'CNAME', name: q.name, ttl, class: 'IN', data: r.cname });
+    // A target inside our zone is answered in the same response (one hop; ExternalName → ExternalName
+    // chains are not followed), as CoreDNS does; an outside target is left to the client.
+    if (q.type !== 'CNAME' && source.inDomain(r.cname)) {
+      const t = source.lookup(r.cname).records;
+      if (want('A')) for (const ip of t.a) answers.push({ type: 'A', name: r.cname, ttl, class: 'IN', data: ip });
+      if (want('AAAA')) for (const ip of t.aaaa) answers.push({ type: 'AAAA', name: r.cname, ttl, class: 'IN', data: ip });
+    }
   } else {
     if (want('A')) for (const ip of r.a) answers.push({ type: 'A', name: q.name, ttl, class: 'IN', data: ip });
     if (want('AAAA')) for (const ip of r.aaaa) answers.push({ type: 'AAAA', name: q.name, ttl, class: 'IN', data: ip });

@@ -129,8 +129,15 @@ test('two questions → FORMERR; a non-QUERY opcode → NOTIMP; class CH → REF
 test('SOA at the zone apex; CNAME for ExternalName services', () => {
   const s = new DnsRecordSource('cluster.local');
   s.setService('demo', 'ext', { externalName: 'web.demo.svc.cluster.local' });
+  s.setService('demo', 'web', { clusterIPs: ['127.1.128.10'] });
+  s.setService('demo', 'outside', { externalName: 'example.com' });
   const soa = reply(handleQuery(query('cluster.local', 'SOA'), 'udp', { source: s })).p;
   assert.equal(soa.answers?.[0]?.type, 'SOA');
   const cname = reply(handleQuery(query('ext.demo.svc.cluster.local', 'A'), 'udp', { source: s })).p;
-  assert.deepEqual((cname.answers as StringAnswer[]).map((a) => [a.type, a.data]), [['CNAME', 'web.demo.svc.cluster.local']]);
+  assert.deepEqual((cname.answers as StringAnswer[]).map((a) => [a.type, a.name, a.data]), [
+    ['CNAME', 'ext.demo.svc.cluster.local', 'web.demo.svc.cluster.local'],
+    ['A', 'web.demo.svc.cluster.local', '127.1.128.10'],
+  ]);
+  const outside = reply(handleQuery(query('outside.demo.svc.cluster.local', 'A'), 'udp', { source: s })).p;
+  assert.deepEqual((outside.answers as StringAnswer[]).map((a) => [a.type, a.data]), [['CNAME', 'example.com']]);
 });

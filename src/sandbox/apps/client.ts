@@ -110,6 +110,9 @@ export function makeResolver(dnsServer: string | undefined, search: string[], nd
   };
   return async (host) => {
     if (isIP(host)) return host;
+    // localhost never goes to the cluster DNS (which would refuse it), as resolv.conf-based resolvers
+    // answer it from /etc/hosts.
+    if (host === 'localhost' || host.endsWith('.localhost')) return (await lookup(host)).address;
     const absolute = host.endsWith('.');
     const dots = host.split('.').length - 1;
     const names = absolute ? [host] : dots >= ndots ? [host, ...search.map((s) => `${host}.${s}`)] : [...search.map((s) => `${host}.${s}`), host];
