@@ -90,11 +90,24 @@ test('deleting the ServiceAccount revokes its tokens; re-creating it (new uid) d
   assert.match(String((review.status as { error: string }).error), /service account UID \(.+\) does not match claim/);
 });
 
-test('a ServiceAccount being deleted (deletionTimestamp set) no longer authenticates', () => {
-  const { security, store, sa } = setup();
+test('a ServiceAccount or Pod being deleted vouches for its tokens until 60 s after its deletionTimestamp', () => {
+  const { security, store, sa, clock } = setup();
   const token = requestToken(security, 'team-a', 'builder');
-  store.put(gr.sa, { ...sa, metadata: { ...sa.metadata, deletionTimestamp: '2026-01-01T00:00:00Z' } });
+  store.put(gr.sa, { ...sa, metadata: { ...sa.metadata, deletionTimestamp: clock.now().toISOString() } });
+  clock.advance(60);
+  assert.ok(security.authenticator.authenticate(token), 'within the grace period');
+  clock.advance(1);
   assert.equal(security.authenticator.authenticate(token), undefined);
+
+  const pod = store.put(gr.pods, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: 'team-a' } });
+  store.put(gr.sa, { ...sa, metadata: { ...sa.metadata } });
+  const bound = requestToken(security, 'team-a', 'builder', { boundObjectRef: { kind: 'Pod', name: 'web-1' } });
+  // Graceful termination: deletionTimestamp = now + 30 s grace; API access continues until 60 s after it.
+  store.put(gr.pods, { ...pod, metadata: { ...pod.metadata, deletionTimestamp: new Date(clock.now().getTime() + 30_000).toISOString() } });
+  clock.advance(89);
+  assert.ok(security.authenticator.authenticate(bound));
+  clock.advance(2);
+  assert.equal(security.authenticator.authenticate(bound), undefined);
 });
 
 test('a token for another audience does not authenticate to the API server', () => {

@@ -127,21 +127,31 @@ function fail(error: string): TokenCheck {
   return { ok: false, error };
 }
 
-function isDeleting(obj: StoredObject): boolean {
-  return typeof obj.metadata.deletionTimestamp === 'string' && obj.metadata.deletionTimestamp !== '';
+/**
+ * How long after its deletionTimestamp an object still vouches for tokens. As kube-apiserver: a Pod in
+ * graceful termination keeps API access (to release a Lease, drain, report) until shortly after its
+ * grace period ends.
+ */
+const deletionGraceSeconds = 60;
+
+function isGone(obj: StoredObject, now: Date): boolean {
+  const ts = obj.metadata.deletionTimestamp;
+  if (typeof ts !== 'string' || ts === '') return false;
+  const t = Date.parse(ts);
+  return Number.isNaN(t) || t < now.getTime() - deletionGraceSeconds * 1000;
 }
 
 /** Checks that the ServiceAccount named by a token still exists as the same object (same uid). */
-function liveServiceAccount(store: ObjectReader, namespace: string, name: string, uid: string): string | undefined {
+function liveServiceAccount(store: ObjectReader, now: Date, namespace: string, name: string, uid: string): string | undefined {
   const sa = store.get(saResource, namespace, name);
-  if (!sa || isDeleting(sa)) return `service account ${namespace}/${name} has been deleted`;
+  if (!sa || isGone(sa, now)) return `service account ${namespace}/${name} has been deleted`;
   if (sa.metadata.uid !== uid) return `service account UID (${sa.metadata.uid}) does not match claim (${uid})`;
   return undefined;
 }
 
-function liveBound(store: ObjectReader, kind: string, gr: typeof podResource | typeof secretResource, namespace: string, r: { name: string; uid: string }): string | undefined {
+function liveBound(store: ObjectReader, now: Date, kind: string, gr: typeof podResource | typeof secretResource, namespace: string, r: { name: string; uid: string }): string | undefined {
   const obj = store.get(gr, namespace, r.name);
-  if (!obj || isDeleting(obj)) return `${kind.toLowerCase()} ${namespace}/${r.name} has been deleted`;
+  if (!obj || isGone(obj, now)) return `${kind.toLowerCase()} ${namespace}/${r.name} has been deleted`;
   if (obj.metadata.uid !== r.uid) return `${kind.toLowerCase()} UID (${obj.metadata.uid}) does not match claim (${r.uid})`;
   return undefined;
 }
@@ -163,7 +173,8 @@ export function checkServiceAccountToken(ctx: TokenContext, token: string, audie
   if (!parsed.success) return fail('invalid bearer token: malformed service-account claims');
   const c = parsed.data;
   if (c.iss !== ctx.issuer) return fail('invalid bearer token: unknown issuer');
-  const now = ctx.now().getTime() / 1000;
+  const nowDate = ctx.now();
+  const now = nowDate.getTime() / 1000;
   if (now >= c.exp) return fail('service account token has expired');
   if (c.nbf !== undefined && now + notBeforeLeewaySeconds < c.nbf) return fail('service account token is not valid yet');
   const tokenAud = typeof c.aud === 'string' ? [c.aud] : c.aud;
@@ -171,18 +182,18 @@ export function checkServiceAccountToken(ctx: TokenContext, token: string, audie
   if (matched.length === 0) return fail(`token audiences ${JSON.stringify(tokenAud)} is invalid for the target audiences ${JSON.stringify(audiences)}`);
   const k = c['kubernetes.io'];
   if (c.sub !== serviceAccountUsername(k.namespace, k.serviceaccount.name)) return fail('invalid bearer token: subject does not match service account');
-  const saProblem = liveServiceAccount(ctx.store, k.namespace, k.serviceaccount.name, k.serviceaccount.uid);
+  const saProblem = liveServiceAccount(ctx.store, nowDate, k.namespace, k.serviceaccount.name, k.serviceaccount.uid);
   if (saProblem) return fail(saProblem);
   const extra: Record<string, string[]> = {};
   if (c.jti) extra['authentication.kubernetes.io/credential-id'] = [`JTI=${c.jti}`];
   if (k.pod) {
-    const p = liveBound(ctx.store, 'Pod', podResource, k.namespace, k.pod);
+    const p = liveBound(ctx.store, nowDate, 'Pod', podResource, k.namespace, k.pod);
     if (p) return fail(p);
     extra['authentication.kubernetes.io/pod-name'] = [k.pod.name];
     extra['authentication.kubernetes.io/pod-uid'] = [k.pod.uid];
   }
   if (k.secret) {
-    const p = liveBound(ctx.store, 'Secret', secretResource, k.namespace, k.secret);
+    const p = liveBound(ctx.store, nowDate, 'Secret', secretResource, k.namespace, k.secret);
     if (p) return fail(p);
   }
   const user = serviceAccountUser(k.namespace, k.serviceaccount.name, k.serviceaccount.uid, Object.keys(extra).length ? extra : undefined);
@@ -201,11 +212,11 @@ function checkLegacy(ctx: TokenContext, token: string, claims: Record<string, un
   if (c.sub !== serviceAccountUsername(ns, saName)) return fail('invalid bearer token: subject does not match service account');
   const secretName = c['kubernetes.io/serviceaccount/secret.name'];
   const secret = ctx.store.get(secretResource, ns, secretName);
-  if (!secret || isDeleting(secret)) return fail(`secret ${ns}/${secretName} has been deleted`);
+  if (!secret || isGone(secret, ctx.now())) return fail(`secret ${ns}/${secretName} has been deleted`);
   const data = secret.data as Record<string, unknown> | undefined;
   const stored = typeof data?.token === 'string' ? Buffer.from(data.token, 'base64').toString('utf8') : undefined;
   if (secret.type !== legacyTokenSecretType || stored !== token) return fail(`token does not match secret ${ns}/${secretName}`);
-  const saProblem = liveServiceAccount(ctx.store, ns, saName, c['kubernetes.io/serviceaccount/service-account.uid']);
+  const saProblem = liveServiceAccount(ctx.store, ctx.now(), ns, saName, c['kubernetes.io/serviceaccount/service-account.uid']);
   if (saProblem) return fail(saProblem);
   return { ok: true, user: serviceAccountUser(ns, saName, c['kubernetes.io/serviceaccount/service-account.uid']), audiences: matched };
 }
