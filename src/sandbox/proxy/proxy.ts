@@ -248,7 +248,11 @@ export class ServiceProxy {
             this.log.info('service proxy listening', { service: d.owner, address: addr });
           },
           (err: NodeJS.ErrnoException) => {
-            const hint = err.code === 'EADDRNOTAVAIL' ? ' (address not on this host or namespace)' : err.code === 'EADDRINUSE' ? ' (port in use by another process)' : '';
+            const hint =
+              err.code === 'EADDRNOTAVAIL' ? ' (address not on this host or namespace)'
+              : err.code === 'EADDRINUSE' ? ' (port in use by another process)'
+              : err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)'
+              : '';
             const msg = `cannot listen on ${addr}: ${err.code ?? err.message}${hint}`;
             errors.set(d.owner, [...(errors.get(d.owner) ?? []), msg]);
             this.log.warn('service proxy cannot listen', { service: d.owner, address: addr, error: err.code ?? err.message });
