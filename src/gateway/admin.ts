@@ -1,0 +1,34 @@
+// Admin port (4191): /live (the process serves), /ready (identity loaded, watches synced, tunnel port
+// listening), /metrics (Prometheus text). Never reachable through a tunnel (targets are exported Services only).
+import http from 'node:http';
+import type { Registry } from 'prom-client';
+
+export interface AdminDeps {
+  registry: Registry;
+  /** Empty when ready, else what is missing. */
+  notReady: () => string[];
+}
+
+export function createAdminServer(d: AdminDeps): http.Server {
+  return http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET' }).end('method not allowed\n');
+      return;
+    }
+    if (path === '/live') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('live\n');
+    } else if (path === '/ready') {
+      const missing = d.notReady();
+      if (missing.length === 0) res.writeHead(200, { 'content-type': 'text/plain' }).end('ready\n');
+      else res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: ${missing.join('; ')}\n`);
+    } else if (path === '/metrics') {
+      d.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': d.registry.contentType }).end(text),
+        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
+      );
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /live, /ready, /metrics\n');
+    }
+  });
+}

@@ -1,0 +1,43 @@
+// Gateway configuration, validated at the boundary (CLI flags and tests build it through this schema).
+import { z } from 'zod';
+import { TRANSPORTS } from './types.js';
+
+export const PortRangeSchema = z
+  .string()
+  .regex(/^\d{1,5}-\d{1,5}$/, 'expected <min>-<max>, e.g. 14000-15999')
+  .transform((s) => {
+    const [min, max] = s.split('-').map(Number) as [number, number];
+    return { min, max };
+  })
+  .refine((r) => r.min >= 1 && r.max <= 65535 && r.min <= r.max, 'range must be within 1-65535 and min <= max');
+
+export const GatewayConfigSchema = z.object({
+  clusterName: z.string().min(1),
+  clusterDomain: z.string().min(1).default('cluster.local'),
+  trustDomain: z.string().min(1).default('mesh.local'),
+  /** Address every listener binds (POD_IP when set). */
+  host: z.string().default('0.0.0.0'),
+  tunnelPort: z.number().int().min(0).max(65535).default(4143),
+  adminPort: z.number().int().min(0).max(65535).default(4191),
+  outboundPorts: z.object({ min: z.number().int(), max: z.number().int() }).default({ min: 14000, max: 15999 }),
+  /** Gateway-wide allow list of peer identities (narrows the default "any identity in the trust domain"). */
+  allowedIdentities: z.array(z.string()).default([]),
+  /** Transport for Links that do not name one; the benchmark winner. */
+  defaultTransport: z.enum(TRANSPORTS).default('connect'),
+  /** Warm HTTP/2 connections per remote gateway (streams are spread over them). */
+  poolSize: z.number().int().min(1).max(64).default(2),
+  /** Pre-handshaked mTLS connections kept ready per remote gateway for the tls-pipe transport. */
+  pipeWarm: z.number().int().min(0).max(256).default(8),
+  maxInboundConnections: z.number().int().min(1).default(4096),
+  maxTunnels: z.number().int().min(1).default(20000),
+  maxStreamsPerConnection: z.number().int().min(1).default(10000),
+  handshakeTimeoutMs: z.number().int().min(1).default(10_000),
+  connectTimeoutMs: z.number().int().min(1).default(5_000),
+  idleTimeoutMs: z.number().int().min(1).default(3_600_000),
+  drainTimeoutMs: z.number().int().min(0).default(30_000),
+  /** HTTP/2 flow-control windows: large so one stream can fill a fast link without waiting for WINDOW_UPDATEs. */
+  streamWindow: z.number().int().min(65535).max(2 ** 31 - 1).default(4 * 1024 * 1024),
+  connectionWindow: z.number().int().min(65535).max(2 ** 31 - 1).default(64 * 1024 * 1024),
+});
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+export type GatewayConfigInput = z.input<typeof GatewayConfigSchema>;

@@ -1,0 +1,133 @@
+// The gateway, composed from inbound and outbound around shared routing state, credentials and metrics.
+// Drain (SIGTERM): stop accepting on every port, GOAWAY inbound sessions, let live tunnels finish until
+// the deadline, then close the rest.
+import http from 'node:http';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { silentLogger, type Logger } from '../log/index.js';
+import { GatewayConfigSchema, type GatewayConfig, type GatewayConfigInput } from './config.js';
+import { createAdminServer } from './admin.js';
+import { GatewayMetrics } from './metrics.js';
+import { InboundServer } from './inbound/server.js';
+import { Outbound } from './outbound/outbound.js';
+import { indexExports, type ExportIndex } from './routing.js';
+import { serverContext } from './tls.js';
+import type { CredentialSource, RouteSnapshot, RouteSource } from './types.js';
+
+export interface GatewayDeps {
+  credentials: CredentialSource;
+  routes: RouteSource;
+  logger?: Logger;
+  metrics?: GatewayMetrics;
+}
+
+export interface Gateway {
+  readonly config: GatewayConfig;
+  readonly metrics: GatewayMetrics;
+  tunnelPort: number;
+  adminPort: number;
+  /** Outbound ports with a live listener. */
+  outboundPorts(): number[];
+  /** Warm connections to a remote cluster's gateway. */
+  poolReady(cluster: string): number;
+  activeTunnels(): number;
+  /** Stop accepting, wait for tunnels up to `deadlineMs` (config.drainTimeoutMs by default), then close. */
+  drain(deadlineMs?: number): Promise<{ forced: number }>;
+  /** Close everything now. */
+  close(): Promise<void>;
+}
+
+export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps): Promise<Gateway> {
+  const config = GatewayConfigSchema.parse(input);
+  const logger = deps.logger ?? silentLogger();
+  const metrics = deps.metrics ?? new GatewayMetrics();
+  let ctx: tls.SecureContext | undefined;
+  let inbound: InboundServer | undefined;
+  const loadCredentials = () => {
+    const c = deps.credentials.current();
+    if (!c) return;
+    try {
+      ctx = serverContext(c);
+      inbound?.setCredentials(c);
+      logger.info('credentials loaded', { certificates: c.certChain.split('BEGIN CERTIFICATE').length - 1 });
+    } catch (err) {
+      logger.error('credentials rejected; keeping the previous ones', { error: (err as Error).message });
+    }
+  };
+  const context = () => ctx;
+  let exports: ExportIndex = new Map();
+  inbound = new InboundServer({ config, logger, metrics, exports: () => exports });
+  loadCredentials();
+  deps.credentials.onChange(loadCredentials);
+  const inb = inbound;
+  const outbound = new Outbound({ config, logger, metrics, context });
+  const onRoutes = (s: RouteSnapshot) => {
+    exports = indexExports(s.exported);
+    outbound.update(s.outbound, s.remotes);
+    logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
+  };
+
+  const admin = createAdminServer({
+    registry: metrics.registry,
+    notReady: () => {
+      const missing: string[] = [];
+      if (!ctx) missing.push('no identity (certificate) loaded');
+      if (!deps.routes.synced()) missing.push('watches not synced');
+      if (!inb.listening()) missing.push('tunnel port not listening');
+      return missing;
+    },
+  });
+  const adminPort = await new Promise<number>((resolve, reject) => {
+    admin.once('error', reject);
+    admin.listen(config.adminPort, config.host, () => resolve((admin.address() as net.AddressInfo).port));
+  });
+  const tunnelPort = await inb.listen();
+  await deps.routes.start(onRoutes);
+  logger.info('gateway started', { cluster: config.clusterName, host: config.host, tunnelPort, adminPort, outboundRange: `${config.outboundPorts.min}-${config.outboundPorts.max}`, transport: config.defaultTransport });
+
+  let closed = false;
+  const closeAll = async () => {
+    if (closed) return;
+    closed = true;
+    inb.destroy();
+    outbound.destroy();
+    deps.credentials.stop?.();
+    await deps.routes.stop();
+    await closeServer(admin);
+  };
+
+  return {
+    config,
+    metrics,
+    tunnelPort,
+    adminPort,
+    outboundPorts: () => outbound.boundPorts(),
+    poolReady: (c) => outbound.poolReady(c),
+    activeTunnels: () => inb.active + outbound.active,
+    async drain(deadlineMs = config.drainTimeoutMs) {
+      logger.info('draining', { activeTunnels: inb.active + outbound.active, deadlineMs });
+      inb.startDrain();
+      outbound.startDrain();
+      const until = Date.now() + deadlineMs;
+      while (inb.active + outbound.active > 0 && Date.now() < until) await sleep(50);
+      const forced = inb.active + outbound.active;
+      if (forced > 0) logger.warn('drain deadline reached; closing remaining tunnels', { forced });
+      else logger.info('drained');
+      outbound.closePools();
+      await closeAll();
+      return { forced };
+    },
+    close: closeAll,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function closeServer(s: http.Server): Promise<void> {
+  return new Promise((r) => {
+    s.closeAllConnections();
+    s.close(() => r());
+  });
+}

@@ -1,0 +1,9 @@
+// The east-west gateway's public surface: start one (`startGateway`), feed it routes and credentials.
+export { startGateway, type Gateway, type GatewayDeps } from './gateway.js';
+export { GatewayConfigSchema, PortRangeSchema, type GatewayConfig, type GatewayConfigInput } from './config.js';
+export { GatewayError, statusFor, type GatewayErrorCode } from './errors.js';
+export { GatewayMetrics } from './metrics.js';
+export { MemoryRouteSource, FileRouteSource, RouteFileSchema, parseRouteFile, staticCredentials, MemoryCredentials, FileCredentials, type RouteFile } from './static-source.js';
+export { parseAuthority, formatAuthority, checkPolicy, identityMatches, resolveTarget, indexExports, type Target } from './routing.js';
+export { ALPN_H2, ALPN_PIPE } from './tls.js';
+export { TRANSPORTS, type Transport, type Credentials, type CredentialSource, type RouteSource, type RouteSnapshot, type ExportedService, type OutboundRoute, type RemoteGateway } from './types.js';

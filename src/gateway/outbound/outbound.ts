@@ -1,0 +1,274 @@
+// Outbound: one listener per outbound port that a shadow Service maps (opened and closed as shadows come
+// and go; closing one never touches another's flows), each accepted connection tunneled to the remote
+// gateway of its Link, as an HTTP/2 CONNECT stream over the pool or as a pre-handshaked tls-pipe.
+import net from 'node:net';
+import http2 from 'node:http2';
+import type tls from 'node:tls';
+import type { Logger } from '../../log/index.js';
+import type { GatewayConfig } from '../config.js';
+import { GatewayError } from '../errors.js';
+import type { GatewayMetrics, TunnelLabels } from '../metrics.js';
+import { relay, socketEnd, h2End } from '../relay.js';
+import { formatAuthority, resolveOutbound } from '../routing.js';
+import type { OutboundRoute, RemoteGateway, Transport } from '../types.js';
+import { H2Pool } from '../pool/h2-pool.js';
+import { PipePool } from '../pool/pipe-pool.js';
+import { pipeHeader, readPipeStatus } from '../pipe-protocol.js';
+
+const { NGHTTP2_CONNECT_ERROR, NGHTTP2_CANCEL } = http2.constants;
+
+/** Every listener this long after a failed bind (port taken) is retried. */
+const REBIND_MS = 2_000;
+
+export interface OutboundDeps {
+  config: GatewayConfig;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  context: () => tls.SecureContext | undefined;
+}
+
+interface Listener {
+  server: net.Server;
+  bound: boolean;
+}
+
+export class Outbound {
+  private readonly listeners = new Map<number, Listener>();
+  private routes = new Map<number, OutboundRoute>();
+  private remotes = new Map<string, RemoteGateway>();
+  private readonly h2Pools = new Map<string, H2Pool>();
+  private readonly pipePools = new Map<string, PipePool>();
+  private readonly sockets = new Set<net.Socket>();
+  private rebindTimer: NodeJS.Timeout | undefined;
+  private draining = false;
+  active = 0;
+
+  constructor(private readonly d: OutboundDeps) {}
+
+  transportOf(remote: RemoteGateway): Transport {
+    return remote.transport ?? this.d.config.defaultTransport;
+  }
+
+  /** Applies a new routing state: listeners and pools follow it. */
+  update(routes: OutboundRoute[], remotes: RemoteGateway[]): void {
+    const { min, max } = this.d.config.outboundPorts;
+    const next = new Map<number, OutboundRoute>();
+    for (const r of routes) {
+      // The range bounds what a shadow annotation can make us bind (never 4143/4191 or a system port).
+      if (r.outboundPort < min || r.outboundPort > max) {
+        this.d.logger.warn('outbound port outside the configured range; ignored', { outboundPort: r.outboundPort, range: `${min}-${max}`, namespace: r.namespace, service: r.service, remoteCluster: r.remoteCluster });
+        continue;
+      }
+      next.set(r.outboundPort, r);
+    }
+    this.routes = next;
+    this.remotes = new Map(remotes.map((r) => [r.cluster, r]));
+    this.syncPools();
+    if (!this.draining) this.syncListeners();
+  }
+
+  private syncPools(): void {
+    const c = this.d.config;
+    const common = { trustDomain: c.trustDomain, connectTimeoutMs: c.connectTimeoutMs, context: this.d.context, logger: this.d.logger, metrics: this.d.metrics };
+    for (const [name, r] of this.remotes) {
+      const t = this.transportOf(r);
+      if (t === 'connect') {
+        const p = this.h2Pools.get(name);
+        if (p) p.update(r);
+        else this.h2Pools.set(name, new H2Pool(r, { ...common, size: c.poolSize, streamWindow: c.streamWindow, connectionWindow: c.connectionWindow }));
+        this.pipePools.get(name)?.close();
+        this.pipePools.delete(name);
+      } else {
+        const p = this.pipePools.get(name);
+        if (p) p.update(r);
+        else this.pipePools.set(name, new PipePool(r, { ...common, warm: c.pipeWarm }));
+        this.h2Pools.get(name)?.close();
+        this.h2Pools.delete(name);
+      }
+    }
+    for (const [name, p] of this.h2Pools) if (!this.remotes.has(name)) (p.close(), this.h2Pools.delete(name));
+    for (const [name, p] of this.pipePools) if (!this.remotes.has(name)) (p.close(), this.pipePools.delete(name));
+  }
+
+  private syncListeners(): void {
+    for (const [port, l] of this.listeners) {
+      if (!this.routes.has(port)) {
+        // Stops accepting; connections already tunneled through this port go on.
+        l.server.close();
+        this.listeners.delete(port);
+        this.d.logger.info('outbound listener closed', { outboundPort: port });
+      }
+    }
+    let unbound = false;
+    for (const port of this.routes.keys()) {
+      const l = this.listeners.get(port);
+      if (l && l.bound) continue;
+      if (l) l.server.close();
+      this.listen(port);
+      unbound = true;
+    }
+    if (unbound && !this.rebindTimer) {
+      this.rebindTimer = setTimeout(() => {
+        this.rebindTimer = undefined;
+        if (!this.draining && [...this.listeners.values()].some((x) => !x.bound)) this.syncListeners();
+      }, REBIND_MS);
+      this.rebindTimer.unref();
+    }
+  }
+
+  private listen(port: number): void {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.onConnection(port, s));
+    const l: Listener = { server, bound: false };
+    this.listeners.set(port, l);
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      this.d.logger.error('cannot listen on outbound port; will retry', { outboundPort: port, host: this.d.config.host, error: err.code ?? err.message });
+    });
+    server.listen(port, this.d.config.host, () => {
+      l.bound = true;
+      this.d.logger.info('outbound listener open', { outboundPort: port, route: this.routes.get(port) });
+    });
+  }
+
+  /** Ports with a live listener (for tests and /ready). */
+  boundPorts(): number[] {
+    return [...this.listeners].filter(([, l]) => l.bound).map(([p]) => p).sort((a, b) => a - b);
+  }
+
+  poolReady(cluster: string): number {
+    return this.h2Pools.get(cluster)?.readySessions() ?? this.pipePools.get(cluster)?.size() ?? 0;
+  }
+
+  private onConnection(port: number, local: net.Socket): void {
+    const { config: c, metrics, logger } = this.d;
+    this.sockets.add(local);
+    local.on('close', () => this.sockets.delete(local));
+    local.on('error', noop);
+    let route: OutboundRoute;
+    let remote: RemoteGateway;
+    try {
+      ({ route, remote } = resolveOutbound(port, this.routes, this.remotes));
+    } catch (err) {
+      this.refuse(local, (err as GatewayError).code ?? 'NO_ROUTE', (err as Error).message, { outboundPort: port });
+      return;
+    }
+    const labels: TunnelLabels = { direction: 'outbound', remote_cluster: route.remoteCluster, namespace: route.namespace, service: route.service };
+    metrics.connections.inc({ direction: 'outbound', remote_cluster: route.remoteCluster });
+    if (this.active >= c.maxTunnels) {
+      this.refuse(local, 'OVERLOADED', `tunnel limit ${c.maxTunnels} reached`, labels);
+      return;
+    }
+    const authority = formatAuthority(route, remote.clusterDomain);
+    const started = performance.now();
+    const tally = metrics.openTunnel(labels);
+    this.active++;
+    const finish = () => {
+      this.active--;
+      metrics.closeTunnel(tally);
+    };
+    local.setTimeout(c.idleTimeoutMs, () => local.destroy());
+    const fail = (code: string, message: string) => {
+      finish();
+      this.refuse(local, code, message, labels, authority);
+    };
+    if (this.transportOf(remote) === 'connect') {
+      const pool = this.h2Pools.get(remote.cluster);
+      if (!pool) return fail('NO_ROUTE', `no pool for ${remote.cluster}`);
+      pool.acquire().then(
+        (session) => {
+          if (local.destroyed) return finish();
+          let stream: http2.ClientHttp2Stream;
+          try {
+            stream = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
+          } catch (err) {
+            return fail('REMOTE_UNAVAILABLE', (err as Error).message);
+          }
+          pool.track(session, stream);
+          const r = relay(socketEnd(local), h2End(stream, NGHTTP2_CONNECT_ERROR), tally, finish, true);
+          stream.once('response', (headers) => {
+            const status = Number(headers[':status']);
+            if (status === 200) {
+              metrics.connect.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
+              r.openDown();
+              return;
+            }
+            const reason = String(headers['mesh-refusal-reason'] ?? `HTTP ${status}`);
+            metrics.refuse('outbound', 'REMOTE_REFUSED', labels);
+            logger.warn('remote gateway refused the tunnel', { status, remoteReason: reason, authority, remoteCluster: route.remoteCluster, outboundPort: port });
+            stream.close(NGHTTP2_CANCEL);
+            resetSocket(local);
+          });
+        },
+        (err: Error) => fail(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message),
+      );
+      return;
+    }
+    const pool = this.pipePools.get(remote.cluster);
+    if (!pool) return fail('NO_ROUTE', `no pool for ${remote.cluster}`);
+    let header: Buffer;
+    try {
+      header = pipeHeader(authority);
+    } catch (err) {
+      return fail('BAD_AUTHORITY', (err as Error).message);
+    }
+    pool.take().then(
+      ({ sock, raw }) => {
+        if (local.destroyed) {
+          sock.destroy();
+          return finish();
+        }
+        sock.write(header);
+        const r = relay(socketEnd(local), socketEnd(sock, raw), tally, finish, true);
+        readPipeStatus(sock, (err, status, reason) => {
+          if (!err && status === 200) {
+            metrics.connect.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
+            r.openDown();
+            return;
+          }
+          metrics.refuse('outbound', 'REMOTE_REFUSED', labels);
+          logger.warn('remote gateway refused the tunnel', { status, remoteReason: reason ?? err?.message, authority, remoteCluster: route.remoteCluster, outboundPort: port });
+          raw.destroy();
+          resetSocket(local);
+        });
+      },
+      (err: Error) => fail(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message),
+    );
+  }
+
+  private refuse(local: net.Socket, reason: string, message: string, labels: Partial<TunnelLabels> & { outboundPort?: number }, authority?: string): void {
+    this.d.metrics.refuse('outbound', reason, labels);
+    this.d.logger.warn('outbound connection refused', { reason, detail: message, authority, ...labels });
+    // A reset, not a FIN: the client must not mistake a refused tunnel for an empty answer.
+    resetSocket(local);
+  }
+
+  startDrain(): void {
+    this.draining = true;
+    if (this.rebindTimer) clearTimeout(this.rebindTimer);
+    for (const l of this.listeners.values()) l.server.close();
+    this.listeners.clear();
+  }
+
+  destroy(): void {
+    this.startDrain();
+    for (const p of this.h2Pools.values()) p.close(true);
+    for (const p of this.pipePools.values()) p.close();
+    for (const s of this.sockets) s.destroy();
+  }
+
+  /** After a drain: close pools gracefully (streams already done). */
+  closePools(): void {
+    for (const p of this.h2Pools.values()) p.close();
+    for (const p of this.pipePools.values()) p.close();
+  }
+}
+
+function resetSocket(s: net.Socket): void {
+  if (s.destroyed) return;
+  try {
+    s.resetAndDestroy();
+  } catch {
+    s.destroy();
+  }
+}
+
+function noop(): void {}

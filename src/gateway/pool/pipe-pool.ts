@@ -1,0 +1,173 @@
+// Pre-handshaked mTLS connections to one remote gateway for the tls-pipe transport: each tunnel takes one
+// (no handshake on the connection's critical path) and a replacement is dialed in the background. Warm
+// connections older than MAX_WARM_AGE_MS are recycled so they never meet the remote's idle timeout.
+// Dials resume the last TLS session ticket, so refills cost an ECDHE, not a certificate signature.
+import type tls from 'node:tls';
+import type { Logger } from '../../log/index.js';
+import { GatewayError } from '../errors.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { RemoteGateway } from '../types.js';
+import { ALPN_PIPE } from '../tls.js';
+import { dial, type Dialed } from './connect.js';
+
+export const MAX_WARM_AGE_MS = 30_000;
+
+export interface PipePoolOptions {
+  warm: number;
+  trustDomain: string;
+  connectTimeoutMs: number;
+  context: () => tls.SecureContext | undefined;
+  logger: Logger;
+  metrics: GatewayMetrics;
+}
+
+interface Warm extends Dialed {
+  at: number;
+}
+
+export class PipePool {
+  private readonly ready: Warm[] = [];
+  private dialing = 0;
+  private addressIndex = 0;
+  private ticket: Buffer | undefined;
+  private closed = false;
+  private failures = 0;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private remote: RemoteGateway,
+    private readonly o: PipePoolOptions,
+  ) {
+    this.refill();
+    this.sweeper = setInterval(() => this.sweep(), MAX_WARM_AGE_MS / 2);
+    this.sweeper.unref();
+  }
+
+  update(remote: RemoteGateway): void {
+    const same = JSON.stringify([remote.addresses, remote.port, remote.identity]) === JSON.stringify([this.remote.addresses, this.remote.port, this.remote.identity]);
+    this.remote = remote;
+    if (same) return;
+    this.ticket = undefined;
+    for (const w of this.ready.splice(0)) w.sock.destroy();
+    this.refill();
+  }
+
+  size(): number {
+    return this.ready.length;
+  }
+
+  /** A fresh connection: a warm one if any, else dialed now (next address after a failure). */
+  async take(): Promise<Dialed> {
+    if (this.closed) throw new GatewayError('REMOTE_UNAVAILABLE', `pool to ${this.remote.cluster} is closed`);
+    const now = Date.now();
+    while (this.ready.length) {
+      const w = this.ready.pop()!;
+      w.sock.removeAllListeners('close');
+      w.sock.removeAllListeners('error');
+      if (!w.sock.destroyed && !w.sock.readableEnded && now - w.at < MAX_WARM_AGE_MS) {
+        this.gauge();
+        this.refill();
+        return w;
+      }
+      w.sock.destroy();
+    }
+    this.gauge();
+    const tries = Math.min(2, this.remote.addresses.length);
+    let last: Error | undefined;
+    for (let i = 0; i < tries; i++) {
+      try {
+        const d = await this.dialOne();
+        this.refill();
+        return d;
+      } catch (err) {
+        last = err as Error;
+      }
+    }
+    throw last ?? new GatewayError('REMOTE_UNAVAILABLE', `no connection to ${this.remote.cluster}`);
+  }
+
+  private async dialOne(): Promise<Dialed> {
+    const ctx = this.o.context();
+    if (!ctx) throw new GatewayError('BAD_CREDENTIALS', 'no credentials yet');
+    const r = this.remote;
+    const address = r.addresses[this.addressIndex % r.addresses.length]!;
+    const started = performance.now();
+    try {
+      const d = await dial({
+        address,
+        port: r.port,
+        alpn: ALPN_PIPE,
+        context: ctx,
+        trustDomain: this.o.trustDomain,
+        identity: r.identity,
+        timeoutMs: this.o.connectTimeoutMs,
+        session: this.ticket,
+        onSession: (t) => {
+          this.ticket = t;
+        },
+      });
+      this.o.metrics.handshake.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
+      this.failures = 0;
+      return d;
+    } catch (err) {
+      this.addressIndex++;
+      this.failures++;
+      this.ticket = undefined;
+      throw err;
+    }
+  }
+
+  private refill(): void {
+    if (this.closed) return;
+    // After repeated failures stop pre-dialing; take() still dials on demand (and fails fast).
+    if (this.failures > 3) return;
+    while (this.ready.length + this.dialing < this.o.warm) {
+      this.dialing++;
+      this.dialOne()
+        .then((d) => {
+          this.dialing--;
+          if (this.closed) {
+            d.sock.destroy();
+            return;
+          }
+          const w: Warm = { ...d, at: Date.now() };
+          const drop = () => {
+            const i = this.ready.indexOf(w);
+            if (i >= 0) this.ready.splice(i, 1);
+            this.gauge();
+          };
+          d.sock.on('error', drop);
+          d.sock.on('close', drop);
+          this.ready.push(w);
+          this.gauge();
+        })
+        .catch((err: Error) => {
+          this.dialing--;
+          this.o.logger.warn('cannot pre-connect to remote gateway', { remoteCluster: this.remote.cluster, error: err.message });
+        });
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const w of [...this.ready]) {
+      if (now - w.at >= MAX_WARM_AGE_MS) {
+        this.ready.splice(this.ready.indexOf(w), 1);
+        w.sock.end();
+      }
+    }
+    this.failures = 0;
+    this.refill();
+  }
+
+  private gauge(): void {
+    this.o.metrics.poolSize.set({ remote_cluster: this.remote.cluster, transport: 'tls-pipe' }, this.ready.length);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const w of this.ready.splice(0)) w.sock.destroy();
+    this.gauge();
+  }
+}

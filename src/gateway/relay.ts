@@ -1,0 +1,102 @@
+// Byte-exact bidirectional relay between two duplex ends (TCP socket, TLS socket, HTTP/2 stream):
+// backpressure (pause the reader while the writer is full), half-close both ways (end → end, i.e. FIN ↔
+// END_STREAM), and resets propagated as resets. A chunk is handed on as is: no copies, no per-chunk
+// allocation beyond the Buffer the reader made.
+import type { Duplex } from 'node:stream';
+
+export interface RelayEnd {
+  stream: Duplex;
+  /** Abortive close: TCP RST for sockets, RST_STREAM for HTTP/2 streams. */
+  reset(): void;
+  /** Whether this end closed abnormally (reset, error, or destroyed before both directions finished). */
+  closedAbnormally(): boolean;
+}
+
+export interface RelayCounts {
+  /** Bytes a → b. */
+  up: number;
+  /** Bytes b → a. */
+  down: number;
+}
+
+export type RelayOutcome = 'done' | 'reset';
+
+/** Relays until both ends are closed; calls `onDone` once with whether it ended cleanly. With
+ * `deferDown`, bytes b → a wait for `openDown()` (the client's first bytes go out at once, while the answer
+ * to the tunnel request is still on its way). */
+export function relay(a: RelayEnd, b: RelayEnd, counts: RelayCounts, onDone: (outcome: RelayOutcome) => void, deferDown = false): { openDown(): void } {
+  let closed = 0;
+  let outcome: RelayOutcome = 'done';
+  const forward = (src: Duplex, dst: Duplex, up: boolean) => {
+    src.on('data', (chunk: Buffer) => {
+      if (up) counts.up += chunk.length;
+      else counts.down += chunk.length;
+      if (!dst.write(chunk)) {
+        src.pause();
+        dst.once('drain', () => src.resume());
+      }
+    });
+    src.once('end', () => {
+      if (!dst.destroyed && !dst.writableEnded) dst.end();
+    });
+  };
+  const onClose = (self: RelayEnd, other: RelayEnd) => () => {
+    // A clean close needs nothing: both directions ended, so the other side closes on its own.
+    if (self.closedAbnormally()) {
+      outcome = 'reset';
+      if (!other.stream.destroyed) other.reset();
+    }
+    if (++closed === 2) onDone(outcome);
+  };
+  // Errors surface through 'close' (closedAbnormally); the listener only keeps them from being thrown.
+  a.stream.on('error', noop);
+  b.stream.on('error', noop);
+  a.stream.once('close', onClose(a, b));
+  b.stream.once('close', onClose(b, a));
+  forward(a.stream, b.stream, true);
+  let down = false;
+  const openDown = () => {
+    if (down) return;
+    down = true;
+    forward(b.stream, a.stream, false);
+  };
+  if (!deferDown) openDown();
+  return { openDown };
+}
+
+function noop(): void {}
+
+/** A RelayEnd for a TCP socket (or the raw TCP socket under a TLS socket, passed as `raw`). */
+export function socketEnd(s: import('node:net').Socket, raw: import('node:net').Socket = s): RelayEnd {
+  let errored = false;
+  s.on('error', () => {
+    errored = true;
+  });
+  return {
+    stream: s,
+    reset() {
+      if (raw.destroyed) {
+        s.destroy();
+        return;
+      }
+      try {
+        raw.resetAndDestroy();
+      } catch {
+        raw.destroy();
+      }
+      if (s !== raw) s.destroy();
+    },
+    closedAbnormally: () => errored || !(s.readableEnded && s.writableFinished),
+  };
+}
+
+/** A RelayEnd for an HTTP/2 stream; a reset is RST_STREAM(CONNECT_ERROR), as RFC 9113 §8.5 asks. */
+export function h2End(s: import('node:http2').Http2Stream, connectError: number): RelayEnd {
+  return {
+    stream: s,
+    reset() {
+      if (!s.destroyed) s.close(connectError);
+    },
+    closedAbnormally: () => (s.rstCode !== undefined && s.rstCode !== 0) || !(s.readableEnded && s.writableFinished),
+  };
+}

@@ -1,0 +1,107 @@
+// Pure routing decisions: parse a tunnel target, check the peer against policy, pick a backend. No I/O,
+// so every refusal reason is covered by table-driven unit tests.
+import { isIP } from 'node:net';
+import { GatewayError } from './errors.js';
+import type { Backend, ExportedService, OutboundRoute, RemoteGateway } from './types.js';
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+export interface Target {
+  hostname?: string;
+  service: string;
+  namespace: string;
+  port: number;
+}
+
+/** Parses `[<hostname>.]<svc>.<ns>.svc.<clusterDomain>:<port>`; anything else (an IP, another domain,
+ * the API server's name, a bare host) is BAD_AUTHORITY. */
+export function parseAuthority(authority: string | undefined, clusterDomain: string): Target {
+  const bad = (why: string): never => {
+    const shown = authority === undefined ? '(none)' : JSON.stringify(authority.length > 120 ? authority.slice(0, 120) + '…' : authority);
+    throw new GatewayError('BAD_AUTHORITY', `target ${shown} ${why}; expected <svc>.<ns>.svc.${clusterDomain}:<port>`);
+  };
+  if (authority === undefined || authority === '') return bad('is missing');
+  if (authority.length > 300) bad('is too long');
+  const colon = authority.lastIndexOf(':');
+  if (colon <= 0) bad('has no port');
+  const host = authority.slice(0, colon).toLowerCase();
+  const portText = authority.slice(colon + 1);
+  if (!/^[0-9]{1,5}$/.test(portText)) bad('has no valid port');
+  const port = Number(portText);
+  if (port < 1 || port > 65535) bad('has a port out of range');
+  if (isIP(host.replace(/^\[|\]$/g, '')) !== 0) bad('is an IP address (only exported Services are reachable)');
+  const suffix = `.svc.${clusterDomain.toLowerCase()}`;
+  if (!host.endsWith(suffix)) bad(`is not in this cluster's domain ${clusterDomain}`);
+  const labels = host.slice(0, -suffix.length).split('.');
+  if (labels.length < 2 || labels.length > 3) bad('does not name a Service');
+  for (const l of labels) if (!DNS_LABEL.test(l)) bad(`has an invalid DNS label ${JSON.stringify(l)}`);
+  if (labels.length === 3) return { hostname: labels[0]!, service: labels[1]!, namespace: labels[2]!, port };
+  return { service: labels[0]!, namespace: labels[1]!, port };
+}
+
+export function formatAuthority(t: Target, clusterDomain: string): string {
+  return `${t.hostname ? t.hostname + '.' : ''}${t.service}.${t.namespace}.svc.${clusterDomain}:${t.port}`;
+}
+
+/** Trust domain of a spiffe:// id, or undefined. */
+export function trustDomainOf(id: string): string | undefined {
+  const m = /^spiffe:\/\/([^/]+)(\/|$)/.exec(id);
+  return m?.[1];
+}
+
+/** One entry of an allow list matches an identity: exact SPIFFE id, a prefix ending in `/*`
+ * (e.g. spiffe://mesh.local/ns/prod/*), or a bare trust domain (any identity in it). */
+export function identityMatches(entry: string, identity: string): boolean {
+  if (entry.endsWith('/*')) return identity.startsWith(entry.slice(0, -1));
+  if (entry.startsWith('spiffe://')) return entry === identity;
+  return trustDomainOf(identity) === entry;
+}
+
+/** Default: any identity in the trust domain. Each non-empty list (per Link, per Service) narrows it:
+ * the identity must match an entry of every list given. */
+export function checkPolicy(identity: string | undefined, trustDomain: string, ...lists: Array<string[] | undefined>): void {
+  if (identity === undefined) throw new GatewayError('FORBIDDEN', 'peer certificate has no SPIFFE identity');
+  if (trustDomainOf(identity) !== trustDomain) throw new GatewayError('FORBIDDEN', `peer ${identity} is not in trust domain ${trustDomain}`);
+  for (const list of lists) {
+    if (list === undefined || list.length === 0) continue;
+    if (!list.some((e) => identityMatches(e, identity))) {
+      throw new GatewayError('FORBIDDEN', `peer ${identity} is not in the allowed identities [${list.join(', ')}]`);
+    }
+  }
+}
+
+/** Index of exported Services by `<ns>/<name>`. */
+export type ExportIndex = Map<string, ExportedService>;
+
+export function indexExports(list: ExportedService[]): ExportIndex {
+  return new Map(list.map((s) => [`${s.namespace}/${s.name}`, s]));
+}
+
+export interface InboundDecision {
+  service: ExportedService;
+  candidates: Backend[];
+}
+
+/** Resolves a parsed target to the backends of an exported Service's declared port, or throws the reason. */
+export function resolveTarget(t: Target, exports: ExportIndex): InboundDecision {
+  const svc = exports.get(`${t.namespace}/${t.service}`);
+  if (!svc) throw new GatewayError('UNKNOWN_SERVICE', `${t.service}.${t.namespace} is not an exported Service of this cluster`);
+  const port = svc.ports.find((p) => p.port === t.port);
+  if (!port) throw new GatewayError('UNDECLARED_PORT', `${t.service}.${t.namespace} does not declare port ${t.port} (declared: ${svc.ports.map((p) => p.port).join(', ') || 'none'})`);
+  let candidates = port.backends;
+  if (t.hostname !== undefined) {
+    candidates = candidates.filter((b) => b.hostname === t.hostname);
+    if (candidates.length === 0) throw new GatewayError('UNKNOWN_HOST', `${t.hostname} is not a ready endpoint of ${t.service}.${t.namespace}`);
+  }
+  if (candidates.length === 0) throw new GatewayError('NO_ENDPOINTS', `${t.service}.${t.namespace}:${t.port} has no ready endpoints`);
+  return { service: svc, candidates };
+}
+
+/** Outbound: listener port → route + remote gateway, or throws NO_ROUTE. */
+export function resolveOutbound(port: number, routes: Map<number, OutboundRoute>, remotes: Map<string, RemoteGateway>): { route: OutboundRoute; remote: RemoteGateway } {
+  const route = routes.get(port);
+  if (!route) throw new GatewayError('NO_ROUTE', `no shadow Service maps outbound port ${port}`);
+  const remote = remotes.get(route.remoteCluster);
+  if (!remote) throw new GatewayError('NO_ROUTE', `no Link to cluster ${route.remoteCluster} (outbound port ${port})`);
+  return { route, remote };
+}

@@ -1,0 +1,93 @@
+// The gateway's view of the world, fed by Kubernetes watches (kube-source.ts) or a static file
+// (static-source.ts): what this cluster exports (inbound), which outbound port goes where, and how to
+// reach each linked cluster's gateway. Plain data, so routing decisions are pure functions over it.
+import { z } from 'zod';
+
+/** How a tunnel crosses to the remote gateway: HTTP/2 CONNECT streams over pooled mTLS connections, or
+ * one pre-handshaked mTLS connection per tunnel with the target in a short header. */
+export const TRANSPORTS = ['connect', 'tls-pipe'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+export const BackendSchema = z.object({
+  address: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  /** The pod's hostname, for headless Services (addressable as <hostname>.<svc>.<ns>.svc.<domain>). */
+  hostname: z.string().min(1).max(63).optional(),
+});
+export type Backend = z.infer<typeof BackendSchema>;
+
+export const ExportedPortSchema = z.object({
+  port: z.number().int().min(1).max(65535),
+  name: z.string().optional(),
+  /** Ready endpoints serving this port (pod address + target port). */
+  backends: z.array(BackendSchema),
+});
+
+/** A Service of this cluster carrying the export label `mirror.mesh.io/exported: true|gateway`. */
+export const ExportedServiceSchema = z.object({
+  namespace: z.string().min(1).max(63),
+  name: z.string().min(1).max(63),
+  ports: z.array(ExportedPortSchema),
+  /** From `mirror.mesh.io/allowed-identities`: SPIFFE ids (exact, or a prefix ending in `/*`) or cluster
+   * trust domains allowed to connect. Absent = any identity in the trust domain. */
+  allowedIdentities: z.array(z.string().min(1)).optional(),
+});
+export type ExportedService = z.infer<typeof ExportedServiceSchema>;
+
+/** One outbound listener: tunnels to <hostname.>service.namespace.svc.<remote domain>:port in remoteCluster. */
+export const OutboundRouteSchema = z.object({
+  outboundPort: z.number().int().min(1).max(65535),
+  remoteCluster: z.string().min(1),
+  namespace: z.string().min(1),
+  service: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  hostname: z.string().min(1).optional(),
+});
+export type OutboundRoute = z.infer<typeof OutboundRouteSchema>;
+
+/** A linked cluster's gateway, from the Link spec. */
+export const RemoteGatewaySchema = z.object({
+  cluster: z.string().min(1),
+  clusterDomain: z.string().min(1).default('cluster.local'),
+  addresses: z.array(z.string().min(1)).min(1),
+  port: z.number().int().min(1).max(65535).default(4143),
+  /** Expected SPIFFE id of the remote gateway; absent = any identity in the trust domain. */
+  identity: z.string().optional(),
+  transport: z.enum(TRANSPORTS).optional(),
+  /** Source identities/trust domains allowed from this link (narrows inbound policy for its peers). */
+  allowedIdentities: z.array(z.string()).optional(),
+});
+export type RemoteGateway = z.infer<typeof RemoteGatewaySchema>;
+
+/** Everything routing needs, as one snapshot. */
+export interface RouteSnapshot {
+  exported: ExportedService[];
+  outbound: OutboundRoute[];
+  remotes: RemoteGateway[];
+}
+
+/** A source of routing state: calls `onChange` with a full snapshot whenever anything changes. */
+export interface RouteSource {
+  start(onChange: (s: RouteSnapshot) => void): Promise<void>;
+  /** True once the first full state has been delivered (watches synced). */
+  synced(): boolean;
+  stop(): Promise<void>;
+}
+
+/** What the gateway needs to speak mTLS: never the signing key, only its own leaf and the roots. */
+export interface Credentials {
+  /** PEM private key of the leaf. */
+  key: string;
+  /** PEM chain, leaf first, then intermediates. */
+  certChain: string;
+  /** PEM trust bundle (one or more roots). */
+  bundle: string;
+}
+
+/** A source of credentials that may change (renewal, root rotation). */
+export interface CredentialSource {
+  current(): Credentials | undefined;
+  /** Called after every change; the gateway rebuilds its TLS contexts, existing connections stay. */
+  onChange(listener: (c: Credentials) => void): void;
+  stop?(): void;
+}

@@ -1,0 +1,104 @@
+// The data plane in-process: two gateways, both transports, real sockets and mTLS.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { TRANSPORTS } from '../../src/gateway/index.js';
+import { roundTrip, sha256, outcomeOf } from './fixtures.js';
+import { startPair, waitUntil, type Pair } from './pair.js';
+
+for (const transport of TRANSPORTS) {
+  describe(`data plane over ${transport}`, () => {
+    let p: Pair;
+    before(async () => {
+      p = await startPair(transport);
+    });
+    after(async () => {
+      await p?.close();
+    });
+
+    test('bytes echo back exactly, half-close passes both ways', async () => {
+      const data = randomBytes(300_000);
+      const back = await roundTrip(p.port, data);
+      assert.equal(back.length, data.length);
+      assert.equal(sha256(back), sha256(data));
+    });
+
+    test('server-side FIN reaches the client while the client can still send', async () => {
+      // Half-close the other way: the client ends first, keeps reading; the echo ends after the last byte.
+      const s = net.connect({ port: p.port, host: '127.0.0.1', allowHalfOpen: true });
+      const got: Buffer[] = [];
+      s.on('data', (c: Buffer) => got.push(c));
+      const ended = new Promise<void>((r) => s.on('end', () => r()));
+      s.write('hello ');
+      await new Promise((r) => setTimeout(r, 50));
+      s.end('world');
+      await ended;
+      s.end();
+      assert.equal(Buffer.concat(got).toString(), 'hello world');
+    });
+
+    test('50 concurrent connections each get their own bytes', async () => {
+      const inputs = Array.from({ length: 50 }, (_, i) => Buffer.from(`conn-${i}-`.repeat(100 + i)));
+      const outs = await Promise.all(inputs.map((d) => roundTrip(p.port, d)));
+      outs.forEach((o, i) => assert.equal(o.toString(), inputs[i]!.toString()));
+    });
+
+    test('a refused target resets the client and is counted on both sides', async () => {
+      // Point cluster-a's route at a service cluster-b does not export.
+      p.aRoutes.set({
+        outbound: [{ outboundPort: p.port, remoteCluster: 'cluster-b', namespace: 'demo', service: 'secret', port: 7 }],
+        remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.1'], port: p.b.tunnelPort, transport }],
+      });
+      try {
+        const s = net.connect({ port: p.port, host: '127.0.0.1' });
+        s.write('x');
+        const outcome = await outcomeOf(s);
+        assert.equal(outcome, 'ECONNRESET');
+        const bm = await p.b.metrics.registry.getSingleMetricAsString('gateway_refused_total');
+        assert.match(bm, /reason="UNKNOWN_SERVICE"/);
+        const am = await p.a.metrics.registry.getSingleMetricAsString('gateway_refused_total');
+        assert.match(am, /reason="REMOTE_REFUSED"/);
+      } finally {
+        p.aRoutes.set({
+          outbound: [{ outboundPort: p.port, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 7 }],
+          remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.1'], port: p.b.tunnelPort, transport }],
+        });
+      }
+    });
+
+    test('a client reset becomes a reset at the server', async () => {
+      let gotServerSide: (s: net.Socket) => void = () => {};
+      const serverSide = new Promise<net.Socket>((r) => (gotServerSide = r));
+      const server = net.createServer((s) => {
+        s.on('error', () => {});
+        gotServerSide(s);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const sport = (server.address() as net.AddressInfo).port;
+      p.bRoutes.set(p.bRouteFile({ exported: [...p.bRouteFile().exported!, { namespace: 'demo', name: 'rst', ports: [{ port: 9, backends: [{ address: '127.0.0.1', port: sport }] }] }] }));
+      const port2 = p.port + 1 > 65535 ? p.port - 1 : p.port + 1;
+      p.aRoutes.set({
+        outbound: [
+          { outboundPort: p.port, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 7 },
+          { outboundPort: port2, remoteCluster: 'cluster-b', namespace: 'demo', service: 'rst', port: 9 },
+        ],
+        remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.1'], port: p.b.tunnelPort, transport }],
+      });
+      try {
+        await waitUntil(() => p.a.outboundPorts().includes(port2), 3000, 'second listener');
+        const c = net.connect({ port: port2, host: '127.0.0.1' });
+        c.on('error', () => {});
+        c.write('ping');
+        const s = await serverSide;
+        const outcome = outcomeOf(s);
+        c.resetAndDestroy();
+        assert.equal(await outcome, 'ECONNRESET');
+        // The first listener kept working while the second came and went.
+        assert.equal((await roundTrip(p.port, Buffer.from('still here'))).toString(), 'still here');
+      } finally {
+        server.close();
+      }
+    });
+  });
+}
