@@ -5,7 +5,7 @@ import forge from 'node-forge';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { TrustError } from './errors.js';
 import {
-  OID, bits, bool, ctx, ecdsaSha256AlgId, extension, int, keyIdentifier, name, oid, octets, randomSerial, seq,
+  OID, bits, bool, ctx, derHeader, ecdsaSha256AlgId, extension, int, keyIdentifier, name, oid, octets, randomSerial, seq,
   signed, smallInt, time, toDer, toPem, bin, type Asn1,
 } from './der.js';
 import { parseCertPem, subjectAttributes, type ParsedCert } from './x509.js';
@@ -88,32 +88,40 @@ export function requireP256(key: KeyObject, what: string): void {
 }
 
 const spkiOf = (pub: KeyObject): Buffer => pub.export({ type: 'spki', format: 'der' });
-const spkiAsn1 = (spki: Buffer): Asn1 => forge.asn1.fromDer(bin(spki));
 
 export interface TbsInput {
   serial: Buffer;
-  issuer: Asn1;
+  /** The signer's subject: forge ASN.1, or its exact DER bytes (the fast path). */
+  issuer: Asn1 | Buffer;
   notBefore: Date;
   notAfter: Date;
-  subject: Asn1;
+  subject: Asn1 | Buffer;
+  /** SubjectPublicKeyInfo DER, embedded as is. */
   spki: Buffer;
   extensions: Asn1[];
 }
 
-/** Exported for tests that need odd certificates (a non-CA signer); not part of index.ts. */
+const V3 = toDer(ctx(0, true, [smallInt(2)]));
+const ECDSA_SHA256_ALG = toDer(ecdsaSha256AlgId());
+const der = (a: Asn1 | Buffer): Buffer => (Buffer.isBuffer(a) ? a : toDer(a));
+
+/**
+ * TBSCertificate DER. The variable parts are encoded with forge's asn1; already-encoded parts (the
+ * issuer name, the SPKI) are spliced in as bytes rather than re-parsed, which keeps signing near the
+ * native floor. Exported for tests that need odd certificates; not part of index.ts.
+ */
 export function tbsCertificate(t: TbsInput): Buffer {
-  return toDer(
-    seq([
-      ctx(0, true, [smallInt(2)]), // v3
-      int(t.serial),
-      ecdsaSha256AlgId(),
-      t.issuer,
-      seq([time(t.notBefore), time(t.notAfter)]),
-      t.subject,
-      spkiAsn1(t.spki),
-      ctx(3, true, [seq(t.extensions)]),
-    ]),
-  );
+  const body = Buffer.concat([
+    V3,
+    toDer(int(t.serial)),
+    ECDSA_SHA256_ALG,
+    der(t.issuer),
+    toDer(seq([time(t.notBefore), time(t.notAfter)])),
+    der(t.subject),
+    t.spki,
+    toDer(ctx(3, true, [seq(t.extensions)])),
+  ]);
+  return Buffer.concat([derHeader(0x30, body.length), body]);
 }
 
 // keyUsage bits, first bit is the high bit of the first byte: digitalSignature(0), keyCertSign(5), cRLSign(6).
@@ -190,7 +198,7 @@ export function createRoot(opts: CreateRootOptions): CertificateAuthority {
   const subject = name({ O: trustDomain, CN: `mesh root ${trustDomain} ${keyId.subarray(0, 4).toString('hex')}` });
   const der = signed(
     tbsCertificate({
-      serial: randomSerial(randomBytes),
+      serial: randomSerial(pooledRandom),
       issuer: subject,
       notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
       notAfter: new Date(now.getTime() + days * DAY_MS),
@@ -229,7 +237,7 @@ export function createIssuer(opts: CreateIssuerOptions): CertificateAuthority {
   const notAfter = new Date(Math.min(now.getTime() + days * DAY_MS, root.notAfter.getTime()));
   const der = signed(
     tbsCertificate({
-      serial: randomSerial(randomBytes),
+      serial: randomSerial(pooledRandom),
       issuer: root.subjectAsn1,
       notBefore: new Date(Math.max(now.getTime() - CLOCK_SKEW_MS, root.notBefore.getTime())),
       notAfter,
@@ -280,11 +288,11 @@ export function issueLeaf(opts: IssueLeafOptions): Leaf {
   if (issuer.notAfter.getTime() <= now) throw new TrustError('ISSUER_EXPIRED', `the issuer expired at ${issuer.notAfter.toISOString()}`);
   const notBefore = new Date(Math.max(now - CLOCK_SKEW_MS, issuer.notBefore.getTime()));
   const notAfter = new Date(Math.min(now + ttl * 1000, issuer.notAfter.getTime()));
-  const serial = randomSerial(randomBytes);
+  const serial = randomSerial(pooledRandom);
   const der = signed(
     tbsCertificate({
       serial,
-      issuer: issuer.subjectAsn1,
+      issuer: issuer.cert.subjectDer,
       notBefore,
       notAfter,
       subject: seq([]),
@@ -310,6 +318,19 @@ export function issueLeaf(opts: IssueLeafOptions): Leaf {
     notAfter: new Date(Math.floor(notAfter.getTime() / 1000) * 1000),
     serialHex: serial.toString('hex'),
   };
+}
+
+// One getrandom call per 256 serials instead of one per certificate.
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+function pooledRandom(n: number): Buffer {
+  if (poolAt + n > pool.length) {
+    pool = randomBytes(4096);
+    poolAt = 0;
+  }
+  const out = Buffer.from(pool.subarray(poolAt, poolAt + n));
+  poolAt += n;
+  return out;
 }
 
 function isParsedCsr(v: unknown): v is ParsedCsr {

@@ -144,6 +144,11 @@ describe('certificates', () => {
     const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64');
     der[der.length - 70] ^= 0x01; // flip a bit in the signed part
     assert.throws(() => parseCsr(toPem(der, 'CERTIFICATE REQUEST')), (e: unknown) => isTrustError(e, 'CSR_SIGNATURE') || isTrustError(e, 'INVALID_CSR'));
+    // A public key that is not a point on P-256 (one bit flipped in x) is refused, not imported.
+    const badPoint = Buffer.from(der);
+    badPoint[der.length - 70] ^= 0x01; // undo the signature-part flip
+    badPoint[badPoint.indexOf(Buffer.from('034200', 'hex')) + 14] ^= 0x01;
+    assert.throws(() => parseCsr(badPoint), (e: unknown) => isTrustError(e, 'INVALID_CSR') && /public key/.test((e as Error).message));
     assert.throws(() => parseCsr('not a csr'), (e: unknown) => isTrustError(e, 'INVALID_CSR'));
     assert.throws(() => parseCsr(randomBytes(300)), (e: unknown) => isTrustError(e, 'INVALID_CSR'));
     assert.throws(() => issueLeaf({ issuer: issuerA, identity: spiffeId(TD, 'default', 'other'), csr }), (e: unknown) => isTrustError(e, 'INVALID_CSR'));
