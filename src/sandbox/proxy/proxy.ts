@@ -224,7 +224,10 @@ export class ServiceProxy {
 
   private async reconcileNow(): Promise<void> {
     const { want, errors, lb } = this.closed ? { want: new Map<string, Desired>(), errors: new Map<string, string[]>(), lb: new Map<string, string>() } : this.desired();
+    // Forget per-service state of removed Services (flows still open keep their own stats reference).
     for (const key of [...this.lbAssigned.keys()]) if (!this.services.has(key)) this.lbAssigned.delete(key);
+    for (const key of [...this.stats.keys()]) if (!this.services.has(key)) this.stats.delete(key);
+    for (const rrKey of [...this.rr.keys()]) if (!this.services.has(rrKey.slice(0, rrKey.indexOf('|')))) this.rr.delete(rrKey);
 
     // Close listeners no longer wanted (or now owned by another service / port). Established flows stay,
     // as conntrack entries outlive a kube-proxy rule change.
