@@ -144,6 +144,24 @@ test('byte-exact piping of 4 MiB with backpressure, and half-close: the client F
   assert.equal(createHash('sha256').update(back).digest('hex'), createHash('sha256').update(payload).digest('hex'));
 });
 
+test('a reset from the endpoint reaches the client as a reset, not as a clean close', async () => {
+  const server = createServer((s) => {
+    s.once('data', () => s.resetAndDestroy());
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = await freePort(clusterIP(11));
+  const proxy = newProxy();
+  await proxy.setService('demo/rst', { clusterIPs: [clusterIP(11)], ports: [{ port, targetPort: (server.address() as { port: number }).port }], endpoints: [{ ip: '127.0.0.1' }] });
+  const result = await new Promise<string>((resolve) => {
+    const s = connect(port, clusterIP(11), () => s.write('boom'));
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    s.on('end', () => resolve('clean end'));
+    s.setTimeout(5000, () => resolve('timeout'));
+  });
+  assert.equal(result, 'ECONNRESET');
+});
+
 test('removing a service closes its listener; other services keep serving', async () => {
   const a = await idServer('kept');
   const portA = await freePort(clusterIP(6));
