@@ -60,7 +60,9 @@ export class IdentityClient {
     });
     const pkg = ((identityPackage().mesh as grpc.GrpcObject).identity as grpc.GrpcObject).v1 as grpc.GrpcObject;
     const Ctor = pkg.Identity as grpc.ServiceClientConstructor;
-    this.client = new Ctor(opts.address, creds, { 'grpc.max_receive_message_length': 64 * 1024 }) as unknown as grpc.Client & { Certify: CertifyFn };
+    // The server is named by its SPIFFE id (checked above), not by a hostname; a fixed SNI name avoids
+    // sending an IP address as ServerName when the address is an IP.
+    this.client = new Ctor(opts.address, creds, { 'grpc.max_receive_message_length': 64 * 1024, 'grpc.ssl_target_name_override': 'mesh-controller.mesh-system.svc' }) as unknown as grpc.Client & { Certify: CertifyFn };
   }
 
   certify(req: { identity: string; token: string | Buffer; csr: string | Buffer }): Promise<CertifyResult> {

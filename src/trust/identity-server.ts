@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../log/index.js';
-import { Counter, register } from 'prom-client';
+import { Counter, register, type Registry } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { certify, CertifyError, type CertifyErrorKind } from './certify.js';
 import { generateKeyPair, issueLeaf, DEFAULT_LEAF_TTL_SECONDS, type Leaf } from './pki.js';
@@ -42,10 +42,10 @@ const STATUS: Record<CertifyErrorKind, grpc.status> = {
   unavailable: grpc.status.UNAVAILABLE,
 };
 
-function certifyCounter(): Counter<'result'> {
-  const existing = register.getSingleMetric('mesh_identity_certify_total');
+function certifyCounter(registry: Registry = register): Counter<'result'> {
+  const existing = registry.getSingleMetric('mesh_identity_certify_total');
   if (existing) return existing as Counter<'result'>;
-  return new Counter({ name: 'mesh_identity_certify_total', help: 'Identity Certify requests by result (ok or the refusal code)', labelNames: ['result'] });
+  return new Counter({ name: 'mesh_identity_certify_total', help: 'Identity Certify requests by result (ok or the refusal code)', labelNames: ['result'], registers: [registry] });
 }
 
 export interface IdentityServiceOptions {
@@ -64,6 +64,8 @@ export interface IdentityServiceOptions {
   servingTtlSeconds?: number;
   audience?: string;
   logger?: Logger;
+  /** Where mesh_identity_certify_total{result} is registered (default: prom-client's global registry). */
+  registry?: Registry;
 }
 
 export interface IdentityService {
@@ -132,7 +134,7 @@ export async function startIdentityService(opts: IdentityServiceOptions): Promis
   const leafTtl = opts.leafTtlSeconds ?? DEFAULT_LEAF_TTL_SECONDS;
   const servingTtl = opts.servingTtlSeconds ?? leafTtl;
   const identity = spiffeId(first.issuer.trustDomain, opts.namespace ?? MESH_NAMESPACE, IDENTITY_SERVICE_ACCOUNT);
-  const counter = certifyCounter();
+  const counter = certifyCounter(opts.registry);
 
   // Serving certificate: issued in-process from the current issuer; renewed at 70% of its life.
   const provider = new PushCertificateProvider();

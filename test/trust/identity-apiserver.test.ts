@@ -153,6 +153,22 @@ describe('Certify with real ServiceAccount tokens', () => {
   });
 });
 
+describe('issuer reload from the Secret', () => {
+  it('an invalid Secret is logged and ignored (the last good issuer keeps signing); a valid one is picked up', async () => {
+    const good = await core.readNamespacedSecret({ namespace: 'mesh-system', name: 'mesh-issuer' });
+    await core.replaceNamespacedSecret({ namespace: 'mesh-system', name: 'mesh-issuer', body: { ...good, data: { ...good.data, 'tls.key': b64('not a key') } } });
+    // Give the watch time to deliver the bad Secret, then check the service still signs with issuer1.
+    await new Promise((r) => setTimeout(r, 500));
+    const res = await client.certify({ identity: WEB, token: await tokenFor('apps', 'web'), csr: csrFor(WEB) });
+    assert.ok(res.chainPem.endsWith(issuer1.certPem));
+    const other = createIssuer({ root: root1, clusterName: 'cluster-a' });
+    await putIssuer(other, root1.certPem);
+    await eventually('the new issuer', async () => (await client.certify({ identity: WEB, token: await tokenFor('apps', 'web'), csr: csrFor(WEB) })).chainPem.endsWith(other.certPem));
+    await putIssuer(issuer1, root1.certPem);
+    await eventually('issuer1 again', async () => (await client.certify({ identity: WEB, token: await tokenFor('apps', 'web'), csr: csrFor(WEB) })).chainPem.endsWith(issuer1.certPem));
+  });
+});
+
 describe('root rotation with live connections', () => {
   it('add new root → reissue issuer → remove old root: no connection refused or dropped at any step', async () => {
     const root2 = createRoot({ trustDomain: TD });

@@ -215,4 +215,22 @@ describe('CertificateManager', () => {
       await s2.stop();
     }
   });
+
+  it('goes Unavailable when its certificate expires and the service is gone, and says why', async () => {
+    const s3 = await startIdentityService({ source: new StaticTrustSource({ issuer, bundle }), reviewer, host: '127.0.0.1', port: 0, leafTtlSeconds: 2, servingTtlSeconds: 3600, logger: silentLogger() });
+    const mgr = new CertificateManager({ identity: WEB, address: `127.0.0.1:${s3.port}`, token: () => 'tok-web', bundle: root.certPem, backoffInitialMs: 100, backoffMaxMs: 300 });
+    try {
+      const c = await mgr.start();
+      await s3.stop();
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`still ${mgr.state}`)), 8_000);
+        mgr.on('state', (st) => { if (st === 'Unavailable') { clearTimeout(t); resolve(); } });
+      });
+      assert.ok(Date.now() >= c.notAfter.getTime(), 'Unavailable only once the held certificate has expired');
+      assert.match(mgr.lastError ?? '', /UNAVAILABLE/);
+      assert.equal(mgr.state, 'Unavailable');
+    } finally {
+      mgr.stop();
+    }
+  });
 });
