@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log/index.js';
 import { silentLogger } from '../log/index.js';
-import { errorMessage } from './errors.js';
+import { errorMessage, isConflict } from './errors.js';
 import { kubeMetrics, type KubeMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
 
@@ -125,7 +125,9 @@ export class Controller {
       } else {
         const delay = this.queue.addRateLimited(key);
         outcome = err instanceof ReconcileTimeoutError ? 'timeout' : 'error';
-        log.warn('reconcile failed, requeued', { error: errorMessage(err), retryInMs: delay, retries: this.queue.retries(key) });
+        // A 409 is a write against a stale cache: routine, retried once the cache catches up.
+        const level = isConflict(err) ? 'info' : 'warn';
+        log.log(level, isConflict(err) ? 'reconcile hit a conflict (stale cache), requeued' : 'reconcile failed, requeued', { error: errorMessage(err), retryInMs: delay, retries: this.queue.retries(key) });
       }
     } finally {
       clearTimeout(timer);

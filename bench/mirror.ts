@@ -1,0 +1,190 @@
+// `npm run bench -- mirror`: the service mirror's full sync beside the floor (the same objects written
+// directly with the same client, same concurrency, into a fresh API server, in the same run), propagation
+// latency of remote endpoint changes under 100 changes/s, and the controller's resident memory.
+// 1,000 and 5,000 services by default; 10,000 with MESH_BENCH_FULL=1 (minutes on a shared 2-core box).
+import { readFileSync } from 'node:fs';
+import { Informer, KubeClient, resourcePath } from '../src/kube/index.js';
+import type { EndpointSlice, Service } from '../src/mirror/index.js';
+import { stopAll } from '../test/helpers/process.js';
+import {
+  startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, ensureNamespace, startController, type Cluster,
+} from '../test/mirror/env.js';
+import type { BenchResult, BenchRow } from './report.js';
+
+const WORKERS = 4;
+const NS = 'bench';
+
+function svc(i: number): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: `svc-${i}`, namespace: NS, labels: { app: `svc-${i}`, 'mirror.mesh.io/exported': 'flat' } },
+    spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+  };
+}
+
+/** The slice of service i; change k (if given) moves its first endpoint to a unique 172.16.x.y marker. */
+function slice(i: number, service: string, change?: number): EndpointSlice {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${service}-abc`, namespace: NS, labels: { 'kubernetes.io/service-name': service } },
+    addressType: 'IPv4',
+    endpoints: [0, 1, 2].map((k) => ({
+      addresses: [k === 0 && change !== undefined ? `172.16.${(change >> 8) & 255}.${change & 255}` : `10.${(i >> 8) & 255}.${i & 255}.${k + 1}`],
+      conditions: { ready: true },
+    })),
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  };
+}
+
+async function pool<T>(items: T[], concurrency: number, fn: (x: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  }));
+}
+
+const svcPath = resourcePath({ version: 'v1', plural: 'services', namespace: NS });
+const slicePath = resourcePath({ group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespace: NS });
+
+/** The floor: N Services + N EndpointSlices (3 endpoints) written directly, WORKERS at a time. */
+async function floor(n: number): Promise<number> {
+  const c = await startCluster('floor', ['--no-persist']);
+  try {
+    await ensureNamespace(c, NS);
+    const idx = Array.from({ length: n }, (_, i) => i);
+    const t0 = performance.now();
+    await pool(idx, WORKERS, async (i) => {
+      const s = svc(i);
+      s.metadata!.name = `svc-${i}-remote`;
+      await c.client.create(svcPath, s);
+      await c.client.create(slicePath, slice(i, `svc-${i}-remote`));
+    });
+    return performance.now() - t0;
+  } finally {
+    await stopCluster(c);
+  }
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+interface SyncResult {
+  ms: number;
+  rss: number;
+  latencies?: number[];
+}
+
+async function mirrorSync(n: number, measureLatency: boolean): Promise<SyncResult> {
+  let local: Cluster | undefined;
+  let remote: Cluster | undefined;
+  try {
+    [local, remote] = await Promise.all([startCluster('local', ['--no-persist']), startCluster('remote', ['--no-persist'])]);
+    await prepareLocal(local);
+    await ensureNamespace(local, NS);
+    await ensureNamespace(remote, NS);
+    const rc = remote;
+    await pool(Array.from({ length: n }, (_, i) => i), 16, async (i) => {
+      await rc.client.create(svcPath, svc(i));
+      await rc.client.create(slicePath, slice(i, `svc-${i}`));
+    });
+    await putSecret(local, 'cluster-credentials-remote', adminKubeconfig(remote));
+    const ctl = await startController(local, ['--workers', String(WORKERS)]);
+    // Watch the local shadow slices to see when the sync is complete (and, later, each change land).
+    const watcher = await KubeClient.create(local.api.kubeConfig);
+    const seen = new Informer<EndpointSlice>(watcher, { path: slicePath, labelSelector: 'endpointslice.kubernetes.io/managed-by=mirror.mesh.io' });
+    const waiters = new Map<string, () => void>();
+    seen.onObject({
+      onAdd: (s) => check(s),
+      onUpdate: (_o, s) => check(s),
+    });
+    const check = (s: EndpointSlice) => {
+      for (const e of s.endpoints ?? []) {
+        const w = waiters.get(e.addresses[0]);
+        if (w) {
+          waiters.delete(e.addresses[0]);
+          w();
+        }
+      }
+    };
+    seen.start();
+    await seen.waitForSync();
+    const t0 = performance.now();
+    await createLink(local, 'remote', { targetClusterName: 'remote', clusterCredentialsSecret: 'cluster-credentials-remote' });
+    const deadline = Date.now() + 15 * 60_000;
+    while (seen.size() < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const ms = performance.now() - t0;
+    if (seen.size() < n) throw new Error(`sync of ${n} did not finish: ${seen.size()} slices`);
+    await new Promise((r) => setTimeout(r, 1000));
+    const rss = rssMb(ctl.proc.pid);
+
+    let latencies: number[] | undefined;
+    if (measureLatency) {
+      // 100 changes/s for 5 s: each moves one remote slice to new addresses; latency = until the shadow has them.
+      latencies = [];
+      const changes = 500;
+      const started = performance.now();
+      const pending: Promise<void>[] = [];
+      for (let k = 0; k < changes; k++) {
+        const due = started + k * 10;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const i = (k * 7919) % n;
+        const sl = slice(i, `svc-${i}`, k);
+        const marker = sl.endpoints![0].addresses[0];
+        const t = performance.now();
+        const landed = new Promise<void>((resolve) => waiters.set(marker, resolve));
+        const lat = latencies;
+        pending.push(
+          (async () => {
+            const live = await rc.client.get<EndpointSlice>(`${slicePath}/svc-${i}-abc`);
+            await rc.client.replace(`${slicePath}/svc-${i}-abc`, { ...sl, metadata: { ...sl.metadata, resourceVersion: live.metadata?.resourceVersion } });
+            await Promise.race([landed, new Promise((_, rej) => setTimeout(() => rej(new Error(`change ${k} never landed`)), 30_000))]);
+            lat.push(performance.now() - t);
+          })(),
+        );
+      }
+      const results = await Promise.allSettled(pending);
+      const lost = results.filter((r) => r.status === 'rejected').length;
+      if (lost) throw new Error(`${lost} of ${changes} changes never reached the shadow`);
+    }
+    seen.stop();
+    watcher.close();
+    await ctl.proc.stop();
+    return { ms, rss, latencies };
+  } finally {
+    await stopAll();
+    await stopCluster(local);
+    await stopCluster(remote);
+  }
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+export async function run(): Promise<BenchResult> {
+  const sizes = process.env.MESH_BENCH_FULL === '1' ? [1000, 5000, 10000] : [1000, 5000];
+  const rows: BenchRow[] = [];
+  const notes = [
+    `Node ${process.version}, ${WORKERS} reconcile workers; floor = the same Services + EndpointSlices (3 endpoints) written by the same KubeClient with ${WORKERS} concurrent writers into a fresh embedded API server.`,
+    'Sync time runs from Link creation to the last shadow EndpointSlice seen by a watch (includes the remote list + watch start).',
+  ];
+  if (process.env.MESH_BENCH_FULL !== '1') notes.push('10,000 services run only with MESH_BENCH_FULL=1 (several minutes on this shared 2-core machine); RSS is reported at the largest size run.');
+  for (const n of sizes) {
+    const f = await floor(n);
+    const m = await mirrorSync(n, n === sizes[0]);
+    const ratio = m.ms / f;
+    rows.push({ metric: 'full sync', subject: `${n} services`, value: m.ms / 1000, unit: 's', baseline: { name: 'direct writes', value: f / 1000 }, target: '<= 1.3x floor', met: ratio <= 1.3 });
+    if (m.latencies) {
+      rows.push({ metric: 'propagation p50', subject: `100 changes/s, ${n} services`, value: pct(m.latencies, 50), unit: 'ms' });
+      rows.push({ metric: 'propagation p99', subject: `100 changes/s, ${n} services`, value: pct(m.latencies, 99), unit: 'ms', target: '< 250 ms', met: pct(m.latencies, 99) < 250 });
+    }
+    rows.push({ metric: 'controller RSS', subject: `${n} services`, value: m.rss, unit: 'MB', ...(n === 10000 ? { target: '< 400 MB', met: m.rss < 400 } : {}) });
+  }
+  return { name: 'mirror', notes, rows };
+}
