@@ -279,9 +279,32 @@ export async function uninstall(context: string, o: UninstallOptions, progress: 
         record(id, await deleteIfPresent(c.client, id));
       }
     }
+    // ... and their namespaced halves, and the credentials this cluster holds for its own Links.
+    const nsScoped: [string, string, string, string][] = [
+      ['v1', 'ServiceAccount', `/api/v1/namespaces/${MESH_NAMESPACE}/serviceaccounts`, 'mesh.io/link-source'],
+      ['rbac.authorization.k8s.io/v1', 'RoleBinding', `/apis/rbac.authorization.k8s.io/v1/namespaces/${MESH_NAMESPACE}/rolebindings`, 'mesh.io/link-source'],
+      ['rbac.authorization.k8s.io/v1', 'Role', `/apis/rbac.authorization.k8s.io/v1/namespaces/${MESH_NAMESPACE}/roles`, 'mesh.io/link-source'],
+      ['v1', 'Secret', `/api/v1/namespaces/${MESH_NAMESPACE}/secrets`, 'mesh.io/link-target'],
+    ];
+    for (const [apiVersion, kind, path, label] of nsScoped) {
+      for (const r of await listOrEmpty(c.client, path, label)) {
+        const id = { apiVersion, kind, name: r.metadata?.name ?? '', namespace: MESH_NAMESPACE };
+        record(id, await deleteIfPresent(c.client, id));
+      }
+    }
     // 4. What install applied, in reverse (names do not depend on the install's values).
     const plan = installPlan({ clusterName: 'x', image: 'x', version: 'x' }, { issuerCertPem: '', issuerKeyPem: '', rootsPem: '' });
     for (const id of uninstallPlan(plan)) record(id, await deleteIfPresent(c.client, id));
+    // The namespace finalizes asynchronously (the namespace controller empties it); wait, but do not fail on it.
+    const nsDeadline = Date.now() + o.waitTimeout * 1000;
+    while (await getOrNull(c.client, { apiVersion: 'v1', kind: 'Namespace', name: MESH_NAMESPACE })) {
+      if (Date.now() > nsDeadline) {
+        progress.warn(`namespace ${MESH_NAMESPACE} is still terminating after ${o.waitTimeout}s (everything in it was deleted; the namespace controller finishes it)`);
+        break;
+      }
+      progress.step(`waiting for namespace ${MESH_NAMESPACE} to terminate`);
+      await sleep(1000);
+    }
     return { context, objects };
   } catch (err) {
     throw kubeError(err, context, 'uninstalling');

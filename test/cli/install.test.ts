@@ -1,0 +1,121 @@
+// mesh install / uninstall against an embedded API server, and --dry-run without any cluster.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseAllDocuments } from 'yaml';
+import { stopAll, startMesh } from '../helpers/process.js';
+import type { KubeClient } from '../../src/kube/index.js';
+import { startClusters, getOrNull, type TestClusters } from './clusters.js';
+
+let t: TestClusters;
+let a: KubeClient;
+const A = 'cluster-a';
+const B = 'cluster-b';
+
+before(async () => {
+  t = await startClusters([A, B]);
+  a = await t.client(A);
+});
+after(async () => {
+  await stopAll();
+  await t?.cleanup();
+});
+
+test('install --dry-run -o yaml prints every object, issuer included, and needs no cluster', async () => {
+  const r = await t.mesh(['install', 'nowhere', '--cluster-name', 'east', '--trust-root', t.rootDir, '--dry-run', '-o', 'yaml', '--ha'], { KUBECONFIG: '/nonexistent' });
+  assert.equal(r.code, 0, r.stderr);
+  const objs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec?: { replicas?: number } });
+  const names = objs.map((o) => `${o.kind}/${o.metadata.name}`);
+  for (const want of ['CustomResourceDefinition/links.multicluster.mesh.io', 'Namespace/mesh-system', 'Secret/mesh-issuer', 'ConfigMap/mesh-trust-roots', 'Deployment/mesh-controller', 'Deployment/mesh-gateway']) assert.ok(names.includes(want), `${want} missing`);
+  assert.equal(objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'mesh-controller')?.spec?.replicas, 2);
+});
+
+test('install is idempotent: a second run changes nothing and keeps the issuer', async () => {
+  const first = await t.mesh(['install', A, '--trust-root', t.rootDir, '--no-wait', '-o', 'json']);
+  assert.equal(first.code, 0, first.stderr);
+  const issuer1 = (await getOrNull(a, '/api/v1/namespaces/mesh-system/secrets/mesh-issuer'))?.data;
+  const second = await t.mesh(['install', A, '--trust-root', t.rootDir, '--no-wait', '-o', 'json']);
+  assert.equal(second.code, 0, second.stderr);
+  const r = JSON.parse(second.stdout) as { issuer: string; objects: { kind: string; name: string; result: string }[] };
+  assert.equal(r.issuer, 'kept');
+  assert.deepEqual(r.objects.filter((o) => o.result !== 'unchanged'), []);
+  assert.deepEqual((await getOrNull(a, '/api/v1/namespaces/mesh-system/secrets/mesh-issuer'))?.data, issuer1);
+});
+
+test('upgrade in place: --ha changes only what it should', async () => {
+  const r = await t.mesh(['install', A, '--trust-root', t.rootDir, '--no-wait', '--ha', '-o', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  const changed = (JSON.parse(r.stdout) as { objects: { kind: string; name: string; result: string }[] }).objects.filter((o) => o.result !== 'unchanged').map((o) => `${o.kind}/${o.name}`);
+  assert.deepEqual(changed.sort(), ['Deployment/mesh-controller', 'Deployment/mesh-gateway']);
+  const d = await a.get<{ spec: { replicas: number; template: { spec: { containers: { args: string[] }[] } } } }>('/apis/apps/v1/namespaces/mesh-system/deployments/mesh-controller');
+  assert.equal(d.spec.replicas, 2);
+  assert.ok(d.spec.template.spec.containers[0].args.includes('--ha'));
+});
+
+test('install refuses a different cluster name, a missing root, and bad values', async () => {
+  const other = await t.mesh(['install', A, '--cluster-name', 'other', '--trust-root', t.rootDir, '--no-wait']);
+  assert.equal(other.code, 1);
+  assert.match(other.stderr, /already installed as cluster cluster-a/);
+  const noRoot = await t.mesh(['install', A, '--no-wait']);
+  assert.equal(noRoot.code, 2);
+  assert.match(noRoot.stderr, /--trust-root DIR is required/);
+  const badRoot = await t.mesh(['install', A, '--trust-root', t.dir, '--no-wait']);
+  assert.equal(badRoot.code, 1);
+  assert.match(badRoot.stderr, /cannot read the trust root/);
+  const badType = await t.mesh(['install', A, '--trust-root', t.rootDir, '--gateway-service-type', 'ClusterIP']);
+  assert.equal(badType.code, 2);
+  const badName = await t.mesh(['install', A, '--cluster-name', 'Not_A_Label', '--trust-root', t.rootDir]);
+  assert.equal(badName.code, 2);
+});
+
+test('install waits for readiness with progress, and times out with exit 1 and a hint', async () => {
+  const timeout = await t.mesh(['install', B, '--trust-root', t.rootDir, '--wait-timeout', '2s']);
+  assert.equal(timeout.code, 1);
+  assert.match(timeout.stderr, /… mesh-controller: 0\/1 ready/);
+  assert.match(timeout.stderr, /not ready after 2s/);
+  assert.match(timeout.stderr, /hint: kubectl --context cluster-b -n mesh-system describe deployment/);
+  // Now a "kubelet" makes them ready while install waits.
+  const b = await t.client(B);
+  const p = startMesh(['install', B, '--trust-root', t.rootDir, '--wait-timeout', '60s'], { KUBECONFIG: t.kubeconfig });
+  await p.waitFor(/mesh-controller: 0\/1 ready/);
+  for (const d of ['mesh-controller', 'mesh-gateway']) {
+    const path = `/apis/apps/v1/namespaces/mesh-system/deployments/${d}`;
+    const live = await b.get<{ metadata: { generation?: number } }>(path);
+    await b.patch(`${path}/status`, { status: { replicas: 1, readyReplicas: 1, updatedReplicas: 1, observedGeneration: live.metadata.generation ?? 1 } });
+  }
+  assert.equal(await p.exited, 0, p.stderr());
+  assert.match(p.stderr(), /✔ mesh-gateway: 1\/1 ready/);
+  assert.match(p.stdout(), /controller and gateway ready/);
+});
+
+test('uninstall removes everything: Links, shadows, link identities, the install itself', async () => {
+  const l = await t.mesh(['link', A, B, '--no-wait', '--gateway-address', '127.0.2.1:4143', '--both']);
+  assert.equal(l.code, 0, l.stderr);
+  await a.create('/api/v1/namespaces/default/services', { metadata: { name: 'web-cluster-b', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': B } }, spec: { ports: [{ port: 80 }] } });
+  const r = await t.mesh(['uninstall', A, '--wait-timeout', '1s']);
+  assert.equal(r.code, 0, r.stderr);
+  const leftovers: string[] = [];
+  // The namespace itself may still be finalizing (no namespace controller here), but it must be empty.
+  const ns = await getOrNull(a, '/api/v1/namespaces/mesh-system');
+  if (ns) assert.ok((ns.metadata as { deletionTimestamp?: string }).deletionTimestamp, 'mesh-system is not being deleted');
+  for (const kind of ['secrets', 'configmaps', 'serviceaccounts', 'services']) {
+    const items = (await a.list(`/api/v1/namespaces/mesh-system/${kind}`)).items.map((i) => i.metadata?.name).filter((n) => n !== 'default' && n !== 'kube-root-ca.crt');
+    assert.deepEqual(items, [], `mesh-system ${kind} left`);
+  }
+  for (const [group, kind] of [['apps/v1', 'deployments'], ['rbac.authorization.k8s.io/v1', 'roles'], ['rbac.authorization.k8s.io/v1', 'rolebindings'], ['policy/v1', 'poddisruptionbudgets']]) {
+    assert.deepEqual((await a.list(`/apis/${group}/namespaces/mesh-system/${kind}`)).items.map((i) => i.metadata?.name), [], `mesh-system ${kind} left`);
+  }
+  for (const p of [
+    '/api/v1/namespaces/default/services/web-cluster-b',
+    '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/links.multicluster.mesh.io',
+    '/apis/rbac.authorization.k8s.io/v1/clusterroles/mesh-controller',
+    '/apis/rbac.authorization.k8s.io/v1/clusterroles/mesh-gateway',
+    '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/mesh-controller',
+    '/apis/rbac.authorization.k8s.io/v1/clusterroles/mesh-link-cluster-b',
+    '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/mesh-link-cluster-b',
+  ]) if (await getOrNull(a, p)) leftovers.push(p);
+  assert.deepEqual(leftovers, []);
+  const all = await a.list('/apis/rbac.authorization.k8s.io/v1/clusterroles', { labelSelector: 'app.kubernetes.io/part-of=mesh-federation' });
+  assert.deepEqual(all.items.map((i) => i.metadata?.name), []);
+  const again = await t.mesh(['uninstall', A, '--wait-timeout', '1s']);
+  assert.equal(again.code, 0, 'uninstall twice is fine');
+});
