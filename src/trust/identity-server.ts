@@ -11,7 +11,7 @@ import { certify, CertifyError, type CertifyErrorKind } from './certify.js';
 import { generateKeyPair, issueLeaf, DEFAULT_LEAF_TTL_SECONDS, type Leaf } from './pki.js';
 import { pemBlocks } from './der.js';
 import { spiffeId } from './spiffe.js';
-import { KubeTokenReviewer, IDENTITY_TOKEN_AUDIENCE, type TokenReviewer } from './token-review.js';
+import { KeepAliveTokenReviewer, IDENTITY_TOKEN_AUDIENCE, type TokenReviewer } from './token-review.js';
 import { KubeTrustSource, MESH_NAMESPACE, type TrustMaterial, type TrustSource } from './trust-source.js';
 
 export const IDENTITY_PORT = 8080;
@@ -53,7 +53,7 @@ export interface IdentityServiceOptions {
   source?: TrustSource;
   kubeConfig?: KubeConfig;
   namespace?: string;
-  /** Default: TokenReview against `kubeConfig`'s API server. */
+  /** Default: TokenReview against `kubeConfig`'s API server (KeepAliveTokenReviewer). */
   reviewer?: TokenReviewer;
   /** Default: POD_IP when set, else 0.0.0.0. */
   host?: string;
@@ -127,7 +127,8 @@ export async function startIdentityService(opts: IdentityServiceOptions): Promis
     }
     source = owned;
   }
-  const reviewer = opts.reviewer ?? (opts.kubeConfig ? new KubeTokenReviewer(opts.kubeConfig) : undefined);
+  const ownedReviewer = !opts.reviewer && opts.kubeConfig ? await KeepAliveTokenReviewer.create(opts.kubeConfig) : undefined;
+  const reviewer = opts.reviewer ?? ownedReviewer;
   if (!reviewer) throw new Error('startIdentityService needs a reviewer or a kubeConfig');
   const first = source.current();
   if (!first) throw new Error('the trust source has no issuer loaded');
@@ -209,6 +210,7 @@ export async function startIdentityService(opts: IdentityServiceOptions): Promis
         server.tryShutdown(() => { clearTimeout(t); resolve(); });
       });
       owned?.stop();
+      ownedReviewer?.close();
     },
   };
 }

@@ -20,7 +20,7 @@ export {
 export { parseCertPem, parseCertsPem, uriSans, type ParsedCert } from './x509.js';
 export { toPem, pemBlocks } from './der.js';
 export { certify, CertifyError, certifyRequestSchema, MAX_TOKEN_BYTES, type CertifyErrorKind, type CertifyRequest, type CertifyDeps } from './certify.js';
-export { KubeTokenReviewer, IDENTITY_TOKEN_AUDIENCE, serviceAccountOf, type TokenReviewer, type TokenReviewResult } from './token-review.js';
+export { KubeTokenReviewer, KeepAliveTokenReviewer, IDENTITY_TOKEN_AUDIENCE, serviceAccountOf, type TokenReviewer, type TokenReviewResult } from './token-review.js';
 export {
   StaticTrustSource, KubeTrustSource, materialFromObjects, checkMaterial,
   MESH_NAMESPACE, ISSUER_SECRET, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY,
