@@ -73,11 +73,8 @@ test('load-image, install, link, e2e and teardown plans', () => {
   ]);
   assert.ok(inst.plan.some((l) => l.includes('trust') && l.includes('/tmp/trust-x')), 'one shared root is made first');
   const link = sh('link.sh', ['--dry-run', '--clusters', '3', '--mode', 'flat']);
-  assert.deepEqual(link.plan, [
-    `${mesh} link kind-cluster-a kind-cluster-b --both --mode flat`,
-    `${mesh} link kind-cluster-a kind-cluster-c --both --mode flat`,
-    `${mesh} link kind-cluster-b kind-cluster-c --both --mode flat`,
-  ]);
+  const pair = (a: string, b: string) => `${mesh} link kind-cluster-${a} kind-cluster-${b} --mode flat --api-server-address https://cluster-${b}-control-plane:6443`;
+  assert.deepEqual(link.plan, [pair('a', 'b'), pair('b', 'a'), pair('a', 'c'), pair('c', 'a'), pair('b', 'c'), pair('c', 'b')]);
   const e2e = sh('e2e.sh', ['--dry-run']);
   assert.deepEqual(e2e.plan, [`node ${repoRoot}/dist/test/e2e/run.js --context-a kind-cluster-a --context-b kind-cluster-b --mode gateway`]);
   const down = sh('teardown.sh', ['--dry-run', '--clusters', '2']);
