@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuthRequestError, createSecurity, type UserInfo } from '../../src/apiserver/auth/index.js';
-import { decodeProtobufBody } from '../../src/apiserver/auth/protobuf.js';
+import { decodeProtobufBody, protobufMagic } from '../../src/apiserver/auth/protobuf.js';
 import { Clock, MemoryStore, gr, serviceAccount, signingKeyPem } from './auth-fixtures.js';
 
 const captured = {
@@ -77,4 +77,38 @@ test('broken protobuf is a 400 naming the problem: truncated, no magic, kind not
       `${pattern}`,
     );
   }
+});
+
+test('random bytes and mutated kubectl bodies never escape as anything but a 4xx AuthRequestError', () => {
+  const { security } = setup();
+  const me: UserInfo = { username: 'u', uid: 'u', groups: ['system:authenticated'] };
+  // Deterministic pseudo-random bytes (xorshift) so a failure reproduces.
+  let x = 0x9e3779b9;
+  const rnd = () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), (x >>> 0) & 0xff);
+  const handlers = [
+    (b: Buffer) => security.handlers.tokenRequest('team-a', 'builder', b, admin),
+    (b: Buffer) => security.handlers.tokenReview(b, admin),
+    (b: Buffer) => security.handlers.selfSubjectAccessReview(b, me),
+    (b: Buffer) => security.handlers.selfSubjectReview(b, me),
+    (b: Buffer) => security.handlers.subjectAccessReview(b, admin),
+  ];
+  const seeds = Object.values(captured).map(bytes);
+  let refused = 0;
+  for (let i = 0; i < 2000; i++) {
+    let body: Buffer;
+    if (i % 2 === 0) {
+      body = Buffer.from(seeds[i % seeds.length] as Buffer);
+      for (let k = 0; k < 3; k++) body[4 + (rnd() % (body.length - 4))] = rnd();
+    } else {
+      body = Buffer.from(Array.from({ length: 4 + (rnd() % 64) }, rnd));
+      if (i % 4 === 1) protobufMagic.copy(body);
+    }
+    try {
+      (handlers[i % handlers.length] as (b: Buffer) => unknown)(body);
+    } catch (e) {
+      assert.ok(e instanceof AuthRequestError && e.status >= 400 && e.status < 500, `unexpected ${String(e)} for ${body.toString('base64')}`);
+      refused++;
+    }
+  }
+  assert.ok(refused > 500, `most mutated bodies are refused (${refused})`);
 });
