@@ -93,7 +93,7 @@ export function handleQuery(buf: Buffer, transport: 'udp' | 'tcp', opts: AnswerO
   if (qclass !== 'IN' && qclass !== 'ANY') return finish(base('REFUSED', false), 'REFUSED', q);
 
   const { source } = opts;
-  if (!source.inDomain(q.name)) {
+  if (!source.answersFor(q.name)) {
     if (opts.forwarding) return { kind: 'forward', question: q };
     return finish(base('REFUSED', false), 'REFUSED', q);
   }
@@ -143,6 +143,7 @@ export function handleQuery(buf: Buffer, transport: 'udp' | 'tcp', opts: AnswerO
         for (const ip of tr.aaaa) additionals.push({ type: 'AAAA', name: t, ttl, class: 'IN', data: ip });
       }
     }
+    if (want('PTR')) for (const t of r.ptr) answers.push({ type: 'PTR', name: q.name, ttl, class: 'IN', data: t });
     if (want('SOA') && normalize(q.name) === source.domain) answers.push({ ...soa, name: q.name });
   }
   p.answers = answers;

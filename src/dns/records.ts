@@ -18,7 +18,18 @@ export function endpointLabel(ip: string, hostname?: string): string {
 }
 
 function emptyRecords(): NameRecords {
-  return { a: [], aaaa: [], srv: [] };
+  return { a: [], aaaa: [], srv: [], ptr: [] };
+}
+
+/** The reverse-lookup name of an IP: `4.3.2.1.in-addr.arpa`, or nibbles under `ip6.arpa`. */
+export function reverseName(ip: string): string {
+  if (!isIPv6(ip)) return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
+  // Expand `::` and pad every group to 4 hex digits, then reverse the 32 nibbles.
+  const [head = '', tail = ''] = ip.toLowerCase().split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
+  return `${groups.map((g) => g.padStart(4, '0')).join('').split('').reverse().join('.')}.ip6.arpa`;
 }
 
 /** All names (and their records) that one Service contributes under `domain`. Pure. */
@@ -43,8 +54,16 @@ export function namesForService(namespace: string, name: string, svc: DnsService
     const list = isIPv6(ip) ? r.aaaa : r.a;
     if (!list.includes(ip)) list.push(ip);
   };
+  const ptr = (ip: string, target: string) => {
+    const r = get(reverseName(ip));
+    if (!r.ptr.includes(target)) r.ptr.push(target);
+  };
   if (svc.headless) for (const e of published) add(svcRecords, e.ip);
-  else for (const ip of svc.clusterIPs) add(svcRecords, ip);
+  else
+    for (const ip of svc.clusterIPs) {
+      add(svcRecords, ip);
+      ptr(ip, base);
+    }
 
   // Per-endpoint names: hostnames always (StatefulSet pods); dashed-IP names for headless Services so
   // that SRV targets resolve.
@@ -53,6 +72,7 @@ export function namesForService(namespace: string, name: string, svc: DnsService
     if (!e.hostname && !svc.headless) continue;
     const target = `${endpointLabel(e.ip, e.hostname)}.${base}`;
     add(get(target), e.ip);
+    ptr(e.ip, target);
     if (!endpointTargets.includes(target)) endpointTargets.push(target);
   }
 
@@ -141,6 +161,14 @@ export class DnsRecordSource {
     return n === this.domain || n.endsWith(`.${this.domain}`);
   }
 
+  /**
+   * Whether this source answers for `name`: its domain, or a reverse name of a Service or endpoint IP it
+   * knows. Other reverse names are not ours (forwarded or REFUSED like any outside name).
+   */
+  answersFor(name: string): boolean {
+    return this.inDomain(name) || this.lookup(name).records.ptr.length > 0;
+  }
+
   lookup(name: string): LookupResult {
     if (this.dirty) this.rebuild();
     const n = normalizeName(name);
@@ -157,13 +185,15 @@ export class DnsRecordSource {
     for (const names of this.services.values()) {
       for (const [n, r] of names) {
         const cur = index.get(n);
-        if (!cur) index.set(n, { a: [...r.a], aaaa: [...r.aaaa], srv: [...r.srv], ...(r.cname ? { cname: r.cname } : {}) });
+        if (!cur) index.set(n, { a: [...r.a], aaaa: [...r.aaaa], srv: [...r.srv], ptr: [...r.ptr], ...(r.cname ? { cname: r.cname } : {}) });
         else {
+          for (const t of r.ptr) if (!cur.ptr.includes(t)) cur.ptr.push(t);
           for (const ip of r.a) if (!cur.a.includes(ip)) cur.a.push(ip);
           for (const ip of r.aaaa) if (!cur.aaaa.includes(ip)) cur.aaaa.push(ip);
           cur.srv.push(...r.srv);
           if (r.cname && !cur.cname) cur.cname = r.cname;
         }
+        if (!this.inDomain(n)) continue; // reverse names have no empty non-terminals we answer for
         let p = n;
         for (let i = p.indexOf('.'); i >= 0 && p !== this.domain; i = p.indexOf('.')) {
           p = p.slice(i + 1);

@@ -53,4 +53,6 @@ export interface NameRecords {
   aaaa: string[];
   srv: SrvRecord[];
   cname?: string;
+  /** Reverse names (`…in-addr.arpa`, `…ip6.arpa`) → the Service or endpoint names owning that IP. */
+  ptr: string[];
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { DnsError, DnsRecordSource, dnsServiceFromObjects, dnsServicesFromObjects } from '../../src/dns/index.js';
+import { DnsError, DnsRecordSource, dnsServiceFromObjects, dnsServicesFromObjects, reverseName } from '../../src/dns/index.js';
 
 const svc = (name: string, spec: V1Service['spec'], ns = 'demo'): V1Service => ({ metadata: { name, namespace: ns }, spec });
 const slice = (svcName: string, endpoints: NonNullable<V1EndpointSlice['endpoints']>, ports: V1EndpointSlice['ports'] = [], ns = 'demo', addressType = 'IPv4'): V1EndpointSlice => ({
@@ -103,4 +103,18 @@ test('record source: delete and replaceAll take names away; bad input is a DnsEr
   assert.deepEqual(src.lookup('b.other.svc.cluster.local').records.a, ['127.1.128.2']);
   src.replaceAll([]);
   assert.equal(src.lookup('b.other.svc.cluster.local').exists, false);
+});
+
+test('reverse names: IPv4 octets and IPv6 nibbles, and PTR records for ClusterIPs and named endpoints', () => {
+  assert.equal(reverseName('127.1.128.10'), '10.128.1.127.in-addr.arpa');
+  assert.equal(reverseName('fd00::a'), `a.0.0.0.${'0.'.repeat(26)}d.f.ip6.arpa`); // 32 nibbles
+  assert.equal(reverseName('2001:db8:0:0:0:0:2:1'), reverseName('2001:db8::2:1'));
+  const src = new DnsRecordSource();
+  src.setService('demo', 'web', { clusterIPs: ['127.1.128.10'] });
+  src.setService('demo', 'db', { headless: true, endpoints: [{ ip: '127.1.0.7', hostname: 'db-0' }, { ip: '127.1.0.8' }] });
+  assert.deepEqual(src.lookup('10.128.1.127.in-addr.arpa').records.ptr, ['web.demo.svc.cluster.local']);
+  assert.deepEqual(src.lookup('7.0.1.127.in-addr.arpa').records.ptr, ['db-0.db.demo.svc.cluster.local']);
+  assert.deepEqual(src.lookup('8.0.1.127.in-addr.arpa').records.ptr, ['127-1-0-8.db.demo.svc.cluster.local']);
+  assert.equal(src.answersFor('9.9.9.9.in-addr.arpa'), false, 'unknown reverse names are not ours');
+  assert.equal(src.answersFor('in-addr.arpa'), false);
 });

@@ -97,6 +97,12 @@ test('dig: names outside the domain go to the configured upstream (on loopback)'
   assert.ok(server.stats().forwarded >= 1);
 });
 
+test('dig -x: reverse lookups of a ClusterIP and a StatefulSet pod', async (t) => {
+  if (!hasDig) return t.skip(noDig);
+  assert.deepEqual((await dig('-x', '127.1.128.10')).answers.map((a) => [a[3], a[4]]), [['PTR', 'web.demo.svc.cluster.local.']]);
+  assert.deepEqual((await dig('-x', '127.1.0.7')).answers.map((a) => a[4]), ['db-0.db.demo.svc.cluster.local.']);
+});
+
 test('dig: a big answer is truncated over UDP and dig retries over TCP and gets all of it', async (t) => {
   if (!hasDig) return t.skip(noDig);
   const before = server.stats().truncated;
