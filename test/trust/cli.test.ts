@@ -70,23 +70,26 @@ describe('mesh trust (CLI process)', () => {
   });
 
   it('bad input: clear messages and exit codes', async () => {
-    const bad = await mesh('trust', 'init', '--trust-domain', 'Not Valid', '--out', at('x'));
+    writeFileSync(at('junk.pem'), 'hello');
+    // Independent invocations: run them side by side (process start-up dominates).
+    const [bad, exists, name, noRoot, junk, untrusted] = await Promise.all([
+      mesh('trust', 'init', '--trust-domain', 'Not Valid', '--out', at('x')),
+      mesh('trust', 'init', '--out', at('root')),
+      mesh('trust', 'issuer', '--cluster-name', 'Cluster_A', '--root', at('root'), '--out', at('y')),
+      mesh('trust', 'issuer', '--cluster-name', 'c', '--root', at('nowhere'), '--out', at('y')),
+      mesh('trust', 'inspect', at('junk.pem')),
+      mesh('trust', 'verify', at('web', 'tls.crt'), '--bundle', at('root2', 'root.crt')),
+    ]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /trust domain "Not Valid" is not valid/);
-    const exists = await mesh('trust', 'init', '--out', at('root'));
     assert.equal(exists.code, 1);
     assert.match(exists.stderr, /already exists; refusing to overwrite/);
-    const name = await mesh('trust', 'issuer', '--cluster-name', 'Cluster_A', '--root', at('root'), '--out', at('y'));
     assert.equal(name.code, 2);
     assert.match(name.stderr, /--cluster-name: must be a DNS label/);
-    const noRoot = await mesh('trust', 'issuer', '--cluster-name', 'c', '--root', at('nowhere'), '--out', at('y'));
     assert.equal(noRoot.code, 1);
     assert.match(noRoot.stderr, /expected root\.crt and root\.key/);
-    writeFileSync(at('junk.pem'), 'hello');
-    const junk = await mesh('trust', 'inspect', at('junk.pem'));
     assert.equal(junk.code, 1);
     assert.match(junk.stderr, /no CERTIFICATE/);
-    const untrusted = await mesh('trust', 'verify', at('web', 'tls.crt'), '--bundle', at('root2', 'root.crt'));
     assert.equal(untrusted.code, 1);
     assert.match(untrusted.stderr, /not trusted/);
   });
