@@ -1,7 +1,7 @@
 // The record store: callers describe Services; the store keeps the DNS names that follow from them
 // (Kubernetes DNS spec, https://github.com/kubernetes/dns/blob/master/docs/specification.md) and answers
 // lookups. Names are stored lower-case without a trailing dot; lookups are case-insensitive.
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { DnsError } from './errors.js';
 import { DnsNameSchema, DnsServiceSchema, type DnsService, type DnsServiceInput, type NameRecords, type SrvRecord } from './types.js';
 
@@ -15,6 +15,22 @@ export function normalizeName(name: string): string {
 export function endpointLabel(ip: string, hostname?: string): string {
   if (hostname) return hostname.toLowerCase();
   return isIPv6(ip) ? ip.replace(/:/g, '-') : ip.replace(/\./g, '-');
+}
+
+/**
+ * `<a-b-c-d>.<namespace>.pod.<domain>` → that IP, without checking that such a pod exists (CoreDNS's
+ * `pods insecure`, the kubeadm default). IPv6 uses dashes for colons.
+ */
+function podRecord(n: string, domain: string): NameRecords | undefined {
+  const suffix = `.pod.${domain}`;
+  if (!n.endsWith(suffix)) return undefined;
+  const labels = n.slice(0, -suffix.length).split('.');
+  if (labels.length !== 2 || !labels[0] || !labels[1] || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(labels[1])) return undefined;
+  const v4 = labels[0].replace(/-/g, '.');
+  if (isIPv4(v4)) return { ...emptyRecords(), a: [v4] };
+  const v6 = labels[0].replace(/-/g, ':');
+  if (isIPv6(v6)) return { ...emptyRecords(), aaaa: [v6] };
+  return undefined;
 }
 
 function emptyRecords(): NameRecords {
@@ -174,7 +190,9 @@ export class DnsRecordSource {
     const n = normalizeName(name);
     const records = this.index.get(n);
     if (records) return { exists: true, records };
-    return { exists: n === this.domain || this.ancestors.has(n), records: emptyRecords() };
+    const pod = podRecord(n, this.domain);
+    if (pod) return { exists: true, records: pod };
+    return { exists: n === this.domain || this.ancestors.has(n) || n === `pod.${this.domain}`, records: emptyRecords() };
   }
 
   // The index is rebuilt lazily on the first lookup after a change: updates stay O(1) and bursts of

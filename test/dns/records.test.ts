@@ -118,3 +118,13 @@ test('reverse names: IPv4 octets and IPv6 nibbles, and PTR records for ClusterIP
   assert.equal(src.answersFor('9.9.9.9.in-addr.arpa'), false, 'unknown reverse names are not ours');
   assert.equal(src.answersFor('in-addr.arpa'), false);
 });
+
+test('pod names: <dashed-ip>.<ns>.pod.<domain> answer that IP (pods insecure); malformed ones do not exist', () => {
+  const src = new DnsRecordSource();
+  assert.deepEqual(src.lookup('127-1-0-5.demo.pod.cluster.local').records.a, ['127.1.0.5']);
+  assert.deepEqual(src.lookup('fd00--5.demo.pod.cluster.local').records.aaaa, ['fd00::5']);
+  assert.equal(src.lookup('pod.cluster.local').exists, true);
+  for (const bad of ['127-1-0-999.demo.pod.cluster.local', 'web.demo.pod.cluster.local', '127-1-0-5.pod.cluster.local', '127-1-0-5.a.b.pod.cluster.local']) {
+    assert.equal(src.lookup(bad).exists, false, bad);
+  }
+});
