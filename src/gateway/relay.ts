@@ -10,6 +10,8 @@ export interface RelayEnd {
   reset(): void;
   /** Whether this end closed abnormally (reset, error, or destroyed before both directions finished). */
   closedAbnormally(): boolean;
+  /** Whether the peer reset this end (checked when its readable side ends). */
+  wasReset?(): boolean;
 }
 
 export interface RelayCounts {
@@ -27,7 +29,9 @@ export type RelayOutcome = 'done' | 'reset';
 export function relay(a: RelayEnd, b: RelayEnd, counts: RelayCounts, onDone: (outcome: RelayOutcome) => void, deferDown = false): { openDown(): void } {
   let closed = 0;
   let outcome: RelayOutcome = 'done';
-  const forward = (src: Duplex, dst: Duplex, up: boolean) => {
+  const forward = (from: RelayEnd, to: RelayEnd, up: boolean) => {
+    const src = from.stream;
+    const dst = to.stream;
     src.on('data', (chunk: Buffer) => {
       if (up) counts.up += chunk.length;
       else counts.down += chunk.length;
@@ -36,9 +40,14 @@ export function relay(a: RelayEnd, b: RelayEnd, counts: RelayCounts, onDone: (ou
         dst.once('drain', () => src.resume());
       }
     });
-    src.once('end', () => {
-      if (!dst.destroyed && !dst.writableEnded) dst.end();
-    });
+    const passEnd = () => {
+      if (from.wasReset?.()) {
+        if (!dst.destroyed) to.reset();
+      } else if (!dst.destroyed && !dst.writableEnded) dst.end();
+    };
+    // Node's Http2Stream.close(code) sends END_STREAM and then RST_STREAM (other peers may too), so an
+    // HTTP/2 end waits one turn of the loop: if the RST follows, it is passed on as a reset, not a FIN.
+    src.once('end', () => (from.wasReset ? setImmediate(passEnd) : passEnd()));
   };
   const onClose = (self: RelayEnd, other: RelayEnd) => () => {
     // A clean close needs nothing: both directions ended, so the other side closes on its own.
@@ -53,12 +62,12 @@ export function relay(a: RelayEnd, b: RelayEnd, counts: RelayCounts, onDone: (ou
   b.stream.on('error', noop);
   a.stream.once('close', onClose(a, b));
   b.stream.once('close', onClose(b, a));
-  forward(a.stream, b.stream, true);
+  forward(a, b, true);
   let down = false;
   const openDown = () => {
     if (down) return;
     down = true;
-    forward(b.stream, a.stream, false);
+    forward(b, a, false);
   };
   if (!deferDown) openDown();
   return { openDown };
@@ -90,13 +99,16 @@ export function socketEnd(s: import('node:net').Socket, raw: import('node:net').
   };
 }
 
-/** A RelayEnd for an HTTP/2 stream; a reset is RST_STREAM(CONNECT_ERROR), as RFC 9113 §8.5 asks. */
-export function h2End(s: import('node:http2').Http2Stream, connectError: number): RelayEnd {
+/** A RelayEnd for an HTTP/2 stream; a reset is a bare RST_STREAM. Node's `close(CONNECT_ERROR)` would
+ * first send END_STREAM (the peer would see a clean FIN before the reset), so this destroys the stream
+ * instead, which sends RST_STREAM(INTERNAL_ERROR) alone. */
+export function h2End(s: import('node:http2').Http2Stream): RelayEnd {
   return {
     stream: s,
     reset() {
-      if (!s.destroyed) s.close(connectError);
+      if (!s.destroyed) s.destroy(new Error('tunnel reset by the other side'));
     },
     closedAbnormally: () => (s.rstCode !== undefined && s.rstCode !== 0) || !(s.readableEnded && s.writableFinished),
+    wasReset: () => s.rstCode !== undefined && s.rstCode !== 0,
   };
 }

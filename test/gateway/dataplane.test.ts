@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { TRANSPORTS } from '../../src/gateway/index.js';
+import { freePort } from '../helpers/ports.js';
 import { roundTrip, sha256, outcomeOf } from './fixtures.js';
 import { startPair, waitUntil, type Pair } from './pair.js';
 
@@ -77,7 +78,7 @@ for (const transport of TRANSPORTS) {
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       const sport = (server.address() as net.AddressInfo).port;
       p.bRoutes.set(p.bRouteFile({ exported: [...p.bRouteFile().exported!, { namespace: 'demo', name: 'rst', ports: [{ port: 9, backends: [{ address: '127.0.0.1', port: sport }] }] }] }));
-      const port2 = p.port + 1 > 65535 ? p.port - 1 : p.port + 1;
+      const port2 = await freePort();
       p.aRoutes.set({
         outbound: [
           { outboundPort: p.port, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 7 },

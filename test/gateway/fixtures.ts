@@ -104,5 +104,7 @@ export function outcomeOf(s: net.Socket): Promise<string> {
     });
     s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
     s.on('close', () => resolve(ended ? 'end' : 'closed'));
+    // Only a reading socket notices a reset.
+    s.resume();
   });
 }

@@ -17,7 +17,6 @@ import { ALPN_H2, ALPN_PIPE, verifiedPeerIdentity, secureOptions } from '../tls.
 import type { Credentials } from '../types.js';
 import { readPipeHeader, writePipeStatus } from '../pipe-protocol.js';
 
-const { NGHTTP2_CONNECT_ERROR } = http2.constants;
 
 export interface InboundDeps {
   config: GatewayConfig;
@@ -193,7 +192,7 @@ export class InboundServer {
         return;
       }
       stream.respond({ ':status': 200 }, { endStream: false });
-      this.track(h2End(stream, NGHTTP2_CONNECT_ERROR), upstream, labels);
+      this.track(h2End(stream), upstream, labels);
     });
   }
 

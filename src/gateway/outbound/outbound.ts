@@ -15,7 +15,7 @@ import { H2Pool } from '../pool/h2-pool.js';
 import { PipePool } from '../pool/pipe-pool.js';
 import { pipeHeader, readPipeStatus } from '../pipe-protocol.js';
 
-const { NGHTTP2_CONNECT_ERROR, NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_CANCEL } = http2.constants;
 
 /** Every listener this long after a failed bind (port taken) is retried. */
 const REBIND_MS = 2_000;
@@ -183,7 +183,7 @@ export class Outbound {
             return fail('REMOTE_UNAVAILABLE', (err as Error).message);
           }
           pool.track(session, stream);
-          const r = relay(socketEnd(local), h2End(stream, NGHTTP2_CONNECT_ERROR), tally, finish, true);
+          const r = relay(socketEnd(local), h2End(stream), tally, finish, true);
           stream.once('response', (headers) => {
             const status = Number(headers[':status']);
             if (status === 200) {
