@@ -42,24 +42,22 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   const logger = deps.logger ?? silentLogger();
   const metrics = deps.metrics ?? new GatewayMetrics();
   let ctx: tls.SecureContext | undefined;
-  let inbound: InboundServer | undefined;
+  let exports: ExportIndex = new Map();
+  const inbound = new InboundServer({ config, logger, metrics, exports: () => exports });
   const loadCredentials = () => {
     const c = deps.credentials.current();
     if (!c) return;
     try {
       ctx = serverContext(c);
-      inbound?.setCredentials(c);
+      inbound.setCredentials(c);
       logger.info('credentials loaded', { certificates: c.certChain.split('BEGIN CERTIFICATE').length - 1 });
     } catch (err) {
       logger.error('credentials rejected; keeping the previous ones', { error: (err as Error).message });
     }
   };
   const context = () => ctx;
-  let exports: ExportIndex = new Map();
-  inbound = new InboundServer({ config, logger, metrics, exports: () => exports });
   loadCredentials();
   deps.credentials.onChange(loadCredentials);
-  const inb = inbound;
   const outbound = new Outbound({ config, logger, metrics, context });
   const onRoutes = (s: RouteSnapshot) => {
     exports = indexExports(s.exported);
@@ -73,7 +71,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
       const missing: string[] = [];
       if (!ctx) missing.push('no identity (certificate) loaded');
       if (!deps.routes.synced()) missing.push('watches not synced');
-      if (!inb.listening()) missing.push('tunnel port not listening');
+      if (!inbound.listening()) missing.push('tunnel port not listening');
       return missing;
     },
   });
@@ -81,7 +79,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     admin.once('error', reject);
     admin.listen(config.adminPort, config.host, () => resolve((admin.address() as net.AddressInfo).port));
   });
-  const tunnelPort = await inb.listen();
+  const tunnelPort = await inbound.listen();
   await deps.routes.start(onRoutes);
   logger.info('gateway started', { cluster: config.clusterName, host: config.host, tunnelPort, adminPort, outboundRange: `${config.outboundPorts.min}-${config.outboundPorts.max}`, transport: config.defaultTransport });
 
@@ -89,7 +87,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   const closeAll = async () => {
     if (closed) return;
     closed = true;
-    inb.destroy();
+    inbound.destroy();
     outbound.destroy();
     deps.credentials.stop?.();
     await deps.routes.stop();
@@ -103,14 +101,14 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     adminPort,
     outboundPorts: () => outbound.boundPorts(),
     poolReady: (c) => outbound.poolReady(c),
-    activeTunnels: () => inb.active + outbound.active,
+    activeTunnels: () => inbound.active + outbound.active,
     async drain(deadlineMs = config.drainTimeoutMs) {
-      logger.info('draining', { activeTunnels: inb.active + outbound.active, deadlineMs });
-      inb.startDrain();
+      logger.info('draining', { activeTunnels: inbound.active + outbound.active, deadlineMs });
+      inbound.startDrain();
       outbound.startDrain();
       const until = Date.now() + deadlineMs;
-      while (inb.active + outbound.active > 0 && Date.now() < until) await sleep(50);
-      const forced = inb.active + outbound.active;
+      while (inbound.active + outbound.active > 0 && Date.now() < until) await sleep(50);
+      const forced = inbound.active + outbound.active;
       if (forced > 0) logger.warn('drain deadline reached; closing remaining tunnels', { forced });
       else logger.info('drained');
       outbound.closePools();

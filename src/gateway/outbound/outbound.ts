@@ -86,8 +86,16 @@ export class Outbound {
         this.h2Pools.delete(name);
       }
     }
-    for (const [name, p] of this.h2Pools) if (!this.remotes.has(name)) (p.close(), this.h2Pools.delete(name));
-    for (const [name, p] of this.pipePools) if (!this.remotes.has(name)) (p.close(), this.pipePools.delete(name));
+    for (const [name, p] of this.h2Pools) {
+      if (this.remotes.has(name)) continue;
+      p.close();
+      this.h2Pools.delete(name);
+    }
+    for (const [name, p] of this.pipePools) {
+      if (this.remotes.has(name)) continue;
+      p.close();
+      this.pipePools.delete(name);
+    }
   }
 
   private syncListeners(): void {
