@@ -29,6 +29,8 @@ export interface Credentials {
 export const RENEW_FRACTION = 0.7;
 export const BACKOFF_INITIAL_MS = 500;
 export const BACKOFF_MAX_MS = 60_000;
+/** setTimeout's limit (2^31-1 ms, ~24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface CertificateManagerOptions {
   identity: string;
@@ -174,9 +176,7 @@ export class CertificateManager extends EventEmitter<CertificateManagerEvents> {
       const now = Date.now();
       const renewIn = Math.max(0, (notAfter.getTime() - now) * (this.opts.renewFraction ?? RENEW_FRACTION));
       this.schedule(renewIn);
-      clearTimeout(this.expiryTimer);
-      this.expiryTimer = setTimeout(() => { if (this.creds?.notAfter.getTime() === notAfter.getTime()) this.setState('Unavailable'); }, Math.max(0, notAfter.getTime() - now));
-      this.expiryTimer.unref();
+      this.armExpiry(notAfter);
       this.log.info('certificate obtained', { identity: this.opts.identity, notAfter: notAfter.toISOString(), renewInMs: Math.round(renewIn) });
       this.emit('credentials', this.creds);
       this.setState('Available');
@@ -196,7 +196,19 @@ export class CertificateManager extends EventEmitter<CertificateManagerEvents> {
   private schedule(ms: number): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.refresh(), ms);
+    // Capped: Node fires longer timeouts at once, which would turn a long-lived leaf into a renewal loop.
+    this.timer = setTimeout(() => void this.refresh(), Math.min(ms, MAX_TIMER_MS));
     this.timer.unref();
+  }
+
+  private armExpiry(notAfter: Date): void {
+    clearTimeout(this.expiryTimer);
+    const left = notAfter.getTime() - Date.now();
+    this.expiryTimer = setTimeout(() => {
+      if (this.creds?.notAfter.getTime() !== notAfter.getTime()) return;
+      if (Date.now() < notAfter.getTime()) this.armExpiry(notAfter);
+      else this.setState('Unavailable');
+    }, Math.min(Math.max(0, left), MAX_TIMER_MS));
+    this.expiryTimer.unref();
   }
 }

@@ -152,7 +152,7 @@ export async function startIdentityService(opts: IdentityServiceOptions): Promis
       renewTimer = setTimeout(() => {
         const cur = source!.current();
         if (cur) reissue(cur, 'renewal');
-      }, Math.max(1_000, life * 0.7));
+      }, Math.min(Math.max(1_000, life * 0.7), 2 ** 31 - 1)); // setTimeout fires at once above 2^31-1 ms
       renewTimer.unref();
     } catch (err) {
       log.error('could not issue the identity service certificate; keeping the old one', { identity, error: (err as Error).message });

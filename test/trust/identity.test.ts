@@ -233,4 +233,20 @@ describe('CertificateManager', () => {
       mgr.stop();
     }
   });
+
+  it('regression: a leaf living longer than setTimeout allows (60 days) does not cause a renewal loop', async () => {
+    const r4 = new TableReviewer({ 'tok-web': { authenticated: true, username: 'system:serviceaccount:default:web' } });
+    const s4 = await startIdentityService({ source: new StaticTrustSource({ issuer, bundle }), reviewer: r4, host: '127.0.0.1', port: 0, leafTtlSeconds: 60 * 86_400, logger: silentLogger() });
+    const mgr = new CertificateManager({ identity: WEB, address: `127.0.0.1:${s4.port}`, token: () => 'tok-web', bundle: root.certPem });
+    try {
+      const c = await mgr.start();
+      assert.ok(c.notAfter.getTime() - Date.now() > 59 * 86_400_000);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(r4.calls, 1, 'one Certify, no immediate re-renewal');
+      assert.equal(mgr.state, 'Available');
+    } finally {
+      mgr.stop();
+      await s4.stop();
+    }
+  });
 });
