@@ -12,6 +12,7 @@ import type { DeleteOptions, PatchType, Rest, WriteContext } from './rest.js';
 import { matchFields, matchSelector, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { objJson, type EventType, type Obj, type StoreEvent } from './store.js';
 import { renderTable, wantsTable } from './table.js';
+import { decodeKubeProtobuf } from './protobuf.js';
 
 export interface ServerOptions {
   certPem: string;
@@ -128,6 +129,15 @@ function readBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (!failed) reject(e);
     });
   });
+}
+
+const protobufType = 'application/vnd.kubernetes.protobuf';
+
+/** A POST/PUT body: JSON, or the protobuf kubectl's typed clients send. */
+async function readObjectBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const raw = await readBytes(req, limit);
+  if (mediaType(req) === protobufType) return decodeKubeProtobuf(raw);
+  return parseJsonBody(raw.toString('utf8'));
 }
 
 function parseJsonBody(text: string): unknown {
@@ -296,13 +306,13 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
         return serveWatch(req, res, def, parsed.version, ns, q, parsed.name);
       case 'create': {
         checkContentType(req, false);
-        const body = parseJsonBody(await readBody(req, o.maxBodyBytes));
+        const body = await readObjectBody(req, o.maxBodyBytes);
         const obj = rest.create(def, parsed.version, ns, body, ctx);
         return send(res, 201, objJson(obj));
       }
       case 'update': {
         checkContentType(req, false);
-        const body = parseJsonBody(await readBody(req, o.maxBodyBytes));
+        const body = await readObjectBody(req, o.maxBodyBytes);
         const sub = parsed.subresource === 'finalize' ? undefined : parsed.subresource;
         const obj = rest.update(def, parsed.version, ns, parsed.name as string, body, ctx, sub);
         return send(res, 200, objJson(obj));
@@ -469,9 +479,9 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
 
   function checkContentType(req: IncomingMessage, _patch: boolean): void {
     const t = mediaType(req);
-    if (t === '' || t === 'application/json' || t === '*/*') return;
+    if (t === '' || t === 'application/json' || t === '*/*' || t === protobufType) return;
     req.resume();
-    throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json`);
+    throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/vnd.kubernetes.protobuf (some kinds)`);
   }
 
   async function deleteOptions(req: IncomingMessage, q: URLSearchParams): Promise<DeleteOptions & { dryRun: boolean }> {
