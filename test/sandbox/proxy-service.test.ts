@@ -3,6 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createSocket as createUdpSocket } from 'node:dgram';
 import { randomBytes, createHash } from 'node:crypto';
 import { silentLogger } from '../../src/log/index.js';
 import { ServiceProxy, proxyServiceFromObjects, type ProxyServiceStatus } from '../../src/sandbox/proxy/index.js';
@@ -12,10 +13,12 @@ const net = `127.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.rand
 const clusterIP = (n: number) => `${net}.${n}`;
 const servers: Server[] = [];
 const proxies: ServiceProxy[] = [];
+const udpSockets: ReturnType<typeof createUdpSocket>[] = [];
 
 after(async () => {
   await Promise.all(proxies.map((p) => p.close()));
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  for (const s of udpSockets) s.close();
 });
 
 function newProxy(opts: ConstructorParameters<typeof ServiceProxy>[0] = {}): ServiceProxy {
@@ -228,6 +231,54 @@ test('named targetPort resolved through EndpointSlice port names (from Kubernete
   await proxy.setService('demo/web', input);
   assert.equal((await readAll(clusterIP(9), port)).trim(), 'named');
   assert.equal(proxyServiceFromObjects({ metadata: { name: 'h', namespace: 'demo' }, spec: { clusterIP: 'None' } }, []), undefined, 'headless services are not proxied');
+});
+
+test('UDP service ports: datagrams reach an endpoint and replies come back; flows spread per client; no endpoint → dropped', async () => {
+  const mkUdpEcho = async (id: string) => {
+    const s = createUdpSocket('udp4');
+    s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from(`${id}:`), m]), r.port, r.address));
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    udpSockets.push(s);
+    return s.address().port;
+  };
+  const [pa, pb] = [await mkUdpEcho('a'), await mkUdpEcho('b')];
+  const port = await freePort(clusterIP(12));
+  const proxy = newProxy();
+  const st = await proxy.setService('demo/dns', {
+    clusterIPs: [clusterIP(12)],
+    ports: [{ name: 'dns', port, protocol: 'UDP', targetPort: 1 }],
+    endpoints: [
+      { ip: '127.0.0.1', ports: [{ name: 'dns', port: pa, protocol: 'UDP' }] },
+      { ip: '127.0.0.1', ports: [{ name: 'dns', port: pb, protocol: 'UDP' }] },
+    ],
+  });
+  assert.deepEqual(st.listening, [`${clusterIP(12)}:${port}/udp`]);
+  const ask = async (client: ReturnType<typeof createUdpSocket>, text: string) =>
+    new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('no reply'), 1000);
+      client.once('message', (m) => {
+        clearTimeout(timer);
+        resolve(m.toString());
+      });
+      client.send(text, port, clusterIP(12));
+    });
+  const answers: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const c = createUdpSocket('udp4');
+    udpSockets.push(c);
+    const first = await ask(c, 'q1');
+    const second = await ask(c, 'q2');
+    assert.equal(first[0], second[0], 'one client stays on one endpoint (a flow)');
+    answers.push(first);
+  }
+  assert.deepEqual(answers.map((a) => a[0]).sort(), ['a', 'a', 'b', 'b']);
+  assert.ok(answers.every((a) => /^[ab]:q1$/.test(a)));
+
+  await proxy.setService('demo/dns', { clusterIPs: [clusterIP(12)], ports: [{ name: 'dns', port, protocol: 'UDP' }], endpoints: [] });
+  const lonely = createUdpSocket('udp4');
+  udpSockets.push(lonely);
+  assert.equal(await ask(lonely, 'q'), 'no reply');
+  assert.ok(proxy.serviceStats('demo/dns').rejected >= 1);
 });
 
 test('bad input is reported in the status and the previous version keeps serving', async () => {

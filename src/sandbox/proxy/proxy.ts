@@ -1,8 +1,9 @@
-// The sandbox's kube-proxy: one TCP listener per (ClusterIP | node address | LB address, port), each
-// connection piped to a ready endpoint. Desired listeners are recomputed from the whole Service set on
+// The sandbox's kube-proxy: one listener per (ClusterIP | node address | LB address, port, TCP or UDP), each
+// TCP connection (or UDP flow) sent to a ready endpoint. Desired listeners are recomputed from the whole Service set on
 // every change and diffed against the open ones (level-triggered), so a change to one Service never
 // touches another's listeners, and endpoint changes need no listener change at all: the endpoint is
 // chosen per connection from the current Service.
+import { createSocket as createUdpSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { z } from 'zod';
 import { createLogger, type Logger } from '../../log/index.js';
@@ -31,13 +32,18 @@ export class ProxyError extends Error {
   }
 }
 
+/** A TCP server or a UDP socket with its flows: all the reconcile loop needs is to close it. */
+interface Closable {
+  close(cb: () => void): void;
+}
+
 interface Listener {
   addr: string;
   host: string;
   port: number;
   owner: string;
   portKey: string;
-  server: Server;
+  server: Closable;
 }
 
 interface Desired {
@@ -46,10 +52,15 @@ interface Desired {
   port: number;
   owner: string;
   portKey: string;
+  protocol: 'TCP' | 'UDP';
 }
 
+/** UDP flows per listener are bounded; idle ones expire as conntrack's UDP entries do. */
+export const UDP_MAX_FLOWS = 4096;
+export const UDP_FLOW_IDLE_MS = 30_000;
+
 const portKeyOf = (p: ProxyServicePort) => `${p.protocol}/${p.name ?? ''}/${p.port}`;
-const addrOf = (host: string, port: number) => (isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`);
+const addrOf = (host: string, port: number, protocol: 'TCP' | 'UDP' = 'TCP') => `${isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`}${protocol === 'UDP' ? '/udp' : ''}`;
 
 /** Ready endpoints for one Service port, as host/port, with `targetPort` resolved. Pure. */
 export function backendsFor(svc: ProxyService, sp: ProxyServicePort): { host: string; port: number }[] {
@@ -193,14 +204,15 @@ export class ServiceProxy {
         } else addErr(key, 'no LoadBalancer address: set nodeAddress or loadBalancerAddresses');
       }
       for (const sp of svc.ports) {
-        if (sp.protocol !== 'TCP') continue; // UDP/SCTP are not proxied in the sandbox; DNS has its own server.
+        if (sp.protocol === 'SCTP') continue; // not proxied in the sandbox
+        const protocol = sp.protocol;
         const portKey = portKeyOf(sp);
-        for (const ip of svc.clusterIPs) claim({ addr: addrOf(ip, sp.port), host: ip, port: sp.port, owner: key, portKey });
+        for (const ip of svc.clusterIPs) claim({ addr: addrOf(ip, sp.port, protocol), host: ip, port: sp.port, owner: key, portKey, protocol });
         if ((svc.type === 'NodePort' || svc.type === 'LoadBalancer') && sp.nodePort) {
-          if (this.opts.nodeAddress) claim({ addr: addrOf(this.opts.nodeAddress, sp.nodePort), host: this.opts.nodeAddress, port: sp.nodePort, owner: key, portKey });
+          if (this.opts.nodeAddress) claim({ addr: addrOf(this.opts.nodeAddress, sp.nodePort, protocol), host: this.opts.nodeAddress, port: sp.nodePort, owner: key, portKey, protocol });
           else addErr(key, `nodePort ${sp.nodePort} not served: the proxy has no nodeAddress`);
         }
-        if (ingress) claim({ addr: addrOf(ingress, sp.port), host: ingress, port: sp.port, owner: key, portKey });
+        if (ingress) claim({ addr: addrOf(ingress, sp.port, protocol), host: ingress, port: sp.port, owner: key, portKey, protocol });
       }
     }
     return { want, errors, lb };
@@ -245,7 +257,7 @@ export class ServiceProxy {
     for (const [addr, d] of want) {
       if (this.listeners.has(addr)) continue;
       opening.push(
-        this.listen(d).then(
+        (d.protocol === 'UDP' ? this.listenUdp(d) : this.listen(d)).then(
           (server) => {
             this.listeners.set(addr, { ...d, server });
             this.log.info('service proxy listening', { service: d.owner, address: addr });
@@ -281,6 +293,73 @@ export class ServiceProxy {
       this.statuses.set(key, next);
       if (JSON.stringify(prev) !== JSON.stringify(next)) this.onStatus?.(next);
     }
+  }
+
+  /**
+   * UDP: each client address is a flow with its own upstream socket to one endpoint (chosen round-robin
+   * when the flow starts), so replies find their way back. No ready endpoint → the datagram is dropped
+   * and counted (kube-proxy would answer ICMP port unreachable, which a user-space proxy cannot send).
+   */
+  private listenUdp(d: Desired): Promise<Closable> {
+    return new Promise((resolve, reject) => {
+      const family = isIPv6(d.host) ? 'udp6' : 'udp4';
+      const sock = createUdpSocket({ type: family });
+      const flows = new Map<string, { up: UdpSocket; timer: NodeJS.Timeout; host: string; port: number }>();
+      const st = () => this.statsFor(d.owner);
+      const endFlow = (key: string) => {
+        const f = flows.get(key);
+        if (!f) return;
+        flows.delete(key);
+        clearTimeout(f.timer);
+        f.up.close();
+        st().active--;
+      };
+      sock.on('message', (msg, rinfo) => {
+        const key = `${rinfo.address}|${rinfo.port}`;
+        let f = flows.get(key);
+        if (!f) {
+          const svc = this.services.get(d.owner);
+          const sp = svc?.ports.find((p) => portKeyOf(p) === d.portKey);
+          const backends = svc && sp ? backendsFor(svc, sp) : [];
+          st().accepted++;
+          if (backends.length === 0 || flows.size >= UDP_MAX_FLOWS) {
+            st().rejected++;
+            return;
+          }
+          const rrKey = `${d.owner}|${d.portKey}`;
+          const n = this.rr.get(rrKey) ?? 0;
+          this.rr.set(rrKey, (n + 1) % 1_000_000_000);
+          const b = backends[n % backends.length] as { host: string; port: number };
+          const up = createUdpSocket({ type: isIPv6(b.host) ? 'udp6' : 'udp4' });
+          up.on('error', () => endFlow(key));
+          up.on('message', (reply, from) => {
+            if (from.address !== b.host || from.port !== b.port) return;
+            st().bytesOut += reply.length;
+            sock.send(reply, rinfo.port, rinfo.address);
+            flows.get(key)?.timer.refresh();
+          });
+          const created = { up, timer: setTimeout(() => endFlow(key), UDP_FLOW_IDLE_MS), host: b.host, port: b.port };
+          created.timer.unref();
+          flows.set(key, created);
+          st().active++;
+          f = created;
+        }
+        f.timer.refresh();
+        st().bytesIn += msg.length;
+        f.up.send(msg, f.port, f.host);
+      });
+      sock.once('error', reject);
+      sock.bind({ address: d.host, port: d.port, exclusive: true }, () => {
+        sock.off('error', reject);
+        sock.on('error', (err) => this.log.error('service proxy UDP listener error', { service: d.owner, address: d.addr, error: err.message }));
+        resolve({
+          close: (cb) => {
+            for (const key of [...flows.keys()]) endFlow(key);
+            sock.close(cb);
+          },
+        });
+      });
+    });
   }
 
   private listen(d: Desired): Promise<Server> {
