@@ -120,6 +120,8 @@ export class MirrorController {
   private readonly metrics: MirrorMetrics;
   private readonly events: EventRecorder;
   private readonly namespacesSeen = new Map<string, number>();
+  /** resourceVersions of our own latest writes: their watch echoes need no reconcile (saves 2 per shadow). */
+  private readonly ownWrites = new Map<string, string>();
   private running = false;
 
   constructor(private readonly opts: MirrorControllerOptions) {
@@ -169,15 +171,19 @@ export class MirrorController {
       for (const l of this.links.byIndex('secret', key.slice(key.indexOf('/') + 1))) this.controller.enqueue(`link:${l.metadata?.name}`);
     });
     this.shadows.onObject({
-      onAdd: (s) => this.enqueueForShadow(s),
-      onUpdate: (_o, s) => this.enqueueForShadow(s),
+      onAdd: (s) => this.isEcho('svc', s) || this.enqueueForShadow(s),
+      onUpdate: (_o, s) => this.isEcho('svc', s) || this.enqueueForShadow(s),
       onDelete: (s) => this.enqueueForShadow(s),
     });
     const sliceOwner = (s: EndpointSlice) => {
       const owner = this.shadows.getByName(s.metadata?.namespace ?? '', s.metadata?.labels?.[SLICE_SERVICE_LABEL] ?? '');
       if (owner) this.enqueueForShadow(owner);
     };
-    this.shadowSlices.onObject({ onAdd: sliceOwner, onUpdate: (_o, s) => sliceOwner(s), onDelete: sliceOwner });
+    this.shadowSlices.onObject({
+      onAdd: (s) => this.isEcho('slice', s) || sliceOwner(s),
+      onUpdate: (_o, s) => this.isEcho('slice', s) || sliceOwner(s),
+      onDelete: sliceOwner,
+    });
     // The local gateway's pods changed: every gateway-mode shadow's endpoints change with them.
     this.gatewaySlices.onKey(() => {
       for (const st of this.states.values()) this.enqueueAllOfLink(st);
@@ -231,6 +237,20 @@ export class MirrorController {
   }
 
   // --- key plumbing ------------------------------------------------------------------------------------
+  private wrote(kind: 'svc' | 'slice', obj: KubeObject | undefined): void {
+    const rv = obj?.metadata?.resourceVersion;
+    if (rv) this.ownWrites.set(`${kind}:${keyOf(obj)}`, rv);
+  }
+
+  /** True if `obj` is exactly what we last wrote (the watch echo of our own write). */
+  private isEcho(kind: 'svc' | 'slice', obj: KubeObject): boolean {
+    const k = `${kind}:${keyOf(obj)}`;
+    const rv = this.ownWrites.get(k);
+    if (rv === undefined) return false;
+    this.ownWrites.delete(k);
+    return rv === obj.metadata?.resourceVersion;
+  }
+
   private enqueueForShadow(s: Service): void {
     const cluster = s.metadata?.labels?.[CLUSTER_LABEL];
     const fq = s.metadata?.annotations?.[REMOTE_FQ_ANNOTATION];
@@ -740,6 +760,7 @@ export class MirrorController {
     if (!live) {
       try {
         const created = await this.client.create<Service>(svcPath(ns), desired);
+        this.wrote('svc', created);
         this.metrics.writes.inc({ kind: 'service', result: 'created' });
         return created;
       } catch (err) {
@@ -759,6 +780,7 @@ export class MirrorController {
     const merged = mergeForUpdate(live, desired);
     merged.spec = { ...(live.spec ?? {}), ...(desired.spec ?? {}) };
     const updated = await this.client.replace<Service>(`${svcPath(ns)}/${name}`, merged);
+    this.wrote('svc', updated);
     this.metrics.writes.inc({ kind: 'service', result: 'updated' });
     return updated;
   }
@@ -768,7 +790,7 @@ export class MirrorController {
     const plan = diff(desired, actual, cluster);
     for (const d of plan.create) {
       try {
-        await this.client.create(slicePath(ns), d);
+        this.wrote('slice', await this.client.create(slicePath(ns), d));
         this.metrics.writes.inc({ kind: 'endpointslice', result: 'created' });
       } catch (err) {
         if (!isConflict(err)) throw err;
@@ -779,7 +801,7 @@ export class MirrorController {
       }
     }
     for (const u of plan.update) {
-      await this.client.replace(`${slicePath(ns)}/${u.desired.metadata?.name}`, mergeForUpdate(u.live, u.desired));
+      this.wrote('slice', await this.client.replace(`${slicePath(ns)}/${u.desired.metadata?.name}`, mergeForUpdate(u.live, u.desired)));
       this.metrics.writes.inc({ kind: 'endpointslice', result: 'updated' });
     }
     for (const d of plan.delete) await this.deleteObject(`${slicePath(ns)}/${d.metadata?.name}`, 'endpointslice');
