@@ -15,6 +15,7 @@ import { registerCheck } from './cmd-check.js';
 import { registerController } from './cmd-controller.js';
 import { registerTrust } from './cmd-trust.js';
 import { registerApp } from './cmd-app.js';
+import { registerGateway } from './cmd-gateway.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerController(program);
   registerTrust(program);
   registerApp(program);
+  registerGateway(program);
   return program;
 }
 

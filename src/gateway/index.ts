@@ -7,3 +7,6 @@ export { MemoryRouteSource, FileRouteSource, RouteFileSchema, parseRouteFile, st
 export { parseAuthority, formatAuthority, checkPolicy, identityMatches, resolveTarget, indexExports, type Target } from './routing.js';
 export { ALPN_H2, ALPN_PIPE } from './tls.js';
 export { TRANSPORTS, type Transport, type Credentials, type CredentialSource, type RouteSource, type RouteSnapshot, type ExportedService, type OutboundRoute, type RemoteGateway } from './types.js';
+export { runGateway, GatewayOptionsSchema, type GatewayOptions, type RunningGateway } from './main.js';
+export { KubeRouteSource } from './kube-source.js';
+export { buildSnapshot, ALLOWED_IDENTITIES_ANNOTATION, type KubeState } from './kube-snapshot.js';

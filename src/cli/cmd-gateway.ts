@@ -1,0 +1,73 @@
+// `mesh gateway`: the east-west gateway (one process per replica). Flags are validated by the gateway's
+// zod schema; SIGTERM drains (stop accepting, let tunnels finish up to --drain-timeout-ms).
+import { Command } from 'commander';
+import { GatewayOptionsSchema, runGateway, GatewayError } from '../gateway/index.js';
+import { CliError, ExitCode } from './errors.js';
+
+export function registerGateway(program: Command): void {
+  program
+    .command('gateway')
+    .description('Run the east-west gateway: mTLS tunnel port (inbound), outbound listeners for shadow Services, admin port')
+    .requiredOption('--cluster-name <name>', "this cluster's name")
+    .option('--cluster-domain <domain>', "this cluster's DNS domain (targets are <svc>.<ns>.svc.<domain>)", 'cluster.local')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain', 'mesh.local')
+    .option('--namespace <ns>', 'mesh namespace (Links)', 'mesh-system')
+    .option('--host <addr>', 'address to bind (default: $POD_IP, else 0.0.0.0)')
+    .option('--tunnel-port <port>', 'mTLS tunnel port (inbound)', '4143')
+    .option('--admin-port <port>', 'admin port: /live, /ready, /metrics', '4191')
+    .option('--outbound-ports <range>', 'ports the mirror may allocate for shadows (same value as the controller)', '14000-15999')
+    .option('--transport <connect|tls-pipe>', 'transport for Links that do not set spec.gateway.transport', 'connect')
+    .option('--pool-size <n>', 'warm HTTP/2 connections per remote gateway')
+    .option('--pipe-warm <n>', 'pre-handshaked tls-pipe connections kept per remote gateway')
+    .option('--max-connections <n>', 'inbound TLS connection limit')
+    .option('--max-tunnels <n>', 'open tunnel limit (each direction)')
+    .option('--handshake-timeout-ms <ms>', 'TLS handshake deadline')
+    .option('--connect-timeout-ms <ms>', 'deadline to reach a target or a remote gateway')
+    .option('--idle-timeout-ms <ms>', 'close a tunnel after this long without bytes either way')
+    .option('--drain-timeout-ms <ms>', 'on SIGTERM, how long tunnels may finish')
+    .option('--allowed-identities <list>', 'comma-separated peer identities allowed in (SPIFFE ids, spiffe://td/ns/x/* prefixes, trust domains)')
+    .option('--cert <file>', 'certificate chain (PEM), for static setups (with --key, --bundle)')
+    .option('--key <file>', 'private key (PEM)')
+    .option('--bundle <file>', 'trust bundle (PEM)')
+    .option('--identity-addr <host:port>', 'Identity service to get (and renew) the certificate from')
+    .option('--identity-token <file>', 'ServiceAccount token file for the Identity service')
+    .option('--trust-bundle <file>', 'trust roots (PEM), re-read on renewal')
+    .option('--routes <file>', 'static routes (YAML/JSON: exported, outbound, remotes) instead of watching Kubernetes')
+    .option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, in-cluster, ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context')
+    .addHelpText('after', `
+Examples:
+  mesh gateway --cluster-name cluster-a --identity-addr mesh-controller.mesh-system.svc.cluster.local:8080 \\
+    --identity-token /var/run/secrets/mesh.io/identity/token --trust-bundle /var/run/mesh/trust-roots/ca-bundle.crt
+  mesh gateway --cluster-name cluster-a --cert gw.crt --key gw.key --bundle roots.crt --kubeconfig ./kubeconfig
+
+Targets reachable through the tunnel port: only Services labelled mirror.mesh.io/exported=true|gateway, only
+their declared ports. A Service may narrow who connects with the annotation
+mirror.mesh.io/allowed-identities: spiffe://mesh.local/ns/web/sa/frontend,spiffe://mesh.local/ns/ops/*
+
+Runs until SIGTERM (drains first). Exit codes: 0 stopped, 1 failure, 2 usage error.`)
+    .action(async (flags: Record<string, unknown>) => {
+      const parsed = GatewayOptionsSchema.safeParse(flags);
+      if (!parsed.success) {
+        const i = parsed.error.issues[0];
+        throw new CliError(`--${String(i?.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i?.message}`, ExitCode.Usage);
+      }
+      let running;
+      try {
+        running = await runGateway(parsed.data);
+      } catch (err) {
+        if (err instanceof GatewayError) throw new CliError(err.message, ExitCode.Failure);
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError((err as Error).message, ExitCode.Failure, 'another process holds the port; pick another with --tunnel-port/--admin-port');
+        throw err;
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          process.off('SIGTERM', done);
+          process.off('SIGINT', done);
+          void running.stop().finally(resolve);
+        };
+        process.on('SIGTERM', done);
+        process.on('SIGINT', done);
+      });
+    });
+}

@@ -1,0 +1,184 @@
+// Pure: Kubernetes objects (exported Services, their EndpointSlices, shadow Services, Links) → the
+// gateway's routing snapshot. Malformed objects are skipped with a reason (returned for logging), never
+// thrown, so one bad shadow cannot take routing down for the others.
+import { z } from 'zod';
+import type { ExportedService, OutboundRoute, RemoteGateway, RouteSnapshot, Backend } from './types.js';
+import { TRANSPORTS } from './types.js';
+
+export const EXPORT_LABEL = 'mirror.mesh.io/exported';
+export const EXPORT_GATEWAY_VALUES = ['true', 'gateway'];
+export const MIRRORED_LABEL = 'mirror.mesh.io/mirrored-service';
+export const CLUSTER_LABEL = 'mirror.mesh.io/cluster-name';
+export const REMOTE_FQ_ANNOTATION = 'mirror.mesh.io/remote-svc-fq-name';
+export const PORT_MAP_ANNOTATION = 'mirror.mesh.io/gateway-port-map';
+export const MODE_ANNOTATION = 'mirror.mesh.io/mode';
+/** On an exported Service: comma-separated SPIFFE ids, `spiffe://td/ns/x/*` prefixes or trust domains. */
+export const ALLOWED_IDENTITIES_ANNOTATION = 'mirror.mesh.io/allowed-identities';
+export const SLICE_SERVICE_LABEL = 'kubernetes.io/service-name';
+
+interface Meta {
+  name?: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+export interface KService {
+  metadata?: Meta;
+  spec?: { type?: string; clusterIP?: string; ports?: Array<{ name?: string; port: number; protocol?: string }> };
+}
+export interface KSlice {
+  metadata?: Meta;
+  addressType?: string;
+  endpoints?: Array<{ addresses?: string[]; conditions?: { ready?: boolean | null }; hostname?: string }>;
+  ports?: Array<{ name?: string | null; port?: number | null; protocol?: string | null }> | null;
+}
+export interface KLink {
+  metadata?: Meta;
+  spec?: unknown;
+}
+
+const PortMapSchema = z.array(
+  z.object({
+    port: z.number().int().min(1).max(65535),
+    name: z.string().optional(),
+    protocol: z.string().optional(),
+    outboundPort: z.number().int().min(1).max(65535),
+    hostname: z.string().min(1).optional(),
+  }),
+);
+
+/** The few Link fields the gateway needs, read leniently (the mirror owns the full schema). */
+const LinkFieldsSchema = z.object({
+  targetClusterName: z.string().min(1),
+  targetClusterDomain: z.string().min(1).default('cluster.local'),
+  gateway: z
+    .object({
+      addresses: z.array(z.string().min(1)).min(1),
+      port: z.number().int().min(1).max(65535).default(4143),
+      identity: z.string().optional(),
+      transport: z.enum(TRANSPORTS).optional(),
+      allowedIdentities: z.array(z.string()).optional(),
+    })
+    .optional(),
+});
+
+export interface KubeState {
+  exported: KService[];
+  slices: KSlice[];
+  shadows: KService[];
+  links: KLink[];
+}
+
+export function isExportedThroughGateway(s: KService): boolean {
+  return EXPORT_GATEWAY_VALUES.includes(s.metadata?.labels?.[EXPORT_LABEL] ?? '');
+}
+
+export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problems: string[] } {
+  const problems: string[] = [];
+  const slicesBySvc = new Map<string, KSlice[]>();
+  for (const sl of st.slices) {
+    const svc = sl.metadata?.labels?.[SLICE_SERVICE_LABEL];
+    if (!svc || !sl.metadata?.namespace) continue;
+    const k = `${sl.metadata.namespace}/${svc}`;
+    const list = slicesBySvc.get(k) ?? [];
+    list.push(sl);
+    slicesBySvc.set(k, list);
+  }
+
+  const exported: ExportedService[] = [];
+  for (const s of st.exported) {
+    const ns = s.metadata?.namespace;
+    const name = s.metadata?.name;
+    if (!ns || !name || !isExportedThroughGateway(s) || s.spec?.type === 'ExternalName') continue;
+    // A shadow is never re-exported (no transit through this cluster).
+    if (s.metadata?.labels?.[MIRRORED_LABEL] === 'true') continue;
+    const slices = slicesBySvc.get(`${ns}/${name}`);
+    const ports = (s.spec?.ports ?? [])
+      .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
+      .map((p) => ({ port: p.port, ...(p.name ? { name: p.name } : {}), backends: backendsFor(p, slices, s.spec?.clusterIP) }));
+    const allowRaw = s.metadata?.annotations?.[ALLOWED_IDENTITIES_ANNOTATION];
+    const allowed = allowRaw?.split(',').map((x) => x.trim()).filter(Boolean);
+    exported.push({ namespace: ns, name, ports, ...(allowed && allowed.length ? { allowedIdentities: allowed } : {}) });
+  }
+
+  const outbound: OutboundRoute[] = [];
+  for (const sh of st.shadows) {
+    const m = sh.metadata ?? {};
+    if (m.labels?.[MIRRORED_LABEL] !== 'true') continue;
+    if ((m.annotations?.[MODE_ANNOTATION] ?? 'gateway') !== 'gateway') continue;
+    const raw = m.annotations?.[PORT_MAP_ANNOTATION];
+    if (raw === undefined) continue;
+    const where = `shadow ${m.namespace}/${m.name}`;
+    const cluster = m.labels?.[CLUSTER_LABEL];
+    const fq = m.annotations?.[REMOTE_FQ_ANNOTATION];
+    const parts = fq?.split('.') ?? [];
+    if (!cluster || parts.length < 3 || parts[2] !== 'svc') {
+      problems.push(`${where}: needs label ${CLUSTER_LABEL} and annotation ${REMOTE_FQ_ANNOTATION}=<svc>.<ns>.svc.<domain>`);
+      continue;
+    }
+    let entries: z.infer<typeof PortMapSchema>;
+    try {
+      const r = PortMapSchema.safeParse(JSON.parse(raw));
+      if (!r.success) throw new Error(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      entries = r.data;
+    } catch (err) {
+      problems.push(`${where}: bad ${PORT_MAP_ANNOTATION}: ${(err as Error).message}`);
+      continue;
+    }
+    for (const e of entries) {
+      if ((e.protocol ?? 'TCP') !== 'TCP') continue;
+      outbound.push({ outboundPort: e.outboundPort, remoteCluster: cluster, namespace: parts[1]!, service: parts[0]!, port: e.port, ...(e.hostname ? { hostname: e.hostname } : {}) });
+    }
+  }
+  // Two shadows claiming one port: the first (by name order) keeps it; the conflict is reported.
+  outbound.sort((a, b) => a.outboundPort - b.outboundPort || `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`));
+  const dedup: OutboundRoute[] = [];
+  for (const r of outbound) {
+    const prev = dedup[dedup.length - 1];
+    if (prev && prev.outboundPort === r.outboundPort) {
+      problems.push(`outbound port ${r.outboundPort} claimed by ${prev.namespace}/${prev.service}@${prev.remoteCluster} and ${r.namespace}/${r.service}@${r.remoteCluster}; keeping the first`);
+      continue;
+    }
+    dedup.push(r);
+  }
+
+  const remotes: RemoteGateway[] = [];
+  for (const l of st.links) {
+    const r = LinkFieldsSchema.safeParse(l.spec);
+    if (!r.success) {
+      problems.push(`link ${l.metadata?.namespace}/${l.metadata?.name}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      continue;
+    }
+    const g = r.data.gateway;
+    if (!g) continue; // flat-only link: no gateway on the path
+    remotes.push({
+      cluster: r.data.targetClusterName,
+      clusterDomain: r.data.targetClusterDomain,
+      addresses: g.addresses,
+      port: g.port,
+      ...(g.identity ? { identity: g.identity } : {}),
+      ...(g.transport ? { transport: g.transport } : {}),
+      ...(g.allowedIdentities ? { allowedIdentities: g.allowedIdentities } : {}),
+    });
+  }
+  return { snapshot: { exported, outbound: dedup, remotes }, problems };
+}
+
+/** Ready endpoints of one Service port. Slices name their ports like the Service's; an unnamed single
+ * port matches the slice's only port. Without any EndpointSlice the ClusterIP is the fallback (a
+ * selector-less Service managed elsewhere); with slices but no ready endpoint there is none. */
+function backendsFor(p: { name?: string; port: number }, slices: KSlice[] | undefined, clusterIP: string | undefined): Backend[] {
+  if (!slices || slices.length === 0) {
+    return clusterIP && clusterIP !== 'None' ? [{ address: clusterIP, port: p.port }] : [];
+  }
+  const out: Backend[] = [];
+  for (const sl of slices) {
+    const sp = (sl.ports ?? []).find((x) => (x.name ?? '') === (p.name ?? '')) ?? ((sl.ports ?? []).length === 1 && !p.name ? sl.ports![0] : undefined);
+    if (!sp?.port) continue;
+    for (const ep of sl.endpoints ?? []) {
+      if (ep.conditions?.ready === false) continue;
+      for (const a of ep.addresses ?? []) out.push({ address: a, port: sp.port, ...(ep.hostname ? { hostname: ep.hostname } : {}) });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,75 @@
+// Routing state from the local API server: exported Services (+ their EndpointSlices) for inbound,
+// shadow Services for outbound, Links for remote gateways. Informers only mark the state dirty; one
+// coalesced rebuild (a level-triggered reconcile of a single key) turns the caches into a snapshot.
+import { Informer, KubeClient, type KubeObject } from '../kube/index.js';
+import type { Logger } from '../log/index.js';
+import { buildSnapshot, EXPORT_LABEL, MIRRORED_LABEL, type KLink, type KService, type KSlice } from './kube-snapshot.js';
+import type { RouteSnapshot, RouteSource } from './types.js';
+
+/** Changes within this window are applied together. */
+const COALESCE_MS = 20;
+
+export class KubeRouteSource implements RouteSource {
+  private readonly informers: Informer[];
+  private readonly exported: Informer;
+  private readonly shadows: Informer;
+  private readonly slices: Informer;
+  private readonly links: Informer;
+  private timer: NodeJS.Timeout | undefined;
+  private lastProblems = '';
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly namespace: string,
+    private readonly logger: Logger,
+  ) {
+    const mk = (name: string, path: string, labelSelector?: string) =>
+      new Informer<KubeObject>(client, { path, name: `gateway:${name}`, logger, ...(labelSelector ? { labelSelector } : {}) });
+    this.exported = mk('exported', '/api/v1/services', `${EXPORT_LABEL} in (true,gateway)`);
+    this.shadows = mk('shadows', '/api/v1/services', `${MIRRORED_LABEL}=true`);
+    this.slices = mk('slices', '/apis/discovery.k8s.io/v1/endpointslices');
+    this.links = mk('links', `/apis/multicluster.mesh.io/v1alpha1/namespaces/${namespace}/links`);
+    this.informers = [this.exported, this.shadows, this.slices, this.links];
+  }
+
+  async start(onChange: (s: RouteSnapshot) => void): Promise<void> {
+    const rebuild = () => {
+      this.timer = undefined;
+      const { snapshot, problems } = buildSnapshot({
+        exported: this.exported.list() as KService[],
+        slices: this.slices.list() as KSlice[],
+        shadows: this.shadows.list() as KService[],
+        links: this.links.list() as KLink[],
+      });
+      const p = problems.join('\n');
+      if (p && p !== this.lastProblems) this.logger.warn('ignoring malformed routing objects', { problems });
+      this.lastProblems = p;
+      onChange(snapshot);
+    };
+    const dirty = () => {
+      if (!this.timer) this.timer = setTimeout(rebuild, COALESCE_MS);
+    };
+    for (const i of this.informers) {
+      i.onKey(dirty);
+      i.start();
+    }
+    // Start serving without waiting for sync; /ready says when the caches are complete.
+    void Promise.all(this.informers.map((i) => i.waitForSync(3_600_000))).then(
+      () => {
+        this.logger.info('watches synced', { namespace: this.namespace });
+        dirty();
+      },
+      () => {},
+    );
+  }
+
+  synced(): boolean {
+    return this.informers.every((i) => i.hasSynced());
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    for (const i of this.informers) i.stop();
+    this.client.close();
+  }
+}

@@ -1,0 +1,142 @@
+// `mesh gateway` as a process: flags → config, credentials (Identity service or files), routes
+// (Kubernetes watches or a file), then serve until SIGTERM, which drains.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { createLogger, type Logger } from '../log/index.js';
+import { CertificateManager, spiffeId } from '../trust/index.js';
+import { KubeClient, loadKubeConfig } from '../kube/index.js';
+import { GatewayError } from './errors.js';
+import { PortRangeSchema, type GatewayConfigInput } from './config.js';
+import { startGateway, type Gateway } from './gateway.js';
+import { FileCredentials, FileRouteSource } from './static-source.js';
+import { KubeRouteSource } from './kube-source.js';
+import { TRANSPORTS, type CredentialSource, type RouteSource } from './types.js';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const posInt = z.coerce.number().int().min(1);
+const list = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+  .optional();
+
+/** The process's options, as commander hands them over (strings), validated here. */
+export const GatewayOptionsSchema = z
+  .object({
+    clusterName: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label'),
+    clusterDomain: z.string().min(1).default('cluster.local'),
+    trustDomain: z.string().min(1).default('mesh.local'),
+    namespace: z.string().min(1).default('mesh-system'),
+    host: z.string().optional(),
+    tunnelPort: port.default(4143),
+    adminPort: port.default(4191),
+    outboundPorts: PortRangeSchema.default({ min: 14000, max: 15999 }),
+    transport: z.enum(TRANSPORTS).default('connect'),
+    poolSize: posInt.max(64).optional(),
+    pipeWarm: z.coerce.number().int().min(0).max(256).optional(),
+    maxConnections: posInt.optional(),
+    maxTunnels: posInt.optional(),
+    handshakeTimeoutMs: posInt.optional(),
+    connectTimeoutMs: posInt.optional(),
+    idleTimeoutMs: posInt.optional(),
+    drainTimeoutMs: z.coerce.number().int().min(0).optional(),
+    allowedIdentities: list,
+    cert: z.string().optional(),
+    key: z.string().optional(),
+    bundle: z.string().optional(),
+    trustBundle: z.string().optional(),
+    identityAddr: z.string().optional(),
+    identityToken: z.string().optional(),
+    routes: z.string().optional(),
+    kubeconfig: z.string().optional(),
+    context: z.string().optional(),
+  })
+  .refine((o) => (o.cert && o.key && (o.bundle || o.trustBundle)) || o.identityAddr, {
+    message: 'give credentials: --cert, --key and --bundle files, or --identity-addr (with --identity-token and --trust-bundle)',
+    path: ['cert'],
+  })
+  .refine((o) => !o.identityAddr || (o.identityToken && (o.trustBundle || o.bundle)), {
+    message: '--identity-addr needs --identity-token <file> and --trust-bundle <file>',
+    path: ['identityAddr'],
+  });
+export type GatewayOptions = z.infer<typeof GatewayOptionsSchema>;
+
+export interface RunningGateway {
+  gateway: Gateway;
+  logger: Logger;
+  /** Drain and stop (what SIGTERM does). */
+  stop(): Promise<void>;
+}
+
+export async function runGateway(o: GatewayOptions, env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
+  const logger = createLogger('gateway', { fields: { cluster: o.clusterName, ...(env.POD_NAME ? { pod: env.POD_NAME } : {}) } });
+  const credentials = await loadCredentials(o, env, logger);
+  const routes = await loadRoutes(o, logger);
+  const config: GatewayConfigInput = {
+    clusterName: o.clusterName,
+    clusterDomain: o.clusterDomain,
+    trustDomain: o.trustDomain,
+    host: o.host ?? env.POD_IP ?? '0.0.0.0',
+    tunnelPort: o.tunnelPort,
+    adminPort: o.adminPort,
+    outboundPorts: o.outboundPorts,
+    defaultTransport: o.transport,
+    allowedIdentities: o.allowedIdentities ?? [],
+    ...(o.poolSize !== undefined ? { poolSize: o.poolSize } : {}),
+    ...(o.pipeWarm !== undefined ? { pipeWarm: o.pipeWarm } : {}),
+    ...(o.maxConnections !== undefined ? { maxInboundConnections: o.maxConnections } : {}),
+    ...(o.maxTunnels !== undefined ? { maxTunnels: o.maxTunnels } : {}),
+    ...(o.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: o.handshakeTimeoutMs } : {}),
+    ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
+    ...(o.idleTimeoutMs !== undefined ? { idleTimeoutMs: o.idleTimeoutMs } : {}),
+    ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
+  };
+  const gateway = await startGateway(config, { credentials, routes, logger });
+  // One line on stdout for whoever started us (tests, scripts): where we listen.
+  process.stdout.write(`gateway listening tunnel=${gateway.tunnelPort} admin=${gateway.adminPort}\n`);
+  let stopping: Promise<void> | undefined;
+  return {
+    gateway,
+    logger,
+    stop: () => (stopping ??= gateway.drain().then(() => undefined)),
+  };
+}
+
+async function loadCredentials(o: GatewayOptions, env: NodeJS.ProcessEnv, logger: Logger): Promise<CredentialSource> {
+  if (o.cert && o.key) {
+    return new FileCredentials({ cert: o.cert, key: o.key, bundle: (o.bundle ?? o.trustBundle)! }, logger);
+  }
+  const bundleFile = (o.trustBundle ?? o.bundle)!;
+  const identity = spiffeId(o.trustDomain, env.POD_NAMESPACE ?? o.namespace, 'mesh-gateway');
+  const manager = new CertificateManager({
+    identity,
+    address: o.identityAddr!,
+    tokenFile: o.identityToken!,
+    // Re-read on every renewal: the ConfigMap mount changes when roots rotate.
+    bundle: () => readFileSync(bundleFile, 'utf8'),
+    logger,
+  });
+  const toCreds = (c: { keyPem: string; chainPem: string; bundle: { pem(): string } }) => ({ key: c.keyPem, certChain: c.chainPem, bundle: c.bundle.pem() });
+  // Serve /live at once; /ready waits for the first certificate.
+  void manager.start().catch((err: Error) => logger.error('identity: first certificate failed; retrying', { error: err.message, identityAddr: o.identityAddr }));
+  return {
+    current: () => {
+      const c = manager.current();
+      return c ? toCreds(c) : undefined;
+    },
+    onChange: (l) => manager.on('credentials', (c) => l(toCreds(c))),
+    stop: () => manager.stop(),
+  };
+}
+
+async function loadRoutes(o: GatewayOptions, logger: Logger): Promise<RouteSource> {
+  if (o.routes) return new FileRouteSource(o.routes, logger);
+  let client: KubeClient;
+  try {
+    const kc = loadKubeConfig({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}) });
+    if (o.context) kc.setCurrentContext(o.context);
+    client = await KubeClient.create(kc);
+  } catch (err) {
+    throw new GatewayError('BAD_CONFIG', `cannot load a kubeconfig (use --kubeconfig, or --routes for a static setup): ${(err as Error).message}`);
+  }
+  return new KubeRouteSource(client, o.namespace, logger);
+}
