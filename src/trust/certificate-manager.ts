@@ -36,6 +36,11 @@ export interface CertificateManagerOptions {
   identity: string;
   /** Identity service host:port, or a ready client (tests, in-process use). */
   address?: string;
+  /**
+   * Turns `address` into the host:port to dial, before each new channel. For processes that cannot use
+   * the system resolver for cluster names (the sandbox's MESH_CLUSTER_DNS); default: dial as given.
+   */
+  resolveAddress?: (address: string) => Promise<string>;
   client?: Pick<IdentityClient, 'certify'>;
   /** The projected token file; re-read before every request (kubelet rotates it). */
   tokenFile?: string;
@@ -146,9 +151,11 @@ export class CertificateManager extends EventEmitter<CertificateManagerEvents> {
 
   private async clientFor(bundlePem: string): Promise<Pick<IdentityClient, 'certify'>> {
     if (this.opts.client) return this.opts.client;
-    if (!this.ownedClient || this.clientBundle !== bundlePem) {
+    if (!this.ownedClient || this.clientBundle !== bundlePem || this.failures > 0) {
+      // A new channel when the bundle changed, or after a failure (the service may have moved).
       this.ownedClient?.close();
-      this.ownedClient = new IdentityClient({ address: this.opts.address!, bundle: bundlePem });
+      const address = this.opts.resolveAddress ? await this.opts.resolveAddress(this.opts.address!) : this.opts.address!;
+      this.ownedClient = new IdentityClient({ address, bundle: bundlePem });
       this.clientBundle = bundlePem;
     }
     return this.ownedClient;

@@ -203,10 +203,16 @@ describe('CertificateManager', () => {
     const r2 = new TableReviewer({ 'tok-web': { authenticated: true, username: 'system:serviceaccount:default:web' } });
     r2.down = 2;
     const s2 = await startIdentityService({ source: new StaticTrustSource({ issuer, bundle }), reviewer: r2, host: '127.0.0.1', port: 0, logger: silentLogger() });
-    const mgr = new CertificateManager({ identity: WEB, address: `127.0.0.1:${s2.port}`, token: () => 'tok-web', bundle: root.certPem, backoffInitialMs: 50, backoffMaxMs: 200 });
+    // The cluster name is resolved by the injected resolver (as the sandbox does with its own DNS).
+    const resolved: string[] = [];
+    const mgr = new CertificateManager({
+      identity: WEB, address: 'mesh-controller.mesh-system.svc.cluster.local:8080', token: () => 'tok-web', bundle: root.certPem, backoffInitialMs: 50, backoffMaxMs: 200,
+      resolveAddress: async (a) => { resolved.push(a); return `127.0.0.1:${s2.port}`; },
+    });
     try {
       assert.equal(mgr.state, 'Initializing');
       const c = await mgr.start();
+      assert.ok(resolved.length >= 1 && resolved.every((a) => a === 'mesh-controller.mesh-system.svc.cluster.local:8080'));
       assert.equal(mgr.state, 'Available');
       assert.equal(r2.calls, 3, 'two refused attempts, then success');
       assert.equal(verifyChain(c.chainPem, bundle).uri, WEB);
