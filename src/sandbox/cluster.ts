@@ -6,14 +6,13 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { startApiServer } from '../apiserver/index.js';
 import { DnsRecordSource, dnsServicesFromObjects, startDnsServer, type DnsServer } from '../dns/index.js';
-import { Informer, KubeClient, kubeConfigFromString, isAlreadyExists, type KubeObject } from '../kube/index.js';
+import { Controller, Informer, KubeClient, kubeConfigFromString, isAlreadyExists, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { ControllerManager, type Caches } from './controller-manager.js';
 import { Recorder } from './events.js';
 import { Kubelet } from './kubelet.js';
 import type { ClusterPlan } from './plan.js';
 import { startServiceProxy, type ProxyHandle } from './proxy-wiring.js';
-import { Controller } from '../kube/index.js';
 
 export interface ClusterRunOptions {
   plan: ClusterPlan;
@@ -108,20 +107,20 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
   const proxy: ProxyHandle = await startServiceProxy({ client, services: caches.services, slices: caches.slices, nodeAddress: plan.nodeAddress, log });
 
   const cm = new ControllerManager({ client, caches, recorder: new Recorder(client, 'controller-manager', nodeName, log), log, loadBalancerIP: plan.nodeAddress });
-  const kubeletCtl: { c?: Controller } = {};
-  let kubelet!: Kubelet;
-  kubeletCtl.c = new Controller({ name: 'kubelet', reconcile: (k) => kubelet.reconcile(k), workers: 8, logger: log });
-  kubelet = new Kubelet({
-    client, pods: caches.pods, controller: kubeletCtl.c, plan, nodeName, clusterDir: cdir, meshBin: o.meshBin, repoRoot: o.repoRoot,
+  const holder: { k?: Kubelet } = {};
+  const kubeletCtl = new Controller({ name: 'kubelet', reconcile: (k) => holder.k!.reconcile(k), workers: 8, logger: log });
+  const kubelet = new Kubelet({
+    client, pods: caches.pods, controller: kubeletCtl, plan, nodeName, clusterDir: cdir, meshBin: o.meshBin, repoRoot: o.repoRoot,
     apiHost: plan.nodeAddress, apiPort, caPem: api.caPem, dns, sandboxId: o.sandboxId, recorder, log,
   });
-  caches.pods.onKey((k) => kubeletCtl.c!.enqueue(k));
+  holder.k = kubelet;
+  caches.pods.onKey((k) => kubeletCtl.enqueue(k));
 
   const all = Object.values(caches) as Informer<KubeObject>[];
   for (const i of all) i.start();
   await Promise.all(all.map((i) => i.waitForSync(20_000)));
   cm.start();
-  kubeletCtl.c.start();
+  kubeletCtl.start();
 
   let stopping: Promise<void> | undefined;
   return {
@@ -134,7 +133,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
     kubelet,
     stop() {
       stopping ??= (async () => {
-        await kubeletCtl.c!.stop();
+        await kubeletCtl.stop();
         await kubelet.stop(3_000);
         await cm.stop();
         for (const i of all) i.stop();

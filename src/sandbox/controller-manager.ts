@@ -92,12 +92,13 @@ export class ControllerManager {
       .map((s) => s as unknown as EndpointSlice)
       .filter((s) => s.metadata.labels?.[SERVICE_NAME_LABEL] === name && s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
     const base = `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`;
-    if (!svc || !svc.spec.selector || Object.keys(svc.spec.selector).length === 0) {
-      // Services without a selector (the mirror's shadows, manual endpoints) keep their own slices.
-      for (const s of existing) await this.o.client.delete(`${base}/${s.metadata.name}`).catch(ignoreNotFound);
-      if (!svc) await this.o.client.delete(`/api/v1/namespaces/${namespace}/endpoints/${name}`).catch(ignoreNotFound);
+    if (!svc) {
+      // Backstop for owner GC: only slices this controller made (they carry the Service as owner).
+      for (const s of existing) if ((s.metadata.ownerReferences ?? []).some((r) => r.kind === 'Service' && r.controller)) await this.o.client.delete(`${base}/${s.metadata.name}`).catch(ignoreNotFound);
       return;
     }
+    // Services without a selector (the mirror's shadows, `kubernetes`, manual endpoints) keep their own.
+    if (!svc.spec.selector || Object.keys(svc.spec.selector).length === 0) return;
     const pods = this.c.pods.listByNamespace(namespace).map((p) => p as unknown as Pod);
     const want = desiredEndpointSlices(svc, pods);
     const byName = new Map(existing.map((s) => [s.metadata.name, s]));
