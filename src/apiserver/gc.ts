@@ -109,9 +109,12 @@ export class GarbageCollector {
       if (gr === 'namespaces' && nsSpecFinalizers(obj).includes('kubernetes')) changed = this.emptyNamespace(obj) || changed;
     }
     // Dependents whose owners are all gone.
-    for (const { gr, obj } of withOwners) {
-      if (!store.byUid(obj.metadata.uid) || obj.metadata['deletionTimestamp']) continue;
+    for (const { gr, obj: seen } of withOwners) {
+      // Re-read: this pass may already have changed it (orphaning removes owner references).
+      const obj = store.get(gr, seen.metadata.namespace, seen.metadata.name);
+      if (!obj || obj.metadata.uid !== seen.metadata.uid || obj.metadata['deletionTimestamp']) continue;
       const refs = ownerRefs(obj);
+      if (refs.length === 0) continue;
       if (refs.every((r) => !store.byUid(r.uid))) {
         this.log.debug('garbage collecting object whose owners are gone', { resource: gr, namespace: obj.metadata.namespace, name: obj.metadata.name });
         changed = this.deleteObj(gr, obj, 'Background') || changed;

@@ -241,6 +241,7 @@ export class Rest {
       statusSeparate,
       { resource: def.resource, group: def.group, name },
     );
+    merged['metadata'] = { ...(isObject(merged['metadata']) ? merged['metadata'] : {}), name };
     const obj = this.checkBody(def, version, merged, ns);
     obj.metadata['managedFields'] = managedFields;
     if (!cur) {

@@ -426,6 +426,8 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
     res.writeHead(200, { ...jsonHeaders, 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
     const av = apiVersionOf(def.group, version);
+    // kubectl get -w asks for Table rows; each event then carries a one-row Table, as kube-apiserver sends.
+    const asTable = wantsTable(req.headers['accept']);
     let closed = false;
     const deliver = (ev: StoreEvent): void => {
       if (closed) return;
@@ -438,7 +440,8 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
         else type = now || before ? 'DELETED' : undefined;
       }
       if (!type) return;
-      res.write(eventLine(ev, type, def, version));
+      if (asTable) res.write(`{"type":"${type}","object":${JSON.stringify(renderTable(def, [rest.view(def, version, ev.obj)], ev.obj.metadata.resourceVersion))}}\n`);
+      else res.write(eventLine(ev, type, def, version));
       // A watcher that cannot keep up is cut off; it relists and watches again, as with kube-apiserver.
       if (res.writableLength > 64 * 1024 * 1024) state.close();
     };
@@ -460,7 +463,8 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
     else {
       for (const o of store.list(gr, ns)) {
         if (!matches(o) && filtered) continue;
-        if (o.apiVersion === av) res.write(`{"type":"ADDED","object":${objJson(o)}}\n`);
+        if (asTable) res.write(`{"type":"ADDED","object":${JSON.stringify(renderTable(def, [rest.view(def, version, o)], o.metadata.resourceVersion))}}\n`);
+        else if (o.apiVersion === av) res.write(`{"type":"ADDED","object":${objJson(o)}}\n`);
         else res.write(`{"type":"ADDED","object":${JSON.stringify({ ...o, apiVersion: av })}}\n`);
       }
       if (bookmarks && q.get('sendInitialEvents') === 'true') {
