@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { createLogger } from '../log/index.js';
-import { bindHost, ClientUsageError, runClient, startGrpcEcho, startHttpEcho, startTcpEcho, type RequestResult, type RunningApp } from '../sandbox/index.js';
+import { bindHost, ClientUsageError, runClient, startGrpcEcho, startHttpEcho, startTcpEcho, type RequestResult, type RunningApp } from '../apps/index.js';
 import { CliError, ExitCode } from './errors.js';
 
 const serverFlags = z.object({

@@ -3,47 +3,43 @@
 import { Command, CommanderError } from 'commander';
 import { CliError, ExitCode } from './errors.js';
 import { readFileSync } from 'node:fs';
-import { registerApiserver } from './cmd-apiserver.js';
-import { registerDemo } from './cmd-demo.js';
-import { registerSandbox } from './cmd-sandbox.js';
-import { registerInstall } from './cmd-install.js';
-import { registerLink } from './cmd-link.js';
-import { registerExport } from './cmd-export.js';
-import { registerLinks } from './cmd-links.js';
-import { registerGateways } from './cmd-gateways.js';
-import { registerCheck } from './cmd-check.js';
-import { registerController } from './cmd-controller.js';
-import { registerTrust } from './cmd-trust.js';
-import { registerApp } from './cmd-app.js';
-import { registerGateway } from './cmd-gateway.js';
-
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
+/**
+ * Subcommands by the names they register. Only the module of the command being run is loaded: loading
+ * every component costs seconds and ~150 MB per process, and pods (demo apps, gateways) start often.
+ */
+const commands: Array<{ names: string[]; load: () => Promise<(program: Command) => void> }> = [
+  { names: ['apiserver'], load: async () => (await import('./cmd-apiserver.js')).registerApiserver },
+  { names: ['demo'], load: async () => (await import('./cmd-demo.js')).registerDemo },
+  { names: ['sandbox'], load: async () => (await import('./cmd-sandbox.js')).registerSandbox },
+  { names: ['install', 'uninstall'], load: async () => (await import('./cmd-install.js')).registerInstall },
+  { names: ['link', 'unlink'], load: async () => (await import('./cmd-link.js')).registerLink },
+  { names: ['export', 'unexport'], load: async () => (await import('./cmd-export.js')).registerExport },
+  { names: ['links'], load: async () => (await import('./cmd-links.js')).registerLinks },
+  { names: ['gateways'], load: async () => (await import('./cmd-gateways.js')).registerGateways },
+  { names: ['check'], load: async () => (await import('./cmd-check.js')).registerCheck },
+  { names: ['controller'], load: async () => (await import('./cmd-controller.js')).registerController },
+  { names: ['trust'], load: async () => (await import('./cmd-trust.js')).registerTrust },
+  { names: ['app'], load: async () => (await import('./cmd-app.js')).registerApp },
+  { names: ['gateway'], load: async () => (await import('./cmd-gateway.js')).registerGateway },
+];
+
+/** The program with the subcommand named in argv registered, or all of them (for help and errors). */
+export async function buildProgram(argv: string[] = process.argv): Promise<Command> {
   const program = new Command('mesh')
     .description('Mesh federation: link Kubernetes clusters, mirror exported Services, carry traffic over mTLS')
     .version(pkg.version)
     .showHelpAfterError()
     .exitOverride();
-  // Subcommands register below, one line each.
-  registerApiserver(program);
-  registerDemo(program);
-  registerSandbox(program);
-  registerInstall(program);
-  registerLink(program);
-  registerExport(program);
-  registerLinks(program);
-  registerGateways(program);
-  registerCheck(program);
-  registerController(program);
-  registerTrust(program);
-  registerApp(program);
-  registerGateway(program);
+  const named = argv.slice(2).find((a) => !a.startsWith('-'));
+  const chosen = commands.filter((c) => named !== undefined && c.names.includes(named));
+  for (const c of chosen.length ? chosen : commands) (await c.load())(program);
   return program;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
     return ExitCode.Ok;

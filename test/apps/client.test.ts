@@ -6,7 +6,7 @@ import { startMesh, stopAll, type Proc } from '../helpers/process.js';
 import { freePort } from '../helpers/ports.js';
 import { silentLogger } from '../../src/log/index.js';
 import { DnsRecordSource, startDnsServer, type DnsServer } from '../../src/dns/index.js';
-import { runClient, summarize, type ClientReport } from '../../src/sandbox/apps/index.js';
+import { runClient, summarize, type ClientReport } from '../../src/apps/index.js';
 
 const net = `127.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`;
 const pods = [`${net}.11`, `${net}.12`];

@@ -2,7 +2,7 @@
 // the cluster and pod instead of echoing that line. Half-close aware: after the client's FIN it finishes
 // echoing, then sends its own FIN.
 import { createServer, type Socket } from 'node:net';
-import type { Logger } from '../../log/index.js';
+import type { Logger } from '../log/index.js';
 import { identityFromEnv, type AppIdentity, type RunningApp } from './identity.js';
 
 const WHO = Buffer.from('WHO\n');

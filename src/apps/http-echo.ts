@@ -6,7 +6,7 @@ import { createServer as createHttp2, type Http2ServerRequest, type Http2ServerR
 import { createServer as createTcp, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import type { Logger } from '../../log/index.js';
+import type { Logger } from '../log/index.js';
 import { identityFromEnv, type AppIdentity, type RunningApp } from './identity.js';
 
 export const HTTP_ECHO_LIMITS = { maxDelayMs: 30_000, maxBytes: 64 * 1024 * 1024, maxHeaders: 32 } as const;

@@ -9,7 +9,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { startMesh, stopAll, type Proc } from '../helpers/process.js';
-import { echoClient, healthClient, type EchoReply } from '../../src/sandbox/apps/index.js';
+import { echoClient, healthClient, type EchoReply } from '../../src/apps/index.js';
 
 after(stopAll);
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyStart, headerSubset, identityFromEnv, bindHost } from '../../src/sandbox/apps/index.js';
+import { classifyStart, headerSubset, identityFromEnv, bindHost } from '../../src/apps/index.js';
 
 test('tcp-echo start classification: WHO / WHO\\r\\n / prefixes wait / anything else echoes', () => {
   const cases: [string, string][] = [
