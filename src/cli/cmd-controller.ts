@@ -1,6 +1,7 @@
 // `mesh controller`: the service-mirror controller (one process per cluster; all Links in it).
 import { Command } from 'commander';
 import { controllerOptionsSchema, runController, PortRangeError, parsePortRange } from '../mirror/index.js';
+import { KubeConfigError } from '../kube/index.js';
 import { CliError, ExitCode } from './errors.js';
 
 const int = (v: string) => {
@@ -46,7 +47,15 @@ Runs until SIGTERM. Exit codes: 0 stopped, 1 failure, 2 usage error.`)
         if (err instanceof PortRangeError) throw new CliError(`--outbound-ports: ${err.message}`, ExitCode.Usage);
         throw err;
       }
-      const { stop } = await runController(parsed.data);
+      let stop: () => Promise<void>;
+      try {
+        ({ stop } = await runController(parsed.data));
+      } catch (err) {
+        if (err instanceof KubeConfigError) throw new CliError(err.message, ExitCode.Failure, 'pass --kubeconfig, set KUBECONFIG, or run in a cluster');
+        const code = (err as { code?: unknown }).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES') throw new CliError(`cannot listen: ${(err as Error).message}`, ExitCode.Failure, 'choose another --admin-port / --identity-port');
+        throw err;
+      }
       await new Promise<void>((resolve) => {
         const done = () => {
           process.off('SIGTERM', done);

@@ -296,8 +296,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.store.set(key, obj);
     this.index(key, obj);
     for (const h of this.objHandlers) {
-      if (old) h.onUpdate?.(old, obj);
-      else h.onAdd?.(obj);
+      this.guard(key, () => (old ? h.onUpdate?.(old, obj) : h.onAdd?.(obj)));
     }
     this.emitKey(key);
   }
@@ -308,17 +307,20 @@ export class Informer<T extends KubeObject = KubeObject> {
     if (!old) return;
     this.store.delete(key);
     this.unindex(key, old);
-    for (const h of this.objHandlers) h.onDelete?.(old);
+    for (const h of this.objHandlers) this.guard(key, () => h.onDelete?.(old));
     this.emitKey(key);
   }
 
   private emitKey(key: string): void {
-    for (const h of this.keyHandlers) {
-      try {
-        h(key);
-      } catch (err) {
-        this.log.error('key handler threw', { informer: this.name, key, error: errorMessage(err) });
-      }
+    for (const h of this.keyHandlers) this.guard(key, () => h(key));
+  }
+
+  /** A throwing handler must not stop the others or the watch. */
+  private guard(key: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error('informer handler threw', { informer: this.name, key, error: errorMessage(err) });
     }
   }
 

@@ -194,3 +194,19 @@ test('admin port: healthz, readyz and metrics', async () => {
   assert.match(m, /mesh_controller_reconcile_duration_seconds_bucket/);
   assert.equal((await fetch(`${base}/nope`)).status, 404);
 });
+
+test('a Link whose credentials Secret holds a broken kubeconfig reports it; the other Link is unaffected', async () => {
+  await putSecret(local, 'cluster-credentials-broken', 'this is: [not a kubeconfig');
+  await createLink(local, 'broken', { targetClusterName: 'broken', clusterCredentialsSecret: 'cluster-credentials-broken' });
+  const l = await until(async () => {
+    const x = await getLink(local, 'broken');
+    return condition(x, 'CredentialsValid')?.reason === 'InvalidKubeconfig' ? x : undefined;
+  }, 'InvalidKubeconfig');
+  assert.equal(condition(l, 'CredentialsValid')?.status, 'False');
+  assert.equal(condition(l, 'Ready')?.status, 'False');
+  const events = await local.client.list<import('../../src/kube/index.js').KubeObject & { reason: string; involvedObject: { name: string } }>('/api/v1/namespaces/mesh-system/events');
+  assert.ok(events.items.some((e) => e.reason === 'InvalidCredentials' && e.involvedObject.name === 'broken'));
+  assert.equal(condition(await getLink(local, 'remote'), 'CredentialsValid')?.status, 'True');
+  await exportService(remote, 'shop', 'still-works');
+  await until(() => getService(local, 'shop', 'still-works-remote'), 'other link still mirrors');
+});
