@@ -5,3 +5,4 @@ export { startGrpcEcho, echoClient, healthClient, loadEchoProtos, ECHO_PROTO, HE
 export { startTcpEcho, classifyStart, type TcpEchoOptions } from './tcp-echo.js';
 export { runClient, summarize, makeResolver, ClientOptionsSchema, ClientUsageError, type ClientOptions, type ClientReport, type ClientSummary, type RequestResult } from './client.js';
 export { identityFromEnv, bindHost, type AppIdentity, type RunningApp } from './identity.js';
+export { startTrafficAgent, AGENT_LIMITS, type TrafficAgentOptions } from './agent.js';

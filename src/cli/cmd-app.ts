@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { createLogger } from '../log/index.js';
-import { bindHost, ClientUsageError, runClient, startGrpcEcho, startHttpEcho, startTcpEcho, type RequestResult, type RunningApp } from '../apps/index.js';
+import { bindHost, ClientUsageError, runClient, startGrpcEcho, startHttpEcho, startTcpEcho, startTrafficAgent, type RequestResult, type RunningApp } from '../apps/index.js';
 import { CliError, ExitCode } from './errors.js';
 
 const serverFlags = z.object({
@@ -75,6 +75,9 @@ export function registerApp(program: Command): void {
   );
   serverCommand(app, 'grpc-echo', '9090', 'gRPC server mesh.demo.v1.Echo (Echo, ServerStream, Chat) + grpc.health.v1.Health; replies carry cluster/pod', (host, port) =>
     startGrpcEcho({ host, port, logger: log('grpc-echo') }),
+  );
+  serverCommand(app, 'traffic-agent', '8081', 'The traffic client as a server: POST /run {url|grpc|tcp, count, intervalMs, timeoutMs} runs it from this pod and answers the report', (host, port) =>
+    startTrafficAgent({ host, port, logger: log('traffic-agent') }),
   );
   serverCommand(app, 'tcp-echo', '7070', 'TCP echo; a first line "WHO" is answered with a JSON line {cluster, namespace, pod, podIP}; half-close aware', (host, port) =>
     startTcpEcho({ host, port, logger: log('tcp-echo') }),
