@@ -107,7 +107,8 @@ ${EXIT_HELP}`)
       try {
         const st = await status(o.dir);
         process.stdout.write(o.output === 'json' ? JSON.stringify(st, null, 2) + '\n' : renderStatus(st));
-        if (!st.clusters.every((c) => c.healthy)) process.exitCode = ExitCode.Failure;
+        const sick = st.clusters.filter((c) => !c.healthy).map((c) => c.name);
+        if (sick.length) throw new CliError(`unhealthy: ${sick.join(', ')}`, ExitCode.Failure, `see ${st.dir}/<cluster>/cluster.log`);
       } catch (err) {
         asCli(err);
       }
@@ -155,7 +156,9 @@ ${EXIT_HELP}`)
     .addHelpText('after', `\nExample:\n  mesh sandbox exec --dir /tmp/sb cluster-a -- node bin/mesh.js app client --url http://web.demo.svc.cluster.local:8080/\n${EXIT_HELP}`)
     .action((cluster: string, command: string[], o: { dir: string }) => {
       try {
-        process.exitCode = execIn(o.dir, cluster, command);
+        const code = execIn(o.dir, cluster, command);
+        // The command's own exit code, so scripts can test it (its output already says why).
+        if (code !== 0) throw new CliError(`${command[0]} exited with code ${code}`, code);
       } catch (err) {
         asCli(err);
       }
