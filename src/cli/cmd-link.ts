@@ -12,7 +12,7 @@ import {
 import { MESH_NAMESPACE } from './render.js';
 import {
   linkTargetObjects, linkKubeconfig, credentialsSecret, linkSpec, linkObject, rollbackPlan, unlinkPlan, gatewayAddress,
-  compareTrust, parseSelector, conditionOf, linkServiceAccountName, TOKEN_TTL_SECONDS, CLUSTER_NAME_LABEL,
+  compareTrust, parseSelector, conditionOf, linkServiceAccountName, linkApiServer, TOKEN_TTL_SECONDS, CLUSTER_NAME_LABEL,
   TRUST_CONFIGMAP, TRUST_BUNDLE_KEY, type DoneStep, type LinkMode, type Side,
 } from './plan.js';
 import { collectionPath, objectPath, describe, idOf, type ObjectId } from './kinds.js';
@@ -112,6 +112,19 @@ async function resolveGateway(target: MeshCluster, override: string | undefined)
   return g;
 }
 
+/** The address TARGET's API server advertises to pods (Endpoints default/kubernetes), if readable. */
+async function advertisedApi(target: MeshCluster): Promise<{ ip: string; port: number } | undefined> {
+  try {
+    const ep = await target.client.get<{ subsets?: { addresses?: { ip: string }[]; ports?: { port: number; name?: string }[] }[] }>('/api/v1/namespaces/default/endpoints/kubernetes');
+    const sub = ep.subsets?.[0];
+    const ip = sub?.addresses?.[0]?.ip;
+    const port = (sub?.ports?.find((p) => p.name === 'https') ?? sub?.ports?.[0])?.port;
+    return ip && port ? { ip, port } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Ctx {
   source: MeshCluster;
   target: MeshCluster;
@@ -205,7 +218,9 @@ export async function linkOne(source: MeshCluster, target: MeshCluster, o: LinkO
     progress.ok(`${target.name}: token for ${sa} issued (${TOKEN_TTL_SECONDS / 3600} h; the controller renews it)`);
     await hooks.afterStep?.('target:token');
     // SOURCE: the credentials Secret and the Link.
-    const kubeconfig = linkKubeconfig({ clusterName: target.name, server: o.apiServerAddress ?? target.server, caPem: target.caPem, insecure: target.insecure, token, user: sa });
+    const api = linkApiServer(target.server, await advertisedApi(target), o.apiServerAddress);
+    progress.ok(`${target.name}: API for ${source.name}'s controller: ${api.server} (${api.why})`);
+    const kubeconfig = linkKubeconfig({ clusterName: target.name, server: api.server, caPem: target.caPem, insecure: target.insecure, token, user: sa });
     await applyTracked(ctx, 'source', credentialsSecret(target.name, kubeconfig));
     await applyTracked(ctx, 'source', linkObject(input, spec));
     let link: ApiObject | null = null;

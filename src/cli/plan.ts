@@ -250,3 +250,20 @@ export function conditionOf(obj: object, type: string): Condition | undefined {
   const conds = (obj as { status?: { conditions?: Condition[] } }).status?.conditions;
   return Array.isArray(conds) ? conds.find((c) => c.type === type) : undefined;
 }
+
+const isLoopbackHost = (h: string): boolean => h === 'localhost' || h.startsWith('127.') || h === '[::1]' || h === '::1';
+
+/**
+ * The API address SOURCE's controller should use for TARGET. A kubeconfig that reaches TARGET through
+ * loopback (kind, port-forwards) is useless from another cluster; the `kubernetes` Endpoints then give the
+ * address the API server advertises to pods (kind: the control-plane node on the docker network).
+ */
+export function linkApiServer(kubeconfigServer: string, advertised: { ip: string; port: number } | undefined, override?: string): { server: string; why: string } {
+  if (override) return { server: override, why: '--api-server-address' };
+  const host = new URL(kubeconfigServer).hostname;
+  if (advertised && isLoopbackHost(host) && !isLoopbackHost(advertised.ip)) {
+    const ip = advertised.ip.includes(':') ? `[${advertised.ip}]` : advertised.ip;
+    return { server: `https://${ip}:${advertised.port}`, why: `the kubeconfig reaches it over loopback; using the address it advertises (default/kubernetes)` };
+  }
+  return { server: kubeconfigServer, why: 'the kubeconfig\'s server' };
+}

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import {
   installPlan, uninstallPlan, rollbackPlan, unlinkPlan, gatewayAddress, compareTrust, linkSpec, linkObject,
-  linkKubeconfig, credentialsSecret, parseSelector, secretText, type DoneStep,
+  linkKubeconfig, credentialsSecret, parseSelector, secretText, linkApiServer, type DoneStep,
 } from '../../src/cli/plan.js';
 import { describe as describeId } from '../../src/cli/kinds.js';
 
@@ -118,4 +118,14 @@ test('selector parsing: equality only, clear error otherwise', () => {
   assert.deepEqual(parseSelector('app=web,tier==api'), { app: 'web', tier: 'api' });
   assert.throws(() => parseSelector('app in (a,b)'), /not key=value/);
   assert.throws(() => parseSelector('=x'), /not key=value/);
+});
+
+test('link API address: override, else the advertised address when the kubeconfig only reaches loopback', () => {
+  assert.equal(linkApiServer('https://127.0.0.1:40000', { ip: '172.18.0.3', port: 6443 }).server, 'https://172.18.0.3:6443');
+  assert.equal(linkApiServer('https://127.0.0.1:40000', { ip: '172.18.0.3', port: 6443 }, 'https://b-control-plane:6443').server, 'https://b-control-plane:6443');
+  // The sandbox (loopback mode) advertises a loopback address: the kubeconfig's is right.
+  assert.equal(linkApiServer('https://127.168.0.1:39913', { ip: '127.168.0.1', port: 39913 }).server, 'https://127.168.0.1:39913');
+  assert.equal(linkApiServer('https://api.prod.example:443', { ip: '10.0.0.1', port: 443 }).server, 'https://api.prod.example:443');
+  assert.equal(linkApiServer('https://localhost:6443', { ip: 'fd00::1', port: 6443 }).server, 'https://[fd00::1]:6443');
+  assert.equal(linkApiServer('https://127.0.0.1:1', undefined).server, 'https://127.0.0.1:1');
 });
