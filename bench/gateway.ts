@@ -1,0 +1,495 @@
+// `npm run bench -- gateway`: client → gateway A → gateway B → server on loopback, beside (same run, same
+// certificates, TLS 1.3 with TLS_AES_128_GCM_SHA256): the direct connection (the limit), nginx (stream
+// module, proxy_ssl → ssl + ssl_verify_client) and HAProxy (ssl server → ssl bind + verify required), and
+// ours over both transports (HTTP/2 CONNECT, tls-pipe). Every hop is its own process with one worker.
+// Figures: 64 B round trips/s on one connection, bulk MB/s on one connection, new connections/s
+// (connect, 64 B each way, close), p50/p99 of 1 KiB requests at a fixed rate, gateway RSS idle and per
+// 1,000 idle tunneled connections. Bounded: ~2 s per figure (GATEWAY_BENCH_SECONDS), ~2-3 min in all.
+import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, chmodSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startProcess, startMesh, stopAll, repoRoot, type Proc } from '../test/helpers/process.js';
+import { freePort } from '../test/helpers/ports.js';
+import { createPki } from '../test/gateway/fixtures.js';
+import type { Credentials, RouteFile, Transport } from '../src/gateway/index.js';
+import type { BenchResult, BenchRow } from './report.js';
+
+const SECONDS = Number(process.env.GATEWAY_BENCH_SECONDS ?? 2);
+const IDLE_CONNS = 1000;
+const LATENCY_RATE = 1000; // requests/s, over LATENCY_CONNS connections
+const LATENCY_CONNS = 8;
+const CONN_CONCURRENCY = 8;
+
+interface Subject {
+  name: string;
+  echoPort: number;
+  sinkPort: number;
+  /** The first hop's processes (for RSS). */
+  hopA?: () => number[];
+  hopB?: () => number[];
+}
+
+interface Figures {
+  rt: number;
+  bulk: number;
+  conns: number;
+  p50: number;
+  p99: number;
+  idleRss?: number;
+  perConnKb?: number;
+}
+
+function which(cmd: string): string | undefined {
+  for (const d of ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin']) if (existsSync(join(d, cmd))) return join(d, cmd);
+  return undefined;
+}
+
+function rssKb(pids: number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      total += m ? Number(m[1]) : 0;
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', noDelay: true });
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/** 64 B request/response on one connection for SECONDS. */
+async function roundTrips(port: number): Promise<number> {
+  const s = await connect(port);
+  const msg = Buffer.alloc(64, 7);
+  let count = 0;
+  let got = 0;
+  const until = performance.now() + SECONDS * 1000;
+  const start = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    s.on('error', reject);
+    s.on('data', (c: Buffer) => {
+      got += c.length;
+      if (got < 64) return;
+      got -= 64;
+      count++;
+      if (performance.now() >= until) return resolve();
+      s.write(msg);
+    });
+    s.write(msg);
+  });
+  const secs = (performance.now() - start) / 1000;
+  s.destroy();
+  return count / secs;
+}
+
+/** Upload to the sink for SECONDS on one connection; the sink's byte count must match. */
+async function bulk(port: number): Promise<number> {
+  const s = await connect(port);
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  let sent = 0;
+  const start = performance.now();
+  const until = start + SECONDS * 1000;
+  let reply = '';
+  const done = new Promise<void>((resolve, reject) => {
+    s.on('error', reject);
+    s.on('data', (c: Buffer) => (reply += c.toString()));
+    s.on('end', () => resolve());
+  });
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (performance.now() < until) {
+        sent += chunk.length;
+        if (!s.write(chunk)) return void s.once('drain', pump);
+      }
+      s.end();
+      resolve();
+    };
+    pump();
+  });
+  await done;
+  const secs = (performance.now() - start) / 1000;
+  s.destroy();
+  if (Number(reply) !== sent) throw new Error(`bulk: sink counted ${reply} bytes, sent ${sent}`);
+  return sent / 1e6 / secs;
+}
+
+/** New connections: connect, 64 B each way, close; CONN_CONCURRENCY loops for SECONDS. */
+async function newConns(port: number): Promise<number> {
+  const msg = Buffer.alloc(64, 3);
+  let count = 0;
+  let failed = 0;
+  const start = performance.now();
+  const until = start + SECONDS * 1000;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const s = net.connect({ port, host: '127.0.0.1', noDelay: true, allowHalfOpen: false });
+      let got = 0;
+      s.on('connect', () => s.write(msg));
+      s.on('data', (c: Buffer) => {
+        got += c.length;
+        if (got >= 64) s.end();
+      });
+      s.on('error', () => {});
+      s.on('close', () => {
+        if (got >= 64) count++;
+        else failed++;
+        resolve();
+      });
+    });
+  await Promise.all(
+    Array.from({ length: CONN_CONCURRENCY }, async () => {
+      while (performance.now() < until) await one();
+    }),
+  );
+  if (failed > count / 100) throw new Error(`new connections: ${failed} failed of ${count + failed}`);
+  return count / ((performance.now() - start) / 1000);
+}
+
+/** 1 KiB requests at LATENCY_RATE/s over LATENCY_CONNS connections; latency from the scheduled send. */
+async function latency(port: number): Promise<{ p50: number; p99: number }> {
+  const socks = await Promise.all(Array.from({ length: LATENCY_CONNS }, () => connect(port)));
+  const msg = Buffer.alloc(1024, 9);
+  const samples: number[] = [];
+  const interval = (1000 * LATENCY_CONNS) / LATENCY_RATE;
+  const total = Math.floor((SECONDS * LATENCY_RATE) / LATENCY_CONNS);
+  await Promise.all(
+    socks.map(
+      (s, i) =>
+        new Promise<void>((resolve, reject) => {
+          let sent = 0;
+          let got = 0;
+          let sentAt = 0;
+          const t0 = performance.now() + (i * interval) / LATENCY_CONNS;
+          const sendNext = () => {
+            if (sent === total) return resolve();
+            const due = t0 + sent * interval;
+            const wait = due - performance.now();
+            const go = () => {
+              // From the scheduled time when late (queueing counts), from the actual send when a timer fired early.
+              sentAt = Math.min(due, performance.now());
+              sent++;
+              s.write(msg);
+            };
+            if (wait > 0) setTimeout(go, wait);
+            else go();
+          };
+          s.on('error', reject);
+          s.on('data', (c: Buffer) => {
+            got += c.length;
+            while (got >= 1024) {
+              got -= 1024;
+              samples.push(performance.now() - sentAt);
+              sendNext();
+            }
+          });
+          sendNext();
+        }),
+    ),
+  );
+  for (const s of socks) s.destroy();
+  samples.sort((a, b) => a - b);
+  return { p50: samples[Math.floor(samples.length * 0.5)]!, p99: samples[Math.floor(samples.length * 0.99)]! };
+}
+
+/** RSS of the first hop idle, then with IDLE_CONNS tunneled connections open (each echoed once). */
+async function idleMemory(subject: Subject): Promise<{ idleKb: number; perConnKb: number; perConnKbB?: number }> {
+  const pidsA = subject.hopA!();
+  const pidsB = subject.hopB?.() ?? [];
+  await sleep(300);
+  const beforeA = rssKb(pidsA);
+  const beforeB = rssKb(pidsB);
+  const socks: net.Socket[] = [];
+  for (let i = 0; i < IDLE_CONNS; i += 50) {
+    const batch = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const s = await connect(subject.echoPort);
+        await new Promise<void>((resolve) => {
+          s.once('data', () => resolve());
+          s.write('x');
+        });
+        return s;
+      }),
+    );
+    socks.push(...batch);
+  }
+  await sleep(500);
+  const afterA = rssKb(pidsA);
+  const afterB = rssKb(pidsB);
+  for (const s of socks) s.destroy();
+  await sleep(300);
+  return { idleKb: beforeA, perConnKb: (afterA - beforeA) / IDLE_CONNS, ...(pidsB.length ? { perConnKbB: (afterB - beforeB) / IDLE_CONNS } : {}) };
+}
+
+const ROUNDS = Number(process.env.GATEWAY_BENCH_ROUNDS ?? 3);
+
+function median(xs: number[]): number {
+  const a = [...xs].sort((x, y) => x - y);
+  return a[Math.floor(a.length / 2)]!;
+}
+
+/** Each figure is the median of ROUNDS runs, the subjects interleaved within a round, so that load from
+ * other processes on this shared machine falls on all of them alike. */
+async function measureAll(subjects: Subject[]): Promise<Map<string, Figures>> {
+  const runs = new Map<string, Array<{ rt: number; bulk: number; conns: number; p50: number; p99: number }>>(subjects.map((s) => [s.name, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const s of subjects) {
+      const rt = await roundTrips(s.echoPort);
+      const b = await bulk(s.sinkPort);
+      const conns = await newConns(s.echoPort);
+      const lat = await latency(s.echoPort);
+      runs.get(s.name)!.push({ rt, bulk: b, conns, p50: lat.p50, p99: lat.p99 });
+    }
+  }
+  const out = new Map<string, Figures>();
+  for (const s of subjects) {
+    const rs = runs.get(s.name)!;
+    const f: Figures = { rt: median(rs.map((x) => x.rt)), bulk: median(rs.map((x) => x.bulk)), conns: median(rs.map((x) => x.conns)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)) };
+    if (s.hopA) {
+      const m = await idleMemory(s);
+      f.idleRss = m.idleKb;
+      f.perConnKb = m.perConnKb;
+    }
+    out.set(s.name, f);
+  }
+  return out;
+}
+
+function writeCreds(dir: string, name: string, c: Credentials): { cert: string; key: string; pem: string } {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  const pem = join(dir, `${name}.pem`);
+  writeFileSync(cert, c.certChain);
+  writeFileSync(key, c.key);
+  writeFileSync(pem, c.certChain + c.key);
+  // nginx/haproxy workers may drop privileges: keep the bench's throwaway keys readable.
+  for (const f of [cert, key, pem]) chmodSync(f, 0o644);
+  return { cert, key, pem };
+}
+
+async function startOurs(dir: string, transport: Transport, a: ReturnType<typeof writeCreds>, b: ReturnType<typeof writeCreds>, bundle: string, upstream: { echo: number; sink: number }): Promise<{ subject: Subject; procs: Proc[] }> {
+  const bRoutes = join(dir, `b-${transport}.yaml`);
+  const route: RouteFile = {
+    exported: [
+      { namespace: 'bench', name: 'echo', ports: [{ port: 7, backends: [{ address: '127.0.0.1', port: upstream.echo }] }] },
+      { namespace: 'bench', name: 'sink', ports: [{ port: 9, backends: [{ address: '127.0.0.1', port: upstream.sink }] }] },
+    ],
+  };
+  writeFileSync(bRoutes, JSON.stringify(route));
+  const common = ['--host', '127.0.0.1', '--admin-port', '0', '--outbound-ports', '1024-65535', '--bundle', bundle, '--transport', transport];
+  const gb = startMesh(['gateway', '--cluster-name', 'cluster-b', '--tunnel-port', '0', '--cert', b.cert, '--key', b.key, '--routes', bRoutes, ...common], { MESH_LOG_LEVEL: 'warn' });
+  const m = await gb.waitFor(/gateway listening tunnel=(\d+)/);
+  const tunnel = Number(m[1]);
+  const echoPort = await freePort();
+  const sinkPort = await freePort();
+  const aRoutes = join(dir, `a-${transport}.yaml`);
+  writeFileSync(
+    aRoutes,
+    JSON.stringify({
+      outbound: [
+        { outboundPort: echoPort, remoteCluster: 'cluster-b', namespace: 'bench', service: 'echo', port: 7 },
+        { outboundPort: sinkPort, remoteCluster: 'cluster-b', namespace: 'bench', service: 'sink', port: 9 },
+      ],
+      remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.1'], port: tunnel, transport }],
+    } satisfies RouteFile),
+  );
+  const ga = startMesh(['gateway', '--cluster-name', 'cluster-a', '--tunnel-port', '0', '--cert', a.cert, '--key', a.key, '--routes', aRoutes, ...common], { MESH_LOG_LEVEL: 'warn' });
+  await ga.waitFor(/gateway listening/);
+  await waitPort(echoPort);
+  await waitPort(sinkPort);
+  await sleep(300); // pools warm
+  return { subject: { name: `mesh gateway (${transport})`, echoPort, sinkPort, hopA: () => [ga.pid], hopB: () => [gb.pid] }, procs: [ga, gb] };
+}
+
+async function waitPort(port: number, procs: Proc[] = []): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      (await connect(port)).destroy();
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`port ${port} never opened\n${procs.map((p) => p.stderr().slice(-1500)).join('\n')}`);
+}
+
+async function startNginx(bin: string, dir: string, a: ReturnType<typeof writeCreds>, b: ReturnType<typeof writeCreds>, bundle: string, upstream: { echo: number; sink: number }): Promise<{ subject: Subject; procs: Proc[] }> {
+  const [pBe, pBs, pAe, pAs] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const mod = ['/usr/lib/nginx/modules/ngx_stream_module.so', '/usr/share/nginx/modules/ngx_stream_module.so'].find(existsSync);
+  const conf = (name: string, servers: string) => {
+    const file = join(dir, `nginx-${name}.conf`);
+    writeFileSync(
+      file,
+      `${mod ? `load_module ${mod};` : ''}
+daemon off; master_process on; worker_processes 1; pid ${dir}/nginx-${name}.pid; error_log ${dir}/nginx-${name}.err warn;
+events { worker_connections 8192; }
+stream {
+${servers}
+}
+`,
+    );
+    return file;
+  };
+  const bServer = (listen: number, to: number) => `  server {
+    listen 127.0.0.1:${listen} ssl; proxy_pass 127.0.0.1:${to}; proxy_half_close on;
+    ssl_certificate ${b.cert}; ssl_certificate_key ${b.key};
+    ssl_client_certificate ${bundle}; ssl_verify_client on; ssl_verify_depth 3;
+    ssl_protocols TLSv1.3; ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
+  }`;
+  // proxy_ssl_verify stays off: nginx checks DNS names, and SPIFFE leaves carry only a URI SAN.
+  const aServer = (listen: number, to: number) => `  server {
+    listen 127.0.0.1:${listen}; proxy_pass 127.0.0.1:${to}; proxy_half_close on;
+    proxy_ssl on; proxy_ssl_certificate ${a.cert}; proxy_ssl_certificate_key ${a.key};
+    proxy_ssl_trusted_certificate ${bundle}; proxy_ssl_session_reuse on;
+    proxy_ssl_protocols TLSv1.3; proxy_ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
+  }`;
+  const nb = startProcess(bin, ['-p', dir, '-c', conf('b', bServer(pBe, upstream.echo) + '\n' + bServer(pBs, upstream.sink))]);
+  const na = startProcess(bin, ['-p', dir, '-c', conf('a', aServer(pAe, pBe) + '\n' + aServer(pAs, pBs))]);
+  await waitPort(pAe, [na, nb]);
+  await waitPort(pAs, [na, nb]);
+  return { subject: { name: 'nginx (stream)', echoPort: pAe, sinkPort: pAs, hopA: () => [na.pid, ...childrenOf(na.pid)], hopB: () => [nb.pid, ...childrenOf(nb.pid)] }, procs: [na, nb] };
+}
+
+async function startHaproxy(bin: string, dir: string, a: ReturnType<typeof writeCreds>, b: ReturnType<typeof writeCreds>, bundle: string, upstream: { echo: number; sink: number }): Promise<{ subject: Subject; procs: Proc[] }> {
+  const [pBe, pBs, pAe, pAs] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const global = `global
+  nbthread 1
+  maxconn 8000
+  ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256
+  ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256
+  ssl-default-bind-options ssl-min-ver TLSv1.3
+  ssl-default-server-options ssl-min-ver TLSv1.3
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+`;
+  const bCfg = join(dir, 'haproxy-b.cfg');
+  writeFileSync(
+    bCfg,
+    `${global}
+listen echo
+  bind 127.0.0.1:${pBe} ssl crt ${b.pem} ca-file ${bundle} verify required
+  server s 127.0.0.1:${upstream.echo}
+listen sink
+  bind 127.0.0.1:${pBs} ssl crt ${b.pem} ca-file ${bundle} verify required
+  server s 127.0.0.1:${upstream.sink}
+`,
+  );
+  // verify none on the client hop, as for nginx (SPIFFE URI SANs only; no DNS name to check).
+  const aCfg = join(dir, 'haproxy-a.cfg');
+  writeFileSync(
+    aCfg,
+    `${global}
+listen echo
+  bind 127.0.0.1:${pAe}
+  server b 127.0.0.1:${pBe} ssl crt ${a.pem} ca-file ${bundle} verify none
+listen sink
+  bind 127.0.0.1:${pAs}
+  server b 127.0.0.1:${pBs} ssl crt ${a.pem} ca-file ${bundle} verify none
+`,
+  );
+  const hb = startProcess(bin, ['-db', '-f', bCfg]);
+  const ha = startProcess(bin, ['-db', '-f', aCfg]);
+  await waitPort(pAe, [ha, hb]);
+  await waitPort(pAs, [ha, hb]);
+  return { subject: { name: 'HAProxy', echoPort: pAe, sinkPort: pAs, hopA: () => [ha.pid], hopB: () => [hb.pid] }, procs: [ha, hb] };
+}
+
+export async function run(): Promise<BenchResult> {
+  const notes: string[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
+  chmodSync(dir, 0o755);
+  const results = new Map<string, Figures>();
+  try {
+    const pki = createPki();
+    const bundle = join(dir, 'ca.crt');
+    writeFileSync(bundle, pki.bundle);
+    chmodSync(bundle, 0o644);
+    const a = writeCreds(dir, 'a', pki.leaf('cluster-a'));
+    const b = writeCreds(dir, 'b', pki.leaf('cluster-b'));
+    const server = startProcess(process.execPath, [join(repoRoot, 'dist/test/gateway/load-server.js')]);
+    const m = await server.waitFor(/\{"echo":(\d+),"sink":(\d+)\}/);
+    const upstream = { echo: Number(m[1]), sink: Number(m[2]) };
+
+    const subjects: Subject[] = [{ name: 'direct', echoPort: upstream.echo, sinkPort: upstream.sink }];
+    const only = process.env.GATEWAY_BENCH_ONLY?.split(',');
+    const want = (n: string) => !only || only.some((o) => n.includes(o));
+    const nginx = which('nginx');
+    if (!nginx) notes.push('nginx not installed (apt-get install nginx libnginx-mod-stream): no nginx figures; ratios are against direct.');
+    else if (want('nginx')) subjects.push((await startNginx(nginx, dir, a, b, bundle, upstream)).subject);
+    const haproxy = which('haproxy');
+    if (!haproxy) notes.push('haproxy not installed (apt-get install haproxy): no HAProxy figures.');
+    else if (want('HAProxy')) subjects.push((await startHaproxy(haproxy, dir, a, b, bundle, upstream)).subject);
+    for (const t of ['connect', 'tls-pipe'] as const) if (want(t)) subjects.push((await startOurs(dir, t, a, b, bundle, upstream)).subject);
+    for (const [k, v] of await measureAll(subjects)) results.set(k, v);
+  } finally {
+    await stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const rows: BenchRow[] = [];
+  const peer = results.has('nginx (stream)') ? 'nginx (stream)' : 'direct';
+  const base = results.get(peer)!;
+  const direct = results.get('direct')!;
+  const ours = (n: string) => n.startsWith('mesh gateway');
+  const metric = (metric: string, unit: string, get: (f: Figures) => number | undefined, target?: { factor: number; higher: boolean }) => {
+    for (const [name, f] of results) {
+      const v = get(f);
+      if (v === undefined) continue;
+      const baseline = name === 'direct' ? undefined : name === peer ? { name: 'direct', value: get(direct)! } : { name: peer, value: get(base)! };
+      const row: BenchRow = { metric, subject: name, value: v, unit, ...(baseline && baseline.value !== undefined ? { baseline } : {}) };
+      if (target && ours(name) && baseline) {
+        row.target = `${target.higher ? '>=' : '<='} ${target.factor.toFixed(1)}x ${peer}`;
+        row.met = target.higher ? v >= target.factor * baseline.value : v <= target.factor * baseline.value;
+      }
+      rows.push(row);
+    }
+  };
+  metric('64 B round trips, 1 conn', 'rt/s', (f) => f.rt, { factor: 1, higher: true });
+  metric('bulk upload, 1 conn', 'MB/s', (f) => f.bulk, { factor: 1, higher: true });
+  metric('new connections (64 B each way)', 'conn/s', (f) => f.conns, { factor: 2, higher: true });
+  metric(`1 KiB latency p50 @ ${LATENCY_RATE}/s`, 'ms', (f) => f.p50);
+  metric(`1 KiB latency p99 @ ${LATENCY_RATE}/s`, 'ms', (f) => f.p99);
+  metric('first hop RSS idle', 'MB', (f) => (f.idleRss === undefined ? undefined : f.idleRss / 1024));
+  for (const [name, f] of results) {
+    if (f.perConnKb === undefined) continue;
+    rows.push({ metric: `first hop RSS per idle tunneled conn (${IDLE_CONNS} open)`, subject: name, value: f.perConnKb, unit: 'KB', ...(ours(name) ? { target: '<= 20 KB', met: f.perConnKb <= 20 } : {}) });
+  }
+  notes.push(
+    `Node ${process.version}, median of ${ROUNDS} interleaved runs of ${SECONDS} s per figure, every hop one process with one worker/thread on this machine (${cpuCount()} cores shared by client, two hops and server). ` +
+      'TLS 1.3 TLS_AES_128_GCM_SHA256 everywhere; B verifies A\'s client certificate against the root in every setup; nginx/HAProxy do not verify B\'s name (SPIFFE URI SAN only), ours checks B\'s SPIFFE identity.',
+  );
+  return { name: 'gateway: client → A → B → server (loopback)', notes, rows };
+}
+
+function cpuCount(): number {
+  try {
+    return Number(execFileSync('nproc').toString().trim());
+  } catch {
+    return 0;
+  }
+}
