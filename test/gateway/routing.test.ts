@@ -1,0 +1,116 @@
+// Pure routing decisions, table-driven: authority parsing, identity policy, target resolution, and the
+// Kubernetes objects → routing snapshot mapping.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseAuthority, checkPolicy, resolveTarget, indexExports, GatewayError, buildSnapshot, formatAuthority } from '../../src/gateway/index.js';
+
+test('parseAuthority accepts service and headless pod names in the cluster domain', () => {
+  assert.deepEqual(parseAuthority('web.prod.svc.cluster.local:80', 'cluster.local'), { service: 'web', namespace: 'prod', port: 80 });
+  assert.deepEqual(parseAuthority('web-0.web.prod.svc.cluster.local:8080', 'cluster.local'), { hostname: 'web-0', service: 'web', namespace: 'prod', port: 8080 });
+  assert.deepEqual(parseAuthority('WEB.Prod.svc.Cluster.Local:80', 'cluster.local'), { service: 'web', namespace: 'prod', port: 80 });
+  assert.equal(formatAuthority({ hostname: 'web-0', service: 'web', namespace: 'prod', port: 1 }, 'x.y'), 'web-0.web.prod.svc.x.y:1');
+});
+
+for (const [authority, why] of [
+  [undefined, /missing/],
+  ['', /missing/],
+  ['127.0.0.1:80', /no|IP|domain/],
+  ['[::1]:80', /IP|domain/],
+  ['10.0.0.1:443', /IP/],
+  ['kubernetes.default.svc:443', /domain/],
+  ['kubernetes:443', /domain/],
+  ['web.prod.svc.cluster.local', /port/],
+  ['web.prod.svc.cluster.local:0', /range/],
+  ['web.prod.svc.cluster.local:70000', /range/],
+  ['web.prod.svc.cluster.local:8a', /port/],
+  ['a.b.c.d.svc.cluster.local:80', /Service/],
+  ['prod.svc.cluster.local:80', /Service/],
+  ['web_x.prod.svc.cluster.local:80', /label/],
+  ['web.prod.svc.other.domain:80', /domain/],
+  ['x'.repeat(400) + ':80', /long/],
+] as const) {
+  test(`parseAuthority refuses ${JSON.stringify(authority)?.slice(0, 40)}`, () => {
+    assert.throws(() => parseAuthority(authority, 'cluster.local'), (e: unknown) => e instanceof GatewayError && e.code === 'BAD_AUTHORITY' && why.test(e.message));
+  });
+}
+
+test('policy: any identity in the trust domain by default; each allow list narrows', () => {
+  const id = 'spiffe://mesh.local/ns/web/sa/frontend';
+  checkPolicy(id, 'mesh.local');
+  checkPolicy(id, 'mesh.local', [], undefined);
+  checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/web/*']);
+  checkPolicy(id, 'mesh.local', ['mesh.local']);
+  checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/ops/sa/x', id], ['spiffe://mesh.local/ns/web/*']);
+  const forbidden = (e: unknown) => e instanceof GatewayError && e.code === 'FORBIDDEN';
+  assert.throws(() => checkPolicy(undefined, 'mesh.local'), forbidden);
+  assert.throws(() => checkPolicy('spiffe://other.org/ns/web/sa/frontend', 'mesh.local'), forbidden);
+  assert.throws(() => checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/ops/*']), forbidden);
+  assert.throws(() => checkPolicy(id, 'mesh.local', [id], ['spiffe://mesh.local/ns/web/sa/other']), forbidden);
+  // A prefix must end at a path boundary: /ns/we/* does not match /ns/web/...
+  assert.throws(() => checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/we/*']), forbidden);
+});
+
+test('resolveTarget: only exported Services, only declared ports, headless by hostname', () => {
+  const idx = indexExports([
+    { namespace: 'prod', name: 'web', ports: [{ port: 80, backends: [{ address: '10.0.0.1', port: 8080, hostname: 'web-0' }, { address: '10.0.0.2', port: 8080, hostname: 'web-1' }] }] },
+    { namespace: 'prod', name: 'idle', ports: [{ port: 80, backends: [] }] },
+  ]);
+  assert.equal(resolveTarget({ service: 'web', namespace: 'prod', port: 80 }, idx).candidates.length, 2);
+  assert.deepEqual(resolveTarget({ hostname: 'web-1', service: 'web', namespace: 'prod', port: 80 }, idx).candidates, [{ address: '10.0.0.2', port: 8080, hostname: 'web-1' }]);
+  const code = (c: string) => (e: unknown) => e instanceof GatewayError && e.code === c;
+  assert.throws(() => resolveTarget({ service: 'db', namespace: 'prod', port: 80 }, idx), code('UNKNOWN_SERVICE'));
+  assert.throws(() => resolveTarget({ service: 'web', namespace: 'dev', port: 80 }, idx), code('UNKNOWN_SERVICE'));
+  assert.throws(() => resolveTarget({ service: 'web', namespace: 'prod', port: 8080 }, idx), code('UNDECLARED_PORT'));
+  assert.throws(() => resolveTarget({ hostname: 'web-9', service: 'web', namespace: 'prod', port: 80 }, idx), code('UNKNOWN_HOST'));
+  assert.throws(() => resolveTarget({ service: 'idle', namespace: 'prod', port: 80 }, idx), code('NO_ENDPOINTS'));
+});
+
+test('buildSnapshot: exported Services with ready endpoints, shadows with port maps, Links with gateways', () => {
+  const { snapshot, problems } = buildSnapshot({
+    exported: [
+      { metadata: { namespace: 'prod', name: 'web', labels: { 'mirror.mesh.io/exported': 'true' }, annotations: { 'mirror.mesh.io/allowed-identities': 'spiffe://mesh.local/ns/a/*, mesh.local' } }, spec: { clusterIP: '10.96.0.5', ports: [{ name: 'http', port: 80 }, { name: 'dns', port: 53, protocol: 'UDP' }] } },
+      { metadata: { namespace: 'prod', name: 'flat', labels: { 'mirror.mesh.io/exported': 'flat' } }, spec: { ports: [{ port: 80 }] } },
+      { metadata: { namespace: 'prod', name: 'noslices', labels: { 'mirror.mesh.io/exported': 'gateway' } }, spec: { clusterIP: '10.96.0.9', ports: [{ port: 81 }] } },
+    ],
+    slices: [
+      {
+        metadata: { namespace: 'prod', name: 'web-abc', labels: { 'kubernetes.io/service-name': 'web' } },
+        ports: [{ name: 'http', port: 8080 }],
+        endpoints: [
+          { addresses: ['10.1.0.1'], conditions: { ready: true }, hostname: 'web-0' },
+          { addresses: ['10.1.0.2'], conditions: { ready: false } },
+        ],
+      },
+    ],
+    shadows: [
+      {
+        metadata: {
+          namespace: 'prod',
+          name: 'api-cluster-b',
+          labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' },
+          annotations: { 'mirror.mesh.io/remote-svc-fq-name': 'api.prod.svc.b.local', 'mirror.mesh.io/gateway-port-map': JSON.stringify([{ port: 80, name: 'http', protocol: 'TCP', outboundPort: 14001 }, { port: 80, protocol: 'TCP', outboundPort: 14002, hostname: 'api-0' }]) },
+        },
+      },
+      { metadata: { namespace: 'prod', name: 'bad-cluster-b', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' }, annotations: { 'mirror.mesh.io/remote-svc-fq-name': 'bad.prod.svc.b.local', 'mirror.mesh.io/gateway-port-map': '{not json' } } },
+      { metadata: { namespace: 'prod', name: 'dup-cluster-b', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' }, annotations: { 'mirror.mesh.io/remote-svc-fq-name': 'dup.prod.svc.b.local', 'mirror.mesh.io/gateway-port-map': JSON.stringify([{ port: 80, outboundPort: 14001 }]) } } },
+    ],
+    links: [
+      { metadata: { namespace: 'mesh-system', name: 'cluster-b' }, spec: { targetClusterName: 'cluster-b', targetClusterDomain: 'b.local', gateway: { addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe' } } },
+      { metadata: { namespace: 'mesh-system', name: 'flat' }, spec: { targetClusterName: 'cluster-c' } },
+      { metadata: { namespace: 'mesh-system', name: 'broken' }, spec: { gateway: {} } },
+    ],
+  });
+  assert.deepEqual(snapshot.exported, [
+    { namespace: 'prod', name: 'web', ports: [{ port: 80, name: 'http', backends: [{ address: '10.1.0.1', port: 8080, hostname: 'web-0' }] }], allowedIdentities: ['spiffe://mesh.local/ns/a/*', 'mesh.local'] },
+    { namespace: 'prod', name: 'noslices', ports: [{ port: 81, backends: [{ address: '10.96.0.9', port: 81 }] }] },
+  ]);
+  assert.deepEqual(snapshot.outbound, [
+    { outboundPort: 14001, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80 },
+    { outboundPort: 14002, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80, hostname: 'api-0' },
+  ]);
+  assert.deepEqual(snapshot.remotes, [{ cluster: 'cluster-b', clusterDomain: 'b.local', addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe' }]);
+  assert.equal(problems.length, 3, problems.join('\n'));
+  assert.match(problems.join('\n'), /bad-cluster-b/);
+  assert.match(problems.join('\n'), /14001 claimed/);
+  assert.match(problems.join('\n'), /broken/);
+});
