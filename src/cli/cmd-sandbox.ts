@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { createLogger } from '../log/index.js';
 import {
-  up, down, status, renderStatus, route, execIn, logPath, runCluster, readState,
+  up, down, status, renderStatus, route, execIn, logPath,
   parseClusterList, parseDomains, NetworkMode, SandboxError,
 } from '../sandbox/index.js';
 import { CliError, ExitCode } from './errors.js';
@@ -162,33 +162,6 @@ ${EXIT_HELP}`)
       } catch (err) {
         asCli(err);
       }
-    });
-
-  // Internal: one cluster's process, started by `up`.
-  sb.command('cluster', { hidden: true })
-    .requiredOption('--dir <dir>')
-    .requiredOption('--name <name>')
-    .action(async (o: { dir: string; name: string }) => {
-      const state = readState(resolve(o.dir));
-      const cs = state.clusters.find((c) => c.plan.name === o.name);
-      if (!cs) throw new CliError(`no cluster ${o.name} in ${o.dir}/state.json`, ExitCode.Usage);
-      const log = createLogger('sandbox', { fields: { cluster: o.name } });
-      const running = await runCluster({ plan: cs.plan, dir: state.dir, sandboxId: state.sandboxId, meshBin, repoRoot, log });
-      let stopping = false;
-      const stop = async (why: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info('cluster stopping', { why });
-        await running.stop().catch((err: unknown) => log.error('error while stopping', { err: String(err) }));
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop('SIGINT'));
-      process.once('SIGTERM', () => void stop('SIGTERM'));
-      // If `up` dies without stopping us (SIGKILL), do not live on as an orphan.
-      const parent = process.ppid;
-      setInterval(() => { if (process.ppid !== parent) void stop('parent exited'); }, 1000).unref();
-      process.stdout.write(JSON.stringify({ ready: true, name: running.name, apiUrl: running.apiUrl, apiPort: running.apiPort, kubeconfig: running.kubeconfigPath, dns: running.dns, ...(running.apiSocket ? { apiSocket: running.apiSocket } : {}) }) + '\n');
-      await new Promise<void>(() => {});
     });
 }
 

@@ -75,6 +75,8 @@ interface PodRt {
   lastWritten?: string;
   tokenTimer?: NodeJS.Timeout;
   tokenReady: boolean;
+  /** Projected serviceAccountToken volumes' tokens by `audience|expirationSeconds`, renewed at 80% of their life. */
+  projectedTokens?: Map<string, { token: string; renewAtMs: number }>;
   stopping?: Promise<void>;
   pod: Pod;
 }
@@ -349,6 +351,23 @@ export class Kubelet {
     }
   }
 
+  private async projectedToken(rt: PodRt, src: { audience?: string; expirationSeconds?: number }): Promise<string> {
+    const key = `${src.audience ?? ''}|${src.expirationSeconds ?? TOKEN_SECONDS}`;
+    rt.projectedTokens ??= new Map();
+    const have = rt.projectedTokens.get(key);
+    if (have && Date.now() < have.renewAtMs) return have.token;
+    const pod = rt.pod;
+    const seconds = src.expirationSeconds ?? TOKEN_SECONDS;
+    const tr = await this.o.client.create<{ status?: { token?: string } }>(
+      `/api/v1/namespaces/${pod.metadata.namespace ?? 'default'}/serviceaccounts/${pod.spec.serviceAccountName ?? 'default'}/token`,
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: seconds, ...(src.audience ? { audiences: [src.audience] } : {}), boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod.metadata.name, uid: pod.metadata.uid } } },
+    );
+    const token = tr.status?.token;
+    if (!token) throw new Error(`TokenRequest for audience ${src.audience ?? '(default)'} returned no token`);
+    rt.projectedTokens.set(key, { token, renewAtMs: Date.now() + seconds * 800 });
+    return token;
+  }
+
   private readonly objCache = new Map<string, Record<string, string> | null>();
 
   private lookupCached(rt: PodRt, kind: 'secret' | 'configmap', name: string, key: string): string | undefined {
@@ -403,6 +422,8 @@ export class Kubelet {
           for (const s of v.projected.sources ?? []) {
             if (s.secret) await take('secret', s.secret.name, s.secret.items, s.secret.optional);
             if (s.configMap) await take('configmap', s.configMap.name, s.configMap.items, s.configMap.optional);
+            // Audience-bound tokens (e.g. the gateway's for the Identity service), as the real kubelet projects them.
+            if (s.serviceAccountToken) files.set(s.serviceAccountToken.path, await this.projectedToken(rt, s.serviceAccountToken));
           }
         }
         const target = join(rt.root, 'fs', m.mountPath);

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { KubeClient, kubeConfigFromString, errorMessage } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
@@ -136,7 +137,9 @@ export async function up(o: UpOptions): Promise<Sandbox> {
 function startClusterProcess(plan: ClusterPlan, dir: string, sandboxId: string, o: UpOptions): { child: ChildProcess; ready: Promise<ReadyLine> } {
   const cdir = join(dir, plan.name);
   mkdirSync(cdir, { recursive: true });
-  const args = [o.meshBin, 'sandbox', 'cluster', '--dir', dir, '--name', plan.name];
+  // The lean entry (same code as the hidden `mesh sandbox cluster`), compiled beside this file.
+  const entry = fileURLToPath(new URL('./cluster-main.js', import.meta.url));
+  const args = ['--enable-source-maps', entry, '--dir', dir, '--name', plan.name];
   const [cmd, argv] = plan.mode === 'isolated' ? ['ip', ['netns', 'exec', plan.netns!, process.execPath, ...args]] : [process.execPath, args];
   const logStream = createWriteStream(join(cdir, 'cluster.log'), { flags: 'a' });
   const child = spawn(cmd, argv, { cwd: o.repoRoot, env: { ...process.env, MESH_SANDBOX_ID: sandboxId }, stdio: ['ignore', 'pipe', 'pipe'] });
