@@ -1,7 +1,7 @@
 // managedFields bookkeeping and server-side apply: which manager owns which field paths, conflicts
 // when an apply would change a field another manager owns, and removal of fields an applier dropped.
 import { conflict, type StatusCause } from './errors.js';
-import { describePath, fromFieldsV1, isObject, leafPaths, removeAt, strategicMerge, toFieldsV1, valueAt, type Json, type JsonObject } from './patch.js';
+import { changedLeaves, describePath, fromFieldsV1, isObject, leafPaths, removeAt, strategicMerge, toFieldsV1, valueAt, type Json, type JsonObject } from './patch.js';
 import type { Obj } from './store.js';
 
 export interface ManagedEntry {
@@ -59,26 +59,24 @@ function finish(entries: { e: ManagedEntry; paths: Set<string> }[]): ManagedEntr
  */
 export function trackUpdate(prev: Obj | undefined, next: Obj, manager: string, apiVersion: string, subresource: string | undefined, statusSeparate: boolean): ManagedEntry[] {
   const nextProj = ownedProjection(next, subresource, statusSeparate);
-  const nextPaths = leafPaths(nextProj);
   const prevProj = prev ? ownedProjection(prev, subresource, statusSeparate) : undefined;
-  const changed = new Set<string>();
-  for (const p of nextPaths) {
-    if (!prevProj) changed.add(p);
-    else if (JSON.stringify(valueAt(prevProj, p)) !== JSON.stringify(valueAt(nextProj, p))) changed.add(p);
-  }
+  const changed = changedLeaves(prevProj, nextProj);
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const entries = readEntries(prev).map((e) => ({ e, paths: entryPaths(e) }));
-  const fullNext = leafPaths(ownedProjection(next, undefined, false));
-  for (const x of entries) {
-    for (const p of [...x.paths]) if (changed.has(p) || !fullNext.has(p)) x.paths.delete(p);
+  if (entries.length) {
+    const fullNext = leafPaths(ownedProjection(next, undefined, false));
+    for (const x of entries) {
+      for (const p of [...x.paths]) if (changed.has(p) || !fullNext.has(p)) x.paths.delete(p);
+    }
   }
   if (changed.size) {
     let mine = entries.find((x) => sameEntry(x.e, manager, 'Update', subresource));
     if (!mine) {
-      mine = { e: { manager, operation: 'Update', apiVersion, time: '', fieldsType: 'FieldsV1', fieldsV1: {}, ...(subresource ? { subresource } : {}) }, paths: new Set() };
+      mine = { e: { manager, operation: 'Update', apiVersion, time: now, fieldsType: 'FieldsV1', fieldsV1: {}, ...(subresource ? { subresource } : {}) }, paths: new Set() };
       entries.push(mine);
     }
     for (const p of changed) mine.paths.add(p);
-    mine.e = { ...mine.e, apiVersion, time: new Date().toISOString().replace(/\.\d+Z$/, 'Z') };
+    mine.e = { ...mine.e, apiVersion, time: now };
   }
   return finish(entries);
 }

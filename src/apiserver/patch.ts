@@ -143,30 +143,106 @@ const SEP = '\u0001';
 
 /** Leaf field paths of `obj`; keyed list items also get their `.` entry. */
 export function leafPaths(obj: Json, path: string[] = [], segs: PathSeg[] = [], out: Set<string> = new Set()): Set<string> {
+  walkLeaves(obj, path, segs, out);
+  return out;
+}
+
+// Mutable path stacks (push/pop) instead of copies: this runs on every write.
+function walkLeaves(obj: Json, path: string[], segs: PathSeg[], out: Set<string>): void {
   if (isObject(obj)) {
-    const keys = Object.keys(obj);
-    if (keys.length === 0 && segs.length) out.add(segs.join(SEP));
-    for (const k of keys) leafPaths(obj[k], [...path, k], [...segs, `f:${k}`], out);
-    return out;
+    let any = false;
+    for (const k in obj) {
+      any = true;
+      path.push(k);
+      segs.push(`f:${k}`);
+      walkLeaves(obj[k], path, segs, out);
+      path.pop();
+      segs.pop();
+    }
+    if (!any && segs.length) out.add(segs.join(SEP));
+    return;
   }
   if (Array.isArray(obj)) {
     const kind = listKindFor(path);
     if (kind === 'atomic' || obj.length === 0) {
       out.add(segs.join(SEP));
-      return out;
+      return;
     }
     for (const item of obj) {
-      if (kind === 'set') out.add([...segs, `v:${JSON.stringify(item)}`].join(SEP));
+      if (kind === 'set') out.add(segs.join(SEP) + SEP + `v:${JSON.stringify(item)}`);
       else if (isObject(item) && kind.key in item) {
-        const s = [...segs, `k:${JSON.stringify({ [kind.key]: item[kind.key] })}`];
-        out.add([...s, '.'].join(SEP));
-        leafPaths(item, path, s, out);
+        segs.push(`k:${JSON.stringify({ [kind.key]: item[kind.key] })}`);
+        out.add(segs.join(SEP) + SEP + '.');
+        walkLeaves(item, path, segs, out);
+        segs.pop();
       } else out.add(segs.join(SEP));
+    }
+    return;
+  }
+  out.add(segs.join(SEP));
+}
+
+/** Leaf paths of `b` whose value differs from (or is missing in) `a`: the fields a write changed. */
+export function changedLeaves(a: Json | undefined, b: Json, path: string[] = [], segs: PathSeg[] = [], out: Set<string> = new Set()): Set<string> {
+  if (a === undefined) {
+    walkLeaves(b, path, segs, out);
+    return out;
+  }
+  if (isObject(b)) {
+    const ao = isObject(a) ? a : undefined;
+    let any = false;
+    for (const k in b) {
+      any = true;
+      path.push(k);
+      segs.push(`f:${k}`);
+      changedLeaves(ao?.[k], b[k], path, segs, out);
+      path.pop();
+      segs.pop();
+    }
+    if (!any && segs.length && !(ao && Object.keys(ao).length === 0)) out.add(segs.join(SEP));
+    return out;
+  }
+  if (Array.isArray(b)) {
+    const kind = listKindFor(path);
+    if (kind === 'atomic' || b.length === 0) {
+      if (!deepEqual(a, b)) out.add(segs.join(SEP));
+      return out;
+    }
+    const aa = Array.isArray(a) ? a : [];
+    for (const item of b) {
+      if (kind === 'set') {
+        if (!aa.some((x) => deepEqual(x, item))) out.add(segs.join(SEP) + SEP + `v:${JSON.stringify(item)}`);
+      } else if (isObject(item) && kind.key in item) {
+        const old = aa.find((x) => isObject(x) && x[kind.key] === item[kind.key]);
+        segs.push(`k:${JSON.stringify({ [kind.key]: item[kind.key] })}`);
+        if (old === undefined) out.add(segs.join(SEP) + SEP + '.');
+        changedLeaves(old, item, path, segs, out);
+        segs.pop();
+      } else if (!deepEqual(a, b)) out.add(segs.join(SEP));
     }
     return out;
   }
-  out.add(segs.join(SEP));
+  if (a !== b) out.add(segs.join(SEP));
   return out;
+}
+
+/** Structural equality of JSON values (key order ignored). */
+export function deepEqual(a: Json | undefined, b: Json | undefined): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || a === undefined || b === undefined || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  let n = 0;
+  for (const k in a) {
+    n++;
+    if (!(k in b) || !deepEqual(a[k], b[k])) return false;
+  }
+  for (const _k in b) n--;
+  return n === 0;
 }
 
 /** The value at a path, or undefined. */

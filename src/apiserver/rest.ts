@@ -19,7 +19,7 @@ import {
 } from './admission.js';
 import { ApiError, alreadyExists, badRequest, conflict, invalid, notFound } from './errors.js';
 import { serverSideApply, trackUpdate } from './managed.js';
-import { applyJsonPatch, clone, isObject, mergePatch, strategicMerge, type Json, type JsonObject } from './patch.js';
+import { applyJsonPatch, clone, deepEqual, isObject, mergePatch, strategicMerge, type Json, type JsonObject } from './patch.js';
 import { apiVersionOf, grKey, type Registry, type ResourceDef } from './resources.js';
 import { matchFields, matchSelector, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { objKey, type Obj, type Store } from './store.js';
@@ -148,9 +148,10 @@ export class Rest {
 
   // --- writes ---
 
-  private checkBody(def: ResourceDef, version: string, body: unknown, ns: string | undefined): Obj {
+  /** Checks kind/apiVersion/namespace of a body; `owned` = the caller's private copy (no clone needed). */
+  private checkBody(def: ResourceDef, version: string, body: unknown, ns: string | undefined, owned = false): Obj {
     if (!isObject(body as Json)) throw badRequest('the request body must be a JSON object');
-    const obj = clone(body) as Obj;
+    const obj = (owned ? body : clone(body)) as Obj;
     const av = apiVersionOf(def.group, version);
     if (obj.kind !== undefined && obj.kind !== def.kind) throw badRequest(`${String(obj.kind)} in version "${version}" cannot be handled as a ${def.kind}: the kind in the body does not match the resource`);
     if (obj.apiVersion !== undefined && obj.apiVersion !== av) throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${av})`);
@@ -174,8 +175,9 @@ export class Rest {
     if (n.metadata['deletionTimestamp']) throw new ApiError('Forbidden', `${def.kind.toLowerCase()} "" is forbidden: unable to create new content in namespace ${ns ?? ''} because it is being terminated`);
   }
 
-  create(def: ResourceDef, version: string, ns: string | undefined, body: unknown, ctx: WriteContext): Obj {
-    const obj = this.checkBody(def, version, body, ns);
+  /** `owned`: the body is a private copy (freshly parsed from a request) and may be modified. */
+  create(def: ResourceDef, version: string, ns: string | undefined, body: unknown, ctx: WriteContext, owned = false): Obj {
+    const obj = this.checkBody(def, version, body, ns, owned);
     const m = obj.metadata;
     if (m.resourceVersion) throw badRequest('resourceVersion should not be set on objects to be created');
     if (!m.name && typeof m['generateName'] === 'string' && m['generateName']) m.name = `${m['generateName'] as string}${randomSuffix()}`;
@@ -186,8 +188,8 @@ export class Rest {
     return this.commit(def, version, undefined, obj, ctx, { track: true });
   }
 
-  update(def: ResourceDef, version: string, ns: string | undefined, name: string, body: unknown, ctx: WriteContext, subresource?: string): Obj {
-    const obj = this.checkBody(def, version, body, ns);
+  update(def: ResourceDef, version: string, ns: string | undefined, name: string, body: unknown, ctx: WriteContext, subresource?: string, owned = false): Obj {
+    const obj = this.checkBody(def, version, body, ns, owned);
     if (obj.metadata.name !== name) throw badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
     const gr = grKey(def.group, def.resource);
     const cur = this.store.get(gr, def.namespaced ? ns : undefined, name);
@@ -217,7 +219,8 @@ export class Rest {
       next = type === 'merge' ? mergePatch(base, patch) : strategicMerge(base, patch);
     }
     if (!isObject(next)) throw new ApiError('Invalid', 'the patched object is not a JSON object');
-    const obj = this.checkBody(def, version, next, ns);
+    // `next` is built from a private copy of the stored object and the freshly parsed patch.
+    const obj = this.checkBody(def, version, next, ns, true);
     if (obj.metadata.name !== name) throw new ApiError('Invalid', `${def.kind} "${name}" is invalid: metadata.name: Invalid value: "${String(obj.metadata.name)}": field is immutable`);
     const rv = obj.metadata.resourceVersion;
     if (rv && rv !== cur.metadata.resourceVersion) throw conflict(def.resource, def.group, name, 'the object has been modified; please apply your changes to the latest version and try again');
@@ -321,13 +324,17 @@ export class Rest {
       };
     }
     this.admitHook?.(ctx.user, { group: def.group, resource: def.resource }, obj, prev);
-    if (opts.track) m['managedFields'] = trackUpdate(prev, obj, ctx.manager, obj.apiVersion, opts.subresource, statusSeparate);
+    // Field ownership is recorded once server-side apply has touched an object (the issue's "managedFields
+    // where apply is used"): plain creates/updates of never-applied objects skip it, which keeps the hot
+    // path and memory lean. Updates to applied objects take ownership of what they change, as in Kubernetes.
+    if (opts.track && prev && Array.isArray(prev.metadata['managedFields'])) m['managedFields'] = trackUpdate(prev, obj, ctx.manager, obj.apiVersion, opts.subresource, statusSeparate);
+    else if (opts.track) delete m['managedFields'];
     if (Array.isArray(m['managedFields']) && (m['managedFields'] as unknown[]).length === 0) delete m['managedFields'];
-    if (prev && opts.subresource !== 'status' && specOf(prev) !== specOf(obj)) m['generation'] = Number(prev.metadata['generation'] ?? 0) + 1;
+    if (prev && opts.subresource !== 'status' && !sameSpec(prev, obj)) m['generation'] = Number(prev.metadata['generation'] ?? 0) + 1;
     if (prev) {
       // A write that changes nothing is not a write (no new resourceVersion, no watch event).
       m.resourceVersion = prev.metadata.resourceVersion;
-      if (JSON.stringify(withoutTime(obj)) === JSON.stringify(withoutTime(prev))) return this.view(def, version, prev);
+      if (deepEqual(withoutTime(obj), withoutTime(prev))) return this.view(def, version, prev);
     }
     if (ctx.dryRun) {
       if (gr === 'services' && !prev) releaseService(this.admission, obj);
@@ -435,16 +442,19 @@ export class Rest {
   }
 }
 
-function specOf(o: Obj): string {
-  const rest: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (k !== 'metadata' && k !== 'status' && k !== 'apiVersion' && k !== 'kind') rest[k] = v;
-  return JSON.stringify(rest);
+/** Whether everything but metadata and status is the same (generation moves only when it is not). */
+function sameSpec(a: Obj, b: Obj): boolean {
+  const skip = (k: string) => k === 'metadata' || k === 'status' || k === 'apiVersion' || k === 'kind';
+  const ka = Object.keys(a).filter((k) => !skip(k));
+  const kb = Object.keys(b).filter((k) => !skip(k));
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => deepEqual(a[k] as Json, b[k] as Json));
 }
 
-function withoutTime(o: Obj): unknown {
+function withoutTime(o: Obj): Json {
   const mf = o.metadata['managedFields'];
-  if (!Array.isArray(mf)) return o;
-  return { ...o, metadata: { ...o.metadata, managedFields: (mf as Record<string, unknown>[]).map((e) => ({ ...e, time: '' })) } };
+  if (!Array.isArray(mf)) return o as unknown as Json;
+  return { ...o, metadata: { ...o.metadata, managedFields: (mf as Record<string, unknown>[]).map((e) => ({ ...e, time: '' })) } } as unknown as Json;
 }
 
 export function finalizersOf(o: Obj): string[] {

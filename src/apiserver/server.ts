@@ -157,15 +157,13 @@ interface WatchState {
   close(): void;
 }
 
-const lineCache = new WeakMap<StoreEvent, Partial<Record<EventType, string>>>();
-
 function eventLine(ev: StoreEvent, type: EventType, def: ResourceDef, version: string): string {
   const av = apiVersionOf(def.group, version);
   if (ev.obj.apiVersion !== av) return `{"type":"${type}","object":${JSON.stringify({ ...ev.obj, apiVersion: av })}}\n`;
-  let c = lineCache.get(ev);
+  let c = ev.lines;
   if (!c) {
     c = {};
-    lineCache.set(ev, c);
+    ev.lines = c;
   }
   let s = c[type];
   if (s === undefined) {
@@ -307,14 +305,14 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
       case 'create': {
         checkContentType(req, false);
         const body = await readObjectBody(req, o.maxBodyBytes);
-        const obj = rest.create(def, parsed.version, ns, body, ctx);
+        const obj = rest.create(def, parsed.version, ns, body, ctx, true);
         return send(res, 201, objJson(obj));
       }
       case 'update': {
         checkContentType(req, false);
         const body = await readObjectBody(req, o.maxBodyBytes);
         const sub = parsed.subresource === 'finalize' ? undefined : parsed.subresource;
-        const obj = rest.update(def, parsed.version, ns, parsed.name as string, body, ctx, sub);
+        const obj = rest.update(def, parsed.version, ns, parsed.name as string, body, ctx, sub, true);
         return send(res, 200, objJson(obj));
       }
       case 'patch': {

@@ -14,8 +14,10 @@ export interface StoreEvent {
   gr: string;
   namespace: string;
   obj: Obj;
-  /** The object before this change (for selector watches: an object leaving the selection is a DELETED). */
+  /** The object before this change (for selector watches: an object leaving the selection is a DELETED). Only during fan-out. */
   prev?: Obj;
+  /** Serialized watch lines, shared by all watchers during fan-out, then dropped (memory). */
+  lines?: Partial<Record<EventType, string>>;
 }
 
 export interface Watcher {
@@ -122,6 +124,8 @@ export class Store {
     const t = this.table(gr);
     const prev = t.get(key);
     t.set(key, obj);
+    // Only live objects keep their serialized form; superseded versions (in the event log) drop it.
+    if (prev) jsonCache.delete(prev);
     this.uids.set(obj.metadata.uid, { gr, key });
     this.emit({ type, rv: Number(obj.metadata.resourceVersion), gr, namespace: obj.metadata.namespace ?? '', obj, ...(prev ? { prev } : {}) });
   }
@@ -133,6 +137,7 @@ export class Store {
     const prev = t?.get(key);
     if (!t || !prev) return;
     t.delete(key);
+    jsonCache.delete(prev);
     this.uids.delete(prev.metadata.uid);
     this.emit({ type: 'DELETED', rv: Number(final.metadata.resourceVersion), gr, namespace: final.metadata.namespace ?? '', obj: final, prev });
   }
@@ -160,6 +165,9 @@ export class Store {
         w.deliver(ev);
       }
     }
+    // The retained event keeps only what a resuming watch needs.
+    delete ev.prev;
+    delete ev.lines;
     this.markDirty();
   }
 
