@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { repoRoot } from '../helpers/process.js';
 import { renderInstall, renderLinkTargetRbac, toYamlStream, renderTemplate, RenderError, type KubeObject } from '../../src/cli/render.js';
+import { unknownFields } from './fields.js';
 
 const goldenDir = resolve(repoRoot, 'test/manifests/golden');
 
@@ -58,6 +59,15 @@ test('every rendered object validates against the Kubernetes OpenAPI schema', as
   const all = [...renderInstall(cases[0].values), ...renderInstall(cases[1].values), ...renderLinkTargetRbac('cluster-a')];
   assert.ok(all.length >= 20);
   for (const obj of all) await validateAgainstOpenApi(obj);
+});
+
+test('no rendered object has a field the Kubernetes API does not define (strict field validation)', () => {
+  const all = [...renderInstall({ ...base, ha: true, gatewayServiceType: 'NodePort' }), ...renderLinkTargetRbac('cluster-a')];
+  assert.deepEqual(unknownFields(all, repoRoot), []);
+  // And the check sees a misspelling, deep inside a pod template.
+  const dep = structuredClone(all.find((o) => o.kind === 'Deployment')) as KubeObject & { spec: { template: { spec: { containers: Record<string, unknown>[] } } } };
+  dep.spec.template.spec.containers[0].readinessprobe = {};
+  assert.deepEqual(unknownFields([dep], repoRoot), ['Deployment/mesh-controller.spec.template.spec.containers[0].readinessprobe']);
 });
 
 test('the schema check itself rejects a broken object (so the test above can fail)', async () => {
