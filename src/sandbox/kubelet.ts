@@ -12,7 +12,7 @@ import { isNotFound, isConflict, errorMessage } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import type { Recorder } from './events.js';
 import { IpAllocator, type ClusterPlan } from './plan.js';
-import { buildEnv, podStatus, resolveContainer, EnvError, expandVars } from './podspec.js';
+import { buildEnv, podStatus, resolveContainer, EnvError, expandVars, rewriteMountPaths } from './podspec.js';
 import type { Container, ContainerState, ContainerStatus, Pod, Probe } from './types.js';
 import { splitKey } from './types.js';
 
@@ -75,8 +75,6 @@ interface PodRt {
   lastWritten?: string;
   tokenTimer?: NodeJS.Timeout;
   tokenReady: boolean;
-  /** Projected serviceAccountToken volumes' tokens by `audience|expirationSeconds`, renewed at 80% of their life. */
-  projectedTokens?: Map<string, { token: string; renewAtMs: number }>;
   stopping?: Promise<void>;
   pod: Pod;
 }
@@ -200,7 +198,10 @@ export class Kubelet {
       c.nextStartMs = Date.now() + 3_000;
       return;
     }
-    const argv = resolved.argv.map((a) => expandVars(a, env));
+    const root = join(rt.root, 'fs');
+    const mounts = [...(c.spec.volumeMounts ?? []).map((m) => m.mountPath), ...(pod.spec.automountServiceAccountToken !== false ? [SA_DIR] : [])];
+    for (const [k, v] of Object.entries(env)) if (!(k in base)) env[k] = rewriteMountPaths(v, mounts, root);
+    const argv = resolved.argv.map((a) => rewriteMountPaths(expandVars(a, env), mounts, root));
     const logPath = join(this.o.clusterDir, pod.metadata.namespace ?? 'default', `${pod.metadata.name}.log`);
     const fd = openSync(logPath, 'a');
     let child: ChildProcess;
@@ -351,24 +352,27 @@ export class Kubelet {
     }
   }
 
-  private async projectedToken(rt: PodRt, src: { audience?: string; expirationSeconds?: number }): Promise<string> {
-    const key = `${src.audience ?? ''}|${src.expirationSeconds ?? TOKEN_SECONDS}`;
-    rt.projectedTokens ??= new Map();
-    const have = rt.projectedTokens.get(key);
-    if (have && Date.now() < have.renewAtMs) return have.token;
-    const pod = rt.pod;
-    const seconds = src.expirationSeconds ?? TOKEN_SECONDS;
-    const tr = await this.o.client.create<{ status?: { token?: string } }>(
-      `/api/v1/namespaces/${pod.metadata.namespace ?? 'default'}/serviceaccounts/${pod.spec.serviceAccountName ?? 'default'}/token`,
-      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: seconds, ...(src.audience ? { audiences: [src.audience] } : {}), boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod.metadata.name, uid: pod.metadata.uid } } },
+  private readonly objCache = new Map<string, Record<string, string> | null>();
+  /** Projected serviceAccountToken volume sources, per pod key + volume/path: renewed at 80% of their life. */
+  private readonly projected = new Map<string, { token: string; renewAt: number }>();
+
+  private async projectedToken(rt: PodRt, id: string, audience: string | undefined, seconds: number | undefined): Promise<string> {
+    const k = `${rt.uid}/${id}`;
+    const have = this.projected.get(k);
+    if (have && Date.now() < have.renewAt) return have.token;
+    const ns = rt.pod.metadata.namespace ?? 'default';
+    const sa = rt.pod.spec.serviceAccountName ?? 'default';
+    const life = Math.max(600, seconds ?? TOKEN_SECONDS);
+    const tr = await this.o.client.create<{ status?: { token?: string; expirationTimestamp?: string } }>(
+      `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`,
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { ...(audience ? { audiences: [audience] } : {}), expirationSeconds: life, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: rt.pod.metadata.name, uid: rt.pod.metadata.uid } } },
     );
     const token = tr.status?.token;
-    if (!token) throw new Error(`TokenRequest for audience ${src.audience ?? '(default)'} returned no token`);
-    rt.projectedTokens.set(key, { token, renewAtMs: Date.now() + seconds * 800 });
+    if (!token) throw new Error(`TokenRequest for ${ns}/${sa} (audience ${audience ?? 'default'}) returned no token`);
+    const exp = tr.status?.expirationTimestamp ? Date.parse(tr.status.expirationTimestamp) : Date.now() + life * 1000;
+    this.projected.set(k, { token, renewAt: Date.now() + (exp - Date.now()) * 0.8 });
     return token;
   }
-
-  private readonly objCache = new Map<string, Record<string, string> | null>();
 
   private lookupCached(rt: PodRt, kind: 'secret' | 'configmap', name: string, key: string): string | undefined {
     return this.objCache.get(`${rt.pod.metadata.namespace}/${kind}/${name}`)?.[key];
@@ -422,8 +426,7 @@ export class Kubelet {
           for (const s of v.projected.sources ?? []) {
             if (s.secret) await take('secret', s.secret.name, s.secret.items, s.secret.optional);
             if (s.configMap) await take('configmap', s.configMap.name, s.configMap.items, s.configMap.optional);
-            // Audience-bound tokens (e.g. the gateway's for the Identity service), as the real kubelet projects them.
-            if (s.serviceAccountToken) files.set(s.serviceAccountToken.path, await this.projectedToken(rt, s.serviceAccountToken));
+            if (s.serviceAccountToken) files.set(s.serviceAccountToken.path, await this.projectedToken(rt, `${v.name}/${s.serviceAccountToken.path}`, s.serviceAccountToken.audience, s.serviceAccountToken.expirationSeconds));
           }
         }
         const target = join(rt.root, 'fs', m.mountPath);
@@ -488,6 +491,7 @@ export class Kubelet {
       if (rt.tokenTimer) clearTimeout(rt.tokenTimer);
       await Promise.all([...rt.containers.values()].map((c) => stopContainer(c, grace)));
       this.ips.release(rt.uid || rt.key);
+      for (const k of [...this.projected.keys()]) if (k.startsWith(`${rt.uid}/`)) this.projected.delete(k);
       if (this.pods.get(rt.key) === rt) this.pods.delete(rt.key);
       rmSync(rt.root, { recursive: true, force: true });
     })();

@@ -126,3 +126,21 @@ export function podStatus(pod: Pod, containers: ContainerStatus[], info: { podIP
 export function sameStatus(a: PodStatus | undefined, b: PodStatus): boolean {
   return JSON.stringify(a ?? {}) === JSON.stringify(b);
 }
+
+/**
+ * Pods have no mount namespace here, so a volume mounted at /var/run/mesh/x lives at
+ * `<root>/var/run/mesh/x`. Arguments and env values that name a path under a mount (whole value, or after
+ * `=` as in `--flag=/path`) are rewritten to the real location, so manifests run unchanged; processes
+ * that build paths themselves use MESH_VOLUME_ROOT.
+ */
+export function rewriteMountPaths(s: string, mountPaths: string[], root: string): string {
+  let out = s;
+  for (const m of [...new Set(mountPaths)].sort((a, b) => b.length - a.length)) {
+    const mp = m.replace(/\/+$/, '');
+    if (!mp.startsWith('/')) continue;
+    const re = new RegExp(`(^|=)${mp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=/|$)`, 'g');
+    out = out.replace(re, (_all, pre: string) => `${pre}${root}${mp}`);
+    if (out !== s) break;
+  }
+  return out;
+}

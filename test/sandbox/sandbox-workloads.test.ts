@@ -119,12 +119,18 @@ spec:
     env:
     - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
     - {name: KEY, valueFrom: {secretKeyRef: {name: issuer, key: tls.key}}}
+    - {name: BUNDLE, value: /var/run/mesh/roots/bundle.pem}
     volumeMounts:
+    - {name: identity, mountPath: /var/run/secrets/mesh.io/identity, readOnly: true}
     - {name: issuer, mountPath: /var/run/mesh/issuer, readOnly: true}
     - {name: roots, mountPath: /var/run/mesh/roots, readOnly: true}
   volumes:
   - {name: issuer, secret: {secretName: issuer}}
   - {name: roots, configMap: {name: roots, items: [{key: ca-bundle.crt, path: bundle.pem}]}}
+  - name: identity
+    projected:
+      sources:
+      - serviceAccountToken: {path: token, audience: identity.mesh.io, expirationSeconds: 3600}
 `;
   kubectl(sb.kubeconfig, 'solo', ['apply', '-f', writeManifest(sb.dir, 'mounts.yaml', yaml)]);
   const pod = await eventually('mounts pod running', async () => {
@@ -141,6 +147,11 @@ spec:
   const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
   assert.ok(env.includes(`MESH_VOLUME_ROOT=${root}`), 'MESH_VOLUME_ROOT is set');
   assert.ok(env.includes('KEY=KEY'), 'secretKeyRef env is set');
+  assert.ok(env.includes(`BUNDLE=${root}/var/run/mesh/roots/bundle.pem`), 'a value naming a mounted path points at the real file');
+  // A projected token for its own audience, next to the pod's default token.
+  const tok = readFileSync(join(root, 'var/run/secrets/mesh.io/identity/token'), 'utf8');
+  const claims = JSON.parse(Buffer.from(tok.split('.')[1]!, 'base64url').toString()) as { aud: string[] | string };
+  assert.deepEqual([claims.aud].flat(), ['identity.mesh.io']);
   // Deleting the pod stops the process (SIGTERM) and then removes the object and its files.
   await c.delete('/api/v1/namespaces/demo/pods/mounts');
   await eventually('pod object gone', async () => (await c.list<PodLite>('/api/v1/namespaces/demo/pods', { fieldSelector: 'metadata.name=mounts' })).items.length === 0, 30_000);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { planCluster, parseClusterList, parseDomains, IpAllocator } from '../../src/sandbox/plan.js';
 import { desiredEndpointSlices, desiredEndpoints } from '../../src/sandbox/endpoints.js';
 import { planDeployment, planStatefulSet, templateHash, TEMPLATE_HASH_LABEL } from '../../src/sandbox/workloads.js';
-import { resolveContainer, buildEnv, expandVars, podStatus } from '../../src/sandbox/podspec.js';
+import { resolveContainer, buildEnv, expandVars, podStatus, rewriteMountPaths } from '../../src/sandbox/podspec.js';
 import { SandboxError } from '../../src/sandbox/errors.js';
 import type { Deployment, Pod, Service, StatefulSet } from '../../src/sandbox/types.js';
 
@@ -180,4 +180,14 @@ test('pod status: Ready follows containers, transition times stay put while unch
   const s3 = podStatus(p, [waiting], { hostIP: 'h', startTime: 't0', now: 'T3' });
   assert.equal(s3.phase, 'Pending');
   assert.equal(s3.conditions!.find((c) => c.type === 'Ready')!.status, 'False');
+});
+
+test('mount paths in args and env point at the pod root; other paths stay', () => {
+  const mounts = ['/var/run/mesh/issuer', '/var/run/mesh', '/etc/cfg/'];
+  assert.equal(rewriteMountPaths('--issuer=/var/run/mesh/issuer/tls.crt', mounts, '/r'), '--issuer=/r/var/run/mesh/issuer/tls.crt');
+  assert.equal(rewriteMountPaths('/var/run/mesh/x', mounts, '/r'), '/r/var/run/mesh/x');
+  assert.equal(rewriteMountPaths('/etc/cfg', mounts, '/r'), '/r/etc/cfg');
+  assert.equal(rewriteMountPaths('/var/run/meshy/x', mounts, '/r'), '/var/run/meshy/x');
+  assert.equal(rewriteMountPaths('--port=8080', mounts, '/r'), '--port=8080');
+  assert.equal(rewriteMountPaths('x/var/run/mesh/y', mounts, '/r'), 'x/var/run/mesh/y');
 });
