@@ -51,57 +51,63 @@ export type ControllerOptions = z.infer<typeof controllerOptionsSchema>;
  * the issuer (--issuer-dir, else the mesh-issuer Secret the trust source watches).
  */
 function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource | undefined): () => ProbeCredentials | undefined {
+  // Warn once per distinct problem, not on every probe round.
+  let lastWarning = '';
+  const warn = (message: string, fields: Record<string, string>) => {
+    const key = `${message}|${JSON.stringify(fields)}`;
+    if (key !== lastWarning) log.warn(message, fields);
+    lastWarning = key;
+  };
   if (o.cert && o.key && o.bundle) {
     const { cert, key, bundle } = o;
     return () => {
       try {
         return { chainPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8'), bundle: readFileSync(bundle, 'utf8') };
       } catch (err) {
-        log.warn('cannot read probe credentials', { error: errorMessage(err) });
+        warn('cannot read probe credentials', { error: errorMessage(err) });
         return undefined;
       }
     };
   }
-  if (o.issuerDir) {
-    const dir = o.issuerDir;
-    let cached: { creds: ProbeCredentials; renewAt: number } | undefined;
-    return () => {
-      if (cached && Date.now() < cached.renewAt) return cached.creds;
-      try {
-        const pick = (a: string, b: string) => (existsSync(join(dir, a)) ? join(dir, a) : join(dir, b));
-        const issuer = loadAuthority('issuer', readFileSync(pick('issuer.crt', 'tls.crt'), 'utf8'), readFileSync(pick('issuer.key', 'tls.key'), 'utf8'));
-        const bundlePath = o.trustBundle ?? pick('ca.crt', 'root.crt');
-        const kp = generateKeyPair();
-        const leaf = issueLeaf({ issuer, identity: spiffeId(issuer.trustDomain, o.namespace, 'mesh-controller'), publicKey: kp.publicKey });
-        const creds: ProbeCredentials = { keyPem: kp.keyPem, chainPem: leaf.chainPem, bundle: TrustBundle.fromPem(readFileSync(bundlePath, 'utf8')) };
-        const life = leaf.notAfter.getTime() - Date.now();
-        cached = { creds, renewAt: Date.now() + life / 2 };
-        return creds;
-      } catch (err) {
-        log.warn('cannot issue the controller probe identity', { issuerDir: dir, error: errorMessage(err) });
-        return undefined;
-      }
-    };
-  }
-  if (source) {
+  const fromIssuer = (issuerOf: () => { issuer: ReturnType<typeof loadAuthority>; bundle: TrustBundle } | undefined) => {
     let cached: { creds: ProbeCredentials; renewAt: number; issuerPem: string } | undefined;
-    return () => {
-      const m = source.current();
+    return (): ProbeCredentials | undefined => {
+      const m = issuerOf();
       if (!m) return undefined;
       if (cached && cached.issuerPem === m.issuer.certPem && Date.now() < cached.renewAt) return cached.creds;
-      try {
-        const kp = generateKeyPair();
-        const leaf = issueLeaf({ issuer: m.issuer, identity: spiffeId(m.issuer.trustDomain, o.namespace, 'mesh-controller'), publicKey: kp.publicKey });
-        const creds: ProbeCredentials = { keyPem: kp.keyPem, chainPem: leaf.chainPem, bundle: m.bundle };
-        cached = { creds, issuerPem: m.issuer.certPem, renewAt: Date.now() + (leaf.notAfter.getTime() - Date.now()) / 2 };
-        return creds;
-      } catch (err) {
-        log.warn('cannot issue the controller probe identity from the mesh issuer', { error: errorMessage(err) });
-        return undefined;
-      }
+      const kp = generateKeyPair();
+      const leaf = issueLeaf({ issuer: m.issuer, identity: spiffeId(m.issuer.trustDomain, o.namespace, 'mesh-controller'), publicKey: kp.publicKey });
+      const creds: ProbeCredentials = { keyPem: kp.keyPem, chainPem: leaf.chainPem, bundle: m.bundle };
+      cached = { creds, issuerPem: m.issuer.certPem, renewAt: Date.now() + (leaf.notAfter.getTime() - Date.now()) / 2 };
+      return creds;
     };
-  }
-  return () => undefined;
+  };
+  const dir = o.issuerDir;
+  const fromDir = dir
+    ? fromIssuer(() => {
+        const pick = (a: string, b: string) => (existsSync(join(dir, a)) ? join(dir, a) : join(dir, b));
+        const certPath = pick('issuer.crt', 'tls.crt');
+        if (!existsSync(certPath)) return undefined;
+        const issuer = loadAuthority('issuer', readFileSync(certPath, 'utf8'), readFileSync(pick('issuer.key', 'tls.key'), 'utf8'));
+        const bundlePath = o.trustBundle && existsSync(o.trustBundle) ? o.trustBundle : pick('ca.crt', 'root.crt');
+        return { issuer, bundle: TrustBundle.fromPem(readFileSync(bundlePath, 'utf8')) };
+      })
+    : undefined;
+  const fromSource = source ? fromIssuer(() => source.current()) : undefined;
+  // --issuer-dir when its files are there (mounted Secret), else the mesh-issuer Secret read through the API.
+  return () => {
+    for (const [what, get] of [['issuer-dir', fromDir], ['mesh-issuer Secret', fromSource]] as const) {
+      if (!get) continue;
+      try {
+        const c = get();
+        if (c) return c;
+      } catch (err) {
+        warn('cannot issue the controller probe identity', { from: what, error: errorMessage(err) });
+      }
+    }
+    warn('no probe identity yet: no issuer in --issuer-dir or in the mesh-issuer Secret', { issuerDir: dir ?? '' });
+    return undefined;
+  };
 }
 
 export async function runController(o: ControllerOptions): Promise<{ stop: () => Promise<void> }> {
