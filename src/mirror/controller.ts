@@ -336,7 +336,7 @@ export class MirrorController {
       st.proberKey = undefined;
       if (first) {
         this.log.warn('invalid Link spec', { link: name, path: parsed.path, error: parsed.message });
-        await this.events.record(link, 'Warning', 'InvalidSpec', `${parsed.path}: ${parsed.message}`);
+        await this.events.record(asLink(link), 'Warning', 'InvalidSpec', `${parsed.path}: ${parsed.message}`);
       }
       await this.writeStatus(link, st);
       return;
@@ -352,7 +352,14 @@ export class MirrorController {
       return;
     }
     const specChanged = !deepEqual(st.spec, spec);
+    const oldCluster = st.spec?.targetClusterName;
     st.spec = spec;
+    if (oldCluster && oldCluster !== spec.targetClusterName) {
+      // Retargeted: the old cluster's shadows have no Link now; their keys GC them.
+      this.dropRemote(st);
+      st.mirrored.clear();
+      for (const s of this.shadows.byIndex('cluster', oldCluster)) this.enqueueForShadow(s);
+    }
 
     await this.ensureRemote(link, st, spec);
     this.ensureProber(st, spec);
@@ -380,7 +387,7 @@ export class MirrorController {
     const kubeconfigB64 = secret?.data?.kubeconfig;
     if (!secret || !kubeconfigB64) {
       const message = secret ? `Secret ${spec.clusterCredentialsSecret} has no kubeconfig key` : `Secret ${this.opts.namespace}/${spec.clusterCredentialsSecret} not found`;
-      if (st.credentialProblem?.message !== message) await this.events.record(link, 'Warning', 'CredentialsMissing', message);
+      if (st.credentialProblem?.message !== message) await this.events.record(asLink(link), 'Warning', 'CredentialsMissing', message);
       st.credentialProblem = { reason: secret ? 'KubeconfigMissing' : 'SecretNotFound', message };
       // Revoked credentials: stop watching; the caches are gone but the shadows stay as they are.
       this.dropRemote(st);
@@ -416,7 +423,7 @@ export class MirrorController {
       });
     } catch (err) {
       const message = `Secret ${spec.clusterCredentialsSecret}: ${errorMessage(err)}`;
-      if (st.credentialProblem?.message !== message) await this.events.record(link, 'Warning', 'InvalidCredentials', message);
+      if (st.credentialProblem?.message !== message) await this.events.record(asLink(link), 'Warning', 'InvalidCredentials', message);
       st.credentialProblem = { reason: 'InvalidKubeconfig', message };
       return;
     }
@@ -715,7 +722,7 @@ export class MirrorController {
         const msg = `Service ${shadowKey} exists and is not managed by the mirror; not overwriting it`;
         if (st.mirrored.get(remoteKey)?.problem !== msg) {
           this.log.warn('shadow name taken by a foreign Service', { link: st.name, service: shadowKey });
-          await this.events.record(link, 'Warning', 'ShadowConflict', msg);
+          await this.events.record(asLink(link), 'Warning', 'ShadowConflict', msg);
         }
         record(msg);
         return { requeueAfter: 30_000 };
@@ -837,6 +844,11 @@ export class MirrorController {
     this.opts.ports.releaseShadow(key);
     this.log.info('removed shadow', { service: key, cluster, reason: why });
   }
+}
+
+/** Items of a list carry no apiVersion/kind; an Event's involvedObject needs them. */
+function asLink(link: Link): Link {
+  return { ...link, apiVersion: `${LINK_GROUP}/${LINK_VERSION}`, kind: 'Link' };
 }
 
 /** A server-side selector for the remote Service watch when both Link selectors are the defaults. */

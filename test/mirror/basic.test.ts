@@ -121,8 +121,10 @@ test('a foreign Service with a shadow\'s name is left untouched; conflict report
     return l?.status?.mirroredServices?.services.some((s) => s.name === 'taken' && s.problem) ? l : undefined;
   }, 'conflict in status');
   assert.match(link.status?.mirroredServices?.services.find((s) => s.name === 'taken')?.problem ?? '', /not managed by the mirror/);
-  const events = await local.client.list<import('../../src/kube/index.js').KubeObject & { reason: string }>('/api/v1/namespaces/mesh-system/events');
-  assert.ok(events.items.some((e) => e.reason === 'ShadowConflict'));
+  const events = await local.client.list<import('../../src/kube/index.js').KubeObject & { reason: string; type: string; involvedObject: { kind: string; name: string } }>('/api/v1/namespaces/mesh-system/events');
+  const ev = events.items.find((e) => e.reason === 'ShadowConflict');
+  assert.ok(ev, 'ShadowConflict event');
+  assert.deepEqual([ev.type, ev.involvedObject.kind, ev.involvedObject.name], ['Warning', 'Link', 'remote']);
   const after = await getService(local, 'shop', 'taken-remote');
   assert.equal(after?.metadata?.resourceVersion, before?.metadata?.resourceVersion, 'foreign Service not written');
   assert.deepEqual(after?.spec?.ports?.map((p) => p.port), [1234]);
