@@ -552,30 +552,38 @@ function fieldOf(e: ErrorObject): string {
 }
 
 /** Removes fields the schema does not declare (as Kubernetes prunes), unless it preserves unknown fields. */
-function prune(schema: Json | undefined, value: Json): void {
+function prune(schema: Json | undefined, value: Json, path: string, pruned: string[]): void {
   if (!isObject(schema)) return;
   if (schema['x-kubernetes-preserve-unknown-fields'] === true) return;
   if (isObject(value)) {
     const props = isObject(schema['properties']) ? schema['properties'] : undefined;
     const addl = schema['additionalProperties'];
     for (const k of Object.keys(value)) {
-      if (props && k in props) prune(props[k], value[k]);
-      else if (isObject(addl)) prune(addl, value[k]);
-      else if (addl !== true && (props || schema['type'] === 'object')) delete value[k];
+      const p = path ? `${path}.${k}` : k;
+      if (props && k in props) prune(props[k], value[k], p, pruned);
+      else if (isObject(addl)) prune(addl, value[k], p, pruned);
+      else if (addl !== true && (props || schema['type'] === 'object')) {
+        delete value[k];
+        pruned.push(p);
+      }
     }
   } else if (Array.isArray(value) && isObject(schema['items'])) {
-    for (const item of value) prune(schema['items'], item);
+    value.forEach((item, i) => prune(schema['items'], item, `${path}[${i}]`, pruned));
   }
 }
 
-/** Prunes and validates a custom resource against its version's schema; throws 422 with field causes. */
-export function admitCustom(kind: string, group: string, schema: JsonObject | undefined, obj: Obj): void {
+/**
+ * Prunes and validates a custom resource against its version's schema; throws 422 with field causes.
+ * Returns the paths of unknown fields it pruned (for fieldValidation=Strict/Warn).
+ */
+export function admitCustom(kind: string, group: string, schema: JsonObject | undefined, obj: Obj): string[] {
   const causes = labelCauses(obj.metadata);
+  const pruned: string[] = [];
   if (schema) {
     const body: JsonObject = {};
     for (const [k, v] of Object.entries(obj)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata') body[k] = v as Json;
     const props = isObject(schema['properties']) ? schema['properties'] : {};
-    prune({ ...schema, properties: { ...props, apiVersion: {}, kind: {}, metadata: {} } }, body);
+    prune({ ...schema, properties: { ...props, apiVersion: {}, kind: {}, metadata: {} } }, body, '', pruned);
     const fn = compileSchema(schema);
     if (!fn(body)) {
       for (const e of fn.errors ?? []) {
@@ -592,4 +600,5 @@ export function admitCustom(kind: string, group: string, schema: JsonObject | un
     for (const [k, v] of Object.entries(body)) obj[k] = v;
   }
   if (causes.length) throw invalid(kind, group, obj.metadata.name, causes);
+  return pruned;
 }

@@ -29,6 +29,10 @@ export interface WriteContext {
   /** fieldManager query parameter, or the User-Agent's product name. */
   manager: string;
   dryRun: boolean;
+  /** fieldValidation query parameter: unknown fields of custom resources are an error (Strict), a warning (Warn) or dropped. */
+  fieldValidation?: 'Strict' | 'Warn' | 'Ignore';
+  /** Filled with `Warning:` header texts for the response. */
+  warnings?: string[];
 }
 
 export interface ListOptions {
@@ -47,6 +51,8 @@ export interface ListResult {
 
 export interface DeleteOptions {
   propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
+  /** Recorded as deletionGracePeriodSeconds when finalizers hold the object (the sandbox kubelet reads it). */
+  gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
@@ -302,7 +308,9 @@ export class Rest {
     if (def.custom) {
       const info = this.crdInfo.get(gr);
       const v = info?.versions.find((x) => x.name === version);
-      admitCustom(def.kind, def.group, v?.schema, obj);
+      const unknown = admitCustom(def.kind, def.group, v?.schema, obj);
+      if (unknown.length && ctx.fieldValidation === 'Strict') throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
+      if (unknown.length && ctx.fieldValidation === 'Warn') ctx.warnings?.push(...unknown.map((f) => `unknown field "${f}"`));
     } else if (gr === 'services') {
       if (opts.subresource !== 'status') admitService(this.admission, obj, prev);
     } else {
@@ -387,7 +395,8 @@ export class Rest {
     if (finalizers.length || nsFinalizers.length) {
       const obj = clone(cur);
       obj.metadata['deletionTimestamp'] = (cur.metadata['deletionTimestamp'] as string | undefined) ?? stamp();
-      obj.metadata['deletionGracePeriodSeconds'] = 0;
+      const podGrace = gr === 'pods' && isObject(cur['spec'] as Json) ? (cur['spec'] as JsonObject)['terminationGracePeriodSeconds'] : undefined;
+      obj.metadata['deletionGracePeriodSeconds'] = (cur.metadata['deletionGracePeriodSeconds'] as number | undefined) ?? opts.gracePeriodSeconds ?? (typeof podGrace === 'number' ? podGrace : 0);
       if (finalizers.length) obj.metadata['finalizers'] = finalizers;
       else delete obj.metadata['finalizers'];
       if (gr === 'namespaces') obj['status'] = { ...((obj['status'] as JsonObject | undefined) ?? {}), phase: 'Terminating' };

@@ -257,10 +257,20 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
       name: parsed.name ?? '',
       path,
     });
+    const fv = q.get('fieldValidation');
+    if (fv !== null && fv !== 'Strict' && fv !== 'Warn' && fv !== 'Ignore') throw badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Strict", "Warn"`);
+    const warnings: string[] = [];
     const ctx: WriteContext = {
       user,
       manager: q.get('fieldManager') ?? (String(req.headers['user-agent'] ?? 'unknown').split('/')[0] || 'unknown'),
       dryRun: q.getAll('dryRun').includes('All'),
+      fieldValidation: fv ?? 'Warn',
+      warnings,
+    };
+    // Kubernetes reports non-fatal problems (unknown fields under fieldValidation=Warn) as Warning headers.
+    const sendWithWarnings = (code: number, body: string) => {
+      if (warnings.length) res.setHeader('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`));
+      send(res, code, body);
     };
     // Special create-only endpoints answered by the security module.
     if (def.virtual || parsed.subresource === 'token') {
@@ -306,14 +316,14 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
         checkContentType(req, false);
         const body = await readObjectBody(req, o.maxBodyBytes);
         const obj = rest.create(def, parsed.version, ns, body, ctx, true);
-        return send(res, 201, objJson(obj));
+        return sendWithWarnings(201, objJson(obj));
       }
       case 'update': {
         checkContentType(req, false);
         const body = await readObjectBody(req, o.maxBodyBytes);
         const sub = parsed.subresource === 'finalize' ? undefined : parsed.subresource;
         const obj = rest.update(def, parsed.version, ns, parsed.name as string, body, ctx, sub, true);
-        return send(res, 200, objJson(obj));
+        return sendWithWarnings(200, objJson(obj));
       }
       case 'patch': {
         const type = patchTypes[mediaType(req)];
@@ -325,7 +335,7 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
         const force = q.get('force') === 'true';
         const existed = rest.store.get(grKey(def.group, def.resource), ns, parsed.name as string) !== undefined;
         const obj = rest.patch(def, parsed.version, ns, parsed.name as string, type, raw, ctx, { ...(parsed.subresource ? { subresource: parsed.subresource } : {}), force });
-        return send(res, existed ? 200 : 201, objJson(obj));
+        return sendWithWarnings(existed ? 200 : 201, objJson(obj));
       }
       case 'delete': {
         const opts = await deleteOptions(req, q);
@@ -499,9 +509,13 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
     const orphan = body['orphanDependents'] === true || q.get('orphanDependents') === 'true';
     const pre = isObject(body['preconditions']) ? (body['preconditions'] as { uid?: string; resourceVersion?: string }) : undefined;
     const dry = Array.isArray(body['dryRun']) && (body['dryRun'] as Json[]).includes('All');
+    const graceRaw = q.get('gracePeriodSeconds') ?? body['gracePeriodSeconds'];
+    const grace = graceRaw === undefined || graceRaw === null ? undefined : Number(graceRaw);
+    if (grace !== undefined && (!Number.isInteger(grace) || grace < 0)) throw badRequest(`gracePeriodSeconds must be a non-negative integer, got ${JSON.stringify(graceRaw)}`);
     return {
       ...(policy ? { propagationPolicy: policy as DeleteOptions['propagationPolicy'] } : orphan ? { propagationPolicy: 'Orphan' as const } : {}),
       ...(pre ? { preconditions: pre } : {}),
+      ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
       dryRun: dry,
     };
   }
