@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
+import { writeFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stopAll } from '../helpers/process.js';
 import { KubeClient } from '../../src/kube/index.js';
@@ -107,6 +108,19 @@ test('re-running link refreshes the token (rotation) and changes nothing else', 
   const afterTok = secretKubeconfig((await getOrNull(a, `${NS}/secrets/cluster-credentials-${B}`))!).token;
   assert.notEqual(afterTok, before);
   assert.match(r.stderr, /ServiceAccount mesh-system\/mesh-link-cluster-a unchanged/);
+});
+
+test('a context without permission gets a clear "permission denied" (exit 1), not a crash', async () => {
+  // The link identity as a context: it may read Services in B, nothing in mesh-system.
+  const a = await t.client(A);
+  const { text } = secretKubeconfig((await getOrNull(a, `${NS}/secrets/cluster-credentials-${B}`))!);
+  const path = `${t.dir}/limited-kubeconfig`;
+  writeFileSync(path, text);
+  const r = await t.mesh(['links', B, '--kubeconfig', path]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /mesh: cluster-b: permission denied while listing Links: .*403/);
+  assert.match(r.stderr, /hint: the credentials of context cluster-b lack this permission/);
+  assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
 });
 
 test('unlink leaves nothing behind in either cluster (shadows included)', async () => {
