@@ -51,7 +51,9 @@ export class InboundServer {
       allowHalfOpen: true,
       noDelay: true,
       requestCert: true,
-      rejectUnauthorized: true,
+      // The chain is checked in onSecure (sock.authorized) so that every refusal is logged and counted;
+      // Node's own rejectUnauthorized would destroy the socket silently. Nothing is read before the check.
+      rejectUnauthorized: false,
       ALPNProtocols: [ALPN_H2, ALPN_PIPE],
       handshakeTimeout: c.handshakeTimeoutMs,
     });
@@ -64,6 +66,8 @@ export class InboundServer {
     this.server.on('secureConnection', (sock: tls.TLSSocket) => this.onSecure(sock));
     this.server.on('tlsClientError', (err: NodeJS.ErrnoException, sock: tls.TLSSocket) => {
       this.tlsRefused(tlsReason(err), err.message, sock.remoteAddress ?? '');
+      // With a listener here Node leaves the socket open: close it.
+      sock.destroy();
     });
     this.server.maxConnections = c.maxInboundConnections;
     this.server.on('drop', (info) => {
@@ -111,6 +115,15 @@ export class InboundServer {
     const started = this.handshakeStart.get(raw);
     if (started !== undefined) this.d.metrics.handshake.observe({ direction: 'inbound' }, (performance.now() - started) / 1000);
     sock.on('error', noop);
+    if (!sock.authorized) {
+      const cert = sock.getPeerCertificate();
+      const noCert = !cert || Object.keys(cert).length === 0;
+      const code = String(sock.authorizationError ?? '');
+      const reason = noCert ? 'NO_CLIENT_CERT' : code === 'CERT_HAS_EXPIRED' ? 'CERT_EXPIRED' : 'UNTRUSTED_CERT';
+      this.tlsRefused(reason, noCert ? 'peer sent no client certificate' : `peer certificate not trusted: ${code}`, sock.remoteAddress ?? '');
+      sock.destroy();
+      return;
+    }
     const peer: AuthenticatedPeer = { identity: verifiedPeerIdentity(sock), address: sock.remoteAddress ?? '' };
     if (this.draining) {
       this.tlsRefused('DRAINING', 'gateway is draining', peer.address, peer.identity);
@@ -120,6 +133,9 @@ export class InboundServer {
     if (sock.alpnProtocol === ALPN_PIPE) {
       this.onPipe(sock, raw, peer);
     } else if (sock.alpnProtocol === ALPN_H2) {
+      // The listener allows half-open sockets (the pipe transport relays FIN); an HTTP/2 connection whose
+      // peer sent FIN can receive nothing more, so it is closed rather than left half-open.
+      sock.once('end', () => sock.destroy());
       this.pendingPeer = peer;
       this.h2.emit('connection', sock);
     } else {
@@ -308,6 +324,7 @@ export function tlsReason(err: NodeJS.ErrnoException): string {
   if (/peer did not return a certificate|certificate required/i.test(msg)) return 'NO_CLIENT_CERT';
   if (/certificate has expired|CERT_HAS_EXPIRED/i.test(msg + code)) return 'CERT_EXPIRED';
   if (/unable to get (local )?issuer|self.signed|unknown ca|certificate verify failed/i.test(msg)) return 'UNTRUSTED_CERT';
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'HANDSHAKE_TIMEOUT';
   if (/ECONNRESET|EPIPE/.test(code)) return 'PEER_RESET';
   return 'TLS_ERROR';
 }

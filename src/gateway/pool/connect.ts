@@ -19,6 +19,8 @@ export interface DialOptions {
   /** TLS session to resume (cuts the handshake to one ECDHE, no certificate signature). */
   session?: Buffer;
   onSession?: (s: Buffer) => void;
+  /** Keep the socket half-open after the peer's FIN (the pipe relays it); HTTP/2 connections must not. */
+  allowHalfOpen?: boolean;
 }
 
 export interface Dialed {
@@ -29,7 +31,7 @@ export interface Dialed {
 
 export function dial(o: DialOptions): Promise<Dialed> {
   return new Promise((resolve, reject) => {
-    const raw = net.connect({ host: o.address, port: o.port, noDelay: true, allowHalfOpen: true });
+    const raw = net.connect({ host: o.address, port: o.port, noDelay: true, allowHalfOpen: o.allowHalfOpen ?? false });
     const sock = tls.connect({
       socket: raw,
       secureContext: o.context,

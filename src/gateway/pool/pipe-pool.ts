@@ -102,6 +102,7 @@ export class PipePool {
         identity: r.identity,
         timeoutMs: this.o.connectTimeoutMs,
         session: this.ticket,
+        allowHalfOpen: true,
         onSession: (t) => {
           this.ticket = t;
         },
