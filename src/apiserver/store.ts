@@ -239,7 +239,7 @@ export class Store {
     this.snapshotTimer = setTimeout(() => {
       this.snapshotTimer = undefined;
       void this.flush();
-    }, this.options.snapshotDelayMs ?? 300);
+    }, this.options.snapshotDelayMs ?? 1000);
     this.snapshotTimer.unref();
   }
 
