@@ -132,8 +132,8 @@ export class GatewayProber {
     for (const a of addrs) {
       const r = await probeOnce(a, this.opts.port, this.opts.path, this.opts.timeoutMs, this.opts.identity, creds);
       this.opts.onResult(r);
-      if (!best || (r.ok && !best.ok)) best = r;
-      if (r.ok) break;
+      // Every address is probed (each gateway replica); the link is healthy if any answers.
+      if (!best || (r.ok && (!best.ok || r.latencyMs < best.latencyMs))) best = r;
     }
     best ??= { ok: false, latencyMs: 0, address: '', message: 'no gateway address resolved', time: new Date() };
     if (this.stopped) return;
