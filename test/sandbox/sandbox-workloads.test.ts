@@ -159,6 +159,23 @@ spec:
   assert.equal(existsSync(root), false, 'the pod root (token, secrets) is removed');
 });
 
+test('liveness: a failing liveness probe restarts the container and records an Unhealthy event', async () => {
+  await c.create('/api/v1/namespaces/demo/pods', {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'sick', namespace: 'demo' },
+    spec: { containers: [{ name: 'echo', image: 'mesh-federation:dev', args: ['app', 'tcp-echo', '--port', '7070'],
+      env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
+      livenessProbe: { tcpSocket: { port: 7999 }, periodSeconds: 1, failureThreshold: 2 } }] },
+  });
+  const restarts = await eventually('a liveness restart', async () => {
+    const p = await c.get<{ status?: { containerStatuses?: Array<{ restartCount: number }> } }>('/api/v1/namespaces/demo/pods/sick');
+    const n = p.status?.containerStatuses?.[0]?.restartCount ?? 0;
+    return n > 0 ? n : undefined;
+  }, 30_000);
+  assert.ok(restarts >= 1);
+  const ev = await eventually('Unhealthy event', async () => (await c.list<{ involvedObject: { name: string }; reason: string }>('/api/v1/namespaces/demo/events')).items.find((e) => e.involvedObject.name === 'sick' && e.reason === 'Unhealthy'), 10_000);
+  assert.equal(ev.reason, 'Unhealthy');
+});
+
 test('down after a killed up: leftover cluster and pod processes are found and stopped', async () => {
   assert.ok(sb);
   assert.ok(markedProcesses(sb.sandboxId).length > 0);
