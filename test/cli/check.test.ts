@@ -3,6 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { stopAll } from '../helpers/process.js';
 import { freePort } from '../helpers/ports.js';
@@ -208,6 +210,31 @@ test('mesh links and mesh gateways show the Link, its conditions and the probe',
   assert.match(rows[0].message ?? '', /no running mesh-gateway pod/);
   const none = await t.mesh(['links', B]);
   assert.match(none.stdout, /no Links/);
+});
+
+test('mesh gateways reads active streams from the local gateway pods\' /metrics', async () => {
+  // A "gateway pod" on loopback serving /metrics as the gateway's admin port does.
+  const srv = createServer((req, res) => {
+    res.writeHead(req.url === '/metrics' ? 200 : 404, { 'content-type': 'text/plain' });
+    res.end('gateway_streams_active{direction="outbound",remote_cluster="cluster-b",namespace="shop",service="web"} 4\n');
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as AddressInfo).port;
+  const podPath = `${NS}/pods/mesh-gateway-test`;
+  try {
+    await a.create(`${NS}/pods`, { metadata: { name: 'mesh-gateway-test', labels: { 'app.kubernetes.io/name': 'mesh-gateway' } }, spec: { containers: [{ name: 'gateway', image: 'mesh-federation:test' }] } });
+    await a.patch(`${podPath}/status`, { status: { phase: 'Running', podIP: '127.0.0.1' } });
+    const gw = await t.mesh(['gateways', A, '-o', 'json', '--admin-port', String(port)]);
+    assert.equal(gw.code, 0, gw.stderr);
+    const rows = JSON.parse(gw.stdout) as { cluster: string; activeStreams: number | null }[];
+    assert.deepEqual(rows.map((r) => [r.cluster, r.activeStreams]), [[B, 4]]);
+    const table = await t.mesh(['gateways', A, '--admin-port', String(port)]);
+    assert.match(table.stdout, /^CLUSTER\s+GATEWAY\s+ALIVE\s+LATENCY\s+SERVICES\s+STREAMS/m);
+    assert.match(table.stdout, /cluster-b\s+127\.0\.2\.1:4143\s+True\s+3ms\s+1\s+4/);
+  } finally {
+    await a.delete(podPath).catch(() => undefined);
+    await new Promise((r) => srv.close(r));
+  }
 });
 
 test('gateway metrics parsing sums active streams per remote cluster', () => {

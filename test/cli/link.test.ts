@@ -213,6 +213,22 @@ test('link --both links both ways; unlink --both removes both', async () => {
   assert.deepEqual([...(await sourceObjects(a, B)), ...(await sourceObjects(b, A)), ...(await targetObjects(a, B)), ...(await targetObjects(b, A))], []);
 });
 
+test('link --both is both ways or neither: a failing reverse link undoes the forward one', async () => {
+  const a = await t.client(A);
+  const b = await t.client(B);
+  await b.delete('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/links.multicluster.mesh.io');
+  try {
+    const r = await t.mesh(['link', A, B, '--both', '--no-wait', '--gateway-address', '127.0.3.1:4143']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /reverse link failed; removing cluster-a → cluster-b as well/);
+    assert.deepEqual([...(await sourceObjects(a, B)), ...(await targetObjects(b, A)), ...(await targetObjects(a, B))], []);
+    assert.equal(await getOrNull(b, `${NS}/secrets/cluster-credentials-${A}`), null);
+  } finally {
+    const re = await t.mesh(['install', B, '--trust-root', t.rootDir, '--no-wait']);
+    assert.equal(re.code, 0, re.stderr);
+  }
+});
+
 test('usage errors exit 2 with a clear message', async () => {
   const unknown = await t.mesh(['link', A, 'no-such-context', '--no-wait']);
   assert.equal(unknown.code, 2);
