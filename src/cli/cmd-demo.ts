@@ -1,59 +1,55 @@
-// `mesh demo` (what `npm start` runs): until the two-cluster demo lands, it starts the embedded API
-// server in a temp dir, writes a namespace/Service/EndpointSlice with client-node, shows the watch
-// event that produced, and stays up for kubectl until Ctrl-C.
-import type { Command } from 'commander';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { CoreV1Api, DiscoveryV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
-import { startApiServer } from '../apiserver/index.js';
-import { createLogger } from '../log/index.js';
+// `mesh demo` (what `npm start` runs): two sandbox clusters linked by the mesh, traffic across them, and a
+// report a newcomer can follow; stays up until Ctrl-C, then removes everything. The steps live in src/demo.
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import { DemoError, runDemo } from '../demo/index.js';
+import { CliError, ExitCode } from './errors.js';
+
+const Flags = z.object({ dir: z.string().min(1), network: z.enum(['auto', 'loopback', 'isolated']) });
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('Start an embedded Kubernetes API server with a sample Service and show it working (Ctrl-C to stop)')
-    .option('--keep', 'keep the temp data dir after exit')
-    .action(async (opts: { keep?: boolean }) => {
-      const dir = mkdtempSync(join(tmpdir(), 'mesh-demo-'));
-      const api = await startApiServer({ dataDir: dir, port: 0, clusterName: 'mesh-demo', logger: createLogger('apiserver', { level: 'warn' }) });
-      const say = (s: string) => process.stdout.write(s + '\n');
-      say(`API server: ${api.url}  (kubeconfig ${api.kubeconfigPath})`);
-      const kc = new KubeConfig();
-      kc.loadFromFile(api.kubeconfigPath);
-      const core = kc.makeApiClient(CoreV1Api);
-      const disc = kc.makeApiClient(DiscoveryV1Api);
-      let watching: Promise<AbortController> | undefined;
-      const seen = new Promise<string>((resolve) => {
-        watching = new Watch(kc).watch('/api/v1/namespaces/demo/services', {}, (type, obj: { metadata?: { name?: string; resourceVersion?: string } }) => {
-          resolve(`${type} service/${obj.metadata?.name ?? '?'} (resourceVersion ${obj.metadata?.resourceVersion ?? '?'})`);
-        }, () => {});
+    .description('Two clusters on this machine, linked by the mesh: traffic through the gateway and flat, and what happened (Ctrl-C to stop)')
+    .option('--dir <dir>', 'where the sandbox, trust root and summary go', '.mesh-sandbox')
+    .addOption(new Option('--network <mode>', 'auto: isolated when root, else loopback').choices(['auto', 'loopback', 'isolated']).default('auto'))
+    .addHelpText('after', `
+Starts cluster-a and cluster-b (mesh sandbox up), makes one trust root, installs the mesh in both,
+deploys HTTP/gRPC/TCP echo apps and a StatefulSet in cluster-b, exports them (through the gateway, and
+one flat), links cluster-a to cluster-b, sends traffic from a client pod in cluster-a, and prints which
+path each request took, which pod answered, the identities and the latency. Progress goes to stderr.
+
+Example:
+  mesh demo --dir /tmp/mesh-demo
+
+Exit codes: 0 ok (after Ctrl-C), 1 failure, 2 usage error.
+`)
+    .action(async (raw: unknown) => {
+      const f = Flags.safeParse(raw);
+      if (!f.success) throw new CliError(`bad flags: ${f.error.issues.map((i) => i.message).join('; ')}`, ExitCode.Usage);
+      const progress = (line: string) => process.stderr.write(`${line}\n`);
+      // Ctrl-C during start-up stops the clusters at once (the step in flight then fails) and cleans up.
+      const abort = new AbortController();
+      const onEarly = () => { progress('interrupted; cleaning up …'); abort.abort(); };
+      process.on('SIGINT', onEarly);
+      process.on('SIGTERM', onEarly);
+      let demo;
+      try {
+        demo = await runDemo({ dir: f.data.dir, network: f.data.network, progress, out: (t) => process.stdout.write(`${t}\n`), signal: abort.signal });
+      } catch (err) {
+        if (err instanceof DemoError && err.code === 'Interrupted') throw new CliError(err.message, 130);
+        if (err instanceof DemoError) throw new CliError(err.message, err.code === 'Usage' ? ExitCode.Usage : ExitCode.Failure, err.hint);
+        throw err;
+      } finally {
+        process.off('SIGINT', onEarly);
+        process.off('SIGTERM', onEarly);
+      }
+      await new Promise<void>((res) => {
+        process.once('SIGINT', () => res());
+        process.once('SIGTERM', () => res());
       });
-      await watching;
-      await core.createNamespace({ body: { metadata: { name: 'demo' } } });
-      const svc = await core.createNamespacedService({
-        namespace: 'demo',
-        body: { metadata: { name: 'web', labels: { app: 'web', 'mirror.mesh.io/exported': 'true' } }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
-      });
-      await disc.createNamespacedEndpointSlice({
-        namespace: 'demo',
-        body: { metadata: { name: 'web-abc12', labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', endpoints: [{ addresses: ['127.0.0.10'], conditions: { ready: true } }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] },
-      });
-      say(`created namespace/demo, service/web (clusterIP ${svc.spec?.clusterIP ?? '?'}), endpointslice/web-abc12`);
-      say(`watch saw: ${await seen}`);
-      say('');
-      say('Try it with kubectl:');
-      say(`  kubectl --kubeconfig ${api.kubeconfigPath} get svc -A`);
-      say(`  kubectl --kubeconfig ${api.kubeconfigPath} get endpointslices -n demo -o yaml`);
-      say(`  kubectl --kubeconfig ${api.kubeconfigPath} get svc -n demo -w`);
-      say('Press Ctrl-C to stop.');
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      (await watching)?.abort();
-      await api.close();
-      if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+      progress('stopping: removing the clusters, their processes and networks …');
+      await demo.stop();
+      progress('stopped; nothing left running.');
     });
 }
