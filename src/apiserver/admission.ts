@@ -456,6 +456,15 @@ export interface CrdVersion {
   storage: boolean;
   schema?: JsonObject;
   status: boolean;
+  /** additionalPrinterColumns (kubectl get columns). */
+  columns: PrinterColumn[];
+}
+
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  priority: number;
 }
 
 export interface CrdInfo {
@@ -505,7 +514,9 @@ export function parseCrd(obj: Obj): CrdInfo {
         }
       }
       const sub = v['subresources'];
-      versions.push({ name: v['name'], served: v['served'] !== false, storage: v['storage'] === true, ...(schema ? { schema } : {}), status: isObject(sub) && isObject(sub['status']) });
+      const cols = Array.isArray(v['additionalPrinterColumns']) ? v['additionalPrinterColumns'] : [];
+      const columns: PrinterColumn[] = cols.filter(isObject).filter((c) => typeof c['name'] === 'string' && typeof c['jsonPath'] === 'string').map((c) => ({ name: c['name'] as string, type: typeof c['type'] === 'string' ? c['type'] : 'string', jsonPath: c['jsonPath'] as string, priority: typeof c['priority'] === 'number' ? c['priority'] : 0 }));
+      versions.push({ name: v['name'], served: v['served'] !== false, storage: v['storage'] === true, ...(schema ? { schema } : {}), status: isObject(sub) && isObject(sub['status']), columns });
     });
     if (versions.filter((v) => v.storage).length !== 1) causes.push({ reason: 'FieldValueInvalid', message: 'Invalid value: must have exactly one version marked as storage version', field: 'spec.versions' });
   }

@@ -107,6 +107,7 @@ export class Rest {
       verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
       subresources: info.versions.some((v) => v.status) ? ['status'] : [],
       custom: true,
+      printerColumns: Object.fromEntries(info.versions.map((v) => [v.name, v.columns])),
     });
     this.crdInfo.set(grKey(info.group, info.plural), info);
   }

@@ -29,11 +29,42 @@ function get(o: Obj, ...path: string[]): Json | undefined {
   return cur;
 }
 
-type Col = { name: string; type: string; format?: string; cell: (o: Obj) => Json };
+type Col = { name: string; type: string; format?: string; priority?: number; cell: (o: Obj) => Json };
 
-function columns(def: ResourceDef): Col[] {
+/**
+ * The JSONPath subset CRD printer columns use: `.a.b`, `.a[0].b`, and `.a[?(@.k=="v")].b`.
+ */
+export function simpleJsonPath(o: Json, path: string): Json | undefined {
+  const tokens = path.replace(/^\./, '').match(/[^.[\]]+|\[[^\]]*\]/g) ?? [];
+  let cur: Json | undefined = o;
+  for (const t of tokens) {
+    if (cur === undefined || cur === null) return undefined;
+    if (t.startsWith('[')) {
+      const inner = t.slice(1, -1);
+      const filter = /^\?\(@\.([\w.-]+)\s*==\s*["']?([^"')]*)["']?\)$/.exec(inner);
+      if (!Array.isArray(cur)) return undefined;
+      if (filter) {
+        const [, key, value] = filter;
+        cur = cur.find((x) => isObject(x) && String(x[key]) === value);
+      } else cur = cur[Number(inner)];
+    } else cur = isObject(cur) ? cur[t] : undefined;
+  }
+  return cur;
+}
+
+function columns(def: ResourceDef, version: string): Col[] {
   const name: Col = { name: 'Name', type: 'string', format: 'name', cell: (o) => o.metadata.name };
   const ageCol: Col = { name: 'Age', type: 'string', cell: (o) => age(o.metadata['creationTimestamp']) };
+  const custom = def.printerColumns?.[version];
+  if (custom && custom.length) {
+    const cols: Col[] = [name];
+    for (const c of custom) {
+      const isAge = c.type === 'date';
+      cols.push({ name: c.name, type: isAge ? 'string' : c.type, priority: c.priority, cell: (o) => { const v = simpleJsonPath(o as unknown as Json, c.jsonPath); return isAge ? age(v) : v === undefined ? null : isObject(v) || Array.isArray(v) ? JSON.stringify(v) : v; } });
+    }
+    if (!custom.some((c) => c.jsonPath === '.metadata.creationTimestamp')) cols.push(ageCol);
+    return cols;
+  }
   switch (`${def.group}/${def.resource}`) {
     case '/services':
       return [
@@ -78,12 +109,13 @@ function columns(def: ResourceDef): Col[] {
 
 /** A meta.k8s.io/v1 Table of `objs`, with PartialObjectMetadata rows (kubectl needs only metadata). */
 export function renderTable(def: ResourceDef, objs: Obj[], resourceVersion: string, continueToken?: string): JsonObject {
-  const cols = columns(def);
+  const version = objs[0]?.apiVersion.split('/').pop() ?? def.versions[0];
+  const cols = columns(def, version);
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
     metadata: { resourceVersion, ...(continueToken ? { continue: continueToken } : {}) },
-    columnDefinitions: cols.map((c) => ({ name: c.name, type: c.type, format: c.format ?? '', description: '', priority: 0 })),
+    columnDefinitions: cols.map((c) => ({ name: c.name, type: c.type, format: c.format ?? '', description: '', priority: c.priority ?? 0 })),
     rows: objs.map((o) => ({
       cells: cols.map((c) => c.cell(o)),
       object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata as unknown as JsonObject },

@@ -164,6 +164,9 @@ spec:
     served: true
     storage: true
     subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Ready, type: string, jsonPath: .status.ready}
     schema:
       openAPIV3Schema:
         type: object
@@ -181,6 +184,9 @@ spec:
   await ok(['apply', '-f', '-'], crd);
   assert.match(await ok(['api-resources', '--api-group', 'example.mesh.io']), /widgets\s+wd\s+example.mesh.io\/v1\s+true\s+Widget/);
   await ok(['apply', '-f', '-'], 'apiVersion: example.mesh.io/v1\nkind: Widget\nmetadata: {name: w1, namespace: k}\nspec: {size: 3, color: red}\n');
+  assert.match(await ok(['get', 'widgets', '-n', 'k']), /NAME\s+SIZE\s+READY\s+AGE\s+w1\s+3\s/, 'additionalPrinterColumns as server-side table columns');
+  const strict = await kubectl(['apply', '-f', '-'], 'apiVersion: example.mesh.io/v1\nkind: Widget\nmetadata: {name: w4, namespace: k}\nspec: {size: 3, junk: 1}\n');
+  assert.match(strict.err, /unknown field "spec.junk"/, 'kubectl\'s default fieldValidation=Strict rejects unknown fields');
   const bad = await kubectl(['apply', '-f', '-'], 'apiVersion: example.mesh.io/v1\nkind: Widget\nmetadata: {name: w2, namespace: k}\nspec: {size: 30, color: green}\n');
   assert.notEqual(bad.code, 0);
   assert.match(bad.err, /spec\.size/);
