@@ -53,6 +53,8 @@ export function demoApps(cluster: string, image: string, replicas = 2): Obj[] {
     deployment('tcp', 1, cluster, image, ['app', 'tcp-echo', '--port', '7070'], 7070, false),
     service('tcp', 'tcp', 7070, 'tcp'),
     service('db', 'db', 8080, 'http', { clusterIP: 'None' }),
+    // The StatefulSet's pods again, exported flat: per-pod names that resolve to the remote pod IPs.
+    service('db-flat', 'db', 8080, 'http', { clusterIP: 'None' }),
     {
       apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: DEMO_NS },
       spec: { serviceName: 'db', replicas: 2, selector: { matchLabels: { app: 'db' } }, template: podTemplate('db', cluster, image, ['app', 'http-echo', '--port', '8080'], 8080, true) },

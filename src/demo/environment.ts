@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { ClientReport } from '../apps/index.js';
 import { KubeClient, kubeConfigFromString } from '../kube/index.js';
 import { DemoError } from './errors.js';
-import { runCommand, runMesh, meshBin } from './run.js';
+import { runCommand, runMesh, meshBin, type CommandResult } from './run.js';
 
 /** What the traffic client is asked to do (the body of the traffic-agent's POST /run). */
 export interface TrafficRequest {
@@ -33,6 +33,11 @@ export interface Environment {
   startApiServer(context: string): Promise<void>;
   /** Runs the traffic client from the traffic-agent pod of cluster `context` and returns its report. */
   traffic(context: string, req: TrafficRequest): Promise<ClientReport>;
+  /**
+   * Runs `node <args>` from where a workload of `context` stands (its network and cluster DNS): in the
+   * sandbox inside the cluster's network; on kind on this machine, which reaches node addresses directly.
+   */
+  execNode(context: string, args: string[], timeoutMs?: number): Promise<CommandResult>;
   client(context: string): Promise<KubeClient>;
   close(): void;
 }
@@ -131,6 +136,11 @@ export class SandboxEnvironment extends BaseEnvironment implements Environment {
     return Promise.reject(new DemoError('Usage', `the sandbox cannot start ${context}'s API server alone yet`));
   }
 
+  execNode(context: string, args: string[], timeoutMs = 30_000): Promise<CommandResult> {
+    this.info(context);
+    return runCommand(process.execPath, [meshBin, 'sandbox', 'exec', '--dir', this.dir, context, '--', process.execPath, ...args], { timeoutMs });
+  }
+
   async traffic(context: string, req: TrafficRequest): Promise<ClientReport> {
     const { podIP } = await this.agentAddress(context);
     const budget = (req.count * ((req.intervalMs ?? 0) + (req.timeoutMs ?? 5_000))) + 20_000;
@@ -171,6 +181,14 @@ export class KindEnvironment extends BaseEnvironment implements Environment {
 
   gatewayAddress(): Promise<string | undefined> {
     return Promise.resolve(undefined);
+  }
+
+  execNode(_context: string, args: string[], timeoutMs = 30_000): Promise<CommandResult> {
+    if (this.dryRun) {
+      this.print(`dry-run: node ${args.join(' ')}`);
+      return Promise.resolve({ code: 0, stdout: '', stderr: '' });
+    }
+    return runCommand(process.execPath, args, { timeoutMs });
   }
 
   apiAddressFromClusters(context: string): string {

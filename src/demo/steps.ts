@@ -51,14 +51,14 @@ async function readyReplicas(c: KubeClient, path: string): Promise<boolean> {
   return (d.status?.readyReplicas ?? 0) >= (d.spec?.replicas ?? 1);
 }
 
-/** Deploys the apps in `context` (cluster name `cluster`) and exports them: web, grpc, tcp, db through the gateway; web-flat flat. */
+/** Deploys the apps in `context` (cluster name `cluster`) and exports them: web, grpc, tcp, db through the gateway; web-flat, db-flat flat. */
 export async function deployDemoApps(env: Environment, context: string, cluster: string, o: { image?: string; progress: Progress }): Promise<void> {
   const c = await env.client(context);
   o.progress(`deploying demo apps in ${context}: web (HTTP echo), grpc (gRPC echo), tcp (TCP echo), db (StatefulSet, headless Service)`);
   await applyAll(c, demoApps(cluster, o.image ?? DEFAULT_IMAGE));
   await Promise.all([
     ...['web', 'grpc', 'tcp', 'db'].map((s) => exportService(env, context, s, 'gateway', o.progress)),
-    exportService(env, context, 'web-flat', 'flat', o.progress),
+    ...['web-flat', 'db-flat'].map((s) => exportService(env, context, s, 'flat', o.progress)),
   ]);
   await eventually(`demo apps ready in ${context}`, async () => {
     const all = await Promise.all([
