@@ -22,6 +22,7 @@ export function registerController(program: Command): void {
     .option('--admin-port <port>', 'admin port: /healthz, /readyz, /metrics', int, 9990)
     .option('--identity-port <port>', 'Identity gRPC service port', int, 8080)
     .option('--ha', 'run leader election on a Lease (two replicas; only the holder writes)', false)
+    .option('--lease-duration-seconds <n>', 'with --ha: how long a dead leader blocks a takeover', int, 15)
     .option('--kubeconfig <file>', 'kubeconfig for the local cluster (default: KUBECONFIG, in-cluster, ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context')
     .option('--cert <file>', 'probe client certificate chain (PEM), with --key and --bundle')

@@ -34,6 +34,7 @@ export const controllerOptionsSchema = z.object({
   adminPort: z.number().int().min(0).max(65535).default(9990),
   identityPort: z.number().int().min(0).max(65535).default(8080),
   ha: z.boolean().default(false),
+  leaseDurationSeconds: z.number().int().min(2).max(300).default(15),
   kubeconfig: z.string().optional(),
   context: z.string().optional(),
   cert: z.string().optional(),
@@ -178,6 +179,9 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
       namespace: o.namespace,
       name: 'mesh-controller',
       identity,
+      leaseDurationMs: o.leaseDurationSeconds * 1000,
+      renewDeadlineMs: (o.leaseDurationSeconds * 1000 * 2) / 3,
+      retryPeriodMs: Math.max(200, (o.leaseDurationSeconds * 1000) / 7),
       logger: log,
       onStartedLeading: () => {
         leading = true;

@@ -138,9 +138,9 @@ test('invalid Link specs: each reported (status with the zod path + Event) or re
 });
 
 test('HA: two replicas, one leader writes; the standby takes over when the leader dies', async () => {
-  const a = await startController(local, ['--ha']);
+  const a = await startController(local, ['--ha', '--lease-duration-seconds', '4']);
   await a.proc.waitFor(/leading: reconciling/, 20_000);
-  const b = await startController(local, ['--ha']);
+  const b = await startController(local, ['--ha', '--lease-duration-seconds', '4']);
   await exportService(remote, 'gc', 'ha-1');
   await until(() => getService(local, 'gc', 'ha-1-remote'), 'leader mirrors');
   assert.doesNotMatch(b.proc.stderr(), /leading: reconciling/, 'standby does not lead');
