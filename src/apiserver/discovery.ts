@@ -26,6 +26,7 @@ function resourceEntries(defs: ResourceDef[]): unknown[] {
     });
     for (const sub of d.subresources) {
       if (sub === 'token') out.push({ name: `${d.resource}/token`, singularName: '', namespaced: d.namespaced, group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] });
+      else if (sub === 'scale') out.push({ name: `${d.resource}/scale`, singularName: '', namespaced: d.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
       else if (sub === 'finalize') out.push({ name: `${d.resource}/finalize`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['update'] });
       else out.push({ name: `${d.resource}/${sub}`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['get', 'patch', 'update'] });
     }

@@ -6,7 +6,7 @@ import type { Logger } from '../log/index.js';
 import type { RequestAttributes, Security, UserInfo } from './auth/types.js';
 import { createDiscovery, createOpenApi, versionInfo } from './discovery.js';
 import { ApiError, badRequest, gone, notFound, toStatus } from './errors.js';
-import { isObject, type Json, type JsonObject } from './patch.js';
+import { applyJsonPatch, isObject, mergePatch, type Json, type JsonObject } from './patch.js';
 import { apiVersionOf, grKey, type ResourceDef } from './resources.js';
 import type { DeleteOptions, PatchType, Rest, WriteContext } from './rest.js';
 import { matchFields, matchSelector, parseFieldSelector, parseLabelSelector } from './selectors.js';
@@ -197,6 +197,10 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
   bookmarkTimer.unref();
 
   const server = https.createServer({ cert: o.certPem, key: o.keyPem, keepAlive: true }, (req, res) => {
+    if (log.isDebugEnabled()) {
+      const started = performance.now();
+      res.on('finish', () => log.debug('request', { method: req.method, path: req.url, code: res.statusCode, ms: Math.round(performance.now() - started) }));
+    }
     handle(req, res).catch((err: unknown) => {
       const st = toStatus(err);
       if (st.code >= 500) log.error('request failed', { method: req.method, path: req.url, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
@@ -288,6 +292,7 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
       req.resume();
       throw new ApiError('MethodNotAllowed', `${method} is not supported on this path`);
     }
+    if (parsed.subresource === 'scale') return serveScale(req, res, def, parsed, ns, verb, ctx);
     if (parsed.subresource === 'finalize') {
       if (method !== 'PUT') throw new ApiError('MethodNotAllowed', 'finalize accepts PUT only');
     }
@@ -350,6 +355,49 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
       default:
         throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
     }
+  }
+
+  /** autoscaling/v1 Scale view of a workload's spec.replicas (kubectl scale). */
+  async function serveScale(req: IncomingMessage, res: ServerResponse, def: ResourceDef, p: ResourcePath, ns: string | undefined, verb: string, ctx: WriteContext): Promise<void> {
+    const name = p.name as string;
+    const toScale = (o: Obj): JsonObject => {
+      const spec = (o['spec'] as JsonObject | undefined) ?? {};
+      const status = (o['status'] as JsonObject | undefined) ?? {};
+      const sel = isObject(spec['selector']) && isObject(spec['selector']['matchLabels']) ? Object.entries(spec['selector']['matchLabels']).map(([k, v]) => `${k}=${String(v)}`).join(',') : '';
+      return {
+        kind: 'Scale',
+        apiVersion: 'autoscaling/v1',
+        metadata: { name: o.metadata.name, namespace: o.metadata.namespace ?? '', uid: o.metadata.uid, resourceVersion: o.metadata.resourceVersion, creationTimestamp: (o.metadata['creationTimestamp'] as string) ?? null },
+        spec: { replicas: typeof spec['replicas'] === 'number' ? spec['replicas'] : 0 },
+        status: { replicas: typeof status['replicas'] === 'number' ? status['replicas'] : 0, selector: sel },
+      };
+    };
+    const cur = rest.get(def, p.version, ns, name);
+    if (verb === 'get') return send(res, 200, JSON.stringify(toScale(cur)));
+    let next: Json;
+    if (verb === 'update') {
+      checkContentType(req, false);
+      next = (await readObjectBody(req, o.maxBodyBytes)) as Json;
+    } else if (verb === 'patch') {
+      const type = patchTypes[mediaType(req)];
+      if (!type || type === 'apply') throw new ApiError('UnsupportedMediaType', 'scale accepts merge, JSON and strategic merge patches');
+      const raw = await readBody(req, o.maxBodyBytes);
+      let patch: Json;
+      try {
+        patch = JSON.parse(raw) as Json;
+      } catch (e) {
+        throw badRequest(`error decoding patch: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const base = toScale(cur);
+      next = type === 'json' ? applyJsonPatch(base, patch) : isObject(patch) ? mergePatch(base, patch) : patch;
+    } else throw new ApiError('MethodNotAllowed', `${verb} is not supported on ${def.resource}/scale`);
+    const spec = isObject(next) && isObject(next['spec']) ? next['spec'] : undefined;
+    const replicas = spec?.['replicas'];
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) throw new ApiError('Invalid', `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas ?? null)}: must be greater than or equal to 0`);
+    const meta = isObject(next) && isObject(next['metadata']) ? next['metadata'] : {};
+    const rv = typeof meta['resourceVersion'] === 'string' && verb === 'update' ? meta['resourceVersion'] : undefined;
+    const updated = rest.patch(def, p.version, ns, name, 'merge', JSON.stringify({ spec: { replicas }, ...(rv ? { metadata: { resourceVersion: rv } } : {}) }), ctx);
+    return send(res, 200, JSON.stringify(toScale(updated)));
   }
 
   function authorize(attrs: RequestAttributes): void {

@@ -101,6 +101,8 @@ test('kubectl patch: strategic merge by container name, merge patch, JSON patch;
   assert.equal(c[0].image, 'mesh-federation:dev');
   assert.deepEqual(c[0].env.map((e) => e.name).sort(), ['A', 'B']);
   assert.equal(d.metadata.generation, 2, 'a spec change bumps generation');
+  await ok(['scale', 'deploy', 'web', '-n', 'k', '--replicas', '4']);
+  assert.equal((await ok(['get', 'deploy', 'web', '-n', 'k', '-o', 'jsonpath={.spec.replicas}'])).trim(), '4', 'the scale subresource');
   await ok(['patch', 'svc', 'web', '-n', 'k', '--type', 'merge', '-p', '{"metadata":{"labels":{"tier":"front"}}}']);
   await ok(['patch', 'svc', 'web', '-n', 'k', '--type', 'json', '-p', '[{"op":"replace","path":"/spec/ports/0/targetPort","value":9090}]']);
   const s = JSON.parse(await ok(['get', 'svc', 'web', '-n', 'k', '-o', 'json'])) as { metadata: { labels: Record<string, string> }; spec: { ports: { targetPort: number }[] } };
