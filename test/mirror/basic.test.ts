@@ -212,3 +212,21 @@ test('a Link whose credentials Secret holds a broken kubeconfig reports it; the 
   await exportService(remote, 'shop', 'still-works');
   await until(() => getService(local, 'shop', 'still-works-remote'), 'other link still mirrors');
 });
+
+test('type changes: a NodePort export is mirrored as ClusterIP; re-created headless remotely, the shadow becomes headless', async () => {
+  await remote.client.create(svcPath('shop'), {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: { name: 'typ', namespace: 'shop', labels: { 'mirror.mesh.io/exported': 'flat' } },
+    spec: { type: 'NodePort', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+  });
+  const first = await until(() => getService(local, 'shop', 'typ-remote'), 'shadow of a NodePort service');
+  assert.equal(first.spec?.type, 'ClusterIP');
+  assert.notEqual(first.spec?.clusterIP, 'None');
+  await remote.client.delete(svcPath('shop', 'typ'));
+  await exportService(remote, 'shop', 'typ', { mode: 'flat', headless: true });
+  const second = await until(async () => {
+    const s = await getService(local, 'shop', 'typ-remote');
+    return s?.spec?.clusterIP === 'None' ? s : undefined;
+  }, 'headless shadow');
+  assert.notEqual(second.metadata?.uid, first.metadata?.uid, 'replaced, since clusterIP is immutable');
+});
