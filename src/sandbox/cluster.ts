@@ -9,6 +9,7 @@ import { DnsRecordSource, dnsServicesFromObjects, startDnsServer, type DnsServer
 import { Controller, Informer, KubeClient, kubeConfigFromString, isAlreadyExists, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { ControllerManager, type Caches } from './controller-manager.js';
+import { hasUnshare } from './netns.js';
 import { Recorder } from './events.js';
 import { Kubelet } from './kubelet.js';
 import type { ClusterPlan } from './plan.js';
@@ -109,9 +110,12 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
   const cm = new ControllerManager({ client, caches, recorder: new Recorder(client, 'controller-manager', nodeName, log), log, loadBalancerIP: plan.nodeAddress });
   const holder: { k?: Kubelet } = {};
   const kubeletCtl = new Controller({ name: 'kubelet', reconcile: (k) => holder.k!.reconcile(k), workers: 8, logger: log });
+  // With DNS on port 53 (root), each pod gets a resolv.conf with its own namespace's search list; without,
+  // pods use MESH_CLUSTER_DNS (isolated pods still inherit the netns resolv.conf).
+  const podDns = plan.dnsPort === 53 && hasUnshare() ? { nameserver: plan.dnsAddress, domain: plan.domain } : undefined;
   const kubelet = new Kubelet({
     client, pods: caches.pods, controller: kubeletCtl, plan, nodeName, clusterDir: cdir, meshBin: o.meshBin, repoRoot: o.repoRoot,
-    apiHost: plan.nodeAddress, apiPort, caPem: api.caPem, dns, sandboxId: o.sandboxId, recorder, log,
+    apiHost: plan.nodeAddress, apiPort, caPem: api.caPem, dns, sandboxId: o.sandboxId, recorder, log, ...(podDns ? { podDns } : {}),
   });
   holder.k = kubelet;
   caches.pods.onKey((k) => kubeletCtl.enqueue(k));

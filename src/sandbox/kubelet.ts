@@ -46,6 +46,8 @@ export interface KubeletOptions {
   sandboxId: string;
   recorder: Recorder;
   log: Logger;
+  /** Loopback mode as root: each pod gets its own mount namespace with a resolv.conf naming the cluster DNS (port 53). */
+  podDns?: { nameserver: string; domain: string };
 }
 
 interface ContainerRt {
@@ -206,7 +208,18 @@ export class Kubelet {
     const fd = openSync(logPath, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, argv, { cwd: this.o.repoRoot, env, stdio: ['ignore', fd, fd], detached: true });
+      // unshare and sh both exec, so the pid is the container's node process either way.
+      let resolvConf: string | undefined;
+      if (this.o.podDns) {
+        const { nameserver, domain } = this.o.podDns;
+        const ns = pod.metadata.namespace ?? 'default';
+        resolvConf = join(rt.root, 'resolv.conf');
+        writeAtomic(resolvConf, `nameserver ${nameserver}\nsearch ${ns}.svc.${domain} svc.${domain} ${domain}\noptions ndots:5\n`);
+      }
+      const [cmd, args] = resolvConf
+        ? ['unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolvConf, process.execPath, ...argv]]
+        : [process.execPath, argv];
+      child = spawn(cmd, args, { cwd: this.o.repoRoot, env, stdio: ['ignore', fd, fd], detached: true });
     } finally {
       closeSync(fd);
     }

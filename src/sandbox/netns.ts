@@ -98,3 +98,14 @@ export function flatRoute(a: ClusterPlan, b: ClusterPlan, remove: boolean): void
 }
 
 export const UNDERLAY_NETWORK = `${UNDERLAY_CIDR_PREFIX}.0/${UNDERLAY_PREFIX_LEN}`;
+
+/** Pods can get their own mount namespace (for a per-pod resolv.conf) when unshare(1) is there and we are root. */
+export function hasUnshare(): boolean {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return false;
+  try {
+    execFileSync('unshare', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}

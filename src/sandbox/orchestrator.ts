@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import { KubeClient, kubeConfigFromString, errorMessage } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { SandboxError } from './errors.js';
-import { createClusterNetns, createUnderlay, deleteNetns, flatRoute, isolatedUnsupported, listNetns, netnsPids, underlayName } from './netns.js';
+import { createClusterNetns, createUnderlay, deleteNetns, flatRoute, hasUnshare, isolatedUnsupported, listNetns, netnsPids, underlayName } from './netns.js';
 import { planCluster, type ClusterPlan, type NetworkMode } from './plan.js';
 import { claimLoopbackOctets, claimsOf, pidAlive, processesOfSandbox, readState, releaseLoopbackOctets, statePath, writeState, type ClusterState, type SandboxState } from './state.js';
 
@@ -83,7 +83,8 @@ export async function up(o: UpOptions): Promise<Sandbox> {
     let plans: ClusterPlan[];
     if (o.network === 'loopback') {
       const octets = claimLoopbackOctets(o.clusters.length, sandboxId, process.pid);
-      plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'loopback', loopbackOctet: octets[i]! }));
+      const dnsPort = isRoot() && hasUnshare() ? 53 : 0;
+      plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'loopback', loopbackOctet: octets[i]!, loopbackDnsPort: dnsPort }));
       state.clusters = plans.map((plan) => ({ plan }));
       writeState(state);
     } else {
@@ -258,6 +259,10 @@ function isSandboxUp(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
 function sleep(ms: number): Promise<void> {

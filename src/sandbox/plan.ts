@@ -77,7 +77,7 @@ export function parseDomains(text: string, names: string[]): Map<string, string>
  * Isolated: each cluster has its own netns, so fixed private ranges are safe there: node 10.255.0.(10+k)
  * on the underlay, pods 10.k.0.0/16, Services 10.(100+k).0.0/16, DNS on 10.(100+k).0.10:53.
  */
-export function planCluster(opts: { name: string; index: number; domain: string; mode: NetworkMode; loopbackOctet?: number; netnsPrefix?: string }): ClusterPlan {
+export function planCluster(opts: { name: string; index: number; domain: string; mode: NetworkMode; loopbackOctet?: number; netnsPrefix?: string; loopbackDnsPort?: number }): ClusterPlan {
   const { name, index, domain, mode } = opts;
   if (mode === 'loopback') {
     const x = opts.loopbackOctet;
@@ -90,7 +90,8 @@ export function planCluster(opts: { name: string; index: number; domain: string;
       podLast: `127.${x}.127.254`,
       serviceCIDR: `127.${x}.128.0/17`,
       dnsAddress: `127.${x}.0.10`,
-      dnsPort: 0,
+      // 53 (root only) lets pods use a resolv.conf; otherwise any free port, handed over in MESH_CLUSTER_DNS.
+      dnsPort: opts.loopbackDnsPort ?? 0,
       apiPort: 0,
       loopbackOctet: x,
     });
