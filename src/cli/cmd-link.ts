@@ -101,8 +101,9 @@ async function resolveGateway(target: MeshCluster, override: string | undefined)
   let nodes: ApiObject[] = [];
   try {
     svc = await getOrNull(target.client, `/api/v1/namespaces/${MESH_NAMESPACE}/services/mesh-gateway`);
-    if (svc && (svc.spec as { type?: string } | undefined)?.type !== 'LoadBalancer') nodes = (await target.client.list('/api/v1/nodes')).items;
-    else if (svc && !((svc.status as { loadBalancer?: { ingress?: unknown[] } } | undefined)?.loadBalancer?.ingress?.length)) nodes = (await target.client.list('/api/v1/nodes')).items;
+    // Node addresses are needed only for the NodePort fallback (no LoadBalancer ingress).
+    const ingress = (svc?.status as { loadBalancer?: { ingress?: unknown[] } } | undefined)?.loadBalancer?.ingress ?? [];
+    if (svc && ingress.length === 0) nodes = (await target.client.list('/api/v1/nodes')).items;
   } catch (err) {
     throw kubeError(err, target.context, 'reading the gateway address');
   }

@@ -229,6 +229,34 @@ test('link --both is both ways or neither: a failing reverse link undoes the for
   }
 });
 
+test('NodePort fallback: without a LoadBalancer address, the gateway is reached on the nodes\' NodePort', async () => {
+  const a = await t.client(A);
+  const c = await t.client(C);
+  // C: a NodePort gateway (as on kind) and a node reporting its address, as a kubelet would.
+  const re = await t.mesh(['install', C, '--trust-root', t.foreignRootDir, '--no-wait', '--gateway-service-type', 'NodePort']);
+  assert.equal(re.code, 0, re.stderr);
+  await c.create('/api/v1/nodes', { metadata: { name: 'node-1' } }).catch(() => undefined);
+  await c.patch('/api/v1/nodes/node-1/status', { status: { addresses: [{ type: 'InternalIP', address: '127.0.9.9' }, { type: 'Hostname', address: 'node-1' }] } });
+  const svc = await c.get<{ spec: { ports: { name: string; nodePort?: number }[] } }>(`${NS}/services/mesh-gateway`);
+  const nodePort = svc.spec.ports.find((p) => p.name === 'tunnel')?.nodePort;
+  assert.ok(nodePort, 'the API server allocated a nodePort');
+  // C trusts another root, so link would refuse; give A's root to C for this test.
+  const rootC = await t.mesh(['uninstall', C, '--wait-timeout', '1s']);
+  assert.equal(rootC.code, 0, rootC.stderr);
+  const inst = await t.mesh(['install', C, '--trust-root', t.rootDir, '--no-wait', '--gateway-service-type', 'NodePort']);
+  assert.equal(inst.code, 0, inst.stderr);
+  const svc2 = await c.get<{ spec: { ports: { name: string; nodePort?: number }[] } }>(`${NS}/services/mesh-gateway`);
+  const port2 = svc2.spec.ports.find((p) => p.name === 'tunnel')?.nodePort;
+  const r = await t.mesh(['link', A, C, '--no-wait', '-o', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { gateway: string }[])[0].gateway, `127.0.9.9:${port2}`);
+  assert.match(r.stderr, /gateway at 127\.0\.9\.9:\d+ \(NodePort\)/);
+  const spec = (await getOrNull(a, `${LINKS}/${C}`))?.spec as { gateway: { addresses: string[]; port: number } };
+  assert.deepEqual(spec.gateway, { addresses: ['127.0.9.9'], port: port2, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway' });
+  const u = await t.mesh(['unlink', A, C, '--wait-timeout', '1s']);
+  assert.equal(u.code, 0, u.stderr);
+});
+
 test('usage errors exit 2 with a clear message', async () => {
   const unknown = await t.mesh(['link', A, 'no-such-context', '--no-wait']);
   assert.equal(unknown.code, 2);
