@@ -63,6 +63,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   const advertise = options.advertiseAddresses ?? [];
   mkdirSync(options.dataDir, { recursive: true });
   const store = new Store({ watchWindow: options.watchWindow ?? 10_000, ...(options.persist !== false ? { snapshotPath: join(options.dataDir, 'state.json') } : {}) });
+  store.onWatcherError = (e) => log.error('watcher failed while an event was delivered', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
   const registry = new Registry();
   const rest = new Rest(store, registry, serviceCIDR);
   const wildcard = host === '0.0.0.0' || host === '::' || host === '';

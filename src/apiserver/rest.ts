@@ -385,6 +385,7 @@ export class Rest {
     const pre = opts.preconditions;
     if (pre?.uid && pre.uid !== cur.metadata.uid) throw conflict(def.resource, def.group, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`);
     if (pre?.resourceVersion && pre.resourceVersion !== cur.metadata.resourceVersion) throw conflict(def.resource, def.group, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`);
+    if (gr === 'namespaces' && ['default', 'kube-system', 'kube-public'].includes(name)) throw new ApiError('Forbidden', `namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' });
     const finalizers = finalizersOf(cur).filter((f) => f !== 'orphan' && f !== 'foregroundDeletion');
     const existing = finalizersOf(cur);
     if (opts.propagationPolicy === 'Foreground') finalizers.push('foregroundDeletion');

@@ -70,6 +70,9 @@ export class Store {
   private snapshotWriting: Promise<void> | undefined;
   private dirty = false;
 
+  /** Where errors thrown by a watcher's deliver() go (logged by the server). */
+  onWatcherError: (err: unknown) => void = () => {};
+
   constructor(private readonly options: StoreOptions) {
     if (options.snapshotPath && existsSync(options.snapshotPath)) this.load(options.snapshotPath);
   }
@@ -162,7 +165,12 @@ export class Store {
     if (ws) {
       for (const w of ws) {
         if (w.namespace !== undefined && w.namespace !== ev.namespace) continue;
-        w.deliver(ev);
+        try {
+          w.deliver(ev);
+        } catch (e) {
+          // One broken watcher must neither fail the write that is being committed nor starve the others.
+          this.onWatcherError(e);
+        }
       }
     }
     // The retained event keeps only what a resuming watch needs.

@@ -101,6 +101,8 @@ test('unknown resources, groups and versions are 404; wrong methods are 405; mis
   isStatus(await raw('GET', '/api/v1/namespaces/bad/configmaps/a/b/c'), 404, 'NotFound');
   isStatus(await raw('POST', '/api/v1/namespaces/bad/configmaps/named', JSON.stringify({ metadata: { name: 'named' } })), 405, 'MethodNotAllowed');
   isStatus(await raw('POST', '/api/v1/namespaces/missing/configmaps', JSON.stringify({ metadata: { name: 'x' } })), 404, 'NotFound');
+  isStatus(await raw('DELETE', '/api/v1/namespaces/default'), 403, 'Forbidden');
+  isStatus(await raw('DELETE', '/api/v1/namespaces/bad/configmaps/never-existed'), 404, 'NotFound');
 });
 
 test('patches: malformed → 400, not applicable → 422, unknown patch type → 415, strategic on a CR → 415', async () => {
