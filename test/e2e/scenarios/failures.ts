@@ -1,0 +1,115 @@
+// Scenario 7: failures. The remote gateway goes away and comes back; the remote API server stops; the
+// controller and the gateways restart under load; link credentials and the issuer rotate under load.
+import assert from 'node:assert/strict';
+import { readRoot, createIssuer } from '../../../src/trust/index.js';
+import { eventually, link } from '../../../src/demo/index.js';
+import { allFrom, clusterName, describe, podIPs, traffic, underLoad, url, waitShadow, type ScenarioContext, type Scenario } from './context.js';
+
+const MESH = '/apis/apps/v1/namespaces/mesh-system/deployments';
+
+async function scale(ctx: ScenarioContext, context: string, deployment: string, replicas: number): Promise<void> {
+  const c = await ctx.env.client(context);
+  await c.patch(`${MESH}/${deployment}`, { spec: { replicas } });
+  await eventually(`${deployment} at ${replicas} ready pods in ${context}`, async () => (await podIPs(ctx, context, `app.kubernetes.io/name=${deployment}`, 'mesh-system')).length === replicas, 60_000);
+}
+
+/** Deletes the pods of a mesh Deployment and waits for a ready replacement. */
+async function restart(ctx: ScenarioContext, context: string, deployment: string): Promise<void> {
+  const c = await ctx.env.client(context);
+  const old = await podIPs(ctx, context, `app.kubernetes.io/name=${deployment}`, 'mesh-system');
+  for (const p of old) await c.delete(`/api/v1/namespaces/mesh-system/pods/${p.name}`);
+  await eventually(`a new ready ${deployment} pod in ${context}`, async () => {
+    const now = await podIPs(ctx, context, `app.kubernetes.io/name=${deployment}`, 'mesh-system');
+    return now.length > 0 && now.every((p) => !old.some((o) => o.name === p.name));
+  }, 60_000);
+}
+
+export const failures: Scenario = {
+  id: 7,
+  name: 'failures: remote gateway down and back, remote API server down, restarts and rotations under load',
+  async run(ctx, step) {
+    const B = clusterName(ctx.b);
+    const web = url('web', B);
+    await step(`${B}'s gateway down: shadows go not ready within the probe threshold, clients fail fast, then recover`, async () => {
+      await scale(ctx, ctx.b, 'mesh-gateway', 0);
+      try {
+        // Probe period 3 s × failureThreshold 3 (the Link defaults), plus slack for a loaded machine.
+        await waitShadow(ctx, `web-${B}`, 'not-ready', 30_000);
+        const r = await traffic(ctx, { url: web, count: 3, timeoutMs: 5_000 });
+        assert.equal(r.summary.ok, 0, `no answers while ${B}'s gateway is down: ${describe(r)}`);
+        for (const x of r.results) assert.ok(x.latencyMs < 3_000, `request ${x.seq} failed fast (${x.latencyMs} ms): ${x.error ?? ''}`);
+      } finally {
+        await scale(ctx, ctx.b, 'mesh-gateway', 1);
+      }
+      await waitShadow(ctx, `web-${B}`, 'ready', 60_000);
+      await eventually('traffic through the recovered gateway', async () => {
+        const r = await traffic(ctx, { url: web, count: 3 });
+        return r.summary.ok === r.summary.total ? r : undefined;
+      }, 30_000, 1_000);
+    });
+
+    await step(`${B}'s API server down: traffic keeps flowing, RemoteAPIReachable=False, shadows kept, converges after`, async () => {
+      if (ctx.env.kind === 'sandbox') {
+        ctx.log(`  skipped: the sandbox cannot stop one cluster's API server alone yet (kind: the runner moves the kube-apiserver manifest away)`);
+        return;
+      }
+      await ctx.env.stopApiServer(ctx.b);
+      try {
+        const a = await ctx.env.client(ctx.a);
+        await eventually('Link RemoteAPIReachable=False', async () => {
+          const l = await a.get<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(`/apis/multicluster.mesh.io/v1alpha1/namespaces/mesh-system/links/${B}`);
+          return l.status?.conditions?.some((x) => x.type === 'RemoteAPIReachable' && x.status === 'False');
+        }, 120_000, 2_000);
+        allFrom(await traffic(ctx, { url: web, count: 5 }), B, 'traffic while the remote API server is down');
+      } finally {
+        await ctx.env.startApiServer(ctx.b);
+      }
+      await waitShadow(ctx, `web-${B}`, 'ready', 120_000);
+    });
+
+    await step('restart the controller under load: no request lost', async () => {
+      const r = await underLoad(ctx, { url: web, count: 60, intervalMs: 50 }, () => restart(ctx, ctx.a, 'mesh-controller'));
+      allFrom(r, B, 'traffic while the controller restarts');
+    });
+
+    for (const [who, context] of [['source', ctx.a], ['remote', ctx.b]] as const) {
+      await step(`restart the ${who} gateway (${context}) under load: requests fail only while no gateway runs, and fail fast`, async () => {
+        const r = await underLoad(ctx, { url: web, count: 80, intervalMs: 50, timeoutMs: 5_000 }, () => restart(ctx, context, 'mesh-gateway'));
+        ctx.log(`  ${who} gateway restart under load: ${describe(r)}`);
+        // One replica: while it is replaced, connections are refused at once (not hung) and work again after.
+        for (const x of r.results) if (!x.ok) assert.ok(x.latencyMs < 5_000, `request ${x.seq} hung ${x.latencyMs} ms`);
+        assert.ok(r.summary.ok > 0, describe(r));
+        await eventually('traffic after the gateway restart', async () => {
+          const again = await traffic(ctx, { url: web, count: 5 });
+          return again.summary.ok === again.summary.total ? again : undefined;
+        }, 60_000, 1_000);
+      });
+    }
+
+    await step('rotate the link credentials (re-run mesh link) under load: no refused connection', async () => {
+      const r = await underLoad(ctx, { url: web, count: 60, intervalMs: 50 }, () => link(ctx.env, ctx.a, ctx.b, { progress: ctx.log }));
+      allFrom(r, B, 'traffic while the link credentials rotate');
+    });
+
+    await step(`rotate ${B}'s issuer under load: no refused connection`, async () => {
+      if (!ctx.trustRoot) {
+        ctx.log('  skipped: needs the shared trust root (--trust-root) to sign a new issuer');
+        return;
+      }
+      const root = await readRoot(ctx.trustRoot);
+      const issuer = createIssuer({ root, clusterName: B });
+      const b = await ctx.env.client(ctx.b);
+      const r = await underLoad(ctx, { url: web, count: 60, intervalMs: 50 }, async () => {
+        await b.patch('/api/v1/namespaces/mesh-system/secrets/mesh-issuer', { data: { 'tls.crt': Buffer.from(issuer.certPem).toString('base64'), 'tls.key': Buffer.from(issuer.keyPem).toString('base64') } });
+        // New leaves come from the new issuer: restart B's gateway so it asks for one now.
+        await restart(ctx, ctx.b, 'mesh-gateway');
+      });
+      ctx.log(`  issuer rotation under load: ${describe(r)}`);
+      await eventually('traffic through a gateway with a leaf from the new issuer', async () => {
+        const again = await traffic(ctx, { url: web, count: 5 });
+        return again.summary.ok === again.summary.total ? again : undefined;
+      }, 60_000, 1_000);
+      for (const x of r.results) if (!x.ok) assert.doesNotMatch(x.error ?? '', /certificate|handshake|unknown ca|refused by peer/i, `request ${x.seq} failed on trust: ${x.error ?? ''}`);
+    });
+  },
+};

@@ -1,0 +1,10 @@
+// Every scenario in the order that makes sense on one set of clusters: plain traffic first, then what
+// changes topology (routes, scaling, links), then failures, security, and the third cluster last.
+import type { Scenario } from './context.js';
+import { gatewayMode, flatMode, separateNetworks, statefulSet } from './traffic.js';
+import { scaling, lifecycle, threeClusters } from './lifecycle.js';
+import { failures } from './failures.js';
+import { security } from './security.js';
+
+export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, scaling, lifecycle, failures, threeClusters];
+export type { Scenario, ScenarioContext } from './context.js';
