@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The whole rig in order: create, build + load the image, install, link, flat routes (flat mode),
-# the e2e scenarios, and teardown (unless --keep). Flags pass through to each step.
+# mesh check, the e2e scenarios, and teardown (unless --keep). Flags pass through to each step.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   echo "Usage: up.sh [--clusters N] [--mode gateway|flat] [--keep] [--dry-run]"
-  echo "create.sh, load-image.sh, install.sh, link.sh, flat-routes.sh (flat), e2e.sh, teardown.sh."
+  echo "create.sh, load-image.sh, install.sh, link.sh, flat-routes.sh (flat), check.sh, e2e.sh, teardown.sh."
   usage_common
 }
 
@@ -32,4 +32,5 @@ step load-image.sh
 step install.sh
 step link.sh
 if [ "$MODE" = "flat" ]; then step flat-routes.sh; fi
+step check.sh
 step e2e.sh

@@ -77,6 +77,7 @@ test('load-image, install, link, e2e and teardown plans', () => {
   assert.deepEqual(link.plan, [pair('a', 'b'), pair('b', 'a'), pair('a', 'c'), pair('c', 'a'), pair('b', 'c'), pair('c', 'b')]);
   const e2e = sh('e2e.sh', ['--dry-run']);
   assert.deepEqual(e2e.plan, [`node ${repoRoot}/dist/test/e2e/run.js --context-a kind-cluster-a --context-b kind-cluster-b --mode gateway`]);
+  assert.deepEqual(sh('check.sh', ['--dry-run', '--clusters', '3']).plan, [`${mesh} check kind-cluster-a kind-cluster-b kind-cluster-c`]);
   const down = sh('teardown.sh', ['--dry-run', '--clusters', '2']);
   assert.deepEqual(down.plan, ['kind delete cluster --name cluster-a', 'kind delete cluster --name cluster-b']);
 });
@@ -97,10 +98,10 @@ test('up.sh runs the steps in order and tears down at the end (flat adds routes)
   const g = sh('up.sh', ['--dry-run']);
   assert.equal(g.code, 0, g.err);
   const steps = g.err.split('\n').filter((l) => l.startsWith('== ')).map((l) => l.slice(3));
-  assert.deepEqual(steps, ['create.sh', 'load-image.sh', 'install.sh', 'link.sh', 'e2e.sh', 'teardown.sh']);
+  assert.deepEqual(steps, ['create.sh', 'load-image.sh', 'install.sh', 'link.sh', 'check.sh', 'e2e.sh', 'teardown.sh']);
   const f = sh('up.sh', ['--dry-run', '--mode', 'flat', '--keep']);
   const fsteps = f.err.split('\n').filter((l) => l.startsWith('== ')).map((l) => l.slice(3));
-  assert.deepEqual(fsteps, ['create.sh', 'load-image.sh', 'install.sh', 'link.sh', 'flat-routes.sh', 'e2e.sh']);
+  assert.deepEqual(fsteps, ['create.sh', 'load-image.sh', 'install.sh', 'link.sh', 'flat-routes.sh', 'check.sh', 'e2e.sh']);
   const kindCreate = f.plan.findIndex((l) => l.startsWith('kind create'));
   const e2e = f.plan.findIndex((l) => l.includes('e2e/run.js'));
   assert.ok(kindCreate >= 0 && e2e > kindCreate);
