@@ -85,15 +85,20 @@ export class Controller {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
+      let still: Promise<unknown> | undefined;
       try {
-        await this.processOne(key);
+        ({ still } = await this.processOne(key));
       } finally {
-        this.queue.done(key);
+        // A reconcile that timed out may still be running: the key stays "processing" until it settles,
+        // so it is never handed to a second worker meanwhile (this worker moves on).
+        if (still) void still.then(() => this.queue.done(key), () => this.queue.done(key));
+        else this.queue.done(key);
       }
     }
   }
 
-  private async processOne(key: string): Promise<void> {
+  /** Runs one reconcile; returns the still-running reconcile if it timed out. */
+  private async processOne(key: string): Promise<{ still?: Promise<unknown> }> {
     const id = randomBytes(4).toString('hex');
     const log = this.log.child({ controller: this.name, key, reconcileID: id });
     const ac = new AbortController();
@@ -101,14 +106,18 @@ export class Controller {
     let timer: NodeJS.Timeout | undefined;
     const started = process.hrtime.bigint();
     let outcome: Outcome;
+    let running: Promise<ReconcileResult> | undefined;
+    let timedOut = false;
     try {
       const timeout = new Promise<never>((_, rej) => {
         timer = setTimeout(() => {
+          timedOut = true;
           ac.abort();
           rej(new ReconcileTimeoutError(`reconcile of ${key} exceeded ${timeoutMs} ms`));
         }, timeoutMs);
       });
-      const res = await Promise.race([this.opts.reconcile(key, { id, log, signal: ac.signal }), timeout]);
+      running = Promise.resolve().then(() => this.opts.reconcile(key, { id, log, signal: ac.signal }));
+      const res = await Promise.race([running, timeout]);
       if (res && typeof res.requeueAfter === 'number' && res.requeueAfter > 0) {
         this.queue.forget(key);
         this.queue.addAfter(key, res.requeueAfter);
@@ -137,5 +146,7 @@ export class Controller {
       this.metrics.reconcileTotal.inc({ controller: this.name, result: outcome });
       this.metrics.reconcileDuration.observe({ controller: this.name }, Number(process.hrtime.bigint() - started) / 1e9);
     }
+    // Wrapped: an async function would otherwise wait for the returned promise itself.
+    return { still: timedOut ? running : undefined };
   }
 }

@@ -133,3 +133,40 @@ test('controller: error requeues with backoff, terminal error is not retried, re
   assert.equal(calls.filter((k) => k === 'bad').length, 1);
   await c.stop();
 });
+
+test('controller: a reconcile that times out is counted, requeued, and its key is not handed out again until it settles', async () => {
+  const q = new WorkQueue({ rateLimiter: new ExponentialRateLimiter(1, 1) });
+  let active = 0;
+  let maxActive = 0;
+  let calls = 0;
+  let release: () => void = () => undefined;
+  const c = new Controller({
+    name: 'timeouts',
+    queue: q,
+    workers: 1,
+    timeoutMs: 30,
+    reconcile: async (key) => {
+      if (key !== 'k') return;
+      calls++;
+      active++;
+      maxActive = Math.max(maxActive, active);
+      if (calls === 1) await new Promise<void>((r) => (release = r)); // hangs past the timeout
+      active--;
+    },
+  });
+  c.start();
+  c.enqueue('k');
+  await new Promise((r) => setTimeout(r, 120));
+  c.enqueue('other');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(c.counts.timeout, 1);
+  assert.equal(c.counts.success, 1, 'the worker moved on to other keys');
+  assert.equal(calls, 1, 'not reconciled again while the timed-out run is still going');
+  assert.ok(q.isProcessing('k'));
+  release();
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(calls, 2, 'requeued once the first run settled');
+  assert.equal(maxActive, 1, 'never two reconciles of one key at once');
+  assert.equal(c.counts.success, 2);
+  await c.stop();
+});
