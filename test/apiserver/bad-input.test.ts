@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { startApiServer, type TestApiServer } from '../helpers/apiserver.js';
-import { stopAll } from '../helpers/process.js';
+import { startMesh, stopAll } from '../helpers/process.js';
 
 let srv: TestApiServer;
 
@@ -143,7 +143,18 @@ test('invalid CRDs, selectors and resourceVersions are rejected with a Status', 
 test('protobuf bodies the server cannot read are 400/415, never a crash', async () => {
   isStatus(await raw('POST', '/api/v1/namespaces/bad/configmaps', Buffer.from([1, 2, 3, 4, 5]), { 'Content-Type': 'application/vnd.kubernetes.protobuf' }), 400, 'BadRequest');
   isStatus(await raw('POST', '/api/v1/namespaces/bad/configmaps', Buffer.from([0x6b, 0x38, 0x73, 0x00, 0x0a, 0xff, 0xff]), { 'Content-Type': 'application/vnd.kubernetes.protobuf' }), 400, 'BadRequest');
-  const health = await raw('GET', '/healthz', undefined, {}, null);
-  assert.equal(health.code, 200);
+  for (const path of ['/healthz', '/livez', '/readyz']) {
+    const health = await raw('GET', path, undefined, {}, null);
+    assert.equal(health.code, 200, path);
+  }
   assert.equal(srv.proc.child.exitCode, null, 'the server process is still running');
+});
+
+test('mesh apiserver refuses bad flags with a usage error (exit 2) that names the flag', async () => {
+  const p = startMesh(['apiserver', '--data-dir', '/tmp/never-used-by-this-test', '--port', '99999']);
+  assert.equal(await p.exited, 2);
+  assert.match(p.stderr(), /--port/);
+  const q = startMesh(['apiserver', '--data-dir', '/tmp/never-used-by-this-test', '--service-cidr', 'ten.96/16']);
+  assert.equal(await q.exited, 2);
+  assert.match(q.stderr(), /--service-cidr/);
 });
