@@ -12,4 +12,4 @@ parse_common "$@"
 need node
 
 # >>> E2E RUNNER: the one line that calls the scenario runner (test/e2e, built to dist/test/e2e). <<<
-run node "$REPO_ROOT/dist/test/e2e/run.js" --context-a "$(context_name 0)" --context-b "$(context_name 1)" --mode "$MODE"
+run node "$REPO_ROOT/dist/test/e2e/run.js" --env kind --context-a "$(context_name 0)" --context-b "$(context_name 1)" --mode "$MODE" --image "$IMAGE" --trust-root "$TRUST_DIR"

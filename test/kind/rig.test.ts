@@ -75,8 +75,8 @@ test('load-image, install, link, e2e and teardown plans', () => {
   const link = sh('link.sh', ['--dry-run', '--clusters', '3', '--mode', 'flat']);
   const pair = (a: string, b: string) => `${mesh} link kind-cluster-${a} kind-cluster-${b} --mode flat --api-server-address https://cluster-${b}-control-plane:6443`;
   assert.deepEqual(link.plan, [pair('a', 'b'), pair('b', 'a'), pair('a', 'c'), pair('c', 'a'), pair('b', 'c'), pair('c', 'b')]);
-  const e2e = sh('e2e.sh', ['--dry-run']);
-  assert.deepEqual(e2e.plan, [`node ${repoRoot}/dist/test/e2e/run.js --context-a kind-cluster-a --context-b kind-cluster-b --mode gateway`]);
+  const e2e = sh('e2e.sh', ['--dry-run'], { MESH_TRUST_DIR: '/tmp/trust-x' });
+  assert.deepEqual(e2e.plan, [`node ${repoRoot}/dist/test/e2e/run.js --env kind --context-a kind-cluster-a --context-b kind-cluster-b --mode gateway --image mesh-federation:9.9.9 --trust-root /tmp/trust-x`]);
   assert.deepEqual(sh('check.sh', ['--dry-run', '--clusters', '3']).plan, [`${mesh} check kind-cluster-a kind-cluster-b kind-cluster-c`]);
   const down = sh('teardown.sh', ['--dry-run', '--clusters', '2']);
   assert.deepEqual(down.plan, ['kind delete cluster --name cluster-a', 'kind delete cluster --name cluster-b']);
