@@ -108,6 +108,11 @@ test('flat mode: link waits for Ready, an exported Service is mirrored, unlink r
     const r = await mesh(['links', A, '-o', 'json']);
     return (JSON.parse(r.stdout) as { mirroredServices: number }[])[0].mirroredServices === 1;
   });
+  const gws = await mesh(['gateways', A, '-o', 'json']);
+  assert.equal(gws.code, 0, gws.stderr);
+  const rows = JSON.parse(gws.stdout) as { cluster: string; alive: boolean | null; mirroredServices: number; message?: string }[];
+  assert.deepEqual(rows.map((r) => [r.cluster, r.alive, r.mirroredServices]), [[B, null, 1]]);
+  assert.match(rows[0].message ?? '', /flat mode: no gateway on the path/);
   const chk = await mesh(['check', A, B, '-o', 'json']);
   const lines = JSON.parse(chk.stdout) as { cluster: string; check: string; ok: boolean; detail: string }[];
   for (const want of ['API reachable', 'CRDs present', 'mesh-controller ready', 'issuer valid', 'issuer chains to root', 'link cluster-b: credentials valid', 'link cluster-b: remote API reachable', 'no shadows without a Link', 'shared trust root']) {
