@@ -113,15 +113,39 @@ export function deploymentReady(d: DeploymentStatus): { ready: boolean; have: nu
   return { ready: observed && have >= want && (d.status?.updatedReplicas ?? have) >= want, have, want };
 }
 
+interface PodStatusLike {
+  metadata?: { name?: string };
+  status?: { phase?: string; containerStatuses?: { ready?: boolean; restartCount?: number; state?: { waiting?: { reason?: string; message?: string } } }[] };
+}
+
+/** Why the pods of a Deployment are not ready, in a few words (CrashLoopBackOff, ErrImagePull, Pending…). */
+export function podTrouble(pods: PodStatusLike[]): string | undefined {
+  const notes: string[] = [];
+  for (const p of pods) {
+    const waiting = (p.status?.containerStatuses ?? []).map((c) => c.state?.waiting?.reason).find((r) => r);
+    const restarts = (p.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0);
+    const why = waiting ?? (p.status?.phase && p.status.phase !== 'Running' ? p.status.phase : undefined);
+    if (why) notes.push(`${p.metadata?.name ?? '?'}: ${why}${restarts ? `, ${restarts} restarts` : ''}`);
+  }
+  return notes.length ? notes.join('; ') : undefined;
+}
+
 async function waitForDeployments(c: Cluster, names: string[], timeoutS: number, progress: Progress): Promise<void> {
   const deadline = Date.now() + timeoutS * 1000;
   const last = new Map<string, string>();
+  const trouble = new Map<string, string>();
   for (;;) {
     const pending: string[] = [];
     for (const name of names) {
       const d = (await c.client.get(objectPath({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: MESH_NAMESPACE }))) as DeploymentStatus;
       const r = deploymentReady(d);
-      const line = `${name}: ${r.have}/${r.want} ready`;
+      let why: string | undefined;
+      if (!r.ready) {
+        const pods = await c.client.list<PodStatusLike>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, { labelSelector: `app.kubernetes.io/name=${name}` }).catch(() => ({ items: [] }));
+        why = podTrouble(pods.items);
+        if (why) trouble.set(name, why);
+      }
+      const line = `${name}: ${r.have}/${r.want} ready${why ? ` (${why})` : ''}`;
       if (last.get(name) !== line) {
         (r.ready ? progress.ok : progress.step)(line);
         last.set(name, line);
@@ -130,7 +154,8 @@ async function waitForDeployments(c: Cluster, names: string[], timeoutS: number,
     }
     if (pending.length === 0) return;
     if (Date.now() > deadline) {
-      throw new CliError(`${c.context}: ${pending.join(', ')} not ready after ${timeoutS}s`, ExitCode.Failure, `kubectl --context ${c.context} -n ${MESH_NAMESPACE} describe deployment ${pending[0]}`);
+      const why = pending.map((p) => trouble.get(p)).filter((w) => w).join('; ');
+      throw new CliError(`${c.context}: ${pending.join(', ')} not ready after ${timeoutS}s${why ? ` (${why})` : ''}`, ExitCode.Failure, `kubectl --context ${c.context} -n ${MESH_NAMESPACE} describe deployment ${pending[0]}; kubectl --context ${c.context} -n ${MESH_NAMESPACE} logs deployment/${pending[0]}`);
     }
     await sleep(1000);
   }

@@ -7,6 +7,7 @@ import {
   linkKubeconfig, credentialsSecret, parseSelector, secretText, linkApiServer, type DoneStep,
 } from '../../src/cli/plan.js';
 import { describe as describeId } from '../../src/cli/kinds.js';
+import { podTrouble } from '../../src/cli/cmd-install.js';
 
 const trust = { issuerCertPem: 'ISSUER', issuerKeyPem: 'KEY', rootsPem: 'ROOT' };
 
@@ -128,4 +129,11 @@ test('link API address: override, else the advertised address when the kubeconfi
   assert.equal(linkApiServer('https://api.prod.example:443', { ip: '10.0.0.1', port: 443 }).server, 'https://api.prod.example:443');
   assert.equal(linkApiServer('https://localhost:6443', { ip: 'fd00::1', port: 6443 }).server, 'https://[fd00::1]:6443');
   assert.equal(linkApiServer('https://127.0.0.1:1', undefined).server, 'https://127.0.0.1:1');
+});
+
+test('install names why pods are not ready', () => {
+  assert.equal(podTrouble([{ metadata: { name: 'gw-1' }, status: { phase: 'Running', containerStatuses: [{ ready: false, restartCount: 3, state: { waiting: { reason: 'CrashLoopBackOff' } } }] } }]), 'gw-1: CrashLoopBackOff, 3 restarts');
+  assert.equal(podTrouble([{ metadata: { name: 'c-1' }, status: { phase: 'Pending' } }]), 'c-1: Pending');
+  assert.equal(podTrouble([{ metadata: { name: 'ok' }, status: { phase: 'Running', containerStatuses: [{ ready: true }] } }]), undefined);
+  assert.equal(podTrouble([]), undefined);
 });
