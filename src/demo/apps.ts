@@ -38,6 +38,17 @@ function service(name: string, app: string, port: number, portName: string, extr
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: DEMO_NS }, spec: { selector: { app }, ports: [{ name: portName, port, targetPort: port }], ...extra } };
 }
 
+/** A StatefulSet of 2 HTTP echo pods behind its governing headless Service (same name). */
+function statefulSet(name: string, cluster: string, image: string): Obj[] {
+  return [
+    service(name, name, 8080, 'http', { clusterIP: 'None' }),
+    {
+      apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name, namespace: DEMO_NS },
+      spec: { serviceName: name, replicas: 2, selector: { matchLabels: { app: name } }, template: podTemplate(name, cluster, image, ['app', 'http-echo', '--port', '8080'], 8080, true) },
+    },
+  ];
+}
+
 export const namespace = (): Obj => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: DEMO_NS } });
 
 /** The exporting cluster's apps. Ports: web 8080 (HTTP), grpc 9090, tcp 7070, db 8080 (HTTP, per pod). */
@@ -52,13 +63,10 @@ export function demoApps(cluster: string, image: string, replicas = 2): Obj[] {
     service('grpc', 'grpc', 9090, 'grpc'),
     deployment('tcp', 1, cluster, image, ['app', 'tcp-echo', '--port', '7070'], 7070, false),
     service('tcp', 'tcp', 7070, 'tcp'),
-    service('db', 'db', 8080, 'http', { clusterIP: 'None' }),
-    // The StatefulSet's pods again, exported flat: per-pod names that resolve to the remote pod IPs.
-    service('db-flat', 'db', 8080, 'http', { clusterIP: 'None' }),
-    {
-      apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: DEMO_NS },
-      spec: { serviceName: 'db', replicas: 2, selector: { matchLabels: { app: 'db' } }, template: podTemplate('db', cluster, image, ['app', 'http-echo', '--port', '8080'], 8080, true) },
-    },
+    ...statefulSet('db', cluster, image),
+    // A second StatefulSet, exported flat: per-pod names that resolve to the remote pod IPs. (Pods get
+    // per-pod names only under their governing Service, so the flat one needs its own StatefulSet.)
+    ...statefulSet('db-flat', cluster, image),
   ];
 }
 

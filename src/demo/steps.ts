@@ -54,7 +54,7 @@ async function readyReplicas(c: KubeClient, path: string): Promise<boolean> {
 /** Deploys the apps in `context` (cluster name `cluster`) and exports them: web, grpc, tcp, db through the gateway; web-flat, db-flat flat. */
 export async function deployDemoApps(env: Environment, context: string, cluster: string, o: { image?: string; progress: Progress }): Promise<void> {
   const c = await env.client(context);
-  o.progress(`deploying demo apps in ${context}: web (HTTP echo), grpc (gRPC echo), tcp (TCP echo), db (StatefulSet, headless Service)`);
+  o.progress(`deploying demo apps in ${context}: web (HTTP echo), grpc (gRPC echo), tcp (TCP echo), db and db-flat (StatefulSets, headless Services)`);
   await applyAll(c, demoApps(cluster, o.image ?? DEFAULT_IMAGE));
   await Promise.all([
     ...['web', 'grpc', 'tcp', 'db'].map((s) => exportService(env, context, s, 'gateway', o.progress)),
@@ -63,7 +63,7 @@ export async function deployDemoApps(env: Environment, context: string, cluster:
   await eventually(`demo apps ready in ${context}`, async () => {
     const all = await Promise.all([
       ...['web', 'grpc', 'tcp'].map((d) => readyReplicas(c, `/apis/apps/v1/namespaces/${DEMO_NS}/deployments/${d}`)),
-      readyReplicas(c, `/apis/apps/v1/namespaces/${DEMO_NS}/statefulsets/db`),
+      ...['db', 'db-flat'].map((st) => readyReplicas(c, `/apis/apps/v1/namespaces/${DEMO_NS}/statefulsets/${st}`)),
     ]);
     return all.every(Boolean);
   }, 120_000);

@@ -83,13 +83,13 @@ export const separateNetworks: Scenario = {
 
 export const statefulSet: Scenario = {
   id: 4,
-  name: 'StatefulSet per-pod names across clusters (db-0.db-cluster-b…), gateway and flat',
+  name: 'StatefulSet per-pod names across clusters (db-0.db-cluster-b…, db-flat-0.db-flat-cluster-b…), gateway and flat',
   async run(ctx, step) {
     const B = clusterName(ctx.b);
     for (const [svc, mode] of [['db', 'gateway'], ['db-flat', 'flat']] as const) {
       if (mode === 'flat' && ctx.env.network === 'loopback') continue;
       await step(`${mode}: ${svc}`, async () => {
-        for (const pod of ['db-0', 'db-1']) {
+        for (const pod of [`${svc}-0`, `${svc}-1`]) {
           const r = await traffic(ctx, { url: `http://${pod}.${shadowHost(svc, B)}:8080/`, count: 3 });
           allFrom(r, B, `${pod}.${svc}-${B} (${mode})`);
           assert.deepEqual(Object.keys(r.summary.byPod), [pod], `${pod} by name reaches ${pod}: ${describe(r)}`);
