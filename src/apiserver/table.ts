@@ -100,6 +100,17 @@ function columns(def: ResourceDef, version: string): Col[] {
       ];
     case '/secrets':
       return [name, { name: 'Type', type: 'string', cell: (o) => (o['type'] as string) ?? 'Opaque' }, { name: 'Data', type: 'integer', cell: (o) => (isObject(o['data'] as Json) ? Object.keys(o['data'] as JsonObject).length : 0) }, ageCol];
+    case '/events':
+      return [
+        { name: 'Last Seen', type: 'string', cell: (o) => age(o['lastTimestamp'] ?? o['eventTime'] ?? o.metadata['creationTimestamp']) },
+        { name: 'Type', type: 'string', cell: (o) => (o['type'] as string) ?? '' },
+        { name: 'Reason', type: 'string', cell: (o) => (o['reason'] as string) ?? '' },
+        { name: 'Object', type: 'string', cell: (o) => `${String(get(o, 'involvedObject', 'kind') ?? '').toLowerCase()}/${String(get(o, 'involvedObject', 'name') ?? '')}` },
+        { name: 'Message', type: 'string', cell: (o) => (o['message'] as string) ?? '' },
+        { ...name, priority: 1 },
+      ];
+    case 'coordination.k8s.io/leases':
+      return [name, { name: 'Holder', type: 'string', cell: (o) => (get(o, 'spec', 'holderIdentity') as string) ?? '' }, ageCol];
     case '/configmaps':
       return [name, { name: 'Data', type: 'integer', cell: (o) => (isObject(o['data'] as Json) ? Object.keys(o['data'] as JsonObject).length : 0) }, ageCol];
     default:
