@@ -50,7 +50,8 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
     clusterName: plan.name,
     serviceCIDR: plan.serviceCIDR,
     advertiseAddresses: [plan.nodeAddress, '127.0.0.1'],
-    persist: false,
+    // Snapshots let `up` restart a crashed cluster process with its objects intact.
+    persist: true,
   });
   const apiPort = api.port;
   log.info('api server listening', { url: api.url });

@@ -189,6 +189,7 @@ export class Kubelet {
       MESH_VOLUME_ROOT: join(rt.root, 'fs'),
       MESH_CLUSTER_DNS: this.o.dns,
       MESH_SANDBOX_ID: this.o.sandboxId,
+      MESH_SANDBOX_CLUSTER: this.o.plan.name,
       ...(process.env.MESH_LOG_LEVEL ? { MESH_LOG_LEVEL: process.env.MESH_LOG_LEVEL } : {}),
     };
     let env: Record<string, string>;

@@ -100,20 +100,46 @@ export async function up(o: UpOptions): Promise<Sandbox> {
     }
 
     const readyTimeout = o.readyTimeoutMs ?? 60_000;
-    const ready = await Promise.all(
-      plans.map(async (plan) => {
-        const { child, ready } = startClusterProcess(plan, dir, sandboxId, o);
-        children.set(plan.name, child);
-        child.on('exit', (code, sig) => {
-          if (!stopped) o.log.error('cluster process exited; its cluster is down', { cluster: plan.name, code, signal: sig, log: join(dir, plan.name, 'cluster.log') });
-        });
-        return withTimeout(ready, readyTimeout, `cluster ${plan.name} did not become ready in ${readyTimeout} ms (see ${join(dir, plan.name, 'cluster.log')})`);
-      }),
-    );
+    // A fresh sandbox starts from empty API servers (snapshots are only for restarts of this run).
+    for (const p of plans) rmSync(join(dir, p.name, 'apiserver'), { recursive: true, force: true });
+    const launch = (plan: ClusterPlan): Promise<ReadyLine> => {
+      const { child, ready } = startClusterProcess(plan, dir, sandboxId, o);
+      children.set(plan.name, child);
+      child.on('exit', (code, sig) => {
+        if (stopped || children.get(plan.name) !== child) return;
+        o.log.error('cluster process exited; restarting it', { cluster: plan.name, code, signal: sig, log: join(dir, plan.name, 'cluster.log') });
+        void restart(plan);
+      });
+      return withTimeout(ready, readyTimeout, `cluster ${plan.name} did not become ready in ${readyTimeout} ms (see ${join(dir, plan.name, 'cluster.log')})`);
+    };
+    const backoff = new Map<string, number>();
+    const restart = async (plan: ClusterPlan) => {
+      const wait = Math.min(30_000, (backoff.get(plan.name) ?? 500) * 2);
+      backoff.set(plan.name, wait);
+      // Its pods lost their kubelet: stop them, the restarted kubelet starts them again.
+      for (const pid of processesOfSandbox(sandboxId, plan.name)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      await sleep(wait);
+      if (stopped) return;
+      try {
+        const r = await launch(plan);
+        const cs = state.clusters.find((c) => c.plan.name === plan.name)!;
+        cs.pid = children.get(plan.name)?.pid;
+        cs.dns = r.dns;
+        writeState(state);
+        o.log.info('cluster restarted', { cluster: plan.name, pid: cs.pid });
+        setTimeout(() => backoff.delete(plan.name), 60_000).unref();
+      } catch (err) {
+        o.log.error('cluster restart failed', { cluster: plan.name, err: errorMessage(err) });
+      }
+    };
+    const ready = await Promise.all(plans.map((plan) => launch(plan)));
 
     for (const [i, r] of ready.entries()) {
       const cs = state.clusters[i]!;
       cs.pid = children.get(r.name)?.pid;
+      // A restarted cluster process binds the same ports, so kubeconfigs and pods keep working.
+      cs.plan.apiPort = r.apiPort;
+      cs.plan.dnsPort = Number(r.dns.slice(r.dns.lastIndexOf(':') + 1));
       cs.apiUrl = `https://${cs.plan.nodeAddress}:${r.apiPort}`;
       cs.dns = r.dns;
       if (r.apiSocket) {
@@ -234,6 +260,7 @@ export async function cleanup(s: SandboxState, log: Logger): Promise<void> {
   for (const c of s.clusters) {
     rmSync(join(s.dir, c.plan.name, 'pods'), { recursive: true, force: true });
     rmSync(join(s.dir, c.plan.name, 'api.sock'), { force: true });
+    rmSync(join(s.dir, c.plan.name, 'apiserver'), { recursive: true, force: true });
   }
   rmSync(join(s.dir, 'kubeconfig'), { force: true });
   rmSync(statePath(s.dir), { force: true });

@@ -131,9 +131,10 @@ export function claimsOf(sandboxId: string): number[] {
   return out;
 }
 
-/** Pids of processes whose environment carries MESH_SANDBOX_ID=<id> (the sandbox's own children). */
-export function processesOfSandbox(sandboxId: string): number[] {
+/** Pids of processes whose environment carries MESH_SANDBOX_ID=<id> (the sandbox's own children), optionally only one cluster's pods. */
+export function processesOfSandbox(sandboxId: string, cluster?: string): number[] {
   const marker = Buffer.from(`MESH_SANDBOX_ID=${sandboxId}\0`);
+  const clusterMarker = cluster ? Buffer.from(`\0MESH_SANDBOX_CLUSTER=${cluster}\0`) : undefined;
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -141,7 +142,7 @@ export function processesOfSandbox(sandboxId: string): number[] {
     if (pid === process.pid) continue;
     try {
       const env = readFileSync(`/proc/${name}/environ`);
-      if (env.includes(marker)) out.push(pid);
+      if (env.includes(marker) && (!clusterMarker || env.includes(clusterMarker))) out.push(pid);
     } catch { /* gone, or not ours to read */ }
   }
   return out;

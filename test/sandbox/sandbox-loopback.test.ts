@@ -147,6 +147,28 @@ test('status and logs: status -o json reports healthy clusters and pods; logs sh
   assert.match(bad.stderr(), /no cluster "cluster-z"/);
 });
 
+test('a crashed cluster process is restarted by up with its objects, the same API address, and its pods running again', async () => {
+  assert.ok(sb);
+  const state = JSON.parse(readFileSync(join(sb.dir, 'state.json'), 'utf8')) as { clusters: Array<{ pid: number; plan: { name: string } }> };
+  const pid = state.clusters.find((c) => c.plan.name === 'cluster-a')!.pid;
+  const oldPod = (await pods(a, 'demo', 'web'))[0]!;
+  process.kill(pid, 'SIGKILL');
+  await eventually('a new cluster-a process in the state file', () => {
+    const s = JSON.parse(readFileSync(join(sb!.dir, 'state.json'), 'utf8')) as typeof state;
+    const p = s.clusters.find((c) => c.plan.name === 'cluster-a')!.pid;
+    return p !== pid ? p : undefined;
+  }, 60_000, 500);
+  // Same kubeconfig, same client: the API server came back on its address with its objects.
+  const ready = await eventually('web ready again after the restart', async () => {
+    const l = await pods(a, 'demo', 'web');
+    const p = l.find((x) => x.metadata.uid === oldPod.metadata.uid);
+    return p?.status?.containerStatuses?.[0]?.ready && (await readyEndpoints(a, 'demo', 'web')).length === 1 ? p : undefined;
+  }, 60_000, 500);
+  assert.equal(ready.metadata.name, oldPod.metadata.name);
+  const r = runClient(['--url', 'http://web.demo.svc.cluster.local/', '--count', '2'], { dns: sb.clusters[0]!.dns });
+  assert.equal(r.code, 0, r.out);
+});
+
 test('down stops every process, closes every port and removes the state', async () => {
   assert.ok(sb);
   const apis = sb.clusters.map((c) => new URL(c.api));
