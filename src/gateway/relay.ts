@@ -23,6 +23,9 @@ export interface RelayCounts {
 
 export type RelayOutcome = 'done' | 'reset';
 
+/** Bytes a relay may queue on its writer before it stops reading (per direction, per tunnel). */
+export const RELAY_BUFFER = 256 * 1024;
+
 /** Relays until both ends are closed; calls `onDone` once with whether it ended cleanly. With
  * `deferDown`, bytes b → a wait for `openDown()` (the client's first bytes go out at once, while the answer
  * to the tunnel request is still on its way). */
@@ -32,12 +35,19 @@ export function relay(a: RelayEnd, b: RelayEnd, counts: RelayCounts, onDone: (ou
   const forward = (from: RelayEnd, to: RelayEnd, up: boolean) => {
     const src = from.stream;
     const dst = to.stream;
+    let paused = false;
     src.on('data', (chunk: Buffer) => {
       if (up) counts.up += chunk.length;
       else counts.down += chunk.length;
-      if (!dst.write(chunk)) {
+      // Keep reading while the writer holds less than RELAY_BUFFER (a socket's own high-water mark is
+      // 16 KiB, below one 64 KiB read): the kernel drains one buffer while the next is read.
+      if (!dst.write(chunk) && dst.writableLength >= RELAY_BUFFER && !paused) {
+        paused = true;
         src.pause();
-        dst.once('drain', () => src.resume());
+        dst.once('drain', () => {
+          paused = false;
+          src.resume();
+        });
       }
     });
     const passEnd = () => {
