@@ -533,7 +533,9 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
     const ms = timeoutSec > 0 ? timeoutSec * 1000 : (1800 + Math.floor(Math.random() * 1800)) * 1000;
     const timer = setTimeout(() => state.close(), ms);
     timer.unref();
+    // The client going away (socket closed) ends the watch and frees its registration.
     req.on('close', () => state.close());
+    res.on('close', () => state.close());
     res.on('error', () => state.close());
   }
 
