@@ -118,8 +118,9 @@ export async function checkContext(context: string, kubeconfig: string | undefin
     }
     const ns = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}`);
     const name = ns?.metadata?.labels?.[CLUSTER_NAME_LABEL];
-    if (!ns || !name) {
-      add('mesh installed', false, `no ${MESH_NAMESPACE} namespace labelled ${CLUSTER_NAME_LABEL}`, `mesh install ${context} --trust-root DIR`);
+    if (!ns || !name || ns.metadata?.deletionTimestamp) {
+      const why = ns?.metadata?.deletionTimestamp ? `namespace ${MESH_NAMESPACE} is being deleted (uninstalled)` : `no ${MESH_NAMESPACE} namespace labelled ${CLUSTER_NAME_LABEL}`;
+      add('mesh installed', false, why, `mesh install ${context} --trust-root DIR`);
       return { lines };
     }
     add('mesh installed', true, `cluster ${name}`);

@@ -118,4 +118,9 @@ test('uninstall removes everything: Links, shadows, link identities, the install
   assert.deepEqual(all.items.map((i) => i.metadata?.name), []);
   const again = await t.mesh(['uninstall', A, '--wait-timeout', '1s']);
   assert.equal(again.code, 0, 'uninstall twice is fine');
+  // And check says so, with the command to fix it.
+  const chk = await t.mesh(['check', A]);
+  assert.equal(chk.code, 1);
+  assert.match(chk.stdout, /✘ cluster-a: mesh installed: (no mesh-system namespace|namespace mesh-system is being deleted)/);
+  assert.match(chk.stdout, /hint: mesh install cluster-a --trust-root DIR/);
 });
