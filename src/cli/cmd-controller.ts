@@ -48,23 +48,29 @@ Runs until SIGTERM. Exit codes: 0 stopped, 1 failure, 2 usage error.`)
         if (err instanceof PortRangeError) throw new CliError(`--outbound-ports: ${err.message}`, ExitCode.Usage);
         throw err;
       }
-      let stop: () => Promise<void>;
+      // Signals are handled from the start: a SIGTERM during start-up must still shut down cleanly.
+      let stop: (() => Promise<void>) | undefined;
+      let stopping = false;
+      const done = () => {
+        if (stopping) return;
+        stopping = true;
+        // Graceful: release the Lease, stop watches and servers; then exit even if a retry timer lingers,
+        // and never take longer than 10 s (the kubelet's grace period is longer).
+        setTimeout(() => process.exit(0), 10_000).unref();
+        void (stop ? stop() : Promise.resolve()).finally(() => process.exit(0));
+      };
+      process.on('SIGTERM', done);
+      process.on('SIGINT', done);
       try {
         ({ stop } = await runController(parsed.data));
       } catch (err) {
+        process.off('SIGTERM', done);
+        process.off('SIGINT', done);
         if (err instanceof KubeConfigError) throw new CliError(err.message, ExitCode.Failure, 'pass --kubeconfig, set KUBECONFIG, or run in a cluster');
         const code = (err as { code?: unknown }).code;
         if (code === 'EADDRINUSE' || code === 'EACCES') throw new CliError(`cannot listen: ${(err as Error).message}`, ExitCode.Failure, 'choose another --admin-port / --identity-port');
         throw err;
       }
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          process.off('SIGTERM', done);
-          process.off('SIGINT', done);
-          void stop().finally(resolve);
-        };
-        process.on('SIGTERM', done);
-        process.on('SIGINT', done);
-      });
+      await new Promise<void>(() => undefined); // runs until a signal
     });
 }
