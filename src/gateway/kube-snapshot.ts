@@ -12,7 +12,7 @@ export const CLUSTER_LABEL = 'mirror.mesh.io/cluster-name';
 export const REMOTE_FQ_ANNOTATION = 'mirror.mesh.io/remote-svc-fq-name';
 export const PORT_MAP_ANNOTATION = 'mirror.mesh.io/gateway-port-map';
 export const MODE_ANNOTATION = 'mirror.mesh.io/mode';
-/** On an exported Service: comma-separated SPIFFE ids, `spiffe://td/ns/x/*` prefixes or trust domains. */
+/** On an exported Service: comma-separated SPIFFE ids, `spiffe://td/ns/x/*` prefixes, `cluster:<name>` or trust domains. */
 export const ALLOWED_IDENTITIES_ANNOTATION = 'mirror.mesh.io/allowed-identities';
 export const SLICE_SERVICE_LABEL = 'kubernetes.io/service-name';
 

@@ -49,23 +49,36 @@ export function trustDomainOf(id: string): string | undefined {
   return m?.[1];
 }
 
-/** One entry of an allow list matches an identity: exact SPIFFE id, a prefix ending in `/*`
- * (e.g. spiffe://mesh.local/ns/prod/*), or a bare trust domain (any identity in it). */
-export function identityMatches(entry: string, identity: string): boolean {
+/** The authenticated caller: its SPIFFE id and, when its chain names one, its cluster (the issuer's OU). */
+export interface Caller {
+  identity: string | undefined;
+  cluster?: string;
+}
+
+/** One entry of an allow list matches a caller: an exact SPIFFE id, a prefix ending in `/*`
+ * (e.g. spiffe://mesh.local/ns/prod/*), `cluster:<name>` (the caller's issuer is that cluster's), or a
+ * bare trust domain (any identity in it). Gateways of all clusters share one SPIFFE id
+ * (ns mesh-system, sa mesh-gateway), so `cluster:` entries are what tells linked clusters apart. */
+export function identityMatches(entry: string, caller: Caller | string): boolean {
+  const c: Caller = typeof caller === 'string' ? { identity: caller } : caller;
+  const identity = c.identity ?? '';
+  if (entry.startsWith('cluster:')) return c.cluster !== undefined && entry.slice('cluster:'.length) === c.cluster;
   if (entry.endsWith('/*')) return identity.startsWith(entry.slice(0, -1));
   if (entry.startsWith('spiffe://')) return entry === identity;
   return trustDomainOf(identity) === entry;
 }
 
-/** Default: any identity in the trust domain. Each non-empty list (per Link, per Service) narrows it:
- * the identity must match an entry of every list given. */
-export function checkPolicy(identity: string | undefined, trustDomain: string, ...lists: Array<string[] | undefined>): void {
+/** Default: any identity in the trust domain. Each non-empty list (gateway-wide, per Service) narrows it:
+ * the caller must match an entry of every list given. */
+export function checkPolicy(caller: Caller | string | undefined, trustDomain: string, ...lists: Array<string[] | undefined>): void {
+  const c: Caller | undefined = typeof caller === 'string' ? { identity: caller } : caller;
+  const identity = c?.identity;
   if (identity === undefined) throw new GatewayError('FORBIDDEN', 'peer certificate has no SPIFFE identity');
   if (trustDomainOf(identity) !== trustDomain) throw new GatewayError('FORBIDDEN', `peer ${identity} is not in trust domain ${trustDomain}`);
   for (const list of lists) {
     if (list === undefined || list.length === 0) continue;
-    if (!list.some((e) => identityMatches(e, identity))) {
-      throw new GatewayError('FORBIDDEN', `peer ${identity} is not in the allowed identities [${list.join(', ')}]`);
+    if (!list.some((e) => identityMatches(e, c!))) {
+      throw new GatewayError('FORBIDDEN', `peer ${identity}${c?.cluster ? ` (cluster ${c.cluster})` : ''} is not in the allowed identities [${list.join(', ')}]`);
     }
   }
 }

@@ -26,6 +26,8 @@ before(async () => {
     exported: [
       { namespace: 'demo', name: 'echo', ports: [{ port: 7, backends: [{ address: '127.0.0.1', port: echo.port }] }] },
       { namespace: 'demo', name: 'private', allowedIdentities: ['spiffe://mesh.local/ns/ops/*'], ports: [{ port: 7, backends: [{ address: '127.0.0.1', port: echo.port }] }] },
+      { namespace: 'demo', name: 'from-c', allowedIdentities: ['cluster:cluster-c'], ports: [{ port: 7, backends: [{ address: '127.0.0.1', port: echo.port }] }] },
+      { namespace: 'demo', name: 'from-a', allowedIdentities: ['cluster:cluster-a'], ports: [{ port: 7, backends: [{ address: '127.0.0.1', port: echo.port }] }] },
     ],
   });
   metrics = new GatewayMetrics();
@@ -178,6 +180,7 @@ test('CONNECT refusals answer the right status and reason', async () => {
       ['localhost:' + gw.adminPort, 400, 'BAD_AUTHORITY'],
       ['mesh-gateway.mesh-system.svc.cluster.local:4191', 404, 'UNKNOWN_SERVICE'],
       ['private.demo.svc.cluster.local:7', 403, 'FORBIDDEN'],
+      ['from-c.demo.svc.cluster.local:7', 403, 'FORBIDDEN'],
     ];
     for (const [authority, status, reason] of cases) {
       const r = await connectRequest(s, authority);
@@ -185,6 +188,8 @@ test('CONNECT refusals answer the right status and reason', async () => {
       assert.equal(r.reason, reason, authority);
       assert.match(r.body, new RegExp(reason));
     }
+    // The caller's leaf is signed by cluster-a's issuer: a cluster:cluster-a list lets it in.
+    assert.equal((await connectRequest(s, 'from-a.demo.svc.cluster.local:7')).status, 200);
     const get = await connectRequest(s, '/metrics', 'GET');
     assert.equal(get.status, 405);
     assert.ok((await refusedCount('UNKNOWN_SERVICE')) >= 3);

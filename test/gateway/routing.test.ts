@@ -46,6 +46,9 @@ test('policy: any identity in the trust domain by default; each allow list narro
   assert.throws(() => checkPolicy('spiffe://other.org/ns/web/sa/frontend', 'mesh.local'), forbidden);
   assert.throws(() => checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/ops/*']), forbidden);
   assert.throws(() => checkPolicy(id, 'mesh.local', [id], ['spiffe://mesh.local/ns/web/sa/other']), forbidden);
+  checkPolicy({ identity: id, cluster: 'cluster-a' }, 'mesh.local', ['cluster:cluster-a']);
+  assert.throws(() => checkPolicy({ identity: id, cluster: 'cluster-b' }, 'mesh.local', ['cluster:cluster-a']), forbidden);
+  assert.throws(() => checkPolicy(id, 'mesh.local', ['cluster:cluster-a']), forbidden);
   // A prefix must end at a path boundary: /ns/we/* does not match /ns/web/...
   assert.throws(() => checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/we/*']), forbidden);
 });

@@ -28,6 +28,8 @@ export interface InboundDeps {
 /** A peer that passed the TLS handshake and chain verification; only this reaches routing. */
 interface AuthenticatedPeer {
   identity: string | undefined;
+  /** The peer's cluster: the OU of the issuer that signed its leaf (src/trust puts the cluster name there). */
+  cluster?: string;
   address: string;
 }
 
@@ -124,7 +126,9 @@ export class InboundServer {
       sock.destroy();
       return;
     }
-    const peer: AuthenticatedPeer = { identity: verifiedPeerIdentity(sock), address: sock.remoteAddress ?? '' };
+    const issuerOu = sock.getPeerCertificate(true)?.issuerCertificate?.subject?.OU;
+    const cluster = Array.isArray(issuerOu) ? issuerOu[0] : issuerOu;
+    const peer: AuthenticatedPeer = { identity: verifiedPeerIdentity(sock), address: sock.remoteAddress ?? '', ...(cluster ? { cluster } : {}) };
     if (this.draining) {
       this.tlsRefused('DRAINING', 'gateway is draining', peer.address, peer.identity);
       sock.destroy();
@@ -156,9 +160,9 @@ export class InboundServer {
     if (this.active >= c.maxTunnels) throw new GatewayError('OVERLOADED', `tunnel limit ${c.maxTunnels} reached`);
     const target = parseAuthority(authority, c.clusterDomain);
     // Policy before existence: an unauthorized peer learns nothing about which Services exist.
-    checkPolicy(peer.identity, c.trustDomain, c.allowedIdentities);
+    checkPolicy(peer, c.trustDomain, c.allowedIdentities);
     const decision = resolveTarget(target, this.d.exports());
-    checkPolicy(peer.identity, c.trustDomain, decision.service.allowedIdentities);
+    checkPolicy(peer, c.trustDomain, decision.service.allowedIdentities);
     return decision;
   }
 
@@ -167,7 +171,7 @@ export class InboundServer {
     const message = err instanceof Error ? err.message : String(err);
     const [svc, ns] = (authority ?? '').split('.');
     this.d.metrics.refuse('inbound', code, { namespace: ns ?? '', service: svc ?? '' });
-    this.d.logger.warn('inbound tunnel refused', { reason: code, detail: message, peer: peer.identity, remoteAddress: peer.address, authority });
+    this.d.logger.warn('inbound tunnel refused', { reason: code, detail: message, peer: peer.identity, peerCluster: peer.cluster, remoteAddress: peer.address, authority });
     return { code, message };
   }
 
@@ -268,7 +272,8 @@ export class InboundServer {
         clearTimeout(timer);
         s.off('error', fail);
         metrics.connect.observe({ direction: 'inbound' }, (performance.now() - started) / 1000);
-        this.d.logger.debug('inbound tunnel open', { peer: peer.identity, namespace: labels.namespace, service: labels.service, backend: `${b.address}:${b.port}` });
+        // Per-tunnel hot path: winston builds and pipes the entry even when the level drops it.
+        if (this.d.logger.isDebugEnabled()) this.d.logger.debug('inbound tunnel open', { peer: peer.identity, namespace: labels.namespace, service: labels.service, backend: `${b.address}:${b.port}` });
         done(undefined, s, labels);
       });
     };
