@@ -107,7 +107,7 @@ ${EXIT_HELP}`)
       try {
         const st = await status(o.dir);
         process.stdout.write(o.output === 'json' ? JSON.stringify(st, null, 2) + '\n' : renderStatus(st));
-        const sick = st.clusters.filter((c) => !c.healthy).map((c) => c.name);
+        const sick = st.clusters.filter((c) => !c.healthy || c.dnsHealthy === false).map((c) => c.name);
         if (sick.length) throw new CliError(`unhealthy: ${sick.join(', ')}`, ExitCode.Failure, `see ${st.dir}/<cluster>/cluster.log`);
       } catch (err) {
         asCli(err);

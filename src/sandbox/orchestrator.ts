@@ -4,7 +4,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import dgram from 'node:dgram';
 import net from 'node:net';
+import dnsPacket from 'dns-packet';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -320,6 +322,8 @@ export interface ClusterStatus {
   serviceCIDR: string;
   domain: string;
   dns?: string;
+  /** Whether the cluster DNS answered `kubernetes.default.svc.<domain>` (loopback mode; isolated DNS is inside the netns). */
+  dnsHealthy?: boolean;
   netns?: string;
   pods: PodSummary[];
 }
@@ -352,6 +356,7 @@ export async function status(dir: string): Promise<SandboxStatus> {
         client = await KubeClient.create(kubeConfigFromString(kcText, c.plan.name), { timeoutMs: 5_000 });
         const list = await client.list<{ metadata: { name: string; namespace: string }; status?: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ restartCount: number; state?: { waiting?: { reason?: string } } }> } }>('/api/v1/pods');
         base.healthy = true;
+        if (c.dns && !c.plan.netns) base.dnsHealthy = await dnsAnswers(c.dns, `kubernetes.default.svc.${c.plan.domain}`);
         base.pods = list.items.map((p) => {
           const cs = p.status?.containerStatuses ?? [];
           const reason = cs.map((x) => x.state?.waiting?.reason).find((r) => r);
@@ -372,12 +377,31 @@ export async function status(dir: string): Promise<SandboxStatus> {
   return { dir: s.dir, sandboxId: s.sandboxId, mode: s.mode, upPid: s.upPid, upRunning: pidAlive(s.upPid), kubeconfig: join(s.dir, 'kubeconfig'), flatRoutes: s.flatRoutes, clusters };
 }
 
+function dnsAnswers(addr: string, name: string): Promise<boolean> {
+  const i = addr.lastIndexOf(':');
+  return new Promise((res) => {
+    const sock = dgram.createSocket('udp4');
+    const t = setTimeout(() => { sock.close(); res(false); }, 2000);
+    sock.on('error', () => { clearTimeout(t); sock.close(); res(false); });
+    sock.on('message', (m) => {
+      clearTimeout(t);
+      sock.close();
+      try {
+        res((dnsPacket.decode(m).answers ?? []).some((a) => a.type === 'A'));
+      } catch {
+        res(false);
+      }
+    });
+    sock.send(dnsPacket.encode({ type: 'query', id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] }), Number(addr.slice(i + 1)), addr.slice(0, i));
+  });
+}
+
 export function renderStatus(st: SandboxStatus): string {
   const lines = [`sandbox ${st.sandboxId} in ${st.dir} (${st.mode} network, up pid ${st.upPid}${st.upRunning ? '' : ', NOT RUNNING'})`, `kubeconfig: ${st.kubeconfig}`];
   if (st.flatRoutes.length) lines.push(`flat routes: ${st.flatRoutes.join(', ')}`);
   for (const c of st.clusters) {
     lines.push('', `${c.name}: ${c.running ? (c.healthy ? 'healthy' : `unhealthy (${c.error ?? 'no answer'})`) : 'not running'}`);
-    lines.push(`  api ${c.hostApiUrl ?? '-'} (from other clusters: ${c.apiUrl ?? '-'})  node ${c.nodeAddress}  dns ${c.dns ?? '-'}  domain ${c.domain}`);
+    lines.push(`  api ${c.hostApiUrl ?? '-'} (from other clusters: ${c.apiUrl ?? '-'})  node ${c.nodeAddress}  dns ${c.dns ?? '-'}${c.dnsHealthy === undefined ? '' : c.dnsHealthy ? ' (answers)' : ' (NOT answering)'}  domain ${c.domain}`);
     lines.push(`  pods ${c.podCIDR}  services ${c.serviceCIDR}${c.netns ? `  netns ${c.netns}` : ''}`);
     if (c.pods.length) {
       const rows = [['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'IP'], ...c.pods.map((p) => [p.namespace, p.name, p.ready, p.reason ?? p.phase, String(p.restarts), p.ip])];

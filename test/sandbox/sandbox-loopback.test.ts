@@ -135,8 +135,8 @@ test('status and logs: status -o json reports healthy clusters and pods; logs sh
   assert.ok(sb);
   const st = startMesh(['sandbox', 'status', '--dir', sb.dir, '-o', 'json']);
   assert.equal(await st.exited, 0, st.stderr());
-  const s = JSON.parse(st.stdout()) as { clusters: Array<{ name: string; healthy: boolean; pods: Array<{ name: string; namespace: string }> }> };
-  assert.deepEqual(s.clusters.map((c) => [c.name, c.healthy]), [['cluster-a', true], ['cluster-b', true]]);
+  const s = JSON.parse(st.stdout()) as { clusters: Array<{ name: string; healthy: boolean; dnsHealthy?: boolean; pods: Array<{ name: string; namespace: string }> }> };
+  assert.deepEqual(s.clusters.map((c) => [c.name, c.healthy, c.dnsHealthy]), [['cluster-a', true, true], ['cluster-b', true, true]]);
   const web = s.clusters[0]!.pods.find((p) => p.namespace === 'demo' && p.name.startsWith('web-'));
   assert.ok(web);
   const lg = startMesh(['sandbox', 'logs', '--dir', sb.dir, 'cluster-a', `demo/${web.name}`]);
