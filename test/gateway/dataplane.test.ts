@@ -103,3 +103,79 @@ for (const transport of TRANSPORTS) {
     });
   });
 }
+
+describe('limits, timeouts and failover', () => {
+  test('a dead first address is skipped: tunnels go to the next one', async () => {
+    for (const transport of TRANSPORTS) {
+      const p = await startPair(transport);
+      try {
+        // 127.0.0.9 has nothing on B's port: connection refused, then the pool tries 127.0.0.1.
+        p.aRoutes.set({
+          outbound: [{ outboundPort: p.port, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 7 }],
+          remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.9', '127.0.0.1'], port: p.b.tunnelPort, transport }],
+        });
+        let ok = false;
+        for (let i = 0; i < 40 && !ok; i++) {
+          try {
+            ok = (await roundTrip(p.port, Buffer.from('failover'))).toString() === 'failover';
+          } catch {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        assert.ok(ok, `${transport}: reached B through the second address`);
+      } finally {
+        await p.close();
+      }
+    }
+  });
+
+  test('an idle tunnel is closed after the idle timeout; an active one is not', async () => {
+    const p = await startPair('connect', { idleTimeoutMs: 400 });
+    try {
+      const idle = net.connect({ port: p.port, host: '127.0.0.1' });
+      idle.write('x');
+      const started = Date.now();
+      const o = await outcomeOf(idle);
+      assert.notEqual(o, 'timeout');
+      assert.ok(Date.now() - started >= 300, `closed after ${Date.now() - started} ms`);
+      // Traffic every 100 ms keeps a tunnel open well past the timeout.
+      const busy = net.connect({ port: p.port, host: '127.0.0.1' });
+      let closed = false;
+      busy.on('close', () => (closed = true));
+      busy.on('error', () => {});
+      for (let i = 0; i < 10; i++) {
+        busy.write('ping');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(closed, false);
+      busy.destroy();
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('tunnels over the limit are refused: the client gets a reset, OVERLOADED is counted', async () => {
+    const p = await startPair('connect', { maxTunnels: 2 });
+    try {
+      const held = [net.connect({ port: p.port, host: '127.0.0.1' }), net.connect({ port: p.port, host: '127.0.0.1' })];
+      for (const s of held) {
+        s.on('error', () => {});
+        await new Promise<void>((resolve) => {
+          s.once('data', () => resolve());
+          s.write('hold');
+        });
+      }
+      // A counts its own tunnels too (limit 2 each way): the third is refused before it leaves A.
+      const third = net.connect({ port: p.port, host: '127.0.0.1' });
+      third.write('x');
+      assert.equal(await outcomeOf(third), 'ECONNRESET');
+      const am = await p.a.metrics.registry.getSingleMetricAsString('gateway_refused_total');
+      assert.match(am, /reason="OVERLOADED"/);
+      for (const s of held) s.destroy();
+      await waitUntil(() => p.a.activeTunnels() === 0 && p.b.activeTunnels() === 0, 5000, 'tunnels released');
+      assert.equal((await roundTrip(p.port, Buffer.from('again'))).toString(), 'again');
+    } finally {
+      await p.close();
+    }
+  });
+});
