@@ -1,6 +1,6 @@
 // The sandbox state file D/state.json: what `up` started and created (pids, netns names, loopback
 // ranges, addresses), so `status`, `route` and `down` work from another process, also after a crash.
-import { existsSync, readFileSync, renameSync, writeFileSync, openSync, closeSync, unlinkSync, readdirSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync, openSync, closeSync, unlinkSync, readdirSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -75,7 +75,11 @@ const FIRST_OCTET = 20;
 const LAST_OCTET = 250;
 
 export function claimLoopbackOctets(n: number, sandboxId: string, ownerPid: number): number[] {
-  mkdirSync(CLAIM_DIR, { recursive: true });
+  if (!existsSync(CLAIM_DIR)) {
+    mkdirSync(CLAIM_DIR, { recursive: true });
+    // Shared by every user's sandboxes (the 127.X ranges are shared too), so world-writable + sticky, like /tmp.
+    try { chmodSync(CLAIM_DIR, 0o1777); } catch { /* another user made it */ }
+  }
   const got: number[] = [];
   const span = LAST_OCTET - FIRST_OCTET + 1;
   const start = Math.floor(Math.random() * span);
