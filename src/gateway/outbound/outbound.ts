@@ -192,7 +192,9 @@ export class Outbound {
           }
           pool.track(session, stream);
           const r = relay(socketEnd(local), h2End(stream), tally, finish, true);
+          const answered = this.answerDeadline(local, labels, authority, () => stream.destroy());
           stream.once('response', (headers) => {
+            clearTimeout(answered);
             const status = Number(headers[':status']);
             if (status === 200) {
               metrics.connect.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
@@ -226,7 +228,9 @@ export class Outbound {
         }
         sock.write(header);
         const r = relay(socketEnd(local), socketEnd(sock, raw), tally, finish, true);
+        const answered = this.answerDeadline(local, labels, authority, () => raw.destroy());
         readPipeStatus(sock, (err, status, reason) => {
+          clearTimeout(answered);
           if (!err && status === 200) {
             metrics.connect.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
             r.openDown();
@@ -240,6 +244,20 @@ export class Outbound {
       },
       (err: Error) => fail(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message),
     );
+  }
+
+  /** The remote gateway must answer a tunnel request within the connect timeout (it connects to the
+   * target meanwhile); otherwise both sides are reset. */
+  private answerDeadline(local: net.Socket, labels: TunnelLabels, authority: string, abortRemote: () => void): NodeJS.Timeout {
+    const ms = this.d.config.connectTimeoutMs;
+    return setTimeout(() => {
+      // The client already left: the relay has reset the remote side.
+      if (local.destroyed) return;
+      this.d.metrics.refuse('outbound', 'UPSTREAM_TIMEOUT', labels);
+      this.d.logger.warn('remote gateway did not answer the tunnel request in time', { reason: 'UPSTREAM_TIMEOUT', timeoutMs: ms, authority, remoteCluster: labels.remote_cluster });
+      abortRemote();
+      resetSocket(local);
+    }, ms);
   }
 
   private refuse(local: net.Socket, reason: string, message: string, labels: Partial<TunnelLabels> & { outboundPort?: number }, authority?: string): void {

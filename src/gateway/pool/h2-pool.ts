@@ -93,7 +93,8 @@ export class H2Pool {
     const slot = this.slots.find((s) => s.session === session);
     if (!slot) return;
     slot.streams++;
-    stream.once('close', () => slot.streams--);
+    // After a GOAWAY the slot may already hold a newer session: only count down the session it counted.
+    stream.once('close', () => { if (slot.session === session) slot.streams--; });
   }
 
   private pick(): http2.ClientHttp2Session | undefined {
@@ -138,9 +139,15 @@ export class H2Pool {
             // closed meanwhile
           }
         });
-        // GOAWAY (remote draining): no new streams here; the slot reconnects once this session closes.
+        // GOAWAY (remote draining): its live streams finish on this session, but new streams need a new
+        // connection now (through the Service, to a replica that is not draining). Waiting for the close and
+        // a backoff left the pool with no usable slot, so tunnels opened meanwhile were refused.
         session.once('goaway', () => {
-          if (slot.session === session) slot.state = 'backoff';
+          if (slot.session !== session) return;
+          slot.session = undefined;
+          slot.state = 'backoff';
+          this.gauge();
+          if (!this.closed) this.connect(slot);
         });
         session.once('close', () => {
           if (slot.session !== session) return;
