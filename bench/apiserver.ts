@@ -119,10 +119,11 @@ export async function run(): Promise<BenchResult> {
     const ready = JSON.parse(m[1]) as { url: string };
     const t: Target = { url: new URL(ready.url), ca: readFileSync(join(dir, 'ca.crt'), 'utf8'), token: readFileSync(join(dir, 'admin-token'), 'utf8').trim(), agent: new https.Agent({ keepAlive: true, maxSockets: CONCURRENCY }) };
     await request(t, 'POST', '/api/v1/namespaces', JSON.stringify({ metadata: { name: 'bench' } }));
-    // Warm up the pool and the server's code paths.
+    // Warm up the pool and the server's code paths (JIT) before anything is measured.
     await pool(500, async () => void (await request(t, 'GET', '/healthz')));
-    const baseMs = await pool(N, async () => void (await request(t, 'GET', '/healthz')));
-    const baseline = (N / baseMs) * 1000;
+    await pool(1000, async (i) => void (await request(t, 'POST', '/api/v1/namespaces/bench/configmaps', JSON.stringify({ metadata: { name: `warm-${i}` }, data: { a: 'b' } }))));
+    // The floor, measured right before each phase because this machine's load changes under us.
+    const floor = async () => (2000 / (await pool(2000, async () => void (await request(t, 'GET', '/healthz'))))) * 1000;
 
     const rows: BenchRow[] = [];
     const notes: string[] = [];
@@ -130,25 +131,42 @@ export async function run(): Promise<BenchResult> {
       { name: 'Service', path: '/api/v1/namespaces/bench/services', watchPath: '/api/v1/services?watch=true&resourceVersion=', body: service, objName: (i: number) => `svc-${i}` },
       { name: 'EndpointSlice', path: '/apis/discovery.k8s.io/v1/namespaces/bench/endpointslices', watchPath: '/apis/discovery.k8s.io/v1/endpointslices?watch=true&resourceVersion=', body: slice, objName: (i: number) => `svc-${i}-abcde` },
     ]) {
+      const baseline = await floor();
       const list = await request(t, 'GET', kind.path);
       const rv = (JSON.parse(list.text) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
       const added = await watch(t, kind.watchPath + rv, 'ADDED');
       const sent = new Map<string, number>();
       let failures = 0;
-      const createMs = await pool(N, async (i) => {
-        sent.set(kind.objName(i), performance.now());
-        const r = await request(t, 'POST', kind.path, kind.body(i));
-        if (r.code !== 201) failures++;
-      });
+      // Creates in ten slices, each beside a slice of the floor, so both see the same machine load.
+      let createMs = 0;
+      let floorMs = 0;
+      const slice = Math.ceil(N / 10);
+      for (let from = 0; from < N; from += slice) {
+        floorMs += await pool(300, async () => void (await request(t, 'GET', '/healthz')));
+        const n = Math.min(slice, N - from);
+        createMs += await pool(n, async (j) => {
+          const i = from + j;
+          sent.set(kind.objName(i), performance.now());
+          const r = await request(t, 'POST', kind.path, kind.body(i));
+          if (r.code !== 201) failures++;
+        });
+      }
+      const pairedFloor = ((300 * Math.ceil(N / slice)) / floorMs) * 1000;
       const allSeen = await waitFor(() => added.count() >= N, 30_000);
-      const firstSent = Math.min(...sent.values());
-      const lastSeen = Math.max(...added.arrivals.values());
       const lat = [...added.arrivals].map(([name, at]) => at - (sent.get(name) ?? at));
       added.close();
+      // Delivery throughput: a new watcher resuming from before the creates gets all N events at once.
+      const replayStart = performance.now();
+      const replay = await watch(t, kind.watchPath + rv, 'ADDED');
+      await waitFor(() => replay.count() >= N, 30_000);
+      const replayMs = Math.max(...replay.arrivals.values()) - replayStart;
+      const replayed = replay.count();
+      replay.close();
       const creates = (N / createMs) * 1000;
-      rows.push({ metric: 'create', subject: `${kind.name} ×${N}`, value: creates, unit: 'objects/s', baseline: { name: 'GET /healthz', value: baseline }, target: '>= 5000 objects/s', met: creates >= 5000 });
-      rows.push({ metric: 'watch delivery', subject: `${kind.name} ADDED`, value: (added.count() / (lastSeen - firstSent)) * 1000, unit: 'events/s', baseline: { name: 'creates', value: creates } });
+      rows.push({ metric: 'create', subject: `${kind.name} ×${N}`, value: creates, unit: 'objects/s', baseline: { name: 'GET /healthz, interleaved', value: pairedFloor }, target: '>= 5000 objects/s', met: creates >= 5000 });
+      rows.push({ metric: 'watch delivery', subject: `${kind.name} ADDED (one watcher, resumed)`, value: (replayed / replayMs) * 1000, unit: 'events/s', baseline: { name: 'creates', value: creates } });
       rows.push({ metric: 'watch latency p99', subject: `${kind.name} (request sent → event received)`, value: p99(lat), unit: 'ms' });
+      if (replayed < N) notes.push(`${kind.name}: the resumed watcher got ${replayed}/${N} events (watch window)`);
       if (failures || !allSeen) notes.push(`${kind.name}: ${failures} creates failed, ${added.count()}/${N} watch events arrived`);
 
       // Updates: a merge patch that changes a label (new resourceVersion, one MODIFIED event each).

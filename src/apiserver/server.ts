@@ -10,7 +10,7 @@ import { applyJsonPatch, isObject, mergePatch, type Json, type JsonObject } from
 import { apiVersionOf, grKey, type ResourceDef } from './resources.js';
 import type { DeleteOptions, PatchType, Rest, WriteContext } from './rest.js';
 import { matchFields, matchSelector, parseFieldSelector, parseLabelSelector } from './selectors.js';
-import { objJson, type EventType, type Obj, type StoreEvent } from './store.js';
+import { dropJson, objJson, readJson, type EventType, type Obj, type StoreEvent } from './store.js';
 import { renderTable, wantsTable } from './table.js';
 import { decodeKubeProtobuf } from './protobuf.js';
 
@@ -272,9 +272,10 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
       warnings,
     };
     // Kubernetes reports non-fatal problems (unknown fields under fieldValidation=Warn) as Warning headers.
-    const sendWithWarnings = (code: number, body: string) => {
+    const sendWritten = (code: number, obj: Obj) => {
       if (warnings.length) res.setHeader('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`));
-      send(res, code, body);
+      send(res, code, objJson(obj));
+      dropJson(obj);
     };
     // Special create-only endpoints answered by the security module.
     if (def.virtual || parsed.subresource === 'token') {
@@ -300,7 +301,7 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
       case 'get': {
         const obj = rest.get(def, parsed.version, ns, parsed.name as string);
         if (wantsTable(req.headers['accept'])) return send(res, 200, JSON.stringify(renderTable(def, [obj], String(store.resourceVersion))));
-        return send(res, 200, objJson(obj));
+        return send(res, 200, readJson(obj));
       }
       case 'list': {
         const r = rest.list(def, ns, { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'), limit: Number(q.get('limit') ?? '0') || 0, continueToken: q.get('continue') });
@@ -311,7 +312,7 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
         const meta: JsonObject = { resourceVersion: r.resourceVersion };
         if (r.continueToken) meta['continue'] = r.continueToken;
         if (r.remaining !== undefined) meta['remainingItemCount'] = r.remaining;
-        const items = r.items.map((x) => objJson(rest.view(def, parsed.version, x)));
+        const items = r.items.map((x) => readJson(rest.view(def, parsed.version, x)));
         const kind = def.custom ? `${def.kind}List` : `${def.kind}List`;
         return send(res, 200, `{"kind":"${kind}","apiVersion":"${apiVersionOf(def.group, parsed.version)}","metadata":${JSON.stringify(meta)},"items":[${items.join(',')}]}`);
       }
@@ -321,14 +322,14 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
         checkContentType(req, false);
         const body = await readObjectBody(req, o.maxBodyBytes);
         const obj = rest.create(def, parsed.version, ns, body, ctx, true);
-        return sendWithWarnings(201, objJson(obj));
+        return sendWritten(201, obj);
       }
       case 'update': {
         checkContentType(req, false);
         const body = await readObjectBody(req, o.maxBodyBytes);
         const sub = parsed.subresource === 'finalize' ? undefined : parsed.subresource;
         const obj = rest.update(def, parsed.version, ns, parsed.name as string, body, ctx, sub, true);
-        return sendWithWarnings(200, objJson(obj));
+        return sendWritten(200, obj);
       }
       case 'patch': {
         const type = patchTypes[mediaType(req)];
@@ -340,17 +341,17 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
         const force = q.get('force') === 'true';
         const existed = rest.store.get(grKey(def.group, def.resource), ns, parsed.name as string) !== undefined;
         const obj = rest.patch(def, parsed.version, ns, parsed.name as string, type, raw, ctx, { ...(parsed.subresource ? { subresource: parsed.subresource } : {}), force });
-        return sendWithWarnings(existed ? 200 : 201, objJson(obj));
+        return sendWritten(existed ? 200 : 201, obj);
       }
       case 'delete': {
         const opts = await deleteOptions(req, q);
         const obj = rest.delete(def, parsed.version, ns, parsed.name as string, opts, { ...ctx, dryRun: ctx.dryRun || opts.dryRun });
-        return send(res, 200, objJson(obj));
+        return sendWritten(200, obj);
       }
       case 'deletecollection': {
         const opts = await deleteOptions(req, q);
         const items = rest.deleteCollection(def, parsed.version, ns, { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector') }, opts, { ...ctx, dryRun: ctx.dryRun || opts.dryRun });
-        return send(res, 200, `{"kind":"${def.kind}List","apiVersion":"${apiVersionOf(def.group, parsed.version)}","metadata":{"resourceVersion":"${store.resourceVersion}"},"items":[${items.map((x) => objJson(x)).join(',')}]}`);
+        return send(res, 200, `{"kind":"${def.kind}List","apiVersion":"${apiVersionOf(def.group, parsed.version)}","metadata":{"resourceVersion":"${store.resourceVersion}"},"items":[${items.map((x) => readJson(x)).join(',')}]}`);
       }
       default:
         throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
@@ -520,7 +521,7 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
       for (const o of store.list(gr, ns)) {
         if (!matches(o) && filtered) continue;
         if (asTable) res.write(`{"type":"ADDED","object":${JSON.stringify(renderTable(def, [rest.view(def, version, o)], o.metadata.resourceVersion))}}\n`);
-        else if (o.apiVersion === av) res.write(`{"type":"ADDED","object":${objJson(o)}}\n`);
+        else if (o.apiVersion === av) res.write(`{"type":"ADDED","object":${readJson(o)}}\n`);
         else res.write(`{"type":"ADDED","object":${JSON.stringify({ ...o, apiVersion: av })}}\n`);
       }
       if (bookmarks && q.get('sendInitialEvents') === 'true') {

@@ -29,7 +29,10 @@ export interface Watcher {
 
 const jsonCache = new WeakMap<object, string>();
 
-/** JSON of a stored object, computed once per object version (objects are never mutated after storing). */
+/**
+ * JSON of an object version that is being written: computed once and shared by the watch fan-out and the
+ * write's response (objects are never mutated after storing). The writer drops it afterwards (dropJson).
+ */
 export function objJson(obj: Obj): string {
   let s = jsonCache.get(obj);
   if (s === undefined) {
@@ -37,6 +40,16 @@ export function objJson(obj: Obj): string {
     jsonCache.set(obj, s);
   }
   return s;
+}
+
+/** JSON of an object for a read (get, list, snapshot): the cached form if present, else computed, not kept. */
+export function readJson(obj: Obj): string {
+  return jsonCache.get(obj) ?? JSON.stringify(obj);
+}
+
+/** Forgets the cached JSON of an object version (kept JSON of 20,000 objects would cost ~30 MB). */
+export function dropJson(obj: Obj): void {
+  jsonCache.delete(obj);
 }
 
 export function objKey(namespace: string | undefined, name: string): string {
@@ -256,7 +269,7 @@ export class Store {
     for (const [gr, t] of this.tables) {
       if (t.size === 0) continue;
       const items: string[] = [];
-      for (const o of t.values()) items.push(objJson(o));
+      for (const o of t.values()) items.push(readJson(o));
       parts.push(`${JSON.stringify(gr)}:[${items.join(',')}]`);
     }
     return `{"resourceVersion":${this.rv},"objects":{${parts.join(',')}}}`;
