@@ -35,6 +35,21 @@ export function nameCauses(def: ResourceDef, name: string): StatusCause[] {
 
 function labelCauses(meta: Record<string, unknown>): StatusCause[] {
   const causes: StatusCause[] = [];
+  // Owner references feed garbage collection: each must name its owner completely.
+  const refs = meta['ownerReferences'];
+  if (refs !== undefined && refs !== null) {
+    if (!Array.isArray(refs)) causes.push({ reason: 'FieldValueInvalid', message: 'Invalid value: must be a list', field: 'metadata.ownerReferences' });
+    else
+      refs.forEach((r: unknown, i) => {
+        for (const f of ['apiVersion', 'kind', 'name', 'uid']) {
+          const v = isObject(r as Json) ? (r as JsonObject)[f] : undefined;
+          if (typeof v !== 'string' || v === '') causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: `metadata.ownerReferences[${i}].${f}` });
+        }
+      });
+  }
+  const fins = meta['finalizers'];
+  if (fins !== undefined && fins !== null && (!Array.isArray(fins) || fins.some((f) => typeof f !== 'string' || f === '')))
+    causes.push({ reason: 'FieldValueInvalid', message: 'Invalid value: must be a list of non-empty strings', field: 'metadata.finalizers' });
   for (const f of ['labels', 'annotations'] as const) {
     const m = meta[f];
     if (m === undefined || m === null) continue;
@@ -372,10 +387,15 @@ export function admitBuiltin(def: ResourceDef, obj: Obj, prev: Obj | undefined):
       }
       delete obj['stringData'];
       obj['type'] ??= 'Opaque';
+      if (prev && prev['type'] !== obj['type']) causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(obj['type'])}: field is immutable`, field: 'type' });
+      if (prev && prev['immutable'] === true && (JSON.stringify(prev['data'] ?? null) !== JSON.stringify(obj['data'] ?? null) || obj['immutable'] !== true))
+        causes.push({ reason: 'FieldValueForbidden', message: 'Forbidden: field is immutable when `immutable` is set', field: 'data' });
       causes.push(...b64Causes(obj['data'] as Json | undefined, 'data'));
       break;
     }
     case '/configmaps': {
+      if (prev && prev['immutable'] === true && (JSON.stringify(prev['data'] ?? null) !== JSON.stringify(obj['data'] ?? null) || JSON.stringify(prev['binaryData'] ?? null) !== JSON.stringify(obj['binaryData'] ?? null) || obj['immutable'] !== true))
+        causes.push({ reason: 'FieldValueForbidden', message: 'Forbidden: field is immutable when `immutable` is set', field: 'data' });
       const data = obj['data'];
       if (data !== undefined && data !== null && (!isObject(data as Json) || Object.values(data as JsonObject).some((v) => typeof v !== 'string')))
         causes.push({ reason: 'FieldValueInvalid', message: 'Invalid value: data must be a map of strings', field: 'data' });

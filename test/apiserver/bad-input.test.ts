@@ -158,3 +158,14 @@ test('mesh apiserver refuses bad flags with a usage error (exit 2) that names th
   assert.equal(await q.exited, 2);
   assert.match(q.stderr(), /--service-cidr/);
 });
+
+test('incomplete owner references, bad finalizers, and edits of immutable ConfigMaps are 422', async () => {
+  const noUid = await raw('POST', '/api/v1/namespaces/bad/configmaps', JSON.stringify({ metadata: { name: 'orphan-ref', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'x' }] } }));
+  isStatus(noUid, 422, 'Invalid');
+  assert.equal(noUid.body.details?.causes?.[0]?.field, 'metadata.ownerReferences[0].uid');
+  isStatus(await raw('POST', '/api/v1/namespaces/bad/configmaps', JSON.stringify({ metadata: { name: 'badfin', finalizers: [''] } })), 422, 'Invalid');
+  assert.equal((await raw('POST', '/api/v1/namespaces/bad/configmaps', JSON.stringify({ metadata: { name: 'frozen' }, data: { a: '1' }, immutable: true }))).code, 201);
+  isStatus(await raw('PATCH', '/api/v1/namespaces/bad/configmaps/frozen', '{"data":{"a":"2"}}', { 'Content-Type': 'application/merge-patch+json' }), 422, 'Invalid');
+  const labelled = await raw('PATCH', '/api/v1/namespaces/bad/configmaps/frozen', '{"metadata":{"labels":{"ok":"yes"}}}', { 'Content-Type': 'application/merge-patch+json' });
+  assert.equal(labelled.code, 200, 'metadata of an immutable ConfigMap may still change');
+});
