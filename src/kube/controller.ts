@@ -48,6 +48,8 @@ export class Controller {
   private readonly log: Logger;
   private readonly metrics: KubeMetrics | undefined;
   private running: Promise<void>[] = [];
+  private seq = 0;
+  private readonly idPrefix = randomBytes(3).toString('hex');
   private depthTimer: NodeJS.Timeout | undefined;
   /** Last outcome per key, for tests and status. */
   readonly counts: Record<Outcome, number> = { success: 0, error: 0, requeue_after: 0, terminal: 0, timeout: 0 };
@@ -99,8 +101,10 @@ export class Controller {
 
   /** Runs one reconcile; returns the still-running reconcile if it timed out. */
   private async processOne(key: string): Promise<{ still?: Promise<unknown> }> {
-    const id = randomBytes(4).toString('hex');
-    const log = this.log.child({ controller: this.name, key, reconcileID: id });
+    const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
+    // The child logger is made only if the reconcile (or an error below) logs: most reconciles do not.
+    let child: Logger | undefined;
+    const logOf = () => (child ??= this.log.child({ controller: this.name, key, reconcileID: id }));
     const ac = new AbortController();
     const timeoutMs = this.opts.timeoutMs ?? 60_000;
     let timer: NodeJS.Timeout | undefined;
@@ -116,7 +120,14 @@ export class Controller {
           rej(new ReconcileTimeoutError(`reconcile of ${key} exceeded ${timeoutMs} ms`));
         }, timeoutMs);
       });
-      running = Promise.resolve().then(() => this.opts.reconcile(key, { id, log, signal: ac.signal }));
+      const ctx: ReconcileContext = {
+        id,
+        get log() {
+          return logOf();
+        },
+        signal: ac.signal,
+      };
+      running = Promise.resolve().then(() => this.opts.reconcile(key, ctx));
       const res = await Promise.race([running, timeout]);
       if (res && typeof res.requeueAfter === 'number' && res.requeueAfter > 0) {
         this.queue.forget(key);
@@ -129,14 +140,14 @@ export class Controller {
     } catch (err) {
       if (err instanceof TerminalError) {
         this.queue.forget(key);
-        log.error('reconcile failed terminally, not retrying', { error: err.message });
+        logOf().error('reconcile failed terminally, not retrying', { error: err.message });
         outcome = 'terminal';
       } else {
         const delay = this.queue.addRateLimited(key);
         outcome = err instanceof ReconcileTimeoutError ? 'timeout' : 'error';
         // A 409 is a write against a stale cache: routine, retried once the cache catches up.
         const level = isConflict(err) ? 'info' : 'warn';
-        log.log(level, isConflict(err) ? 'reconcile hit a conflict (stale cache), requeued' : 'reconcile failed, requeued', { error: errorMessage(err), retryInMs: delay, retries: this.queue.retries(key) });
+        logOf().log(level, isConflict(err) ? 'reconcile hit a conflict (stale cache), requeued' : 'reconcile failed, requeued', { error: errorMessage(err), retryInMs: delay, retries: this.queue.retries(key) });
       }
     } finally {
       clearTimeout(timer);

@@ -122,6 +122,8 @@ export class MirrorController {
   private readonly namespacesSeen = new Map<string, number>();
   /** resourceVersions of our own latest writes: their watch echoes need no reconcile (saves 2 per shadow). */
   private readonly ownWrites = new Map<string, string>();
+  /** Writes in flight: key → resourceVersion of an event seen meanwhile (null: none yet). */
+  private readonly inflight = new Map<string, string | null>();
   private running = false;
 
   constructor(private readonly opts: MirrorControllerOptions) {
@@ -237,14 +239,45 @@ export class MirrorController {
   }
 
   // --- key plumbing ------------------------------------------------------------------------------------
-  private wrote(kind: 'svc' | 'slice', obj: KubeObject | undefined): void {
-    const rv = obj?.metadata?.resourceVersion;
-    if (rv) this.ownWrites.set(`${kind}:${keyOf(obj)}`, rv);
+  /**
+   * Runs one of our writes and remembers what it wrote, so that its watch echo does not trigger a reconcile.
+   * The echo can arrive before the response: an event for a key with a write in flight is held until the
+   * response tells whether it was ours (same resourceVersion) or someone else's (then it is enqueued).
+   */
+  private async ownWrite<T extends KubeObject>(kind: 'svc' | 'slice', ns: string, name: string, write: () => Promise<T>): Promise<T> {
+    const k = `${kind}:${ns}/${name}`;
+    this.inflight.set(k, null);
+    let res: T | undefined;
+    try {
+      res = await write();
+      return res;
+    } finally {
+      const seen = this.inflight.get(k);
+      this.inflight.delete(k);
+      const rv = res?.metadata?.resourceVersion;
+      if (seen != null && seen !== rv) this.enqueueForObject(kind, ns, name);
+      else if (seen == null && rv) this.ownWrites.set(k, rv);
+    }
   }
 
-  /** True if `obj` is exactly what we last wrote (the watch echo of our own write). */
+  private enqueueForObject(kind: 'svc' | 'slice', ns: string, name: string): void {
+    if (kind === 'svc') {
+      const s = this.shadows.getByName(ns, name);
+      if (s) this.enqueueForShadow(s);
+      return;
+    }
+    const sl = this.shadowSlices.getByName(ns, name);
+    const owner = sl && this.shadows.getByName(ns, sl.metadata?.labels?.[SLICE_SERVICE_LABEL] ?? '');
+    if (owner) this.enqueueForShadow(owner);
+  }
+
+  /** True if `obj` is (or may be, while our write is in flight) the watch echo of our own write. */
   private isEcho(kind: 'svc' | 'slice', obj: KubeObject): boolean {
     const k = `${kind}:${keyOf(obj)}`;
+    if (this.inflight.has(k)) {
+      this.inflight.set(k, obj.metadata?.resourceVersion ?? '');
+      return true;
+    }
     const rv = this.ownWrites.get(k);
     if (rv === undefined) return false;
     this.ownWrites.delete(k);
@@ -766,8 +799,7 @@ export class MirrorController {
     let live: Service | undefined = this.shadows.getByName(ns, name);
     if (!live) {
       try {
-        const created = await this.client.create<Service>(svcPath(ns), desired);
-        this.wrote('svc', created);
+        const created = await this.ownWrite('svc', ns, name, () => this.client.create<Service>(svcPath(ns), desired));
         this.metrics.writes.inc({ kind: 'service', result: 'created' });
         return created;
       } catch (err) {
@@ -786,8 +818,7 @@ export class MirrorController {
     if (!needsUpdate(live, desired)) return live;
     const merged = mergeForUpdate(live, desired);
     merged.spec = { ...(live.spec ?? {}), ...(desired.spec ?? {}) };
-    const updated = await this.client.replace<Service>(`${svcPath(ns)}/${name}`, merged);
-    this.wrote('svc', updated);
+    const updated = await this.ownWrite('svc', ns, name, () => this.client.replace<Service>(`${svcPath(ns)}/${name}`, merged));
     this.metrics.writes.inc({ kind: 'service', result: 'updated' });
     return updated;
   }
@@ -797,7 +828,7 @@ export class MirrorController {
     const plan = diff(desired, actual, cluster);
     for (const d of plan.create) {
       try {
-        this.wrote('slice', await this.client.create(slicePath(ns), d));
+        await this.ownWrite('slice', ns, d.metadata?.name ?? '', () => this.client.create(slicePath(ns), d));
         this.metrics.writes.inc({ kind: 'endpointslice', result: 'created' });
       } catch (err) {
         if (!isConflict(err)) throw err;
@@ -808,7 +839,7 @@ export class MirrorController {
       }
     }
     for (const u of plan.update) {
-      this.wrote('slice', await this.client.replace(`${slicePath(ns)}/${u.desired.metadata?.name}`, mergeForUpdate(u.live, u.desired)));
+      await this.ownWrite('slice', ns, u.desired.metadata?.name ?? '', () => this.client.replace(`${slicePath(ns)}/${u.desired.metadata?.name}`, mergeForUpdate(u.live, u.desired)));
       this.metrics.writes.inc({ kind: 'endpointslice', result: 'updated' });
     }
     for (const d of plan.delete) await this.deleteObject(`${slicePath(ns)}/${d.metadata?.name}`, 'endpointslice');

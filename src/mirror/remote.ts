@@ -72,11 +72,15 @@ export class RemoteCluster {
       const svc = s.metadata?.labels?.[SLICE_SERVICE_LABEL];
       return svc ? [`${s.metadata?.namespace}/${svc}`] : [];
     });
+    // Until both caches have synced, onSynced() enqueues everything at once; per-object keys before that
+    // would only make each shadow reconcile twice.
     this.services.onKey((key) => {
+      if (!this.hasSynced()) return;
       const i = key.indexOf('/');
       opts.onService(key.slice(0, i), key.slice(i + 1));
     });
     const sliceChanged = (s: EndpointSlice) => {
+      if (!this.hasSynced()) return;
       const svc = s.metadata?.labels?.[SLICE_SERVICE_LABEL];
       if (svc) opts.onService(s.metadata?.namespace ?? '', svc);
     };
