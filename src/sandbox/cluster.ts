@@ -87,6 +87,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
     statefulSets: mk('/apis/apps/v1/statefulsets', 'statefulsets'),
   };
   const nodeName = `${plan.name}-node`;
+  await registerNode(client, nodeName, plan);
   const recorder = new Recorder(client, 'kubelet', nodeName, log);
 
   // DNS: rebuilt from the whole cache after any change (level-triggered), coalesced per tick.
@@ -159,4 +160,30 @@ async function ensureNamespaces(client: KubeClient, names: string[]): Promise<vo
       if (!isAlreadyExists(err)) throw err;
     });
   }
+}
+
+/** The cluster's one Node, as a kubelet registers it: tools read node addresses from it (NodePort gateways). */
+async function registerNode(client: KubeClient, name: string, plan: ClusterPlan): Promise<void> {
+  const now = new Date().toISOString();
+  const node = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/control-plane': '', 'sandbox.mesh.io/cluster': plan.name } },
+    spec: { podCIDR: plan.podCIDR, podCIDRs: [plan.podCIDR] },
+  };
+  const status = {
+    addresses: [{ type: 'InternalIP', address: plan.nodeAddress }, { type: 'Hostname', address: name }],
+    conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sandbox kubelet is posting ready status', lastHeartbeatTime: now, lastTransitionTime: now }],
+    nodeInfo: { kubeletVersion: 'v1.32.0-sandbox', operatingSystem: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch, containerRuntimeVersion: 'sandbox://processes', osImage: 'mesh sandbox', kernelVersion: '', kubeProxyVersion: '', machineID: '', systemUUID: '', bootID: '' },
+    capacity: { pods: '250' },
+    allocatable: { pods: '250' },
+  };
+  let cur: { metadata: { resourceVersion?: string } };
+  try {
+    cur = await client.create<{ metadata: { resourceVersion?: string } }>('/api/v1/nodes', node);
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+    cur = await client.get<{ metadata: { resourceVersion?: string } }>(`/api/v1/nodes/${name}`);
+  }
+  await client.replace(`/api/v1/nodes/${name}/status`, { ...node, metadata: { ...node.metadata, resourceVersion: cur.metadata.resourceVersion }, status });
 }

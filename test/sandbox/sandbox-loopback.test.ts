@@ -50,6 +50,9 @@ test('up: each cluster has its own range, API server, DNS; the kubeconfig has on
   assert.deepEqual(contexts, ['cluster-a', 'cluster-b']);
   const out = kubectl(sb.kubeconfig, 'cluster-b', ['get', 'serviceaccount', 'default', '-n', 'default', '-o', 'name']);
   assert.equal(out.trim(), 'serviceaccount/default');
+  // One node per cluster, with the node address other clusters use.
+  const ip = kubectl(sb.kubeconfig, 'cluster-b', ['get', 'node', 'cluster-b-node', '-o', 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}']);
+  assert.equal(ip, cb!.node);
 });
 
 test('apps applied with kubectl answer by Service name through cluster DNS and the ClusterIP, spread across pods', async () => {
