@@ -53,6 +53,8 @@ test('pods: defaults, status subresource, and a finalizer-held graceful delete',
   assert.equal(running.status?.phase, 'Running');
   assert.equal(running.spec?.nodeName, undefined, 'a status write changes status only');
   assert.equal(running.metadata?.generation, pod.metadata?.generation);
+  assert.ok(Number(running.metadata?.resourceVersion) > Number(pod.metadata?.resourceVersion), 'a status write gets a new resourceVersion');
+  assert.equal((await core.readNamespacedPod({ namespace: ns, name: 'p1' })).metadata?.resourceVersion, running.metadata?.resourceVersion);
   const spec = await core.patchNamespacedPod({ namespace: ns, name: 'p1', body: { metadata: { finalizers: ['sandbox.mesh.io/kubelet'] }, status: { phase: 'Failed' } } }, merge);
   assert.equal(spec.status?.phase, 'Running', 'the main resource ignores status');
   await core.deleteNamespacedPod({ namespace: ns, name: 'p1' });
