@@ -3,7 +3,9 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { TRANSPORTS } from '../../src/gateway/index.js';
+import http2 from 'node:http2';
+import { TRANSPORTS, startGateway, MemoryRouteSource, MemoryCredentials, GatewayMetrics } from '../../src/gateway/index.js';
+import { createPki } from './fixtures.js';
 import { freePort } from '../helpers/ports.js';
 import { roundTrip, sha256, outcomeOf } from './fixtures.js';
 import { startPair, waitUntil, type Pair } from './pair.js';
@@ -178,4 +180,33 @@ describe('limits, timeouts and failover', () => {
       await p.close();
     }
   });
+});
+
+test('a remote gateway that never answers the CONNECT is given the connect timeout, then the client is reset', async () => {
+  const pki = createPki();
+  const b = pki.leaf('cluster-b');
+  // Speaks mTLS + HTTP/2 like a gateway, accepts the stream, never answers it.
+  const silent = http2.createSecureServer({ key: b.key, cert: b.certChain, ca: pki.bundle, requestCert: true, rejectUnauthorized: true });
+  silent.on('stream', () => {});
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = await freePort();
+  const metrics = new GatewayMetrics();
+  const routes = new MemoryRouteSource();
+  routes.set({
+    outbound: [{ outboundPort: port, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 7 }],
+    remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.1'], port: (silent.address() as net.AddressInfo).port, transport: 'connect' }],
+  });
+  const a = await startGateway({ clusterName: 'cluster-a', host: '127.0.0.1', tunnelPort: 0, adminPort: 0, outboundPorts: { min: 1024, max: 65535 }, connectTimeoutMs: 300 }, { credentials: new MemoryCredentials(pki.leaf('cluster-a')), routes, metrics });
+  try {
+    await waitUntil(() => a.poolReady('cluster-b') > 0, 5000, 'pool to the silent gateway');
+    const started = Date.now();
+    const c = net.connect({ port, host: '127.0.0.1' });
+    c.write('hello?');
+    assert.equal(await outcomeOf(c), 'ECONNRESET');
+    assert.ok(Date.now() - started >= 250, `reset after ${Date.now() - started} ms`);
+    assert.match(await metrics.registry.getSingleMetricAsString('gateway_refused_total'), /reason="UPSTREAM_TIMEOUT"/);
+  } finally {
+    await a.close();
+    silent.close();
+  }
 });
