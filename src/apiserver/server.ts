@@ -469,7 +469,9 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
     if (rvParam && rvParam !== '0') {
       const rv = Number(rvParam);
       if (!Number.isInteger(rv) || rv < 0) throw badRequest(`invalid resource version "${rvParam}"`);
-      backlog = store.eventsSince(gr, ns, rv);
+      // A resourceVersion from the future means this server lost state the client saw (a restarted
+      // in-memory server): tell the client to relist, as for one that is too old.
+      backlog = rv > store.resourceVersion ? undefined : store.eventsSince(gr, ns, rv);
       if (!backlog) {
         // As kube-apiserver: 200, then one ERROR event carrying a 410 Status.
         const st = toStatus(gone(`too old resource version: ${rv} (${store.oldestResumable})`));

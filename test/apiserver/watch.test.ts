@@ -140,3 +140,9 @@ test('resourceVersions stay monotonic across a restart', async () => {
   const got = await core.readNamespacedConfigMap({ namespace: 'w', name: 'mono1' });
   assert.equal(got.metadata?.uid, before.metadata?.uid);
 });
+
+test('a resourceVersion from the future (the server lost state) also gets 410, so clients relist', async () => {
+  const { evs } = await collect('/api/v1/namespaces/w/configmaps', { resourceVersion: '99999999' }, (e) => e.length >= 1);
+  assert.equal(evs[0]?.type, 'ERROR');
+  assert.equal(evs[0]?.obj.code, 410);
+});
