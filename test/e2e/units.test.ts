@@ -1,0 +1,66 @@
+// The pure parts of the demo and the runner: network choice, the scenario list, the report, kind's commands.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ClientReport } from '../../src/apps/index.js';
+import { chooseNetwork, DemoError, KindEnvironment, renderReport, summarize, demoTargets, type DemoFacts } from '../../src/demo/index.js';
+import { parseScenarioList } from './runner.js';
+
+test('chooseNetwork: isolated when possible, loopback with the reason otherwise; an impossible --network isolated is a usage error', () => {
+  assert.deepEqual(chooseNetwork('auto', undefined).network, 'isolated');
+  const fb = chooseNetwork('auto', 'root (run as root for network namespaces)');
+  assert.equal(fb.network, 'loopback');
+  assert.match(fb.why, /falling back to loopback: the isolated network needs root/);
+  assert.equal(chooseNetwork('loopback', undefined).network, 'loopback');
+  assert.throws(() => chooseNetwork('isolated', 'root'), (e: unknown) => e instanceof DemoError && e.code === 'Usage' && /not possible here: root/.test(e.message));
+});
+
+test('parseScenarioList: lists and ranges; unknown ids and junk are refused', () => {
+  assert.equal(parseScenarioList(undefined), undefined);
+  assert.deepEqual(parseScenarioList('1,3-5'), [1, 3, 4, 5]);
+  assert.throws(() => parseScenarioList('0'), /no scenario 0/);
+  assert.throws(() => parseScenarioList('1;2'), /not a number or range/);
+});
+
+test('renderReport: path, answering pods, latency, identities and commands, from the facts given', () => {
+  const [web, , , , flat] = demoTargets('cluster-b');
+  const report = (byPod: Record<string, number>, ok: number, errors: string[] = []): ClientReport => ({
+    results: [...Array(ok).fill(0).map((_, i) => ({ seq: i + 1, ok: true, latencyMs: 2 })), ...errors.map((e, i) => ({ seq: ok + i + 1, ok: false, latencyMs: 1, error: e }))],
+    summary: { target: 'x', total: ok + errors.length, ok, failed: errors.length, byCluster: (ok ? { 'cluster-b': ok } : {}) as Record<string, number>, byPod, latencyMs: { min: 1, p50: 2, p90: 3, p99: 4, max: 5, mean: 2 } },
+  });
+  const facts: DemoFacts = {
+    source: 'cluster-a', target: 'cluster-b', network: 'isolated', networkWhy: 'root', kubeconfig: '/k', dir: '/d', flatRoutes: true,
+    results: [
+      { target: web!, shadow: { name: 'web-cluster-b', mode: 'gateway', readyEndpoints: 1, addresses: ['10.1.1.2'], ports: [14004] }, report: report({ 'web-1': 2, 'web-2': 1 }, 3) },
+      { target: flat!, shadow: { name: 'web-flat-cluster-b', mode: 'flat', readyEndpoints: 2, addresses: ['10.2.1.3', '10.2.1.4'], ports: [8080] }, report: report({}, 0, ['connect ETIMEDOUT']) },
+    ],
+    gateways: [{ cluster: 'cluster-b', address: '10.255.0.12:30000', alive: true, latency: '1.5 ms', identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', conditions: 'Ready=True' }],
+  };
+  const text = renderReport(facts);
+  assert.match(text, /path {6}gateway: through cluster-a's gateway \(shadow endpoints = local gateway pod, port 14004\)/);
+  assert.match(text, /answered {2}3\/3 ok; by cluster cluster-b×3; by pod web-1×2, web-2×1/);
+  assert.match(text, /path {6}flat: pod to pod, no gateway \(shadow endpoints = cluster-b's pod IPs 10\.2\.1\.3, 10\.2\.1\.4\)/);
+  assert.match(text, /errors {4}connect ETIMEDOUT/);
+  assert.match(text, /requires the peer identity spiffe:\/\/mesh\.local\/ns\/mesh-system\/sa\/mesh-gateway/);
+  assert.match(text, /kubectl --kubeconfig \/k --context cluster-a get svc,endpointslices -n demo/);
+  assert.match(text, /mesh sandbox route --flat cluster-a cluster-b --dir \/d/);
+  const s = summarize(facts);
+  assert.deepEqual(s.targets.map((t) => [t.path, t.ok, t.total]), [['gateway', 3, 3], ['flat', 0, 1]]);
+});
+
+test('KindEnvironment dry-run: flat routes, API server stop/start and traffic are printed, nothing runs', async () => {
+  const lines: string[] = [];
+  const env = new KindEnvironment('/nonexistent', true, (l) => lines.push(l));
+  await env.flatRoute('kind-east', 'kind-west', true);
+  await env.stopApiServer('kind-west');
+  await env.startApiServer('kind-west');
+  const r = await env.traffic('kind-east', { url: 'http://x:1/', count: 1 });
+  assert.equal(r.summary.total, 0);
+  assert.deepEqual(env.printed, [
+    'docker exec east-control-plane ip route del <pod CIDR of kind-west> via <node IP of kind-west>',
+    'docker exec west-control-plane ip route del <pod CIDR of kind-east> via <node IP of kind-east>',
+    'docker exec west-control-plane mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kube-apiserver.yaml.stopped',
+    'docker exec west-control-plane mv /etc/kubernetes/kube-apiserver.yaml.stopped /etc/kubernetes/manifests/kube-apiserver.yaml',
+  ]);
+  assert.equal(env.apiAddressFromClusters('kind-west'), 'https://west-control-plane:6443');
+  assert.ok(lines.some((l) => l.startsWith('dry-run: POST http://<node of kind-east>')));
+});
