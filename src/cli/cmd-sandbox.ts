@@ -67,10 +67,11 @@ ${EXIT_HELP}`)
       try {
         const names = parseClusterList(f.data.clusters);
         const domains = parseDomains(f.data.clusterDomain, names);
-        const sandbox = await up({ clusters: names, network: f.data.network, dir: f.data.dir, domains, meshBin, repoRoot, log });
-        const onSignal = () => void sandbox.stop();
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
+        // Signals stop the sandbox at any point, also while it is still starting.
+        const ac = new AbortController();
+        process.once('SIGINT', () => ac.abort());
+        process.once('SIGTERM', () => ac.abort());
+        const sandbox = await up({ clusters: names, network: f.data.network, dir: f.data.dir, domains, meshBin, repoRoot, log, signal: ac.signal });
         process.stdout.write(JSON.stringify({
           ready: true,
           dir: sandbox.state.dir,

@@ -27,6 +27,8 @@ export interface UpOptions {
   log: Logger;
   /** How long to wait for every cluster to report ready. */
   readyTimeoutMs?: number;
+  /** Aborting stops the sandbox, also while it is still starting (Ctrl-C during `up`). */
+  signal?: AbortSignal;
 }
 
 export interface ReadyLine {
@@ -81,6 +83,7 @@ export async function up(o: UpOptions): Promise<Sandbox> {
     resolveDone();
   };
 
+  o.signal?.addEventListener('abort', () => void stop(), { once: true });
   try {
     let plans: ClusterPlan[];
     if (o.network === 'loopback') {
@@ -156,8 +159,10 @@ export async function up(o: UpOptions): Promise<Sandbox> {
     }
     writeKubeconfig(dir, state.clusters, ready);
     writeState(state);
+    if (o.signal?.aborted) throw new SandboxError('ClusterFailed', 'interrupted while starting; everything started was removed');
   } catch (err) {
     await stop();
+    if (o.signal?.aborted) throw new SandboxError('ClusterFailed', 'interrupted while starting; everything started was removed');
     throw err;
   }
   return { state, kubeconfigPath: join(dir, 'kubeconfig'), done, stop };

@@ -1,12 +1,13 @@
 // The sandbox CLI's bad-input paths and the loopback range claims, without starting clusters.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startMesh, stopAll } from '../helpers/process.js';
 import { claimLoopbackOctets, claimsOf, releaseLoopbackOctets } from '../../src/sandbox/state.js';
+import { markedProcesses } from './sandbox-helpers.js';
 
 after(stopAll);
 
@@ -66,4 +67,19 @@ test('loopback ranges: claims of two live sandboxes never overlap and are releas
   releaseLoopbackOctets(other, idB);
   assert.deepEqual(claimsOf(idA), []);
   assert.deepEqual(claimsOf(idB), []);
+});
+
+test('Ctrl-C while up is still starting removes everything it had started', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-sb-cli-'));
+  const p = startMesh(['sandbox', 'up', '--clusters', 'x1,x2', '--dir', dir]);
+  const statePath = join(dir, 'state.json');
+  const until = Date.now() + 30_000;
+  while (!existsSync(statePath) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  const { sandboxId } = JSON.parse(readFileSync(statePath, 'utf8')) as { sandboxId: string };
+  p.child.kill('SIGINT');
+  const code = await p.exited;
+  assert.ok(code === 0 || code === 1, `exit ${code}`);
+  assert.equal(existsSync(statePath), false);
+  assert.deepEqual(markedProcesses(sandboxId), []);
+  assert.deepEqual(claimsOf(sandboxId), []);
 });
