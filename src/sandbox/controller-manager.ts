@@ -183,7 +183,7 @@ export class ControllerManager {
     const sig = JSON.stringify(res.status);
     if (this.lastStatus.get(key) !== sig) {
       const path = `/apis/apps/v1/namespaces/${namespace}/${plural}/${name}/status`;
-      await this.o.client.replace(path, { ...owner, status: res.status });
+      await this.o.client.patch(path, { status: res.status });
       this.lastStatus.set(key, sig);
     }
   }

@@ -486,7 +486,8 @@ export class Kubelet {
     if (sig === rt.lastWritten) return;
     const { namespace, name } = splitKey(rt.key);
     try {
-      await this.o.client.replace(`/api/v1/namespaces/${namespace}/pods/${name}/status`, { ...pod, status });
+      // A merge patch of the whole status: the kubelet owns it, so no resourceVersion precondition (no 409 churn).
+      await this.o.client.patch(`/api/v1/namespaces/${namespace}/pods/${name}/status`, { status });
       rt.lastWritten = sig;
     } catch (err) {
       rt.lastWritten = undefined;
