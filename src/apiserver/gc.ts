@@ -67,9 +67,24 @@ export class GarbageCollector {
     if (changed) this.kick();
   }
 
+  /** Events expire after this long, as kube-apiserver's --event-ttl (1 h) does, so they cannot pile up. */
+  eventTtlMs = 3600_000;
+
+  private expireEvents(): boolean {
+    const cutoff = Date.now() - this.eventTtlMs;
+    let changed = false;
+    for (const gr of ['events', grKey('events.k8s.io', 'events')]) {
+      for (const o of this.rest.store.list(gr)) {
+        const t = Date.parse(String(o['lastTimestamp'] ?? o['eventTime'] ?? o.metadata['creationTimestamp'] ?? ''));
+        if (Number.isFinite(t) && t < cutoff) changed = this.deleteObj(gr, o, 'Background') || changed;
+      }
+    }
+    return changed;
+  }
+
   private pass(): boolean {
     const store = this.rest.store;
-    let changed = false;
+    let changed = this.expireEvents();
     const dependents = new Map<string, { gr: string; obj: Obj }[]>();
     const withOwners: { gr: string; obj: Obj }[] = [];
     const deleting: { gr: string; obj: Obj }[] = [];

@@ -10,7 +10,7 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node
 import { startApiServer } from '../../src/apiserver/index.js';
 import { silentLogger } from '../../src/log/index.js';
 
-test('in-process server: kubeconfig, reader, watch callbacks, multi-version CRs, snapshot on close, port released', async () => {
+test('in-process server: kubeconfig, reader, watch callbacks, event TTL, multi-version CRs, snapshot on close, port released', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'apiserver-lib-'));
   const api = await startApiServer({ dataDir: dir, port: 0, clusterName: 'lib', serviceCIDR: '10.50.0.0/24', advertiseAddresses: ['127.0.0.1'], logger: silentLogger() });
   try {
@@ -29,6 +29,15 @@ test('in-process server: kubeconfig, reader, watch callbacks, multi-version CRs,
     stop();
     await core.deleteNamespacedService({ namespace: 'default', name: 'lib-svc' });
     assert.deepEqual(seen, ['ADDED lib-svc'], 'a stopped in-process watch gets nothing');
+
+    // Events older than the TTL (1 h) are collected by the periodic sweep.
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await core.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: 'stale' }, involvedObject: { kind: 'Service', name: 'x' }, reason: 'Old', lastTimestamp: old, firstTimestamp: old } });
+    await core.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: 'fresh' }, involvedObject: { kind: 'Service', name: 'x' }, reason: 'New', lastTimestamp: new Date() } });
+    const deadline = Date.now() + 10_000;
+    while (api.objects.get({ group: '', resource: 'events' }, 'default', 'stale') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(api.objects.get({ group: '', resource: 'events' }, 'default', 'stale'), undefined, 'the expired event is gone');
+    assert.ok(api.objects.get({ group: '', resource: 'events' }, 'default', 'fresh'), 'a fresh event stays');
 
     // A CRD serving two versions: objects written in one are readable in the other (no conversion, as "None").
     const co = kc.makeApiClient(CustomObjectsApi);
