@@ -247,6 +247,10 @@ export async function linkOne(source: MeshCluster, target: MeshCluster, o: LinkO
 }
 
 export async function link(sourceCtx: string, targetCtx: string, o: LinkOptions, progress: Progress, hooks: LinkHooks = {}): Promise<LinkResult[]> {
+  if (o.both && (o.apiServerAddress || o.gatewayAddress)) {
+    // Each address belongs to one cluster; with --both it would be used for the other one too.
+    throw new CliError('--both cannot take --api-server-address or --gateway-address (they name one cluster)', ExitCode.Usage, `link each way: mesh link ${sourceCtx} ${targetCtx} … and mesh link ${targetCtx} ${sourceCtx} …`);
+  }
   const [s, t] = await Promise.all([connect(sourceCtx, o.kubeconfig), connect(targetCtx, o.kubeconfig)]);
   try {
     const [source, target] = await Promise.all([meshCluster(s), meshCluster(t)]);
@@ -415,7 +419,8 @@ and prints what is mirrored. If any step fails, every step done is undone, in bo
 again refreshes the token (credential rotation).`,
     [
       'mesh link cluster-a cluster-b',
-      'mesh link kind-cluster-a kind-cluster-b --both --api-server-address https://cluster-b-control-plane:6443',
+      'mesh link cluster-a cluster-b --both',
+      'mesh link kind-cluster-a kind-cluster-b --api-server-address https://cluster-b-control-plane:6443',
       'mesh link east west --mode flat --selector app=web',
     ],
   );

@@ -88,7 +88,8 @@ test('install waits for readiness with progress, and times out with exit 1 and a
 });
 
 test('uninstall removes everything: Links, shadows, link identities, the install itself', async () => {
-  const l = await t.mesh(['link', A, B, '--no-wait', '--gateway-address', '127.0.2.1:4143', '--both']);
+  for (const c of [A, B]) await (await t.client(c)).patch('/api/v1/namespaces/mesh-system/services/mesh-gateway/status', { status: { loadBalancer: { ingress: [{ ip: '127.0.2.1' }] } } });
+  const l = await t.mesh(['link', A, B, '--no-wait', '--both']);
   assert.equal(l.code, 0, l.stderr);
   await a.create('/api/v1/namespaces/default/services', { metadata: { name: 'web-cluster-b', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': B } }, spec: { ports: [{ port: 80 }] } });
   const r = await t.mesh(['uninstall', A, '--wait-timeout', '1s']);

@@ -32,6 +32,8 @@ before(async () => {
   // B's gateway gets a LoadBalancer address, as a cloud (or the sandbox) would give it.
   const b = await t.client(B);
   await b.patch(`${NS}/services/mesh-gateway/status`, { status: { loadBalancer: { ingress: [{ ip: '127.0.2.1' }] } } });
+  const a = await t.client(A);
+  await a.patch(`${NS}/services/mesh-gateway/status`, { status: { loadBalancer: { ingress: [{ hostname: 'gw.cluster-a.test' }] } } });
 });
 after(async () => {
   await stopAll();
@@ -204,8 +206,10 @@ test('killing TARGET\'s API server between steps: SOURCE untouched, leftovers na
 test('link --both links both ways; unlink --both removes both', async () => {
   const a = await t.client(A);
   const b = await t.client(B);
-  const r = await t.mesh(['link', A, B, '--both', '--no-wait', '--gateway-address', '127.0.3.1:4143']);
+  const r = await t.mesh(['link', A, B, '--both', '--no-wait', '-o', 'json']);
   assert.equal(r.code, 0, r.stderr);
+  // Each direction uses the other cluster's own gateway address (IP for B, hostname for A).
+  assert.deepEqual((JSON.parse(r.stdout) as { source: string; gateway: string }[]).map((x) => [x.source, x.gateway]), [[A, '127.0.2.1:4143'], [B, 'gw.cluster-a.test:4143']]);
   assert.equal((await sourceObjects(a, B)).length, 2);
   assert.equal((await sourceObjects(b, A)).length, 2);
   const u = await t.mesh(['unlink', A, B, '--both', '--wait-timeout', '1s']);
@@ -218,7 +222,7 @@ test('link --both is both ways or neither: a failing reverse link undoes the for
   const b = await t.client(B);
   await b.delete('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/links.multicluster.mesh.io');
   try {
-    const r = await t.mesh(['link', A, B, '--both', '--no-wait', '--gateway-address', '127.0.3.1:4143']);
+    const r = await t.mesh(['link', A, B, '--both', '--no-wait']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /reverse link failed; removing cluster-a → cluster-b as well/);
     assert.deepEqual([...(await sourceObjects(a, B)), ...(await targetObjects(b, A)), ...(await targetObjects(a, B))], []);
@@ -269,6 +273,9 @@ test('usage errors exit 2 with a clear message', async () => {
   const badSel = await t.mesh(['link', A, B, '--selector', 'app in (x)']);
   assert.equal(badSel.code, 2);
   assert.match(badSel.stderr, /not key=value/);
+  const bothAddr = await t.mesh(['link', A, B, '--both', '--gateway-address', '127.0.0.9:4143']);
+  assert.equal(bothAddr.code, 2);
+  assert.match(bothAddr.stderr, /--both cannot take --api-server-address or --gateway-address/);
   const flat = await t.mesh(['link', A, A, '--no-wait', '--mode', 'flat']);
   assert.equal(flat.code, 2);
   assert.match(flat.stderr, /same cluster/);
