@@ -230,3 +230,14 @@ test('type changes: a NodePort export is mirrored as ClusterIP; re-created headl
   }, 'headless shadow');
   assert.notEqual(second.metadata?.uid, first.metadata?.uid, 'replaced, since clusterIP is immutable');
 });
+
+test('retargeting a Link removes the shadows of the old cluster name and mirrors under the new one', async () => {
+  await createLink(local, 'moving', { targetClusterName: 'old-name', clusterCredentialsSecret: 'cluster-credentials-remote', flatSelector: { matchLabels: { moving: 'yes' } }, selector: { matchLabels: { never: 'x' } } });
+  await exportService(remote, 'shop', 'mv', { mode: 'whatever', labels: { moving: 'yes' } });
+  await until(() => getService(local, 'shop', 'mv-old-name'), 'shadow under the old name');
+  await local.client.patch(linkPath('moving'), { spec: { targetClusterName: 'new-name' } });
+  await until(() => getService(local, 'shop', 'mv-new-name'), 'shadow under the new name');
+  await until(async () => (await getService(local, 'shop', 'mv-old-name')) === undefined, 'old shadow removed');
+  await local.client.delete(linkPath('moving'));
+  await until(async () => (await getService(local, 'shop', 'mv-new-name')) === undefined, 'removed with the Link');
+});
