@@ -13,6 +13,7 @@ import { matchFields, matchSelector, parseFieldSelector, parseLabelSelector } fr
 import { dropJson, objJson, readJson, type EventType, type Obj, type StoreEvent } from './store.js';
 import { renderTable, wantsTable } from './table.js';
 import { decodeKubeProtobuf } from './protobuf.js';
+import { parse as parseYaml } from 'yaml';
 
 export interface ServerOptions {
   certPem: string;
@@ -137,6 +138,13 @@ const protobufType = 'application/vnd.kubernetes.protobuf';
 async function readObjectBody(req: IncomingMessage, limit: number): Promise<unknown> {
   const raw = await readBytes(req, limit);
   if (mediaType(req) === protobufType) return decodeKubeProtobuf(raw);
+  if (mediaType(req) === 'application/yaml') {
+    try {
+      return parseYaml(raw.toString('utf8')) as unknown;
+    } catch (e) {
+      throw badRequest(`error decoding the request body as YAML: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+  }
   return parseJsonBody(raw.toString('utf8'));
 }
 
@@ -544,9 +552,9 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
 
   function checkContentType(req: IncomingMessage, _patch: boolean): void {
     const t = mediaType(req);
-    if (t === '' || t === 'application/json' || t === '*/*' || t === protobufType) return;
+    if (t === '' || t === 'application/json' || t === '*/*' || t === protobufType || t === 'application/yaml') return;
     req.resume();
-    throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/vnd.kubernetes.protobuf (some kinds)`);
+    throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (some kinds)`);
   }
 
   async function deleteOptions(req: IncomingMessage, q: URLSearchParams): Promise<DeleteOptions & { dryRun: boolean }> {
