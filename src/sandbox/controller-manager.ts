@@ -7,7 +7,7 @@ import type { Logger } from '../log/index.js';
 import { desiredEndpoints, desiredEndpointSlices, sliceDiffers, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, type EndpointsObject } from './endpoints.js';
 import type { Recorder } from './events.js';
 import type { Deployment, EndpointSlice, Pod, Service, StatefulSet } from './types.js';
-import { keyOf, splitKey } from './types.js';
+import { keyOf, selectorMatches, splitKey } from './types.js';
 import { ownedBy, planDeployment, planStatefulSet, type Plan } from './workloads.js';
 
 export interface Caches {
@@ -30,6 +30,7 @@ export interface ControllerManagerOptions {
 }
 
 const as = <T>(o: KubeObject | undefined): T | undefined => o as unknown as T | undefined;
+const SLICE_INDEX = 'sandbox:service';
 
 export class ControllerManager {
   readonly endpoints: Controller;
@@ -46,6 +47,11 @@ export class ControllerManager {
     this.deployments = new Controller({ name: 'deployment', reconcile: (k) => this.reconcileDeployment(k), workers: 2, logger: log });
     this.statefulSets = new Controller({ name: 'statefulset', reconcile: (k) => this.reconcileStatefulSet(k), workers: 1, logger: log });
 
+    // Slices by owning Service, so a reconcile does not scan every slice of the namespace.
+    this.c.slices.addIndex(SLICE_INDEX, (s) => {
+      const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
+      return svc && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY ? [`${s.metadata?.namespace}/${svc}`] : [];
+    });
     this.c.services.onKey((k) => this.endpoints.enqueue(k));
     this.c.slices.onObject({
       onAdd: (s) => this.sliceOwner(s),
@@ -55,8 +61,12 @@ export class ControllerManager {
     const onPod = (p: KubeObject) => {
       const pod = p as unknown as Pod;
       const ns = pod.metadata.namespace ?? '';
-      // Any service of the namespace may select it (labels can change), so all of them re-check.
-      for (const s of this.c.services.listByNamespace(ns)) this.endpoints.enqueue(keyOf(s as unknown as Service));
+      // Services whose selector matches the pod (old and new labels both come through here on updates).
+      for (const o of this.c.services.listByNamespace(ns)) {
+        const svc = o as unknown as Service;
+        const sel = svc.spec?.selector;
+        if (sel && Object.keys(sel).length > 0 && selectorMatches({ matchLabels: sel }, pod.metadata.labels)) this.endpoints.enqueue(keyOf(svc));
+      }
       for (const r of pod.metadata.ownerReferences ?? []) {
         if (!r.controller) continue;
         if (r.kind === 'Deployment') this.deployments.enqueue(`${ns}/${r.name}`);
@@ -87,10 +97,7 @@ export class ControllerManager {
   private async reconcileService(key: string): Promise<void> {
     const { namespace, name } = splitKey(key);
     const svc = as<Service>(this.c.services.get(key));
-    const existing = this.c.slices
-      .listByNamespace(namespace)
-      .map((s) => s as unknown as EndpointSlice)
-      .filter((s) => s.metadata.labels?.[SERVICE_NAME_LABEL] === name && s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
+    const existing = this.c.slices.byIndex(SLICE_INDEX, key).map((s) => s as unknown as EndpointSlice);
     const base = `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`;
     if (!svc) {
       // Backstop for owner GC: only slices this controller made (they carry the Service as owner).
