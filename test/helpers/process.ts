@@ -75,7 +75,13 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
 }
 
-// A test file that crashes still must not leak children.
+// A test file that crashes, or that the runner stops on its timeout (SIGTERM), still must not leak children.
 process.on('exit', () => {
   for (const p of running) p.child.kill('SIGKILL');
 });
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    for (const p of running) p.child.kill('SIGKILL');
+    process.exit(128 + (signal === 'SIGTERM' ? 15 : 2));
+  });
+}
