@@ -4,7 +4,8 @@
 // ours over both transports (HTTP/2 CONNECT, tls-pipe). Every hop is its own process with one worker.
 // Figures: 64 B round trips/s on one connection, bulk MB/s on one connection, new connections/s
 // (connect, 64 B each way, close), p50/p99 of 1 KiB requests at a fixed rate, gateway RSS idle and per
-// 1,000 idle tunneled connections. Bounded: 1.5 s per figure x 3 interleaved rounds (GATEWAY_BENCH_SECONDS,
+// 1,000 idle tunneled connections, and the CPU both hops spend per round trip / MB / new connection.
+// Bounded: 1.5 s per figure x 3 interleaved rounds (GATEWAY_BENCH_SECONDS,
 // GATEWAY_BENCH_ROUNDS; GATEWAY_BENCH_ONLY=nginx,connect picks subjects), about 2.5 min in all.
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
@@ -32,6 +33,17 @@ interface Subject {
   hopB?: () => number[];
 }
 
+/** CPU cost of the work, summed over both hops' processes (all threads, nginx/HAProxy workers included):
+ * what other load on this shared machine does not distort, unlike rates. */
+interface Cpu {
+  /** CPU-µs per 64 B round trip. */
+  rtUs?: number;
+  /** CPU-ms per MB of bulk upload. */
+  bulkMs?: number;
+  /** CPU-µs per new connection. */
+  connUs?: number;
+}
+
 interface Figures {
   rt: number;
   bulk: number;
@@ -40,6 +52,7 @@ interface Figures {
   p99: number;
   idleRss?: number;
   perConnKb?: number;
+  cpu: Cpu;
 }
 
 function which(cmd: string): string | undefined {
@@ -68,6 +81,32 @@ function childrenOf(pid: number): number[] {
   }
 }
 
+const CLK_TCK = 100; // USER_HZ on Linux (getconf CLK_TCK)
+
+/** utime + stime (seconds) of the processes, all their threads included. */
+function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields after the ")" of the command name: state is the 3rd field, utime the 14th, stime the 15th.
+      const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()!.split(' ');
+      ticks += Number(rest[11]) + Number(rest[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+/** Runs a workload and returns its result with the CPU seconds the hops spent meanwhile. */
+async function withCpu<T>(subject: Subject, work: () => Promise<T>): Promise<[T, number | undefined]> {
+  if (!subject.hopA) return [await work(), undefined];
+  const pids = [...subject.hopA(), ...(subject.hopB?.() ?? [])];
+  const before = cpuSeconds(pids);
+  const r = await work();
+  return [r, cpuSeconds(pids) - before];
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function connect(port: number): Promise<net.Socket> {
@@ -82,7 +121,7 @@ function connect(port: number): Promise<net.Socket> {
 }
 
 /** 64 B request/response on one connection for SECONDS. */
-async function roundTrips(port: number): Promise<number> {
+async function roundTrips(port: number): Promise<{ rate: number; units: number }> {
   const s = await connect(port);
   const msg = Buffer.alloc(64, 7);
   let count = 0;
@@ -103,11 +142,11 @@ async function roundTrips(port: number): Promise<number> {
   });
   const secs = (performance.now() - start) / 1000;
   s.destroy();
-  return count / secs;
+  return { rate: count / secs, units: count };
 }
 
 /** Upload to the sink for SECONDS on one connection; the sink's byte count must match. */
-async function bulk(port: number): Promise<number> {
+async function bulk(port: number): Promise<{ rate: number; units: number }> {
   const s = await connect(port);
   const chunk = Buffer.alloc(64 * 1024, 1);
   let sent = 0;
@@ -134,11 +173,11 @@ async function bulk(port: number): Promise<number> {
   const secs = (performance.now() - start) / 1000;
   s.destroy();
   if (Number(reply) !== sent) throw new Error(`bulk: sink counted ${reply} bytes, sent ${sent}`);
-  return sent / 1e6 / secs;
+  return { rate: sent / 1e6 / secs, units: sent / 1e6 };
 }
 
 /** New connections: connect, 64 B each way, close; CONN_CONCURRENCY loops for SECONDS. */
-async function newConns(port: number): Promise<number> {
+async function newConns(port: number): Promise<{ rate: number; units: number }> {
   const msg = Buffer.alloc(64, 3);
   let count = 0;
   let failed = 0;
@@ -166,7 +205,7 @@ async function newConns(port: number): Promise<number> {
     }),
   );
   if (failed > count / 100) throw new Error(`new connections: ${failed} failed of ${count + failed}`);
-  return count / ((performance.now() - start) / 1000);
+  return { rate: count / ((performance.now() - start) / 1000), units: count };
 }
 
 /** 1 KiB requests at LATENCY_RATE/s over LATENCY_CONNS connections; latency from the scheduled send. */
@@ -254,20 +293,40 @@ function median(xs: number[]): number {
 /** Each figure is the median of ROUNDS runs, the subjects interleaved within a round, so that load from
  * other processes on this shared machine falls on all of them alike. */
 async function measureAll(subjects: Subject[]): Promise<Map<string, Figures>> {
-  const runs = new Map<string, Array<{ rt: number; bulk: number; conns: number; p50: number; p99: number }>>(subjects.map((s) => [s.name, []]));
+  type Run = { rt: number; bulk: number; conns: number; p50: number; p99: number; cpu: Cpu };
+  const runs = new Map<string, Run[]>(subjects.map((s) => [s.name, []]));
+  const per = (cpu: number | undefined, units: number, scale: number) => (cpu === undefined || units === 0 ? undefined : (cpu * scale) / units);
   for (let r = 0; r < ROUNDS; r++) {
     for (const s of subjects) {
-      const rt = await roundTrips(s.echoPort);
-      const b = await bulk(s.sinkPort);
-      const conns = await newConns(s.echoPort);
+      const [rt, rtCpu] = await withCpu(s, () => roundTrips(s.echoPort));
+      const [b, bCpu] = await withCpu(s, () => bulk(s.sinkPort));
+      const [conns, cCpu] = await withCpu(s, () => newConns(s.echoPort));
       const lat = await latency(s.echoPort);
-      runs.get(s.name)!.push({ rt, bulk: b, conns, p50: lat.p50, p99: lat.p99 });
+      const cpu: Cpu = {};
+      const rtUs = per(rtCpu, rt.units, 1e6);
+      const bulkMs = per(bCpu, b.units, 1e3);
+      const connUs = per(cCpu, conns.units, 1e6);
+      if (rtUs !== undefined) cpu.rtUs = rtUs;
+      if (bulkMs !== undefined) cpu.bulkMs = bulkMs;
+      if (connUs !== undefined) cpu.connUs = connUs;
+      runs.get(s.name)!.push({ rt: rt.rate, bulk: b.rate, conns: conns.rate, p50: lat.p50, p99: lat.p99, cpu });
     }
   }
   const out = new Map<string, Figures>();
+  const med = (xs: Array<number | undefined>) => {
+    const d = xs.filter((x): x is number => x !== undefined);
+    return d.length ? median(d) : undefined;
+  };
   for (const s of subjects) {
     const rs = runs.get(s.name)!;
-    const f: Figures = { rt: median(rs.map((x) => x.rt)), bulk: median(rs.map((x) => x.bulk)), conns: median(rs.map((x) => x.conns)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)) };
+    const cpu: Cpu = {};
+    const rtUs = med(rs.map((x) => x.cpu.rtUs));
+    const bulkMs = med(rs.map((x) => x.cpu.bulkMs));
+    const connUs = med(rs.map((x) => x.cpu.connUs));
+    if (rtUs !== undefined) cpu.rtUs = rtUs;
+    if (bulkMs !== undefined) cpu.bulkMs = bulkMs;
+    if (connUs !== undefined) cpu.connUs = connUs;
+    const f: Figures = { rt: median(rs.map((x) => x.rt)), bulk: median(rs.map((x) => x.bulk)), conns: median(rs.map((x) => x.conns)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)), cpu };
     if (s.hopA) {
       const m = await idleMemory(s);
       f.idleRss = m.idleKb;
@@ -471,7 +530,7 @@ export async function run(): Promise<BenchResult> {
       if (v === undefined) continue;
       const baseline = name === 'direct' ? undefined : name === peer ? { name: 'direct', value: get(direct)! } : { name: peer, value: get(base)! };
       const row: BenchRow = { metric, subject: name, value: v, unit, ...(baseline && baseline.value !== undefined ? { baseline } : {}) };
-      if (target && ours(name) && baseline) {
+      if (target && ours(name) && baseline && baseline.value !== undefined) {
         row.target = `${target.higher ? '>=' : '<='} ${target.factor.toFixed(1)}x ${peer}`;
         row.met = target.higher ? v >= target.factor * baseline.value : v <= target.factor * baseline.value;
       }
@@ -481,6 +540,10 @@ export async function run(): Promise<BenchResult> {
   metric('64 B round trips, 1 conn', 'rt/s', (f) => f.rt, { factor: 1, higher: true });
   metric('bulk upload, 1 conn', 'MB/s', (f) => f.bulk, { factor: 1, higher: true });
   metric('new connections (64 B each way)', 'conn/s', (f) => f.conns, { factor: 2, higher: true });
+  // CPU per unit of work (both hops): lower is better; the target mirrors the rate target (1/x).
+  metric('CPU per 64 B round trip (both hops)', 'CPU-µs', (f) => f.cpu.rtUs, { factor: 1, higher: false });
+  metric('CPU per MB bulk (both hops)', 'CPU-ms', (f) => f.cpu.bulkMs, { factor: 1, higher: false });
+  metric('CPU per new connection (both hops)', 'CPU-µs', (f) => f.cpu.connUs, { factor: 0.5, higher: false });
   metric(`1 KiB latency p50 @ ${LATENCY_RATE}/s`, 'ms', (f) => f.p50);
   metric(`1 KiB latency p99 @ ${LATENCY_RATE}/s`, 'ms', (f) => f.p99);
   metric('first hop RSS idle', 'MB', (f) => (f.idleRss === undefined ? undefined : f.idleRss / 1024));
@@ -492,9 +555,10 @@ export async function run(): Promise<BenchResult> {
     'Default transport: connect (HTTP/2 CONNECT over warm pooled connections): no handshake per tunnel (new connections/s), ~5 KB per idle tunnel vs ~30 KB for a TLS connection each, and a crashed remote shows as a reset; tls-pipe is selectable per Link (spec.gateway.transport).',
   );
   notes.push(
-    `Node ${process.version}, median of ${ROUNDS} interleaved runs of ${SECONDS} s per figure, every hop one process with one worker/thread on this machine (${cpuCount()} cores shared by client, two hops and server). ` +
+    `Node ${process.version}, median of ${ROUNDS} interleaved runs of ${SECONDS} s per figure, every hop one process with one worker/thread (nginx worker_processes 1, HAProxy nbthread 1, ours one event loop), none pinned to a core, on this machine (${cpuCount()} cores shared by client, two hops and server). ` +
       'TLS 1.3 TLS_AES_128_GCM_SHA256 everywhere; B verifies A\'s client certificate against the root in every setup; nginx/HAProxy do not verify B\'s name (SPIFFE URI SAN only), ours checks B\'s SPIFFE identity.',
   );
+  notes.push('CPU rows: utime+stime of both hops (all threads; nginx master+worker) during that workload divided by its units (/proc/<pid>/stat, 10 ms ticks): the cost of the work, which the machine\'s other load does not distort as it does rates.');
   return { name: 'gateway: client → A → B → server (loopback)', notes, rows };
 }
 
