@@ -2,7 +2,7 @@
 // namespace, Deployments and StatefulSets -> Pods, LoadBalancer status. Each is a level-triggered
 // controller: informers enqueue keys, reconcile(key) reads the caches and writes the difference.
 import type { Informer, KubeClient, KubeObject } from '../kube/index.js';
-import { Controller, isAlreadyExists, isNotFound } from '../kube/index.js';
+import { Controller, isAlreadyExists, isNotFound, type ReconcileResult } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { desiredEndpoints, desiredEndpointSlices, sliceDiffers, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, type EndpointsObject } from './endpoints.js';
 import type { Recorder } from './events.js';
@@ -154,22 +154,43 @@ export class ControllerManager {
   }
 
   // --- Deployments / StatefulSets ----------------------------------------------------------------------
-  private async reconcileDeployment(key: string): Promise<void> {
+  private async reconcileDeployment(key: string): Promise<ReconcileResult> {
     const d = as<Deployment>(this.c.deployments.get(key));
-    await this.reconcileWorkload(key, 'Deployment', 'deployments', d, d ? (pods) => planDeployment(d, pods) : undefined);
+    return this.reconcileWorkload(key, 'Deployment', 'deployments', d, d ? (pods) => planDeployment(d, pods) : undefined);
   }
 
-  private async reconcileStatefulSet(key: string): Promise<void> {
+  private async reconcileStatefulSet(key: string): Promise<ReconcileResult> {
     const s = as<StatefulSet>(this.c.statefulSets.get(key));
-    await this.reconcileWorkload(key, 'StatefulSet', 'statefulsets', s, s ? (pods) => planStatefulSet(s, pods) : undefined);
+    return this.reconcileWorkload(key, 'StatefulSet', 'statefulsets', s, s ? (pods) => planStatefulSet(s, pods) : undefined);
   }
 
   private readonly lastStatus = new Map<string, string>();
 
-  private async reconcileWorkload(key: string, kind: 'Deployment' | 'StatefulSet', plural: string, owner: Deployment | StatefulSet | undefined, plan: ((owned: Pod[]) => Plan) | undefined): Promise<void> {
+  /**
+   * Expectations, as kube-controller-manager keeps them: pods this controller just created or deleted that
+   * the cache has not shown yet. Until it has, a reconcile waits instead of acting on a stale count (which
+   * would create or delete too many).
+   */
+  private readonly expect = new Map<string, { created: Set<string>; deleted: Set<string>; until: number }>();
+
+  private satisfied(key: string, pods: Pod[]): boolean {
+    const e = this.expect.get(key);
+    if (!e) return true;
+    const names = new Map(pods.map((p) => [p.metadata.name, p]));
+    for (const n of e.created) if (names.has(n)) e.created.delete(n);
+    for (const n of e.deleted) if (!names.has(n) || names.get(n)!.metadata.deletionTimestamp) e.deleted.delete(n);
+    if ((e.created.size === 0 && e.deleted.size === 0) || Date.now() > e.until) {
+      this.expect.delete(key);
+      return true;
+    }
+    return false;
+  }
+
+  private async reconcileWorkload(key: string, kind: 'Deployment' | 'StatefulSet', plural: string, owner: Deployment | StatefulSet | undefined, plan: ((owned: Pod[]) => Plan) | undefined): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const podsPath = `/api/v1/namespaces/${namespace}/pods`;
     const pods = this.c.pods.listByNamespace(namespace).map((p) => p as unknown as Pod);
+    if (!this.satisfied(key, pods)) return { requeueAfter: 250 };
     if (!owner || !plan || owner.metadata.deletionTimestamp) {
       // Backstop for owner-reference GC: pods whose controlling owner of this name is gone.
       if (owner?.metadata.deletionTimestamp && !(owner.metadata.finalizers ?? []).includes('foregroundDeletion')) return;
@@ -181,10 +202,19 @@ export class ControllerManager {
     }
     const owned = pods.filter((p) => ownedBy(p, owner.metadata.uid));
     const res = plan(owned);
-    for (const p of res.create) {
-      await this.o.client.create(podsPath, p).catch((err: unknown) => { if (!isAlreadyExists(err)) throw err; });
+    if (res.create.length || res.delete.length) {
+      this.expect.set(key, { created: new Set(res.create.map((p) => p.metadata.name)), deleted: new Set(res.delete), until: Date.now() + 30_000 });
     }
-    for (const n of res.delete) await this.o.client.delete(`${podsPath}/${n}`).catch(ignoreNotFound);
+    try {
+      for (const p of res.create) {
+        await this.o.client.create(podsPath, p).catch((err: unknown) => { if (!isAlreadyExists(err)) throw err; });
+      }
+      for (const n of res.delete) await this.o.client.delete(`${podsPath}/${n}`).catch(ignoreNotFound);
+    } catch (err) {
+      // What failed will never show up in the cache: do not wait for it.
+      this.expect.delete(key);
+      throw err;
+    }
     if (res.create.length) this.o.log.info(`${kind} scaled up`, { [kind.toLowerCase()]: key, created: res.create.map((p) => p.metadata.name) });
     if (res.delete.length) this.o.log.info(`${kind} removed pods`, { [kind.toLowerCase()]: key, deleted: res.delete });
     const sig = JSON.stringify(res.status);
