@@ -176,6 +176,16 @@ test('liveness: a failing liveness probe restarts the container and records an U
   assert.equal(ev.reason, 'Unhealthy');
 });
 
+test('deleting a Deployment removes its pods and their processes (owner-reference GC)', async () => {
+  assert.ok(sb);
+  const before = (await c.list<PodLite & { status?: { containerStatuses?: Array<{ containerID?: string }> } }>('/api/v1/namespaces/demo/pods', { labelSelector: 'app=web' })).items;
+  assert.ok(before.length > 0);
+  const pids = before.map((p) => Number((p.status?.containerStatuses?.[0]?.containerID ?? '').replace('sandbox://', ''))).filter((n) => n > 0);
+  kubectl(sb.kubeconfig, 'solo', ['delete', 'deployment/web', '-n', 'demo', '--wait=true']);
+  await eventually('web pods gone', async () => (await c.list<PodLite>('/api/v1/namespaces/demo/pods', { labelSelector: 'app=web' })).items.length === 0, 60_000);
+  for (const pid of pids) assert.equal(existsSync(`/proc/${pid}`), false, `process ${pid} stopped`);
+});
+
 test('down after a killed up: leftover cluster and pod processes are found and stopped', async () => {
   assert.ok(sb);
   assert.ok(markedProcesses(sb.sandboxId).length > 0);
