@@ -8,5 +8,5 @@ export { parseAuthority, formatAuthority, checkPolicy, identityMatches, resolveT
 export { ALPN_H2, ALPN_PIPE } from './tls.js';
 export { TRANSPORTS, type Transport, type Credentials, type CredentialSource, type RouteSource, type RouteSnapshot, type ExportedService, type OutboundRoute, type RemoteGateway } from './types.js';
 export { runGateway, GatewayOptionsSchema, type GatewayOptions, type RunningGateway } from './main.js';
-export { KubeRouteSource } from './kube-source.js';
+// KubeRouteSource is not re-exported: it would load src/kube into every importer (main.ts imports it lazily).
 export { buildSnapshot, ALLOWED_IDENTITIES_ANNOTATION, type KubeState } from './kube-snapshot.js';

@@ -3,13 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { createLogger, type Logger } from '../log/index.js';
-import { CertificateManager, spiffeId } from '../trust/index.js';
-import { KubeClient, loadKubeConfig } from '../kube/index.js';
+// src/trust and src/kube (gRPC, the Kubernetes client: ~90 MB of RSS) are loaded only when the
+// Identity service or the Kubernetes watches are used, not for file credentials and routes.
 import { GatewayError } from './errors.js';
 import { PortRangeSchema, type GatewayConfigInput } from './config.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { FileCredentials, FileRouteSource } from './static-source.js';
-import { KubeRouteSource } from './kube-source.js';
 import { TRANSPORTS, type CredentialSource, type RouteSource } from './types.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -105,6 +104,7 @@ async function loadCredentials(o: GatewayOptions, env: NodeJS.ProcessEnv, logger
   if (o.cert && o.key) {
     return new FileCredentials({ cert: o.cert, key: o.key, bundle: (o.bundle ?? o.trustBundle)! }, logger);
   }
+  const { CertificateManager, spiffeId } = await import('../trust/index.js');
   const bundleFile = (o.trustBundle ?? o.bundle)!;
   const identity = spiffeId(o.trustDomain, env.POD_NAMESPACE ?? o.namespace, 'mesh-gateway');
   const manager = new CertificateManager({
@@ -130,7 +130,8 @@ async function loadCredentials(o: GatewayOptions, env: NodeJS.ProcessEnv, logger
 
 async function loadRoutes(o: GatewayOptions, logger: Logger): Promise<RouteSource> {
   if (o.routes) return new FileRouteSource(o.routes, logger);
-  let client: KubeClient;
+  const [{ KubeClient, loadKubeConfig }, { KubeRouteSource }] = await Promise.all([import('../kube/index.js'), import('./kube-source.js')]);
+  let client: Awaited<ReturnType<typeof KubeClient.create>>;
   try {
     const kc = loadKubeConfig({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}) });
     if (o.context) kc.setCurrentContext(o.context);
