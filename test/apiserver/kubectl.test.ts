@@ -32,7 +32,7 @@ async function ok(args: string[], input?: string): Promise<string> {
   return r.out;
 }
 
-async function waitGone(args: string[], ms = 5000): Promise<void> {
+async function waitGone(args: string[], ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     const r = await kubectl(args);

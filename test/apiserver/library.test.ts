@@ -34,7 +34,7 @@ test('in-process server: kubeconfig, reader, watch callbacks, event TTL, multi-v
     const old = new Date(Date.now() - 2 * 3600_000);
     await core.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: 'stale' }, involvedObject: { kind: 'Service', name: 'x' }, reason: 'Old', lastTimestamp: old, firstTimestamp: old } });
     await core.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: 'fresh' }, involvedObject: { kind: 'Service', name: 'x' }, reason: 'New', lastTimestamp: new Date() } });
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     while (api.objects.get({ group: '', resource: 'events' }, 'default', 'stale') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     assert.equal(api.objects.get({ group: '', resource: 'events' }, 'default', 'stale'), undefined, 'the expired event is gone');
     assert.ok(api.objects.get({ group: '', resource: 'events' }, 'default', 'fresh'), 'a fresh event stays');

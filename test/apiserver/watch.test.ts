@@ -121,7 +121,7 @@ test('an informer keeps its cache through a server restart (relist after 410) an
     const kept = await core.readNamespacedConfigMap({ namespace: 'w', name: 'b' });
     assert.equal(kept.metadata?.name, 'b', 'objects survive the restart');
     await core.createNamespacedConfigMap({ namespace: 'w', body: { metadata: { name: 'after-restart' } } });
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     while (!added.has('after-restart') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.ok(added.has('after-restart'), 'the informer saw an object created after the restart');
     assert.ok(inf.list().some((o) => o.metadata?.name === 'b'));
