@@ -27,7 +27,7 @@ interface Ev {
 }
 
 /** Collects events of one watch until `until` says stop (or the deadline passes). */
-function collect(path: string, query: Record<string, string | number | boolean | undefined>, until: (evs: Ev[]) => boolean, ms = 5000): Promise<{ evs: Ev[]; ended: boolean }> {
+function collect(path: string, query: Record<string, string | number | boolean | undefined>, until: (evs: Ev[]) => boolean, ms = 15_000): Promise<{ evs: Ev[]; ended: boolean }> {
   return new Promise((resolve, reject) => {
     const evs: Ev[] = [];
     let ctl: AbortController | undefined;
