@@ -128,12 +128,32 @@ export class SandboxEnvironment extends BaseEnvironment implements Environment {
     if (r.code !== 0) throw new DemoError('Command', `mesh sandbox route --flat ${a} ${b}${remove ? ' --remove' : ''} failed: ${r.stderr.trim()}`);
   }
 
+  /** Whether stopApiServer can work here: only the isolated network has per-cluster routing to cut. */
+  get canStopApiServer(): boolean {
+    return this.network === 'isolated';
+  }
+
+  /**
+   * The sandbox cannot stop one cluster's API server alone, so this makes it unreachable from every other
+   * cluster, which is what they see of a stopped API server: a policy rule in each other cluster's network
+   * namespace refuses TCP to that API address and port (the gateway on the same node address still works).
+   */
   stopApiServer(context: string): Promise<void> {
-    return Promise.reject(new DemoError('Usage', `the sandbox cannot stop ${context}'s API server alone yet`));
+    return this.apiRule(context, 'add');
   }
 
   startApiServer(context: string): Promise<void> {
-    return Promise.reject(new DemoError('Usage', `the sandbox cannot start ${context}'s API server alone yet`));
+    return this.apiRule(context, 'del');
+  }
+
+  private async apiRule(context: string, verb: 'add' | 'del'): Promise<void> {
+    if (!this.canStopApiServer) throw new DemoError('Usage', `cannot cut ${context}'s API server off in the ${this.network} network (needs isolated)`);
+    const api = new URL(this.info(context).apiFromClusters);
+    for (const other of this.clusters.filter((c) => c.name !== context && c.netns)) {
+      const args = ['-n', other.netns!, 'rule', verb, 'to', api.hostname, 'ipproto', 'tcp', 'dport', api.port || '443', 'prohibit'];
+      const r = await runCommand('ip', args, { timeoutMs: 10_000 });
+      if (r.code !== 0 && !(verb === 'del' && /No such file|not found/i.test(r.stderr))) throw new DemoError('Command', `ip ${args.join(' ')} failed: ${r.stderr.trim()}`);
+    }
   }
 
   execNode(context: string, args: string[], timeoutMs = 30_000): Promise<CommandResult> {
