@@ -212,6 +212,7 @@ export class Rest {
     let patch: Json;
     try {
       patch = (type === 'apply' ? parseYaml(raw) : JSON.parse(raw)) as Json;
+      if (raw.includes('__proto__') && JSON.stringify(patch).includes('"__proto__"')) throw new Error('the patch contains a "__proto__" key');
     } catch (e) {
       throw badRequest(`error decoding patch: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
     }

@@ -150,11 +150,20 @@ async function readObjectBody(req: IncomingMessage, limit: number): Promise<unkn
 
 function parseJsonBody(text: string): unknown {
   if (text.trim() === '') throw badRequest('the request body is empty');
+  let out: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    out = JSON.parse(text) as unknown;
   } catch (e) {
     throw badRequest(`error decoding the request body as JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
+  // `__proto__` keys would re-prototype the objects the patch and merge code builds; no Kubernetes field has one.
+  if (text.includes('__proto__')) {
+    JSON.parse(text, (k, v: unknown) => {
+      if (k === '__proto__') throw badRequest('the request body contains a "__proto__" key');
+      return v;
+    });
+  }
+  return out;
 }
 
 interface WatchState {
@@ -225,7 +234,12 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
   server.on('tlsClientError', (err) => log.debug('TLS handshake failed', { error: err.message }));
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'https://apiserver');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'https://apiserver');
+    } catch {
+      throw badRequest(`malformed request URL`);
+    }
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = (req.method ?? 'GET').toUpperCase();
     if (path === '/healthz' || path === '/livez' || path === '/readyz' || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
@@ -240,7 +254,12 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
       req.resume();
       throw new ApiError('Unauthorized', 'Unauthorized');
     }
-    const segs = path.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+    let segs: string[];
+    try {
+      segs = path.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+    } catch {
+      throw badRequest(`malformed percent-encoding in the request path`);
+    }
     const parsed = parsePath(segs);
     if (!parsed || 'discovery' in parsed) {
       authorize({ user, verb: method.toLowerCase(), resourceRequest: false, apiGroup: '', resource: '', subresource: '', namespace: '', name: '', path });

@@ -72,6 +72,8 @@ test('malformed JSON, empty bodies and non-objects are 400 BadRequest', async ()
   isStatus(await raw('POST', '/api/v1/namespaces/bad/configmaps', 'metadata: [unclosed', { 'Content-Type': 'application/yaml' }), 400, 'BadRequest');
   assert.equal((await raw('POST', '/api/v1/namespaces/bad/configmaps', 'metadata: {name: from-yaml}\ndata: {a: b}\n', { 'Content-Type': 'application/yaml' })).code, 201, 'YAML bodies are accepted');
   isStatus(await raw('POST', '/api/v1/namespaces/bad/configmaps', '<xml/>', { 'Content-Type': 'application/xml' }), 415, 'UnsupportedMediaType');
+  isStatus(await raw('POST', '/api/v1/namespaces/bad/configmaps', '{"metadata":{"name":"p"},"__proto__":{"polluted":1}}'), 400, 'BadRequest');
+  isStatus(await raw('GET', '/api/v1/namespaces/%E0%A4%A/configmaps'), 400, 'BadRequest');
 });
 
 test('a body of the wrong kind or apiVersion, or another namespace, is 400', async () => {
