@@ -18,6 +18,8 @@ export interface ResourceDef {
   custom: boolean;
   /** Create-only endpoints answered by the security module (tokenreviews ...), never stored. */
   virtual?: boolean;
+  /** Custom resources: spec.names.listKind (default <Kind>List). */
+  listKind?: string;
   /** Custom resources: additionalPrinterColumns per version. */
   printerColumns?: Record<string, { name: string; type: string; jsonPath: string; priority: number }[]>;
 }

@@ -108,6 +108,7 @@ export class Rest {
       subresources: info.versions.some((v) => v.status) ? ['status'] : [],
       custom: true,
       printerColumns: Object.fromEntries(info.versions.map((v) => [v.name, v.columns])),
+      listKind: info.listKind,
     });
     this.crdInfo.set(grKey(info.group, info.plural), info);
   }

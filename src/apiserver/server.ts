@@ -340,7 +340,7 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
         if (r.continueToken) meta['continue'] = r.continueToken;
         if (r.remaining !== undefined) meta['remainingItemCount'] = r.remaining;
         const items = r.items.map((x) => readJson(rest.view(def, parsed.version, x)));
-        const kind = def.custom ? `${def.kind}List` : `${def.kind}List`;
+        const kind = def.listKind ?? `${def.kind}List`;
         return send(res, 200, `{"kind":"${kind}","apiVersion":"${apiVersionOf(def.group, parsed.version)}","metadata":${JSON.stringify(meta)},"items":[${items.join(',')}]}`);
       }
       case 'watch':
@@ -378,7 +378,7 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
       case 'deletecollection': {
         const opts = await deleteOptions(req, q);
         const items = rest.deleteCollection(def, parsed.version, ns, { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector') }, opts, { ...ctx, dryRun: ctx.dryRun || opts.dryRun });
-        return send(res, 200, `{"kind":"${def.kind}List","apiVersion":"${apiVersionOf(def.group, parsed.version)}","metadata":{"resourceVersion":"${store.resourceVersion}"},"items":[${items.map((x) => readJson(x)).join(',')}]}`);
+        return send(res, 200, `{"kind":"${def.listKind ?? `${def.kind}List`}","apiVersion":"${apiVersionOf(def.group, parsed.version)}","metadata":{"resourceVersion":"${store.resourceVersion}"},"items":[${items.map((x) => readJson(x)).join(',')}]}`);
       }
       default:
         throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
