@@ -109,6 +109,27 @@ function columns(def: ResourceDef, version: string): Col[] {
         { name: 'Message', type: 'string', cell: (o) => (o['message'] as string) ?? '' },
         { ...name, priority: 1 },
       ];
+    case '/endpoints':
+      return [
+        name,
+        {
+          name: 'Endpoints',
+          type: 'string',
+          cell: (o) => {
+            const subsets = Array.isArray(o['subsets']) ? (o['subsets'] as Json[]) : [];
+            const eps = subsets.flatMap((ss) => {
+              if (!isObject(ss)) return [];
+              const ips = Array.isArray(ss['addresses']) ? ss['addresses'].map((a) => (isObject(a) ? String(a['ip']) : '')) : [];
+              const ports = Array.isArray(ss['ports']) && ss['ports'].length ? ss['ports'].map((p) => (isObject(p) ? String(p['port']) : '')) : [''];
+              return ips.flatMap((ip) => ports.map((p) => (p ? `${ip}:${p}` : ip)));
+            });
+            return eps.length ? eps.join(',') : '<none>';
+          },
+        },
+        ageCol,
+      ];
+    case 'apiextensions.k8s.io/customresourcedefinitions':
+      return [name, { name: 'Created At', type: 'date', cell: (o) => (o.metadata['creationTimestamp'] as string) ?? '' }];
     case 'coordination.k8s.io/leases':
       return [name, { name: 'Holder', type: 'string', cell: (o) => (get(o, 'spec', 'holderIdentity') as string) ?? '' }, ageCol];
     case '/configmaps':
