@@ -50,8 +50,6 @@ function send(res: ServerResponse, code: number, body: string): void {
 
 function sendError(res: ServerResponse, err: unknown): void {
   const st = toStatus(err);
-  // Do not read the rest of an oversize body just to keep the connection: close it.
-  if (st.code === 413 && !res.headersSent) res.setHeader('Connection', 'close');
   send(res, st.code, JSON.stringify(st));
 }
 
