@@ -97,7 +97,10 @@ interface LinkState {
   renewTimer?: NodeJS.Timeout;
   renewFor?: string;
   lastStatus?: LinkStatus;
+  lastResync?: number;
 }
+
+const RESYNC_MS = 5 * 60_000;
 
 export class ShadowConflictError extends Error {
   readonly name = 'ShadowConflictError';
@@ -124,6 +127,8 @@ export class MirrorController {
   private readonly ownWrites = new Map<string, string>();
   /** Writes in flight: key → resourceVersion of an event seen meanwhile (null: none yet). */
   private readonly inflight = new Map<string, string | null>();
+  /** Our latest write per object until its echo arrives: prev = the resourceVersion it replaced. */
+  private readonly lastWrite = new Map<string, { prev: string | undefined; obj: KubeObject }>();
   private running = false;
 
   constructor(private readonly opts: MirrorControllerOptions) {
@@ -244,9 +249,10 @@ export class MirrorController {
    * The echo can arrive before the response: an event for a key with a write in flight is held until the
    * response tells whether it was ours (same resourceVersion) or someone else's (then it is enqueued).
    */
-  private async ownWrite<T extends KubeObject>(kind: 'svc' | 'slice', ns: string, name: string, write: () => Promise<T>): Promise<T> {
+  private async ownWrite<T extends KubeObject>(kind: 'svc' | 'slice', ns: string, name: string, prevRv: string | undefined, write: () => Promise<T>): Promise<T> {
     const k = `${kind}:${ns}/${name}`;
     this.inflight.set(k, null);
+    this.lastWrite.delete(k);
     let res: T | undefined;
     try {
       res = await write();
@@ -256,8 +262,19 @@ export class MirrorController {
       this.inflight.delete(k);
       const rv = res?.metadata?.resourceVersion;
       if (seen != null && seen !== rv) this.enqueueForObject(kind, ns, name);
-      else if (seen == null && rv) this.ownWrites.set(k, rv);
+      else if (seen == null && rv && res) {
+        this.ownWrites.set(k, rv);
+        // Until the echo updates the cache, the next reconcile uses what we wrote (no 409 on a stale read).
+        this.lastWrite.set(k, { prev: prevRv, obj: res });
+      }
     }
+  }
+
+  /** The cached object, or our own newer write of it when the cache has not caught up yet. */
+  private freshest<T extends KubeObject>(kind: 'svc' | 'slice', ns: string, name: string, cached: T | undefined): T | undefined {
+    const w = this.lastWrite.get(`${kind}:${ns}/${name}`);
+    if (w && cached?.metadata?.resourceVersion === w.prev) return w.obj as T;
+    return cached;
   }
 
   private enqueueForObject(kind: 'svc' | 'slice', ns: string, name: string): void {
@@ -274,6 +291,7 @@ export class MirrorController {
   /** True if `obj` is (or may be, while our write is in flight) the watch echo of our own write. */
   private isEcho(kind: 'svc' | 'slice', obj: KubeObject): boolean {
     const k = `${kind}:${keyOf(obj)}`;
+    this.lastWrite.delete(k);
     if (this.inflight.has(k)) {
       this.inflight.set(k, obj.metadata?.resourceVersion ?? '');
       return true;
@@ -396,7 +414,11 @@ export class MirrorController {
 
     await this.ensureRemote(link, st, spec);
     this.ensureProber(st, spec);
-    if (specChanged) this.enqueueAllOfLink(st);
+    // A periodic full resync (controller-runtime's SyncPeriod) is the safety net for any missed event.
+    if (specChanged || Date.now() - (st.lastResync ?? 0) > RESYNC_MS) {
+      st.lastResync = Date.now();
+      this.enqueueAllOfLink(st);
+    }
     await this.writeStatus(link, st);
     return { requeueAfter: 30_000 };
   }
@@ -796,10 +818,10 @@ export class MirrorController {
   private async applyService(desired: Service, cluster: string): Promise<Service> {
     const ns = desired.metadata?.namespace ?? '';
     const name = desired.metadata?.name ?? '';
-    let live: Service | undefined = this.shadows.getByName(ns, name);
+    let live: Service | undefined = this.freshest('svc', ns, name, this.shadows.getByName(ns, name));
     if (!live) {
       try {
-        const created = await this.ownWrite('svc', ns, name, () => this.client.create<Service>(svcPath(ns), desired));
+        const created = await this.ownWrite('svc', ns, name, undefined, () => this.client.create<Service>(svcPath(ns), desired));
         this.metrics.writes.inc({ kind: 'service', result: 'created' });
         return created;
       } catch (err) {
@@ -818,17 +840,23 @@ export class MirrorController {
     if (!needsUpdate(live, desired)) return live;
     const merged = mergeForUpdate(live, desired);
     merged.spec = { ...(live.spec ?? {}), ...(desired.spec ?? {}) };
-    const updated = await this.ownWrite('svc', ns, name, () => this.client.replace<Service>(`${svcPath(ns)}/${name}`, merged));
+    const updated = await this.ownWrite('svc', ns, name, live.metadata?.resourceVersion, () => this.client.replace<Service>(`${svcPath(ns)}/${name}`, merged));
     this.metrics.writes.inc({ kind: 'service', result: 'updated' });
     return updated;
   }
 
   private async applySlices(ns: string, service: string, desired: EndpointSlice[], cluster: string): Promise<void> {
-    const actual = this.shadowSlices.byIndex('service', `${ns}/${service}`);
+    const actual = this.shadowSlices.byIndex('service', `${ns}/${service}`).map((a) => this.freshest('slice', ns, a.metadata?.name ?? '', a) ?? a);
+    for (const d of desired) {
+      const n = d.metadata?.name ?? '';
+      if (actual.some((a) => a.metadata?.name === n)) continue;
+      const mine = this.freshest<EndpointSlice>('slice', ns, n, undefined);
+      if (mine) actual.push(mine); // created by us a moment ago, not in the cache yet
+    }
     const plan = diff(desired, actual, cluster);
     for (const d of plan.create) {
       try {
-        await this.ownWrite('slice', ns, d.metadata?.name ?? '', () => this.client.create(slicePath(ns), d));
+        await this.ownWrite('slice', ns, d.metadata?.name ?? '', undefined, () => this.client.create(slicePath(ns), d));
         this.metrics.writes.inc({ kind: 'endpointslice', result: 'created' });
       } catch (err) {
         if (!isConflict(err)) throw err;
@@ -839,13 +867,15 @@ export class MirrorController {
       }
     }
     for (const u of plan.update) {
-      await this.ownWrite('slice', ns, u.desired.metadata?.name ?? '', () => this.client.replace(`${slicePath(ns)}/${u.desired.metadata?.name}`, mergeForUpdate(u.live, u.desired)));
+      await this.ownWrite('slice', ns, u.desired.metadata?.name ?? '', u.live.metadata?.resourceVersion, () => this.client.replace(`${slicePath(ns)}/${u.desired.metadata?.name}`, mergeForUpdate(u.live, u.desired)));
       this.metrics.writes.inc({ kind: 'endpointslice', result: 'updated' });
     }
     for (const d of plan.delete) await this.deleteObject(`${slicePath(ns)}/${d.metadata?.name}`, 'endpointslice');
   }
 
   private async deleteObject(path: string, kind: string, uid?: string): Promise<void> {
+    const m = /\/namespaces\/([^/]+)\/(services|endpointslices)\/([^/]+)$/.exec(path);
+    if (m) this.lastWrite.delete(`${m[2] === 'services' ? 'svc' : 'slice'}:${m[1]}/${decodeURIComponent(m[3])}`);
     try {
       await this.client.delete(path, uid ? { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } } : undefined);
       this.metrics.writes.inc({ kind, result: 'deleted' });
