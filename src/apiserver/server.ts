@@ -249,11 +249,13 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
     }
     const auth = req.headers['authorization'] ?? '';
     const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-    const user = m ? security.authenticator.authenticate(m[1]) : undefined;
-    if (!user) {
+    const requester = m ? security.authenticator.authenticate(m[1]) : undefined;
+    if (!requester) {
       req.resume();
       throw new ApiError('Unauthorized', 'Unauthorized');
     }
+    // `kubectl --as`: the request runs as the impersonated user once the requester may impersonate it.
+    const user = security.impersonate ? security.impersonate(requester, req.headers) : requester;
     let segs: string[];
     try {
       segs = path.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));

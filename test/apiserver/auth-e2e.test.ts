@@ -356,6 +356,22 @@ test('kubectl: create token --duration, then use it; auth whoami; too-short dura
   assert.match(bogus.stderr, /Unauthorized|provide credentials/);
 });
 
+test('kubectl --as: the admin acts as a ServiceAccount and gets its permissions; a ServiceAccount may not impersonate', async (t) => {
+  if (!needKubectl(t)) return;
+  const as = '--as=system:serviceaccount:team-a:builder';
+  const pods = await kubectl([as, 'get', 'pods', '-n', 'team-a']);
+  assert.equal(pods.code, 0, pods.stderr);
+  const secrets = await kubectl([as, 'get', 'secrets', '-n', 'team-a']);
+  assert.notEqual(secrets.code, 0);
+  assert.match(secrets.stderr, /User "system:serviceaccount:team-a:builder" cannot list resource "secrets"/);
+  const whoami = await kubectl([as, 'auth', 'whoami', '-o', 'json']);
+  assert.equal((JSON.parse(whoami.stdout) as { status: { userInfo: { username: string } } }).status.userInfo.username, 'system:serviceaccount:team-a:builder');
+  const token = (await kubectl(['create', 'token', 'builder', '-n', 'team-a'])).stdout.trim();
+  const escalate = await kubectl(['--as=admin', 'get', 'secrets', '-n', 'team-a'], token);
+  assert.notEqual(escalate.code, 0);
+  assert.match(escalate.stderr, /cannot impersonate resource "users"/);
+});
+
 test('RBAC admission through the server: no escalation by writing Roles or bindings; invalid rules are 422', async () => {
   await core.createNamespacedServiceAccount({ namespace: 'team-a', body: { metadata: { name: 'lead' } } });
   await role('team-a', 'rbac-writer', [
