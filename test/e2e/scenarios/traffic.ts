@@ -87,7 +87,6 @@ export const statefulSet: Scenario = {
   async run(ctx, step) {
     const B = clusterName(ctx.b);
     for (const [svc, mode] of [['db', 'gateway'], ['db-flat', 'flat']] as const) {
-      if (mode === 'flat' && ctx.env.network === 'loopback') continue;
       await step(`${mode}: ${svc}`, async () => {
         for (const pod of [`${svc}-0`, `${svc}-1`]) {
           const r = await traffic(ctx, { url: `http://${pod}.${shadowHost(svc, B)}:8080/`, count: 3 });
