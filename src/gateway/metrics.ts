@@ -1,6 +1,7 @@
-// Prometheus metrics, one registry per gateway instance (tests run several in one process). Bytes are
-// tallied on each tunnel as plain numbers and flushed into the counter when it closes or on scrape, so
-// the per-chunk hot path does no label hashing.
+// Prometheus metrics, one registry per gateway instance (tests run several in one process). Per-tunnel
+// figures (connections, tunnels opened, active tunnels, bytes) are tallied as plain numbers on a record
+// per label set and written into prom-client on scrape (`collect`), so neither the per-chunk nor the
+// per-connection hot path hashes labels (prom-client hashes the label object on every inc/dec).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type Direction = 'inbound' | 'outbound';
@@ -12,9 +13,22 @@ export interface TunnelLabels {
   service: string;
 }
 
+/** Totals of one label set, written into prom-client on scrape. */
+interface LabelStats {
+  labels: TunnelLabels;
+  opened: number;
+  reportedOpened: number;
+  active: number;
+  up: number;
+  down: number;
+  reportedUp: number;
+  reportedDown: number;
+}
+
 /** Per-tunnel byte tally; `up` = client→target, `down` = target→client. */
 export interface ByteTally {
   labels: TunnelLabels;
+  stats: LabelStats;
   up: number;
   down: number;
   flushedUp: number;
@@ -32,13 +46,45 @@ export class GatewayMetrics {
   readonly connect: Histogram<'direction'>;
   readonly poolSize: Gauge<'remote_cluster' | 'transport'>;
   private readonly live = new Set<ByteTally>();
+  private readonly stats = new Map<string, LabelStats>();
+  private readonly conns = new Map<string, { direction: Direction; remote_cluster: string; n: number; reported: number }>();
 
   constructor(defaultMetrics = false) {
     const registers = [this.registry];
-    this.connections = new Counter({ name: 'gateway_connections_total', help: 'TCP/TLS connections accepted', labelNames: ['direction', 'remote_cluster'], registers });
+    this.connections = new Counter({
+      name: 'gateway_connections_total',
+      help: 'TCP/TLS connections accepted',
+      labelNames: ['direction', 'remote_cluster'],
+      registers,
+      collect: () => {
+        for (const c of this.conns.values()) {
+          if (c.n > c.reported) this.connections.inc({ direction: c.direction, remote_cluster: c.remote_cluster }, c.n - c.reported);
+          c.reported = c.n;
+        }
+      },
+    });
     this.refusals = new Counter({ name: 'gateway_refused_total', help: 'Connections and streams refused, by reason', labelNames: ['direction', 'reason', 'remote_cluster', 'namespace', 'service'], registers });
-    this.streams = new Counter({ name: 'gateway_streams_opened_total', help: 'Tunnels opened', labelNames: ['direction', 'remote_cluster', 'namespace', 'service'], registers });
-    this.activeStreams = new Gauge({ name: 'gateway_streams_active', help: 'Tunnels open now', labelNames: ['direction', 'remote_cluster', 'namespace', 'service'], registers });
+    this.streams = new Counter({
+      name: 'gateway_streams_opened_total',
+      help: 'Tunnels opened',
+      labelNames: ['direction', 'remote_cluster', 'namespace', 'service'],
+      registers,
+      collect: () => {
+        for (const st of this.stats.values()) {
+          if (st.opened > st.reportedOpened) this.streams.inc(st.labels, st.opened - st.reportedOpened);
+          st.reportedOpened = st.opened;
+        }
+      },
+    });
+    this.activeStreams = new Gauge({
+      name: 'gateway_streams_active',
+      help: 'Tunnels open now',
+      labelNames: ['direction', 'remote_cluster', 'namespace', 'service'],
+      registers,
+      collect: () => {
+        for (const st of this.stats.values()) this.activeStreams.set(st.labels, st.active);
+      },
+    });
     const flush = () => this.flushAll();
     this.bytes = new Counter({
       name: 'gateway_bytes_total',
@@ -58,28 +104,46 @@ export class GatewayMetrics {
     this.refusals.inc({ direction, reason, remote_cluster: l.remote_cluster ?? '', namespace: l.namespace ?? '', service: l.service ?? '' });
   }
 
+  /** Counts an accepted connection (gateway_connections_total). */
+  countConnection(direction: Direction, remoteCluster: string): void {
+    const key = `${direction}\0${remoteCluster}`;
+    let c = this.conns.get(key);
+    if (!c) this.conns.set(key, (c = { direction, remote_cluster: remoteCluster, n: 0, reported: 0 }));
+    c.n++;
+  }
+
   openTunnel(labels: TunnelLabels): ByteTally {
-    this.streams.inc(labels);
-    this.activeStreams.inc(labels);
-    const t: ByteTally = { labels, up: 0, down: 0, flushedUp: 0, flushedDown: 0 };
+    // Label sets are bounded by (exported or mirrored Services) x (remote clusters); their records stay.
+    const key = `${labels.direction}\0${labels.remote_cluster}\0${labels.namespace}\0${labels.service}`;
+    let stats = this.stats.get(key);
+    if (!stats) this.stats.set(key, (stats = { labels: { ...labels }, opened: 0, reportedOpened: 0, active: 0, up: 0, down: 0, reportedUp: 0, reportedDown: 0 }));
+    stats.opened++;
+    stats.active++;
+    const t: ByteTally = { labels, stats, up: 0, down: 0, flushedUp: 0, flushedDown: 0 };
     this.live.add(t);
     return t;
   }
 
   closeTunnel(t: ByteTally): void {
     if (!this.live.delete(t)) return;
-    this.activeStreams.dec(t.labels);
+    t.stats.active--;
     this.flush(t);
   }
 
   private flush(t: ByteTally): void {
-    if (t.up > t.flushedUp) this.bytes.inc({ ...t.labels, flow: 'up' }, t.up - t.flushedUp);
-    if (t.down > t.flushedDown) this.bytes.inc({ ...t.labels, flow: 'down' }, t.down - t.flushedDown);
+    t.stats.up += t.up - t.flushedUp;
+    t.stats.down += t.down - t.flushedDown;
     t.flushedUp = t.up;
     t.flushedDown = t.down;
   }
 
   private flushAll(): void {
     for (const t of this.live) this.flush(t);
+    for (const st of this.stats.values()) {
+      if (st.up > st.reportedUp) this.bytes.inc({ ...st.labels, flow: 'up' }, st.up - st.reportedUp);
+      if (st.down > st.reportedDown) this.bytes.inc({ ...st.labels, flow: 'down' }, st.down - st.reportedDown);
+      st.reportedUp = st.up;
+      st.reportedDown = st.down;
+    }
   }
 }

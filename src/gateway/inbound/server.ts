@@ -62,7 +62,7 @@ export class InboundServer {
     this.server.on('connection', (raw: net.Socket) => {
       this.sockets.add(raw);
       raw.on('close', () => this.sockets.delete(raw));
-      d.metrics.connections.inc({ direction: 'inbound', remote_cluster: '' });
+      d.metrics.countConnection('inbound', '');
       this.handshakeStart.set(raw, performance.now());
     });
     this.server.on('secureConnection', (sock: tls.TLSSocket) => this.onSecure(sock));

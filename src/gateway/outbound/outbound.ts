@@ -160,7 +160,7 @@ export class Outbound {
       return;
     }
     const labels: TunnelLabels = { direction: 'outbound', remote_cluster: route.remoteCluster, namespace: route.namespace, service: route.service };
-    metrics.connections.inc({ direction: 'outbound', remote_cluster: route.remoteCluster });
+    metrics.countConnection('outbound', route.remoteCluster);
     if (this.active >= c.maxTunnels) {
       this.refuse(local, 'OVERLOADED', `tunnel limit ${c.maxTunnels} reached`, labels);
       return;
@@ -181,35 +181,36 @@ export class Outbound {
     if (this.transportOf(remote) === 'connect') {
       const pool = this.h2Pools.get(remote.cluster);
       if (!pool) return fail('NO_ROUTE', `no pool for ${remote.cluster}`);
-      pool.acquire().then(
-        (session) => {
-          if (local.destroyed) return finish();
-          let stream: http2.ClientHttp2Stream;
-          try {
-            stream = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
-          } catch (err) {
-            return fail('REMOTE_UNAVAILABLE', (err as Error).message);
+      const open = (session: http2.ClientHttp2Session) => {
+        if (local.destroyed) return finish();
+        let stream: http2.ClientHttp2Stream;
+        try {
+          stream = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
+        } catch (err) {
+          return fail('REMOTE_UNAVAILABLE', (err as Error).message);
+        }
+        pool.track(session, stream);
+        const r = relay(socketEnd(local), h2End(stream), tally, finish, true);
+        const answered = this.answerDeadline(local, labels, authority, () => stream.destroy());
+        stream.once('response', (headers) => {
+          clearTimeout(answered);
+          const status = Number(headers[':status']);
+          if (status === 200) {
+            metrics.connect.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
+            r.openDown();
+            return;
           }
-          pool.track(session, stream);
-          const r = relay(socketEnd(local), h2End(stream), tally, finish, true);
-          const answered = this.answerDeadline(local, labels, authority, () => stream.destroy());
-          stream.once('response', (headers) => {
-            clearTimeout(answered);
-            const status = Number(headers[':status']);
-            if (status === 200) {
-              metrics.connect.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
-              r.openDown();
-              return;
-            }
-            const reason = String(headers['mesh-refusal-reason'] ?? `HTTP ${status}`);
-            metrics.refuse('outbound', 'REMOTE_REFUSED', labels);
-            logger.warn('remote gateway refused the tunnel', { status, remoteReason: reason, authority, remoteCluster: route.remoteCluster, outboundPort: port });
-            stream.close(NGHTTP2_CANCEL);
-            resetSocket(local);
-          });
-        },
-        (err: Error) => fail(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message),
-      );
+          const reason = String(headers['mesh-refusal-reason'] ?? `HTTP ${status}`);
+          metrics.refuse('outbound', 'REMOTE_REFUSED', labels);
+          logger.warn('remote gateway refused the tunnel', { status, remoteReason: reason, authority, remoteCluster: route.remoteCluster, outboundPort: port });
+          stream.close(NGHTTP2_CANCEL);
+          resetSocket(local);
+        });
+      };
+      // A warm session opens the stream in this same turn (no promise hop between accept and CONNECT).
+      const ready = pool.pick();
+      if (ready) open(ready);
+      else pool.acquire().then(open, (err: Error) => fail(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message));
       return;
     }
     const pool = this.pipePools.get(remote.cluster);

@@ -97,7 +97,8 @@ export class H2Pool {
     stream.once('close', () => { if (slot.session === session) slot.streams--; });
   }
 
-  private pick(): http2.ClientHttp2Session | undefined {
+  /** The ready session with the fewest open streams, if any (acquire() without the promise). */
+  pick(): http2.ClientHttp2Session | undefined {
     let best: Slot | undefined;
     for (const s of this.slots) {
       if (s.state !== 'ready' || !s.session || s.session.closed || s.session.destroyed) continue;
