@@ -1,8 +1,10 @@
 // `npm run bench [-- name…]`: runs the named benchmarks (all when none is named) and prints their tables.
 // Each bench/<name>.ts exports `run(): Promise<BenchResult>`; figures are compared with a baseline
-// measured in the same run, because these machines are shared and noisy.
+// measured in the same run, because these machines are shared and noisy. Every run records its results in
+// bench/results/<name>.json and rewrites bench/RESULTS.md from all recorded results, so one benchmark can be
+// re-run (when the machine is quiet) without re-running the others.
 import { pathToFileURL } from 'node:url';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +24,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const names = asked.length ? asked : known;
-  const results: BenchResult[] = [];
+  mkdirSync(resolve(sourceDir, 'results'), { recursive: true });
   for (const name of names) {
     const file = resolve(here, `${name}.js`);
     if (!existsSync(file)) {
@@ -31,19 +33,31 @@ async function main(): Promise<void> {
     }
     const mod = (await import(pathToFileURL(file).href)) as { run: () => Promise<BenchResult> };
     const result = await mod.run();
-    results.push(result);
+    const recorded: RecordedResult = { ...result, measuredAt: new Date().toISOString(), node: process.version, machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}` };
+    writeFileSync(resolve(sourceDir, 'results', `${name}.json`), JSON.stringify(recorded, null, 2) + '\n');
     console.log(renderTable(result));
   }
-  // A full run (no names) is the record the README links: every table, and the gateway beside its peers.
-  if (asked.length === 0) writeResults(results);
+  writeResults();
 }
 
-function writeResults(results: BenchResult[]): void {
+interface RecordedResult extends BenchResult {
+  measuredAt: string;
+  node: string;
+  machine: string;
+}
+
+/** RESULTS.md, the record the README links: every recorded table, and the gateway beside its peers. */
+function writeResults(): void {
+  const dir = resolve(sourceDir, 'results');
+  const results = known
+    .map((n) => resolve(dir, `${n}.json`))
+    .filter((f) => existsSync(f))
+    .map((f) => JSON.parse(readFileSync(f, 'utf8')) as RecordedResult);
   const header = [
     '# Benchmark results',
     '',
-    `Written by \`npm run bench\` on ${new Date().toISOString()}: Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}.`,
-    'Every figure sits beside its baseline measured in the same run; the machine is shared and noisy, so read the ratios.',
+    'Written by `npm run bench` (see bench/main.ts). Every figure sits beside its baseline measured in the same run;',
+    'the machines are shared and noisy, so read the ratios. Each table says when and where it was measured.',
     '',
   ];
   const gateway = results.find((r) => r.name.toLowerCase().includes('gateway'));
@@ -52,7 +66,8 @@ function writeResults(results: BenchResult[]): void {
     writeFileSync(resolve(sourceDir, 'gateway.svg'), renderChart(gateway, metrics));
     header.push('![gateway against direct, nginx and HAProxy](gateway.svg)', '');
   }
-  writeFileSync(resolve(sourceDir, 'RESULTS.md'), header.concat(results.map(renderTable)).join('\n'));
+  const tables = results.map((r) => `${renderTable(r)}\n_Measured ${r.measuredAt} with Node ${r.node} on ${r.machine}._\n`);
+  writeFileSync(resolve(sourceDir, 'RESULTS.md'), header.concat(tables).join('\n'));
   console.log(`wrote ${resolve(sourceDir, 'RESULTS.md')}`);
 }
 
