@@ -551,8 +551,11 @@ export async function run(): Promise<BenchResult> {
     if (f.perConnKb === undefined) continue;
     rows.push({ metric: `first hop RSS per idle tunneled conn (${IDLE_CONNS} open)`, subject: name, value: f.perConnKb, unit: 'KB', ...(ours(name) ? { target: '<= 20 KB', met: f.perConnKb <= 20 } : {}) });
   }
+  const c = results.get('mesh gateway (connect)');
+  const p = results.get('mesh gateway (tls-pipe)');
+  const cmp = c && p ? ` This run: new connections ${c.conns.toFixed(0)} vs ${p.conns.toFixed(0)} conn/s, ${fmtOpt(c.cpu.connUs)} vs ${fmtOpt(p.cpu.connUs)} CPU-µs each; idle tunnel ${fmtOpt(c.perConnKb)} vs ${fmtOpt(p.perConnKb)} KB; round trip ${fmtOpt(c.cpu.rtUs)} vs ${fmtOpt(p.cpu.rtUs)} CPU-µs; bulk ${fmtOpt(c.cpu.bulkMs)} vs ${fmtOpt(p.cpu.bulkMs)} CPU-ms/MB (connect vs tls-pipe).` : '';
   notes.push(
-    'Default transport: connect (HTTP/2 CONNECT over warm pooled connections): no handshake per tunnel (new connections/s), ~5 KB per idle tunnel vs ~30 KB for a TLS connection each, and a crashed remote shows as a reset; tls-pipe is selectable per Link (spec.gateway.transport).',
+    'Default transport: connect (HTTP/2 CONNECT over warm pooled connections): no handshake per tunnel (new connections/s), a fraction of the memory per idle tunnel of a TLS connection each, and a crashed remote shows as a reset; tls-pipe is selectable per Link (spec.gateway.transport) and costs a little less CPU per byte and per small message, but a full handshake per tunnel (off the critical path only while its warm pool lasts).' + cmp,
   );
   notes.push(
     `Node ${process.version}, median of ${ROUNDS} interleaved runs of ${SECONDS} s per figure, every hop one process with one worker/thread (nginx worker_processes 1, HAProxy nbthread 1, ours one event loop), none pinned to a core, on this machine (${cpuCount()} cores shared by client, two hops and server). ` +
@@ -560,6 +563,10 @@ export async function run(): Promise<BenchResult> {
   );
   notes.push('CPU rows: utime+stime of both hops (all threads; nginx master+worker) during that workload divided by its units (/proc/<pid>/stat, 10 ms ticks): the cost of the work, which the machine\'s other load does not distort as it does rates.');
   return { name: 'gateway: client → A → B → server (loopback)', notes, rows };
+}
+
+function fmtOpt(n: number | undefined): string {
+  return n === undefined ? '?' : n >= 100 ? n.toFixed(0) : n.toFixed(1);
 }
 
 function cpuCount(): number {
