@@ -32,6 +32,7 @@ export type StatusReason =
   | 'RequestEntityTooLarge'
   | 'Expired'
   | 'InternalError'
+  | 'ServiceUnavailable'
   | 'Timeout';
 
 const httpStatus: Record<StatusReason, number> = {
@@ -49,6 +50,7 @@ const httpStatus: Record<StatusReason, number> = {
   UnsupportedMediaType: 415,
   Invalid: 422,
   InternalError: 500,
+  ServiceUnavailable: 503,
   Timeout: 504,
 };
 

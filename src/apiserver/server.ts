@@ -1,5 +1,6 @@
 // The HTTPS front: routing of Kubernetes REST paths, authentication and authorization through the
 // security seam, body limits and content types, Status errors, discovery, and streaming watches.
+import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/index.js';
@@ -34,6 +35,8 @@ interface ResourcePath {
   resource: string;
   name?: string;
   subresource?: string;
+  /** For `pods/{name}/proxy/{path}`: the path to ask the pod for. */
+  proxyPath?: string;
   watchPath: boolean;
 }
 
@@ -81,6 +84,10 @@ function parsePath(segs: string[]): ResourcePath | { discovery: 'api' | 'apis' |
     }
     namespace = rest[1];
     rest = rest.slice(2);
+  }
+  // pods/{name}/proxy/{path...}: the one subresource with a path of its own.
+  if (rest.length >= 3 && rest[0] === 'pods' && rest[2] === 'proxy' && namespace !== undefined) {
+    return { group, version, resource: 'pods', name: rest[1], subresource: 'proxy', proxyPath: '/' + rest.slice(3).join('/'), namespace, watchPath };
   }
   if (rest.length === 0 || rest.length > 3) return undefined;
   return { group, version, resource: rest[0], ...(rest[1] !== undefined ? { name: rest[1] } : {}), ...(rest[2] !== undefined ? { subresource: rest[2] } : {}), ...(namespace !== undefined ? { namespace } : {}), watchPath };
@@ -323,6 +330,7 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
       throw new ApiError('MethodNotAllowed', `${method} is not supported on this path`);
     }
     if (parsed.subresource === 'scale') return serveScale(req, res, def, parsed, ns, verb, ctx);
+    if (parsed.subresource === 'proxy') return serveProxy(req, res, parsed, url.search);
     if (parsed.subresource === 'finalize') {
       if (method !== 'PUT') throw new ApiError('MethodNotAllowed', 'finalize accepts PUT only');
     }
@@ -388,6 +396,45 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
   }
 
   /** autoscaling/v1 Scale view of a workload's spec.replicas (kubectl scale). */
+  /**
+   * GET pods/{name[:port]}/proxy/{path}: the API server fetches the path from the pod over HTTP, as
+   * kube-apiserver does. Clients outside the cluster network (`mesh gateways` reading gateway /metrics) use
+   * it instead of dialling pod IPs, which are not routable from outside a cluster.
+   */
+  async function serveProxy(req: IncomingMessage, res: ServerResponse, p: ResourcePath, search: string): Promise<void> {
+    req.resume();
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError('MethodNotAllowed', 'pods/proxy accepts GET and HEAD only');
+    const m = /^(?:(https?):)?([^:]+)(?::(\d{1,5}))?$/.exec(p.name ?? '');
+    if (!m) throw badRequest(`invalid pod proxy name "${p.name ?? ''}": want <pod>, <pod>:<port> or http:<pod>:<port>`);
+    if (m[1] === 'https') throw badRequest('pods/proxy: only http is supported');
+    const podName = m[2] as string;
+    const pod = store.get(grKey('', 'pods'), p.namespace, podName) as { status?: { podIP?: unknown }; spec?: { containers?: { ports?: { containerPort?: unknown }[] }[] } } | undefined;
+    if (!pod) throw notFound('pods', '', podName);
+    const ip = typeof pod.status?.podIP === 'string' ? pod.status.podIP : '';
+    if (!ip) throw new ApiError('ServiceUnavailable', `pod ${podName} has no IP yet`);
+    const declared = pod.spec?.containers?.flatMap((c) => c.ports ?? []).map((x) => x.containerPort).find((x) => typeof x === 'number');
+    const port = m[3] !== undefined ? Number(m[3]) : typeof declared === 'number' ? declared : 80;
+    if (port < 1 || port > 65535) throw badRequest(`invalid port ${port}`);
+    await new Promise<void>((resolve) => {
+      const upstream = http.request({ host: ip, port, path: (p.proxyPath ?? '/') + search, method: req.method, timeout: 10_000, headers: { accept: req.headers['accept'] ?? '*/*' } }, (up) => {
+        res.writeHead(up.statusCode ?? 502, { 'Content-Type': up.headers['content-type'] ?? 'application/octet-stream' });
+        up.pipe(res);
+        up.on('end', resolve);
+        up.on('error', () => {
+          res.destroy();
+          resolve();
+        });
+      });
+      upstream.on('timeout', () => upstream.destroy(new Error('no answer within 10 s')));
+      upstream.on('error', (err) => {
+        if (!res.headersSent) send(res, 503, JSON.stringify(toStatus(new ApiError('ServiceUnavailable', `error trying to reach pod ${podName} at ${ip}:${port}: ${err.message}`))));
+        else res.destroy();
+        resolve();
+      });
+      upstream.end();
+    });
+  }
+
   async function serveScale(req: IncomingMessage, res: ServerResponse, def: ResourceDef, p: ResourcePath, ns: string | undefined, verb: string, ctx: WriteContext): Promise<void> {
     const name = p.name as string;
     const toScale = (o: Obj): JsonObject => {

@@ -1,9 +1,8 @@
 // `mesh gateways CONTEXT`: per linked cluster, is its gateway alive, how fast does it answer the probe,
 // how many Services are mirrored through it, and how many tunnels to it are open now.
 import type { Command } from 'commander';
-import http from 'node:http';
 import { z } from 'zod';
-import { errorMessage } from '../kube/index.js';
+import { errorMessage, type KubeClient } from '../kube/index.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError } from './common.js';
 import { render, formatTable, OutputFormatSchema } from './output.js';
 import { listLinks, linkInfo } from './cmd-links.js';
@@ -33,33 +32,24 @@ export function sumByLabel(text: string, metric: string, label: string): Map<str
   return out;
 }
 
-function fetchText(url: string, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`HTTP ${res.statusCode}`))));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
-
-/** Outbound tunnels per remote cluster, summed over the local gateway pods this machine can reach. */
-async function activeStreams(pods: { ip: string }[], adminPort: number): Promise<{ streams: Map<string, number> | null; error?: string }> {
+/**
+ * Outbound tunnels per remote cluster, summed over the local gateway pods. Their /metrics are read through
+ * the API server's pods/proxy (as `kubectl get --raw` would): pod IPs are not routable from where the CLI runs.
+ */
+async function activeStreams(client: KubeClient, pods: string[], adminPort: number): Promise<{ streams: Map<string, number> | null; error?: string }> {
   if (pods.length === 0) return { streams: null, error: 'no running mesh-gateway pod' };
   const total = new Map<string, number>();
   const errors: string[] = [];
-  for (const p of pods) {
+  for (const name of pods) {
     try {
-      const text = await fetchText(`http://${p.ip.includes(':') ? `[${p.ip}]` : p.ip}:${adminPort}/metrics`, 3000);
+      const text = await client.get<unknown>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods/${name}:${adminPort}/proxy/metrics`, { timeoutMs: 5000 });
+      if (typeof text !== 'string') throw new Error('the answer was not Prometheus text');
       for (const [k, v] of sumByLabel(text, 'gateway_streams_active', 'remote_cluster')) total.set(k, (total.get(k) ?? 0) + v);
     } catch (err) {
-      errors.push(`${p.ip}: ${errorMessage(err)}`);
+      errors.push(`${name}: ${errorMessage(err)}`);
     }
   }
-  if (errors.length === pods.length) return { streams: null, error: `gateway /metrics unreachable from here (${errors[0]})` };
+  if (errors.length === pods.length) return { streams: null, error: `gateway /metrics unreachable through the API server (${errors[0]})` };
   return { streams: total };
 }
 
@@ -69,14 +59,14 @@ export async function gateways(context: string, o: z.infer<typeof Options>): Pro
   const c = await connect(context, o.kubeconfig);
   try {
     const links = (await listLinks(c.client, context)).map(linkInfo);
-    let pods: { ip: string }[] = [];
+    let pods: string[] = [];
     try {
-      const list = await c.client.list<{ status?: { podIP?: string; phase?: string } }>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, { labelSelector: 'app.kubernetes.io/name=mesh-gateway' });
-      pods = list.items.filter((p) => p.status?.phase === 'Running' && p.status.podIP).map((p) => ({ ip: p.status!.podIP! }));
+      const list = await c.client.list<{ metadata: { name: string }; status?: { podIP?: string; phase?: string } }>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, { labelSelector: 'app.kubernetes.io/name=mesh-gateway' });
+      pods = list.items.filter((p) => p.status?.phase === 'Running' && p.status.podIP).map((p) => p.metadata.name);
     } catch (err) {
       throw kubeError(err, context, 'listing the gateway pods');
     }
-    const { streams, error } = await activeStreams(pods, o.adminPort);
+    const { streams, error } = await activeStreams(c.client, pods, o.adminPort);
     return links.map((l) => {
       const reach = l.conditions.find((x) => x.type === 'GatewayReachable');
       const alive = l.mode === 'flat' ? null : l.lastProbe ? l.lastProbe.success : reach ? reach.status === 'True' : null;

@@ -212,7 +212,7 @@ test('mesh links and mesh gateways show the Link, its conditions and the probe',
   assert.match(none.stdout, /no Links/);
 });
 
-test('mesh gateways reads active streams from the local gateway pods\' /metrics', async () => {
+test('mesh gateways reads active streams from the local gateway pods\' /metrics through the API server\'s pods/proxy', async () => {
   // A "gateway pod" on loopback serving /metrics as the gateway's admin port does.
   const srv = createServer((req, res) => {
     res.writeHead(req.url === '/metrics' ? 200 : 404, { 'content-type': 'text/plain' });
