@@ -72,9 +72,7 @@ export function renderReport(f: DemoFacts): string {
   L.push(`  ${ctx(f.source)} get links.multicluster.mesh.io -n mesh-system -o yaml`);
   L.push(`  ${ctx(f.target)} get pods -n demo -o wide`);
   L.push(`  KUBECONFIG=${f.kubeconfig} mesh links ${f.source}`);
-  // `mesh gateways` also reads the local gateways' /metrics at their pod IPs, which this machine reaches
-  // only in the loopback network (in the isolated one those addresses are not routed from the host).
-  if (f.network === 'loopback') L.push(`  KUBECONFIG=${f.kubeconfig} mesh gateways ${f.source}`);
+  L.push(`  KUBECONFIG=${f.kubeconfig} mesh gateways ${f.source}`);
   L.push(`  KUBECONFIG=${f.kubeconfig} mesh check ${f.source} ${f.target}`);
   L.push(`  mesh sandbox exec --dir ${f.dir} ${f.source} -- node bin/mesh.js app client --url http://web-${f.target}.demo.svc.cluster.local:8080/ --count 5`);
   L.push(`  mesh sandbox logs --dir ${f.dir} ${f.target} mesh-system/<gateway pod>      # mesh sandbox status --dir ${f.dir} lists pods`);
