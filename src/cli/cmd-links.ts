@@ -17,6 +17,8 @@ export interface LinkInfo {
   gateway?: string;
   conditions: { type: string; status: string; reason: string; message: string }[];
   mirroredServices: number;
+  /** Remote Services the controller could not mirror, and why (e.g. the namespace is missing here). */
+  problems: { service: string; problem: string }[];
   lastProbe?: LinkStatus['lastProbe'];
 }
 
@@ -30,6 +32,7 @@ export function linkInfo(l: Link): LinkInfo {
     gateway: spec.gateway ? `${(spec.gateway.addresses ?? []).join(',')}:${spec.gateway.port ?? 4143}` : undefined,
     conditions: (st.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
     mirroredServices: st.mirroredServices?.count ?? 0,
+    problems: (st.mirroredServices?.services ?? []).filter((m) => m.problem).map((m) => ({ service: `${m.namespace}/${m.name}`, problem: m.problem as string })),
     lastProbe: st.lastProbe,
   };
 }
@@ -48,6 +51,7 @@ const Options = z.object({ kubeconfig: z.string().optional(), output: OutputForm
 export function linksTable(infos: LinkInfo[]): string {
   if (infos.length === 0) return 'no Links (mesh link THIS-CONTEXT OTHER-CONTEXT makes one)\n';
   const cond = (i: LinkInfo, t: string) => i.conditions.find((c) => c.type === t);
+  const problems = infos.flatMap((i) => i.problems.map((p) => `  ${i.name}: ${p.service} not mirrored: ${p.problem}`));
   return formatTable({
     columns: ['NAME', 'TARGET', 'MODE', 'READY', 'SERVICES', 'CONDITIONS', 'MESSAGE'],
     rows: infos.map((i) => {
@@ -63,7 +67,7 @@ export function linksTable(infos: LinkInfo[]): string {
         bad ? `${bad.type}: ${bad.reason} ${bad.message}`.trim() : '',
       ];
     }),
-  });
+  }) + (problems.length ? `\nproblems:\n${problems.join('\n')}\n` : '');
 }
 
 export function registerLinks(program: Command): void {
