@@ -156,6 +156,23 @@ describe('limits, timeouts and failover', () => {
     }
   });
 
+  test('tls-pipe: warm connections the remote closes (its idle timeout) are replaced in the background', async () => {
+    const p = await startPair('tls-pipe', { pipeWarm: 2, idleTimeoutMs: 1_500 });
+    try {
+      await waitUntil(() => p.a.poolReady('cluster-b') === 2, 3000, 'pool full');
+      // B closes idle warm pipes after 1.5 s (seen as more handshakes at B: the replacements); without a
+      // refill the pool would stay empty until its sweep (15 s).
+      const handshakes = async () => Number(/gateway_tls_handshake_seconds_count\{direction="inbound"\} (\d+)/.exec(await p.b.metrics.registry.getSingleMetricAsString('gateway_tls_handshake_seconds'))?.[1] ?? 0);
+      const first = await handshakes();
+      await waitUntil(async () => (await handshakes()) >= first + 2, 4000, 'B closed the idle warm pipes and A dialed replacements');
+      await waitUntil(() => p.a.poolReady('cluster-b') === 2, 1000, 'pool refilled');
+      const msg = randomBytes(100);
+      assert.ok((await roundTrip(p.port, msg)).equals(msg));
+    } finally {
+      await p.close();
+    }
+  });
+
   test('tunnels over the limit are refused: the client gets a reset, OVERLOADED is counted', async () => {
     const p = await startPair('connect', { maxTunnels: 2 });
     try {

@@ -11,6 +11,8 @@ import { ALPN_PIPE } from '../tls.js';
 import { dial, type Dialed } from './connect.js';
 
 export const MAX_WARM_AGE_MS = 30_000;
+/** A warm connection closed by the remote sooner than this counts as a dial failure. */
+const MIN_WARM_LIFE_MS = 1_000;
 
 export interface PipePoolOptions {
   warm: number;
@@ -23,6 +25,8 @@ export interface PipePoolOptions {
 
 interface Warm extends Dialed {
   at: number;
+  /** Our listener for the socket's end/close/error while it waits in the pool. */
+  drop?: () => void;
 }
 
 export class PipePool {
@@ -62,8 +66,8 @@ export class PipePool {
     const now = Date.now();
     while (this.ready.length) {
       const w = this.ready.pop()!;
-      w.sock.removeAllListeners('close');
-      w.sock.removeAllListeners('error');
+      // Only our listeners: Node's own (e.g. net.Socket's 'end' handler) must stay.
+      if (w.drop) for (const ev of ['close', 'end', 'error']) w.sock.off(ev, w.drop);
       if (!w.sock.destroyed && !w.sock.readableEnded && now - w.at < MAX_WARM_AGE_MS) {
         this.gauge();
         this.refill();
@@ -134,10 +138,20 @@ export class PipePool {
           const w: Warm = { ...d, at: Date.now() };
           const drop = () => {
             const i = this.ready.indexOf(w);
-            if (i >= 0) this.ready.splice(i, 1);
+            if (i < 0) return;
+            this.ready.splice(i, 1);
+            // Half-open sockets do not close on the remote's FIN by themselves.
+            d.sock.destroy();
             this.gauge();
+            // Keep the pool full in the background (the remote closed it, e.g. its idle timeout), so the next
+            // tunnels do not pay a handshake. One closed right away counts as a failure: a remote that
+            // accepts and closes (draining) must not make us dial in a loop.
+            if (Date.now() - w.at < MIN_WARM_LIFE_MS) this.failures++;
+            this.refill();
           };
+          w.drop = drop;
           d.sock.on('error', drop);
+          d.sock.on('end', drop);
           d.sock.on('close', drop);
           this.ready.push(w);
           this.gauge();
