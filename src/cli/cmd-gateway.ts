@@ -25,6 +25,7 @@ export function registerGateway(program: Command): void {
     .option('--connect-timeout-ms <ms>', 'deadline to reach a target or a remote gateway')
     .option('--idle-timeout-ms <ms>', 'close a tunnel after this long without bytes either way')
     .option('--drain-timeout-ms <ms>', 'on SIGTERM, how long tunnels may finish')
+    .option('--drain-grace-seconds <s>', 'on SIGTERM, keep accepting this long (while /ready is 503) before stopping (default 5)')
     .option('--allowed-identities <list>', 'comma-separated peer identities allowed in (SPIFFE ids, spiffe://td/ns/x/* prefixes, trust domains)')
     .option('--cert <file>', 'certificate chain (PEM), for static setups (with --key, --bundle)')
     .option('--key <file>', 'private key (PEM)')

@@ -35,6 +35,9 @@ export const GatewayConfigSchema = z.object({
   connectTimeoutMs: z.number().int().min(1).default(5_000),
   idleTimeoutMs: z.number().int().min(1).default(3_600_000),
   drainTimeoutMs: z.number().int().min(0).default(30_000),
+  /** On SIGTERM, keep accepting this long while /ready says 503, so the endpoints that still name this
+   * replica (propagation lag) lose no connection; then stop accepting and wait up to drainTimeoutMs. */
+  drainGraceMs: z.number().int().min(0).default(5_000),
   /** HTTP/2 flow-control windows: large so one stream can fill a fast link without waiting for WINDOW_UPDATEs. */
   streamWindow: z.number().int().min(65535).max(2 ** 31 - 1).default(4 * 1024 * 1024),
   connectionWindow: z.number().int().min(65535).max(2 ** 31 - 1).default(64 * 1024 * 1024),

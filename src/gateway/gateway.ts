@@ -1,6 +1,7 @@
 // The gateway, composed from inbound and outbound around shared routing state, credentials and metrics.
-// Drain (SIGTERM): stop accepting on every port, GOAWAY inbound sessions, let live tunnels finish until
-// the deadline, then close the rest.
+// Drain (SIGTERM), as Kubernetes expects of a terminating pod: /ready turns 503 at once while every port
+// keeps accepting for drainGraceMs (clients and peers still sent here until the endpoints drop us), then
+// stop accepting, GOAWAY inbound sessions, let live tunnels finish until the deadline, close the rest.
 import http from 'node:http';
 import type net from 'node:net';
 import type tls from 'node:tls';
@@ -31,8 +32,11 @@ export interface Gateway {
   /** Warm connections to a remote cluster's gateway. */
   poolReady(cluster: string): number;
   activeTunnels(): number;
-  /** Stop accepting, wait for tunnels up to `deadlineMs` (config.drainTimeoutMs by default), then close. */
-  drain(deadlineMs?: number): Promise<{ forced: number }>;
+  /** Report not ready and keep serving for `graceMs` (config.drainGraceMs by default), then stop accepting,
+   * wait for tunnels up to `deadlineMs` (config.drainTimeoutMs by default), then close. */
+  drain(deadlineMs?: number, graceMs?: number): Promise<{ forced: number }>;
+  /** True from the start of a drain. */
+  draining(): boolean;
   /** Close everything now. */
   close(): Promise<void>;
 }
@@ -56,6 +60,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     }
   };
   const context = () => ctx;
+  let draining = false;
   loadCredentials();
   deps.credentials.onChange(loadCredentials);
   const outbound = new Outbound({ config, logger, metrics, context });
@@ -69,6 +74,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     registry: metrics.registry,
     notReady: () => {
       const missing: string[] = [];
+      if (draining) missing.push('draining (terminating)');
       if (!ctx) missing.push('no identity (certificate) loaded');
       if (!deps.routes.synced()) missing.push('watches not synced');
       if (!inbound.listening()) missing.push('tunnel port not listening');
@@ -102,8 +108,15 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     outboundPorts: () => outbound.boundPorts(),
     poolReady: (c) => outbound.poolReady(c),
     activeTunnels: () => inbound.active + outbound.active,
-    async drain(deadlineMs = config.drainTimeoutMs) {
-      logger.info('draining', { activeTunnels: inbound.active + outbound.active, deadlineMs });
+    draining: () => draining,
+    async drain(deadlineMs = config.drainTimeoutMs, graceMs = config.drainGraceMs) {
+      if (draining || closed) return { forced: 0 };
+      draining = true;
+      logger.info('draining', { activeTunnels: inbound.active + outbound.active, graceMs, deadlineMs });
+      if (graceMs > 0) {
+        await sleep(graceMs);
+        logger.info('drain grace over; no longer accepting', { activeTunnels: inbound.active + outbound.active });
+      }
       inbound.startDrain();
       outbound.startDrain();
       const until = Date.now() + deadlineMs;

@@ -38,6 +38,7 @@ export const GatewayOptionsSchema = z
     connectTimeoutMs: posInt.optional(),
     idleTimeoutMs: posInt.optional(),
     drainTimeoutMs: z.coerce.number().int().min(0).optional(),
+    drainGraceSeconds: z.coerce.number().min(0).max(3600).optional(),
     allowedIdentities: list,
     cert: z.string().optional(),
     key: z.string().optional(),
@@ -88,6 +89,7 @@ export async function runGateway(o: GatewayOptions, env: NodeJS.ProcessEnv = pro
     ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
     ...(o.idleTimeoutMs !== undefined ? { idleTimeoutMs: o.idleTimeoutMs } : {}),
     ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
+    ...(o.drainGraceSeconds !== undefined ? { drainGraceMs: Math.round(o.drainGraceSeconds * 1000) } : {}),
   };
   const gateway = await startGateway(config, { credentials, routes, logger });
   // One line on stdout for whoever started us (tests, scripts): where we listen.

@@ -45,6 +45,8 @@ export class GatewayMetrics {
   readonly handshake: Histogram<'direction'>;
   readonly connect: Histogram<'direction'>;
   readonly poolSize: Gauge<'remote_cluster' | 'transport'>;
+  /** Outbound tunnel requests replayed on another connection (refused before they reached the target). */
+  readonly retries: Counter<'remote_cluster'>;
   private readonly live = new Set<ByteTally>();
   private readonly stats = new Map<string, LabelStats>();
   private readonly conns = new Map<string, { direction: Direction; remote_cluster: string; n: number; reported: number }>();
@@ -97,6 +99,7 @@ export class GatewayMetrics {
     this.handshake = new Histogram({ name: 'gateway_tls_handshake_seconds', help: 'TLS handshake latency', labelNames: ['direction'], buckets, registers });
     this.connect = new Histogram({ name: 'gateway_connect_seconds', help: 'Latency to open a tunnel: target connect (inbound) or remote stream/pipe established (outbound)', labelNames: ['direction'], buckets, registers });
     this.poolSize = new Gauge({ name: 'gateway_pool_connections', help: 'Warm connections to remote gateways', labelNames: ['remote_cluster', 'transport'], registers });
+    this.retries = new Counter({ name: 'gateway_tunnel_retries_total', help: 'Outbound tunnel requests retried on another connection: refused by the remote before reaching the target (REFUSED_STREAM, GOAWAY, session closed, DRAINING)', labelNames: ['remote_cluster'], registers });
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 

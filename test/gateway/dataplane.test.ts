@@ -227,3 +227,111 @@ test('a remote gateway that never answers the CONNECT is given the connect timeo
     silent.close();
   }
 });
+
+// A fake remote gateway (mTLS + HTTP/2) whose n-th CONNECT stream behaves as told: what cluster-a's
+// outbound must retry (refused before the target was reached) and what it must never retry.
+type Behaviour = 'ok' | 'refused-stream' | 'goaway' | 'draining' | 'reset-after-200';
+async function withFakeRemote(behaviours: Behaviour[], run: (port: number, metrics: GatewayMetrics, streams: () => number) => Promise<void>, poolSize = 2): Promise<void> {
+  const pki = createPki();
+  const b = pki.leaf('cluster-b');
+  const remote = http2.createSecureServer({ key: b.key, cert: b.certChain, ca: pki.bundle, requestCert: true, rejectUnauthorized: true });
+  let n = 0;
+  const sessions = new Set<http2.ServerHttp2Session>();
+  remote.on('session', (s) => {
+    sessions.add(s);
+    s.on('close', () => sessions.delete(s));
+  });
+  remote.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    if (headers[':method'] !== 'CONNECT') return stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+    const what = behaviours[n++] ?? 'ok';
+    if (what === 'refused-stream') return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    if (what === 'goaway') {
+      // A GOAWAY whose last-stream-id is below this stream's: as if it crossed our GOAWAY on the wire, this
+      // stream was never processed (Node replaces a last-stream-id of 0 by the last one processed, so this
+      // must not be the session's first stream).
+      assert.ok((stream.id ?? 0) > 1, 'goaway needs an earlier stream on the session');
+      stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, (stream.id ?? 3) - 2);
+      return;
+    }
+    if (what === 'draining') {
+      stream.respond({ ':status': 503, 'mesh-refusal-reason': 'DRAINING' });
+      return stream.end('DRAINING: gateway is draining\n');
+    }
+    stream.respond({ ':status': 200 });
+    if (what === 'reset-after-200') {
+      // A bare RST_STREAM (Node's close(code) would send END_STREAM first).
+      stream.once('data', () => stream.destroy(new Error('target went away')));
+      return;
+    }
+    stream.on('data', (d: Buffer) => stream.write(d));
+    stream.on('end', () => stream.end());
+  });
+  await new Promise<void>((r) => remote.listen(0, '127.0.0.1', r));
+  const port = await freePort();
+  const metrics = new GatewayMetrics();
+  const routes = new MemoryRouteSource();
+  routes.set({
+    outbound: [{ outboundPort: port, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 7 }],
+    remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.1'], port: (remote.address() as net.AddressInfo).port, transport: 'connect' }],
+  });
+  const a = await startGateway({ clusterName: 'cluster-a', host: '127.0.0.1', tunnelPort: 0, adminPort: 0, outboundPorts: { min: 1024, max: 65535 }, connectTimeoutMs: 2_000, poolSize }, { credentials: new MemoryCredentials(pki.leaf('cluster-a')), routes, metrics });
+  try {
+    await waitUntil(() => a.poolReady('cluster-b') > 0 && a.outboundPorts().includes(port), 5000, 'pool to the fake remote');
+    await run(port, metrics, () => n);
+  } finally {
+    await a.close();
+    for (const s of sessions) s.destroy();
+    remote.close();
+  }
+}
+
+async function retries(metrics: GatewayMetrics): Promise<number> {
+  const m = (await metrics.registry.getSingleMetricAsString('gateway_tunnel_retries_total')).match(/remote_cluster="cluster-b"} (\d+)/);
+  return Number(m?.[1] ?? 0);
+}
+
+describe('outbound retry of tunnel requests refused before they reached the target', () => {
+  for (const first of ['refused-stream', 'draining'] as const) {
+    test(`${first}: the request is replayed once on another stream and the client sees its answer`, async () => {
+      await withFakeRemote([first, 'ok'], async (port, metrics, streams) => {
+        const data = randomBytes(10_000);
+        const back = await roundTrip(port, data);
+        assert.equal(sha256(back), sha256(data), 'the client bytes sent before the refusal were replayed');
+        assert.equal(streams(), 2);
+        assert.equal(await retries(metrics), 1);
+      });
+    });
+  }
+
+  test('goaway below our stream on the only pooled session: replayed on the new session', async () => {
+    await withFakeRemote(['ok', 'goaway', 'ok'], async (port, metrics, streams) => {
+      assert.equal((await roundTrip(port, Buffer.from('first'))).toString(), 'first');
+      const data = randomBytes(10_000);
+      const back = await roundTrip(port, data);
+      assert.equal(sha256(back), sha256(data));
+      assert.equal(streams(), 3);
+      assert.equal(await retries(metrics), 1);
+    }, 1);
+  });
+
+  test('a reset after the answer headers is not retried (bytes may have reached the target)', async () => {
+    await withFakeRemote(['reset-after-200', 'ok'], async (port, metrics, streams) => {
+      const c = net.connect({ port, host: '127.0.0.1' });
+      c.write('hello');
+      assert.equal(await outcomeOf(c), 'ECONNRESET');
+      assert.equal(streams(), 1);
+      assert.equal(await retries(metrics), 0);
+    });
+  });
+
+  test('refused twice: one retry only, then the client is reset', async () => {
+    await withFakeRemote(['refused-stream', 'refused-stream', 'ok'], async (port, metrics, streams) => {
+      const c = net.connect({ port, host: '127.0.0.1' });
+      c.write('hello');
+      assert.equal(await outcomeOf(c), 'ECONNRESET');
+      assert.equal(streams(), 2);
+      assert.equal(await retries(metrics), 1);
+    });
+  });
+});

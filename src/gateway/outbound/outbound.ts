@@ -8,14 +8,14 @@ import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics, TunnelLabels } from '../metrics.js';
-import { relay, socketEnd, h2End } from '../relay.js';
+import { relay, socketEnd, h2End, RELAY_BUFFER } from '../relay.js';
 import { formatAuthority, resolveOutbound } from '../routing.js';
 import type { OutboundRoute, RemoteGateway, Transport } from '../types.js';
 import { H2Pool } from '../pool/h2-pool.js';
 import { PipePool } from '../pool/pipe-pool.js';
 import { pipeHeader, readPipeStatus } from '../pipe-protocol.js';
 
-const { NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /** Every listener this long after a failed bind (port taken) is retried. */
 const REBIND_MS = 2_000;
@@ -181,36 +181,122 @@ export class Outbound {
     if (this.transportOf(remote) === 'connect') {
       const pool = this.h2Pools.get(remote.cluster);
       if (!pool) return fail('NO_ROUTE', `no pool for ${remote.cluster}`);
-      const open = (session: http2.ClientHttp2Session) => {
-        if (local.destroyed) return finish();
-        let stream: http2.ClientHttp2Stream;
+      // Until the remote answers, the client's bytes are kept (references, bounded) as well as sent, so a
+      // stream refused before it reached the target (REFUSED_STREAM, above a GOAWAY's last-stream-id, its
+      // session gone, or a DRAINING refusal) is replayed once on another session: a remote gateway that
+      // rolls loses no request. After the answer's headers bytes may have reached the target: no retry.
+      const early: Buffer[] = [];
+      let earlyBytes = 0;
+      let localEnded = false;
+      let stream: http2.ClientHttp2Stream | undefined;
+      let settled = false;
+      const onData = (chunk: Buffer) => {
+        early.push(chunk);
+        earlyBytes += chunk.length;
+        tally.up += chunk.length;
+        stream?.write(chunk);
+        if (earlyBytes >= RELAY_BUFFER) local.pause();
+      };
+      const onEnd = () => {
+        localEnded = true;
+        stream?.end();
+      };
+      const onLocalClose = () => {
+        if (settled) return;
+        settled = true;
+        // The client left before the answer: the remote side is cancelled.
+        if (stream && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+        finish();
+      };
+      local.on('data', onData);
+      local.once('end', onEnd);
+      local.once('close', onLocalClose);
+      const detach = () => {
+        local.off('data', onData);
+        local.off('end', onEnd);
+        local.off('close', onLocalClose);
+      };
+      const giveUp = (code: string, message: string) => {
+        if (settled) return;
+        settled = true;
+        detach();
+        fail(code, message);
+      };
+      const attempt = (retried: boolean) => {
+        const next = pool.pick();
+        if (next) open(next, retried);
+        else pool.acquire().then((s) => open(s, retried), (err: Error) => giveUp(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message));
+      };
+      const retry = (retried: boolean, why: string): boolean => {
+        if (retried || settled || local.destroyed) return false;
+        metrics.retries.inc({ remote_cluster: route.remoteCluster });
+        logger.info('tunnel request refused before it reached the target; retrying on another connection', { why, authority, remoteCluster: route.remoteCluster, outboundPort: port });
+        attempt(true);
+        return true;
+      };
+      const open = (session: http2.ClientHttp2Session, retried: boolean) => {
+        if (settled) return;
+        if (local.destroyed) return onLocalClose();
+        let s: http2.ClientHttp2Stream;
         try {
-          stream = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
+          s = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
         } catch (err) {
-          return fail('REMOTE_UNAVAILABLE', (err as Error).message);
+          if (retry(retried, (err as Error).message)) return;
+          return giveUp('REMOTE_UNAVAILABLE', (err as Error).message);
         }
-        pool.track(session, stream);
-        const r = relay(socketEnd(local), h2End(stream), tally, finish, true);
-        const answered = this.answerDeadline(local, labels, authority, () => stream.destroy());
-        stream.once('response', (headers) => {
-          clearTimeout(answered);
+        stream = s;
+        s.on('error', noop);
+        pool.track(session, s);
+        for (const c of early) s.write(c);
+        if (localEnded) s.end();
+        let answered = false;
+        const deadline = setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          detach();
+          metrics.refuse('outbound', 'UPSTREAM_TIMEOUT', labels);
+          logger.warn('remote gateway did not answer the tunnel request in time', { reason: 'UPSTREAM_TIMEOUT', timeoutMs: c.connectTimeoutMs, authority, remoteCluster: route.remoteCluster });
+          s.destroy();
+          finish();
+          resetSocket(local);
+        }, c.connectTimeoutMs);
+        const onEarlyClose = () => {
+          clearTimeout(deadline);
+          if (answered || settled || stream !== s) return;
+          const refused = s.rstCode === NGHTTP2_REFUSED_STREAM || session.closed || session.destroyed;
+          if (refused && retry(retried, `stream closed before the answer (rst ${String(s.rstCode)})`)) return;
+          giveUp('REMOTE_UNAVAILABLE', `the remote gateway closed the tunnel request before answering (rst ${String(s.rstCode)})`);
+        };
+        s.once('close', onEarlyClose);
+        s.once('response', (headers) => {
+          answered = true;
+          clearTimeout(deadline);
+          if (settled) return;
           const status = Number(headers[':status']);
           if (status === 200) {
+            settled = true;
+            detach();
+            s.off('close', onEarlyClose);
             metrics.connect.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
-            r.openDown();
+            early.length = 0;
+            relay(socketEnd(local), h2End(s), tally, finish);
+            local.resume();
             return;
           }
           const reason = String(headers['mesh-refusal-reason'] ?? `HTTP ${status}`);
+          s.close(NGHTTP2_CANCEL);
+          // A draining replica refused before dialling the target: another one will take it.
+          if (reason === 'DRAINING' && retry(retried, 'remote replica draining')) return;
+          settled = true;
+          detach();
           metrics.refuse('outbound', 'REMOTE_REFUSED', labels);
           logger.warn('remote gateway refused the tunnel', { status, remoteReason: reason, authority, remoteCluster: route.remoteCluster, outboundPort: port });
-          stream.close(NGHTTP2_CANCEL);
+          finish();
           resetSocket(local);
         });
       };
       // A warm session opens the stream in this same turn (no promise hop between accept and CONNECT).
-      const ready = pool.pick();
-      if (ready) open(ready);
-      else pool.acquire().then(open, (err: Error) => fail(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message));
+      attempt(false);
       return;
     }
     const pool = this.pipePools.get(remote.cluster);

@@ -39,6 +39,8 @@ interface Slot {
 export class H2Pool {
   private readonly slots: Slot[] = [];
   private waiters: Array<(err?: Error) => void> = [];
+  /** Sessions that got a GOAWAY: their streams finish, then they close; a hard close destroys them. */
+  private readonly retiring = new Set<http2.ClientHttp2Session>();
   private closed = false;
 
   constructor(
@@ -145,6 +147,10 @@ export class H2Pool {
         // a backoff left the pool with no usable slot, so tunnels opened meanwhile were refused.
         session.once('goaway', () => {
           if (slot.session !== session) return;
+          // Closes once its live streams are done (Node leaves it open otherwise, and the remote too).
+          this.retiring.add(session);
+          session.once('close', () => this.retiring.delete(session));
+          session.close();
           slot.session = undefined;
           slot.state = 'backoff';
           this.gauge();
@@ -198,6 +204,9 @@ export class H2Pool {
         if (hard) s.session.destroy();
         else s.session.close();
       }
+    }
+    for (const s of this.retiring) {
+      if (hard) s.destroy();
     }
     for (const w of [...this.waiters]) w(new GatewayError('REMOTE_UNAVAILABLE', 'pool closed'));
     this.o.metrics.poolSize.set({ remote_cluster: this.remote.cluster, transport: 'connect' }, 0);
