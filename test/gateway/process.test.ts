@@ -61,7 +61,7 @@ before(async () => {
     { name: 'web', port: ports.http },
     { name: 'h2c', port: ports.h2 },
     { name: 'grpc', port: ports.grpc, servicePort: 9090 },
-  ]);
+  ], { a: ['--drain-grace-seconds', '1.5'] });
 });
 
 after(async () => {
@@ -280,7 +280,7 @@ test('remote gateway killed mid-stream: clients see a reset, new connections fai
   }
 });
 
-test('SIGTERM drains: listeners close, the open tunnel finishes, the process exits 0', async () => {
+test('SIGTERM drains: /ready 503 and new connections still served during the grace, then listeners close, the open tunnel finishes, exit 0', async () => {
   const s = net.connect({ port: pair.port('echo', 'connect'), host: '127.0.0.1', allowHalfOpen: true });
   await new Promise<void>((resolve) => {
     s.once('data', () => resolve());
@@ -288,7 +288,15 @@ test('SIGTERM drains: listeners close, the open tunnel finishes, the process exi
   });
   pair.a.child.kill('SIGTERM');
   await pair.a.waitFor(/"draining"/);
-  // New connections are refused once draining.
+  // During the grace (endpoint propagation): not ready, yet every outbound port still tunnels.
+  const ready = await fetch(`http://127.0.0.1:${pair.aAdminPort}/ready`);
+  assert.equal(ready.status, 503);
+  assert.match(await ready.text(), /draining/);
+  for (const t of TRANSPORTS) {
+    assert.equal((await roundTrip(pair.port('echo', t), Buffer.from(`during grace ${t}`))).toString(), `during grace ${t}`);
+  }
+  await pair.a.waitFor(/drain grace over/);
+  // New connections are refused once the grace is over.
   const refused = await outcomeOf(net.connect({ port: pair.port('echo', 'tls-pipe'), host: '127.0.0.1' }));
   assert.match(refused, /ECONNREFUSED|ECONNRESET/);
   // The open tunnel still carries bytes and closes cleanly.
