@@ -1,7 +1,6 @@
 // Scenario 7: failures. The remote gateway goes away and comes back; the remote API server stops; the
 // controller and the gateways restart under load; link credentials and the issuer rotate under load.
 import assert from 'node:assert/strict';
-import type { ClientReport } from '../../../src/apps/index.js';
 import { readRoot, createIssuer } from '../../../src/trust/index.js';
 import { eventually, link, mustMesh } from '../../../src/demo/index.js';
 import { allFrom, clusterName, describe, podIPs, shadow, traffic, underLoad, url, waitShadow, type ScenarioContext, type Scenario } from './context.js';
@@ -36,22 +35,6 @@ async function rolloutRestart(ctx: ScenarioContext, context: string, deployment:
     const now = await podIPs(ctx, context, `app.kubernetes.io/name=${deployment}`, 'mesh-system');
     return now.length > 0 && all.items.every((p) => !old.some((o) => o.name === p.metadata.name)) ? true : undefined;
   }, 90_000);
-}
-
-/**
- * KNOWN GATEWAY BUG (reported): during a rolling restart, a few tunnels are reset instead of finishing or
- * being retried — on the REMOTE side a stream opened on the old pooled session as its GOAWAY arrives (or a
- * reconnect the Service still sends to the draining pod); on the SOURCE side a client connection that
- * reaches the old gateway after it stopped listening but before the shadow's endpoints dropped it. 0 to 3
- * of 80 requests in our runs. Until the gateway keeps listening through endpoint propagation and retries
- * refused streams, allow at most 3 such resets, and never a failure of any other kind.
- */
-function drainResets(ctx: ScenarioContext, r: ClientReport, what: string): void {
-  const failed = r.results.filter((x) => !x.ok);
-  if (failed.length) ctx.log(`    KNOWN (gateway drain): ${failed.length} of ${r.summary.total} requests reset: ${describe(r)}`);
-  assert.ok(failed.length <= 3, `${what}: ${describe(r)}`);
-  for (const x of failed) assert.match(x.error ?? '', /ECONNRESET|socket hang up/, `${what}: request ${x.seq} failed otherwise: ${x.error ?? ''}`);
-  assert.deepEqual(Object.keys(r.summary.byCluster), [clusterName(ctx.b)], what);
 }
 
 export const failures: Scenario = {
@@ -113,9 +96,9 @@ export const failures: Scenario = {
     });
 
     for (const [who, context] of [['source', ctx.a], ['remote', ctx.b]] as const) {
-      await step(`rolling restart of the ${who} gateway (${context}) under load: at most a few resets (known), nothing else`, async () => {
+      await step(`rolling restart of the ${who} gateway (${context}) under load: no request lost`, async () => {
         const r = await underLoad(ctx, { url: web, count: 80, intervalMs: 50 }, () => rolloutRestart(ctx, context, 'mesh-gateway'));
-        drainResets(ctx, r, `traffic while the ${who} gateway rolls`);
+        allFrom(r, B, `traffic while the ${who} gateway rolls`);
       });
     }
 
@@ -137,7 +120,7 @@ export const failures: Scenario = {
         // New leaves come from the new issuer: roll B's gateway so it asks for one now.
         await rolloutRestart(ctx, ctx.b, 'mesh-gateway');
       });
-      drainResets(ctx, r, 'traffic while the issuer rotates (and the remote gateway rolls)');
+      allFrom(r, B, 'traffic while the issuer rotates (and the remote gateway rolls)');
       await eventually('traffic through a gateway with a leaf from the new issuer', async () => {
         const again = await traffic(ctx, { url: web, count: 5 });
         return again.summary.ok === again.summary.total ? again : undefined;
