@@ -5,11 +5,11 @@ import https from 'node:https';
 import http from 'node:http';
 import { z } from 'zod';
 import { parse } from 'yaml';
-import { KubeClient, kubeConfigFromString, isNotFound, isAuthError, statusCodeOf, errorMessage, type KubeObject as ApiObject } from '../kube/index.js';
+import { KubeClient, kubeConfigFromString, isAuthError, statusCodeOf, errorMessage } from '../kube/index.js';
 import { TrustBundle, parseCertPem } from '../trust/index.js';
 import type { Link } from '../mirror/index.js';
 import { CliError, ExitCode } from './errors.js';
-import { connect, helpText, kubeconfigOption, outputOption, parseOptions, type Cluster } from './common.js';
+import { connect, helpText, kubeconfigOption, outputOption, parseOptions, type Cluster, getOrNull } from './common.js';
 import { render, OutputFormatSchema } from './output.js';
 import { MESH_NAMESPACE } from './render.js';
 import { CLUSTER_NAME_LABEL, ISSUER_SECRET, TRUST_CONFIGMAP, TRUST_BUNDLE_KEY, secretText, conditionOf, compareTrust, credentialsSecretName, type RootInfo } from './plan.js';
@@ -63,15 +63,6 @@ async function probeApi(c: Cluster): Promise<{ ok: true; version: string; date?:
     req.on('timeout', () => req.destroy(new Error('timed out after 5 s')));
     req.on('error', (err) => resolve({ ok: false, error: err.message }));
   });
-}
-
-async function getOrNull(client: KubeClient, path: string): Promise<ApiObject | null> {
-  try {
-    return await client.get(path);
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw err;
-  }
 }
 
 /** Seconds until a JWT's exp, or undefined if it has none / is not a JWT. */

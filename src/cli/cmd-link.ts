@@ -1,13 +1,13 @@
 // `mesh link SOURCE TARGET` and `mesh unlink SOURCE TARGET`.
 import { Command, Option } from 'commander';
 import { z } from 'zod';
-import { applyObject, isNotFound, errorMessage, type KubeClient, type KubeObject as ApiObject } from '../kube/index.js';
+import { applyObject, isNotFound, errorMessage, type KubeObject as ApiObject } from '../kube/index.js';
 import { TrustBundle } from '../trust/index.js';
 import { parseLinkSpec, type LinkStatus } from '../mirror/index.js';
 import { CliError, ExitCode } from './errors.js';
 import {
   connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError, stderrProgress, sleep, durationSeconds, zodArg,
-  type Cluster, type Progress,
+  type Cluster, type Progress, getOrNull,
 } from './common.js';
 import { MESH_NAMESPACE } from './render.js';
 import {
@@ -80,15 +80,6 @@ export interface LinkResult {
 /** Test seam: called after each completed step (e.g. to kill a cluster between steps). */
 export interface LinkHooks {
   afterStep?: (step: string) => Promise<void>;
-}
-
-async function getOrNull(client: KubeClient, path: string): Promise<ApiObject | null> {
-  try {
-    return await client.get(path);
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw err;
-  }
 }
 
 async function resolveGateway(target: MeshCluster, override: string | undefined): Promise<{ addresses: string[]; port: number; via: string }> {

@@ -9,7 +9,9 @@ import {
   KubeUnreachableError,
   KubeApiError,
   isAuthError,
+  isNotFound,
   errorMessage,
+  type KubeObject,
 } from '../kube/index.js';
 import { CliError, ExitCode } from './errors.js';
 import { OutputFormatSchema, type OutputFormat } from './output.js';
@@ -116,4 +118,14 @@ export const silentProgress: Progress = { step: () => {}, ok: () => {}, warn: ()
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The object at `path`, or null when it does not exist; other errors are thrown. */
+export async function getOrNull(client: KubeClient, path: string): Promise<KubeObject | null> {
+  try {
+    return await client.get(path);
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
 }
