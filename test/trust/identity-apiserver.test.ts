@@ -2,6 +2,7 @@
 // tokens from TokenRequest, the issuer and bundle read from the Secret and ConfigMap, and a full root
 // rotation with live mTLS connections between two workloads (none refused or dropped at any step).
 import { describe, it, before, after } from 'node:test';
+import { csrFor, refused } from './certify-fixtures.js';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import tls from 'node:tls';
@@ -9,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import {
-  createRoot, createIssuer, issueLeaf, generateKeyPair, createCsr, spiffeId, startIdentityService, IdentityClient, IdentityCallError,
+  createRoot, createIssuer, issueLeaf, generateKeyPair, spiffeId, startIdentityService, IdentityClient,
   CertificateManager, verifyChain, peerIdentity, TrustBundle, type IdentityService, type CertificateAuthority,
 } from '../../src/trust/index.js';
 import { issueServiceAccountToken, loadSigningKey, type StoredObject } from '../../src/apiserver/auth/index.js';
@@ -57,17 +58,7 @@ async function tokenFor(ns: string, sa: string, audiences = [AUD]): Promise<stri
   return res.status!.token;
 }
 
-const csrFor = (identity: string) => createCsr({ key: generateKeyPair().key, identity });
 
-async function refused(p: Promise<unknown>): Promise<IdentityCallError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof IdentityCallError, String(err));
-    return err;
-  }
-  assert.fail('expected Certify to be refused');
-}
 
 /** Polls `fn` until it returns true (bounded: 15 s). */
 async function eventually(what: string, fn: () => Promise<boolean>): Promise<void> {

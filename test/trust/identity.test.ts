@@ -2,12 +2,13 @@
 // API-server-backed variant is in identity-apiserver.test.ts). Checks status codes and messages, the
 // message-size limit, issuer reload without restart, and the client's renewal.
 import { describe, it, before, after } from 'node:test';
+import { csrFor, refused } from './certify-fixtures.js';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import tls from 'node:tls';
 import {
-  createRoot, createIssuer, generateKeyPair, createCsr, spiffeId, startIdentityService, StaticTrustSource, TrustBundle,
-  IdentityClient, IdentityCallError, CertificateManager, verifyChain, peerIdentity, parseCertPem, uriSans,
+  createRoot, createIssuer, spiffeId, startIdentityService, StaticTrustSource, TrustBundle,
+  IdentityClient, CertificateManager, verifyChain, peerIdentity, parseCertPem, uriSans,
   type IdentityService, type TokenReviewer, type TokenReviewResult, type Credentials, type CertificateState,
 } from '../../src/trust/index.js';
 import { silentLogger } from '../../src/log/index.js';
@@ -50,19 +51,7 @@ after(async () => {
   await svc?.stop();
 });
 
-function csrFor(identity: string): string {
-  return createCsr({ key: generateKeyPair().key, identity });
-}
 
-async function refused(p: Promise<unknown>): Promise<IdentityCallError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof IdentityCallError, String(err));
-    return err;
-  }
-  assert.fail('expected Certify to be refused');
-}
 
 describe('Identity service (gRPC, TLS)', () => {
   it('certifies a workload: chain verifies against the bundle, valid for the configured TTL', async () => {
