@@ -185,7 +185,9 @@ test('leader election: one leader at a time; the other takes over when the leade
   const c1 = await KubeClient.create(api.kubeConfig);
   const c2 = await KubeClient.create(api.kubeConfig);
   const state = { a: false, b: false };
-  const common = { namespace: 'default', name: 'le-test', leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 200 };
+  // A 4 s lease renewed every 200 ms: b must stand by even if a loaded CI machine stalls a's loop for seconds;
+  // a.stop() releases the lease, so the takeover does not wait for it to expire.
+  const common = { namespace: 'default', name: 'le-test', leaseDurationMs: 4000, renewDeadlineMs: 3000, retryPeriodMs: 200 };
   const a = new LeaderElector(c1, { ...common, identity: 'a', onStartedLeading: () => (state.a = true), onStoppedLeading: () => (state.a = false) });
   const b = new LeaderElector(c2, { ...common, identity: 'b', onStartedLeading: () => (state.b = true), onStoppedLeading: () => (state.b = false) });
   a.start();
