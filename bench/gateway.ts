@@ -23,6 +23,7 @@ const IDLE_CONNS = 1000;
 const LATENCY_RATE = 1000; // requests/s, over LATENCY_CONNS connections
 const LATENCY_CONNS = 8;
 const CONN_CONCURRENCY = 8;
+const NODE_FLOOR = 'Node floor (bare TLS relay)';
 
 interface Subject {
   name: string;
@@ -383,6 +384,16 @@ async function startOurs(dir: string, transport: Transport, a: ReturnType<typeof
   return { subject: { name: `mesh gateway (${transport})`, echoPort, sinkPort, hopA: () => [ga.pid], hopB: () => [gb.pid] }, procs: [ga, gb] };
 }
 
+/** The Node floor (bench/node-relay.ts): the same two hops with only Node's net/tls and stream.pipe. */
+async function startNodeRelay(a: ReturnType<typeof writeCreds>, b: ReturnType<typeof writeCreds>, bundle: string, upstream: { echo: number; sink: number }): Promise<{ subject: Subject; procs: Proc[] }> {
+  const script = join(repoRoot, 'dist/bench/node-relay.js');
+  const nb = startProcess(process.execPath, [script, 'b', b.cert, b.key, bundle, String(upstream.echo), String(upstream.sink)]);
+  const pb = await nb.waitFor(/\{"echo":(\d+),"sink":(\d+)\}/);
+  const na = startProcess(process.execPath, [script, 'a', a.cert, a.key, bundle, pb[1]!, pb[2]!]);
+  const pa = await na.waitFor(/\{"echo":(\d+),"sink":(\d+)\}/);
+  return { subject: { name: NODE_FLOOR, echoPort: Number(pa[1]), sinkPort: Number(pa[2]), hopA: () => [na.pid], hopB: () => [nb.pid] }, procs: [na, nb] };
+}
+
 async function waitPort(port: number, procs: Proc[] = []): Promise<void> {
   for (let i = 0; i < 100; i++) {
     try {
@@ -512,6 +523,7 @@ export async function run(): Promise<BenchResult> {
     const haproxy = which('haproxy');
     if (!haproxy) notes.push('haproxy not installed (apt-get install haproxy): no HAProxy figures.');
     else if (want('HAProxy')) await optional('HAProxy', () => startHaproxy(haproxy, dir, a, b, bundle, upstream));
+    if (want('floor')) subjects.push((await startNodeRelay(a, b, bundle, upstream)).subject);
     for (const t of ['connect', 'tls-pipe'] as const) if (want(t)) subjects.push((await startOurs(dir, t, a, b, bundle, upstream)).subject);
     for (const [k, v] of await measureAll(subjects)) results.set(k, v);
   } finally {
@@ -544,6 +556,23 @@ export async function run(): Promise<BenchResult> {
   metric('CPU per 64 B round trip (both hops)', 'CPU-µs', (f) => f.cpu.rtUs, { factor: 1, higher: false });
   metric('CPU per MB bulk (both hops)', 'CPU-ms', (f) => f.cpu.bulkMs, { factor: 1, higher: false });
   metric('CPU per new connection (both hops)', 'CPU-µs', (f) => f.cpu.connUs, { factor: 0.5, higher: false });
+  // Ours against the Node floor (same run): what our own code costs on top of what Node's net/tls cost.
+  const floor = results.get(NODE_FLOOR);
+  if (floor) {
+    const against: Array<[string, string, (f: Figures) => number | undefined]> = [
+      ['64 B round trips, 1 conn', 'rt/s', (f) => f.rt],
+      ['bulk upload, 1 conn', 'MB/s', (f) => f.bulk],
+      ['CPU per 64 B round trip (both hops)', 'CPU-µs', (f) => f.cpu.rtUs],
+      ['CPU per MB bulk (both hops)', 'CPU-ms', (f) => f.cpu.bulkMs],
+    ];
+    for (const [m, unit, get] of against) {
+      const fv = get(floor);
+      for (const [name, f] of results) {
+        const v = get(f);
+        if (ours(name) && v !== undefined && fv !== undefined) rows.push({ metric: `${m}, against the Node floor`, subject: name, value: v, unit, baseline: { name: NODE_FLOOR, value: fv } });
+      }
+    }
+  }
   metric(`1 KiB latency p50 @ ${LATENCY_RATE}/s`, 'ms', (f) => f.p50);
   metric(`1 KiB latency p99 @ ${LATENCY_RATE}/s`, 'ms', (f) => f.p99);
   metric('first hop RSS idle', 'MB', (f) => (f.idleRss === undefined ? undefined : f.idleRss / 1024));
@@ -560,6 +589,9 @@ export async function run(): Promise<BenchResult> {
   notes.push(
     `Node ${process.version}, median of ${ROUNDS} interleaved runs of ${SECONDS} s per figure, every hop one process with one worker/thread (nginx worker_processes 1, HAProxy nbthread 1, ours one event loop), none pinned to a core, on this machine (${cpuCount()} cores shared by client, two hops and server). ` +
       'TLS 1.3 TLS_AES_128_GCM_SHA256 everywhere; B verifies A\'s client certificate against the root in every setup; nginx/HAProxy do not verify B\'s name (SPIFFE URI SAN only), ours checks B\'s SPIFFE identity.',
+  );
+  notes.push(
+    `${NODE_FLOOR}: the same two hops written with nothing but Node's net/tls and stream.pipe (bench/node-relay.ts: no routing, policy, pool, metrics or timers; a new mTLS connection per client connection, so its new-connection figure pays a handshake each). Ours against it is our own overhead; it against nginx is what Node's data path costs (per 16 KiB TLS record a callback into JavaScript and a Buffer, no kTLS or splice).`,
   );
   notes.push('CPU rows: utime+stime of both hops (all threads; nginx master+worker) during that workload divided by its units (/proc/<pid>/stat, 10 ms ticks): the cost of the work, which the machine\'s other load does not distort as it does rates.');
   return { name: 'gateway: client → A → B → server (loopback)', notes, rows };
