@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
-import { TRANSPORTS, startGateway, MemoryRouteSource, MemoryCredentials, GatewayMetrics } from '../../src/gateway/index.js';
-import { createPki } from './fixtures.js';
+import tls from 'node:tls';
+import { TRANSPORTS, startGateway, MemoryRouteSource, MemoryCredentials, GatewayMetrics, ALPN_PIPE, type Transport } from '../../src/gateway/index.js';
+import { createPki, startEchoServer } from './fixtures.js';
 import { freePort } from '../helpers/ports.js';
 import { roundTrip, sha256, outcomeOf } from './fixtures.js';
 import { startPair, waitUntil, type Pair } from './pair.js';
@@ -268,21 +269,29 @@ async function withFakeRemote(behaviours: Behaviour[], run: (port: number, metri
     stream.on('end', () => stream.end());
   });
   await new Promise<void>((r) => remote.listen(0, '127.0.0.1', r));
+  try {
+    await withOutboundTo((remote.address() as net.AddressInfo).port, 'connect', pki, (port, metrics) => run(port, metrics, () => n), poolSize);
+  } finally {
+    for (const s of sessions) s.destroy();
+    remote.close();
+  }
+}
+
+/** Gateway cluster-a with one outbound port tunneling to the (fake) remote gateway at `remotePort`. */
+async function withOutboundTo(remotePort: number, transport: Transport, pki: ReturnType<typeof createPki>, run: (port: number, metrics: GatewayMetrics) => Promise<void>, poolSize = 2, addresses = ['127.0.0.1']): Promise<void> {
   const port = await freePort();
   const metrics = new GatewayMetrics();
   const routes = new MemoryRouteSource();
   routes.set({
     outbound: [{ outboundPort: port, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 7 }],
-    remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.1'], port: (remote.address() as net.AddressInfo).port, transport: 'connect' }],
+    remotes: [{ cluster: 'cluster-b', addresses, port: remotePort, transport }],
   });
   const a = await startGateway({ clusterName: 'cluster-a', host: '127.0.0.1', tunnelPort: 0, adminPort: 0, outboundPorts: { min: 1024, max: 65535 }, connectTimeoutMs: 2_000, poolSize }, { credentials: new MemoryCredentials(pki.leaf('cluster-a')), routes, metrics });
   try {
     await waitUntil(() => a.poolReady('cluster-b') > 0 && a.outboundPorts().includes(port), 5000, 'pool to the fake remote');
-    await run(port, metrics, () => n);
+    await run(port, metrics);
   } finally {
     await a.close();
-    for (const s of sessions) s.destroy();
-    remote.close();
   }
 }
 
@@ -335,3 +344,138 @@ describe('outbound retry of tunnel requests refused before they reached the targ
     });
   });
 });
+
+// A fake remote gateway speaking mesh-pipe/1 (parsed here independently of src/gateway): the n-th tunnel
+// request (header) behaves as told. Warm pipes sit idle until a header arrives, so n counts requests.
+type PipeBehaviour = 'ok' | 'draining' | 'close-unanswered' | 'refused';
+async function withFakePipeRemote(behaviours: PipeBehaviour[], run: (port: number, metrics: GatewayMetrics, requests: () => number) => Promise<void>): Promise<void> {
+  const pki = createPki();
+  const b = pki.leaf('cluster-b');
+  let n = 0;
+  const sockets = new Set<tls.TLSSocket>();
+  const remote = tls.createServer({ key: b.key, cert: b.certChain, ca: pki.bundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: [ALPN_PIPE], allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    let buf = Buffer.alloc(0);
+    const answer = (status: number, reason: string) => {
+      const r = Buffer.from(reason);
+      const h = Buffer.alloc(4);
+      h.writeUInt16BE(status, 0);
+      h.writeUInt16BE(r.length, 2);
+      s.write(Buffer.concat([h, r]));
+    };
+    const onHeader = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
+      s.off('data', onHeader);
+      const rest = buf.subarray(2 + buf.readUInt16BE(0));
+      const what = behaviours[n++] ?? 'ok';
+      if (what === 'close-unanswered') return void s.destroy();
+      if (what === 'draining') {
+        answer(503, 'DRAINING: gateway is draining');
+        return void s.end();
+      }
+      if (what === 'refused') {
+        answer(404, 'UNKNOWN_SERVICE: no such exported service');
+        return void s.end();
+      }
+      answer(200, '');
+      if (rest.length) s.write(rest);
+      s.on('data', (more: Buffer) => s.write(more));
+      s.on('end', () => s.end());
+    };
+    s.on('data', onHeader);
+  });
+  await new Promise<void>((r) => remote.listen(0, '127.0.0.1', r));
+  try {
+    await withOutboundTo((remote.address() as net.AddressInfo).port, 'tls-pipe', pki, (port, metrics) => run(port, metrics, () => n));
+  } finally {
+    for (const s of sockets) s.destroy();
+    remote.close();
+  }
+}
+
+describe('tls-pipe: outbound retry of tunnel requests refused before they reached the target', () => {
+  for (const first of ['draining', 'close-unanswered'] as const) {
+    test(`${first}: the request is replayed once on another pipe and the client sees its answer`, async () => {
+      await withFakePipeRemote([first, 'ok'], async (port, metrics, requests) => {
+        const data = randomBytes(10_000);
+        const back = await roundTrip(port, data);
+        assert.equal(sha256(back), sha256(data), 'the client bytes sent before the refusal were replayed');
+        assert.equal(requests(), 2);
+        assert.equal(await retries(metrics), 1);
+      });
+    });
+  }
+
+  test('a refusal that is not DRAINING is not retried: the client is reset', async () => {
+    await withFakePipeRemote(['refused', 'ok'], async (port, metrics, requests) => {
+      const c = net.connect({ port, host: '127.0.0.1' });
+      c.write('hello');
+      assert.equal(await outcomeOf(c), 'ECONNRESET');
+      assert.equal(requests(), 1);
+      assert.equal(await retries(metrics), 0);
+    });
+  });
+
+  test('closed unanswered twice: one retry only, then the client is reset', async () => {
+    await withFakePipeRemote(['close-unanswered', 'close-unanswered', 'ok'], async (port, metrics, requests) => {
+      const c = net.connect({ port, host: '127.0.0.1' });
+      c.write('hello');
+      assert.equal(await outcomeOf(c), 'ECONNRESET');
+      assert.equal(requests(), 2);
+      assert.equal(await retries(metrics), 1);
+    });
+  });
+});
+
+// Two replicas of cluster-b's gateway on one port (127.0.0.1 and 127.0.0.2), the first drained while
+// clients keep sending through cluster-a: every request that was answered is whole, and none fails.
+for (const transport of TRANSPORTS) {
+  test(`${transport}: a remote replica drains under load and no request is lost`, async () => {
+    const pki = createPki();
+    const echo = await startEchoServer();
+    const tunnelPort = await freePort();
+    const replica = async (host: string) => {
+      const routes = new MemoryRouteSource();
+      routes.set({ exported: [{ namespace: 'demo', name: 'echo', ports: [{ port: 7, backends: [{ address: '127.0.0.1', port: echo.port }] }] }] });
+      return startGateway({ clusterName: 'cluster-b', host, tunnelPort, adminPort: 0, outboundPorts: { min: 1024, max: 65535 } }, { credentials: new MemoryCredentials(pki.leaf('cluster-b')), routes, metrics: new GatewayMetrics() });
+    };
+    const b1 = await replica('127.0.0.1');
+    const b2 = await replica('127.0.0.2');
+    try {
+      await withOutboundTo(tunnelPort, transport, pki, async (port) => {
+        let drained = false;
+        let ok = 0;
+        const failures: string[] = [];
+        const loop = async () => {
+          // Bounded: 400 requests at most, and 50 more once the drain is over.
+          let after = 0;
+          for (let i = 0; i < 400 && after < 50; i++) {
+            const data = randomBytes(4_000);
+            try {
+              const back = await roundTrip(port, data);
+              if (sha256(back) === sha256(data)) ok++;
+              else failures.push(`request ${i}: ${back.length} bytes back of ${data.length}`);
+            } catch (err) {
+              failures.push(`request ${i}: ${(err as Error).message}`);
+            }
+            if (drained) after++;
+          }
+        };
+        const loops = Promise.all([loop(), loop(), loop(), loop()]);
+        await waitUntil(() => ok >= 40, 10_000, 'traffic through the first replica');
+        await b1.drain(5_000, 0);
+        drained = true;
+        await loops;
+        assert.deepEqual(failures, [], 'no request failed while a replica drained');
+        assert.ok(ok >= 200, `requests answered: ${ok}`);
+      }, 2, ['127.0.0.1', '127.0.0.2']);
+    } finally {
+      await b1.close();
+      await b2.close();
+      await echo.close();
+    }
+  });
+}

@@ -40,6 +40,8 @@ export class InboundServer {
   private readonly peers = new WeakMap<http2.Http2Session, AuthenticatedPeer>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly sockets = new Set<net.Socket>();
+  /** tls-pipe connections still waiting for their header (the remote's warm pool). */
+  private readonly idlePipes = new Set<net.Socket>();
   private pendingPeer: AuthenticatedPeer | undefined;
   private draining = false;
   private rr = 0;
@@ -220,8 +222,13 @@ export class InboundServer {
     const c = this.d.config;
     // A pre-warmed pipe waits idle for its header; it is authenticated, and the idle timeout bounds it.
     raw.setTimeout(c.idleTimeoutMs, () => raw.destroy());
+    this.idlePipes.add(raw);
+    raw.once('close', () => this.idlePipes.delete(raw));
     readPipeHeader(sock, (err, authority) => {
+      this.idlePipes.delete(raw);
       if (err) {
+        // An idle pipe closed by our own drain is no refusal.
+        if (this.draining && raw.destroyed) return;
         this.refusal(err, authority, peer);
         raw.destroy();
         return;
@@ -294,11 +301,15 @@ export class InboundServer {
     });
   }
 
-  /** Stop accepting; GOAWAY every HTTP/2 session so peers open new streams elsewhere; live tunnels go on. */
+  /** Stop accepting; GOAWAY every HTTP/2 session so peers open new streams elsewhere, close idle pipes; live
+   * tunnels go on. */
   startDrain(): void {
     this.draining = true;
     this.server.close();
     for (const s of this.sessions) s.close();
+    // Warm pipes that carry no tunnel yet: closed unanswered, which tells the remote that a request it may
+    // have just sent on one never reached a target (it replays it elsewhere) and empties its warm pool.
+    for (const raw of this.idlePipes) raw.destroy();
   }
 
   /** Hard stop: every connection goes. */

@@ -8,11 +8,13 @@ import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics, TunnelLabels } from '../metrics.js';
-import { relay, socketEnd, h2End, RELAY_BUFFER } from '../relay.js';
+import type { Duplex } from 'node:stream';
+import { relay, socketEnd, h2End, RELAY_BUFFER, type RelayEnd } from '../relay.js';
 import { formatAuthority, resolveOutbound } from '../routing.js';
 import type { OutboundRoute, RemoteGateway, Transport } from '../types.js';
 import { H2Pool } from '../pool/h2-pool.js';
 import { PipePool } from '../pool/pipe-pool.js';
+import type { Dialed } from '../pool/connect.js';
 import { pipeHeader, readPipeStatus } from '../pipe-protocol.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
@@ -178,65 +180,65 @@ export class Outbound {
       finish();
       this.refuse(local, code, message, labels, authority);
     };
+    // Until the remote answers, the client's bytes are kept (references, bounded) as well as sent, so a
+    // tunnel request refused before it reached the target (HTTP/2: REFUSED_STREAM, above a GOAWAY's
+    // last-stream-id, its session gone; tls-pipe: closed before any answer; both: a DRAINING refusal) is
+    // replayed once on another connection: a remote gateway that rolls loses no request. After a 200 the
+    // bytes may have reached the target: no retry.
+    const early = holdEarly(local, tally);
+    let settled = false;
+    /** Cancels the attempt in flight (the stream or pipe whose answer is awaited). */
+    let abortAttempt: (() => void) | undefined;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      early.detach();
+      return true;
+    };
+    early.onLocalGone(() => {
+      if (!settle()) return;
+      // The client left before the answer: the remote side is cancelled.
+      abortAttempt?.();
+      finish();
+    });
+    const giveUp = (code: string, message: string) => {
+      if (settle()) fail(code, message);
+    };
+    const refused = (status: number | undefined, reason: string) => {
+      if (!settle()) return;
+      metrics.refuse('outbound', 'REMOTE_REFUSED', labels);
+      logger.warn('remote gateway refused the tunnel', { status, remoteReason: reason, authority, remoteCluster: route.remoteCluster, outboundPort: port });
+      finish();
+      resetSocket(local);
+    };
+    const timedOut = () => {
+      if (!settle()) return;
+      abortAttempt?.();
+      metrics.refuse('outbound', 'UPSTREAM_TIMEOUT', labels);
+      logger.warn('remote gateway did not answer the tunnel request in time', { reason: 'UPSTREAM_TIMEOUT', timeoutMs: c.connectTimeoutMs, authority, remoteCluster: route.remoteCluster });
+      finish();
+      resetSocket(local);
+    };
+    const opened = (remoteEnd: RelayEnd) => {
+      if (!settle()) return;
+      metrics.connect.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
+      relay(socketEnd(local), remoteEnd, tally, finish);
+      local.resume();
+    };
+    const retry = (retried: boolean, why: string): boolean => {
+      if (retried || settled || local.destroyed) return false;
+      metrics.retries.inc({ remote_cluster: route.remoteCluster });
+      logger.info('tunnel request refused before it reached the target; retrying on another connection', { why, authority, remoteCluster: route.remoteCluster, outboundPort: port });
+      attempt(true);
+      return true;
+    };
+
+    let attempt: (retried: boolean) => void;
     if (this.transportOf(remote) === 'connect') {
       const pool = this.h2Pools.get(remote.cluster);
-      if (!pool) return fail('NO_ROUTE', `no pool for ${remote.cluster}`);
-      // Until the remote answers, the client's bytes are kept (references, bounded) as well as sent, so a
-      // stream refused before it reached the target (REFUSED_STREAM, above a GOAWAY's last-stream-id, its
-      // session gone, or a DRAINING refusal) is replayed once on another session: a remote gateway that
-      // rolls loses no request. After the answer's headers bytes may have reached the target: no retry.
-      const early: Buffer[] = [];
-      let earlyBytes = 0;
-      let localEnded = false;
-      let stream: http2.ClientHttp2Stream | undefined;
-      let settled = false;
-      const onData = (chunk: Buffer) => {
-        early.push(chunk);
-        earlyBytes += chunk.length;
-        tally.up += chunk.length;
-        stream?.write(chunk);
-        if (earlyBytes >= RELAY_BUFFER) local.pause();
-      };
-      const onEnd = () => {
-        localEnded = true;
-        stream?.end();
-      };
-      const onLocalClose = () => {
-        if (settled) return;
-        settled = true;
-        // The client left before the answer: the remote side is cancelled.
-        if (stream && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
-        finish();
-      };
-      local.on('data', onData);
-      local.once('end', onEnd);
-      local.once('close', onLocalClose);
-      const detach = () => {
-        local.off('data', onData);
-        local.off('end', onEnd);
-        local.off('close', onLocalClose);
-      };
-      const giveUp = (code: string, message: string) => {
-        if (settled) return;
-        settled = true;
-        detach();
-        fail(code, message);
-      };
-      const attempt = (retried: boolean) => {
-        const next = pool.pick();
-        if (next) open(next, retried);
-        else pool.acquire().then((s) => open(s, retried), (err: Error) => giveUp(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message));
-      };
-      const retry = (retried: boolean, why: string): boolean => {
-        if (retried || settled || local.destroyed) return false;
-        metrics.retries.inc({ remote_cluster: route.remoteCluster });
-        logger.info('tunnel request refused before it reached the target; retrying on another connection', { why, authority, remoteCluster: route.remoteCluster, outboundPort: port });
-        attempt(true);
-        return true;
-      };
+      if (!pool) return giveUp('NO_ROUTE', `no pool for ${remote.cluster}`);
       const open = (session: http2.ClientHttp2Session, retried: boolean) => {
         if (settled) return;
-        if (local.destroyed) return onLocalClose();
         let s: http2.ClientHttp2Stream;
         try {
           s = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
@@ -244,27 +246,19 @@ export class Outbound {
           if (retry(retried, (err as Error).message)) return;
           return giveUp('REMOTE_UNAVAILABLE', (err as Error).message);
         }
-        stream = s;
         s.on('error', noop);
         pool.track(session, s);
-        for (const c of early) s.write(c);
-        if (localEnded) s.end();
+        abortAttempt = () => {
+          if (!s.destroyed) s.close(NGHTTP2_CANCEL);
+        };
+        early.sendTo(s);
         let answered = false;
-        const deadline = setTimeout(() => {
-          if (settled) return;
-          settled = true;
-          detach();
-          metrics.refuse('outbound', 'UPSTREAM_TIMEOUT', labels);
-          logger.warn('remote gateway did not answer the tunnel request in time', { reason: 'UPSTREAM_TIMEOUT', timeoutMs: c.connectTimeoutMs, authority, remoteCluster: route.remoteCluster });
-          s.destroy();
-          finish();
-          resetSocket(local);
-        }, c.connectTimeoutMs);
+        const deadline = setTimeout(timedOut, c.connectTimeoutMs);
         const onEarlyClose = () => {
           clearTimeout(deadline);
-          if (answered || settled || stream !== s) return;
-          const refused = s.rstCode === NGHTTP2_REFUSED_STREAM || session.closed || session.destroyed;
-          if (refused && retry(retried, `stream closed before the answer (rst ${String(s.rstCode)})`)) return;
+          if (answered || settled) return;
+          const refusedStream = s.rstCode === NGHTTP2_REFUSED_STREAM || session.closed || session.destroyed;
+          if (refusedStream && retry(retried, `stream closed before the answer (rst ${String(s.rstCode)})`)) return;
           giveUp('REMOTE_UNAVAILABLE', `the remote gateway closed the tunnel request before answering (rst ${String(s.rstCode)})`);
         };
         s.once('close', onEarlyClose);
@@ -274,77 +268,58 @@ export class Outbound {
           if (settled) return;
           const status = Number(headers[':status']);
           if (status === 200) {
-            settled = true;
-            detach();
             s.off('close', onEarlyClose);
-            metrics.connect.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
-            early.length = 0;
-            relay(socketEnd(local), h2End(s), tally, finish);
-            local.resume();
-            return;
+            return opened(h2End(s));
           }
           const reason = String(headers['mesh-refusal-reason'] ?? `HTTP ${status}`);
           s.close(NGHTTP2_CANCEL);
           // A draining replica refused before dialling the target: another one will take it.
           if (reason === 'DRAINING' && retry(retried, 'remote replica draining')) return;
-          settled = true;
-          detach();
-          metrics.refuse('outbound', 'REMOTE_REFUSED', labels);
-          logger.warn('remote gateway refused the tunnel', { status, remoteReason: reason, authority, remoteCluster: route.remoteCluster, outboundPort: port });
-          finish();
-          resetSocket(local);
+          refused(status, reason);
         });
       };
       // A warm session opens the stream in this same turn (no promise hop between accept and CONNECT).
-      attempt(false);
-      return;
-    }
-    const pool = this.pipePools.get(remote.cluster);
-    if (!pool) return fail('NO_ROUTE', `no pool for ${remote.cluster}`);
-    let header: Buffer;
-    try {
-      header = pipeHeader(authority);
-    } catch (err) {
-      return fail('BAD_AUTHORITY', (err as Error).message);
-    }
-    pool.take().then(
-      ({ sock, raw }) => {
-        if (local.destroyed) {
+      attempt = (retried) => {
+        const next = pool.pick();
+        if (next) open(next, retried);
+        else pool.acquire().then((s) => open(s, retried), (err: Error) => giveUp(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message));
+      };
+    } else {
+      const pool = this.pipePools.get(remote.cluster);
+      if (!pool) return giveUp('NO_ROUTE', `no pool for ${remote.cluster}`);
+      let header: Buffer;
+      try {
+        header = pipeHeader(authority);
+      } catch (err) {
+        return giveUp('BAD_AUTHORITY', (err as Error).message);
+      }
+      const open = ({ sock, raw }: Dialed, retried: boolean) => {
+        if (settled) {
           sock.destroy();
-          return finish();
+          return;
         }
+        sock.on('error', noop);
+        abortAttempt = () => raw.destroy();
         sock.write(header);
-        const r = relay(socketEnd(local), socketEnd(sock, raw), tally, finish, true);
-        const answered = this.answerDeadline(local, labels, authority, () => raw.destroy());
+        early.sendTo(sock);
+        const deadline = setTimeout(timedOut, c.connectTimeoutMs);
         readPipeStatus(sock, (err, status, reason) => {
-          clearTimeout(answered);
-          if (!err && status === 200) {
-            metrics.connect.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
-            r.openDown();
-            return;
-          }
-          metrics.refuse('outbound', 'REMOTE_REFUSED', labels);
-          logger.warn('remote gateway refused the tunnel', { status, remoteReason: reason ?? err?.message, authority, remoteCluster: route.remoteCluster, outboundPort: port });
+          clearTimeout(deadline);
+          if (settled) return;
+          if (!err && status === 200) return opened(socketEnd(sock, raw));
           raw.destroy();
-          resetSocket(local);
+          // Closed before any answer (a warm pipe the remote dropped, e.g. at its drain): the header never
+          // reached routing, so nothing reached the target.
+          if (err && retry(retried, err.message)) return;
+          if (!err && reason?.startsWith('DRAINING') && retry(retried, 'remote replica draining')) return;
+          refused(status, reason ?? err?.message ?? '');
         });
-      },
-      (err: Error) => fail(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message),
-    );
-  }
-
-  /** The remote gateway must answer a tunnel request within the connect timeout (it connects to the
-   * target meanwhile); otherwise both sides are reset. */
-  private answerDeadline(local: net.Socket, labels: TunnelLabels, authority: string, abortRemote: () => void): NodeJS.Timeout {
-    const ms = this.d.config.connectTimeoutMs;
-    return setTimeout(() => {
-      // The client already left: the relay has reset the remote side.
-      if (local.destroyed) return;
-      this.d.metrics.refuse('outbound', 'UPSTREAM_TIMEOUT', labels);
-      this.d.logger.warn('remote gateway did not answer the tunnel request in time', { reason: 'UPSTREAM_TIMEOUT', timeoutMs: ms, authority, remoteCluster: labels.remote_cluster });
-      abortRemote();
-      resetSocket(local);
-    }, ms);
+      };
+      attempt = (retried) => {
+        pool.take(retried).then((d) => open(d, retried), (err: Error) => giveUp(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message));
+      };
+    }
+    attempt(false);
   }
 
   private refuse(local: net.Socket, reason: string, message: string, labels: Partial<TunnelLabels> & { outboundPort?: number }, authority?: string): void {
@@ -385,3 +360,46 @@ function resetSocket(s: net.Socket): void {
 }
 
 function noop(): void {}
+
+/** The client's bytes (and FIN) before the remote answered: kept, bounded by RELAY_BUFFER (the client is
+ * paused beyond it), and written to every attempt, so a refused attempt can be replayed on another. */
+function holdEarly(local: net.Socket, tally: { up: number }) {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let ended = false;
+  let target: Duplex | undefined;
+  let gone: (() => void) | undefined;
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    bytes += chunk.length;
+    tally.up += chunk.length;
+    target?.write(chunk);
+    if (bytes >= RELAY_BUFFER) local.pause();
+  };
+  const onEnd = () => {
+    ended = true;
+    target?.end();
+  };
+  const onClose = () => gone?.();
+  local.on('data', onData);
+  local.once('end', onEnd);
+  local.once('close', onClose);
+  return {
+    /** A new attempt: everything so far is written to it, and what follows too. */
+    sendTo(t: Duplex): void {
+      target = t;
+      for (const c of chunks) t.write(c);
+      if (ended) t.end();
+    },
+    onLocalGone(f: () => void): void {
+      gone = f;
+    },
+    detach(): void {
+      local.off('data', onData);
+      local.off('end', onEnd);
+      local.off('close', onClose);
+      chunks.length = 0;
+      target = undefined;
+    },
+  };
+}

@@ -60,11 +60,13 @@ export class PipePool {
     return this.ready.length;
   }
 
-  /** A fresh connection: a warm one if any, else dialed now (next address after a failure). */
-  async take(): Promise<Dialed> {
+  /** A fresh connection: a warm one if any, else dialed now (next address after a failure). `dialNew` skips
+   * the warm ones: a retry after a warm pipe closed unanswered (its replica draining) would likely take a
+   * sibling that is closing too. */
+  async take(dialNew = false): Promise<Dialed> {
     if (this.closed) throw new GatewayError('REMOTE_UNAVAILABLE', `pool to ${this.remote.cluster} is closed`);
     const now = Date.now();
-    while (this.ready.length) {
+    while (!dialNew && this.ready.length) {
       const w = this.ready.pop()!;
       // Only our listeners: Node's own (e.g. net.Socket's 'end' handler) must stay.
       if (w.drop) for (const ev of ['close', 'end', 'error']) w.sock.off(ev, w.drop);
@@ -94,7 +96,8 @@ export class PipePool {
     const ctx = this.o.context();
     if (!ctx) throw new GatewayError('BAD_CREDENTIALS', 'no credentials yet');
     const r = this.remote;
-    const address = r.addresses[this.addressIndex % r.addresses.length]!;
+    const index = this.addressIndex % r.addresses.length;
+    const address = r.addresses[index]!;
     const started = performance.now();
     try {
       const d = await dial({
@@ -115,7 +118,8 @@ export class PipePool {
       this.failures = 0;
       return d;
     } catch (err) {
-      this.addressIndex++;
+      // Next address, once: concurrent dials failing on the same address must not step past the next one.
+      if (this.addressIndex % r.addresses.length === index) this.addressIndex = index + 1;
       this.failures++;
       this.ticket = undefined;
       throw err;
