@@ -1,7 +1,6 @@
 // `mesh gateway` as a process: flags → config, credentials (Identity service or files), routes
 // (Kubernetes watches or a file), then serve until SIGTERM, which drains.
 import { readFileSync } from 'node:fs';
-import v8 from 'node:v8';
 import { z } from 'zod';
 import { createLogger, type Logger } from '../log/index.js';
 // src/trust and src/kube (gRPC, the Kubernetes client: ~90 MB of RSS) are loaded only when the
@@ -9,19 +8,16 @@ import { createLogger, type Logger } from '../log/index.js';
 import { GatewayError } from './errors.js';
 import { PortRangeSchema, type GatewayConfigInput } from './config.js';
 import { startGateway, type Gateway } from './gateway.js';
+import { GatewayMetrics } from './metrics.js';
+import { governHeapGrowth, HEAP_GROWTH_DEFAULTS } from './heap-growth.js';
 import { FileCredentials, FileRouteSource } from './static-source.js';
 import { TRANSPORTS, type CredentialSource, type RouteSource } from './types.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const posInt = z.coerce.number().int().min(1);
 
-/** V8's old-generation growth for the gateway process (0 = V8's own, about 1.1–1.3× when the heap is this
- * small). Every relayed chunk is a new Buffer; the ones in flight at a scavenge are promoted and count
- * towards the old generation, so with the default a ~15 MB heap ran a full mark-compact about every 30 MB
- * relayed (20–60 per second in the bulk bench, a quarter of the hops' CPU). Letting the old generation grow
- * to 5× its live size before the next one removed them (1–4 per run) and cut CPU per MB by 35–40 % on both
- * transports; the live heap stays the same (~16 MB), idle memory does not change. */
-export const DEFAULT_HEAP_GROWING_PERCENT = 400;
+/** --heap-growing-percent while bytes flow fast (heap-growth.ts says why); 0 keeps V8's own growth. */
+export const DEFAULT_HEAP_GROWING_PERCENT = HEAP_GROWTH_DEFAULTS.busyPercent;
 const list = z
   .string()
   .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
@@ -78,8 +74,6 @@ export interface RunningGateway {
 }
 
 export async function runGateway(o: GatewayOptions, env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
-  // A V8 heuristic read at every limit computation, so setting it here, before any traffic, takes effect.
-  if (o.heapGrowingPercent > 0) v8.setFlagsFromString(`--heap-growing-percent=${o.heapGrowingPercent}`);
   const logger = createLogger('gateway', { fields: { cluster: o.clusterName, ...(env.POD_NAME ? { pod: env.POD_NAME } : {}) } });
   const credentials = await loadCredentials(o, env, logger);
   const routes = await loadRoutes(o, logger);
@@ -103,14 +97,16 @@ export async function runGateway(o: GatewayOptions, env: NodeJS.ProcessEnv = pro
     ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
     ...(o.drainGraceSeconds !== undefined ? { drainGraceMs: Math.round(o.drainGraceSeconds * 1000) } : {}),
   };
-  const gateway = await startGateway(config, { credentials, routes, logger });
+  const metrics = new GatewayMetrics();
+  const gateway = await startGateway(config, { credentials, routes, logger, metrics });
+  const stopGovernor = governHeapGrowth(() => metrics.bytesRelayed(), { ...HEAP_GROWTH_DEFAULTS, busyPercent: o.heapGrowingPercent });
   // One line on stdout for whoever started us (tests, scripts): where we listen.
   process.stdout.write(`gateway listening tunnel=${gateway.tunnelPort} admin=${gateway.adminPort}\n`);
   let stopping: Promise<void> | undefined;
   return {
     gateway,
     logger,
-    stop: () => (stopping ??= gateway.drain().then(() => undefined)),
+    stop: () => (stopping ??= gateway.drain().then(() => stopGovernor())),
   };
 }
 

@@ -133,6 +133,14 @@ export class GatewayMetrics {
     this.flush(t);
   }
 
+  /** Bytes relayed so far, both directions, all tunnels (open ones included). */
+  bytesRelayed(): number {
+    let n = 0;
+    for (const st of this.stats.values()) n += st.up + st.down;
+    for (const t of this.live) n += t.up - t.flushedUp + t.down - t.flushedDown;
+    return n;
+  }
+
   private flush(t: ByteTally): void {
     t.stats.up += t.up - t.flushedUp;
     t.stats.down += t.down - t.flushedDown;
