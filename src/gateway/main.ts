@@ -13,11 +13,12 @@ import { governHeapGrowth, HEAP_GROWTH_DEFAULTS } from './heap-growth.js';
 import { FileCredentials, FileRouteSource } from './static-source.js';
 import { TRANSPORTS, type CredentialSource, type RouteSource } from './types.js';
 
+/** --heap-growing-percent while bytes flow fast (heap-growth.ts says why); 0 keeps V8's own growth. */
+export const DEFAULT_HEAP_GROWING_PERCENT = HEAP_GROWTH_DEFAULTS.busyPercent;
+
 const port = z.coerce.number().int().min(0).max(65535);
 const posInt = z.coerce.number().int().min(1);
 
-/** --heap-growing-percent while bytes flow fast (heap-growth.ts says why); 0 keeps V8's own growth. */
-export const DEFAULT_HEAP_GROWING_PERCENT = HEAP_GROWTH_DEFAULTS.busyPercent;
 const list = z
   .string()
   .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))

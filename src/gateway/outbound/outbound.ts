@@ -4,11 +4,11 @@
 import net from 'node:net';
 import http2 from 'node:http2';
 import type tls from 'node:tls';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
-import type { GatewayMetrics, TunnelLabels } from '../metrics.js';
-import type { Duplex } from 'node:stream';
+import type { ByteTally, GatewayMetrics, TunnelLabels } from '../metrics.js';
 import { relay, socketEnd, h2End, RELAY_BUFFER, type RelayEnd } from '../relay.js';
 import { formatAuthority, resolveOutbound } from '../routing.js';
 import type { OutboundRoute, RemoteGateway, Transport } from '../types.js';
@@ -139,6 +139,19 @@ export class Outbound {
     });
   }
 
+  private trackSocket(local: net.Socket): void {
+    this.sockets.add(local);
+    local.on('close', () => this.sockets.delete(local));
+    local.on('error', noop);
+  }
+
+  private finisher(tally: ByteTally): () => void {
+    return () => {
+      this.active--;
+      this.d.metrics.closeTunnel(tally);
+    };
+  }
+
   /** Ports with a live listener (for tests and /ready). */
   boundPorts(): number[] {
     return [...this.listeners].filter(([, l]) => l.bound).map(([p]) => p).sort((a, b) => a - b);
@@ -150,9 +163,9 @@ export class Outbound {
 
   private onConnection(port: number, local: net.Socket): void {
     const { config: c, metrics, logger } = this.d;
-    this.sockets.add(local);
-    local.on('close', () => this.sockets.delete(local));
-    local.on('error', noop);
+    // The closures that outlive the tunnel's setup (close, idle timeout, finish) come from small helpers:
+    // one made here would keep this whole scope (the setup's closures and early bytes) per open tunnel.
+    this.trackSocket(local);
     let route: OutboundRoute;
     let remote: RemoteGateway;
     try {
@@ -171,11 +184,8 @@ export class Outbound {
     const started = performance.now();
     const tally = metrics.openTunnel(labels);
     this.active++;
-    const finish = () => {
-      this.active--;
-      metrics.closeTunnel(tally);
-    };
-    local.setTimeout(c.idleTimeoutMs, () => local.destroy());
+    const finish = this.finisher(tally);
+    local.setTimeout(c.idleTimeoutMs, destroyer(local));
     const fail = (code: string, message: string) => {
       finish();
       this.refuse(local, code, message, labels, authority);
@@ -357,6 +367,10 @@ function resetSocket(s: net.Socket): void {
   } catch {
     s.destroy();
   }
+}
+
+function destroyer(s: net.Socket): () => void {
+  return () => s.destroy();
 }
 
 function noop(): void {}
