@@ -7,7 +7,7 @@
 // (connect, 64 B each way, close; 8 and 64 concurrent), p50/p99 of 1 KiB requests at a fixed rate, gateway
 // RSS idle and per 1,000 idle tunneled connections, and the CPU both hops spend per round trip / MB / new
 // connection. Bounded: 1.5 s per figure x 3 interleaved rounds (GATEWAY_BENCH_SECONDS,
-// GATEWAY_BENCH_ROUNDS; GATEWAY_BENCH_ONLY=nginx,connect picks subjects), about 6 min in all with the build.
+// GATEWAY_BENCH_ROUNDS; GATEWAY_BENCH_ONLY=nginx,connect picks subjects), about 8 min in all with the build.
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, chmodSync, existsSync } from 'node:fs';
