@@ -1,9 +1,10 @@
 // V8's old-generation growth for the gateway process, following the byte rate. Every relayed chunk is a new
-// Buffer; under bulk traffic those in flight at a scavenge are promoted, and with V8's default growth for a
-// heap this small (~15 MB live) a full mark-compact came about every 30 MB relayed (20-60 a second, a
-// quarter of both hops' CPU in the bulk bench). Letting the old generation grow 5x before the next one ended
-// that (CPU per MB -35-40 %), but also keeps the setup garbage of idle tunnels longer (+6 KB RSS each).
-// So the wide growth applies only while bytes flow fast, and V8's own heuristics otherwise.
+// Buffer. With V8's default growth for a heap this small (~15 MB live), bulk traffic started a full
+// mark-compact about every 30 MB relayed (20-60 a second, a quarter of both hops' CPU in the bulk bench; GC
+// flags say allocation limit, not external-memory pressure). A bare relay with a 5 MB heap had none, the
+// same relay holding 14 MB of ballast had them too. Letting the old generation grow 5x before the next one
+// ended that (CPU per MB about -30 %) but also keeps the setup garbage of idle tunnels longer (a few KB of
+// RSS each), so the wide growth applies only while bytes flow fast, and V8's own heuristics otherwise.
 import v8 from 'node:v8';
 
 export interface HeapGrowthOptions {
