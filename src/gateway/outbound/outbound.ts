@@ -214,20 +214,14 @@ export class Outbound {
     const giveUp = (code: string, message: string) => {
       if (settle()) fail(code, message);
     };
+    const unavailable = (err: Error) => giveUp(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message);
     const refused = (status: number | undefined, reason: string) => {
-      if (!settle()) return;
-      metrics.refuse('outbound', 'REMOTE_REFUSED', labels);
-      logger.warn('remote gateway refused the tunnel', { status, remoteReason: reason, authority, remoteCluster: route.remoteCluster, outboundPort: port });
-      finish();
-      resetSocket(local);
+      if (settle()) fail('REMOTE_REFUSED', `remote gateway refused the tunnel: ${status ?? '-'} ${reason}`);
     };
     const timedOut = () => {
       if (!settle()) return;
       abortAttempt?.();
-      metrics.refuse('outbound', 'UPSTREAM_TIMEOUT', labels);
-      logger.warn('remote gateway did not answer the tunnel request in time', { reason: 'UPSTREAM_TIMEOUT', timeoutMs: c.connectTimeoutMs, authority, remoteCluster: route.remoteCluster });
-      finish();
-      resetSocket(local);
+      fail('UPSTREAM_TIMEOUT', `remote gateway did not answer the tunnel request within ${c.connectTimeoutMs} ms`);
     };
     const opened = (remoteEnd: RelayEnd) => {
       if (!settle()) return;
@@ -292,7 +286,7 @@ export class Outbound {
       attempt = (retried) => {
         const next = pool.pick();
         if (next) open(next, retried);
-        else pool.acquire().then((s) => open(s, retried), (err: Error) => giveUp(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message));
+        else pool.acquire().then((s) => open(s, retried), unavailable);
       };
     } else {
       const pool = this.pipePools.get(remote.cluster);
@@ -318,15 +312,16 @@ export class Outbound {
           if (settled) return;
           if (!err && status === 200) return opened(socketEnd(sock, raw));
           raw.destroy();
-          // Closed before any answer (a warm pipe the remote dropped, e.g. at its drain): the header never
-          // reached routing, so nothing reached the target.
+          // Closed before any answer: mostly a warm pipe the remote dropped (its drain closes idle pipes), so
+          // nothing reached the target. A remote that crashed between dialling the target and answering may
+          // have passed the first bytes on: the same window as an HTTP/2 session lost before its response.
           if (err && retry(retried, err.message)) return;
           if (!err && reason?.startsWith('DRAINING') && retry(retried, 'remote replica draining')) return;
           refused(status, reason ?? err?.message ?? '');
         });
       };
       attempt = (retried) => {
-        pool.take(retried).then((d) => open(d, retried), (err: Error) => giveUp(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message));
+        pool.take(retried).then((d) => open(d, retried), unavailable);
       };
     }
     attempt(false);
