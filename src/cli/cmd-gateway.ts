@@ -1,7 +1,7 @@
 // `mesh gateway`: the east-west gateway (one process per replica). Flags are validated by the gateway's
 // zod schema; SIGTERM drains (stop accepting, let tunnels finish up to --drain-timeout-ms).
 import { Command } from 'commander';
-import { GatewayOptionsSchema, runGateway, GatewayError, DEFAULT_HEAP_GROWING_PERCENT } from '../gateway/index.js';
+import { GatewayOptionsSchema, runGateway, GatewayError, HEAP_GROWTH_DEFAULTS } from '../gateway/index.js';
 import { CliError, ExitCode } from './errors.js';
 
 export function registerGateway(program: Command): void {
@@ -26,7 +26,7 @@ export function registerGateway(program: Command): void {
     .option('--idle-timeout-ms <ms>', 'close a tunnel after this long without bytes either way')
     .option('--drain-timeout-ms <ms>', 'on SIGTERM, how long tunnels may finish')
     .option('--drain-grace-seconds <s>', 'on SIGTERM, keep accepting this long (while /ready is 503) before stopping (default 5)')
-    .option('--heap-growing-percent <n>', `V8 old-generation growth (--heap-growing-percent) while bytes flow fast: fewer full GCs under bulk traffic (default ${DEFAULT_HEAP_GROWING_PERCENT}; 0 = V8's own always)`)
+    .option('--heap-growing-percent <n>', `V8 old-generation growth (--heap-growing-percent) while bytes flow fast: fewer full GCs under bulk traffic (default ${HEAP_GROWTH_DEFAULTS.busyPercent}; 0 = V8's own always)`)
     .option('--allowed-identities <list>', 'comma-separated peer identities allowed in (SPIFFE ids, spiffe://td/ns/x/* prefixes, trust domains)')
     .option('--cert <file>', 'certificate chain (PEM), for static setups (with --key, --bundle)')
     .option('--key <file>', 'private key (PEM)')

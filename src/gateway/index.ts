@@ -7,7 +7,7 @@ export { MemoryRouteSource, FileRouteSource, RouteFileSchema, parseRouteFile, st
 export { parseAuthority, formatAuthority, checkPolicy, identityMatches, resolveTarget, indexExports, type Target } from './routing.js';
 export { ALPN_H2, ALPN_PIPE } from './tls.js';
 export { TRANSPORTS, type Transport, type Credentials, type CredentialSource, type RouteSource, type RouteSnapshot, type ExportedService, type OutboundRoute, type RemoteGateway } from './types.js';
-export { runGateway, GatewayOptionsSchema, DEFAULT_HEAP_GROWING_PERCENT, type GatewayOptions, type RunningGateway } from './main.js';
+export { runGateway, GatewayOptionsSchema, type GatewayOptions, type RunningGateway } from './main.js';
 export { nextHeapGrowth, HeapGrowthGovernor, HEAP_GROWTH_DEFAULTS, type HeapGrowthOptions } from './heap-growth.js';
 // KubeRouteSource is not re-exported: it would load src/kube into every importer (main.ts imports it lazily).
 export { buildSnapshot, ALLOWED_IDENTITIES_ANNOTATION, type KubeState } from './kube-snapshot.js';

@@ -13,9 +13,6 @@ import { governHeapGrowth, HEAP_GROWTH_DEFAULTS } from './heap-growth.js';
 import { FileCredentials, FileRouteSource } from './static-source.js';
 import { TRANSPORTS, type CredentialSource, type RouteSource } from './types.js';
 
-/** --heap-growing-percent while bytes flow fast (heap-growth.ts says why); 0 keeps V8's own growth. */
-export const DEFAULT_HEAP_GROWING_PERCENT = HEAP_GROWTH_DEFAULTS.busyPercent;
-
 const port = z.coerce.number().int().min(0).max(65535);
 const posInt = z.coerce.number().int().min(1);
 
@@ -45,7 +42,8 @@ export const GatewayOptionsSchema = z
     idleTimeoutMs: posInt.optional(),
     drainTimeoutMs: z.coerce.number().int().min(0).optional(),
     drainGraceSeconds: z.coerce.number().min(0).max(3600).optional(),
-    heapGrowingPercent: z.coerce.number().int().min(0).max(1000).default(DEFAULT_HEAP_GROWING_PERCENT),
+    /** --heap-growing-percent while bytes flow fast (heap-growth.ts says why); 0 keeps V8's own growth. */
+    heapGrowingPercent: z.coerce.number().int().min(0).max(1000).default(HEAP_GROWTH_DEFAULTS.busyPercent),
     allowedIdentities: list,
     cert: z.string().optional(),
     key: z.string().optional(),
