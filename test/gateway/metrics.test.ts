@@ -25,6 +25,7 @@ test('metrics: connections, tunnels opened/active and bytes appear on scrape and
   assert.equal(value(text, 'gateway_streams_active', key), 2);
   assert.equal(value(text, 'gateway_bytes_total', `${key},flow="up"`), 10);
   assert.equal(value(text, 'gateway_bytes_total', `${key},flow="down"`), 5);
+  assert.equal(m.bytesRelayed(), 15, 'both directions of the open tunnels');
   m.closeTunnel(t1);
   m.closeTunnel(t1); // twice: counted once
   t2.down += 2;
@@ -34,8 +35,10 @@ test('metrics: connections, tunnels opened/active and bytes appear on scrape and
   assert.equal(value(text, 'gateway_streams_active', key), 1);
   assert.equal(value(text, 'gateway_bytes_total', `${key},flow="up"`), 10);
   assert.equal(value(text, 'gateway_bytes_total', `${key},flow="down"`), 7);
+  assert.equal(m.bytesRelayed(), 17, 'closed tunnels still count, each byte once');
   m.closeTunnel(t2);
   text = await m.registry.metrics();
   assert.equal(value(text, 'gateway_streams_active', key), 0);
   assert.equal(value(text, 'gateway_bytes_total', `${key},flow="down"`), 7);
+  assert.equal(m.bytesRelayed(), 17, 'after the last close');
 });
