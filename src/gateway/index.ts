@@ -10,4 +10,4 @@ export { TRANSPORTS, type Transport, type Credentials, type CredentialSource, ty
 export { runGateway, GatewayOptionsSchema, type GatewayOptions, type RunningGateway } from './main.js';
 export { nextHeapGrowth, HeapGrowthGovernor, HEAP_GROWTH_DEFAULTS, type HeapGrowthOptions } from './heap-growth.js';
 // KubeRouteSource is not re-exported: it would load src/kube into every importer (main.ts imports it lazily).
-export { buildSnapshot, ALLOWED_IDENTITIES_ANNOTATION, type KubeState } from './kube-snapshot.js';
+export { buildSnapshot, type KubeState } from './kube-snapshot.js';

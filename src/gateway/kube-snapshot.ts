@@ -1,20 +1,21 @@
 // Pure: Kubernetes objects (exported Services, their EndpointSlices, shadow Services, Links) → the
 // gateway's routing snapshot. Malformed objects are skipped with a reason (returned for logging), never
 // thrown, so one bad shadow cannot take routing down for the others.
-import { z } from 'zod';
 import type { ExportedService, OutboundRoute, RemoteGateway, RouteSnapshot, Backend } from './types.js';
-import { TRANSPORTS } from './types.js';
 
-export const EXPORT_LABEL = 'mirror.mesh.io/exported';
-export const EXPORT_GATEWAY_VALUES = ['true', 'gateway'];
-export const MIRRORED_LABEL = 'mirror.mesh.io/mirrored-service';
-export const CLUSTER_LABEL = 'mirror.mesh.io/cluster-name';
-export const REMOTE_FQ_ANNOTATION = 'mirror.mesh.io/remote-svc-fq-name';
-export const PORT_MAP_ANNOTATION = 'mirror.mesh.io/gateway-port-map';
-export const MODE_ANNOTATION = 'mirror.mesh.io/mode';
-/** On an exported Service: comma-separated SPIFFE ids, `spiffe://td/ns/x/*` prefixes, `cluster:<name>` or trust domains. */
-export const ALLOWED_IDENTITIES_ANNOTATION = 'mirror.mesh.io/allowed-identities';
-export const SLICE_SERVICE_LABEL = 'kubernetes.io/service-name';
+import {
+  ALLOWED_IDENTITIES_ANNOTATION,
+  CLUSTER_LABEL,
+  EXPORT_GATEWAY_VALUES,
+  EXPORT_LABEL,
+  MIRRORED_LABEL,
+  MODE_ANNOTATION,
+  PORT_MAP_ANNOTATION,
+  REMOTE_FQ_ANNOTATION,
+  SLICE_SERVICE_LABEL,
+  linkSpecSchema,
+  parsePortMap,
+} from '../api/index.js';
 
 interface Meta {
   name?: string;
@@ -37,31 +38,6 @@ export interface KLink {
   spec?: unknown;
 }
 
-const PortMapSchema = z.array(
-  z.object({
-    port: z.number().int().min(1).max(65535),
-    name: z.string().optional(),
-    protocol: z.string().optional(),
-    outboundPort: z.number().int().min(1).max(65535),
-    hostname: z.string().min(1).optional(),
-  }),
-);
-
-/** The few Link fields the gateway needs, read leniently (the mirror owns the full schema). */
-const LinkFieldsSchema = z.object({
-  targetClusterName: z.string().min(1),
-  targetClusterDomain: z.string().min(1).default('cluster.local'),
-  gateway: z
-    .object({
-      addresses: z.array(z.string().min(1)).min(1),
-      port: z.number().int().min(1).max(65535).default(4143),
-      identity: z.string().optional(),
-      transport: z.enum(TRANSPORTS).optional(),
-      allowedIdentities: z.array(z.string()).optional(),
-    })
-    .optional(),
-});
-
 export interface KubeState {
   exported: KService[];
   slices: KSlice[];
@@ -70,7 +46,7 @@ export interface KubeState {
 }
 
 export function isExportedThroughGateway(s: KService): boolean {
-  return EXPORT_GATEWAY_VALUES.includes(s.metadata?.labels?.[EXPORT_LABEL] ?? '');
+  return (EXPORT_GATEWAY_VALUES as readonly string[]).includes(s.metadata?.labels?.[EXPORT_LABEL] ?? '');
 }
 
 export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problems: string[] } {
@@ -116,17 +92,13 @@ export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problem
       problems.push(`${where}: needs label ${CLUSTER_LABEL} and annotation ${REMOTE_FQ_ANNOTATION}=<svc>.<ns>.svc.<domain>`);
       continue;
     }
-    let entries: z.infer<typeof PortMapSchema>;
-    try {
-      const r = PortMapSchema.safeParse(JSON.parse(raw));
-      if (!r.success) throw new Error(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-      entries = r.data;
-    } catch (err) {
-      problems.push(`${where}: bad ${PORT_MAP_ANNOTATION}: ${(err as Error).message}`);
+    const parsed = parsePortMap(raw);
+    if (!parsed.ok) {
+      problems.push(`${where}: bad ${PORT_MAP_ANNOTATION}: ${parsed.message}`);
       continue;
     }
-    for (const e of entries) {
-      if ((e.protocol ?? 'TCP') !== 'TCP') continue;
+    for (const e of parsed.entries) {
+      if (e.protocol !== 'TCP') continue;
       outbound.push({ outboundPort: e.outboundPort, remoteCluster: cluster, namespace: parts[1]!, service: parts[0]!, port: e.port, ...(e.hostname ? { hostname: e.hostname } : {}) });
     }
   }
@@ -144,7 +116,7 @@ export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problem
 
   const remotes: RemoteGateway[] = [];
   for (const l of st.links) {
-    const r = LinkFieldsSchema.safeParse(l.spec);
+    const r = linkSpecSchema.safeParse(l.spec);
     if (!r.success) {
       problems.push(`link ${l.metadata?.namespace}/${l.metadata?.name}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       continue;

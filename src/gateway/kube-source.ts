@@ -3,7 +3,8 @@
 // coalesced rebuild (a level-triggered reconcile of a single key) turns the caches into a snapshot.
 import { Informer, KubeClient, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
-import { buildSnapshot, EXPORT_LABEL, MIRRORED_LABEL, type KLink, type KService, type KSlice } from './kube-snapshot.js';
+import { EXPORT_LABEL, MIRRORED_LABEL } from '../api/index.js';
+import { buildSnapshot, type KLink, type KService, type KSlice } from './kube-snapshot.js';
 import type { RouteSnapshot, RouteSource } from './types.js';
 
 /** Changes within this window are applied together. */

@@ -3,10 +3,8 @@
 // reach each linked cluster's gateway. Plain data, so routing decisions are pure functions over it.
 import { z } from 'zod';
 
-/** How a tunnel crosses to the remote gateway: HTTP/2 CONNECT streams over pooled mTLS connections, or
- * one pre-handshaked mTLS connection per tunnel with the target in a short header. */
-export const TRANSPORTS = ['connect', 'tls-pipe'] as const;
-export type Transport = (typeof TRANSPORTS)[number];
+import { TRANSPORTS, DEFAULT_CLUSTER_DOMAIN, GATEWAY_TUNNEL_PORT } from '../api/index.js';
+export { TRANSPORTS, type Transport } from '../api/index.js';
 
 export const BackendSchema = z.object({
   address: z.string().min(1),
@@ -48,9 +46,9 @@ export type OutboundRoute = z.infer<typeof OutboundRouteSchema>;
 /** A linked cluster's gateway, from the Link spec. */
 export const RemoteGatewaySchema = z.object({
   cluster: z.string().min(1),
-  clusterDomain: z.string().min(1).default('cluster.local'),
+  clusterDomain: z.string().min(1).default(DEFAULT_CLUSTER_DOMAIN),
   addresses: z.array(z.string().min(1)).min(1),
-  port: z.number().int().min(1).max(65535).default(4143),
+  port: z.number().int().min(1).max(65535).default(GATEWAY_TUNNEL_PORT),
   /** Expected SPIFFE id of the remote gateway; absent = any identity in the trust domain. */
   identity: z.string().optional(),
   transport: z.enum(TRANSPORTS).optional(),

@@ -1,30 +1,28 @@
 // Names from the design card and docs/architecture.md, and the shapes the mirror reads and writes.
 import type { KubeObject } from '../kube/index.js';
 
-export const MESH_NAMESPACE = 'mesh-system';
-export const LINK_GROUP = 'multicluster.mesh.io';
-export const LINK_VERSION = 'v1alpha1';
-export const LINK_PLURAL = 'links';
-export const LINK_FINALIZER = 'multicluster.mesh.io/mirror-cleanup';
-
-export const EXPORT_LABEL = 'mirror.mesh.io/exported';
-export const MIRRORED_LABEL = 'mirror.mesh.io/mirrored-service';
-export const CLUSTER_LABEL = 'mirror.mesh.io/cluster-name';
-/** On a per-pod Service of a gateway-mode headless shadow: the shadow it belongs to. */
-export const HEADLESS_PARENT_LABEL = 'mirror.mesh.io/headless-mirror-svc-name';
-export const REMOTE_FQ_ANNOTATION = 'mirror.mesh.io/remote-svc-fq-name';
-export const REMOTE_RV_ANNOTATION = 'mirror.mesh.io/remote-resource-version';
-export const PORT_MAP_ANNOTATION = 'mirror.mesh.io/gateway-port-map';
-export const MODE_ANNOTATION = 'mirror.mesh.io/mode';
-/** Labels and annotations under these prefixes are the mesh's own and never copied from a remote Service. */
-export const RESERVED_PREFIXES = ['mirror.mesh.io/', 'multicluster.mesh.io/'];
-/** Annotations a remote cluster sets for itself that mean nothing here. */
-export const NEVER_COPIED = ['kubectl.kubernetes.io/last-applied-configuration'];
-
-export const SLICE_SERVICE_LABEL = 'kubernetes.io/service-name';
-export const SLICE_MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
-export const SLICE_MANAGED_BY = 'mirror.mesh.io';
-export const GATEWAY_SERVICE = 'mesh-gateway';
+export {
+  MESH_NAMESPACE,
+  LINK_GROUP,
+  LINK_VERSION,
+  LINK_PLURAL,
+  LINK_FINALIZER,
+  EXPORT_LABEL,
+  MIRRORED_LABEL,
+  CLUSTER_LABEL,
+  HEADLESS_PARENT_LABEL,
+  REMOTE_FQ_ANNOTATION,
+  REMOTE_RV_ANNOTATION,
+  PORT_MAP_ANNOTATION,
+  MODE_ANNOTATION,
+  RESERVED_PREFIXES,
+  NEVER_COPIED,
+  SLICE_SERVICE_LABEL,
+  SLICE_MANAGED_BY_LABEL,
+  SLICE_MANAGED_BY,
+  GATEWAY_NAME as GATEWAY_SERVICE,
+  type PortMapEntry,
+} from '../api/index.js';
 
 export type Mode = 'gateway' | 'flat';
 
@@ -75,11 +73,3 @@ export interface EndpointSlice extends KubeObject {
   ports?: EndpointPort[] | null;
 }
 
-/** One entry of the gateway port map annotation (docs/architecture.md). */
-export interface PortMapEntry {
-  port: number;
-  name?: string;
-  protocol: string;
-  outboundPort: number;
-  hostname?: string;
-}

@@ -98,8 +98,8 @@ test('buildSnapshot: exported Services with ready endpoints, shadows with port m
       { metadata: { namespace: 'prod', name: 'dup-cluster-b', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' }, annotations: { 'mirror.mesh.io/remote-svc-fq-name': 'dup.prod.svc.b.local', 'mirror.mesh.io/gateway-port-map': JSON.stringify([{ port: 80, outboundPort: 14001 }]) } } },
     ],
     links: [
-      { metadata: { namespace: 'mesh-system', name: 'cluster-b' }, spec: { targetClusterName: 'cluster-b', targetClusterDomain: 'b.local', gateway: { addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe' } } },
-      { metadata: { namespace: 'mesh-system', name: 'flat' }, spec: { targetClusterName: 'cluster-c' } },
+      { metadata: { namespace: 'mesh-system', name: 'cluster-b' }, spec: { targetClusterName: 'cluster-b', targetClusterDomain: 'b.local', clusterCredentialsSecret: 'cluster-credentials-cluster-b', gateway: { addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe' } } },
+      { metadata: { namespace: 'mesh-system', name: 'flat' }, spec: { targetClusterName: 'cluster-c', clusterCredentialsSecret: 'cluster-credentials-cluster-c' } },
       { metadata: { namespace: 'mesh-system', name: 'broken' }, spec: { gateway: {} } },
     ],
   });

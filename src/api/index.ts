@@ -1,0 +1,30 @@
+// src/api: the contracts between the mesh's components (and its users): names, labels, annotations,
+// ports, defaults, the Link schema and the shadow port map. A leaf: it depends on zod only.
+export * from './names.js';
+export {
+  linkSpecSchema,
+  linkGatewaySchema,
+  parseLinkSpec,
+  durationMs,
+  dnsLabelSchema,
+  dnsSubdomainSchema,
+  portSchema,
+  TRANSPORTS,
+  DEFAULT_GATEWAY_SELECTOR,
+  DEFAULT_FLAT_SELECTOR,
+  DEFAULT_PROBE,
+  LINK_CONDITION_TYPES,
+  type Transport,
+  type LinkSpec,
+  type LinkSpecInput,
+  type LinkGateway,
+  type LinkStatus,
+  type LinkCondition,
+  type LinkConditionType,
+  type Condition,
+  type ConditionStatus,
+  type MirroredServiceStatus,
+  type ParsedLink,
+} from './link.js';
+export { labelSelectorSchema, matchesSelector, selectorString, type LabelSelector } from './selector.js';
+export { portMapEntrySchema, portMapSchema, parsePortMap, formatPortMap, type PortMapEntry, type ParsedPortMap } from './port-map.js';

@@ -1,0 +1,120 @@
+// The Link resource (multicluster.mesh.io/v1alpha1): the one schema of its spec, read by the mirror (which
+// validates and reports), the gateway (routing to remote gateways, per-link policy), the CLI (writes it)
+// and the CRD (its openAPIV3Schema is checked against this).
+import { z } from 'zod';
+import { labelSelectorSchema, type LabelSelector } from './selector.js';
+import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRUST_DOMAIN, EXPORT_FLAT_VALUES, EXPORT_GATEWAY_VALUES, EXPORT_LABEL, GATEWAY_TUNNEL_PORT } from './names.js';
+
+export const dnsLabelSchema = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits, -)').max(63);
+export const dnsSubdomainSchema = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS name');
+const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m)$/, 'must be a duration such as 500ms, 3s or 1m');
+export const portSchema = z.number().int().min(1).max(65535);
+const hostOrIp = z.string().min(1).max(253).regex(/^[A-Za-z0-9.:-]+$/, 'must be an IP address or a hostname');
+/** A SPIFFE id as a Link names a peer: the full parse and trust-domain checks live in src/trust. */
+const spiffeIdShape = z.string().max(2048).regex(/^spiffe:\/\/[^/]+\/.+$/, 'must be a SPIFFE id spiffe://<trust-domain>/<path>');
+
+/** How a tunnel crosses to the remote gateway: HTTP/2 CONNECT streams over pooled mTLS connections, or
+ * one pre-handshaked mTLS connection per tunnel with the target in a short header. */
+export const TRANSPORTS = ['connect', 'tls-pipe'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+export const DEFAULT_GATEWAY_SELECTOR: LabelSelector = { matchExpressions: [{ key: EXPORT_LABEL, operator: 'In', values: [...EXPORT_GATEWAY_VALUES] }] };
+export const DEFAULT_FLAT_SELECTOR: LabelSelector = { matchExpressions: [{ key: EXPORT_LABEL, operator: 'In', values: [...EXPORT_FLAT_VALUES] }] };
+export const DEFAULT_PROBE = { path: '/live', period: '3s', timeout: '2s', failureThreshold: 3 } as const;
+
+export const linkGatewaySchema = z
+  .object({
+    addresses: z.array(hostOrIp).min(1),
+    port: portSchema.default(GATEWAY_TUNNEL_PORT),
+    identity: spiffeIdShape,
+    transport: z.enum(TRANSPORTS).optional(),
+    /** Callers from the target cluster this cluster's gateway admits over this Link (allowed-identities
+     * syntax: exact SPIFFE ids, `spiffe://td/ns/x/*` prefixes, `cluster:<name>`, a trust domain). Absent:
+     * the gateway's own default. */
+    allowedIdentities: z.array(z.string().min(1).max(2048)).max(256).optional(),
+  })
+  .strict();
+
+export const linkSpecSchema = z
+  .object({
+    targetClusterName: dnsLabelSchema,
+    targetClusterDomain: dnsSubdomainSchema.default(DEFAULT_CLUSTER_DOMAIN),
+    trustDomain: dnsSubdomainSchema.default(DEFAULT_TRUST_DOMAIN),
+    clusterCredentialsSecret: dnsSubdomainSchema,
+    gateway: linkGatewaySchema.optional(),
+    probe: z
+      .object({
+        path: z.string().startsWith('/').default(DEFAULT_PROBE.path),
+        port: portSchema.optional(),
+        period: duration.default(DEFAULT_PROBE.period),
+        timeout: duration.default(DEFAULT_PROBE.timeout),
+        failureThreshold: z.number().int().min(1).max(100).default(DEFAULT_PROBE.failureThreshold),
+      })
+      .strict()
+      .default({ ...DEFAULT_PROBE }),
+    selector: labelSelectorSchema.default(DEFAULT_GATEWAY_SELECTOR),
+    flatSelector: labelSelectorSchema.default(DEFAULT_FLAT_SELECTOR),
+    excludedLabels: z.array(z.string().min(1)).default([]),
+    excludedAnnotations: z.array(z.string().min(1)).default([]),
+    createNamespaces: z.boolean().default(false),
+  })
+  .strict();
+
+export type LinkSpec = z.infer<typeof linkSpecSchema>;
+export type LinkSpecInput = z.input<typeof linkSpecSchema>;
+export type LinkGateway = z.infer<typeof linkGatewaySchema>;
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+/** metav1.Condition as the mesh writes it. */
+export interface Condition<T extends string = string> {
+  type: T;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  lastTransitionTime?: string;
+  observedGeneration?: number;
+}
+
+export const LINK_CONDITION_TYPES = ['Ready', 'RemoteAPIReachable', 'GatewayReachable', 'CredentialsValid', 'SpecValid', 'Conflict'] as const;
+export type LinkConditionType = (typeof LINK_CONDITION_TYPES)[number];
+export type LinkCondition = Condition<LinkConditionType>;
+
+export interface MirroredServiceStatus {
+  namespace: string;
+  name: string;
+  shadow: string;
+  mode: string;
+  problem?: string;
+}
+
+export interface LinkStatus {
+  observedGeneration?: number;
+  conditions?: LinkCondition[];
+  mirroredServices?: { count: number; services: MirroredServiceStatus[] };
+  lastProbe?: { time: string; latencyMs?: number; success: boolean; message?: string };
+}
+
+export type ParsedLink = { ok: true; spec: LinkSpec } | { ok: false; path: string; message: string };
+
+/** Validates a Link's spec; on failure returns the first problem's path (e.g. `spec.gateway.port`) and
+ * every problem as `path: message` (the path once). */
+export function parseLinkSpec(raw: unknown): ParsedLink {
+  const r = linkSpecSchema.safeParse(raw ?? {});
+  if (r.success) return { ok: true, spec: r.data };
+  const issues = r.error.issues;
+  const pathOf = (p: readonly PropertyKey[]) => ['spec', ...p.map(String)].join('.');
+  const message = issues.map((i) => `${pathOf(i.path)}: ${i.message}`).join('; ');
+  return { ok: false, path: pathOf(issues[0]?.path ?? []), message };
+}
+
+/** Parses a Link duration (500ms, 3s, 1m) to milliseconds; NaN if it is not one. */
+export function durationMs(d: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(d);
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}

@@ -1,0 +1,98 @@
+// Every name, label, annotation, port and default that more than one component (or a user) relies on.
+// One spelling, here; the design card (shared/DESIGN.md) and docs/architecture.md say what each means.
+
+// --- namespaces, groups, kinds -------------------------------------------------------------------------
+export const MESH_NAMESPACE = 'mesh-system';
+export const LINK_GROUP = 'multicluster.mesh.io';
+export const LINK_VERSION = 'v1alpha1';
+export const LINK_API_VERSION = `${LINK_GROUP}/${LINK_VERSION}`;
+export const LINK_KIND = 'Link';
+export const LINK_PLURAL = 'links';
+export const LINK_FINALIZER = 'multicluster.mesh.io/mirror-cleanup';
+
+// --- defaults ------------------------------------------------------------------------------------------
+export const DEFAULT_TRUST_DOMAIN = 'mesh.local';
+export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+/** The east-west gateway's inbound mutual-TLS tunnel port. */
+export const GATEWAY_TUNNEL_PORT = 4143;
+/** The gateway's admin port: /live, /ready, /metrics. */
+export const GATEWAY_ADMIN_PORT = 4191;
+/** The controller's Identity gRPC port. */
+export const IDENTITY_PORT = 8080;
+/** The controller's admin port: /healthz, /readyz, /metrics. */
+export const CONTROLLER_ADMIN_PORT = 9990;
+/** Outbound listener range shared by controller (allocates) and gateway (binds). */
+export const DEFAULT_OUTBOUND_PORTS = '14000-15999';
+/** Audience of the ServiceAccount tokens the Identity service accepts (never the API server's). */
+export const IDENTITY_TOKEN_AUDIENCE = 'identity.mesh.io';
+
+// --- well-known objects in mesh-system ----------------------------------------------------------------
+export const CONTROLLER_NAME = 'mesh-controller';
+export const GATEWAY_NAME = 'mesh-gateway';
+export const ISSUER_SECRET = 'mesh-issuer';
+export const TRUST_ROOTS_CONFIGMAP = 'mesh-trust-roots';
+export const TRUST_ROOTS_KEY = 'ca-bundle.crt';
+/** Key of a link credentials Secret holding the kubeconfig for the target cluster. */
+export const CREDENTIALS_KUBECONFIG_KEY = 'kubeconfig';
+export const credentialsSecretName = (target: string): string => `cluster-credentials-${target}`;
+/** The ServiceAccount a source cluster's mirror uses in the target cluster. */
+export const linkServiceAccountName = (source: string): string => `mesh-link-${source}`;
+
+// --- labels and annotations on what `mesh install` / `mesh link` write -------------------------------
+export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
+export const PART_OF = 'mesh-federation';
+export const APP_NAME_LABEL = 'app.kubernetes.io/name';
+/** On mesh-system: this cluster's name (and the two annotations below). */
+export const CLUSTER_NAME_LABEL = 'mesh.io/cluster-name';
+export const CLUSTER_DOMAIN_ANNOTATION = 'mesh.io/cluster-domain';
+export const TRUST_DOMAIN_ANNOTATION = 'mesh.io/trust-domain';
+/** On a link credentials Secret (source side): the target cluster. */
+export const LINK_TARGET_LABEL = 'mesh.io/link-target';
+/** On the target side's link ServiceAccount and RBAC: the source cluster. */
+export const LINK_SOURCE_LABEL = 'mesh.io/link-source';
+
+// --- export and shadows (the Linkerd-compatible path) -------------------------------------------------
+export const EXPORT_LABEL = 'mirror.mesh.io/exported';
+/** Export label values that mean "through the gateways". */
+export const EXPORT_GATEWAY_VALUES = ['true', 'gateway'] as const;
+/** Export label values that mean "pod-to-pod". */
+export const EXPORT_FLAT_VALUES = ['flat', 'remote-discovery'] as const;
+export const MIRRORED_LABEL = 'mirror.mesh.io/mirrored-service';
+export const CLUSTER_LABEL = 'mirror.mesh.io/cluster-name';
+/** On a per-pod Service of a gateway-mode headless shadow: the shadow it belongs to. */
+export const HEADLESS_PARENT_LABEL = 'mirror.mesh.io/headless-mirror-svc-name';
+export const REMOTE_FQ_ANNOTATION = 'mirror.mesh.io/remote-svc-fq-name';
+export const REMOTE_RV_ANNOTATION = 'mirror.mesh.io/remote-resource-version';
+export const PORT_MAP_ANNOTATION = 'mirror.mesh.io/gateway-port-map';
+export const MODE_ANNOTATION = 'mirror.mesh.io/mode';
+/** On an exported Service: who may call it through the gateway (see allowed-identities in the gateway). */
+export const ALLOWED_IDENTITIES_ANNOTATION = 'mirror.mesh.io/allowed-identities';
+/** On an exported Service: send a PROXY v2 header with the caller's identity to the target. */
+export const PROXY_PROTOCOL_ANNOTATION = 'mirror.mesh.io/proxy-protocol';
+/** Labels and annotations under these prefixes are the mesh's own and never copied from a remote Service. */
+export const RESERVED_PREFIXES = ['mirror.mesh.io/', 'multicluster.mesh.io/'] as const;
+/** Annotations a remote cluster sets for itself that mean nothing here. */
+export const NEVER_COPIED = ['kubectl.kubernetes.io/last-applied-configuration'] as const;
+
+// --- EndpointSlices ------------------------------------------------------------------------------------
+export const SLICE_SERVICE_LABEL = 'kubernetes.io/service-name';
+export const SLICE_MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
+/** managed-by value on every EndpointSlice the mirror writes. */
+export const SLICE_MANAGED_BY = 'mirror.mesh.io';
+
+// --- wave 2: Multi-Cluster Services API (KEP-1645) and cluster ids (KEP-2149) ------------------------
+export const MCS_GROUP = 'multicluster.x-k8s.io';
+export const MCS_STORAGE_VERSION = 'v1beta1';
+export const MCS_SERVED_VERSIONS = ['v1beta1', 'v1alpha1'] as const;
+export const SERVICE_EXPORT_PLURAL = 'serviceexports';
+export const SERVICE_IMPORT_PLURAL = 'serviceimports';
+export const MCS_SERVICE_NAME_LABEL = 'multicluster.kubernetes.io/service-name';
+export const MCS_SOURCE_CLUSTER_LABEL = 'multicluster.kubernetes.io/source-cluster';
+export const CLUSTERSET_DOMAIN = 'clusterset.local';
+export const ABOUT_GROUP = 'about.k8s.io';
+export const CLUSTER_PROPERTY_PLURAL = 'clusterproperties';
+export const CLUSTER_ID_PROPERTY = 'cluster.clusterset.k8s.io';
+export const CLUSTERSET_ID_PROPERTY = 'clusterset.k8s.io';
+export const TRAFFIC_POLICY_ANNOTATION = 'multicluster.mesh.io/traffic-policy';
+export const FAILOVER_ORDER_ANNOTATION = 'multicluster.mesh.io/failover-order';
+export const MIN_READY_ANNOTATION = 'multicluster.mesh.io/min-ready';
