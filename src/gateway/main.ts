@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { createLogger, type Logger } from '../log/index.js';
-// src/trust and src/kube (gRPC, the Kubernetes client: ~90 MB of RSS) are loaded only when the
+// src/identity and src/kube (gRPC, the Kubernetes client: ~90 MB of RSS) are loaded only when the
 // Identity service or the Kubernetes watches are used, not for file credentials and routes.
 import { GatewayError } from './errors.js';
 import { PortRangeSchema, type GatewayConfigInput } from './config.js';
@@ -113,7 +113,7 @@ async function loadCredentials(o: GatewayOptions, env: NodeJS.ProcessEnv, logger
   if (o.cert && o.key) {
     return new FileCredentials({ cert: o.cert, key: o.key, bundle: (o.bundle ?? o.trustBundle)! }, logger);
   }
-  const { CertificateManager, spiffeId } = await import('../trust/index.js');
+  const [{ CertificateManager }, { spiffeId }] = await Promise.all([import('../identity/index.js'), import('../trust/index.js')]);
   const bundleFile = (o.trustBundle ?? o.bundle)!;
   const identity = spiffeId(o.trustDomain, env.POD_NAMESPACE ?? o.namespace, 'mesh-gateway');
   const manager = new CertificateManager({

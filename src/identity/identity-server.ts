@@ -7,20 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../log/index.js';
 import { Counter, register, type Registry } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { CONTROLLER_NAME, IDENTITY_PORT, IDENTITY_TOKEN_AUDIENCE, MESH_NAMESPACE } from '../api/index.js';
+import { generateKeyPair, issueLeaf, DEFAULT_LEAF_TTL_SECONDS, pemBlocks, spiffeId, type Leaf } from '../trust/index.js';
 import { certify, CertifyError, type CertifyErrorKind } from './certify.js';
-import { generateKeyPair, issueLeaf, DEFAULT_LEAF_TTL_SECONDS, type Leaf } from './pki.js';
-import { pemBlocks } from './der.js';
-import { spiffeId } from './spiffe.js';
-import { KeepAliveTokenReviewer, IDENTITY_TOKEN_AUDIENCE, type TokenReviewer } from './token-review.js';
-import { KubeTrustSource, MESH_NAMESPACE, type TrustMaterial, type TrustSource } from './trust-source.js';
+import { KeepAliveTokenReviewer, type TokenReviewer } from './token-review.js';
+import { KubeTrustSource, type TrustMaterial, type TrustSource } from './trust-source.js';
 
-export const IDENTITY_PORT = 8080;
-export const IDENTITY_SERVICE_ACCOUNT = 'mesh-controller';
 /** Requests above this are refused with RESOURCE_EXHAUSTED before decoding (a real one is ~1 KiB). */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
-/** Path of the .proto: dist/src/trust/*.js → ../../../src/trust/identity.proto (shipped in the image). */
-export const IDENTITY_PROTO_PATH = fileURLToPath(new URL('../../../src/trust/identity.proto', import.meta.url));
+/** Path of the .proto: dist/src/identity/*.js → ../../../src/identity/identity.proto (shipped in the image). */
+export const IDENTITY_PROTO_PATH = fileURLToPath(new URL('../../../src/identity/identity.proto', import.meta.url));
 
 let cachedPackage: grpc.GrpcObject | undefined;
 export function identityPackage(): grpc.GrpcObject {
@@ -49,7 +46,7 @@ function certifyCounter(registry: Registry = register): Counter<'result'> {
 }
 
 export interface IdentityServiceOptions {
-  /** Trust material; default: watch Secret mesh-issuer / ConfigMap mesh-trust-roots via `kubeConfig`. */
+  /** Trust material; default: watch the issuer Secret and trust-roots ConfigMap (src/api names them) via `kubeConfig`. */
   source?: TrustSource;
   kubeConfig?: KubeConfig;
   namespace?: string;
@@ -57,7 +54,7 @@ export interface IdentityServiceOptions {
   reviewer?: TokenReviewer;
   /** Default: POD_IP when set, else 0.0.0.0. */
   host?: string;
-  /** Default 8080; 0 picks a free port. */
+  /** Default IDENTITY_PORT (src/api); 0 picks a free port. */
   port?: number;
   leafTtlSeconds?: number;
   /** TTL of the service's own serving certificate (default = leafTtlSeconds). */
@@ -134,7 +131,7 @@ export async function startIdentityService(opts: IdentityServiceOptions): Promis
   if (!first) throw new Error('the trust source has no issuer loaded');
   const leafTtl = opts.leafTtlSeconds ?? DEFAULT_LEAF_TTL_SECONDS;
   const servingTtl = opts.servingTtlSeconds ?? leafTtl;
-  const identity = spiffeId(first.issuer.trustDomain, opts.namespace ?? MESH_NAMESPACE, IDENTITY_SERVICE_ACCOUNT);
+  const identity = spiffeId(first.issuer.trustDomain, opts.namespace ?? MESH_NAMESPACE, CONTROLLER_NAME);
   const counter = certifyCounter(opts.registry);
 
   // Serving certificate: issued in-process from the current issuer; renewed at 70% of its life.

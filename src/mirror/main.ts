@@ -7,18 +7,9 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { KubeClient, LeaderElector, errorMessage, loadKubeConfig } from '../kube/index.js';
 import { createLogger, type Logger } from '../log/index.js';
-import {
-  DEFAULT_TRUST_DOMAIN,
-  KubeTrustSource,
-  TrustBundle,
-  generateKeyPair,
-  issueLeaf,
-  loadAuthority,
-  spiffeId,
-  startIdentityService,
-  type IdentityService,
-  type TrustSource,
-} from '../trust/index.js';
+import { DEFAULT_TRUST_DOMAIN } from '../api/index.js';
+import { TrustBundle, generateKeyPair, issueLeaf, loadAuthority, spiffeId } from '../trust/index.js';
+import { KubeTrustSource, startIdentityService, type IdentityService, type TrustSource } from '../identity/index.js';
 import { startAdminServer } from './admin.js';
 import { MirrorController } from './controller.js';
 import { PortAllocator, parsePortRange } from './ports.js';

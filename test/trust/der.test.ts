@@ -1,15 +1,16 @@
-// The trust core's own DER encoder (src/trust/der.ts). OpenSSL is the
+// The trust core's own DER encoder (src/trust/der.ts) and what the core may load. OpenSSL is the
 // independent judge of the encoding: a certificate re-encoded by `openssl x509 -outform DER` comes back
 // byte for byte only if ours was valid DER to begin with.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createRoot, createIssuer, issueLeaf, generateKeyPair, createCsr, parseCsr, spiffeId, pemBlocks } from '../../src/trust/index.js';
 import { derToOid, oid, readTlv, smallInt, time, octets, OID } from '../../src/trust/der.js';
+import { repoRoot } from '../helpers/process.js';
 
 const execFileP = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'trust-der-'));
@@ -59,5 +60,31 @@ describe('DER encoding', () => {
     writeFileSync(join(dir, 'csr.pem'), csr);
     await execFileP('openssl', ['req', '-in', join(dir, 'csr.pem'), '-outform', 'DER', '-out', join(dir, 'csr.der')]);
     assert.ok(readFileSync(join(dir, 'csr.der')).equals(parseCsr(csr).der));
+  });
+});
+
+describe('the trust core stays light', () => {
+  // The gateway loads the core on every start; gRPC, the Kubernetes client and an ASN.1 library would cost
+  // it tens of MB of memory. Follows every import from src/trust/index.ts, across components.
+  it('src/trust imports neither gRPC, the Kubernetes client, node-forge nor src/kube (transitively)', () => {
+    const forbidden = /^(@grpc\/|@kubernetes\/client-node|node-forge)/;
+    const seen = new Set<string>();
+    const found: string[] = [];
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s(?!type\s)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+        const spec = m[1] ?? m[2]!;
+        if (forbidden.test(spec)) found.push(`${file.slice(repoRoot.length + 1)} → ${spec}`);
+        if (spec.startsWith('.')) visit(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
+      }
+    };
+    visit(join(repoRoot, 'src/trust/index.ts'));
+    assert.deepEqual(found, []);
+    assert.ok(![...seen].some((f) => f.includes(`${join('src', 'kube')}`)), 'src/kube is reachable from src/trust');
+    // Sanity: the walk saw the whole core.
+    const core = readdirSync(join(repoRoot, 'src/trust')).filter((f) => f.endsWith('.ts'));
+    assert.ok(core.every((f) => seen.has(join(repoRoot, 'src/trust', f))), 'every file of src/trust is reachable from its index');
   });
 });
