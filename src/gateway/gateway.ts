@@ -11,7 +11,8 @@ import { createAdminServer } from './admin.js';
 import { GatewayMetrics } from './metrics.js';
 import { InboundServer } from './inbound/server.js';
 import { Outbound } from './outbound/outbound.js';
-import { indexExports, type ExportIndex } from './routing.js';
+import type { InboundPolicy } from './inbound/authorize.js';
+import { indexExports } from './routing.js';
 import { serverContext } from './tls.js';
 import type { CredentialSource, RouteSnapshot, RouteSource } from './types.js';
 
@@ -46,8 +47,9 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   const logger = deps.logger ?? silentLogger();
   const metrics = deps.metrics ?? new GatewayMetrics();
   let ctx: tls.SecureContext | undefined;
-  let exports: ExportIndex = new Map();
-  const inbound = new InboundServer({ config, logger, metrics, exports: () => exports });
+  // Replaced whole on every routing change: a tunnel request reads one consistent snapshot.
+  let policy: InboundPolicy = { trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, allowedIdentities: config.allowedIdentities, exports: new Map() };
+  const inbound = new InboundServer({ config, logger, metrics, policy: () => policy });
   const loadCredentials = () => {
     const c = deps.credentials.current();
     if (!c) return;
@@ -65,7 +67,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   deps.credentials.onChange(loadCredentials);
   const outbound = new Outbound({ config, logger, metrics, context });
   const onRoutes = (s: RouteSnapshot) => {
-    exports = indexExports(s.exported);
+    policy = { ...policy, exports: indexExports(s.exported) };
     outbound.update(s.outbound, s.remotes);
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
   };

@@ -2,7 +2,7 @@
 // Kubernetes objects → routing snapshot mapping.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAuthority, checkPolicy, resolveTarget, indexExports, GatewayError, buildSnapshot, formatAuthority } from '../../src/gateway/index.js';
+import { parseAuthority, checkPolicy, callerOf, resolveTarget, indexExports, GatewayError, buildSnapshot, formatAuthority } from '../../src/gateway/index.js';
 
 test('parseAuthority accepts service and headless pod names in the cluster domain', () => {
   assert.deepEqual(parseAuthority('web.prod.svc.cluster.local:80', 'cluster.local'), { service: 'web', namespace: 'prod', port: 80 });
@@ -35,22 +35,27 @@ for (const [authority, why] of [
 }
 
 test('policy: any identity in the trust domain by default; each allow list narrows', () => {
-  const id = 'spiffe://mesh.local/ns/web/sa/frontend';
+  const uri = 'spiffe://mesh.local/ns/web/sa/frontend';
+  const id = callerOf(uri);
   checkPolicy(id, 'mesh.local');
   checkPolicy(id, 'mesh.local', [], undefined);
   checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/web/*']);
   checkPolicy(id, 'mesh.local', ['mesh.local']);
-  checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/ops/sa/x', id], ['spiffe://mesh.local/ns/web/*']);
+  checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/ops/sa/x', uri], ['spiffe://mesh.local/ns/web/*']);
   const forbidden = (e: unknown) => e instanceof GatewayError && e.code === 'FORBIDDEN';
-  assert.throws(() => checkPolicy(undefined, 'mesh.local'), forbidden);
-  assert.throws(() => checkPolicy('spiffe://other.org/ns/web/sa/frontend', 'mesh.local'), forbidden);
+  assert.throws(() => checkPolicy(callerOf(undefined), 'mesh.local'), forbidden);
+  assert.throws(() => checkPolicy(callerOf('spiffe://other.org/ns/web/sa/frontend'), 'mesh.local'), forbidden);
   assert.throws(() => checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/ops/*']), forbidden);
-  assert.throws(() => checkPolicy(id, 'mesh.local', [id], ['spiffe://mesh.local/ns/web/sa/other']), forbidden);
-  checkPolicy({ identity: id, cluster: 'cluster-a' }, 'mesh.local', ['cluster:cluster-a']);
-  assert.throws(() => checkPolicy({ identity: id, cluster: 'cluster-b' }, 'mesh.local', ['cluster:cluster-a']), forbidden);
+  assert.throws(() => checkPolicy(id, 'mesh.local', [uri], ['spiffe://mesh.local/ns/web/sa/other']), forbidden);
+  checkPolicy(callerOf(uri, 'cluster-a'), 'mesh.local', ['cluster:cluster-a']);
+  assert.throws(() => checkPolicy(callerOf(uri, 'cluster-b'), 'mesh.local', ['cluster:cluster-a']), forbidden);
   assert.throws(() => checkPolicy(id, 'mesh.local', ['cluster:cluster-a']), forbidden);
   // A prefix must end at a path boundary: /ns/we/* does not match /ns/web/...
   assert.throws(() => checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/we/*']), forbidden);
+  // Ids are read by src/trust's parser: one that is not a valid SPIFFE id is no identity at all, even for a
+  // list that would match its text.
+  const odd = 'spiffe://mesh.local/ns/web/sa/../admin';
+  assert.throws(() => checkPolicy(callerOf(odd), 'mesh.local', ['spiffe://mesh.local/ns/web/*']), forbidden);
 });
 
 test('resolveTarget: only exported Services, only declared ports, headless by hostname', () => {

@@ -1,0 +1,53 @@
+// The inbound authorization step, pure: a tunnel request (target authority) from an authenticated peer
+// becomes an AuthorizedTunnel or a refusal. Only authorize() makes an AuthorizedTunnel (a branded type), and
+// only an AuthorizedTunnel can dial a backend or open the client's end of a tunnel, so bytes of a request
+// that was not authorized never reach the forwarding code (ztunnel's shape).
+//
+// Order: the caller's own policy (the gateway-wide list) before existence, so an unauthorized peer learns nothing about which Services exist; then the target;
+// then the Service's own list. Later steps (caller attestation, namespace defaults) slot in here.
+import { GatewayError } from '../errors.js';
+import { checkPolicy, parseAuthority, resolveTarget, type Caller, type ExportIndex, type Target } from '../routing.js';
+import type { Backend, ExportedService } from '../types.js';
+
+/** A peer that completed the mTLS handshake with a chain verified against the trust bundle. */
+export interface AuthenticatedPeer extends Caller {
+  address: string;
+}
+
+/** Everything authorization reads, as one snapshot (routing state changes between requests, not during one). */
+export interface InboundPolicy {
+  trustDomain: string;
+  clusterDomain: string;
+  /** Gateway-wide allow list (--allowed-identities); empty = no narrowing. */
+  allowedIdentities: readonly string[];
+  exports: ExportIndex;
+}
+
+/** Not exported: no other module can make an AuthorizedTunnel, not even with an object literal. */
+const AUTHORIZED: unique symbol = Symbol('authorized');
+
+/** A tunnel request that passed authorization, resolved to an exported Service's ready backends. */
+export interface AuthorizedTunnel {
+  readonly [AUTHORIZED]: true;
+  readonly caller: Caller;
+  readonly target: Target;
+  readonly service: ExportedService;
+  readonly candidates: readonly Backend[];
+}
+
+export type Authorization =
+  | { ok: true; tunnel: AuthorizedTunnel }
+  | { ok: false; error: GatewayError };
+
+export function authorize(authority: string | undefined, peer: AuthenticatedPeer, p: InboundPolicy): Authorization {
+  try {
+    const target = parseAuthority(authority, p.clusterDomain);
+    checkPolicy(peer, p.trustDomain, p.allowedIdentities);
+    const decision = resolveTarget(target, p.exports);
+    checkPolicy(peer, p.trustDomain, decision.service.allowedIdentities);
+    const tunnel: AuthorizedTunnel = { [AUTHORIZED]: true, caller: peer, target, service: decision.service, candidates: decision.candidates };
+    return { ok: true, tunnel };
+  } catch (err) {
+    return { ok: false, error: err instanceof GatewayError ? err : new GatewayError('BAD_AUTHORITY', (err as Error).message) };
+  }
+}
