@@ -48,7 +48,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   const metrics = deps.metrics ?? new GatewayMetrics();
   let ctx: tls.SecureContext | undefined;
   // Replaced whole on every routing change: a tunnel request reads one consistent snapshot.
-  let policy: InboundPolicy = { trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, allowedIdentities: config.allowedIdentities, exports: new Map() };
+  let policy: InboundPolicy = { trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, allowedIdentities: config.allowedIdentities, exports: new Map(), links: new Map() };
   const inbound = new InboundServer({ config, logger, metrics, policy: () => policy });
   const loadCredentials = () => {
     const c = deps.credentials.current();
@@ -67,7 +67,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   deps.credentials.onChange(loadCredentials);
   const outbound = new Outbound({ config, logger, metrics, context });
   const onRoutes = (s: RouteSnapshot) => {
-    policy = { ...policy, exports: indexExports(s.exported) };
+    policy = { ...policy, exports: indexExports(s.exported), links: new Map(s.remotes.map((r) => [r.cluster, r])) };
     outbound.update(s.outbound, s.remotes);
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
   };

@@ -103,7 +103,7 @@ test('buildSnapshot: exported Services with ready endpoints, shadows with port m
       { metadata: { namespace: 'prod', name: 'dup-cluster-b', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' }, annotations: { 'mirror.mesh.io/remote-svc-fq-name': 'dup.prod.svc.b.local', 'mirror.mesh.io/gateway-port-map': JSON.stringify([{ port: 80, outboundPort: 14001 }]) } } },
     ],
     links: [
-      { metadata: { namespace: 'mesh-system', name: 'cluster-b' }, spec: { targetClusterName: 'cluster-b', targetClusterDomain: 'b.local', clusterCredentialsSecret: 'cluster-credentials-cluster-b', gateway: { addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe' } } },
+      { metadata: { namespace: 'mesh-system', name: 'cluster-b' }, spec: { targetClusterName: 'cluster-b', targetClusterDomain: 'b.local', clusterCredentialsSecret: 'cluster-credentials-cluster-b', gateway: { addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe', allowedIdentities: ['cluster:cluster-b'] } } },
       { metadata: { namespace: 'mesh-system', name: 'flat' }, spec: { targetClusterName: 'cluster-c', clusterCredentialsSecret: 'cluster-credentials-cluster-c' } },
       { metadata: { namespace: 'mesh-system', name: 'broken' }, spec: { gateway: {} } },
     ],
@@ -116,7 +116,7 @@ test('buildSnapshot: exported Services with ready endpoints, shadows with port m
     { outboundPort: 14001, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80 },
     { outboundPort: 14002, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80, hostname: 'api-0' },
   ]);
-  assert.deepEqual(snapshot.remotes, [{ cluster: 'cluster-b', clusterDomain: 'b.local', addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe' }]);
+  assert.deepEqual(snapshot.remotes, [{ cluster: 'cluster-b', clusterDomain: 'b.local', addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe', allowedIdentities: ['cluster:cluster-b'] }]);
   assert.equal(problems.length, 3, problems.join('\n'));
   assert.match(problems.join('\n'), /bad-cluster-b/);
   assert.match(problems.join('\n'), /14001 claimed/);

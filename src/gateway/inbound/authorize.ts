@@ -3,11 +3,12 @@
 // only an AuthorizedTunnel can dial a backend or open the client's end of a tunnel, so bytes of a request
 // that was not authorized never reach the forwarding code (ztunnel's shape).
 //
-// Order: the caller's own policy (the gateway-wide list) before existence, so an unauthorized peer learns nothing about which Services exist; then the target;
+// Order: the caller's own policy (gateway-wide list, then the list of the Link to the caller's cluster)
+// before existence, so an unauthorized peer learns nothing about which Services exist; then the target;
 // then the Service's own list. Later steps (caller attestation, namespace defaults) slot in here.
 import { GatewayError } from '../errors.js';
 import { checkPolicy, parseAuthority, resolveTarget, type Caller, type ExportIndex, type Target } from '../routing.js';
-import type { Backend, ExportedService } from '../types.js';
+import type { Backend, ExportedService, RemoteGateway } from '../types.js';
 
 /** A peer that completed the mTLS handshake with a chain verified against the trust bundle. */
 export interface AuthenticatedPeer extends Caller {
@@ -21,6 +22,9 @@ export interface InboundPolicy {
   /** Gateway-wide allow list (--allowed-identities); empty = no narrowing. */
   allowedIdentities: readonly string[];
   exports: ExportIndex;
+  /** The Links of this cluster by target cluster: a Link's gateway.allowedIdentities narrows what callers
+   * whose issuer names that cluster may do here. */
+  links: ReadonlyMap<string, RemoteGateway>;
 }
 
 /** Not exported: no other module can make an AuthorizedTunnel, not even with an object literal. */
@@ -40,9 +44,10 @@ export type Authorization =
   | { ok: false; error: GatewayError };
 
 export function authorize(authority: string | undefined, peer: AuthenticatedPeer, p: InboundPolicy): Authorization {
+  const link = peer.cluster === undefined ? undefined : p.links.get(peer.cluster);
   try {
     const target = parseAuthority(authority, p.clusterDomain);
-    checkPolicy(peer, p.trustDomain, p.allowedIdentities);
+    checkPolicy(peer, p.trustDomain, p.allowedIdentities, link?.allowedIdentities);
     const decision = resolveTarget(target, p.exports);
     checkPolicy(peer, p.trustDomain, decision.service.allowedIdentities);
     const tunnel: AuthorizedTunnel = { [AUTHORIZED]: true, caller: peer, target, service: decision.service, candidates: decision.candidates };
