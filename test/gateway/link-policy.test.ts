@@ -115,10 +115,12 @@ describe('Link allowedIdentities end to end (client → A → B → echo)', () =
     // Half-closed, so an admitted tunnel would end cleanly ('end') instead of staying open.
     s.end('hello');
     assert.equal(await outcomeOf(s), 'ECONNRESET');
-    assert.match(await p.b.metrics.registry.getSingleMetricAsString('gateway_refused_total'), /reason="FORBIDDEN"/);
+    // Inbound metrics name the caller's cluster: B has a Link to it, so the label is from a bounded set.
+    assert.match(await p.b.metrics.registry.getSingleMetricAsString('gateway_refused_total'), /direction="inbound",reason="FORBIDDEN",remote_cluster="cluster-a",namespace="demo",service="echo"/);
     p.bRoutes.set(linkToA([GATEWAY_ID]));
     assert.equal((await roundTrip(p.port, Buffer.from('admitted'))).toString(), 'admitted');
     p.bRoutes.set(linkToA(['cluster:cluster-a']));
     assert.equal((await roundTrip(p.port, Buffer.from('by cluster'))).toString(), 'by cluster');
+    assert.match(await p.b.metrics.registry.getSingleMetricAsString('gateway_streams_opened_total'), /direction="inbound",remote_cluster="cluster-a",namespace="demo",service="echo"} [1-9]/);
   });
 });

@@ -37,22 +37,34 @@ export interface AuthorizedTunnel {
   readonly target: Target;
   readonly service: ExportedService;
   readonly candidates: readonly Backend[];
+  /** The caller's cluster when this cluster has a Link to it, else '': a metric label from a bounded set. */
+  readonly remoteCluster: string;
 }
 
 export type Authorization =
   | { ok: true; tunnel: AuthorizedTunnel }
-  | { ok: false; error: GatewayError };
+  /** `service`: the exported Service the request named, if it names one (bounded metric labels). */
+  | { ok: false; error: GatewayError; service: ExportedService | undefined; remoteCluster: string };
+
+/** The caller's cluster when this cluster has a Link to it, else '' (metric labels from a bounded set). */
+export function linkedCluster(peer: AuthenticatedPeer, p: InboundPolicy): string {
+  return (peer.cluster !== undefined && p.links.get(peer.cluster)?.cluster) || '';
+}
 
 export function authorize(authority: string | undefined, peer: AuthenticatedPeer, p: InboundPolicy): Authorization {
   const link = peer.cluster === undefined ? undefined : p.links.get(peer.cluster);
+  const remoteCluster = linkedCluster(peer, p);
+  let target: Target | undefined;
   try {
-    const target = parseAuthority(authority, p.clusterDomain);
+    target = parseAuthority(authority, p.clusterDomain);
     checkPolicy(peer, p.trustDomain, p.allowedIdentities, link?.allowedIdentities);
     const decision = resolveTarget(target, p.exports);
     checkPolicy(peer, p.trustDomain, decision.service.allowedIdentities);
-    const tunnel: AuthorizedTunnel = { [AUTHORIZED]: true, caller: peer, target, service: decision.service, candidates: decision.candidates };
+    const tunnel: AuthorizedTunnel = { [AUTHORIZED]: true, caller: peer, target, service: decision.service, candidates: decision.candidates, remoteCluster };
     return { ok: true, tunnel };
   } catch (err) {
-    return { ok: false, error: err instanceof GatewayError ? err : new GatewayError('BAD_AUTHORITY', (err as Error).message) };
+    const error = err instanceof GatewayError ? err : new GatewayError('BAD_AUTHORITY', (err as Error).message);
+    const service = target && p.exports.get(`${target.namespace}/${target.service}`);
+    return { ok: false, error, service, remoteCluster };
   }
 }

@@ -11,8 +11,8 @@ import type { GatewayConfig } from '../config.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { ByteTally, GatewayMetrics, TunnelLabels } from '../metrics.js';
 import { relay, socketEnd, type RelayEnd, type RelayOutcome } from '../relay.js';
-import type { Backend } from '../types.js';
-import { authorize, type AuthenticatedPeer, type AuthorizedTunnel, type InboundPolicy } from './authorize.js';
+import type { Backend, ExportedService } from '../types.js';
+import { authorize, linkedCluster, type AuthenticatedPeer, type AuthorizedTunnel, type InboundPolicy } from './authorize.js';
 import { dialBackend } from './upstream.js';
 
 export type InboundTunnelState = 'accepted' | 'authorized' | 'dialing' | 'relaying' | 'closed';
@@ -47,7 +47,7 @@ export interface InboundTunnelDeps {
 }
 
 type Ending =
-  | { kind: 'refused'; error: GatewayError }
+  | { kind: 'refused'; error: GatewayError; service: ExportedService | undefined; remoteCluster: string }
   | { kind: 'abandoned' }
   | { kind: 'relayed'; outcome: RelayOutcome };
 
@@ -79,14 +79,14 @@ export class InboundTunnel {
   /** Refuses a request before authorization: one the transport cannot carry (not a CONNECT, a broken
    * header) or admission (draining, over the limit). */
   refuse(error: GatewayError): void {
-    this.end({ kind: 'refused', error });
+    this.end({ kind: 'refused', error, service: undefined, remoteCluster: linkedCluster(this.peer, this.d.policy()) });
   }
 
   private dial(auth: AuthorizedTunnel): void {
     this.st = 'dialing';
     const started = performance.now();
     dialBackend(auth, this.d.config.connectTimeoutMs, this.d.load.next++, (err, upstream, backend) => {
-      if (err || !upstream || !backend) return this.end({ kind: 'refused', error: err ?? new GatewayError('UPSTREAM_CONNECT', 'no backend') });
+      if (err || !upstream || !backend) return this.end({ kind: 'refused', error: err ?? new GatewayError('UPSTREAM_CONNECT', 'no backend'), service: auth.service, remoteCluster: auth.remoteCluster });
       this.d.metrics.connect.observe({ direction: 'inbound' }, (performance.now() - started) / 1000);
       this.relay(auth, upstream, backend);
     });
@@ -100,7 +100,7 @@ export class InboundTunnel {
     const { config: c, metrics, logger } = this.d;
     const down = this.req.open(auth);
     this.st = 'relaying';
-    const labels: TunnelLabels = { direction: 'inbound', remote_cluster: '', namespace: auth.service.namespace, service: auth.service.name };
+    const labels: TunnelLabels = { direction: 'inbound', remote_cluster: auth.remoteCluster, namespace: auth.service.namespace, service: auth.service.name };
     this.tally = metrics.openTunnel(labels);
     this.d.load.active++;
     upstream.setTimeout(c.idleTimeoutMs, () => {
@@ -120,8 +120,8 @@ export class InboundTunnel {
     switch (e.kind) {
       case 'refused': {
         const { code, message } = e.error;
-        const [svc, ns] = (this.req.authority ?? '').split('.');
-        metrics.refuse('inbound', code, { namespace: ns ?? '', service: svc ?? '' });
+        // Labels only from bounded sets (exported Services, linked clusters), never from what the peer sent.
+        metrics.refuse('inbound', code, { remote_cluster: e.remoteCluster, namespace: e.service?.namespace ?? '', service: e.service?.name ?? '' });
         logger.warn('inbound tunnel refused', { reason: code, detail: message, peer: this.peer.id?.uri, peerCluster: this.peer.cluster, remoteAddress: this.peer.address, authority: this.req.authority });
         this.req.refuse(code, message);
         return;
