@@ -1,6 +1,5 @@
 // The gRPC adapter of the Identity service: decoding, the status-code mapping of CertifyError kinds,
-// message-size limits, and TLS with the service's own leaf (reissued when the issuer changes and before
-// it expires, pushed into the running server without a restart).
+// message-size limits, and TLS with the service's own leaf (serving-certificate.ts).
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
@@ -8,10 +7,11 @@ import { createLogger, type Logger } from '../log/index.js';
 import { Counter, register, type Registry } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CONTROLLER_NAME, IDENTITY_PORT, IDENTITY_TOKEN_AUDIENCE, MESH_NAMESPACE } from '../api/index.js';
-import { generateKeyPair, issueLeaf, DEFAULT_LEAF_TTL_SECONDS, pemBlocks, spiffeId, type Leaf } from '../trust/index.js';
-import { certify, CertifyError, type CertifyErrorKind } from './certify.js';
+import { DEFAULT_LEAF_TTL_SECONDS, pemBlocks, spiffeId, type Leaf } from '../trust/index.js';
+import { certify, CertifyError, type CertifyDeps, type CertifyErrorKind } from './certify.js';
+import { ServingCertificate } from './serving-certificate.js';
 import { KeepAliveTokenReviewer, type TokenReviewer } from './token-review.js';
-import { KubeTrustSource, type TrustMaterial, type TrustSource } from './trust-source.js';
+import { KubeTrustSource, type TrustSource } from './trust-source.js';
 
 /** Requests above this are refused with RESOURCE_EXHAUSTED before decoding (a real one is ~1 KiB). */
 export const MAX_REQUEST_BYTES = 64 * 1024;
@@ -75,122 +75,26 @@ export interface IdentityService {
   stop(): Promise<void>;
 }
 
-/**
- * A CertificateProvider (grpc-js experimental API) that we push certificates into; grpc-js then calls
- * setSecureContext on its server, so new connections get the new certificate and old ones continue.
- */
-class PushCertificateProvider implements grpc.experimental.CertificateProvider {
-  private identity: grpc.experimental.IdentityCertificateUpdate | null = null;
-  private ca: grpc.experimental.CaCertificateUpdate | null = null;
-  private readonly idListeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
-  private readonly caListeners = new Set<grpc.experimental.CaCertificateUpdateListener>();
-
-  push(keyPem: string, chainPem: string, bundlePem: string): void {
-    this.ca = { caCertificate: Buffer.from(bundlePem) };
-    this.identity = { certificate: Buffer.from(chainPem), privateKey: Buffer.from(keyPem) };
-    this.caListeners.forEach((l) => l(this.ca));
-    this.idListeners.forEach((l) => l(this.identity));
-  }
-  addCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
-    this.caListeners.add(l);
-    // Deliver later: grpc-js registers its watcher only after adding us as a listener (1.14), so an
-    // immediate call would be lost and the server would drop every connection until the next update.
-    queueMicrotask(() => { if (this.ca && this.caListeners.has(l)) l(this.ca); });
-  }
-  removeCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
-    this.caListeners.delete(l);
-  }
-  addIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
-    this.idListeners.add(l);
-    queueMicrotask(() => { if (this.identity && this.idListeners.has(l)) l(this.identity); });
-  }
-  removeIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
-    this.idListeners.delete(l);
-  }
-}
-
 export async function startIdentityService(opts: IdentityServiceOptions): Promise<IdentityService> {
   const log = opts.logger ?? createLogger('identity');
-  let source = opts.source;
-  let owned: KubeTrustSource | undefined;
-  if (!source) {
-    if (!opts.kubeConfig) throw new Error('startIdentityService needs a source or a kubeConfig');
-    owned = await KubeTrustSource.start({ kubeConfig: opts.kubeConfig, namespace: opts.namespace, logger: log });
-    try {
-      await owned.ready();
-    } catch (err) {
-      owned.stop();
-      throw err;
-    }
-    source = owned;
-  }
+  const { source, owned } = await trustSourceFor(opts, log);
   const ownedReviewer = !opts.reviewer && opts.kubeConfig ? await KeepAliveTokenReviewer.create(opts.kubeConfig) : undefined;
   const reviewer = opts.reviewer ?? ownedReviewer;
   if (!reviewer) throw new Error('startIdentityService needs a reviewer or a kubeConfig');
   const first = source.current();
   if (!first) throw new Error('the trust source has no issuer loaded');
   const leafTtl = opts.leafTtlSeconds ?? DEFAULT_LEAF_TTL_SECONDS;
-  const servingTtl = opts.servingTtlSeconds ?? leafTtl;
   const identity = spiffeId(first.issuer.trustDomain, opts.namespace ?? MESH_NAMESPACE, CONTROLLER_NAME);
-  const counter = certifyCounter(opts.registry);
-
-  // Serving certificate: issued in-process from the current issuer; renewed at 70% of its life.
-  const provider = new PushCertificateProvider();
-  let serving: Leaf | undefined;
-  let renewTimer: NodeJS.Timeout | undefined;
-  const reissue = (m: TrustMaterial, why: string) => {
-    try {
-      const kp = generateKeyPair();
-      serving = issueLeaf({ issuer: m.issuer, identity, publicKey: kp.publicKey, ttlSeconds: servingTtl });
-      provider.push(kp.keyPem, serving.chainPem, m.bundle.pem());
-      log.info('identity service certificate issued', { identity, why, notAfter: serving.notAfter.toISOString() });
-      clearTimeout(renewTimer);
-      const life = serving.notAfter.getTime() - Date.now();
-      renewTimer = setTimeout(() => {
-        const cur = source!.current();
-        if (cur) reissue(cur, 'renewal');
-      }, Math.min(Math.max(1_000, life * 0.7), 2 ** 31 - 1)); // setTimeout fires at once above 2^31-1 ms
-      renewTimer.unref();
-    } catch (err) {
-      log.error('could not issue the identity service certificate; keeping the old one', { identity, error: (err as Error).message });
-    }
-  };
-  reissue(first, 'start');
-  source.onChange((m) => reissue(m, 'trust material changed'));
+  const serving = new ServingCertificate(source, identity, opts.servingTtlSeconds ?? leafTtl, log);
 
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
     'grpc.max_send_message_length': MAX_REQUEST_BYTES,
   });
-  server.addService(identityServiceDefinition(), {
-    Certify: (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      const peer = call.getPeer();
-      certify(call.request, { reviewer, issuer: () => source!.current()?.issuer, ttlSeconds: leafTtl, audience: opts.audience ?? IDENTITY_TOKEN_AUDIENCE })
-        .then((leaf) => {
-          counter.inc({ result: 'ok' });
-          log.debug('certified', { identity: leaf.identity, peer, notAfter: leaf.notAfter.toISOString(), serial: leaf.serialHex });
-          const seconds = Math.floor(leaf.notAfter.getTime() / 1000);
-          callback(null, {
-            leaf: leaf.certDer,
-            intermediates: pemBlocks(leaf.chainPem, 'CERTIFICATE').slice(1),
-            validUntil: { seconds: String(seconds), nanos: 0 },
-          });
-        })
-        .catch((err: unknown) => {
-          if (err instanceof CertifyError) {
-            counter.inc({ result: err.code });
-            log.warn('certify refused', { code: err.code, identity: typeof call.request?.identity === 'string' ? call.request.identity.slice(0, 256) : undefined, peer, reason: err.message });
-            callback({ code: STATUS[err.kind], details: err.message });
-            return;
-          }
-          counter.inc({ result: 'INTERNAL' });
-          log.error('certify failed', { peer, error: (err as Error).stack ?? String(err) });
-          callback({ code: grpc.status.INTERNAL, details: 'internal error' });
-        });
-    },
-  });
+  const deps: CertifyDeps = { reviewer, issuer: () => source.current()?.issuer, ttlSeconds: leafTtl, audience: opts.audience ?? IDENTITY_TOKEN_AUDIENCE };
+  server.addService(identityServiceDefinition(), { Certify: certifyHandler(deps, certifyCounter(opts.registry), log) });
   const host = opts.host ?? process.env.POD_IP ?? '0.0.0.0';
-  const creds = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
+  const creds = grpc.experimental.createCertificateProviderServerCredentials(serving.provider, serving.provider, false);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${opts.port ?? IDENTITY_PORT}`, creds, (err, p) => (err ? reject(err) : resolve(p)));
   });
@@ -199,9 +103,9 @@ export async function startIdentityService(opts: IdentityServiceOptions): Promis
     host,
     port,
     identity,
-    servingLeaf: () => serving,
+    servingLeaf: () => serving.current(),
     async stop() {
-      clearTimeout(renewTimer);
+      serving.stop();
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => { server.forceShutdown(); resolve(); }, 2_000);
         server.tryShutdown(() => { clearTimeout(t); resolve(); });
@@ -209,5 +113,48 @@ export async function startIdentityService(opts: IdentityServiceOptions): Promis
       owned?.stop();
       ownedReviewer?.close();
     },
+  };
+}
+
+/** The given trust source, or one watching mesh-system that we own (and stop). */
+async function trustSourceFor(opts: IdentityServiceOptions, log: Logger): Promise<{ source: TrustSource; owned?: KubeTrustSource }> {
+  if (opts.source) return { source: opts.source };
+  if (!opts.kubeConfig) throw new Error('startIdentityService needs a source or a kubeConfig');
+  const owned = await KubeTrustSource.start({ kubeConfig: opts.kubeConfig, namespace: opts.namespace, logger: log });
+  try {
+    await owned.ready();
+  } catch (err) {
+    owned.stop();
+    throw err;
+  }
+  return { source: owned, owned };
+}
+
+/** The gRPC adapter of certify(): domain errors become status codes, every outcome is counted. */
+function certifyHandler(deps: CertifyDeps, counter: Counter<'result'>, log: Logger) {
+  return (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
+    const peer = call.getPeer();
+    certify(call.request, deps)
+      .then((leaf) => {
+        counter.inc({ result: 'ok' });
+        log.debug('certified', { identity: leaf.identity, peer, notAfter: leaf.notAfter.toISOString(), serial: leaf.serialHex });
+        const seconds = Math.floor(leaf.notAfter.getTime() / 1000);
+        callback(null, {
+          leaf: leaf.certDer,
+          intermediates: pemBlocks(leaf.chainPem, 'CERTIFICATE').slice(1),
+          validUntil: { seconds: String(seconds), nanos: 0 },
+        });
+      })
+      .catch((err: unknown) => {
+        if (err instanceof CertifyError) {
+          counter.inc({ result: err.code });
+          log.warn('certify refused', { code: err.code, identity: typeof call.request?.identity === 'string' ? call.request.identity.slice(0, 256) : undefined, peer, reason: err.message });
+          callback({ code: STATUS[err.kind], details: err.message });
+          return;
+        }
+        counter.inc({ result: 'INTERNAL' });
+        log.error('certify failed', { peer, error: (err as Error).stack ?? String(err) });
+        callback({ code: grpc.status.INTERNAL, details: 'internal error' });
+      });
   };
 }
