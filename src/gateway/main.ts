@@ -4,11 +4,13 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { createLogger, type Logger } from '../log/index.js';
 // src/identity and src/kube (gRPC, the Kubernetes client: ~90 MB of RSS) are loaded only when the
-// Identity service or the Kubernetes watches are used, not for file credentials and routes.
-import { GatewayError } from './errors.js';
+// Identity service or the Kubernetes watches are used, not for file credentials and routes. The trust core
+// (src/trust) is light and always loaded.
 import {
   DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRANSPORT, DEFAULT_TRUST_DOMAIN, GATEWAY_ADMIN_PORT, GATEWAY_NAME, GATEWAY_TUNNEL_PORT, MESH_NAMESPACE, TRANSPORTS, dnsLabelSchema,
 } from '../api/index.js';
+import { spiffeId } from '../trust/index.js';
+import { GatewayError } from './errors.js';
 import { DEFAULT_OUTBOUND_RANGE, PortRangeSchema, type GatewayConfigInput } from './config.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { GatewayMetrics } from './metrics.js';
@@ -116,7 +118,7 @@ async function loadCredentials(o: GatewayOptions, env: NodeJS.ProcessEnv, logger
   if (o.cert && o.key) {
     return new FileCredentials({ cert: o.cert, key: o.key, bundle: (o.bundle ?? o.trustBundle)! }, logger);
   }
-  const [{ CertificateManager }, { spiffeId }] = await Promise.all([import('../identity/index.js'), import('../trust/index.js')]);
+  const { CertificateManager } = await import('../identity/index.js');
   const bundleFile = (o.trustBundle ?? o.bundle)!;
   const identity = spiffeId(o.trustDomain, env.POD_NAMESPACE ?? o.namespace, GATEWAY_NAME);
   const manager = new CertificateManager({
