@@ -10,7 +10,7 @@ import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { ByteTally, GatewayMetrics, TunnelLabels } from '../metrics.js';
-import { relay, socketEnd, type RelayEnd, type RelayOutcome } from '../relay.js';
+import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import type { Backend, ExportedService } from '../types.js';
 import { authorize, linkedCluster, type AuthenticatedPeer, type AuthorizedTunnel, type InboundPolicy } from './authorize.js';
 import { dialBackend } from './upstream.js';
@@ -49,7 +49,7 @@ export interface InboundTunnelDeps {
 type Ending =
   | { kind: 'refused'; error: GatewayError; service: ExportedService | undefined; remoteCluster: string }
   | { kind: 'abandoned' }
-  | { kind: 'relayed'; outcome: RelayOutcome };
+  | { kind: 'relayed' };
 
 export class InboundTunnel {
   private st: InboundTunnelState = 'accepted';
@@ -60,10 +60,6 @@ export class InboundTunnel {
     private readonly peer: AuthenticatedPeer,
     private readonly d: InboundTunnelDeps,
   ) {}
-
-  get state(): InboundTunnelState {
-    return this.st;
-  }
 
   /** accepted → authorized → dialing → relaying, or closed with a refusal. */
   start(): void {
@@ -107,14 +103,15 @@ export class InboundTunnel {
       down.reset();
       upstream.destroy();
     });
-    relay(down, socketEnd(upstream), this.tally, (outcome) => this.end({ kind: 'relayed', outcome }));
+    relay(down, socketEnd(upstream), this.tally, () => this.end({ kind: 'relayed' }));
     // Per-tunnel hot path: winston builds and pipes the entry even when the level drops it.
     if (logger.isDebugEnabled()) logger.debug('inbound tunnel open', { peer: this.peer.id?.uri, namespace: labels.namespace, service: labels.service, backend: `${backend.address}:${backend.port}` });
   }
 
   /** The one way a tunnel ends. */
   private end(e: Ending): void {
-    if (this.st === 'closed') return;
+    const was = this.st;
+    if (was === 'closed') return;
     this.st = 'closed';
     const { metrics, logger } = this.d;
     switch (e.kind) {
@@ -122,7 +119,7 @@ export class InboundTunnel {
         const { code, message } = e.error;
         // Labels only from bounded sets (exported Services, linked clusters), never from what the peer sent.
         metrics.refuse('inbound', code, { remote_cluster: e.remoteCluster, namespace: e.service?.namespace ?? '', service: e.service?.name ?? '' });
-        logger.warn('inbound tunnel refused', { reason: code, detail: message, peer: this.peer.id?.uri, peerCluster: this.peer.cluster, remoteAddress: this.peer.address, authority: this.req.authority });
+        logger.warn('inbound tunnel refused', { reason: code, detail: message, state: was, peer: this.peer.id?.uri, peerCluster: this.peer.cluster, remoteAddress: this.peer.address, authority: this.req.authority });
         this.req.refuse(code, message);
         return;
       }

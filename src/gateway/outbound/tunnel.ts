@@ -16,7 +16,7 @@ import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { ByteTally, GatewayMetrics, TunnelLabels } from '../metrics.js';
-import { relay, socketEnd, type RelayEnd, type RelayOutcome } from '../relay.js';
+import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import { formatAuthority } from '../routing.js';
 import type { OutboundRoute, RemoteGateway } from '../types.js';
 import { EarlyBytes } from './early.js';
@@ -35,7 +35,7 @@ export interface OutboundTunnelDeps {
 type Ending =
   | { kind: 'refused'; code: string; message: string }
   | { kind: 'abandoned' }
-  | { kind: 'relayed'; outcome: RelayOutcome };
+  | { kind: 'relayed' };
 
 export class OutboundTunnel implements RequestEvents {
   private st: OutboundTunnelState = 'accepted';
@@ -53,10 +53,6 @@ export class OutboundTunnel implements RequestEvents {
     private readonly outboundPort: number,
     private readonly d: OutboundTunnelDeps,
   ) {}
-
-  get state(): OutboundTunnelState {
-    return this.st;
-  }
 
   /** accepted → requesting: the route is known; send the tunnel request. */
   start(route: OutboundRoute, remote: RemoteGateway, transport: TunnelTransport | undefined): void {
@@ -128,13 +124,14 @@ export class OutboundTunnel implements RequestEvents {
     this.local.destroy();
   };
 
-  private readonly onRelayed = (outcome: RelayOutcome): void => {
-    this.end({ kind: 'relayed', outcome });
+  private readonly onRelayed = (): void => {
+    this.end({ kind: 'relayed' });
   };
 
   /** The one way a tunnel ends. */
   private end(e: Ending): void {
-    if (this.st === 'closed') return;
+    const was = this.st;
+    if (was === 'closed') return;
     this.st = 'closed';
     this.pending = undefined;
     this.early?.detach();
@@ -146,7 +143,7 @@ export class OutboundTunnel implements RequestEvents {
     }
     if (e.kind !== 'refused') return;
     metrics.refuse('outbound', e.code, this.labels ?? {});
-    logger.warn('outbound connection refused', { reason: e.code, detail: e.message, authority: this.authority || undefined, outboundPort: this.outboundPort, ...this.labels });
+    logger.warn('outbound connection refused', { reason: e.code, detail: e.message, state: was, authority: this.authority || undefined, outboundPort: this.outboundPort, ...this.labels });
     // A reset, not a FIN: the client must not mistake a refused tunnel for an empty answer.
     resetSocket(this.local);
   }
