@@ -1,7 +1,7 @@
 // `mesh trust …`: make the shared root (kept off-cluster), per-cluster issuers, inspect and verify
 // certificates, edit trust bundles for a root rotation, and run the Identity service on its own.
 import type { Command } from 'commander';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -198,6 +198,8 @@ export function registerTrust(program: Command): void {
           cliError(err, 'cannot issue the leaf');
         }
         try {
+          // As init and issuer do: --out may name a directory that does not exist yet.
+          await mkdir(o.out, { recursive: true, mode: 0o700 });
           await writeFile(join(o.out, 'tls.key'), kp.keyPem, { mode: 0o600 });
           await writeFile(join(o.out, 'tls.crt'), chain);
         } catch (err) {
