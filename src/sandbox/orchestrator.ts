@@ -29,6 +29,8 @@ export interface UpOptions {
   readyTimeoutMs?: number;
   /** Aborting stops the sandbox, also while it is still starting (Ctrl-C during `up`). */
   signal?: AbortSignal;
+  /** Isolated network: route every pair of clusters' pod CIDRs to each other from the start (flat mode). */
+  flatRoutes?: boolean;
 }
 
 export interface ReadyLine {
@@ -102,6 +104,16 @@ export async function up(o: UpOptions): Promise<Sandbox> {
       writeState(state);
       createUnderlay(state.underlay);
       for (const p of plans) createClusterNetns(p, state.underlay);
+      if (o.flatRoutes) {
+        // As a flat CNI would: every cluster routes every other cluster's pod CIDR via that cluster's node.
+        for (const [i, a] of plans.entries()) {
+          for (const b of plans.slice(i + 1)) {
+            flatRoute(a, b, false);
+            state.flatRoutes.push([a.name, b.name].sort().join(':'));
+          }
+        }
+        writeState(state);
+      }
     }
 
     const readyTimeout = o.readyTimeoutMs ?? 60_000;
