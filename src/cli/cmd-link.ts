@@ -3,34 +3,23 @@
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { applyObject, isNotFound, errorMessage, type KubeObject as ApiObject } from '../kube/index.js';
-import { parseLinkSpec, type LinkStatus } from '../mirror/index.js';
+import type { LinkStatus } from '../mirror/index.js';
 import { CliError, ExitCode } from './errors.js';
 import {
   connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError, stderrProgress, sleep, durationSeconds, zodArg,
-  type Progress, getOrNull,
+  type Progress,
 } from './common.js';
-import { GATEWAY_NAME, GATEWAY_TUNNEL_PORT, LINK_API_VERSION, LINK_KIND, MESH_NAMESPACE, linkServiceAccountName } from '../api/index.js';
-import {
-  linkTargetObjects, linkKubeconfig, credentialsSecret, linkSpec, linkObject, rollbackPlan, gatewayAddress,
-  compareTrust, parseSelector, conditionOf, linkApiServer, TOKEN_TTL_SECONDS, type DoneStep, type LinkMode, type Side,
-} from './plan.js';
+import { LINK_API_VERSION, LINK_KIND, MESH_NAMESPACE, linkServiceAccountName } from '../api/index.js';
+import { linkTargetObjects, rollbackPlan, parseSelector, conditionOf, TOKEN_TTL_SECONDS, type DoneStep, type LinkMode, type Side } from './plan.js';
 import { collectionPath, objectPath, describe, idOf } from './kinds.js';
-import { render, formatTable, OutputFormatSchema } from './output.js';
-import { meshCluster, trustRoots, type MeshCluster } from './mesh-cluster.js';
+import { render, formatTable } from './output.js';
+import { meshCluster, type MeshCluster } from './mesh-cluster.js';
 import { unlinkOne } from './cmd-unlink.js';
+import { LinkOptionsSchema, prepareLink, requestToken, sourceObjects, type LinkOptions } from './link-steps.js';
+import { linkDryRun } from './link-dry-run.js';
+import { renderDryRun } from './dry-run.js';
 
-const LinkOptionsSchema = z.object({
-  kubeconfig: z.string().optional(),
-  mode: z.enum(['gateway', 'flat']).default('gateway'),
-  both: z.boolean().default(false),
-  selector: z.record(z.string(), z.string()).optional(),
-  apiServerAddress: z.url().optional(),
-  gatewayAddress: z.string().optional(),
-  output: OutputFormatSchema,
-  wait: z.boolean().default(true),
-  waitTimeout: z.number().int().positive().default(120),
-});
-export type LinkOptions = z.infer<typeof LinkOptionsSchema>;
+export type { LinkOptions } from './link-steps.js';
 
 export interface LinkResult {
   source: string;
@@ -38,47 +27,14 @@ export interface LinkResult {
   mode: LinkMode;
   gateway?: string;
   ready: boolean;
-  mirrored: { namespace: string; name: string; shadow: string; mode: string }[];
+  mirrored: { namespace: string; name: string; shadow: string; mode: string; problem?: string }[];
+  /** What the network must provide (flat mode). */
+  notes: string[];
 }
 
 /** Test seam: called after each completed step (e.g. to kill a cluster between steps). */
 export interface LinkHooks {
   afterStep?: (step: string) => Promise<void>;
-}
-
-async function resolveGateway(target: MeshCluster, override: string | undefined): Promise<{ addresses: string[]; port: number; via: string }> {
-  if (override) {
-    const m = /^([A-Za-z0-9.:-]+?)(?::(\d+))?$/.exec(override);
-    if (!m) throw new CliError(`--gateway-address ${override} is not host[:port]`, ExitCode.Usage);
-    return { addresses: [m[1]], port: m[2] ? Number(m[2]) : GATEWAY_TUNNEL_PORT, via: '--gateway-address' };
-  }
-  let svc: ApiObject | null;
-  let nodes: ApiObject[] = [];
-  try {
-    svc = await getOrNull(target.client, `/api/v1/namespaces/${MESH_NAMESPACE}/services/${GATEWAY_NAME}`);
-    // Node addresses are needed only for the NodePort fallback (no LoadBalancer ingress).
-    const ingress = (svc?.status as { loadBalancer?: { ingress?: unknown[] } } | undefined)?.loadBalancer?.ingress ?? [];
-    if (svc && ingress.length === 0) nodes = (await target.client.list('/api/v1/nodes')).items;
-  } catch (err) {
-    throw kubeError(err, target.context, 'reading the gateway address');
-  }
-  if (!svc) throw new CliError(`${target.context}: Service ${MESH_NAMESPACE}/${GATEWAY_NAME} is missing`, ExitCode.Failure, `mesh install ${target.context} --trust-root DIR`);
-  const g = gatewayAddress(svc as Parameters<typeof gatewayAddress>[0], nodes as Parameters<typeof gatewayAddress>[1]);
-  if (!g.ok) throw new CliError(`${target.context}: ${g.reason}`, ExitCode.Failure, 'wait for the LoadBalancer, install with --gateway-service-type NodePort, pass --gateway-address host:port, or link with --mode flat');
-  return g;
-}
-
-/** The address TARGET's API server advertises to pods (Endpoints default/kubernetes), if readable. */
-async function advertisedApi(target: MeshCluster): Promise<{ ip: string; port: number } | undefined> {
-  try {
-    const ep = await target.client.get<{ subsets?: { addresses?: { ip: string }[]; ports?: { port: number; name?: string }[] }[] }>('/api/v1/namespaces/default/endpoints/kubernetes');
-    const sub = ep.subsets?.[0];
-    const ip = sub?.addresses?.[0]?.ip;
-    const port = (sub?.ports?.find((p) => p.name === 'https') ?? sub?.ports?.[0])?.port;
-    return ip && port ? { ip, port } : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 interface Ctx {
@@ -140,45 +96,17 @@ async function waitReady(ctx: Ctx, timeoutS: number): Promise<ApiObject> {
 
 /** One direction: SOURCE mirrors what TARGET exports. Undoes its own steps if any fails. */
 export async function linkOne(source: MeshCluster, target: MeshCluster, o: LinkOptions, progress: Progress, hooks: LinkHooks = {}): Promise<LinkResult> {
-  if (source.name === target.name) throw new CliError(`${source.context} and ${target.context} are the same cluster (${source.name})`, ExitCode.Usage);
+  const p = await prepareLink(source, target, o, progress);
   const ctx: Ctx = { source, target, done: [], progress, hooks };
-  // Checks first: nothing is written unless both clusters can link.
-  const cmp = compareTrust({ name: source.name, roots: await trustRoots(source) }, { name: target.name, roots: await trustRoots(target) });
-  if (!cmp.ok) {
-    throw new CliError(`refusing to link: ${cmp.explanation}`, ExitCode.Failure, `install both clusters with the same --trust-root (mesh install ${target.context} --trust-root DIR-of-${source.name}'s-root)`);
-  }
-  progress.ok(`${source.name} and ${target.name} share trust root ${cmp.shared[0].slice(0, 23)}…`);
-  const gw = o.mode === 'gateway' ? await resolveGateway(target, o.gatewayAddress) : undefined;
-  if (gw) progress.ok(`${target.name}: gateway at ${gw.addresses.join(',')}:${gw.port} (${gw.via})`);
-  const input = { targetClusterName: target.name, targetClusterDomain: target.clusterDomain, trustDomain: target.trustDomain, mode: o.mode, gateway: gw, selector: o.selector };
-  const spec = linkSpec(input);
-  const parsed = parseLinkSpec(spec);
-  if (!parsed.ok) throw new CliError(`the Link would be invalid: ${parsed.message}`, ExitCode.Usage);
-
   try {
     // TARGET: a dedicated identity that may read Services/EndpointSlices and renew its own token.
     for (const obj of linkTargetObjects(source.name)) await applyTracked(ctx, 'target', obj);
     const sa = linkServiceAccountName(source.name);
-    let token: string;
-    try {
-      const tr = await target.client.create<{ status?: { token?: string } }>(`/api/v1/namespaces/${MESH_NAMESPACE}/serviceaccounts/${sa}/token`, {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: { expirationSeconds: TOKEN_TTL_SECONDS },
-      });
-      if (!tr.status?.token) throw new Error('the TokenRequest answer has no token');
-      token = tr.status.token;
-    } catch (err) {
-      throw kubeError(err, target.context, `requesting a token for ${sa}`);
-    }
+    const token = await requestToken(target, sa);
     progress.ok(`${target.name}: token for ${sa} issued (${TOKEN_TTL_SECONDS / 3600} h; the controller renews it)`);
     await hooks.afterStep?.('target:token');
     // SOURCE: the credentials Secret and the Link.
-    const api = linkApiServer(target.server, await advertisedApi(target), o.apiServerAddress);
-    progress.ok(`${target.name}: API for ${source.name}'s controller: ${api.server} (${api.why})`);
-    const kubeconfig = linkKubeconfig({ clusterName: target.name, server: api.server, caPem: target.caPem, insecure: target.insecure, token, user: sa });
-    await applyTracked(ctx, 'source', credentialsSecret(target.name, kubeconfig));
-    await applyTracked(ctx, 'source', linkObject(input, spec));
+    for (const obj of await sourceObjects(source, target, o, p, sa, token, progress)) await applyTracked(ctx, 'source', obj);
     let link: ApiObject | null = null;
     if (o.wait) {
       try {
@@ -188,8 +116,8 @@ export async function linkOne(source: MeshCluster, target: MeshCluster, o: LinkO
       }
     }
     const status = (link?.status ?? {}) as LinkStatus;
-    const mirrored = (status.mirroredServices?.services ?? []).map((s) => ({ namespace: s.namespace, name: s.name, shadow: s.shadow, mode: s.mode }));
-    return { source: source.name, target: target.name, mode: o.mode, gateway: gw ? `${gw.addresses.join(',')}:${gw.port}` : undefined, ready: link !== null, mirrored };
+    const mirrored = (status.mirroredServices?.services ?? []).map((s) => ({ namespace: s.namespace, name: s.name, shadow: s.shadow, mode: s.mode, ...(s.problem ? { problem: s.problem } : {}) }));
+    return { source: source.name, target: target.name, mode: o.mode, gateway: p.gateway, ready: link !== null, mirrored, notes: p.notes };
   } catch (err) {
     const cause = err instanceof CliError ? err : kubeError(err, source.context, 'linking');
     progress.warn(`link ${source.name} → ${target.name} failed: ${cause.message}; rolling back`);
@@ -250,8 +178,18 @@ export function registerLink(program: Command): void {
     .addOption(outputOption())
     .option('--no-wait', 'do not wait for the Link to be Ready')
     .option('--wait-timeout <duration>', 'how long to wait for Ready', durationSeconds, 120)
+    .option('--dry-run', 'print the objects it would apply, per cluster (-o yaml, the default, or json); change nothing', false)
     .action(async (source: string, target: string, raw: unknown) => {
       const o = parseOptions(LinkOptionsSchema, raw);
+      if (o.dryRun) {
+        const r = await linkDryRun(source, target, o, stderrProgress());
+        process.stdout.write(renderDryRun(r.parts, o.output === 'json' ? 'json' : 'yaml'));
+        if (r.missing.length > 0) {
+          const m = r.missing[0];
+          throw new CliError(`printed ${m.target}'s part only: ${r.missing.map((x) => x.why).join('; ')}`, ExitCode.Failure, `apply it first (mesh link ${m.source} ${m.target} --dry-run -o yaml | kubectl --context ${m.target} apply --server-side -f -), then run this again for ${m.source}'s part`);
+        }
+        return;
+      }
       const res = await link(source, target, o, stderrProgress());
       process.stdout.write(render(res, o.output, () => res.map(linkTable).join('\n')));
     });
@@ -264,12 +202,23 @@ Reads TARGET's gateway address from Service mesh-gateway (LoadBalancer ingress I
 NodePort on the node addresses). In SOURCE: writes Secret cluster-credentials-<target> (a kubeconfig
 with the token and TARGET's API address and CA) and Link <target>, then waits until the Link is Ready
 and prints what is mirrored. If any step fails, every step done is undone, in both clusters. Running it
-again refreshes the token (credential rotation).`,
+again refreshes the token (credential rotation).
+
+Flat mode (--mode flat, or Services exported with --mode flat) sends traffic from SOURCE's pods straight
+to TARGET's pod IPs: the network must route the clusters' pod CIDRs to each other (link says which, and
+how in a mesh sandbox); mesh check tests that path from a pod in SOURCE.
+
+--dry-run writes nothing and prints the objects per cluster, each part after a "# cluster: <context>"
+line, for Git (Argo CD, Flux). SOURCE's credentials Secret carries a 24 h token of TARGET's link identity,
+so the first dry run prints TARGET's part only (exit 1): apply it, then run the dry run again. The
+controller renews that token in the Secret: let your GitOps tool create the Secret but not revert it
+(Flux: kustomize.toolkit.fluxcd.io/ssa: IfNotPresent; Argo CD: ignoreDifferences on its data).`,
     [
       'mesh link cluster-a cluster-b',
       'mesh link cluster-a cluster-b --both',
       'mesh link kind-cluster-a kind-cluster-b --api-server-address https://cluster-b-control-plane:6443',
       'mesh link east west --mode flat --selector app=web',
+      'mesh link cluster-a cluster-b --dry-run -o yaml | awk \'/^# cluster: /{f=$3".yaml"} {print > f}\'   # cluster-a.yaml, cluster-b.yaml',
     ],
   );
 }
@@ -277,5 +226,5 @@ again refreshes the token (credential rotation).`,
 function linkTable(r: LinkResult): string {
   const head = `${r.source} → ${r.target} (${r.mode}${r.gateway ? ` via ${r.gateway}` : ''}): ${r.ready ? 'Ready' : 'created (not waited for)'}\n`;
   if (r.mirrored.length === 0) return head + '  no Services mirrored yet (export one: mesh export SERVICE -n NS --context TARGET)\n';
-  return head + formatTable({ columns: ['NAMESPACE', 'SERVICE', 'SHADOW', 'MODE'], rows: r.mirrored.map((m) => [m.namespace, m.name, m.shadow, m.mode]) });
+  return head + formatTable({ columns: ['NAMESPACE', 'SERVICE', 'SHADOW', 'MODE', 'NOTE'], rows: r.mirrored.map((m) => [m.namespace, m.name, m.shadow, m.mode, m.problem ? `not mirrored: ${m.problem}` : '']) });
 }
