@@ -3,13 +3,12 @@
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { applyObject, isNotFound, errorMessage, type KubeObject as ApiObject } from '../kube/index.js';
-import type { LinkStatus } from '../mirror/index.js';
 import { CliError, ExitCode } from './errors.js';
 import {
   connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError, stderrProgress, sleep, durationSeconds, zodArg,
   type Progress,
 } from './common.js';
-import { LINK_API_VERSION, LINK_KIND, MESH_NAMESPACE, linkServiceAccountName } from '../api/index.js';
+import { LINK_API_VERSION, LINK_KIND, MESH_NAMESPACE, linkServiceAccountName, matchesSelector, parseLinkSpec, type LinkStatus } from '../api/index.js';
 import { linkTargetObjects, rollbackPlan, parseSelector, conditionOf, TOKEN_TTL_SECONDS, type DoneStep, type LinkMode, type Side } from './plan.js';
 import { collectionPath, objectPath, describe, idOf } from './kinds.js';
 import { render, formatTable } from './output.js';
@@ -76,15 +75,34 @@ async function rollback(ctx: Ctx): Promise<string[]> {
   return left;
 }
 
-async function waitReady(ctx: Ctx, timeoutS: number): Promise<ApiObject> {
+/** The Services of TARGET this Link selects (export label of either mode, or --selector), as namespace/name. */
+async function selectedServices(target: MeshCluster, spec: Record<string, unknown>): Promise<string[]> {
+  const parsed = parseLinkSpec(spec);
+  if (!parsed.ok) return [];
+  const all = (await target.client.list('/api/v1/services')).items;
+  return all
+    .filter((svc) => matchesSelector(svc.metadata?.labels, parsed.spec.selector) || matchesSelector(svc.metadata?.labels, parsed.spec.flatSelector))
+    .map((svc) => `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`);
+}
+
+/**
+ * Ready, and every Service TARGET exports listed in the Link's status (mirrored, or with its problem):
+ * a Link turns Ready before its first shadows are written, and the next command a user types reads them.
+ */
+async function waitReady(ctx: Ctx, spec: Record<string, unknown>, timeoutS: number): Promise<ApiObject> {
   const path = objectPath({ apiVersion: LINK_API_VERSION, kind: LINK_KIND, name: ctx.target.name, namespace: MESH_NAMESPACE });
+  const exported = await selectedServices(ctx.target, spec);
   const deadline = Date.now() + timeoutS * 1000;
   let lastMsg = '';
   for (;;) {
     const link = await ctx.source.client.get(path);
     const ready = conditionOf(link, 'Ready');
-    if (ready?.status === 'True') return link;
-    const msg = ready ? `${ready.reason ?? ''}: ${ready.message ?? ''}` : 'no status yet';
+    const listed = new Set(((link.status as LinkStatus | undefined)?.mirroredServices?.services ?? []).map((m) => `${m.namespace}/${m.name}`));
+    const pending = exported.filter((k) => !listed.has(k));
+    if (ready?.status === 'True' && pending.length === 0) return link;
+    const msg = ready?.status === 'True'
+      ? `Ready; ${exported.length - pending.length}/${exported.length} exported Service(s) mirrored`
+      : ready ? `${ready.reason ?? ''}: ${ready.message ?? ''}` : 'no status yet';
     if (msg !== lastMsg) {
       ctx.progress.step(`waiting for Link ${ctx.target.name} in ${ctx.source.name} to be Ready (${msg})`);
       lastMsg = msg;
@@ -110,7 +128,7 @@ export async function linkOne(source: MeshCluster, target: MeshCluster, o: LinkO
     let link: ApiObject | null = null;
     if (o.wait) {
       try {
-        link = await waitReady(ctx, o.waitTimeout);
+        link = await waitReady(ctx, p.spec, o.waitTimeout);
       } catch (err) {
         throw kubeError(err, source.context, `waiting for Link ${target.name}`);
       }

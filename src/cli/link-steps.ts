@@ -3,8 +3,7 @@
 // identity, and SOURCE's objects (credentials Secret + Link).
 import { z } from 'zod';
 import type { KubeObject as ApiObject } from '../kube/index.js';
-import { parseLinkSpec } from '../mirror/index.js';
-import { GATEWAY_NAME, GATEWAY_TUNNEL_PORT, MESH_NAMESPACE } from '../api/index.js';
+import { GATEWAY_NAME, GATEWAY_TUNNEL_PORT, MESH_NAMESPACE, parseLinkSpec } from '../api/index.js';
 import { CliError, ExitCode } from './errors.js';
 import { kubeError, getOrNull, type Progress } from './common.js';
 import {
