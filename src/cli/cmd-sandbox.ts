@@ -189,7 +189,7 @@ ${EXIT_HELP}`)
     .argument('<cluster>', 'cluster')
     .argument('<command...>', 'command and arguments (after --)')
     .option('--dir <dir>', 'sandbox directory', '.mesh-sandbox')
-    .addHelpText('after', `\nExample:\n  mesh sandbox exec --dir /tmp/sb cluster-a -- node bin/mesh.js app client --url http://web.demo.svc.cluster.local:8080/\n${EXIT_HELP}`)
+    .addHelpText('after', `\nExample:\n  mesh sandbox exec --dir /tmp/sb cluster-a -- mesh app client --url http://web.demo.svc.cluster.local:8080/\n${EXIT_HELP}`)
     .action((cluster: string, command: string[], o: { dir: string }) => {
       try {
         const code = execIn(o.dir, cluster, command);
