@@ -17,7 +17,7 @@ import { render, OutputFormatSchema } from './output.js';
 import { secretText, compareTrust, type RootInfo } from './plan.js';
 import { deploymentReady } from './cmd-install.js';
 import { LINKS_PATH } from './cmd-links.js';
-import { checkLink } from './check-link.js';
+import { checkLink, type Add } from './check-link.js';
 import { checkDataPath, GATEWAY_HOLD_MS } from './check-datapath.js';
 
 export { tokenSecondsLeft, TOKEN_MIN_LEFT_S } from './check-link.js';
@@ -77,6 +77,40 @@ export interface ClusterFacts {
   roots: RootInfo[];
 }
 
+/** Issuer: present, valid now and not near expiry, signed by a root of the cluster's trust bundle. Returns the bundle's roots. */
+async function checkTrust(c: Cluster, context: string, add: Add, now: () => Date): Promise<RootInfo[]> {
+  const roots: RootInfo[] = [];
+  let bundle: TrustBundle | undefined;
+  const cm = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps/${TRUST_ROOTS_CONFIGMAP}`);
+  try {
+    bundle = TrustBundle.fromPem((cm?.data as Record<string, string> | undefined)?.[TRUST_ROOTS_KEY] ?? '');
+    roots.push(...bundle.roots.map((r) => ({ fingerprint: r.fingerprint, trustDomain: r.trustDomain })));
+  } catch (err) {
+    add('trust bundle', false, `${TRUST_ROOTS_CONFIGMAP}: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
+  }
+  const sec = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/secrets/${ISSUER_SECRET}`);
+  const pem = sec ? secretText(sec, 'tls.crt') : undefined;
+  if (!pem) {
+    add('issuer valid', false, `Secret ${ISSUER_SECRET} missing or without tls.crt`, `mesh install ${context} --trust-root DIR`);
+  } else {
+    try {
+      const cert = parseCertPem(pem);
+      const left = (cert.notAfter.getTime() - now().getTime()) / 86_400_000;
+      if (cert.notBefore.getTime() > now().getTime()) add('issuer valid', false, `not valid before ${cert.notBefore.toISOString()}`, 'check the clocks');
+      else if (left <= 0) add('issuer valid', false, `expired ${cert.notAfter.toISOString()}`, `mesh install ${context} --trust-root DIR (issues a new one)`);
+      else if (left < ISSUER_MIN_LEFT_DAYS) add('issuer valid', false, `expires in ${left.toFixed(1)} days (${cert.notAfter.toISOString()})`, `mesh install ${context} --trust-root DIR (renews it)`);
+      else add('issuer valid', true, `until ${cert.notAfter.toISOString()}`);
+      if (bundle) {
+        const signer = bundle.roots.find((r) => cert.x509.checkIssued(r.cert.x509) && cert.x509.verify(r.cert.x509.publicKey));
+        add('issuer chains to root', signer !== undefined, signer ? `root ${signer.fingerprint.slice(0, 23)}…` : 'the issuer is not signed by any root of the trust bundle', signer ? undefined : `mesh install ${context} --trust-root DIR-of-the-shared-root`);
+      }
+    } catch (err) {
+      add('issuer valid', false, `unreadable: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
+    }
+  }
+  return roots;
+}
+
 /** Every check for one context. Returns the lines and (for the cross-cluster check) its trust roots. */
 export async function checkContext(context: string, kubeconfig: string | undefined, opts: CheckOptions = {}): Promise<{ lines: CheckLine[]; facts?: ClusterFacts }> {
   const now = opts.now ?? (() => new Date());
@@ -121,36 +155,7 @@ export async function checkContext(context: string, kubeconfig: string | undefin
       const r = deploymentReady(d as Parameters<typeof deploymentReady>[0]);
       add(`${dep} ready`, r.ready, `${r.have}/${r.want} replicas ready`, r.ready ? undefined : `kubectl --context ${context} -n ${MESH_NAMESPACE} describe deployment ${dep}`);
     }
-    // Issuer: present, valid now and not near expiry, signed by a root of the cluster's trust bundle.
-    const roots: RootInfo[] = [];
-    let bundle: TrustBundle | undefined;
-    const cm = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps/${TRUST_ROOTS_CONFIGMAP}`);
-    try {
-      bundle = TrustBundle.fromPem((cm?.data as Record<string, string> | undefined)?.[TRUST_ROOTS_KEY] ?? '');
-      roots.push(...bundle.roots.map((r) => ({ fingerprint: r.fingerprint, trustDomain: r.trustDomain })));
-    } catch (err) {
-      add('trust bundle', false, `${TRUST_ROOTS_CONFIGMAP}: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
-    }
-    const sec = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/secrets/${ISSUER_SECRET}`);
-    const pem = sec ? secretText(sec, 'tls.crt') : undefined;
-    if (!pem) {
-      add('issuer valid', false, `Secret ${ISSUER_SECRET} missing or without tls.crt`, `mesh install ${context} --trust-root DIR`);
-    } else {
-      try {
-        const cert = parseCertPem(pem);
-        const left = (cert.notAfter.getTime() - now().getTime()) / 86_400_000;
-        if (cert.notBefore.getTime() > now().getTime()) add('issuer valid', false, `not valid before ${cert.notBefore.toISOString()}`, 'check the clocks');
-        else if (left <= 0) add('issuer valid', false, `expired ${cert.notAfter.toISOString()}`, `mesh install ${context} --trust-root DIR (issues a new one)`);
-        else if (left < ISSUER_MIN_LEFT_DAYS) add('issuer valid', false, `expires in ${left.toFixed(1)} days (${cert.notAfter.toISOString()})`, `mesh install ${context} --trust-root DIR (renews it)`);
-        else add('issuer valid', true, `until ${cert.notAfter.toISOString()}`);
-        if (bundle) {
-          const signer = bundle.roots.find((r) => cert.x509.checkIssued(r.cert.x509) && cert.x509.verify(r.cert.x509.publicKey));
-          add('issuer chains to root', signer !== undefined, signer ? `root ${signer.fingerprint.slice(0, 23)}…` : 'the issuer is not signed by any root of the trust bundle', signer ? undefined : `mesh install ${context} --trust-root DIR-of-the-shared-root`);
-        }
-      } catch (err) {
-        add('issuer valid', false, `unreadable: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
-      }
-    }
+    const roots = await checkTrust(c, context, add, now);
     // Links: spec, credentials, remote API, gateway probe; then the data path from a pod in this cluster.
     let links: Link[] = [];
     const valid: { link: Link; spec: LinkSpec }[] = [];

@@ -61,6 +61,11 @@ Example:
   mesh sandbox down --dir .mesh-sandbox
 ${EXIT_HELP}`);
 
+  registerUp(sb);
+  registerTools(sb);
+}
+
+function registerUp(sb: Command): void {
   sb.command('up')
     .description('Start the clusters; stays in the foreground until Ctrl-C, which stops and removes everything (--detach: background)')
     .option('--clusters <names>', 'comma-separated cluster names', 'cluster-a,cluster-b')
@@ -121,6 +126,10 @@ ${EXIT_HELP}`)
       }
     });
 
+}
+
+/** down, status, logs, route, exec: they work on the state `up` keeps in the sandbox directory. */
+function registerTools(sb: Command): void {
   sb.command('down')
     .description('Stop a sandbox started by `up` (also cleans up after a killed `up`)')
     .option('--dir <dir>', 'sandbox directory', '.mesh-sandbox')

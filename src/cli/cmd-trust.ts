@@ -128,6 +128,14 @@ export function registerTrust(program: Command): void {
     'mesh trust inspect ./cluster-a/issuer.crt',
   ]);
 
+  registerTrustFiles(trust);
+  registerTrustInspect(trust);
+  registerTrustRotate(trust);
+  registerIdentityService(trust);
+}
+
+/** init, issuer, leaf: the files of the trust chain. */
+function registerTrustFiles(trust: Command): void {
   helpText(
     trust
       .command('init')
@@ -179,6 +187,11 @@ export function registerTrust(program: Command): void {
     ['mesh trust issuer --cluster-name cluster-a --root ./root --out ./cluster-a'],
   );
 
+  registerTrustLeaf(trust);
+}
+
+/** leaf: a workload certificate from an issuer directory (tests and manual setups). */
+function registerTrustLeaf(trust: Command): void {
   helpText(
     trust
       .command('leaf')
@@ -211,6 +224,10 @@ export function registerTrust(program: Command): void {
     ['mesh trust leaf --issuer ./cluster-a --identity spiffe://mesh.local/ns/default/sa/web --out ./web'],
   );
 
+}
+
+/** inspect and verify certificates. */
+function registerTrustInspect(trust: Command): void {
   helpText(
     trust
       .command('inspect')
@@ -258,6 +275,9 @@ export function registerTrust(program: Command): void {
     ['mesh trust verify ./web/tls.crt --bundle ./root/root.crt'],
   );
 
+}
+
+function registerTrustRotate(trust: Command): void {
   const rotate = trust.command('rotate').description('Edit the trust bundle for a root rotation (add the new root, later remove the old one)');
   helpText(rotate, ROTATE_LONG, [
     'mesh trust rotate add-root --bundle ca-bundle.crt --root ./new-root > ca-bundle.next.crt',
@@ -304,6 +324,9 @@ export function registerTrust(program: Command): void {
       }
     });
 
+}
+
+function registerIdentityService(trust: Command): void {
   helpText(
     trust
       .command('identity-service')
