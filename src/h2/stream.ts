@@ -1,0 +1,87 @@
+// One HTTP/2 stream as a Node Duplex: write() → DATA frames within the flow-control windows (false, then
+// 'drain', while the peer's window or the socket is full), end() → END_STREAM (half-close), 'end' ← the
+// peer's END_STREAM. Bytes are credited back to the peer (WINDOW_UPDATE) only once the consumer has read
+// them, so a stalled reader stops the sender and holds at most one window.
+import { Duplex } from 'node:stream';
+import { ErrorCode } from './constants.js';
+import type { Headers, OutgoingHeaders } from './headers.js';
+
+/** What a stream needs from its session (implemented by H2Session). */
+export interface StreamOwner {
+  writeData(s: H2Stream, chunk: Buffer, cb: (err?: Error | null) => void): void;
+  endStream(s: H2Stream, cb: (err?: Error | null) => void): void;
+  consumed(s: H2Stream): void;
+  respond(s: H2Stream, headers: OutgoingHeaders, endStream: boolean): void;
+  destroyed(s: H2Stream, err: Error | null): void;
+}
+
+export interface StreamOptions {
+  /** The readable side's buffer before 'data' consumers are considered behind (bytes). */
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+}
+
+export class H2Stream extends Duplex {
+  /** Headers received: the request (server side) or the final response (client side). */
+  headers: Headers | undefined;
+  /** RST_STREAM code, once the stream was reset (by either side). */
+  rstCode: number | undefined;
+  /** @internal flow control and state, kept by the session. */
+  sendWindow: number;
+  recvWindow: number;
+  delivered = 0;
+  accounted = 0;
+  streamOwed = 0;
+  localEnded = false;
+  remoteEnded = false;
+  /** Removed from the session (both sides ended, or reset). */
+  closed = false;
+  responded = false;
+  /** A write waiting for window: the rest of its chunk and its callback. */
+  pending: Buffer | undefined;
+  pendingCb: ((err?: Error | null) => void) | undefined;
+  /** The code to reset with when destroyed before both sides ended. */
+  resetCode: number | undefined;
+
+  constructor(
+    readonly id: number,
+    private readonly owner: StreamOwner,
+    sendWindow: number,
+    recvWindow: number,
+    options: StreamOptions,
+  ) {
+    super({ allowHalfOpen: true, readableHighWaterMark: options.readableHighWaterMark, writableHighWaterMark: options.writableHighWaterMark });
+    this.sendWindow = sendWindow;
+    this.recvWindow = recvWindow;
+  }
+
+  /** Server side: sends the response headers (and ends the stream with them when `endStream`). */
+  respond(headers: OutgoingHeaders, options: { endStream?: boolean } = {}): void {
+    this.owner.respond(this, headers, options.endStream === true);
+    if (options.endStream) this.end();
+  }
+
+  /** Abortive close: RST_STREAM(code) and no further frames (CANCEL by default). */
+  reset(code: number = ErrorCode.CANCEL): void {
+    if (this.destroyed) return;
+    this.resetCode = code;
+    this.destroy();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.owner.writeData(this, chunk, cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.owner.endStream(this, cb);
+  }
+
+  override _read(): void {
+    this.owner.consumed(this);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.owner.destroyed(this, err);
+    cb(err);
+  }
+}
