@@ -148,7 +148,7 @@ export function writeInt(dst: Buffer, at: number, value: number, prefix: number,
 
 function writeString(dst: Buffer, at: number, s: string): number {
   const h = huffmanLength(s);
-  if (h < s.length) {
+  if (h <= s.length) {
     at = writeInt(dst, at, h, 7, 0x80);
     return huffmanEncode(s, dst, at);
   }
