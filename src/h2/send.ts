@@ -114,7 +114,10 @@ export class Sender {
   /** A window grew: the stream (or, for the connection, every stream waiting for it) goes on. */
   windowOpened(s?: H2Stream): void {
     if (s) {
-      if (s.pending && this.window > 0) this.flush(s);
+      if (!s.pending) return;
+      if (this.window > 0) this.flush(s);
+      // Its own window is open now, the connection's is not: it waits with the others.
+      else this.blocked.add(s);
       return;
     }
     for (const b of this.blocked) {

@@ -80,6 +80,15 @@ export class H2Stream extends Duplex {
     this.owner.consumed(this);
   }
 
+  // Data pushed while the stream is flowing with an empty buffer goes straight to 'data' (the session
+  // credits it after push()); buffered data leaves through read() (flowing mode calls it too), and
+  // _read() alone is not called after every such read: credit here.
+  override read(size?: number): ReturnType<Duplex['read']> {
+    const chunk: unknown = super.read(size);
+    if (chunk !== null) this.owner.consumed(this);
+    return chunk;
+  }
+
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.owner.destroyed(this, err);
     cb(err);
