@@ -344,7 +344,7 @@ export class Receiver implements FrameHandler {
   private ping(flags: number, id: number, p: Buffer): void {
     if (id !== 0) throw conn(PROTOCOL_ERROR, 'PING on a stream');
     if (p.length !== 8) throw conn(FRAME_SIZE_ERROR, 'PING frame not 8 bytes');
-    if (flags & Flag.ACK) return this.s.pingAcked(p);
+    if (flags & Flag.ACK) return this.s.pings.acked(p);
     this.spend('PING frames');
     this.s.sendControl(pingFrame(true, p));
   }

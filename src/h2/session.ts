@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_WINDOW, ErrorCode, FRAME_HEADER, PREFACE, SettingId, MAX_WINDOW } from './constants.js';
 import { H2Error, ProtocolViolation } from './errors.js';
-import { goawayFrame, headersFrames, pingFrame, rstFrame, settingsFrame, windowUpdateFrame } from './frames.js';
+import { goawayFrame, headersFrames, rstFrame, settingsFrame, windowUpdateFrame } from './frames.js';
+import { Pings } from './pings.js';
 import { Sender } from './send.js';
 import { toFieldList, type Headers, type OutgoingHeaders } from './headers.js';
 import { Decoder, Encoder } from './hpack.js';
@@ -75,8 +76,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
   private settingsSentAt: number;
   private settingsAcked = false;
   private readonly startedAt = nowSec();
-  private pings = new Map<string, { at: number; done: (err: Error | undefined, ms?: number) => void }>();
-  private pingSeq = 0;
+  readonly pings = new Pings((b) => this.send(b));
 
   constructor(
     readonly socket: Duplex,
@@ -159,21 +159,8 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
 
   /** Round trip time of a PING, in ms. */
   ping(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      if (this.closed) return reject(new H2Error('ERR_H2_SESSION_CLOSED', 'the session is closed'));
-      const data = Buffer.alloc(8);
-      data.writeUInt32BE(++this.pingSeq, 4);
-      this.pings.set(data.toString('hex'), { at: performance.now(), done: (err, ms) => (err ? reject(err) : resolve(ms!)) });
-      this.send(pingFrame(false, data));
-    });
-  }
-
-  /** @internal a PING ACK arrived. */
-  pingAcked(data: Buffer): void {
-    const p = this.pings.get(data.toString('hex'));
-    if (!p) return;
-    this.pings.delete(data.toString('hex'));
-    p.done(undefined, performance.now() - p.at);
+    if (this.closed) return Promise.reject(new H2Error('ERR_H2_SESSION_CLOSED', 'the session is closed'));
+    return this.pings.ping();
   }
 
   /** Graceful close: GOAWAY with the last stream we took; open streams finish, then the socket closes. */
@@ -224,8 +211,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
     }
     this.streams.clear();
     this.out.failAll(streamErr);
-    for (const p of this.pings.values()) p.done(streamErr);
-    this.pings.clear();
+    this.pings.failAll(streamErr);
     if (!this.socket.destroyed) this.socket.end();
     this.emit('close', err);
   }
@@ -240,11 +226,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
     } else if (!this.settingsReceived && now - this.startedAt > limit) {
       this.connectionError(new ProtocolViolation(ErrorCode.SETTINGS_TIMEOUT, `no preface and SETTINGS from the peer within ${limit} s`));
     }
-    for (const [k, p] of this.pings) {
-      if (now * 1000 - p.at < limit * 1000) continue;
-      this.pings.delete(k);
-      p.done(new H2Error('ERR_H2_SESSION_CLOSED', `no PING acknowledgement within ${limit} s`));
-    }
+    this.pings.expire(limit);
   }
 
   /** @internal */

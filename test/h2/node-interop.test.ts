@@ -93,6 +93,8 @@ test('our client → Node server: CONNECT echo with half-close, then GET /live',
   const h = await response(get);
   assert.deepEqual([h[':status'], h['content-type']], ['200', 'text/plain']);
   assert.equal((await collect(get)).toString(), 'live\n');
+  // PING: Node's server acknowledges ours; the round trip is a number of ms.
+  assert.equal(typeof (await c.ping()), 'number');
   c.close();
 });
 

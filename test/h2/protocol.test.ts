@@ -189,3 +189,10 @@ test('PING flood, SETTINGS flood and empty DATA frames draw on one budget → GO
     assert.ok(pongs <= 101, `answered ${pongs} pings`);
   }
 });
+
+test('SETTINGS never acknowledged → GOAWAY(SETTINGS_TIMEOUT) on the shared coarse tick', async () => {
+  const s = await server({ settingsTimeoutSec: 1 });
+  const p = await peer(s.port); // a raw peer sends no SETTINGS ACK
+  assert.equal(await p.goaway(), ErrorCode.SETTINGS_TIMEOUT);
+  await p.closedAfter();
+});
