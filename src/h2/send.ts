@@ -46,6 +46,16 @@ export class Sender {
     this.socket.uncork();
   }
 
+  /** Sends `chunk` at once if both windows and the socket take all of it; false (nothing sent) otherwise. */
+  tryWrite(s: H2Stream, chunk: Buffer): boolean {
+    const n = chunk.length;
+    if (n > s.sendWindow || n > this.window || s.pending || this.socket.writableLength > this.highWaterMark) return false;
+    this.dataFrames(s.id, chunk, n);
+    s.sendWindow -= n;
+    this.window -= n;
+    return true;
+  }
+
   /** Queues `chunk` on the stream and sends what the windows allow; `cb` once all of it is out. */
   write(s: H2Stream, chunk: Buffer, cb: Callback): void {
     s.pending = chunk;

@@ -246,6 +246,11 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
     this.out.sendControl(buf);
   }
 
+  tryWrite(s: H2Stream, chunk: Buffer): boolean {
+    if (s.closed || this.closed || s.localEnded || s.rstCode !== undefined || (this.isServer && !s.responded)) return false;
+    return this.out.tryWrite(s, chunk);
+  }
+
   writeData(s: H2Stream, chunk: Buffer, cb: (err?: Error | null) => void): void {
     // The peer answered in full and reset with NO_ERROR: it wants no more of the upload (RFC 9113 §8.1).
     if (s.rstCode === ErrorCode.NO_ERROR) return cb();

@@ -8,12 +8,16 @@ import type { Headers, OutgoingHeaders } from './headers.js';
 
 /** What a stream needs from its session (implemented by H2Session). */
 export interface StreamOwner {
+  /** Sends the chunk now if the windows and the socket take all of it (nothing queued). */
+  tryWrite(s: H2Stream, chunk: Buffer): boolean;
   writeData(s: H2Stream, chunk: Buffer, cb: (err?: Error | null) => void): void;
   endStream(s: H2Stream, cb: (err?: Error | null) => void): void;
   consumed(s: H2Stream): void;
   respond(s: H2Stream, headers: OutgoingHeaders, endStream: boolean): void;
   destroyed(s: H2Stream, err: Error | null): void;
 }
+
+type WriteCallback = (error: Error | null | undefined) => void;
 
 export interface StreamOptions {
   /** The readable side's buffer before 'data' consumers are considered behind (bytes). */
@@ -66,6 +70,16 @@ export class H2Stream extends Duplex {
     if (this.destroyed) return;
     this.resetCode = code;
     this.destroy();
+  }
+
+  // Fast path: with nothing queued, a chunk the windows and the socket take at once goes straight out —
+  // what Writable would do after a synchronous _write callback, without its bookkeeping and its nextTick
+  // per write. Anything else (corked, queued, over a window, strings, callbacks) takes Writable's path.
+  override write(chunk: unknown, encoding?: BufferEncoding | WriteCallback, cb?: WriteCallback): boolean {
+    if (encoding === undefined && Buffer.isBuffer(chunk) && chunk.length > 0 && this.writableLength === 0 && !this.writableCorked && !this.writableEnded && !this.destroyed && this.owner.tryWrite(this, chunk)) {
+      return true;
+    }
+    return super.write(chunk, encoding as BufferEncoding, cb);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
