@@ -72,11 +72,23 @@ export class H2Stream extends Duplex {
     this.destroy();
   }
 
-  // Fast path: with nothing queued, a chunk the windows and the socket take at once goes straight out —
-  // what Writable would do after a synchronous _write callback, without its bookkeeping and its nextTick
-  // per write. Anything else (corked, queued, over a window, strings, callbacks) takes Writable's path.
+  // Fast path: with nothing queued, a chunk below the high-water mark that the windows and the socket take
+  // at once goes straight out and write() returns true — exactly what Writable would do after a synchronous
+  // _write callback, without its bookkeeping and nextTick per write. Larger chunks keep Writable's path, so
+  // its `false` + 'drain' still paces a bulk writer one chunk at a time; so does anything corked, queued,
+  // over a window, a string or with a callback.
   override write(chunk: unknown, encoding?: BufferEncoding | WriteCallback, cb?: WriteCallback): boolean {
-    if (encoding === undefined && Buffer.isBuffer(chunk) && chunk.length > 0 && this.writableLength === 0 && !this.writableCorked && !this.writableEnded && !this.destroyed && this.owner.tryWrite(this, chunk)) {
+    if (
+      encoding === undefined &&
+      Buffer.isBuffer(chunk) &&
+      chunk.length > 0 &&
+      chunk.length < this.writableHighWaterMark &&
+      this.writableLength === 0 &&
+      !this.writableCorked &&
+      !this.writableEnded &&
+      !this.destroyed &&
+      this.owner.tryWrite(this, chunk)
+    ) {
       return true;
     }
     return super.write(chunk, encoding as BufferEncoding, cb);
