@@ -95,17 +95,17 @@ export class Sender {
       chunk.copy(buf, FRAME_HEADER, 0, n);
       return this.send(buf);
     }
-    // Header and payload by reference in one corked write: TLS merges them into its records, no copy here.
+    // Header and payload by reference, uncorked: corked, TLS merges the two into one buffer (a copy of the
+    // payload) before encrypting; apart, the header costs a 9-byte record and no copy. Measured: ~4 % less
+    // CPU per MB over both hops (alternating 300 MB runs).
     const frames = Math.ceil(n / max);
     const heads = Buffer.allocUnsafe(FRAME_HEADER * frames);
-    this.socket.cork();
     for (let i = 0; i < frames; i++) {
       const len = Math.min(max, n - i * max);
       writeHeader(heads, i * FRAME_HEADER, len, FrameType.DATA, 0, id);
       this.send(heads.subarray(i * FRAME_HEADER, (i + 1) * FRAME_HEADER));
       this.send(len === chunk.length ? chunk : chunk.subarray(i * max, i * max + len));
     }
-    this.socket.uncork();
   }
 
   /** END_STREAM alone (flow control does not apply to an empty DATA frame). */
