@@ -90,7 +90,7 @@ export class Receiver implements FrameHandler {
 
   onDataChunk(chunk: Buffer): void {
     const t = this.dataTarget;
-    if (t && !t.closed && !t.destroyed) {
+    if (t && !t.detached && !t.destroyed) {
       t.delivered += chunk.length;
       t.push(chunk);
       this.s.consumed(t);
@@ -103,7 +103,7 @@ export class Receiver implements FrameHandler {
     const t = this.dataTarget;
     this.dataTarget = undefined;
     this.s.creditConnection();
-    if (!t || (this.dataFlags & Flag.END_STREAM) === 0 || t.closed || t.destroyed) return;
+    if (!t || (this.dataFlags & Flag.END_STREAM) === 0 || t.detached || t.destroyed) return;
     t.remoteEnded = true;
     t.push(null);
     this.s.maybeClose(t);
@@ -231,7 +231,7 @@ export class Receiver implements FrameHandler {
     const st = s.newStream(id);
     st.headers = h;
     s.emit('stream', st, h);
-    if (endStream && !st.closed) {
+    if (endStream && !st.detached) {
       st.remoteEnded = true;
       st.push(null);
       s.maybeClose(st);
@@ -259,7 +259,7 @@ export class Receiver implements FrameHandler {
       if (!endStream) return this.streamError(st.id, PROTOCOL_ERROR, 'trailers without END_STREAM');
       st.emit('trailers', h);
     }
-    if (endStream && !st.closed && !st.destroyed) {
+    if (endStream && !st.detached && !st.destroyed) {
       st.remoteEnded = true;
       st.push(null);
       this.s.maybeClose(st);

@@ -94,15 +94,9 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
     this.resets = new Budget(this.limits.resetBurst, this.limits.resetRate);
     this.control = new Budget(this.limits.controlBurst, this.limits.controlRate);
     this.nextStreamId = isServer ? 2 : 1;
-    const receiver = new Receiver(this);
-    this.reader = new FrameReader(receiver, this.localMaxFrame, isServer);
-    const settings: Array<[number, number]> = [
-      [SettingId.ENABLE_PUSH, 0],
-      [SettingId.MAX_CONCURRENT_STREAMS, this.limits.maxConcurrentStreams],
-      [SettingId.INITIAL_WINDOW_SIZE, this.localStreamWindow],
-      [SettingId.MAX_FRAME_SIZE, this.localMaxFrame],
-      [SettingId.MAX_HEADER_LIST_SIZE, this.limits.maxHeaderListSize],
-    ];
+    this.reader = new FrameReader(new Receiver(this), this.localMaxFrame, isServer);
+    const settings: Array<[number, number]> = [[SettingId.ENABLE_PUSH, 0], [SettingId.MAX_CONCURRENT_STREAMS, this.limits.maxConcurrentStreams]];
+    settings.push([SettingId.INITIAL_WINDOW_SIZE, this.localStreamWindow], [SettingId.MAX_FRAME_SIZE, this.localMaxFrame], [SettingId.MAX_HEADER_LIST_SIZE, this.limits.maxHeaderListSize]);
     socket.cork();
     if (!isServer) socket.write(PREFACE);
     socket.write(settingsFrame(settings));
@@ -206,7 +200,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
     unregister(this);
     const streamErr = err ?? new H2Error('ERR_H2_SESSION_CLOSED', 'the connection closed before the stream ended');
     for (const s of this.streams.values()) {
-      s.closed = true;
+      s.detached = true;
       if (!s.destroyed) s.destroy(s.localEnded && s.remoteEnded ? undefined : streamErr);
     }
     this.streams.clear();
@@ -247,14 +241,14 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
   }
 
   tryWrite(s: H2Stream, chunk: Buffer): boolean {
-    if (s.closed || this.closed || s.localEnded || s.rstCode !== undefined || (this.isServer && !s.responded)) return false;
+    if (s.detached || this.closed || s.localEnded || s.rstCode !== undefined || (this.isServer && !s.responded)) return false;
     return this.out.tryWrite(s, chunk);
   }
 
   writeData(s: H2Stream, chunk: Buffer, cb: (err?: Error | null) => void): void {
     // The peer answered in full and reset with NO_ERROR: it wants no more of the upload (RFC 9113 §8.1).
     if (s.rstCode === ErrorCode.NO_ERROR) return cb();
-    if (s.closed || this.closed || s.localEnded) return cb(new H2Error('ERR_H2_SESSION_CLOSED', `stream ${s.id} can no longer send`));
+    if (s.detached || this.closed || s.localEnded) return cb(new H2Error('ERR_H2_SESSION_CLOSED', `stream ${s.id} can no longer send`));
     if (this.isServer && !s.responded) this.respond(s, { ':status': 200 }, false);
     this.out.write(s, chunk, cb);
   }
@@ -266,7 +260,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
 
   endStream(s: H2Stream, cb: (err?: Error | null) => void): void {
     if (s.localEnded) return cb();
-    if (s.closed || this.closed) return cb(new H2Error('ERR_H2_SESSION_CLOSED', `stream ${s.id} can no longer send`));
+    if (s.detached || this.closed) return cb(new H2Error('ERR_H2_SESSION_CLOSED', `stream ${s.id} can no longer send`));
     if (this.isServer && !s.responded) {
       this.respond(s, { ':status': 200 }, true);
       return cb();
@@ -279,7 +273,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
 
   respond(s: H2Stream, headers: OutgoingHeaders, endStream: boolean): void {
     if (!this.isServer || s.responded) throw new H2Error('ERR_H2_INVALID_HEADERS', 'respond() only once, on a server stream');
-    if (s.closed || this.closed) return;
+    if (s.detached || this.closed) return;
     const block = this.encoder.encode(toFieldList(headers), FRAME_HEADER);
     s.responded = true;
     this.out.sendAll(headersFrames(block, s.id, endStream, this.out.peerMaxFrame));
@@ -297,7 +291,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
     if (d <= 0) return;
     s.accounted += d;
     this.connOwed += d;
-    if (!s.closed && !s.remoteEnded) {
+    if (!s.detached && !s.remoteEnded) {
       s.streamOwed += d;
       if (s.streamOwed >= this.localStreamWindow / CREDIT_FRACTION) {
         this.send(windowUpdateFrame(s.id, s.streamOwed));
@@ -320,12 +314,12 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
 
   /** @internal both sides ended: the stream leaves the session (its buffered data stays readable). */
   maybeClose(s: H2Stream): void {
-    if (!s.localEnded || !s.remoteEnded || s.closed) return;
+    if (!s.localEnded || !s.remoteEnded || s.detached) return;
     this.remove(s);
   }
 
   private remove(s: H2Stream): void {
-    s.closed = true;
+    s.detached = true;
     if (this.streams.delete(s.id)) {
       if ((s.id & 1) === (this.isServer ? 1 : 0)) this.peerStreams--;
       else this.localStreams--;
@@ -339,7 +333,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
     // Data still buffered will never be read: give its connection window back.
     this.connOwed += s.delivered - s.accounted;
     s.accounted = s.delivered;
-    if (s.closed) return this.creditConnection();
+    if (s.detached) return this.creditConnection();
     if (s.rstCode === undefined) {
       s.rstCode = s.resetCode ?? (err ? ErrorCode.INTERNAL_ERROR : ErrorCode.CANCEL);
       this.send(rstFrame(s.id, s.rstCode));
@@ -350,7 +344,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
 
   /** @internal a stream error: RST_STREAM(code); the local stream ends with an error. */
   resetStream(s: H2Stream, code: number, err: H2Error): void {
-    if (s.closed) return;
+    if (s.detached) return;
     s.rstCode = code;
     this.send(rstFrame(s.id, code));
     this.remove(s);

@@ -38,8 +38,8 @@ export class H2Stream extends Duplex {
   streamOwed = 0;
   localEnded = false;
   remoteEnded = false;
-  /** Removed from the session (both sides ended, or reset). */
-  closed = false;
+  /** Removed from the session (both sides ended, or reset); not Duplex's `closed` ('close' emitted). */
+  detached = false;
   responded = false;
   /** A write waiting for window: the rest of its chunk and its callback. */
   pending: Buffer | undefined;

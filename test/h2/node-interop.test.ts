@@ -236,3 +236,28 @@ test('our client speaks to the TLS socket only after ALPN h2 (tlsConnect refuses
   assert.equal(sock.alpnProtocol, 'h2');
   sock.destroy();
 });
+
+test('the peer\'s MAX_CONCURRENT_STREAMS: request() refuses past it (ERR_H2_UNAVAILABLE), `available` says so, a closed stream frees a slot', async () => {
+  const server = http2.createSecureServer({ cert: serverCreds.certChain, key: serverCreds.key, ca: bundle, requestCert: true, settings: { maxConcurrentStreams: 2 } });
+  server.on('stream', (s) => {
+    s.on('error', () => {});
+    s.respond({ ':status': 200 });
+    s.pipe(s);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  const c = await ourClient((server.address() as { port: number }).port);
+  const a = c.request({ ':method': 'CONNECT', ':authority': AUTH });
+  const b = c.request({ ':method': 'CONNECT', ':authority': AUTH });
+  assert.equal(c.available, false);
+  assert.throws(() => c.request({ ':method': 'CONNECT', ':authority': AUTH }), (x: unknown) => x instanceof H2Error && x.code === 'ERR_H2_UNAVAILABLE');
+  a.end('one');
+  assert.equal((await collect(a)).toString(), 'one');
+  await new Promise((r) => (a.destroyed ? r(undefined) : a.once('close', r)));
+  assert.equal(c.available, true);
+  const d = c.request({ ':method': 'CONNECT', ':authority': AUTH });
+  d.end('three');
+  b.end('two');
+  assert.deepEqual([(await collect(b)).toString(), (await collect(d)).toString()], ['two', 'three']);
+  c.close();
+});
