@@ -4,7 +4,7 @@
 // client connection a CONNECT stream over ONE pooled mTLS connection, relayed with the same stream.pipe;
 // bench/h2-relay.ts). Figures: 64 B round trips on one connection, bulk with a client writing 64 KiB chunks
 // as fast as it can (up to 512 MiB or H2_BENCH_SECONDS), and the CPU both hops spend per round trip / MB.
-// Median of H2_BENCH_ROUNDS interleaved rounds (default 5 × 2 s per figure); about 1 min.
+// Median of H2_BENCH_ROUNDS interleaved rounds (default 5 × 2 s per figure); about 2 min.
 import net from 'node:net';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
