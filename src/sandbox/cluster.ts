@@ -4,6 +4,7 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { SANDBOX_CLUSTER_LABEL } from '../api/index.js';
 import { startApiServer } from '../apiserver/index.js';
 import { DnsRecordSource, dnsServicesFromObjects, startDnsServer, type DnsServer } from '../dns/index.js';
 import { Controller, Informer, KubeClient, kubeConfigFromString, isAlreadyExists, type KubeObject } from '../kube/index.js';
@@ -168,7 +169,7 @@ async function registerNode(client: KubeClient, name: string, plan: ClusterPlan)
   const node = {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/control-plane': '', 'sandbox.mesh.io/cluster': plan.name } },
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/control-plane': '', [SANDBOX_CLUSTER_LABEL]: plan.name } },
     spec: { podCIDR: plan.podCIDR, podCIDRs: [plan.podCIDR] },
   };
   const status = {

@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import { errorMessage, kubeConfigFromString } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { SandboxError } from './errors.js';
-import { createClusterNetns, createUnderlay, deleteNetns, hasUnshare, isolatedUnsupported, listNetns, netnsPids, underlayName } from './netns.js';
+import { createClusterNetns, createUnderlay, deleteNetns, flatRoute, hasUnshare, isolatedUnsupported, listNetns, netnsPids, underlayName } from './netns.js';
 import { planCluster, type ClusterPlan, type NetworkMode } from './plan.js';
 import { claimLoopbackOctets, claimsOf, pidAlive, processesOfSandbox, readState, releaseLoopbackOctets, statePath, writeState, type ClusterState, type SandboxState } from './state.js';
 
@@ -27,6 +27,8 @@ export interface UpOptions {
   readyTimeoutMs?: number;
   /** Aborting stops the sandbox, also while it is still starting (Ctrl-C during `up`). */
   signal?: AbortSignal;
+  /** Isolated network: route every pair of clusters' pod CIDRs to each other from the start (flat mode). */
+  flatRoutes?: boolean;
 }
 
 export interface ReadyLine {
@@ -153,6 +155,16 @@ function createNetworks(o: UpOptions, state: SandboxState): ClusterPlan[] {
   writeState(state);
   createUnderlay(underlay);
   for (const p of plans) createClusterNetns(p, underlay);
+  if (o.flatRoutes) {
+    // As a flat CNI would: every cluster routes every other cluster's pod CIDR via that cluster's node.
+    for (const [i, a] of plans.entries()) {
+      for (const b of plans.slice(i + 1)) {
+        flatRoute(a, b, false);
+        state.flatRoutes.push([a.name, b.name].sort().join(':'));
+      }
+    }
+    writeState(state);
+  }
   return plans;
 }
 
