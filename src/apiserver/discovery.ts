@@ -27,6 +27,8 @@ function resourceEntries(defs: ResourceDef[]): unknown[] {
     for (const sub of d.subresources) {
       if (sub === 'token') out.push({ name: `${d.resource}/token`, singularName: '', namespaced: d.namespaced, group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] });
       else if (sub === 'scale') out.push({ name: `${d.resource}/scale`, singularName: '', namespaced: d.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
+      else if (sub === 'log') out.push({ name: `${d.resource}/log`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['get'] });
+      else if (sub === 'exec' || sub === 'portforward' || sub === 'proxy') out.push({ name: `${d.resource}/${sub}`, singularName: '', namespaced: d.namespaced, kind: sub === 'exec' ? 'PodExecOptions' : sub === 'portforward' ? 'PodPortForwardOptions' : 'PodProxyOptions', verbs: sub === 'proxy' ? ['get'] : ['create', 'get'] });
       else if (sub === 'finalize') out.push({ name: `${d.resource}/finalize`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['update'] });
       else out.push({ name: `${d.resource}/${sub}`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['get', 'patch', 'update'] });
     }

@@ -84,7 +84,9 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
     namespaces: mk('/api/v1/namespaces', 'namespaces'),
     serviceAccounts: mk('/api/v1/serviceaccounts', 'serviceaccounts'),
     deployments: mk('/apis/apps/v1/deployments', 'deployments'),
+    replicaSets: mk('/apis/apps/v1/replicasets', 'replicasets'),
     statefulSets: mk('/apis/apps/v1/statefulsets', 'statefulsets'),
+    jobs: mk('/apis/batch/v1/jobs', 'jobs'),
   };
   const nodeName = `${plan.name}-node`;
   await registerNode(client, nodeName, plan);

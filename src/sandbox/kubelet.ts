@@ -171,6 +171,9 @@ export class Kubelet {
     return {
       PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       HOSTNAME: pod.spec.hostname ?? pod.metadata.name,
+      // Pods share the host's ports in loopback mode: servers that bind POD_IP (ours do) get the pod's own
+      // address even when the spec does not ask for it (kubectl create deployment).
+      POD_IP: rt.ip,
       KUBERNETES_SERVICE_HOST: this.o.apiHost,
       KUBERNETES_SERVICE_PORT: String(this.o.apiPort),
       KUBERNETES_SERVICE_PORT_HTTPS: String(this.o.apiPort),
