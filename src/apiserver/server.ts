@@ -9,6 +9,8 @@ import type { ServerDeps } from './http/context.js';
 import { sendError } from './http/respond.js';
 import { route } from './http/router.js';
 import { WatchHub } from './http/watch.js';
+import type { PodStreams } from './http/pod-streams.js';
+import { refuseUpgrade, routeUpgrade } from './http/upgrade.js';
 import type { Rest } from './rest.js';
 
 export interface ServerOptions {
@@ -27,6 +29,8 @@ export interface ApiHttpServer {
   server: https.Server;
   /** Ends every open watch (before close, so keep-alive connections can drain). */
   endWatches(): void;
+  /** Where pods/log, pods/exec and pods/portforward go (the sandbox kubelet, once it runs). */
+  setPodStreams(p: PodStreams): void;
 }
 
 export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
@@ -59,5 +63,20 @@ export function createApiHttpServer(o: ServerOptions): ApiHttpServer {
     socket.destroy();
   });
   server.on('tlsClientError', (err) => log.debug('TLS handshake failed', { error: err.message }));
-  return { server, endWatches: () => deps.watches.endAll() };
+  // WebSocket and SPDY/3.1 upgrades: pods/exec and pods/portforward.
+  server.on('upgrade', (req, socket, head: Buffer) => {
+    socket.on('error', (err) => log.debug('upgraded connection error', { path: req.url, error: err.message }));
+    routeUpgrade(deps, req, socket, head).catch((err: unknown) => {
+      const st = toStatus(err);
+      if (st.code >= 500) log.error('upgrade failed', { path: req.url, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      refuseUpgrade(socket, err);
+    });
+  });
+  return {
+    server,
+    endWatches: () => deps.watches.endAll(),
+    setPodStreams: (p) => {
+      deps.podStreams = p;
+    },
+  };
 }

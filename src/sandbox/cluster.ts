@@ -12,6 +12,7 @@ import { ControllerManager, type Caches } from './controller-manager.js';
 import { hasUnshare } from './netns.js';
 import { Recorder } from './events.js';
 import { Kubelet } from './kubelet.js';
+import { KubeletStreams } from './kubelet-streams.js';
 import type { ClusterPlan } from './plan.js';
 import { startServiceProxy, type ProxyHandle } from './proxy-wiring.js';
 
@@ -122,6 +123,8 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
     apiHost: plan.nodeAddress, apiPort, caPem: api.caPem, dns, sandboxId: o.sandboxId, recorder, log, ...(podDns ? { podDns } : {}),
   });
   holder.k = kubelet;
+  // pods/log, pods/exec and pods/portforward reach this kubelet through the API server.
+  api.setPodStreams(new KubeletStreams({ runtime: (k) => kubelet.runtime(k), meshBin: o.meshBin, repoRoot: o.repoRoot, ...(podDns ? { podDns } : {}) }));
   caches.pods.onKey((k) => kubeletCtl.enqueue(k));
 
   const all = Object.values(caches) as Informer<KubeObject>[];

@@ -8,6 +8,7 @@ import type { ResourceDef } from '../resources.js';
 import type { Rest, WriteContext } from '../rest.js';
 import type { Obj } from '../store.js';
 import { dropJson, objJson } from '../store.js';
+import type { PodStreams } from './pod-streams.js';
 import type { ResourcePath } from './paths.js';
 import { send } from './respond.js';
 import type { WatchHub } from './watch.js';
@@ -22,6 +23,8 @@ export interface ServerDeps {
   discovery: Discovery;
   openapi: { root(): string; gv(path: string): string | undefined };
   watches: WatchHub;
+  /** Where pods/log, pods/exec and pods/portforward go (the sandbox kubelet); absent: 400, as for an unscheduled pod. */
+  podStreams?: PodStreams;
 }
 
 /** One authenticated, authorized request for a resource (or one of its subresources). */
