@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log/index.js';
 import type { RequestAttributes, Security, UserInfo } from '../auth/types.js';
 import type { Discovery } from '../discovery.js';
+import type { OpenApi } from '../openapi/openapi.js';
 import { ApiError } from '../errors.js';
 import type { ResourceDef } from '../resources.js';
 import type { Rest, WriteContext } from '../rest.js';
@@ -21,7 +22,7 @@ export interface ServerDeps {
   /** Largest request body accepted (413 above). */
   maxBodyBytes: number;
   discovery: Discovery;
-  openapi: { root(): string; gv(path: string): string | undefined };
+  openapi: OpenApi;
   watches: WatchHub;
   /** Where pods/log, pods/exec and pods/portforward go (the sandbox kubelet); absent: 400, as for an unscheduled pod. */
   podStreams?: PodStreams;

@@ -109,7 +109,7 @@ export async function route(deps: ServerDeps, req: IncomingMessage, res: ServerR
   if (!parsed || 'discovery' in parsed) {
     authorize(deps.security, { user, verb: method.toLowerCase(), resourceRequest: false, apiGroup: '', resource: '', subresource: '', namespace: '', name: '', path });
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed();
-    return serveNonResource(deps, res, path, parsed);
+    return serveNonResource(deps, req, res, path, parsed);
   }
   const q = url.searchParams;
   const verb = verbOf(method, parsed, parsed.watchPath || q.get('watch') === 'true' || q.get('watch') === '1');
