@@ -11,6 +11,7 @@ import { acceptWebSocket, CLOSE_CHANNEL, isWebSocketUpgrade, pickProtocol, sendC
 import type { ResourceRequest } from './context.js';
 import { containerOf, podOf, podStreamsOf } from './pod-log.js';
 import type { ExecOptions, ExecProcess } from './pod-streams.js';
+import { queryBool } from './paths.js';
 import { serveSpdyExec } from './spdy-remote.js';
 
 export const execProtocols = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'] as const;
@@ -28,7 +29,7 @@ export interface ExecRequest {
   stderr: boolean;
 }
 
-const flag = (q: URLSearchParams, n: string): boolean => q.get(n) === 'true' || q.get(n) === '1';
+const flag = queryBool;
 
 export function execRequest(r: ResourceRequest): ExecRequest {
   const q = r.query;

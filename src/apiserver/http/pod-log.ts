@@ -4,6 +4,7 @@ import { grKey } from '../resources.js';
 import type { Obj } from '../store.js';
 import type { ResourceRequest } from './context.js';
 import type { PodLogOptions } from './pod-streams.js';
+import { queryBool } from './paths.js';
 
 function intParam(q: URLSearchParams, name: string, min: number): number | undefined {
   const v = q.get(name);
@@ -45,9 +46,9 @@ export async function servePodLog(r: ResourceRequest): Promise<void> {
   const q = r.query;
   const o: PodLogOptions = {
     container: containerOf(pod, q.get('container')),
-    follow: q.get('follow') === 'true',
-    previous: q.get('previous') === 'true',
-    timestamps: q.get('timestamps') === 'true',
+    follow: queryBool(q, 'follow'),
+    previous: queryBool(q, 'previous'),
+    timestamps: queryBool(q, 'timestamps'),
   };
   const tail = intParam(q, 'tailLines', 0);
   const since = intParam(q, 'sinceSeconds', 1);

@@ -8,7 +8,7 @@ import type { WriteContext } from '../rest.js';
 import { serveAuthEndpoint } from './auth-endpoints.js';
 import { authorize, methodNotAllowed, type ResourceRequest, type ServerDeps } from './context.js';
 import { serveNonResource } from './nonresource.js';
-import { parsePath, verbOf, type ResourcePath } from './paths.js';
+import { parsePath, queryBool, verbOf, type ResourcePath } from './paths.js';
 import { servePodLog } from './pod-log.js';
 import { servePodProxy } from './pod-proxy.js';
 import { serveGet, serveList } from './read.js';
@@ -112,7 +112,7 @@ export async function route(deps: ServerDeps, req: IncomingMessage, res: ServerR
     return serveNonResource(deps, req, res, path, parsed);
   }
   const q = url.searchParams;
-  const verb = verbOf(method, parsed, parsed.watchPath || q.get('watch') === 'true' || q.get('watch') === '1');
+  const verb = verbOf(method, parsed, parsed.watchPath || queryBool(q, 'watch'));
   const def = resolveResource(deps, parsed, verb);
   authorize(deps.security, { user, verb, resourceRequest: true, apiGroup: def.group, resource: def.resource, subresource: parsed.subresource ?? '', namespace: parsed.namespace ?? '', name: parsed.name ?? '', path });
   const r: ResourceRequest = { deps, req, res, method, path, query: q, search: url.search, user, def, target: parsed, ns: def.namespaced ? parsed.namespace : undefined, verb, write: writeContext(req, q, user) };
