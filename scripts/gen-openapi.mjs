@@ -18,7 +18,7 @@ function docs(cls) {
   const comment = /\/\*\*\s*\n((?:\s*\*.*\n)*?)\s*\*\/\s*\n\s*(?:export declare class (\w+)|'([^']+)'(\??):)/g;
   const out = { description: '', fields: {}, required: [] };
   for (const m of text.matchAll(comment)) {
-    const d = m[1].split('\n').map((l) => l.replace(/^\s*\*\s?/, '')).join('\n').trim().replace(/\\"/g, '"');
+    const d = m[1].split('\n').map((l) => l.replace(/^\s*\*\s?/, '')).join('\n').trim().replace(/\\(["'\\])/g, '$1');
     if (m[2]) out.description = d;
     else out.fields[m[3]] = d;
   }
