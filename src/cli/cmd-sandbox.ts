@@ -71,7 +71,7 @@ ${EXIT_HELP}`)
         const ac = new AbortController();
         process.once('SIGINT', () => ac.abort());
         process.once('SIGTERM', () => ac.abort());
-        const sandbox = await up({ clusters: names, network: f.data.network, dir: f.data.dir, domains, meshBin, repoRoot, log, signal: ac.signal });
+        const sandbox = await up({ clusters: names, network: f.data.network, dir: f.data.dir, domains, meshBin, repoRoot, log, signal: ac.signal, notice: (m) => process.stderr.write(`sandbox up: ${m}\n`) });
         process.stdout.write(JSON.stringify({
           ready: true,
           dir: sandbox.state.dir,

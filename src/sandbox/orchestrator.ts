@@ -12,6 +12,7 @@ import { errorMessage, kubeConfigFromString } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { SandboxError } from './errors.js';
 import { createClusterNetns, createUnderlay, deleteNetns, hasUnshare, isolatedUnsupported, listNetns, netnsPids, underlayName } from './netns.js';
+import { removeStaleNetns, STALE_NETNS_MIN_AGE_MS } from './netns-stale.js';
 import { planCluster, type ClusterPlan, type NetworkMode } from './plan.js';
 import { claimLoopbackOctets, claimsOf, pidAlive, processesOfSandbox, readState, releaseLoopbackOctets, statePath, writeState, type ClusterState, type SandboxState } from './state.js';
 
@@ -27,6 +28,8 @@ export interface UpOptions {
   readyTimeoutMs?: number;
   /** Aborting stops the sandbox, also while it is still starting (Ctrl-C during `up`). */
   signal?: AbortSignal;
+  /** Told what `up` did that the user should know (leftovers it removed). */
+  notice?: (message: string) => void;
 }
 
 export interface ReadyLine {
@@ -59,6 +62,13 @@ export async function up(o: UpOptions): Promise<Sandbox> {
     if (pidAlive(old.upPid) && old.upPid !== process.pid) throw new SandboxError('AlreadyRunning', `a sandbox is already running in ${dir} (pid ${old.upPid})`, `stop it first: mesh sandbox down --dir ${dir}`);
     o.log.info('cleaning up after an earlier sandbox that did not stop cleanly', { dir, sandboxId: old.sandboxId });
     await cleanup(old, o.log);
+  }
+  // Namespaces of a sandbox that was killed before it could clean up (root only).
+  const minAge = Number(process.env['MESH_SANDBOX_STALE_NETNS_MIN_AGE_MS']);
+  const stale = removeStaleNetns(Number.isFinite(minAge) && minAge >= 0 ? minAge : STALE_NETNS_MIN_AGE_MS);
+  if (stale.length) {
+    o.log.info('removed network namespaces left by a killed sandbox', { netns: stale });
+    o.notice?.(`removed network namespaces left by a killed sandbox: ${stale.join(', ')}`);
   }
   if (o.network === 'isolated') {
     const why = isolatedUnsupported();

@@ -3,6 +3,7 @@
 // `route --flat` opens pod-to-pod and `--remove` closes it again; `down` removes every namespace.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { stopAll, startMesh } from '../helpers/process.js';
@@ -16,17 +17,31 @@ if (why) console.log(`# sandbox isolated tests skipped: ${why}`);
 
 let sb: UpResult | undefined;
 let b: KubeClient | undefined;
+/** Namespaces as a killed sandbox leaves them (no process in them, no process with their sandbox id). */
+const leftovers = ['msbdead00-1', 'msbdead00-ul'];
 
 before(async () => {
   if (why) return;
-  sb = await sandboxUp(['cluster-a', 'cluster-b'], 'isolated');
+  for (const n of leftovers) if (!listNetns().includes(n)) execFileSync('ip', ['netns', 'add', n]);
+  // Age 0: the leftovers were made just now (a real run leaves them alone for a minute: a sandbox may be starting).
+  sb = await sandboxUp(['cluster-a', 'cluster-b'], 'isolated', { MESH_SANDBOX_STALE_NETNS_MIN_AGE_MS: '0' });
   b = await client(sb.kubeconfig, 'cluster-b');
 });
 
 after(async () => {
+  for (const n of leftovers) if (listNetns().includes(n)) execFileSync('ip', ['netns', 'del', n]);
   b?.close();
   if (sb && existsSync(join(sb.dir, 'state.json'))) await sandboxDown(sb.dir).catch(() => undefined);
   await stopAll();
+});
+
+test('isolated: up removes network namespaces a killed sandbox left behind, and says so', { skip: why }, () => {
+  assert.ok(sb);
+  assert.match(sb.proc.stderr(), /removed network namespaces left by a killed sandbox: msbdead00-1, msbdead00-ul/);
+  const now = listNetns();
+  for (const n of leftovers) assert.ok(!now.includes(n), `${n} is gone`);
+  // The running sandbox's own namespaces stay.
+  for (const c of sb.clusters) assert.ok(c.netns && now.includes(c.netns), `${c.netns ?? '?'} stays`);
 });
 
 async function route(args: string[]): Promise<string> {

@@ -7,6 +7,7 @@ import { planStatefulSet, templateHash, TEMPLATE_HASH_LABEL } from '../../src/sa
 import { planDeploymentRollout, planJob, planReplicaSet, REVISION_ANNOTATION } from '../../src/sandbox/rollout.js';
 import { resolveContainer, buildEnv, expandVars, podStatus, rewriteMountPaths } from '../../src/sandbox/podspec.js';
 import { SandboxError } from '../../src/sandbox/errors.js';
+import { staleSandboxNetns } from '../../src/sandbox/netns-stale.js';
 import type { Deployment, Job, Pod, ReplicaSet, Service, StatefulSet } from '../../src/sandbox/types.js';
 
 function pod(name: string, labels: Record<string, string>, ip: string | undefined, ready: boolean, extra: Partial<Pod['spec']> = {}, meta: Partial<Pod['metadata']> = {}): Pod {
@@ -220,4 +221,18 @@ test('mount paths in args and env point at the pod root; other paths stay', () =
   assert.equal(rewriteMountPaths('/var/run/meshy/x', mounts, '/r'), '/var/run/meshy/x');
   assert.equal(rewriteMountPaths('--port=8080', mounts, '/r'), '--port=8080');
   assert.equal(rewriteMountPaths('x/var/run/mesh/y', mounts, '/r'), 'x/var/run/mesh/y');
+});
+
+test('stale network namespaces: a killed sandbox\'s are removed, a running or starting one\'s are kept, others are not ours', () => {
+  const old = 120_000;
+  const all = [
+    { name: 'msbaaaaaa-1', pids: [], ageMs: old },
+    { name: 'msbaaaaaa-ul', pids: [], ageMs: old },
+    { name: 'msbbbbbbb-1', pids: [4242], ageMs: old },
+    { name: 'msbbbbbbb-ul', pids: [], ageMs: old },
+    { name: 'msbcccccc-1', pids: [], ageMs: 1_000 },
+    { name: 'msbdddddd-1', pids: [], ageMs: old },
+    { name: 'someone-else', pids: [], ageMs: old },
+  ];
+  assert.deepEqual(staleSandboxNetns(all, (id) => id === 'dddddd', 60_000), ['msbaaaaaa-1', 'msbaaaaaa-ul']);
 });
