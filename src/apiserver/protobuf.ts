@@ -164,6 +164,13 @@ class Reader {
   }
 }
 
+/** Proto maps arrive as repeated entries. */
+function addEntry(out: JsonObject, name: string, key: string, value: Json): void {
+  const cur = (out[name] as JsonObject | undefined) ?? {};
+  cur[key] = value;
+  out[name] = cur;
+}
+
 function decode(buf: Buffer, type: string): JsonObject {
   const schema = schemas[type];
   const out: JsonObject = {};
@@ -205,9 +212,7 @@ function decode(buf: Buffer, type: string): JsonObject {
       }
       case 'quantityMap': {
         const e = decode(r.bytes(), 'QuantityEntry');
-        const cur = (out[name] as JsonObject | undefined) ?? {};
-        cur[String(e['key'] ?? '')] = String((e['value'] as JsonObject | undefined)?.['string'] ?? '0');
-        out[name] = cur;
+        addEntry(out, name, String(e['key'] ?? ''), String((e['value'] as JsonObject | undefined)?.['string'] ?? '0'));
         continue;
       }
       case 'bool':
@@ -226,9 +231,7 @@ function decode(buf: Buffer, type: string): JsonObject {
       case 'map':
       case 'mapBytes': {
         const e = decode(r.bytes(), kind === 'map' ? 'MapEntry' : 'MapEntryBytes');
-        const cur = (out[name] as JsonObject | undefined) ?? {};
-        cur[String(e['key'] ?? '')] = e['value'] ?? '';
-        out[name] = cur;
+        addEntry(out, name, String(e['key'] ?? ''), e['value'] ?? '');
         continue;
       }
       case 'msg':

@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import tls from 'node:tls';
 import { join } from 'node:path';
 import { startProcess, stopAll } from '../helpers/process.js';
 import { sandboxUp, eventually, type UpResult } from './sandbox-helpers.js';
@@ -227,6 +228,33 @@ test('exec and port-forward need create on pods/exec and pods/portforward (403 o
   const pf = await k([...as, 'port-forward', pod, ':8080'], undefined);
   assert.notEqual(pf.code, 0);
   assert.match(pf.err, /cannot create resource "pods\/portforward"/);
+});
+
+test('bad input after an upgrade (garbage SPDY frames, a huge frame length) ends that session only', { skip: !haveKubectl }, async () => {
+  const pod = await webPod();
+  const kc = JSON.parse(await ok(['config', 'view', '--raw', '--minify', '-o', 'json'])) as { clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>; users: Array<{ user: { token: string } }> };
+  const server = new URL(kc.clusters[0]!.cluster.server);
+  const ca = Buffer.from(kc.clusters[0]!.cluster['certificate-authority-data'], 'base64');
+  const token = kc.users[0]!.user.token;
+  for (const junk of [Buffer.from('not a frame at all, just bytes'), Buffer.from([0x80, 0x03, 0x00, 0x01, 0x00, 0xff, 0xff, 0xff])]) {
+    const closed = await new Promise<string>((resolve, reject) => {
+      const s = tls.connect({ host: server.hostname, port: Number(server.port), ca, servername: 'localhost' }, () => {
+        s.write(`POST /api/v1/namespaces/kc/pods/${pod}/exec?command=cat&stdin=true&stdout=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n`);
+      });
+      let head = '';
+      s.on('data', (d: Buffer) => {
+        if (!head) {
+          head = d.toString('latin1').split('\r\n')[0] ?? '';
+          s.write(junk);
+        }
+      });
+      s.on('close', () => resolve(head));
+      s.on('error', reject);
+    });
+    assert.match(closed, /^HTTP\/1\.1 101/);
+  }
+  // The API server and the pod's exec keep working.
+  assert.match(await ok(['-n', 'kc', 'exec', pod, '--', 'echo', 'still here']), /still here/);
 });
 
 test('port-forward: WebSocket tunnel (kubectl 1.31+) and SPDY (older), large bodies both ways', { skip: !haveKubectl }, async () => {

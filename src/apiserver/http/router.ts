@@ -122,12 +122,13 @@ export async function route(deps: ServerDeps, req: IncomingMessage, res: ServerR
 function dispatch(r: ResourceRequest): void | Promise<void> {
   const { target: p, verb, method } = r;
   if (r.def.virtual || p.subresource === 'token') return serveAuthEndpoint(r);
+  // Subresources with a handler of their own check their methods themselves.
+  const sub = p.subresource !== undefined ? bySubresource[p.subresource] : undefined;
+  if (sub) return sub(r);
   if ((verb === 'create' && p.name !== undefined) || ((verb === 'update' || verb === 'patch') && p.name === undefined)) {
     r.req.resume();
     throw methodNotAllowed(`${method} is not supported on this path`);
   }
-  const sub = p.subresource !== undefined ? bySubresource[p.subresource] : undefined;
-  if (sub) return sub(r);
   if (p.subresource === 'finalize' && method !== 'PUT') throw methodNotAllowed('finalize accepts PUT only');
   const handler = byVerb[verb];
   if (!handler) throw methodNotAllowed();

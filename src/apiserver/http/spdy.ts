@@ -20,7 +20,8 @@ const PING = 6;
 const GOAWAY = 7;
 const FLAG_FIN = 0x01;
 const MAX_DATA = 64 * 1024;
-const MAX_FRAME = 16 * 1024 * 1024;
+/** Larger frames are a protocol error (ours are at most 64 KiB, Go's peers write 32 KiB chunks). */
+const MAX_FRAME = 1024 * 1024;
 
 export type SpdyHeaders = Record<string, string>;
 
@@ -62,6 +63,8 @@ export class SpdySession extends EventEmitter {
   /** Frames are handled in order; header blocks need the async zlib contexts. */
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** The highest stream id the client opened: DATA for a higher one is garbage, not a late frame. */
+  private lastStreamId = 0;
 
   constructor(private readonly socket: Duplex) {
     super();
@@ -106,6 +109,7 @@ export class SpdySession extends EventEmitter {
     const flags = f[4] as number;
     const body = f.subarray(8);
     if ((f[0] as number) & 0x80) {
+      if ((f.readUInt16BE(0) & 0x7fff) !== VERSION) return this.shutdown();
       const type = f.readUInt16BE(2);
       if (type === SYN_STREAM) await this.onSynStream(body, flags);
       else if (type === RST_STREAM) this.streams.get(body.readUInt32BE(0) & 0x7fffffff)?.destroy();
@@ -113,7 +117,9 @@ export class SpdySession extends EventEmitter {
       else if (type === GOAWAY) this.shutdown();
       return; // SETTINGS, WINDOW_UPDATE, HEADERS: nothing to do
     }
-    const s = this.streams.get(f.readUInt32BE(0) & 0x7fffffff);
+    const id = f.readUInt32BE(0) & 0x7fffffff;
+    if (id > this.lastStreamId) return this.shutdown();
+    const s = this.streams.get(id);
     if (!s) return;
     if (body.length) s.push(Buffer.from(body));
     if (flags & FLAG_FIN) s.push(null);
@@ -121,6 +127,8 @@ export class SpdySession extends EventEmitter {
 
   private async onSynStream(body: Buffer, flags: number): Promise<void> {
     const id = body.readUInt32BE(0) & 0x7fffffff;
+    if (id <= this.lastStreamId) return this.shutdown();
+    this.lastStreamId = id;
     const headers = decodeHeaders(await this.zlib(this.inflate, body.subarray(10)));
     const s = new SpdyStream(id, headers, this);
     this.streams.set(id, s);
