@@ -1,10 +1,33 @@
 // Network namespaces left by a sandbox that was killed (`kill -9` of `up`, a crashed machine): `msb<id>-<k>`
 // and `msb<id>-ul`. A sandbox's namespaces are stale when none of them holds a process, no process
 // carries its MESH_SANDBOX_ID, and they are older than a start takes (a sandbox being set up right now
-// has namespaces without processes for a moment). Another sandbox that is running keeps its own.
-import { statSync } from 'node:fs';
+// has namespaces without processes for a moment; its `up` also records itself as their owner first).
+// Another sandbox that is running keeps its own.
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { deleteNetns, listNetns, netnsPids } from './netns.js';
-import { processesOfSandbox } from './state.js';
+import { pidAlive, processesOfSandbox } from './state.js';
+
+/** `<id>` files holding the pid of the `up` that owns sandbox id's namespaces (written before it creates any). */
+const OWNER_DIR = join(tmpdir(), 'mesh-sandbox-netns');
+
+export function claimNetnsOwner(sandboxId: string): void {
+  mkdirSync(OWNER_DIR, { recursive: true });
+  writeFileSync(join(OWNER_DIR, sandboxId), String(process.pid));
+}
+
+export function releaseNetnsOwner(sandboxId: string): void {
+  rmSync(join(OWNER_DIR, sandboxId), { force: true });
+}
+
+function ownerAlive(sandboxId: string): boolean {
+  try {
+    return pidAlive(Number(readFileSync(join(OWNER_DIR, sandboxId), 'utf8')));
+  } catch {
+    return false;
+  }
+}
 
 const SANDBOX_NETNS = /^msb([0-9a-f]{6})-(\d+|ul)$/;
 /** Younger namespaces may belong to a sandbox that is still starting. */
@@ -45,7 +68,8 @@ export function removeStaleNetns(minAgeMs = STALE_NETNS_MIN_AGE_MS): string[] {
     }
     return { name, pids: netnsPids(name), ageMs };
   });
-  const stale = staleSandboxNetns(infos, (id) => processesOfSandbox(id).length > 0, minAgeMs);
+  const stale = staleSandboxNetns(infos, (id) => ownerAlive(id) || processesOfSandbox(id).length > 0, minAgeMs);
   for (const n of stale) deleteNetns(n);
+  for (const id of new Set(stale.map((n) => n.slice(3, 9)))) releaseNetnsOwner(id);
   return stale;
 }

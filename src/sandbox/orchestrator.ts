@@ -12,7 +12,7 @@ import { errorMessage, kubeConfigFromString } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { SandboxError } from './errors.js';
 import { createClusterNetns, createUnderlay, deleteNetns, hasUnshare, isolatedUnsupported, listNetns, netnsPids, underlayName } from './netns.js';
-import { removeStaleNetns, STALE_NETNS_MIN_AGE_MS } from './netns-stale.js';
+import { claimNetnsOwner, releaseNetnsOwner, removeStaleNetns, STALE_NETNS_MIN_AGE_MS } from './netns-stale.js';
 import { planCluster, type ClusterPlan, type NetworkMode } from './plan.js';
 import { claimLoopbackOctets, claimsOf, pidAlive, processesOfSandbox, readState, releaseLoopbackOctets, statePath, writeState, type ClusterState, type SandboxState } from './state.js';
 
@@ -158,9 +158,11 @@ function createNetworks(o: UpOptions, state: SandboxState): ClusterPlan[] {
   const underlay = underlayName(prefix);
   state.underlay = underlay;
   state.clusters = plans.map((plan) => ({ plan }));
-  // Record names before creating anything, so a crash midway still leaves `down` a list.
+  // Record names before creating anything, so a crash midway still leaves `down` a list, and claim them, so
+  // another `up` does not take them for a killed run's while they have no process yet.
   state.netns = [underlay, ...plans.map((p) => p.netns!)];
   writeState(state);
+  claimNetnsOwner(sandboxId);
   createUnderlay(underlay);
   for (const p of plans) createClusterNetns(p, underlay);
   return plans;
@@ -283,6 +285,7 @@ export async function cleanup(s: SandboxState, log: Logger): Promise<void> {
     for (const p of netnsPids(ns)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
     deleteNetns(ns);
   }
+  releaseNetnsOwner(s.sandboxId);
   releaseLoopbackOctets([...new Set([...s.clusters.flatMap((c) => (c.plan.loopbackOctet ? [c.plan.loopbackOctet] : [])), ...claimsOf(s.sandboxId)])], s.sandboxId);
   for (const c of s.clusters) {
     rmSync(join(s.dir, c.plan.name, 'pods'), { recursive: true, force: true });
