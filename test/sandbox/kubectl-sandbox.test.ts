@@ -130,11 +130,13 @@ test('tables: pods READY/STATUS/RESTARTS/AGE and -o wide IP/NODE, nodes STATUS/R
   assert.equal(pods[1]?.[3], '0');
   assert.match(pods[1]?.[5] ?? '', /^127\.\d+\.\d+\.\d+$/);
   assert.equal(pods[1]?.[6], 'kc-node');
-  const crash = await eventually('the crashing pod to show its restarts', async () => {
+  // Between two crashes the container runs for a moment (STATUS Running, as kubectl shows it too): wait for
+  // a moment it is down.
+  const crash = await eventually('the crashing pod to show its restarts and why it is down', async () => {
     const rows = table(await ok(['-n', 'kc', 'get', 'pods', '-l', 'app=crash']));
-    return rows[1] && /^[1-9]\d* \(.+ ago\)$/.test(rows[1][3] ?? '') ? rows[1] : undefined;
+    return rows[1] && /^[1-9]\d* \(.+ ago\)$/.test(rows[1][3] ?? '') && /^(CrashLoopBackOff|Error)$/.test(rows[1][2] ?? '') ? rows[1] : undefined;
   }, 60_000);
-  assert.match(crash[2] ?? '', /^(CrashLoopBackOff|Error)$/);
+  assert.equal(crash[1], '0/1');
   const nodes = table(await ok(['get', 'nodes']));
   assert.deepEqual(nodes[0], ['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION']);
   assert.deepEqual([nodes[1]?.[1], nodes[1]?.[2]], ['Ready', 'control-plane']);

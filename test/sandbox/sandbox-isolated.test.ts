@@ -10,7 +10,7 @@ import { stopAll, startMesh } from '../helpers/process.js';
 import type { KubeClient } from '../../src/kube/index.js';
 import { isolatedUnsupported } from '../../src/sandbox/index.js';
 import { listNetns } from '../../src/sandbox/netns.js';
-import { client, echoApp, eventually, kubectl, markedProcesses, runClient, sandboxDown, sandboxUp, writeManifest, type UpResult } from './sandbox-helpers.js';
+import { client, echoApp, eventually, hasKubectl, kubectl, markedProcesses, runClient, sandboxDown, sandboxUp, writeManifest, type UpResult } from './sandbox-helpers.js';
 
 const why = isolatedUnsupported();
 if (why) console.log(`# sandbox isolated tests skipped: ${why}`);
@@ -86,6 +86,13 @@ test('isolated: apps answer inside their cluster by name; other clusters reach o
     assert.match(await route(['cluster-a', 'cluster-b', '--remove']), /removed routes/);
     const closed = runClient(['--url', `http://${podIP}:8080/`, '--count', '1', '--timeout-ms', '2000'], { dir: sb!.dir, inCluster: 'cluster-a' });
     assert.notEqual(closed.code, 0, closed.out);
+  });
+  await t.test('kubectl exec runs in the cluster\'s network namespace with the pod\'s address and cluster DNS', { skip: !hasKubectl() ? 'kubectl is not installed' : false }, () => {
+    const name = kubectl(sb!.kubeconfig, 'cluster-b', ['-n', 'demo', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}']).trim();
+    const out = kubectl(sb!.kubeconfig, 'cluster-b', ['-n', 'demo', 'exec', name, '--', 'sh', '-c', 'echo "ip=$POD_IP"; ip -4 -o addr show eth0; getent hosts web.demo.svc.cluster.local']);
+    assert.match(out, new RegExp(`^ip=${podIP.replace(/\./g, '\\.')}$`, 'm'));
+    assert.match(out, new RegExp(`inet ${nodeB.replace(/\./g, '\\.')}/`), 'eth0 of the cluster namespace, not the host');
+    assert.match(out, new RegExp(`^${svc.spec.clusterIP.replace(/\./g, '\\.')}\\s+web\\.demo`, 'm'), 'cluster DNS answers');
   });
   await t.test('the other cluster\'s API server is reachable from inside a cluster (as kind nodes are)', () => {
     const api = sb!.clusters[1]!.apiFromClusters;

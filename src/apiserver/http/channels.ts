@@ -35,11 +35,10 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return String(req.headers['upgrade'] ?? '').toLowerCase() === 'websocket';
 }
 
-/** A message as channel + payload (clients may send text frames: the first character is the channel). */
-export function splitMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): { channel: number; payload: Buffer } | undefined {
+/** A message as channel + payload; text frames (the python client sends some) read the same way. */
+export function splitMessage(data: Buffer | ArrayBuffer | Buffer[]): { channel: number; payload: Buffer } | undefined {
   const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
   if (buf.length === 0) return undefined;
-  void isBinary;
   return { channel: buf[0] as number, payload: buf.subarray(1) };
 }
 

@@ -48,6 +48,9 @@ export interface ResourceRequest {
   write: WriteContext;
 }
 
+/** A request upgraded to WebSocket or SPDY (pods/exec, pods/portforward): the socket is the answer, not an HTTP response. */
+export type UpgradeRequest = Omit<ResourceRequest, 'res'>;
+
 /** Kubernetes reports non-fatal problems (unknown fields under fieldValidation=Warn) as Warning headers. */
 export function sendWritten(r: ResourceRequest, code: number, obj: Obj): void {
   const warnings = r.write.warnings ?? [];

@@ -2,13 +2,12 @@
 // exit status over the remote-command protocols kubectl and client libraries speak: WebSocket
 // `v5.channel.k8s.io` (kubectl 1.30+), `v4`…`v1` channel protocols (python client, older tools), and
 // SPDY/3.1 (kubectl before 1.30, see spdy-remote.ts).
-import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { ApiError, badRequest, toStatus } from '../errors.js';
 import type { Obj } from '../store.js';
 import { acceptWebSocket, CLOSE_CHANNEL, isWebSocketUpgrade, pickProtocol, sendChannel, splitMessage } from './channels.js';
-import type { ResourceRequest } from './context.js';
+import type { UpgradeRequest } from './context.js';
 import { containerOf, podOf, podStreamsOf } from './pod-log.js';
 import type { ExecOptions, ExecProcess } from './pod-streams.js';
 import { queryBool } from './paths.js';
@@ -31,7 +30,7 @@ export interface ExecRequest {
 
 const flag = queryBool;
 
-export function execRequest(r: ResourceRequest): ExecRequest {
+export function execRequest(r: UpgradeRequest): ExecRequest {
   const q = r.query;
   const pod = podOf(r);
   const command = q.getAll('command');
@@ -56,7 +55,7 @@ export function exitStatus(code: number, command: string[]): object {
   };
 }
 
-export async function serveExecUpgrade(r: ResourceRequest, socket: Duplex, head: Buffer): Promise<void> {
+export async function serveExecUpgrade(r: UpgradeRequest, socket: Duplex, head: Buffer): Promise<void> {
   const x = execRequest(r);
   const streams = podStreamsOf(r, x.pod);
   if (!isWebSocketUpgrade(r.req)) return serveSpdyExec(r.req, socket, x, streams);
@@ -82,8 +81,8 @@ function sendError(ws: WebSocket, protocol: string, err: unknown): void {
 
 function runOverWebSocket(ws: WebSocket, protocol: string, x: ExecRequest, proc: ExecProcess): void {
   const v4 = protocol.startsWith('v4') || protocol.startsWith('v5');
-  ws.on('message', (data, isBinary) => {
-    const m = splitMessage(data as Buffer, isBinary);
+  ws.on('message', (data) => {
+    const m = splitMessage(data as Buffer);
     if (!m) return;
     if (m.channel === STDIN) proc.stdin?.write(m.payload);
     else if (m.channel === RESIZE) resize(proc, m.payload);
@@ -117,4 +116,3 @@ export function resize(proc: ExecProcess, payload: Buffer): void {
   }
 }
 
-export type { IncomingMessage };

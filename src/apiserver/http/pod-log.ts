@@ -2,7 +2,7 @@
 import { ApiError, badRequest, notFound } from '../errors.js';
 import { grKey } from '../resources.js';
 import type { Obj } from '../store.js';
-import type { ResourceRequest } from './context.js';
+import type { ResourceRequest, ServerDeps, UpgradeRequest } from './context.js';
 import type { PodLogOptions } from './pod-streams.js';
 import { queryBool } from './paths.js';
 
@@ -26,14 +26,14 @@ export function containerOf(pod: Obj, asked: string | null): string {
   throw badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${names.join(' ')}]`);
 }
 
-export function podOf(r: ResourceRequest): Obj {
+export function podOf(r: UpgradeRequest): Obj {
   const name = r.target.name ?? '';
   const pod = r.deps.rest.store.get(grKey('', 'pods'), r.ns, name);
   if (!pod) throw notFound('pods', '', name);
   return pod;
 }
 
-export function podStreamsOf(r: ResourceRequest, pod: Obj): NonNullable<ResourceRequest['deps']['podStreams']> {
+export function podStreamsOf(r: UpgradeRequest, pod: Obj): NonNullable<ServerDeps['podStreams']> {
   const ps = r.deps.podStreams;
   if (!ps) throw badRequest(`pod ${pod.metadata.name} does not have a host assigned (no kubelet serves this API server)`);
   return ps;

@@ -6,7 +6,7 @@ import { createWebSocketStream, type WebSocket } from 'ws';
 import { badRequest } from '../errors.js';
 import type { Obj } from '../store.js';
 import { acceptWebSocket, isWebSocketUpgrade, pickProtocol, sendChannel, splitMessage } from './channels.js';
-import type { ResourceRequest } from './context.js';
+import type { UpgradeRequest } from './context.js';
 import { podOf, podStreamsOf } from './pod-log.js';
 import type { PodStreams } from './pod-streams.js';
 import { servePortForwardSession, serveSpdyPortForward } from './spdy-remote.js';
@@ -25,7 +25,7 @@ function portsOf(q: URLSearchParams): number[] {
   return ports;
 }
 
-export async function servePortForwardUpgrade(r: ResourceRequest, socket: Duplex, head: Buffer): Promise<void> {
+export async function servePortForwardUpgrade(r: UpgradeRequest, socket: Duplex, head: Buffer): Promise<void> {
   const pod = podOf(r);
   const streams = podStreamsOf(r, pod);
   if (!isWebSocketUpgrade(r.req)) return serveSpdyPortForward(r.req, socket, pod, streams);
@@ -62,8 +62,8 @@ function forwardChannels(ws: WebSocket, ports: number[], pod: Obj, podStreams: P
       },
     );
   });
-  ws.on('message', (data, isBinary) => {
-    const m = splitMessage(data as Buffer, isBinary);
+  ws.on('message', (data) => {
+    const m = splitMessage(data as Buffer);
     if (!m || m.channel % 2 !== 0) return;
     void ready.get(m.channel / 2)?.then((c) => c?.write(m.payload));
   });

@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApiError, badRequest, toStatus } from '../errors.js';
-import { authorize, type ResourceRequest, type ServerDeps } from './context.js';
+import { authorize, type ServerDeps, type UpgradeRequest } from './context.js';
 import { serveExecUpgrade } from './exec.js';
 import { parsePath } from './paths.js';
 import { servePortForwardUpgrade } from './portforward.js';
@@ -34,8 +34,7 @@ export async function routeUpgrade(deps: ServerDeps, req: IncomingMessage, socke
   const def = resolveResource(deps, parsed, verb);
   authorize(deps.security, { user, verb, resourceRequest: true, apiGroup: def.group, resource: def.resource, subresource: parsed.subresource, namespace: parsed.namespace ?? '', name: parsed.name ?? '', path });
   const q = url.searchParams;
-  // The response object is never used: upgrade handlers write to the socket.
-  const r: ResourceRequest = { deps, req, res: undefined as never, method: (req.method ?? 'GET').toUpperCase(), path, query: q, search: url.search, user, def, target: parsed, ns: parsed.namespace, verb, write: writeContext(req, q, user) };
+  const r: UpgradeRequest = { deps, req, method: (req.method ?? 'GET').toUpperCase(), path, query: q, search: url.search, user, def, target: parsed, ns: parsed.namespace, verb, write: writeContext(req, q, user) };
   if (parsed.subresource === 'exec') return serveExecUpgrade(r, socket, head);
   return servePortForwardUpgrade(r, socket, head);
 }
