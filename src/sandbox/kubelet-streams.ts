@@ -7,7 +7,7 @@
 // A later step can let the kubelet run an allowlist of debug images (nicolaka/netshoot, alpine/socat,
 // busybox) from host tools: `execArgv` is the one place that maps an image's command to a host command.
 import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
@@ -57,20 +57,24 @@ export class KubeletStreams implements PodStreams {
       out.end();
       return out;
     }
-    // Follow: new bytes as the file grows, until this instance has ended and everything is sent.
-    const timer = setInterval(() => {
-      const size = existsSync(path) ? statSync(path).size : offset;
-      const running = c.logPath === path && c.proc !== undefined;
-      if (size > offset) {
-        const from = offset;
-        offset = size;
-        createReadStream(path, { start: from, end: size - 1 }).on('data', (d) => out.write(d)).on('end', () => { if (!running) stop(); });
-      } else if (!running) stop();
-    }, FOLLOW_POLL_MS);
+    // Follow: new bytes as the file grows (read in order, synchronously), until this instance has ended and
+    // everything is sent, or the client goes away.
+    let done = false;
     const stop = () => {
+      if (done) return;
+      done = true;
       clearInterval(timer);
       out.end();
     };
+    const timer = setInterval(() => {
+      const running = c.logPath === path && c.proc !== undefined;
+      const size = existsSync(path) ? statSync(path).size : offset;
+      if (size > offset) {
+        out.write(readRange(path, offset, size));
+        offset = size;
+      }
+      if (!running) stop();
+    }, FOLLOW_POLL_MS);
     signal.addEventListener('abort', stop, { once: true });
     return out;
   }
@@ -119,6 +123,17 @@ export class KubeletStreams implements PodStreams {
       });
       s.once('error', reject);
     });
+  }
+}
+
+function readRange(path: string, from: number, to: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(to - from);
+    const n = readSync(fd, b, 0, b.length, from);
+    return b.subarray(0, n);
+  } finally {
+    closeSync(fd);
   }
 }
 
