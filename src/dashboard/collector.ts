@@ -6,7 +6,7 @@ import type { Logger } from '../log/index.js';
 import { ClusterSource } from './cluster-source.js';
 import { clusterView, exportViews, externalClusters, linkViews, probePeriodMs, type ClusterInput } from './snapshot.js';
 import { clusterTrust, sharedRoot } from './identity.js';
-import { TrafficBook } from './traffic.js';
+import { TrafficBook, serviceRowId } from './traffic.js';
 import type {
   CheckLineView, CheckResponse, ClusterView, ExportView, IdentityResponse, LinkView, OverviewResponse, ServicesResponse, TopologyResponse,
   TrafficResponse, VersionsEvent,
@@ -109,9 +109,11 @@ export class Collector {
     for (const s of this.sources) {
       const name = s.sampled?.name;
       if (!name || !s.sampled?.reachable) continue;
+      const input = this.input(s);
       const probes = new Map<string, number | undefined>();
-      for (const l of linkViews([this.input(s)])) if (l.mode === 'gateway') probes.set(l.target, l.probe?.success ? l.probe.latencyMs : undefined);
-      this.traffic.record(name, now, s.sampled.scrapes, probes);
+      for (const l of linkViews([input])) if (l.mode === 'gateway') probes.set(l.target, l.probe?.success ? l.probe.latencyMs : undefined);
+      const rows = exportViews([input]).filter((e) => e.cluster === name && e.modes.includes('gateway')).map((e) => serviceRowId(name, e.namespace, e.name));
+      this.traffic.record(name, now, s.sampled.scrapes, probes, rows);
     }
     this.rebuild();
     this.notify();

@@ -2,7 +2,7 @@
 // their imports. Pure functions of their input, so each rule (what makes an edge red, where an import
 // belongs) is tested without clusters.
 import {
-  CLUSTER_LABEL, DEFAULT_PROBE, EXPORT_FLAT_VALUES, EXPORT_GATEWAY_VALUES, EXPORT_LABEL, MCS_SERVICE_NAME_LABEL, MIRRORED_LABEL, REMOTE_FQ_ANNOTATION, SLICE_SERVICE_LABEL,
+  CLUSTER_LABEL, DEFAULT_PROBE, HEADLESS_PARENT_LABEL, EXPORT_FLAT_VALUES, EXPORT_GATEWAY_VALUES, EXPORT_LABEL, MCS_SERVICE_NAME_LABEL, MIRRORED_LABEL, REMOTE_FQ_ANNOTATION, SLICE_SERVICE_LABEL,
   durationMs, linkInfo, type LinkInfo,
 } from '../api/index.js';
 import type { KubeObject } from '../kube/index.js';
@@ -219,12 +219,14 @@ function addImports(c: ClusterInput, get: GetExport, ready: Map<string, Map<stri
       if (m.problem) e.conflicts.push(`${here}: ${m.problem}`);
     }
   }
-  // Shadows in this cluster that no Link lists (e.g. its Link is gone): orphans, shown where they point.
-  const listed = new Set(c.links.flatMap((l) => linkInfo(l).services.map((m) => `${m.namespace}/${m.shadow}`)));
+  // Shadows of a cluster no Link here targets (its Link is gone): orphans as `mesh check` counts them,
+  // shown where they point. (A gateway-mode headless shadow's per-pod Services belong to their parent.)
+  const targets = new Set(c.links.map((l) => linkInfo(l).target));
   for (const svc of c.services) {
-    const from = svc.metadata?.labels?.[CLUSTER_LABEL];
+    const labels = svc.metadata?.labels ?? {};
+    const from = labels[CLUSTER_LABEL];
     const key = `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
-    if (svc.metadata?.labels?.[MIRRORED_LABEL] !== 'true' || !from || listed.has(key)) continue;
+    if (labels[MIRRORED_LABEL] !== 'true' || !from || targets.has(from) || labels[HEADLESS_PARENT_LABEL]) continue;
     const fq = svc.metadata?.annotations?.[REMOTE_FQ_ANNOTATION] ?? '';
     const remoteName = fq.split('.')[0] || svc.metadata?.name || '';
     const e = get(from, svc.metadata?.namespace ?? '', remoteName, readable.has(from));

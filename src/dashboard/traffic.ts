@@ -43,10 +43,11 @@ export class TrafficBook {
   }
 
   /**
-   * One sample of one cluster: each gateway pod's scrape, and the controller's latest probe latency per
-   * link target (from Link status). Pods missing from `scrapes` are forgotten.
+   * One sample of one cluster: each gateway pod's scrape, the controller's latest probe latency per link
+   * target (from Link status), and the rows this cluster's gateways measure (its exports through the
+   * gateways). Pods missing from `scrapes` are forgotten.
    */
-  record(cluster: string, now: number, scrapes: Map<string, GatewayScrape>, probeMs: Map<string, number | undefined>): void {
+  record(cluster: string, now: number, scrapes: Map<string, GatewayScrape>, probeMs: Map<string, number | undefined>, rows: string[] = []): void {
     const last = this.lastTick.get(cluster);
     this.lastTick.set(cluster, now);
     const tick: Tick = { requests: new Map(), connections: new Map(), bytes: new Map(), refused: new Map(), active: new Map(), connect: { inbound: new Map(), outbound: new Map() } };
@@ -58,6 +59,8 @@ export class TrafficBook {
     const known = this.rows.get(cluster) ?? new Set<string>();
     for (const row of [...tick.requests.keys(), ...tick.bytes.keys(), ...tick.active.keys(), ...tick.refused.keys()]) known.add(row);
     for (const target of probeMs.keys()) known.add(linkRowId(cluster, target));
+    // Rows with no traffic yet (a gateway exposes a label set only once used) are zero, not unknown.
+    if (scrapes.size > 0) for (const row of rows) known.add(row);
     this.rows.set(cluster, known);
     for (const row of known) if (!tick.active.has(row)) this.active.set(row, 0);
     if (last !== undefined && now > last) this.push(now, (now - last) / 1000, tick, known, probeMs);

@@ -3,11 +3,18 @@
 import type { Series } from '../model.js';
 import { s } from './dom.js';
 
+/** The time span drawn: the data's own, at least a minute, at most the window (early on the window is mostly empty). */
+export function span(main: Series, windowMs: number, now: number): number {
+  const first = main.t[0];
+  return first === undefined ? windowMs : Math.min(windowMs, Math.max(60_000, now - first));
+}
+
 export function sparkline(main: Series, windowMs: number, now: number, opts: { width?: number; height?: number; title: string; second?: Series }): SVGSVGElement {
   const w = opts.width ?? 220;
   const hgt = opts.height ?? 36;
-  const t0 = now - windowMs;
-  const x = (t: number) => ((t - t0) / windowMs) * w;
+  const spanMs = span(main, windowMs, now);
+  const t0 = now - spanMs;
+  const x = (t: number) => Math.max(0, ((t - t0) / spanMs) * w);
   const scaled = (ser: Series) => {
     const max = Math.max(...ser.v, 0);
     return { max, pts: ser.t.map((t, i) => [x(t), max > 0 ? hgt - 2 - (ser.v[i] / max) * (hgt - 4) : hgt - 2] as const) };

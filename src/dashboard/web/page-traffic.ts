@@ -4,7 +4,7 @@
 // chart of the last minutes (blue: tunnels/s; purple: latency). The dashboard samples the gateways' /metrics.
 import type { TrafficResponse, TrafficRow } from '../model.js';
 import { bytes, h, ms, num, table } from './dom.js';
-import { sparkline } from './chart.js';
+import { span, sparkline } from './chart.js';
 import { definePage } from './page.js';
 
 function rows(list: TrafficRow[], d: TrafficResponse): Node[] {
@@ -19,12 +19,12 @@ function rows(list: TrafficRow[], d: TrafficResponse): Node[] {
       h('td', { class: 'num' }, r.activeTunnels === null ? '–' : String(r.activeTunnels)),
       h('td', {}, refusals.length ? h('div', {}, ...refusals.map(([k, v]) => h('span', { class: 'chip problem' }, `${k} ${v}`))) : h('span', { class: 'muted' }, 'none')),
       h('td', { class: 'num', title: r.latencyMs.source }, `${ms(r.latencyMs.p50)} / ${ms(r.latencyMs.p95)}`),
-      h('td', {}, sparkline(r.series.requests, d.windowMs, d.now, { title: `${r.title}: tunnels/s over the last ${Math.round(d.windowMs / 60000)} min (peak ${num(peak)}/s); purple: latency`, second: r.series.latency })),
+      h('td', {}, sparkline(r.series.requests, d.windowMs, d.now, { title: `${r.title}: tunnels/s over the last ${Math.max(1, Math.round(span(r.series.requests, d.windowMs, d.now) / 60000))} min (peak ${num(peak)}/s); purple: latency`, second: r.series.latency })),
     );
   });
 }
 
-const HEAD: Array<string | [string, string]> = ['', ['Tunnels/s', 'num'], ['Conn/s', 'num'], ['Bytes/s', 'num'], ['Open', 'num'], 'Refused (window)', ['Latency p50 / p95', 'num'], 'Last minutes'];
+const HEAD: Array<string | [string, string]> = ['', ['Tunnels/s', 'num'], ['Conn/s', 'num'], ['Bytes/s', 'num'], ['Open', 'num'], 'Refused (window)', ['Latency p50 / p95', 'num'], 'Last minutes (up to 15)'];
 
 export const trafficPage = definePage<TrafficResponse>({
   id: 'traffic',
