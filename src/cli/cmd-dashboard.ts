@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { z } from 'zod';
 import { DASHBOARD_PORT } from '../api/index.js';
-import { DashboardError, startDashboard, type RunChecks } from '../dashboard/index.js';
+import { DashboardError, isLoopback, startDashboard, type RunChecks } from '../dashboard/index.js';
 import { loadKubeConfig, KubeConfigError } from '../kube/index.js';
 import { createLogger } from '../log/index.js';
 import { CliError, ExitCode } from './errors.js';
@@ -61,6 +61,10 @@ export function registerDashboard(program: Command): void {
       if (ctxs.length === 0) throw new CliError('the kubeconfig has no contexts', ExitCode.Failure, 'pass --kubeconfig or set KUBECONFIG');
       // The data path check starts pods: the dashboard only reads, so it runs every other check.
       const runChecks: RunChecks = (c) => check(c, o.kubeconfig, { dataPath: false });
+      // Said before listening, so it is said even when the address cannot be bound.
+      if (!isLoopback(address)) {
+        process.stderr.write(`warning: listening on ${address}, not loopback: anyone who can reach this address sees the clusterset (Links, Services, metrics; never Secrets). Prefer the default ${LOOPBACK} and an SSH tunnel.\n`);
+      }
       const logger = createLogger('dashboard', { level: process.env.MESH_LOG_LEVEL ?? 'error' });
       let d;
       try {
@@ -68,9 +72,6 @@ export function registerDashboard(program: Command): void {
       } catch (err) {
         if (err instanceof DashboardError) throw new CliError(err.message, err.code === 'Usage' ? ExitCode.Usage : ExitCode.Failure, err.hint);
         throw err;
-      }
-      if (d.exposed) {
-        process.stderr.write(`warning: listening on ${address}, not loopback: anyone who can reach this address sees the clusterset (Links, Services, metrics; never Secrets). Prefer the default ${LOOPBACK} and an SSH tunnel.\n`);
       }
       process.stdout.write(`mesh dashboard: ${d.url} (clusters: ${ctxs.join(', ')}; Ctrl-C stops)\n`);
       if (o.open) openBrowser(d.url);
