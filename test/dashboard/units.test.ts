@@ -14,6 +14,7 @@ import { clusterTrust, rotationState, sharedRoot } from '../../src/dashboard/ide
 import { policyFor, vet } from '../../src/dashboard/security.js';
 import type { Sampled } from '../../src/dashboard/cluster-source.js';
 import { linkInfo } from '../../src/api/index.js';
+import { renderReport } from '../../src/demo/index.js';
 
 test('the gateway registers every metric the dashboard and mesh gateways read, under the names in src/api', async () => {
   const m = new GatewayMetrics();
@@ -201,4 +202,9 @@ test('requests are vetted: GET/HEAD only, Host must be this server (DNS rebindin
   assert.equal(ok({ host: '127.0.0.1:50750', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' }, 'GET', false), false);
   const wide = policyFor('10.1.2.3', 8080);
   assert.ok(wide.hosts.has('10.1.2.3:8080') && wide.hosts.has('127.0.0.1:8080'));
+});
+
+test('the demo\'s report ends with the command that opens the dashboard on its clusters', () => {
+  const text = renderReport({ source: 'cluster-a', target: 'cluster-b', network: 'loopback', networkWhy: 'not root', kubeconfig: '/k', dir: '/d', flatRoutes: false, results: [], gateways: [] });
+  assert.match(text, /KUBECONFIG=\/k mesh dashboard --open/);
 });
