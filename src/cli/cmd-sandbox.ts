@@ -110,7 +110,7 @@ ${EXIT_HELP}`)
         const ac = new AbortController();
         process.once('SIGINT', () => ac.abort());
         process.once('SIGTERM', () => ac.abort());
-        const sandbox = await up({ clusters: names, network, dir: f.data.dir, domains, meshBin, repoRoot, log, signal: ac.signal, flatRoutes: f.data.flatRoutes });
+        const sandbox = await up({ clusters: names, network, dir: f.data.dir, domains, meshBin, repoRoot, log, signal: ac.signal, flatRoutes: f.data.flatRoutes, notice: (m) => process.stderr.write(`sandbox up: ${m}\n`) });
         process.stdout.write(JSON.stringify({
           ready: true,
           dir: sandbox.state.dir,
