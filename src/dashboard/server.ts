@@ -60,6 +60,80 @@ function sendJson(res: http.ServerResponse, status: number, value: unknown, head
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value), head);
 }
 
+/** Routes and answers requests; holds the open event streams. */
+class Handler {
+  readonly streams = new Set<http.ServerResponse>();
+  policy: Policy;
+
+  constructor(
+    private readonly collector: Collector,
+    private readonly assets: Map<string, Asset>,
+    private readonly logger: Logger,
+    address: string,
+    port: number,
+  ) {
+    this.policy = policyFor(address, port);
+  }
+
+  handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
+    const path = url.pathname;
+    const page = (PAGES as readonly string[]).includes(path);
+    const verdict = vet(req.method, req.headers, this.policy, page);
+    if (!verdict.ok) {
+      this.logger.warn('request refused', { path, status: verdict.status, reason: verdict.reason });
+      if (verdict.status === 405) res.setHeader('Allow', 'GET, HEAD');
+      return sendJson(res, verdict.status, { error: verdict.reason }, false);
+    }
+    const head = req.method === 'HEAD';
+    if (page) return this.asset(res, this.assets.get('index.html'), head);
+    if (path.startsWith('/assets/')) return this.asset(res, this.assets.get(path.slice('/assets/'.length)), head);
+    const m = /^\/api\/([a-z]+)$/.exec(path);
+    if (!m || !(m[1] in QUERIES)) return sendJson(res, 404, { error: `no such page or endpoint: ${path}` }, head);
+    const endpoint = m[1] as Endpoint;
+    const q = QUERIES[endpoint].safeParse(Object.fromEntries(url.searchParams));
+    if (!q.success) return sendJson(res, 400, { error: q.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; ') }, head);
+    if (endpoint === 'events') return this.stream(req, res);
+    sendJson(res, 200, this.answer(endpoint, q.data), head);
+  }
+
+  private answer(endpoint: Exclude<Endpoint, 'events'>, q: Record<string, unknown>): unknown {
+    const c = this.collector;
+    switch (endpoint) {
+      case 'overview': return c.overview();
+      case 'topology': return c.topology();
+      case 'services': return c.services();
+      case 'identity': return c.identity();
+      case 'traffic': return c.trafficView(typeof q.minutes === 'number' ? q.minutes * 60_000 : undefined);
+      case 'check':
+        if (q.run === 'true') void c.runCheck();
+        return c.checkView();
+    }
+  }
+
+  private asset(res: http.ServerResponse, a: Asset | undefined, head: boolean): void {
+    if (!a) return sendJson(res, 404, { error: 'no such asset' }, head);
+    send(res, 200, a.type, a.body, head);
+  }
+
+  /** Server-sent events: the versions now, then on every change, and a comment now and then to keep it open. */
+  private stream(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.streams.size >= MAX_STREAMS) return sendJson(res, 503, { error: `too many open event streams (${MAX_STREAMS})` }, false);
+    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
+    const write = (v: unknown) => res.write(`event: versions\ndata: ${JSON.stringify(v)}\n\n`);
+    res.write('retry: 2000\n\n');
+    write(this.collector.versions());
+    this.streams.add(res);
+    const unsubscribe = this.collector.subscribe(write);
+    const beat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    req.on('close', () => {
+      clearInterval(beat);
+      unsubscribe();
+      this.streams.delete(res);
+    });
+  }
+}
+
 export async function startDashboard(o: DashboardOptions): Promise<RunningDashboard> {
   const assets = loadAssets();
   const collector = new Collector({
@@ -72,73 +146,20 @@ export async function startDashboard(o: DashboardOptions): Promise<RunningDashbo
     ...(o.runChecks ? { runChecks: o.runChecks } : {}),
     logger: o.logger,
   });
-  const streams = new Set<http.ServerResponse>();
-  let policy: Policy = policyFor(o.address, o.port);
+  const handler = new Handler(collector, assets, o.logger, o.address, o.port);
   const server = http.createServer((req, res) => {
     try {
-      handle(req, res);
+      handler.handle(req, res);
     } catch (err) {
       o.logger.error('request failed', { url: req.url, error: (err as Error).message });
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' }, false);
       else res.destroy();
     }
   });
-  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
-    const path = url.pathname;
-    const page = (PAGES as readonly string[]).includes(path);
-    const verdict = vet(req.method, req.headers, policy, page);
-    if (!verdict.ok) {
-      o.logger.warn('request refused', { path, status: verdict.status, reason: verdict.reason });
-      if (verdict.status === 405) res.setHeader('Allow', 'GET, HEAD');
-      sendJson(res, verdict.status, { error: verdict.reason }, false);
-      return;
-    }
-    const head = req.method === 'HEAD';
-    if (page) return serveAsset(res, assets.get('index.html'), head);
-    if (path.startsWith('/assets/')) return serveAsset(res, assets.get(path.slice('/assets/'.length)), head);
-    const m = /^\/api\/([a-z]+)$/.exec(path);
-    if (!m || !(m[1] in QUERIES)) return sendJson(res, 404, { error: `no such page or endpoint: ${path}` }, head);
-    const endpoint = m[1] as Endpoint;
-    const q = QUERIES[endpoint].safeParse(Object.fromEntries(url.searchParams));
-    if (!q.success) return sendJson(res, 400, { error: q.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; ') }, head);
-    if (endpoint === 'events') return openStream(req, res);
-    sendJson(res, 200, answer(endpoint, q.data), head);
-  };
-  const answer = (endpoint: Exclude<Endpoint, 'events'>, q: Record<string, unknown>): unknown => {
-    switch (endpoint) {
-      case 'overview': return collector.overview();
-      case 'topology': return collector.topology();
-      case 'services': return collector.services();
-      case 'identity': return collector.identity();
-      case 'traffic': return collector.trafficView(typeof q.minutes === 'number' ? q.minutes * 60_000 : undefined);
-      case 'check':
-        if (q.run === 'true') void collector.runCheck();
-        return collector.checkView();
-    }
-  };
-  const serveAsset = (res: http.ServerResponse, a: Asset | undefined, head: boolean) => {
-    if (!a) return sendJson(res, 404, { error: 'no such asset' }, head);
-    send(res, 200, a.type, a.body, head);
-  };
-  const openStream = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (streams.size >= MAX_STREAMS) return sendJson(res, 503, { error: `too many open event streams (${MAX_STREAMS})` }, false);
-    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
-    const write = (v: unknown) => res.write(`event: versions\ndata: ${JSON.stringify(v)}\n\n`);
-    res.write('retry: 2000\n\n');
-    write(collector.versions());
-    streams.add(res);
-    const unsubscribe = collector.subscribe(write);
-    const beat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-    req.on('close', () => {
-      clearInterval(beat);
-      unsubscribe();
-      streams.delete(res);
-    });
-  };
   await listen(server, o.address, o.port);
   const port = (server.address() as AddressInfo).port;
-  policy = policyFor(o.address, port);
+  // With --port 0 the Host header names the port the system picked.
+  handler.policy = policyFor(o.address, port);
   const host = o.address.includes(':') ? `[${o.address}]` : o.address;
   await collector.start();
   return {
@@ -148,7 +169,7 @@ export async function startDashboard(o: DashboardOptions): Promise<RunningDashbo
     collector,
     async close() {
       collector.stop();
-      for (const s of streams) s.destroy();
+      for (const s of handler.streams) s.destroy();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },

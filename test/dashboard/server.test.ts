@@ -228,3 +228,28 @@ test('the command line: a taken port, a bad or non-loopback --address (warned ab
   assert.equal(await bad.exited, 2);
   assert.match(dash.proc.stdout(), /^mesh dashboard: http:\/\/127\.0\.0\.1:\d+\/ \(clusters: cluster-a, cluster-b, cluster-gone; Ctrl-C stops\)$/m);
 });
+
+test('the MCS API installed while the dashboard runs is discovered, and its ServiceImports shown as imports', async () => {
+  const crd = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+  await a.create(crd, {
+    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'serviceimports.multicluster.x-k8s.io' },
+    spec: {
+      group: 'multicluster.x-k8s.io', scope: 'Namespaced', names: { plural: 'serviceimports', singular: 'serviceimport', kind: 'ServiceImport', shortNames: ['svcim'] },
+      versions: [{ name: 'v1beta1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+    },
+  });
+  await eventually('the ServiceImport kind served', async () => (await a.list('/apis/multicluster.x-k8s.io/v1beta1/serviceimports')).items !== undefined, 20_000, 250);
+  await a.create('/api/v1/namespaces', { metadata: { name: 'shop' } }).catch(() => undefined);
+  await a.create('/apis/multicluster.x-k8s.io/v1beta1/namespaces/shop/serviceimports', {
+    apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceImport', metadata: { name: 'web', namespace: 'shop' },
+    spec: { type: 'ClusterSetIP', ports: [{ port: 8080, protocol: 'TCP' }] }, status: { clusters: [{ cluster: B }] },
+  });
+  const svc = await eventually('the ServiceImport on the Services page', async () => {
+    const v = await getJson<ServicesResponse>(dash.port, '/api/services');
+    return v.mcs[A] && v.exports.find((e) => e.id === `${B}/shop/web`)?.imports.some((i) => i.kind === 'serviceimport') ? v : undefined;
+  }, 45_000, 500);
+  const web = svc.exports.find((e) => e.id === `${B}/shop/web`);
+  assert.deepEqual(web?.modes, ['gateway', 'mcs']);
+  assert.deepEqual(web?.imports.find((i) => i.kind === 'serviceimport'), { cluster: A, kind: 'serviceimport', name: 'web', mode: 'ClusterSetIP', readyEndpoints: 0 });
+  assert.equal(svc.mcs[B], false, 'cluster-b has no MCS API');
+});
