@@ -20,7 +20,9 @@ import { startDashboardProc, type DashboardProc } from './helpers.js';
 const CHROMIUM = process.env.MESH_CHROMIUM ?? '/usr/bin/chromium';
 /** Flags that keep Chromium off the network and out of any profile but the test's own. */
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SHOTS = join(repoRoot, 'docs', 'dashboard');
+/** Screenshots go to a temporary folder, so a test run leaves the checkout clean; MESH_DASHBOARD_SHOTS=docs/dashboard
+ * refreshes the ones the README links to. */
+const SHOTS = process.env.MESH_DASHBOARD_SHOTS ? join(repoRoot, process.env.MESH_DASHBOARD_SHOTS) : mkdtempSync(join(tmpdir(), 'mesh-dashboard-shots-'));
 const GONE = 'cluster-gone';
 const RED = '#d64545';
 const GREEN = '#2e9d57';
