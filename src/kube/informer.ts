@@ -35,6 +35,11 @@ export interface InformerOptions {
   onListed?: () => void;
   /** A watch ended abnormally or expired (410) and the informer restarts; for a metric. */
   onRestart?: (reason: string) => void;
+  /**
+   * Every this many ms, every cached key is handed to the key handlers again (client-go's resync): the
+   * safety net that makes a level-triggered controller converge even after a missed or mishandled event.
+   */
+  resyncPeriodMs?: number;
 }
 
 export function keyOf(obj: KubeObject): string {
@@ -63,6 +68,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private abort: AbortController | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private healthy = false;
   private lastErr: unknown;
@@ -141,6 +147,13 @@ export class Informer<T extends KubeObject = KubeObject> {
     if (!this.stopped) return;
     this.stopped = false;
     void this.listAndWatch();
+    const period = this.opts.resyncPeriodMs;
+    if (period && period > 0) {
+      this.resyncTimer = setInterval(() => {
+        if (this.synced) for (const key of [...this.store.keys()]) this.emitKey(key);
+      }, period);
+      this.resyncTimer.unref?.();
+    }
   }
 
   stop(): void {
@@ -149,6 +162,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.abort = undefined;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.watchdog) clearTimeout(this.watchdog);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
   }
 
   // --- list + watch ------------------------------------------------------------------------------------
