@@ -8,7 +8,6 @@ import { z } from 'zod';
 import { KubeClient, LeaderElector, errorMessage, loadKubeConfig } from '../kube/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import {
-  DEFAULT_TRUST_DOMAIN,
   KubeTrustSource,
   TrustBundle,
   generateKeyPair,
@@ -23,16 +22,25 @@ import { startAdminServer } from './admin.js';
 import { MirrorController } from './controller.js';
 import { PortAllocator, parsePortRange } from './ports.js';
 import type { ProbeCredentials } from './probe.js';
-import { MESH_NAMESPACE } from './types.js';
+import {
+  CONTROLLER_ADMIN_PORT,
+  CONTROLLER_NAME,
+  DEFAULT_CLUSTER_DOMAIN,
+  DEFAULT_OUTBOUND_PORTS,
+  DEFAULT_TRUST_DOMAIN,
+  IDENTITY_PORT,
+  MESH_NAMESPACE,
+  dnsLabelSchema,
+} from '../api/index.js';
 
 export const controllerOptionsSchema = z.object({
-  clusterName: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label').max(63),
-  clusterDomain: z.string().min(1).default('cluster.local'),
+  clusterName: dnsLabelSchema,
+  clusterDomain: z.string().min(1).default(DEFAULT_CLUSTER_DOMAIN),
   trustDomain: z.string().min(1).default(DEFAULT_TRUST_DOMAIN),
   namespace: z.string().min(1).default(MESH_NAMESPACE),
-  outboundPorts: z.string().default('14000-15999'),
-  adminPort: z.number().int().min(0).max(65535).default(9990),
-  identityPort: z.number().int().min(0).max(65535).default(8080),
+  outboundPorts: z.string().default(DEFAULT_OUTBOUND_PORTS),
+  adminPort: z.number().int().min(0).max(65535).default(CONTROLLER_ADMIN_PORT),
+  identityPort: z.number().int().min(0).max(65535).default(IDENTITY_PORT),
   ha: z.boolean().default(false),
   leaseDurationSeconds: z.number().int().min(2).max(300).default(15),
   kubeconfig: z.string().optional(),
@@ -77,7 +85,7 @@ function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource
       if (!m) return undefined;
       if (cached && cached.issuerPem === m.issuer.certPem && Date.now() < cached.renewAt) return cached.creds;
       const kp = generateKeyPair();
-      const leaf = issueLeaf({ issuer: m.issuer, identity: spiffeId(m.issuer.trustDomain, o.namespace, 'mesh-controller'), publicKey: kp.publicKey });
+      const leaf = issueLeaf({ issuer: m.issuer, identity: spiffeId(m.issuer.trustDomain, o.namespace, CONTROLLER_NAME), publicKey: kp.publicKey });
       const creds: ProbeCredentials = { keyPem: kp.keyPem, chainPem: leaf.chainPem, bundle: m.bundle };
       cached = { creds, issuerPem: m.issuer.certPem, renewAt: Date.now() + (leaf.notAfter.getTime() - Date.now()) / 2 };
       return creds;
@@ -111,6 +119,16 @@ function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource
   };
 }
 
+/**
+ * Tuning that only tests change (documented in src/mirror/README.md): MESH_RECONCILE_TIMEOUT_MS (a reconcile
+ * running longer is abandoned and retried) and MESH_TOKEN_RENEW_AFTER_MS (renew a link token at most this long
+ * after it was issued).
+ */
+function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): { reconcileTimeoutMs?: number; tokenRenewCapMs?: number } {
+  const ms = (v: string | undefined) => (v && Number(v) > 0 ? Number(v) : undefined);
+  return { reconcileTimeoutMs: ms(env.MESH_RECONCILE_TIMEOUT_MS), tokenRenewCapMs: ms(env.MESH_TOKEN_RENEW_AFTER_MS) };
+}
+
 export async function runController(o: ControllerOptions): Promise<{ stop: () => Promise<void> }> {
   const log = createLogger('mirror', { fields: { cluster: o.clusterName } });
   const range = parsePortRange(o.outboundPorts);
@@ -123,7 +141,6 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
   collectDefaultMetrics({ register: registry });
   const mirror = new MirrorController({
     client,
-    clusterName: o.clusterName,
     namespace: o.namespace,
     ports: new PortAllocator(range.min, range.max),
     logger: log,
@@ -131,6 +148,7 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
     workers: o.workers,
     probeCredentials: probeCredentials(o, log, trustSource),
     remoteBackoffMaxMs: o.remoteBackoffMaxMs,
+    ...tuningFromEnv(),
   });
   let leading = !o.ha;
   const host = process.env.POD_IP || '0.0.0.0';
@@ -145,7 +163,7 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
   });
   log.info('admin server listening', { address: host, port: admin.port });
   await mirror.startCaches();
-  log.info('local caches synced', { links: mirror.links.size(), shadows: mirror.shadows.size() });
+  log.info('local caches synced', { links: mirror.caches.links.size(), services: mirror.caches.services.size() });
 
   // The Identity service starts once issuer material exists (it may be installed after the controller).
   let identity: IdentityService | undefined;
@@ -177,7 +195,7 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
     const identity = process.env.POD_NAME || `${hostname()}-${process.pid}`;
     elector = new LeaderElector(client, {
       namespace: o.namespace,
-      name: 'mesh-controller',
+      name: CONTROLLER_NAME,
       identity,
       leaseDurationMs: o.leaseDurationSeconds * 1000,
       renewDeadlineMs: (o.leaseDurationSeconds * 1000 * 2) / 3,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { repoRoot } from '../helpers/process.js';
-import { linkSpecSchema } from '../../src/mirror/index.js';
+import { linkSpecSchema } from '../../src/api/index.js';
 
 interface Props {
   properties?: Record<string, Props>;
