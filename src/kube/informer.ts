@@ -36,8 +36,9 @@ export interface InformerOptions {
   /** A watch ended abnormally or expired (410) and the informer restarts; for a metric. */
   onRestart?: (reason: string) => void;
   /**
-   * Every this many ms, every cached key is handed to the key handlers again (client-go's resync): the
-   * safety net that makes a level-triggered controller converge even after a missed or mishandled event.
+   * Every this many ms, every cached object is handed to the handlers again, as client-go's resync does
+   * (onUpdate with the same object, and its key): the safety net that makes a level-triggered controller
+   * converge even after a missed or mishandled event.
    */
   resyncPeriodMs?: number;
 }
@@ -149,9 +150,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     void this.listAndWatch();
     const period = this.opts.resyncPeriodMs;
     if (period && period > 0) {
-      this.resyncTimer = setInterval(() => {
-        if (this.synced) for (const key of [...this.store.keys()]) this.emitKey(key);
-      }, period);
+      this.resyncTimer = setInterval(() => this.resync(), period);
       this.resyncTimer.unref?.();
     }
   }
@@ -290,6 +289,14 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.opts.onError?.(err);
     this.retryTimer = setTimeout(() => void this.listAndWatch(), delay);
     this.retryTimer.unref?.();
+  }
+
+  private resync(): void {
+    if (!this.synced) return;
+    for (const [key, obj] of [...this.store]) {
+      for (const h of this.objHandlers) this.guard(key, () => h.onUpdate?.(obj, obj));
+      this.emitKey(key);
+    }
   }
 
   // --- cache mutation ----------------------------------------------------------------------------------
