@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
-import { KubeClient, LeaderElector, errorMessage, loadKubeConfig } from '../kube/index.js';
+import { KubeClient, LeaderElector, errorMessage, loadKubeConfig, realClock, type Clock } from '../kube/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import {
   KubeTrustSource,
@@ -59,7 +59,7 @@ export type ControllerOptions = z.infer<typeof controllerOptionsSchema>;
  * The probe's client identity: files given on the command line, or a leaf the controller issues itself from
  * the issuer (--issuer-dir, else the mesh-issuer Secret the trust source watches).
  */
-function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource | undefined): () => ProbeCredentials | undefined {
+function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource | undefined, clock: Clock = realClock): () => ProbeCredentials | undefined {
   // Warn once per distinct problem, not on every probe round.
   let lastWarning = '';
   const warn = (message: string, fields: Record<string, string>) => {
@@ -83,11 +83,12 @@ function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource
     return (): ProbeCredentials | undefined => {
       const m = issuerOf();
       if (!m) return undefined;
-      if (cached && cached.issuerPem === m.issuer.certPem && Date.now() < cached.renewAt) return cached.creds;
+      if (cached && cached.issuerPem === m.issuer.certPem && clock.now() < cached.renewAt) return cached.creds;
       const kp = generateKeyPair();
       const leaf = issueLeaf({ issuer: m.issuer, identity: spiffeId(m.issuer.trustDomain, o.namespace, CONTROLLER_NAME), publicKey: kp.publicKey });
       const creds: ProbeCredentials = { keyPem: kp.keyPem, chainPem: leaf.chainPem, bundle: m.bundle };
-      cached = { creds, issuerPem: m.issuer.certPem, renewAt: Date.now() + (leaf.notAfter.getTime() - Date.now()) / 2 };
+      const now = clock.now();
+      cached = { creds, issuerPem: m.issuer.certPem, renewAt: now + (leaf.notAfter.getTime() - now) / 2 };
       return creds;
     };
   };
