@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, LeaderElector, errorMessage, loadKubeConfig, realClock, type Clock } from '../kube/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import {
@@ -130,6 +131,58 @@ function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): { reconcileTimeout
   return { reconcileTimeoutMs: ms(env.MESH_RECONCILE_TIMEOUT_MS), tokenRenewCapMs: ms(env.MESH_TOKEN_RENEW_AFTER_MS) };
 }
 
+/** The Identity service starts once issuer material exists (it may be installed after the controller). */
+function startIdentityWhenReady(o: ControllerOptions, kc: KubeConfig, trustSource: KubeTrustSource, log: Logger): { stop: () => Promise<void> } {
+  let identity: IdentityService | undefined;
+  let stopping = false;
+  void (async () => {
+    while (!stopping) {
+      try {
+        await trustSource.ready(30_000);
+        identity = await startIdentityService({ source: trustSource, kubeConfig: kc, namespace: o.namespace, port: o.identityPort, logger: createLogger('identity', { fields: { cluster: o.clusterName } }) });
+        return;
+      } catch (err) {
+        log.warn('identity service not started yet; retrying', { error: errorMessage(err), port: o.identityPort });
+        await new Promise((r) => setTimeout(r, 5_000).unref());
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      stopping = true;
+      await identity?.stop();
+    },
+  };
+}
+
+/** With --ha, only the Lease holder writes: it runs the mirror once it leads, and exits when it loses the Lease. */
+function leadThenRun(o: ControllerOptions, client: KubeClient, mirror: MirrorController, log: Logger, onLeading: (v: boolean) => void): LeaderElector {
+  const identity = process.env.POD_NAME || `${hostname()}-${process.pid}`;
+  const elector = new LeaderElector(client, {
+    namespace: o.namespace,
+    name: CONTROLLER_NAME,
+    identity,
+    leaseDurationMs: o.leaseDurationSeconds * 1000,
+    renewDeadlineMs: (o.leaseDurationSeconds * 1000 * 2) / 3,
+    retryPeriodMs: Math.max(200, (o.leaseDurationSeconds * 1000) / 7),
+    logger: log,
+    onStartedLeading: () => {
+      onLeading(true);
+      log.info('leading: reconciling', { identity });
+      mirror.run();
+    },
+    onStoppedLeading: () => {
+      // Only the holder writes. Stepping down mid-reconcile is safest as a fresh start: exit, and let
+      // the Deployment (or the sandbox) restart this replica as a standby.
+      onLeading(false);
+      log.warn('lost the lease: exiting so that only the new leader writes', { identity });
+      process.exit(0);
+    },
+  });
+  elector.start();
+  return elector;
+}
+
 export async function runController(o: ControllerOptions): Promise<{ stop: () => Promise<void> }> {
   const log = createLogger('mirror', { fields: { cluster: o.clusterName } });
   const range = parsePortRange(o.outboundPorts);
@@ -165,60 +218,18 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
   log.info('admin server listening', { address: host, port: admin.port });
   await mirror.startCaches();
   log.info('local caches synced', { links: mirror.caches.links.size(), services: mirror.caches.services.size() });
-
-  // The Identity service starts once issuer material exists (it may be installed after the controller).
-  let identity: IdentityService | undefined;
-  let stopping = false;
-  void (async () => {
-    while (!stopping) {
-      try {
-        await trustSource.ready(30_000);
-        identity = await startIdentityService({ source: trustSource, kubeConfig: kc, namespace: o.namespace, port: o.identityPort, logger: createLogger('identity', { fields: { cluster: o.clusterName } }) });
-        return;
-      } catch (err) {
-        log.warn('identity service not started yet; retrying', { error: errorMessage(err), port: o.identityPort });
-        await new Promise((r) => setTimeout(r, 5_000).unref());
-      }
-    }
-  })();
-
-  let elector: LeaderElector | undefined;
-  const stop = async () => {
-    stopping = true;
-    await identity?.stop();
-    trustSource.stop();
-    await elector?.stop();
-    await mirror.stop();
-    await admin.close();
-    client.close();
-  };
-  if (o.ha) {
-    const identity = process.env.POD_NAME || `${hostname()}-${process.pid}`;
-    elector = new LeaderElector(client, {
-      namespace: o.namespace,
-      name: CONTROLLER_NAME,
-      identity,
-      leaseDurationMs: o.leaseDurationSeconds * 1000,
-      renewDeadlineMs: (o.leaseDurationSeconds * 1000 * 2) / 3,
-      retryPeriodMs: Math.max(200, (o.leaseDurationSeconds * 1000) / 7),
-      logger: log,
-      onStartedLeading: () => {
-        leading = true;
-        log.info('leading: reconciling', { identity });
-        mirror.run();
-      },
-      onStoppedLeading: () => {
-        // Only the holder writes. Stepping down mid-reconcile is safest as a fresh start: exit, and let
-        // the Deployment (or the sandbox) restart this replica as a standby.
-        leading = false;
-        log.warn('lost the lease: exiting so that only the new leader writes', { identity });
-        process.exit(0);
-      },
-    });
-    elector.start();
-  } else {
-    mirror.run();
-  }
+  const identity = startIdentityWhenReady(o, kc, trustSource, log);
+  const elector = o.ha ? leadThenRun(o, client, mirror, log, (v) => (leading = v)) : undefined;
+  if (!o.ha) mirror.run();
   log.info('controller started', { ha: o.ha, outboundPorts: o.outboundPorts });
-  return { stop };
+  return {
+    stop: async () => {
+      await identity.stop();
+      trustSource.stop();
+      await elector?.stop();
+      await mirror.stop();
+      await admin.close();
+      client.close();
+    },
+  };
 }
