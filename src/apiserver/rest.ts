@@ -1,22 +1,15 @@
 // The REST core's verbs over the store: get, list, create, update, patch (merge, JSON, strategic, apply),
 // delete (finalizers, propagation policy) and deletecollection, with Kubernetes metadata semantics
 // (uid, one resourceVersion counter, generation on spec changes, managedFields). No HTTP here.
-import { randomUUID, randomBytes } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import type { UserInfo } from './auth/types.js';
-import {
-  admitBuiltin,
-  admitCustom,
-  admitService,
-  parseCrd,
-  releaseService,
-  reserveService,
-  IpAllocator,
-  PortAllocator,
-  nameCauses,
-  type Admission,
-  type CrdInfo,
-} from './admission.js';
+import { admitBuiltin } from './admission.js';
+import { admitService, releaseService, reserveService, type Admission } from './admission-service.js';
+import { IpAllocator, PortAllocator } from './allocators.js';
+import { admitCustom, parseCrd } from './crd.js';
+import { admitCrd, CrdCatalog, CRD_GR } from './crd-catalog.js';
+import { carryServerMetadata, checkBody, finalizersOf, nsSpecFinalizers, randomSuffix, sameList, sameSpec, stamp, withoutTime } from './rest-meta.js';
+import { nameCauses } from './validation.js';
 import { ApiError, alreadyExists, badRequest, conflict, invalid, notFound } from './errors.js';
 import { serverSideApply, trackUpdate } from './managed.js';
 import { applyJsonPatch, clone, deepEqual, isObject, mergePatch, strategicMerge, type Json, type JsonObject } from './patch.js';
@@ -58,18 +51,10 @@ export interface DeleteOptions {
 
 export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
 
-const stamp = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-
-function randomSuffix(): string {
-  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
-  const b = randomBytes(5);
-  let s = '';
-  for (const x of b) s += alphabet[x % alphabet.length];
-  return s;
-}
-
 export class Rest {
   readonly admission: Admission;
+  /** The CRDs served (their schemas feed admission and OpenAPI). */
+  readonly crds: CrdCatalog;
   /** Called after every change of an object that has ownerReferences or was deleted (the GC wakes up). */
   onGcWork: () => void = () => {};
   /** Admission of the security module (RBAC field validation, escalation checks), after defaulting. */
@@ -81,39 +66,16 @@ export class Rest {
     serviceCidr: string,
   ) {
     this.admission = { ips: new IpAllocator(serviceCidr), nodePorts: new PortAllocator() };
+    this.crds = new CrdCatalog(registry);
     for (const s of store.list('services')) reserveService(this.admission, s);
-    for (const crd of store.list(grKey('apiextensions.k8s.io', 'customresourcedefinitions'))) {
+    for (const crd of store.list(CRD_GR)) {
       try {
-        this.registerCrd(parseCrd(crd));
+        this.crds.register(parseCrd(crd));
       } catch {
         // A stored CRD that no longer validates stays stored but serves nothing.
       }
     }
   }
-
-  private registerCrd(info: CrdInfo): void {
-    const served = info.versions.filter((v) => v.served);
-    const storage = info.versions.find((v) => v.storage);
-    const ordered = [...served].sort((a, b) => (a === storage ? -1 : b === storage ? 1 : 0)).map((v) => v.name);
-    this.registry.add({
-      group: info.group,
-      versions: ordered,
-      resource: info.plural,
-      singular: info.singular,
-      kind: info.kind,
-      namespaced: info.namespaced,
-      shortNames: info.shortNames,
-      categories: info.categories,
-      verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
-      subresources: info.versions.some((v) => v.status) ? ['status'] : [],
-      custom: true,
-      printerColumns: Object.fromEntries(info.versions.map((v) => [v.name, v.columns])),
-      listKind: info.listKind,
-    });
-    this.crdInfo.set(grKey(info.group, info.plural), info);
-  }
-
-  private readonly crdInfo = new Map<string, CrdInfo>();
 
   /** What the object looks like to a client of `version` (custom resources are stored as written). */
   view(def: ResourceDef, version: string, obj: Obj): Obj {
@@ -156,26 +118,6 @@ export class Rest {
 
   // --- writes ---
 
-  /** Checks kind/apiVersion/namespace of a body; `owned` = the caller's private copy (no clone needed). */
-  private checkBody(def: ResourceDef, version: string, body: unknown, ns: string | undefined, owned = false): Obj {
-    if (!isObject(body as Json)) throw badRequest('the request body must be a JSON object');
-    const obj = (owned ? body : clone(body)) as Obj;
-    const av = apiVersionOf(def.group, version);
-    if (obj.kind !== undefined && obj.kind !== def.kind) throw badRequest(`${String(obj.kind)} in version "${version}" cannot be handled as a ${def.kind}: the kind in the body does not match the resource`);
-    if (obj.apiVersion !== undefined && obj.apiVersion !== av) throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${av})`);
-    obj.kind = def.kind;
-    obj.apiVersion = av;
-    if (obj.metadata === undefined || obj.metadata === null) (obj as { metadata: unknown }).metadata = {};
-    if (!isObject(obj.metadata as unknown as Json)) throw badRequest('metadata must be an object');
-    const m = obj.metadata;
-    if (m.name !== undefined && typeof m.name !== 'string') throw badRequest('metadata.name must be a string');
-    if (def.namespaced) {
-      if (m.namespace !== undefined && m.namespace !== '' && m.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
-      m.namespace = ns as string;
-    } else delete m.namespace;
-    return obj;
-  }
-
   private checkNamespace(def: ResourceDef, ns: string | undefined): void {
     if (!def.namespaced) return;
     const n = this.store.get('namespaces', undefined, ns ?? '');
@@ -185,7 +127,7 @@ export class Rest {
 
   /** `owned`: the body is a private copy (freshly parsed from a request) and may be modified. */
   create(def: ResourceDef, version: string, ns: string | undefined, body: unknown, ctx: WriteContext, owned = false): Obj {
-    const obj = this.checkBody(def, version, body, ns, owned);
+    const obj = checkBody(def, version, body, ns, owned);
     const m = obj.metadata;
     if (m.resourceVersion) throw badRequest('resourceVersion should not be set on objects to be created');
     if (!m.name && typeof m['generateName'] === 'string' && m['generateName']) m.name = `${m['generateName'] as string}${randomSuffix()}`;
@@ -197,7 +139,7 @@ export class Rest {
   }
 
   update(def: ResourceDef, version: string, ns: string | undefined, name: string, body: unknown, ctx: WriteContext, subresource?: string, owned = false): Obj {
-    const obj = this.checkBody(def, version, body, ns, owned);
+    const obj = checkBody(def, version, body, ns, owned);
     if (obj.metadata.name !== name) throw badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
     const gr = grKey(def.group, def.resource);
     const cur = this.store.get(gr, def.namespaced ? ns : undefined, name);
@@ -229,7 +171,7 @@ export class Rest {
     }
     if (!isObject(next)) throw new ApiError('Invalid', 'the patched object is not a JSON object');
     // `next` is built from a private copy of the stored object and the freshly parsed patch.
-    const obj = this.checkBody(def, version, next, ns, true);
+    const obj = checkBody(def, version, next, ns, true);
     if (obj.metadata.name !== name) throw new ApiError('Invalid', `${def.kind} "${name}" is invalid: metadata.name: Invalid value: "${String(obj.metadata.name)}": field is immutable`);
     const rv = obj.metadata.resourceVersion;
     if (rv && rv !== cur.metadata.resourceVersion) throw conflict(def.resource, def.group, name, 'the object has been modified; please apply your changes to the latest version and try again');
@@ -239,7 +181,7 @@ export class Rest {
   private apply(def: ResourceDef, version: string, ns: string | undefined, name: string, cur: Obj | undefined, config: Json, ctx: WriteContext, opts: { subresource?: string; force?: boolean }): Obj {
     if (!isObject(config)) throw badRequest('an apply configuration must be an object');
     if (!ctx.manager || ctx.manager === 'unknown') throw badRequest('PATCH requests with content type application/apply-patch+yaml require fieldManager to be set');
-    const cfg = this.checkBody(def, version, config, ns);
+    const cfg = checkBody(def, version, config, ns);
     if (cfg.metadata.name !== name) throw badRequest(`the name of the object (${String(cfg.metadata.name)}) does not match the name on the URL (${name})`);
     if (!cur) this.checkNamespace(def, ns);
     const statusSeparate = def.subresources.includes('status');
@@ -254,7 +196,7 @@ export class Rest {
       { resource: def.resource, group: def.group, name },
     );
     merged['metadata'] = { ...(isObject(merged['metadata']) ? merged['metadata'] : {}), name };
-    const obj = this.checkBody(def, version, merged, ns);
+    const obj = checkBody(def, version, merged, ns);
     obj.metadata['managedFields'] = managedFields;
     if (!cur) {
       const causes = nameCauses(def, name);
@@ -267,74 +209,9 @@ export class Rest {
   /** Sets server-owned metadata, runs admission, records managedFields, stores (or deletes when finalized). */
   private commit(def: ResourceDef, version: string, prev: Obj | undefined, obj: Obj, ctx: WriteContext, opts: { track: boolean; subresource?: string }): Obj {
     const gr = grKey(def.group, def.resource);
-    let m = obj.metadata as Record<string, unknown> & Obj['metadata'];
     const statusSeparate = def.subresources.includes('status');
-    if (prev) {
-      const pm = prev.metadata;
-      if (opts.subresource === 'status') {
-        // A status write changes status only.
-        const status = obj['status'];
-        const meta = { ...pm };
-        for (const k of Object.keys(obj)) delete obj[k];
-        Object.assign(obj, clone(prev), { apiVersion: obj.apiVersion ?? prev.apiVersion });
-        obj['status'] = status;
-        obj.metadata = { ...meta, ...(m['managedFields'] !== undefined && !opts.track ? { managedFields: m['managedFields'] } : {}) };
-        // `m` must follow the new metadata, or the resourceVersion below lands on the discarded object.
-        m = obj.metadata as typeof m;
-      } else {
-        if (statusSeparate) {
-          if (prev['status'] !== undefined) obj['status'] = prev['status'];
-          else delete obj['status'];
-        }
-        m.uid = pm.uid;
-        m['creationTimestamp'] = pm['creationTimestamp'];
-        if (pm['deletionTimestamp']) {
-          m['deletionTimestamp'] = pm['deletionTimestamp'];
-          m['deletionGracePeriodSeconds'] = pm['deletionGracePeriodSeconds'];
-        } else {
-          delete m['deletionTimestamp'];
-          delete m['deletionGracePeriodSeconds'];
-        }
-        if (opts.track || m['managedFields'] === undefined) m['managedFields'] = pm['managedFields'];
-        if (pm['generation'] !== undefined) m['generation'] = pm['generation'];
-        else delete m['generation'];
-      }
-    } else {
-      m.uid = randomUUID();
-      m['creationTimestamp'] = stamp();
-      delete m['deletionTimestamp'];
-      delete m['deletionGracePeriodSeconds'];
-      m['generation'] = 1;
-      if (opts.track) delete m['managedFields'];
-    }
-    // Admission: defaults and validation per type.
-    if (def.custom) {
-      const info = this.crdInfo.get(gr);
-      const v = info?.versions.find((x) => x.name === version);
-      const unknown = admitCustom(def.kind, def.group, v?.schema, obj);
-      if (unknown.length && ctx.fieldValidation === 'Strict') throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
-      if (unknown.length && ctx.fieldValidation === 'Warn') ctx.warnings?.push(...unknown.map((f) => `unknown field "${f}"`));
-    } else if (gr === 'services') {
-      if (opts.subresource !== 'status') admitService(this.admission, obj, prev);
-    } else {
-      admitBuiltin(def, obj, prev);
-    }
-    if (gr === grKey('apiextensions.k8s.io', 'customresourcedefinitions') && opts.subresource !== 'status') {
-      const info = parseCrd(obj);
-      if (prev) {
-        const old = parseCrd(prev);
-        if (old.group !== info.group || old.plural !== info.plural || old.namespaced !== info.namespaced) throw invalid(def.kind, def.group, m.name, [{ reason: 'FieldValueInvalid', message: 'Invalid value: field is immutable', field: 'spec' }]);
-      }
-      obj['status'] = {
-        conditions: [
-          { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found', lastTransitionTime: stamp() },
-          { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: stamp() },
-        ],
-        acceptedNames: { plural: info.plural, singular: info.singular, kind: info.kind, listKind: info.listKind, ...(info.shortNames.length ? { shortNames: info.shortNames } : {}), ...(info.categories.length ? { categories: info.categories } : {}) },
-        storedVersions: info.versions.filter((v) => v.storage).map((v) => v.name),
-      };
-    }
-    this.admitHook?.(ctx.user, { group: def.group, resource: def.resource }, obj, prev);
+    const m = carryServerMetadata(prev, obj, opts, statusSeparate);
+    this.admit(def, version, prev, obj, ctx, opts.subresource);
     // Field ownership is recorded once server-side apply has touched an object (the issue's "managedFields
     // where apply is used"): plain creates/updates of never-applied objects skip it, which keeps the hot
     // path and memory lean. Updates to applied objects take ownership of what they change, as in Kubernetes.
@@ -357,9 +234,25 @@ export class Rest {
       return obj;
     }
     this.store.put(gr, obj, prev ? 'MODIFIED' : 'ADDED');
-    if (gr === grKey('apiextensions.k8s.io', 'customresourcedefinitions')) this.registerCrd(parseCrd(obj));
+    if (gr === CRD_GR) this.crds.register(parseCrd(obj));
     if (m['ownerReferences'] !== undefined || m['deletionTimestamp']) this.onGcWork();
     return this.view(def, version, obj);
+  }
+
+  /** Admission: defaults and validation per type, then the security module's checks. */
+  private admit(def: ResourceDef, version: string, prev: Obj | undefined, obj: Obj, ctx: WriteContext, subresource: string | undefined): void {
+    const gr = grKey(def.group, def.resource);
+    if (def.custom) {
+      const unknown = admitCustom(def.kind, def.group, this.crds.schemaOf(gr, version), obj);
+      if (unknown.length && ctx.fieldValidation === 'Strict') throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
+      if (unknown.length && ctx.fieldValidation === 'Warn') ctx.warnings?.push(...unknown.map((f) => `unknown field "${f}"`));
+    } else if (gr === 'services') {
+      if (subresource !== 'status') admitService(this.admission, obj, prev);
+    } else {
+      admitBuiltin(def, obj, prev);
+    }
+    if (gr === CRD_GR && subresource !== 'status') admitCrd(def, obj, prev);
+    this.admitHook?.(ctx.user, { group: def.group, resource: def.resource }, obj, prev);
   }
 
   /** Removes an object for good (its finalizers are done) and undoes what it held. */
@@ -367,14 +260,12 @@ export class Rest {
     const gr = grKey(def.group, def.resource);
     this.store.remove(gr, final);
     if (gr === 'services') releaseService(this.admission, final);
-    if (gr === grKey('apiextensions.k8s.io', 'customresourcedefinitions')) {
-      const info = this.crdInfo.get(grKey(String((final['spec'] as JsonObject)['group']), String(((final['spec'] as JsonObject)['names'] as JsonObject)['plural'])));
+    if (gr === CRD_GR) {
+      const info = this.crds.unregister(final);
       if (info) {
         const crGr = grKey(info.group, info.plural);
         for (const o of this.store.list(crGr)) this.store.remove(crGr, { ...o, metadata: { ...o.metadata, resourceVersion: String(this.store.next()) } });
         this.store.dropTable(crGr);
-        this.registry.remove(info.group, info.plural);
-        this.crdInfo.delete(crGr);
       }
     }
     this.onGcWork();
@@ -451,36 +342,8 @@ export class Rest {
     const meta = body.metadata as Record<string, unknown>;
     delete meta['uid'];
     delete meta['resourceVersion'];
-    this.commit(def, version, undefined, this.checkBody(def, version, body, obj.metadata.namespace), { user: { username: 'system:apiserver', uid: '', groups: ['system:masters'] }, manager: 'kube-apiserver', dryRun: false }, { track: true });
+    this.commit(def, version, undefined, checkBody(def, version, body, obj.metadata.namespace), { user: { username: 'system:apiserver', uid: '', groups: ['system:masters'] }, manager: 'kube-apiserver', dryRun: false }, { track: true });
   }
 }
 
-/** Whether everything but metadata and status is the same (generation moves only when it is not). */
-function sameSpec(a: Obj, b: Obj): boolean {
-  const skip = (k: string) => k === 'metadata' || k === 'status' || k === 'apiVersion' || k === 'kind';
-  const ka = Object.keys(a).filter((k) => !skip(k));
-  const kb = Object.keys(b).filter((k) => !skip(k));
-  if (ka.length !== kb.length) return false;
-  return ka.every((k) => deepEqual(a[k] as Json, b[k] as Json));
-}
-
-function withoutTime(o: Obj): Json {
-  const mf = o.metadata['managedFields'];
-  if (!Array.isArray(mf)) return o as unknown as Json;
-  return { ...o, metadata: { ...o.metadata, managedFields: (mf as Record<string, unknown>[]).map((e) => ({ ...e, time: '' })) } } as unknown as Json;
-}
-
-export function finalizersOf(o: Obj): string[] {
-  const f = o.metadata['finalizers'];
-  return Array.isArray(f) ? f.filter((x): x is string => typeof x === 'string') : [];
-}
-
-export function nsSpecFinalizers(o: Obj): string[] {
-  const spec = o['spec'];
-  const f = isObject(spec as Json) ? (spec as JsonObject)['finalizers'] : undefined;
-  return Array.isArray(f) ? f.filter((x): x is string => typeof x === 'string') : [];
-}
-
-function sameList(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
+export { finalizersOf, nsSpecFinalizers };

@@ -7,12 +7,15 @@ import { z } from 'zod';
 import { parse } from 'yaml';
 import { KubeClient, kubeConfigFromString, isAuthError, statusCodeOf, errorMessage } from '../kube/index.js';
 import { TrustBundle, parseCertPem } from '../trust/index.js';
+import {
+  CLUSTER_LABEL, CLUSTER_NAME_LABEL, CONTROLLER_NAME, GATEWAY_NAME, ISSUER_SECRET, LINK_GROUP, LINK_PLURAL, MESH_NAMESPACE, MIRRORED_LABEL,
+  TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, credentialsSecretName,
+} from '../api/index.js';
 import type { Link } from '../mirror/index.js';
 import { CliError, ExitCode } from './errors.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, type Cluster, getOrNull } from './common.js';
 import { render, OutputFormatSchema } from './output.js';
-import { MESH_NAMESPACE } from './render.js';
-import { CLUSTER_NAME_LABEL, ISSUER_SECRET, TRUST_CONFIGMAP, TRUST_BUNDLE_KEY, secretText, conditionOf, compareTrust, credentialsSecretName, type RootInfo } from './plan.js';
+import { secretText, conditionOf, compareTrust, type RootInfo } from './plan.js';
 import { deploymentReady } from './cmd-install.js';
 import { LINKS_PATH } from './cmd-links.js';
 
@@ -115,9 +118,9 @@ export async function checkContext(context: string, kubeconfig: string | undefin
       return { lines };
     }
     add('mesh installed', true, `cluster ${name}`);
-    const crd = await getOrNull(c.client, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/links.multicluster.mesh.io');
-    add('CRDs present', crd !== null, crd ? 'links.multicluster.mesh.io' : 'links.multicluster.mesh.io is missing', crd ? undefined : `mesh install ${context} --trust-root DIR`);
-    for (const dep of ['mesh-controller', 'mesh-gateway']) {
+    const crd = await getOrNull(c.client, `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${LINK_PLURAL}.${LINK_GROUP}`);
+    add('CRDs present', crd !== null, crd ? `${LINK_PLURAL}.${LINK_GROUP}` : `${LINK_PLURAL}.${LINK_GROUP} is missing`, crd ? undefined : `mesh install ${context} --trust-root DIR`);
+    for (const dep of [CONTROLLER_NAME, GATEWAY_NAME]) {
       const d = await getOrNull(c.client, `/apis/apps/v1/namespaces/${MESH_NAMESPACE}/deployments/${dep}`);
       if (!d) {
         add(`${dep} ready`, false, 'Deployment missing', `mesh install ${context} --trust-root DIR`);
@@ -129,12 +132,12 @@ export async function checkContext(context: string, kubeconfig: string | undefin
     // Issuer: present, valid now and not near expiry, signed by a root of the cluster's trust bundle.
     const roots: RootInfo[] = [];
     let bundle: TrustBundle | undefined;
-    const cm = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps/${TRUST_CONFIGMAP}`);
+    const cm = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps/${TRUST_ROOTS_CONFIGMAP}`);
     try {
-      bundle = TrustBundle.fromPem((cm?.data as Record<string, string> | undefined)?.[TRUST_BUNDLE_KEY] ?? '');
+      bundle = TrustBundle.fromPem((cm?.data as Record<string, string> | undefined)?.[TRUST_ROOTS_KEY] ?? '');
       roots.push(...bundle.roots.map((r) => ({ fingerprint: r.fingerprint, trustDomain: r.trustDomain })));
     } catch (err) {
-      add('trust bundle', false, `${TRUST_CONFIGMAP}: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
+      add('trust bundle', false, `${TRUST_ROOTS_CONFIGMAP}: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
     }
     const sec = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/secrets/${ISSUER_SECRET}`);
     const pem = sec ? secretText(sec, 'tls.crt') : undefined;
@@ -164,12 +167,12 @@ export async function checkContext(context: string, kubeconfig: string | undefin
     }
     // Shadows whose Link is gone.
     const targets = new Set(links.map((l) => (l.spec as { targetClusterName?: string } | undefined)?.targetClusterName));
-    const shadows = (await c.client.list('/api/v1/services', { labelSelector: 'mirror.mesh.io/mirrored-service=true' })).items;
-    const orphans = shadows.filter((s) => !targets.has(s.metadata?.labels?.['mirror.mesh.io/cluster-name']));
+    const shadows = (await c.client.list('/api/v1/services', { labelSelector: `${MIRRORED_LABEL}=true` })).items;
+    const orphans = shadows.filter((s) => !targets.has(s.metadata?.labels?.[CLUSTER_LABEL]));
     add(
       'no shadows without a Link',
       orphans.length === 0,
-      orphans.length === 0 ? `${shadows.length} shadow(s), all with a Link` : `orphaned: ${orphans.map((s) => `${s.metadata?.namespace}/${s.metadata?.name} (from ${s.metadata?.labels?.['mirror.mesh.io/cluster-name'] ?? '?'})`).join(', ')}`,
+      orphans.length === 0 ? `${shadows.length} shadow(s), all with a Link` : `orphaned: ${orphans.map((s) => `${s.metadata?.namespace}/${s.metadata?.name} (from ${s.metadata?.labels?.[CLUSTER_LABEL] ?? '?'})`).join(', ')}`,
       orphans.length === 0 ? undefined : 'is the controller running? it removes them; or: mesh unlink / kubectl delete service',
     );
     return { lines, facts: { name, roots } };

@@ -2,6 +2,9 @@
 import { Command } from 'commander';
 import { controllerOptionsSchema, runController, PortRangeError, parsePortRange } from '../mirror/index.js';
 import { KubeConfigError } from '../kube/index.js';
+import {
+  CONTROLLER_ADMIN_PORT, DEFAULT_CLUSTER_DOMAIN, DEFAULT_OUTBOUND_PORTS, DEFAULT_TRUST_DOMAIN, IDENTITY_PORT, MESH_NAMESPACE,
+} from '../api/index.js';
 import { CliError, ExitCode } from './errors.js';
 
 const int = (v: string) => {
@@ -15,12 +18,12 @@ export function registerController(program: Command): void {
     .command('controller')
     .description('Run the service-mirror controller: watch Links, mirror exported remote Services into shadow Services')
     .requiredOption('--cluster-name <name>', 'this cluster\'s name (shadows of it elsewhere are <svc>-<name>)')
-    .option('--cluster-domain <domain>', 'this cluster\'s DNS domain', 'cluster.local')
-    .option('--trust-domain <domain>', 'SPIFFE trust domain', 'mesh.local')
-    .option('--namespace <ns>', 'mesh namespace (Links, credentials, Lease)', 'mesh-system')
-    .option('--outbound-ports <range>', 'gateway outbound port range, same value as the gateway\'s', '14000-15999')
-    .option('--admin-port <port>', 'admin port: /healthz, /readyz, /metrics', int, 9990)
-    .option('--identity-port <port>', 'Identity gRPC service port', int, 8080)
+    .option('--cluster-domain <domain>', 'this cluster\'s DNS domain', DEFAULT_CLUSTER_DOMAIN)
+    .option('--trust-domain <domain>', 'SPIFFE trust domain', DEFAULT_TRUST_DOMAIN)
+    .option('--namespace <ns>', 'mesh namespace (Links, credentials, Lease)', MESH_NAMESPACE)
+    .option('--outbound-ports <range>', 'gateway outbound port range, same value as the gateway\'s', DEFAULT_OUTBOUND_PORTS)
+    .option('--admin-port <port>', 'admin port: /healthz, /readyz, /metrics', int, CONTROLLER_ADMIN_PORT)
+    .option('--identity-port <port>', 'Identity gRPC service port', int, IDENTITY_PORT)
     .option('--ha', 'run leader election on a Lease (two replicas; only the holder writes)', false)
     .option('--lease-duration-seconds <n>', 'with --ha: how long a dead leader blocks a takeover', int, 15)
     .option('--kubeconfig <file>', 'kubeconfig for the local cluster (default: KUBECONFIG, in-cluster, ~/.kube/config)')

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { isNotFound } from '../kube/index.js';
-import { EXPORT_LABEL } from '../mirror/index.js';
+import { EXPORT_LABEL, MIRRORED_LABEL } from '../api/index.js';
 import { CliError, ExitCode } from './errors.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError } from './common.js';
 import { render, OutputFormatSchema } from './output.js';
@@ -43,7 +43,7 @@ export async function setExport(service: string, o: ExportOptions, value: string
       if (isNotFound(err)) throw new CliError(`${ctxName}: Service ${o.namespace}/${service} not found`, ExitCode.Failure, `kubectl --context ${ctxName} -n ${o.namespace} get services`);
       throw err;
     }
-    if (svc.metadata?.labels?.['mirror.mesh.io/mirrored-service'] === 'true') {
+    if (svc.metadata?.labels?.[MIRRORED_LABEL] === 'true') {
       throw new CliError(`${o.namespace}/${service} is a shadow of a remote Service; export the original in its own cluster`, ExitCode.Failure);
     }
     const current = svc.metadata?.labels?.[EXPORT_LABEL] ?? null;

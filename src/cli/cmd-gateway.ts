@@ -2,6 +2,9 @@
 // zod schema; SIGTERM drains (stop accepting, let tunnels finish up to --drain-timeout-ms).
 import { Command } from 'commander';
 import { GatewayOptionsSchema, runGateway, GatewayError, HEAP_GROWTH_DEFAULTS } from '../gateway/index.js';
+import {
+  DEFAULT_CLUSTER_DOMAIN, DEFAULT_OUTBOUND_PORTS, DEFAULT_TRUST_DOMAIN, GATEWAY_ADMIN_PORT, GATEWAY_TUNNEL_PORT, MESH_NAMESPACE,
+} from '../api/index.js';
 import { CliError, ExitCode } from './errors.js';
 
 export function registerGateway(program: Command): void {
@@ -9,13 +12,13 @@ export function registerGateway(program: Command): void {
     .command('gateway')
     .description('Run the east-west gateway: mTLS tunnel port (inbound), outbound listeners for shadow Services, admin port')
     .requiredOption('--cluster-name <name>', "this cluster's name")
-    .option('--cluster-domain <domain>', "this cluster's DNS domain (targets are <svc>.<ns>.svc.<domain>)", 'cluster.local')
-    .option('--trust-domain <domain>', 'SPIFFE trust domain', 'mesh.local')
-    .option('--namespace <ns>', 'mesh namespace (Links)', 'mesh-system')
+    .option('--cluster-domain <domain>', "this cluster's DNS domain (targets are <svc>.<ns>.svc.<domain>)", DEFAULT_CLUSTER_DOMAIN)
+    .option('--trust-domain <domain>', 'SPIFFE trust domain', DEFAULT_TRUST_DOMAIN)
+    .option('--namespace <ns>', 'mesh namespace (Links)', MESH_NAMESPACE)
     .option('--host <addr>', 'address to bind (default: $POD_IP, else 0.0.0.0)')
-    .option('--tunnel-port <port>', 'mTLS tunnel port (inbound)', '4143')
-    .option('--admin-port <port>', 'admin port: /live, /ready, /metrics', '4191')
-    .option('--outbound-ports <range>', 'ports the mirror may allocate for shadows (same value as the controller)', '14000-15999')
+    .option('--tunnel-port <port>', 'mTLS tunnel port (inbound)', String(GATEWAY_TUNNEL_PORT))
+    .option('--admin-port <port>', 'admin port: /live, /ready, /metrics', String(GATEWAY_ADMIN_PORT))
+    .option('--outbound-ports <range>', 'ports the mirror may allocate for shadows (same value as the controller)', DEFAULT_OUTBOUND_PORTS)
     .option('--transport <connect|tls-pipe>', 'transport for Links that do not set spec.gateway.transport', 'connect')
     .option('--pool-size <n>', 'warm HTTP/2 connections per remote gateway')
     .option('--pipe-warm <n>', 'pre-handshaked tls-pipe connections kept per remote gateway')

@@ -6,7 +6,7 @@ import { errorMessage, type KubeClient } from '../kube/index.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError } from './common.js';
 import { render, formatTable, OutputFormatSchema } from './output.js';
 import { listLinks, linkInfo } from './cmd-links.js';
-import { MESH_NAMESPACE } from './render.js';
+import { APP_NAME_LABEL, GATEWAY_ADMIN_PORT, GATEWAY_NAME, MESH_NAMESPACE } from '../api/index.js';
 
 export interface GatewayRow {
   cluster: string;
@@ -37,7 +37,7 @@ export function sumByLabel(text: string, metric: string, label: string): Map<str
  * the API server's pods/proxy (as `kubectl get --raw` would): pod IPs are not routable from where the CLI runs.
  */
 async function activeStreams(client: KubeClient, pods: string[], adminPort: number): Promise<{ streams: Map<string, number> | null; error?: string }> {
-  if (pods.length === 0) return { streams: null, error: 'no running mesh-gateway pod' };
+  if (pods.length === 0) return { streams: null, error: `no running ${GATEWAY_NAME} pod` };
   const total = new Map<string, number>();
   const errors: string[] = [];
   for (const name of pods) {
@@ -53,7 +53,7 @@ async function activeStreams(client: KubeClient, pods: string[], adminPort: numb
   return { streams: total };
 }
 
-const Options = z.object({ kubeconfig: z.string().optional(), output: OutputFormatSchema, adminPort: z.coerce.number().int().min(1).max(65535).default(4191) });
+const Options = z.object({ kubeconfig: z.string().optional(), output: OutputFormatSchema, adminPort: z.coerce.number().int().min(1).max(65535).default(GATEWAY_ADMIN_PORT) });
 
 export async function gateways(context: string, o: z.infer<typeof Options>): Promise<GatewayRow[]> {
   const c = await connect(context, o.kubeconfig);
@@ -61,7 +61,7 @@ export async function gateways(context: string, o: z.infer<typeof Options>): Pro
     const links = (await listLinks(c.client, context)).map(linkInfo);
     let pods: string[] = [];
     try {
-      const list = await c.client.list<{ metadata: { name: string }; status?: { podIP?: string; phase?: string } }>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, { labelSelector: 'app.kubernetes.io/name=mesh-gateway' });
+      const list = await c.client.list<{ metadata: { name: string }; status?: { podIP?: string; phase?: string } }>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, { labelSelector: `${APP_NAME_LABEL}=${GATEWAY_NAME}` });
       pods = list.items.filter((p) => p.status?.phase === 'Running' && p.status.podIP).map((p) => p.metadata.name);
     } catch (err) {
       throw kubeError(err, context, 'listing the gateway pods');
@@ -93,7 +93,7 @@ export function registerGateways(program: Command): void {
     .argument('<context>', 'kubeconfig context of the cluster')
     .addOption(kubeconfigOption())
     .addOption(outputOption())
-    .option('--admin-port <port>', 'the local gateways\' admin port (for /metrics)', '4191')
+    .option('--admin-port <port>', 'the local gateways\' admin port (for /metrics)', String(GATEWAY_ADMIN_PORT))
     .action(async (context: string, raw: unknown) => {
       const o = parseOptions(Options, raw);
       const rows = await gateways(context, o);

@@ -9,8 +9,12 @@ import {
   connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError, stderrProgress, sleep, durationSeconds,
   type Cluster, type Progress,
 } from './common.js';
-import { ClusterNameSchema, GatewayServiceTypeSchema, MESH_NAMESPACE, toYamlStream, type KubeObject } from './render.js';
-import { installPlan, uninstallPlan, secretText, ISSUER_SECRET, CLUSTER_NAME_LABEL, type TrustMaterial } from './plan.js';
+import {
+  CLUSTER_NAME_LABEL, CONTROLLER_NAME, DEFAULT_CLUSTER_DOMAIN, GATEWAY_NAME, ISSUER_SECRET, LINK_API_VERSION, LINK_KIND, LINK_SOURCE_LABEL, LINK_TARGET_LABEL,
+  MESH_NAMESPACE, MIRRORED_LABEL, SLICE_MANAGED_BY, SLICE_MANAGED_BY_LABEL,
+} from '../api/index.js';
+import { ClusterNameSchema, GatewayServiceTypeSchema, toYamlStream, type KubeObject } from './render.js';
+import { installPlan, uninstallPlan, secretText, type TrustMaterial } from './plan.js';
 import { collectionPath, objectPath, describe, idOf, type ObjectId } from './kinds.js';
 import { render, formatTable, OutputFormatSchema } from './output.js';
 
@@ -23,7 +27,7 @@ const InstallOptionsSchema = z.object({
   kubeconfig: z.string().optional(),
   clusterName: ClusterNameSchema.optional(),
   trustRoot: z.string().optional(),
-  clusterDomain: z.string().default('cluster.local'),
+  clusterDomain: z.string().default(DEFAULT_CLUSTER_DOMAIN),
   trustDomain: z.string().optional(),
   gatewayServiceType: GatewayServiceTypeSchema.default('LoadBalancer'),
   ha: z.boolean().default(false),
@@ -217,7 +221,7 @@ export async function install(context: string, o: InstallOptions, progress: Prog
     let ready = false;
     if (o.wait) {
       try {
-        await waitForDeployments(c, ['mesh-controller', 'mesh-gateway'], o.waitTimeout, progress);
+        await waitForDeployments(c, [CONTROLLER_NAME, GATEWAY_NAME], o.waitTimeout, progress);
       } catch (err) {
         throw kubeError(err, context, 'waiting for the controller and gateway');
       }
@@ -255,7 +259,7 @@ async function deleteIfPresent(client: KubeClient, id: ObjectId): Promise<'delet
   }
 }
 
-const LINKS_PATH = `/apis/multicluster.mesh.io/v1alpha1/namespaces/${MESH_NAMESPACE}/links`;
+import { LINKS_PATH } from './cmd-links.js';
 
 /** Everything install made, the Links and their shadows, and link identities other clusters were given here. */
 export async function uninstall(context: string, o: UninstallOptions, progress: Progress): Promise<{ context: string; objects: AppliedObject[] }> {
@@ -283,11 +287,11 @@ export async function uninstall(context: string, o: UninstallOptions, progress: 
       await sleep(1000);
     }
     // 2. Shadows left behind (controller already gone): Services and EndpointSlices the mirror made.
-    for (const s of await listOrEmpty(c.client, '/api/v1/services', 'mirror.mesh.io/mirrored-service=true')) {
+    for (const s of await listOrEmpty(c.client, '/api/v1/services', `${MIRRORED_LABEL}=true`)) {
       const id = { apiVersion: 'v1', kind: 'Service', name: s.metadata?.name ?? '', namespace: s.metadata?.namespace };
       record(id, await deleteIfPresent(c.client, id));
     }
-    for (const s of await listOrEmpty(c.client, '/apis/discovery.k8s.io/v1/endpointslices', 'endpointslice.kubernetes.io/managed-by=mirror.mesh.io')) {
+    for (const s of await listOrEmpty(c.client, '/apis/discovery.k8s.io/v1/endpointslices', `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGED_BY}`)) {
       const id = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', name: s.metadata?.name ?? '', namespace: s.metadata?.namespace };
       try {
         await c.client.delete(`/apis/discovery.k8s.io/v1/namespaces/${id.namespace}/endpointslices/${id.name}`);
@@ -299,17 +303,17 @@ export async function uninstall(context: string, o: UninstallOptions, progress: 
     // 3. Identities that other clusters' links use to read this one (cluster-scoped halves; the rest is in mesh-system).
     for (const kind of ['ClusterRoleBinding', 'ClusterRole'] as const) {
       const plural = kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings';
-      for (const r of await listOrEmpty(c.client, `/apis/rbac.authorization.k8s.io/v1/${plural}`, 'mesh.io/link-source')) {
+      for (const r of await listOrEmpty(c.client, `/apis/rbac.authorization.k8s.io/v1/${plural}`, LINK_SOURCE_LABEL)) {
         const id = { apiVersion: 'rbac.authorization.k8s.io/v1', kind, name: r.metadata?.name ?? '' };
         record(id, await deleteIfPresent(c.client, id));
       }
     }
     // ... and their namespaced halves, and the credentials this cluster holds for its own Links.
     const nsScoped: [string, string, string, string][] = [
-      ['v1', 'ServiceAccount', `/api/v1/namespaces/${MESH_NAMESPACE}/serviceaccounts`, 'mesh.io/link-source'],
-      ['rbac.authorization.k8s.io/v1', 'RoleBinding', `/apis/rbac.authorization.k8s.io/v1/namespaces/${MESH_NAMESPACE}/rolebindings`, 'mesh.io/link-source'],
-      ['rbac.authorization.k8s.io/v1', 'Role', `/apis/rbac.authorization.k8s.io/v1/namespaces/${MESH_NAMESPACE}/roles`, 'mesh.io/link-source'],
-      ['v1', 'Secret', `/api/v1/namespaces/${MESH_NAMESPACE}/secrets`, 'mesh.io/link-target'],
+      ['v1', 'ServiceAccount', `/api/v1/namespaces/${MESH_NAMESPACE}/serviceaccounts`, LINK_SOURCE_LABEL],
+      ['rbac.authorization.k8s.io/v1', 'RoleBinding', `/apis/rbac.authorization.k8s.io/v1/namespaces/${MESH_NAMESPACE}/rolebindings`, LINK_SOURCE_LABEL],
+      ['rbac.authorization.k8s.io/v1', 'Role', `/apis/rbac.authorization.k8s.io/v1/namespaces/${MESH_NAMESPACE}/roles`, LINK_SOURCE_LABEL],
+      ['v1', 'Secret', `/api/v1/namespaces/${MESH_NAMESPACE}/secrets`, LINK_TARGET_LABEL],
     ];
     for (const [apiVersion, kind, path, label] of nsScoped) {
       for (const r of await listOrEmpty(c.client, path, label)) {
@@ -339,7 +343,7 @@ export async function uninstall(context: string, o: UninstallOptions, progress: 
 }
 
 function linkId(l: ApiObject): ObjectId {
-  return { apiVersion: 'multicluster.mesh.io/v1alpha1', kind: 'Link', name: l.metadata?.name ?? '', namespace: MESH_NAMESPACE };
+  return { apiVersion: LINK_API_VERSION, kind: LINK_KIND, name: l.metadata?.name ?? '', namespace: MESH_NAMESPACE };
 }
 
 function objectsTable(objs: AppliedObject[]): string {
@@ -355,7 +359,7 @@ export function registerInstall(program: Command): void {
     .addOption(kubeconfigOption())
     .option('--cluster-name <name>', 'this cluster\'s name in the mesh (default: the context name)')
     .option('--trust-root <dir>', 'directory with the shared root.crt and root.key (the issuer is signed by it)')
-    .option('--cluster-domain <domain>', 'the cluster\'s DNS domain', 'cluster.local')
+    .option('--cluster-domain <domain>', 'the cluster\'s DNS domain', DEFAULT_CLUSTER_DOMAIN)
     .option('--trust-domain <domain>', 'trust domain (default: the root\'s)')
     .addOption(new Option('--gateway-service-type <type>', 'how other clusters reach the gateway').choices(['LoadBalancer', 'NodePort']).default('LoadBalancer'))
     .option('--ha', 'two controller replicas with leader election, two gateways', false)

@@ -9,11 +9,13 @@ import {
   connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError, stderrProgress, sleep, durationSeconds, zodArg,
   type Cluster, type Progress, getOrNull,
 } from './common.js';
-import { MESH_NAMESPACE } from './render.js';
+import {
+  CLUSTER_DOMAIN_ANNOTATION, CLUSTER_LABEL, CLUSTER_NAME_LABEL, DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRUST_DOMAIN, GATEWAY_NAME, GATEWAY_TUNNEL_PORT, LINK_API_VERSION,
+  LINK_KIND, MESH_NAMESPACE, MIRRORED_LABEL, SLICE_SERVICE_LABEL, TRUST_DOMAIN_ANNOTATION, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, linkServiceAccountName,
+} from '../api/index.js';
 import {
   linkTargetObjects, linkKubeconfig, credentialsSecret, linkSpec, linkObject, rollbackPlan, unlinkPlan, gatewayAddress,
-  compareTrust, parseSelector, conditionOf, linkServiceAccountName, linkApiServer, TOKEN_TTL_SECONDS, CLUSTER_NAME_LABEL,
-  TRUST_CONFIGMAP, TRUST_BUNDLE_KEY, type DoneStep, type LinkMode, type Side,
+  compareTrust, parseSelector, conditionOf, linkApiServer, TOKEN_TTL_SECONDS, type DoneStep, type LinkMode, type Side,
 } from './plan.js';
 import { collectionPath, objectPath, describe, idOf, type ObjectId } from './kinds.js';
 import { render, formatTable, OutputFormatSchema } from './output.js';
@@ -36,22 +38,22 @@ export async function meshCluster(c: Cluster): Promise<MeshCluster> {
   const name = ns.metadata?.labels?.[CLUSTER_NAME_LABEL];
   if (!name) throw new CliError(`${c.context}: namespace ${MESH_NAMESPACE} has no ${CLUSTER_NAME_LABEL} label; the install is incomplete`, ExitCode.Failure, `mesh install ${c.context} --trust-root DIR`);
   const ann = ns.metadata?.annotations ?? {};
-  return { ...c, name, clusterDomain: ann['mesh.io/cluster-domain'] ?? 'cluster.local', trustDomain: ann['mesh.io/trust-domain'] ?? 'mesh.local' };
+  return { ...c, name, clusterDomain: ann[CLUSTER_DOMAIN_ANNOTATION] ?? DEFAULT_CLUSTER_DOMAIN, trustDomain: ann[TRUST_DOMAIN_ANNOTATION] ?? DEFAULT_TRUST_DOMAIN };
 }
 
 export async function trustRoots(c: MeshCluster): Promise<{ fingerprint: string; trustDomain?: string }[]> {
   let cm: ApiObject;
   try {
-    cm = await c.client.get(`/api/v1/namespaces/${MESH_NAMESPACE}/configmaps/${TRUST_CONFIGMAP}`);
+    cm = await c.client.get(`/api/v1/namespaces/${MESH_NAMESPACE}/configmaps/${TRUST_ROOTS_CONFIGMAP}`);
   } catch (err) {
-    if (isNotFound(err)) throw new CliError(`${c.context}: ConfigMap ${MESH_NAMESPACE}/${TRUST_CONFIGMAP} is missing`, ExitCode.Failure, `mesh install ${c.context} --trust-root DIR`);
+    if (isNotFound(err)) throw new CliError(`${c.context}: ConfigMap ${MESH_NAMESPACE}/${TRUST_ROOTS_CONFIGMAP} is missing`, ExitCode.Failure, `mesh install ${c.context} --trust-root DIR`);
     throw kubeError(err, c.context, 'reading the trust roots');
   }
-  const pem = (cm.data as Record<string, string> | undefined)?.[TRUST_BUNDLE_KEY];
+  const pem = (cm.data as Record<string, string> | undefined)?.[TRUST_ROOTS_KEY];
   try {
     return TrustBundle.fromPem(pem ?? '').roots.map((r) => ({ fingerprint: r.fingerprint, trustDomain: r.trustDomain }));
   } catch (err) {
-    throw new CliError(`${c.context}: the trust bundle ${TRUST_CONFIGMAP}/${TRUST_BUNDLE_KEY} is unreadable: ${errorMessage(err)}`, ExitCode.Failure, `mesh install ${c.context} --trust-root DIR`);
+    throw new CliError(`${c.context}: the trust bundle ${TRUST_ROOTS_CONFIGMAP}/${TRUST_ROOTS_KEY} is unreadable: ${errorMessage(err)}`, ExitCode.Failure, `mesh install ${c.context} --trust-root DIR`);
   }
 }
 
@@ -86,19 +88,19 @@ async function resolveGateway(target: MeshCluster, override: string | undefined)
   if (override) {
     const m = /^([A-Za-z0-9.:-]+?)(?::(\d+))?$/.exec(override);
     if (!m) throw new CliError(`--gateway-address ${override} is not host[:port]`, ExitCode.Usage);
-    return { addresses: [m[1]], port: m[2] ? Number(m[2]) : 4143, via: '--gateway-address' };
+    return { addresses: [m[1]], port: m[2] ? Number(m[2]) : GATEWAY_TUNNEL_PORT, via: '--gateway-address' };
   }
   let svc: ApiObject | null;
   let nodes: ApiObject[] = [];
   try {
-    svc = await getOrNull(target.client, `/api/v1/namespaces/${MESH_NAMESPACE}/services/mesh-gateway`);
+    svc = await getOrNull(target.client, `/api/v1/namespaces/${MESH_NAMESPACE}/services/${GATEWAY_NAME}`);
     // Node addresses are needed only for the NodePort fallback (no LoadBalancer ingress).
     const ingress = (svc?.status as { loadBalancer?: { ingress?: unknown[] } } | undefined)?.loadBalancer?.ingress ?? [];
     if (svc && ingress.length === 0) nodes = (await target.client.list('/api/v1/nodes')).items;
   } catch (err) {
     throw kubeError(err, target.context, 'reading the gateway address');
   }
-  if (!svc) throw new CliError(`${target.context}: Service ${MESH_NAMESPACE}/mesh-gateway is missing`, ExitCode.Failure, `mesh install ${target.context} --trust-root DIR`);
+  if (!svc) throw new CliError(`${target.context}: Service ${MESH_NAMESPACE}/${GATEWAY_NAME} is missing`, ExitCode.Failure, `mesh install ${target.context} --trust-root DIR`);
   const g = gatewayAddress(svc as Parameters<typeof gatewayAddress>[0], nodes as Parameters<typeof gatewayAddress>[1]);
   if (!g.ok) throw new CliError(`${target.context}: ${g.reason}`, ExitCode.Failure, 'wait for the LoadBalancer, install with --gateway-service-type NodePort, pass --gateway-address host:port, or link with --mode flat');
   return g;
@@ -157,7 +159,7 @@ async function rollback(ctx: Ctx): Promise<string[]> {
 }
 
 async function waitReady(ctx: Ctx, timeoutS: number): Promise<ApiObject> {
-  const path = objectPath({ apiVersion: 'multicluster.mesh.io/v1alpha1', kind: 'Link', name: ctx.target.name, namespace: MESH_NAMESPACE });
+  const path = objectPath({ apiVersion: LINK_API_VERSION, kind: LINK_KIND, name: ctx.target.name, namespace: MESH_NAMESPACE });
   const deadline = Date.now() + timeoutS * 1000;
   let lastMsg = '';
   for (;;) {
@@ -313,7 +315,7 @@ async function waitLinkGone(c: MeshCluster, id: ObjectId, timeoutS: number, prog
 
 /** Shadows of `target` the controller did not remove (it was not running): Services and their EndpointSlices. */
 async function removeShadows(c: MeshCluster, target: string, res: UnlinkResult, progress: Progress): Promise<void> {
-  const sel = `mirror.mesh.io/mirrored-service=true,mirror.mesh.io/cluster-name=${target}`;
+  const sel = `${MIRRORED_LABEL}=true,${CLUSTER_LABEL}=${target}`;
   let shadows: ApiObject[] = [];
   try {
     shadows = (await c.client.list('/api/v1/services', { labelSelector: sel })).items;
@@ -326,7 +328,7 @@ async function removeShadows(c: MeshCluster, target: string, res: UnlinkResult, 
     const name = s.metadata?.name ?? '';
     try {
       await c.client.delete(`/api/v1/namespaces/${ns}/services/${name}`);
-      const slices = (await c.client.list(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, { labelSelector: `kubernetes.io/service-name=${name}` })).items;
+      const slices = (await c.client.list(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, { labelSelector: `${SLICE_SERVICE_LABEL}=${name}` })).items;
       for (const sl of slices) await c.client.delete(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/${sl.metadata?.name ?? ''}`).catch(() => undefined);
       res.deleted.push(`${c.name}: shadow Service ${ns}/${name}`);
       progress.ok(`${c.name}: shadow Service ${ns}/${name} deleted`);
@@ -342,7 +344,7 @@ async function meshClusterOrContext(c: Cluster, progress: Progress): Promise<Mes
     return await meshCluster(c);
   } catch (err) {
     progress.warn(`${c.context}: ${errorMessage(err)}`);
-    return { ...c, name: c.context, clusterDomain: 'cluster.local', trustDomain: 'mesh.local' };
+    return { ...c, name: c.context, clusterDomain: DEFAULT_CLUSTER_DOMAIN, trustDomain: DEFAULT_TRUST_DOMAIN };
   }
 }
 

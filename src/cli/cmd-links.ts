@@ -2,13 +2,13 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { isNotFound, type KubeClient } from '../kube/index.js';
-import type { Link, LinkStatus } from '../mirror/index.js';
+import { GATEWAY_TUNNEL_PORT, LINK_API_VERSION, LINK_PLURAL, MESH_NAMESPACE, type LinkStatus } from '../api/index.js';
+import type { Link } from '../mirror/index.js';
 import { CliError, ExitCode } from './errors.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError } from './common.js';
 import { render, formatTable, OutputFormatSchema } from './output.js';
-import { MESH_NAMESPACE } from './render.js';
 
-export const LINKS_PATH = `/apis/multicluster.mesh.io/v1alpha1/namespaces/${MESH_NAMESPACE}/links`;
+export const LINKS_PATH = `/apis/${LINK_API_VERSION}/namespaces/${MESH_NAMESPACE}/${LINK_PLURAL}`;
 
 export interface LinkInfo {
   name: string;
@@ -29,7 +29,7 @@ export function linkInfo(l: Link): LinkInfo {
     name: l.metadata?.name ?? '',
     target: spec.targetClusterName ?? '',
     mode: spec.gateway ? 'gateway' : 'flat',
-    gateway: spec.gateway ? `${(spec.gateway.addresses ?? []).join(',')}:${spec.gateway.port ?? 4143}` : undefined,
+    gateway: spec.gateway ? `${(spec.gateway.addresses ?? []).join(',')}:${spec.gateway.port ?? GATEWAY_TUNNEL_PORT}` : undefined,
     conditions: (st.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
     mirroredServices: st.mirroredServices?.count ?? 0,
     problems: (st.mirroredServices?.services ?? []).filter((m) => m.problem).map((m) => ({ service: `${m.namespace}/${m.name}`, problem: m.problem as string })),

@@ -11,6 +11,7 @@ import {
   parseCertsPem, uriSans, startIdentityService, isTrustError, TrustError, DEFAULT_TRUST_DOMAIN, DEFAULT_ROOT_VALIDITY_DAYS,
   DEFAULT_ISSUER_VALIDITY_DAYS, ROOT_CERT_FILE, type CertificateAuthority,
 } from '../trust/index.js';
+import { IDENTITY_PORT, ISSUER_SECRET, MESH_NAMESPACE, TRUST_ROOTS_CONFIGMAP } from '../api/index.js';
 import { loadKubeConfig } from '../kube/index.js';
 import { createLogger } from '../log/index.js';
 import { CliError, ExitCode } from './errors.js';
@@ -306,9 +307,9 @@ export function registerTrust(program: Command): void {
       .command('identity-service')
       .description('Run the Identity gRPC service alone (it normally runs inside `mesh controller`)')
       .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)')
-      .option('--namespace <ns>', 'where Secret mesh-issuer and ConfigMap mesh-trust-roots live', 'mesh-system')
+      .option('--namespace <ns>', `where Secret ${ISSUER_SECRET} and ConfigMap ${TRUST_ROOTS_CONFIGMAP} live`, MESH_NAMESPACE)
       .option('--host <address>', 'address to listen on (default: $POD_IP or 0.0.0.0)')
-      .option('--port <port>', 'port (0 = any free port)', '8080')
+      .option('--port <port>', 'port (0 = any free port)', String(IDENTITY_PORT))
       .option('--leaf-ttl-seconds <seconds>', 'lifetime of issued leaves', '86400')
       .action(async (raw: unknown) => {
         const o = parseOptions(z.object({

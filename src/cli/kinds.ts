@@ -1,4 +1,5 @@
 // Where each kind of object the CLI writes lives in the API (no discovery round trip per object).
+import { LINK_API_VERSION, LINK_GROUP, LINK_KIND, LINK_PLURAL, LINK_VERSION } from '../api/index.js';
 import { resourcePath, type ResourceRef } from '../kube/index.js';
 
 interface KindInfo {
@@ -21,7 +22,7 @@ const KINDS: Record<string, KindInfo> = {
   'rbac.authorization.k8s.io/v1/Role': { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'roles', namespaced: true },
   'rbac.authorization.k8s.io/v1/RoleBinding': { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'rolebindings', namespaced: true },
   'apiextensions.k8s.io/v1/CustomResourceDefinition': { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false },
-  'multicluster.mesh.io/v1alpha1/Link': { group: 'multicluster.mesh.io', version: 'v1alpha1', plural: 'links', namespaced: true },
+  [`${LINK_API_VERSION}/${LINK_KIND}`]: { group: LINK_GROUP, version: LINK_VERSION, plural: LINK_PLURAL, namespaced: true },
 };
 
 export interface ObjectId {

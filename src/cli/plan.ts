@@ -1,21 +1,15 @@
 // Pure planning: what the CLI creates in which cluster, and how to undo it. No I/O here, so every plan
 // and every rollback is unit-tested; the cmd-*.ts files carry the plans out.
 import { stringify } from 'yaml';
-import { MESH_NAMESPACE, renderInstall, renderLinkTargetRbac, linkServiceAccountName, type InstallValuesInput, type KubeObject } from './render.js';
+import {
+  GATEWAY_NAME, GATEWAY_TUNNEL_PORT, ISSUER_SECRET, LINK_API_VERSION, LINK_KIND, LINK_TARGET_LABEL, MESH_NAMESPACE, PART_OF,
+  PART_OF_LABEL, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, credentialsSecretName,
+} from '../api/index.js';
+import { renderInstall, renderLinkTargetRbac, type InstallValuesInput, type KubeObject } from './render.js';
 import { idOf, type ObjectId } from './kinds.js';
 
-export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
-export const PART_OF = 'mesh-federation';
-export const CLUSTER_NAME_LABEL = 'mesh.io/cluster-name';
-export const LINK_TARGET_LABEL = 'mesh.io/link-target';
-export const ISSUER_SECRET = 'mesh-issuer';
-export const TRUST_CONFIGMAP = 'mesh-trust-roots';
-export const TRUST_BUNDLE_KEY = 'ca-bundle.crt';
-export const LINK_API_VERSION = 'multicluster.mesh.io/v1alpha1';
-export const GATEWAY_PORT = 4143;
 export const TOKEN_TTL_SECONDS = 24 * 3600;
 
-export const credentialsSecretName = (target: string): string => `cluster-credentials-${target}`;
 
 export interface TrustMaterial {
   issuerCertPem: string;
@@ -50,8 +44,8 @@ export function trustConfigMap(rootsPem: string): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: TRUST_CONFIGMAP, namespace: MESH_NAMESPACE, labels: { [PART_OF_LABEL]: PART_OF } },
-    data: { [TRUST_BUNDLE_KEY]: rootsPem },
+    metadata: { name: TRUST_ROOTS_CONFIGMAP, namespace: MESH_NAMESPACE, labels: { [PART_OF_LABEL]: PART_OF } },
+    data: { [TRUST_ROOTS_KEY]: rootsPem },
   };
 }
 
@@ -127,7 +121,7 @@ export function linkSpec(l: LinkInput): Record<string, unknown> {
   };
   if (l.mode === 'gateway') {
     if (!l.gateway) throw new Error('gateway mode needs the target gateway address');
-    spec.gateway = { addresses: l.gateway.addresses, port: l.gateway.port, identity: `spiffe://${l.trustDomain}/ns/${MESH_NAMESPACE}/sa/mesh-gateway` };
+    spec.gateway = { addresses: l.gateway.addresses, port: l.gateway.port, identity: `spiffe://${l.trustDomain}/ns/${MESH_NAMESPACE}/sa/${GATEWAY_NAME}` };
   }
   if (l.selector) spec[l.mode === 'gateway' ? 'selector' : 'flatSelector'] = { matchLabels: l.selector };
   return spec;
@@ -136,7 +130,7 @@ export function linkSpec(l: LinkInput): Record<string, unknown> {
 export function linkObject(l: LinkInput, spec: Record<string, unknown>): KubeObject {
   return {
     apiVersion: LINK_API_VERSION,
-    kind: 'Link',
+    kind: LINK_KIND,
     metadata: { name: l.targetClusterName, namespace: MESH_NAMESPACE, labels: { [PART_OF_LABEL]: PART_OF, [LINK_TARGET_LABEL]: l.targetClusterName } },
     spec,
   };
@@ -184,13 +178,12 @@ export function linkTargetObjects(source: string): KubeObject[] {
 /** Everything `mesh unlink SOURCE TARGET` deletes: Link first (the controller removes the shadows). */
 export function unlinkPlan(source: string, target: string): { side: Side; id: ObjectId }[] {
   return [
-    { side: 'source', id: { apiVersion: LINK_API_VERSION, kind: 'Link', name: target, namespace: MESH_NAMESPACE } },
+    { side: 'source', id: { apiVersion: LINK_API_VERSION, kind: LINK_KIND, name: target, namespace: MESH_NAMESPACE } },
     { side: 'source', id: { apiVersion: 'v1', kind: 'Secret', name: credentialsSecretName(target), namespace: MESH_NAMESPACE } },
     ...[...linkTargetObjects(source)].reverse().map((o) => ({ side: 'target' as const, id: idOf(o) })),
   ];
 }
 
-export { linkServiceAccountName };
 
 interface ServiceLike {
   spec?: { type?: string; ports?: { name?: string; port: number; nodePort?: number }[] };
@@ -204,8 +197,8 @@ export type GatewayAddress = { ok: true; addresses: string[]; port: number; via:
 
 /** TARGET's gateway as other clusters reach it: LoadBalancer ingress (IP or hostname), else NodePort on node addresses. */
 export function gatewayAddress(svc: ServiceLike, nodes: NodeLike[]): GatewayAddress {
-  const tunnel = svc.spec?.ports?.find((p) => p.name === 'tunnel') ?? svc.spec?.ports?.find((p) => p.port === GATEWAY_PORT);
-  if (!tunnel) return { ok: false, reason: 'the mesh-gateway Service has no tunnel port (4143)' };
+  const tunnel = svc.spec?.ports?.find((p) => p.name === 'tunnel') ?? svc.spec?.ports?.find((p) => p.port === GATEWAY_TUNNEL_PORT);
+  if (!tunnel) return { ok: false, reason: `the ${GATEWAY_NAME} Service has no tunnel port (${GATEWAY_TUNNEL_PORT})` };
   const ingress = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname).filter((a): a is string => !!a);
   if (ingress.length > 0) return { ok: true, addresses: ingress, port: tunnel.port, via: 'LoadBalancer' };
   if (tunnel.nodePort && (svc.spec?.type === 'NodePort' || svc.spec?.type === 'LoadBalancer')) {

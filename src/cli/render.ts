@@ -9,11 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRUST_DOMAIN } from '../api/index.js';
 
 /** The manifests/ folder of this checkout or image (dist/src/cli/render.js → ../../../manifests). */
 export const manifestsDir = fileURLToPath(new URL('../../../manifests/', import.meta.url));
-
-export const MESH_NAMESPACE = 'mesh-system';
 
 /** A Kubernetes object as rendered: enough shape to apply and to name it in messages. */
 export interface KubeObject {
@@ -40,8 +39,8 @@ export type GatewayServiceType = z.infer<typeof GatewayServiceTypeSchema>;
 
 export const InstallValuesSchema = z.object({
   clusterName: dnsLabel,
-  clusterDomain: dnsName.default('cluster.local'),
-  trustDomain: dnsName.default('mesh.local'),
+  clusterDomain: dnsName.default(DEFAULT_CLUSTER_DOMAIN),
+  trustDomain: dnsName.default(DEFAULT_TRUST_DOMAIN),
   ha: z.boolean().default(false),
   gatewayServiceType: GatewayServiceTypeSchema.default('LoadBalancer'),
   image: z.string().min(1).regex(/^[^\s"]+$/, 'must be an image reference without spaces or quotes'),
@@ -154,10 +153,6 @@ export function renderInstall(input: InstallValuesInput, dir = manifestsDir): Ku
 export function renderLinkTargetRbac(source: string, dir = manifestsDir): KubeObject[] {
   const name = ClusterNameSchema.parse(source);
   return renderTemplate(readTemplate(dir, 'link-target-rbac.yaml'), { source: name }, 'link-target-rbac.yaml');
-}
-
-export function linkServiceAccountName(source: string): string {
-  return `mesh-link-${source}`;
 }
 
 /** Multi-document YAML, `---` between documents, as kubectl prints it. */

@@ -3,6 +3,7 @@
 // stopping an API server, and running the traffic client from inside a cluster's network.
 import { readFileSync } from 'node:fs';
 import type { ClientReport } from '../apps/index.js';
+import { GATEWAY_NAME, GATEWAY_TUNNEL_PORT, MESH_NAMESPACE } from '../api/index.js';
 import { KubeClient, kubeConfigFromString } from '../kube/index.js';
 import { DemoError } from './errors.js';
 import { runCommand, runMesh, meshBin, type CommandResult } from './run.js';
@@ -113,9 +114,9 @@ export class SandboxEnvironment extends BaseEnvironment implements Environment {
 
   async gatewayAddress(context: string): Promise<string | undefined> {
     // The sandbox has no Node objects and no load balancer: the gateway is its NodePort on the node address.
-    const svc = await (await this.client(context)).get<{ spec?: { ports?: Array<{ name?: string; port: number; nodePort?: number }> } }>('/api/v1/namespaces/mesh-system/services/mesh-gateway');
-    const tunnel = svc.spec?.ports?.find((p) => p.name === 'tunnel' || p.port === 4143);
-    if (!tunnel?.nodePort) throw new DemoError('Command', `${context}: Service mesh-system/mesh-gateway has no NodePort`, 'install with --gateway-service-type NodePort');
+    const svc = await (await this.client(context)).get<{ spec?: { ports?: Array<{ name?: string; port: number; nodePort?: number }> } }>(`/api/v1/namespaces/${MESH_NAMESPACE}/services/${GATEWAY_NAME}`);
+    const tunnel = svc.spec?.ports?.find((p) => p.name === 'tunnel' || p.port === GATEWAY_TUNNEL_PORT);
+    if (!tunnel?.nodePort) throw new DemoError('Command', `${context}: Service ${MESH_NAMESPACE}/${GATEWAY_NAME} has no NodePort`, 'install with --gateway-service-type NodePort');
     return `${this.info(context).node}:${tunnel.nodePort}`;
   }
 

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { ClientReport } from '../apps/index.js';
+import { DEFAULT_TRUST_DOMAIN, LINK_API_VERSION, LINK_PLURAL, MESH_NAMESPACE, MODE_ANNOTATION, SLICE_SERVICE_LABEL } from '../api/index.js';
 import { applyObject, type KubeClient } from '../kube/index.js';
 import { collectionOf, demoApps, trafficAgent } from './apps.js';
 import { DemoError } from './errors.js';
@@ -31,8 +32,8 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
 /** One shared trust root (made once in `dir`), then `mesh install` in every cluster at once. */
 export async function installMesh(env: Environment, contexts: string[], o: { rootDir: string; image?: string; progress: Progress }): Promise<void> {
   if (!existsSync(join(o.rootDir, 'root.crt'))) {
-    o.progress(`$ mesh trust init --trust-domain mesh.local --out ${o.rootDir}`);
-    await mustMesh(['trust', 'init', '--trust-domain', 'mesh.local', '--out', o.rootDir], env.kubeconfig);
+    o.progress(`$ mesh trust init --trust-domain ${DEFAULT_TRUST_DOMAIN} --out ${o.rootDir}`);
+    await mustMesh(['trust', 'init', '--trust-domain', DEFAULT_TRUST_DOMAIN, '--out', o.rootDir], env.kubeconfig);
   }
   await Promise.all(contexts.map(async (ctx) => {
     const args = ['install', ctx, '--trust-root', o.rootDir, '--gateway-service-type', 'NodePort', '--wait-timeout', '150s', ...(o.image ? ['--image', o.image] : [])];
@@ -105,11 +106,11 @@ export async function shadowInfo(env: Environment, context: string, name: string
   const c = await env.client(context);
   const svc = await c.get<{ metadata: { annotations?: Record<string, string> } }>(`/api/v1/namespaces/${ns}/services/${name}`).catch(() => undefined);
   if (!svc) return undefined;
-  const slices = await c.list<{ endpoints?: Array<{ addresses: string[]; conditions?: { ready?: boolean } }>; ports?: Array<{ port?: number }> }>(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, { labelSelector: `kubernetes.io/service-name=${name}` });
+  const slices = await c.list<{ endpoints?: Array<{ addresses: string[]; conditions?: { ready?: boolean } }>; ports?: Array<{ port?: number }> }>(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, { labelSelector: `${SLICE_SERVICE_LABEL}=${name}` });
   const eps = slices.items.flatMap((s) => s.endpoints ?? []);
   return {
     name,
-    ...(svc.metadata.annotations?.['mirror.mesh.io/mode'] ? { mode: svc.metadata.annotations['mirror.mesh.io/mode'] } : {}),
+    ...(svc.metadata.annotations?.[MODE_ANNOTATION] ? { mode: svc.metadata.annotations[MODE_ANNOTATION] } : {}),
     readyEndpoints: eps.filter((e) => e.conditions?.ready !== false).length,
     addresses: eps.flatMap((e) => e.addresses),
     ports: slices.items.flatMap((s) => (s.ports ?? []).map((p) => p.port ?? 0)),
@@ -164,7 +165,7 @@ export async function gatewayFacts(env: Environment, context: string): Promise<G
   const links = await c.list<{
     spec?: { targetClusterName?: string; gateway?: { identity?: string; addresses?: string[]; port?: number } };
     status?: { lastProbe?: { latencyMs?: number; success?: boolean; message?: string }; conditions?: Array<{ type: string; status: string }> };
-  }>('/apis/multicluster.mesh.io/v1alpha1/namespaces/mesh-system/links');
+  }>(`/apis/${LINK_API_VERSION}/namespaces/${MESH_NAMESPACE}/${LINK_PLURAL}`);
   return links.items.filter((l) => l.spec?.gateway).map((l) => ({
     cluster: l.spec?.targetClusterName ?? '?',
     address: `${l.spec?.gateway?.addresses?.join(',') ?? '?'}:${l.spec?.gateway?.port ?? '?'}`,

@@ -2,6 +2,7 @@
 // (Kubernetes DNS spec, https://github.com/kubernetes/dns/blob/master/docs/specification.md) and answers
 // lookups. Names are stored lower-case without a trailing dot; lookups are case-insensitive.
 import { isIPv4, isIPv6 } from 'node:net';
+import { DEFAULT_CLUSTER_DOMAIN } from '../api/index.js';
 import { DnsError } from './errors.js';
 import { DnsNameSchema, DnsServiceSchema, type DnsService, type DnsServiceInput, type NameRecords, type SrvRecord } from './types.js';
 
@@ -122,7 +123,7 @@ export class DnsRecordSource {
   /** Bumped on every change; used as the SOA serial. */
   generation = 1;
 
-  constructor(domain = 'cluster.local') {
+  constructor(domain = DEFAULT_CLUSTER_DOMAIN) {
     this.domain = normalizeName(domain);
     if (!this.domain) throw new DnsError('DNS_INVALID_CONFIG', 'cluster domain must not be empty');
   }

@@ -9,5 +9,5 @@ export { shadowName, podServiceName, fitName, remoteFqName } from './names.js';
 export { PortAllocator, claimPorts, parsePortRange, portKey, PortsExhaustedError, PortRangeError, type PortClaim, type PortView } from './ports.js';
 export { probeOnce, GatewayProber, type ProbeCredentials, type ProbeResult } from './probe.js';
 export type { Link, Secret, Service, EndpointSlice, Endpoint, ServicePort } from './types.js';
-// The CLI still reads these through the mirror; they are src/api's (to be imported from there directly).
-export { parseLinkSpec, EXPORT_LABEL, type LinkStatus } from '../api/index.js';
+// cmd-link still reads these two through the mirror; they are src/api's (import them from there).
+export { parseLinkSpec, type LinkStatus } from '../api/index.js';

@@ -1,6 +1,8 @@
 // src/sandbox: whole clusters on one machine (orchestrator, networks, controller manager, kubelet; the
 // service proxy lives in proxy/, the demo apps in src/apps). The only door into the component.
-export { up, down, cleanup, status, renderStatus, route, execIn, logPath, type UpOptions, type Sandbox, type SandboxStatus, type ClusterStatus, type PodSummary, type ReadyLine } from './orchestrator.js';
+export { up, down, cleanup, type UpOptions, type Sandbox, type ReadyLine } from './orchestrator.js';
+export { status, renderStatus, type SandboxStatus, type ClusterStatus, type PodSummary } from './sandbox-status.js';
+export { route, execIn, logPath } from './sandbox-tools.js';
 export { runCluster, type ClusterRunOptions, type RunningCluster } from './cluster.js';
 export { readState, type SandboxState, type ClusterState } from './state.js';
 export { planCluster, parseClusterList, parseDomains, NetworkMode, IpAllocator, type ClusterPlan } from './plan.js';

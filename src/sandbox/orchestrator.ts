@@ -1,19 +1,17 @@
 // `mesh sandbox up|down|status|logs|route|exec`: plans the clusters, creates their networks, starts one
 // `mesh sandbox cluster` process per cluster and supervises it, writes D/kubeconfig and D/state.json, and
 // removes everything it created on the way out — or, via `down`, after a crashed `up`.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import dgram from 'node:dgram';
 import net from 'node:net';
-import dnsPacket from 'dns-packet';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { KubeClient, kubeConfigFromString, errorMessage } from '../kube/index.js';
+import { errorMessage, kubeConfigFromString } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { SandboxError } from './errors.js';
-import { createClusterNetns, createUnderlay, deleteNetns, flatRoute, hasUnshare, isolatedUnsupported, listNetns, netnsPids, underlayName } from './netns.js';
+import { createClusterNetns, createUnderlay, deleteNetns, hasUnshare, isolatedUnsupported, listNetns, netnsPids, underlayName } from './netns.js';
 import { planCluster, type ClusterPlan, type NetworkMode } from './plan.js';
 import { claimLoopbackOctets, claimsOf, pidAlive, processesOfSandbox, readState, releaseLoopbackOctets, statePath, writeState, type ClusterState, type SandboxState } from './state.js';
 
@@ -85,24 +83,7 @@ export async function up(o: UpOptions): Promise<Sandbox> {
 
   o.signal?.addEventListener('abort', () => void stop(), { once: true });
   try {
-    let plans: ClusterPlan[];
-    if (o.network === 'loopback') {
-      const octets = claimLoopbackOctets(o.clusters.length, sandboxId, process.pid);
-      const dnsPort = isRoot() && hasUnshare() ? 53 : 0;
-      plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'loopback', loopbackOctet: octets[i]!, loopbackDnsPort: dnsPort }));
-      state.clusters = plans.map((plan) => ({ plan }));
-      writeState(state);
-    } else {
-      const prefix = netnsPrefix(sandboxId);
-      plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'isolated', netnsPrefix: prefix }));
-      state.underlay = underlayName(prefix);
-      state.clusters = plans.map((plan) => ({ plan }));
-      // Record names before creating anything, so a crash midway still leaves `down` a list.
-      state.netns = [state.underlay, ...plans.map((p) => p.netns!)];
-      writeState(state);
-      createUnderlay(state.underlay);
-      for (const p of plans) createClusterNetns(p, state.underlay);
-    }
+    const plans = createNetworks(o, state);
 
     const readyTimeout = o.readyTimeoutMs ?? 60_000;
     // A fresh sandbox starts from empty API servers (snapshots are only for restarts of this run).
@@ -139,24 +120,7 @@ export async function up(o: UpOptions): Promise<Sandbox> {
     };
     const ready = await Promise.all(plans.map((plan) => launch(plan)));
 
-    for (const [i, r] of ready.entries()) {
-      const cs = state.clusters[i]!;
-      cs.pid = children.get(r.name)?.pid;
-      // A restarted cluster process binds the same ports, so kubeconfigs and pods keep working.
-      cs.plan.apiPort = r.apiPort;
-      cs.plan.dnsPort = Number(r.dns.slice(r.dns.lastIndexOf(':') + 1));
-      cs.apiUrl = `https://${cs.plan.nodeAddress}:${r.apiPort}`;
-      cs.dns = r.dns;
-      if (r.apiSocket) {
-        // The host reaches an isolated cluster's API server through its unix socket.
-        cs.apiSocket = r.apiSocket;
-        const f = await socketForwarder(r.apiSocket);
-        forwarders.push(f.server);
-        cs.hostApiUrl = `https://127.0.0.1:${f.port}`;
-      } else {
-        cs.hostApiUrl = cs.apiUrl;
-      }
-    }
+    await recordReady(state, ready, children, forwarders);
     writeKubeconfig(dir, state.clusters, ready);
     writeState(state);
     if (o.signal?.aborted) throw new SandboxError('ClusterFailed', 'interrupted while starting; everything started was removed');
@@ -166,6 +130,52 @@ export async function up(o: UpOptions): Promise<Sandbox> {
     throw err;
   }
   return { state, kubeconfigPath: join(dir, 'kubeconfig'), done, stop };
+}
+
+/** Plans the clusters and creates their networks (isolated: the namespaces, recorded in the state first). */
+function createNetworks(o: UpOptions, state: SandboxState): ClusterPlan[] {
+  const sandboxId = state.sandboxId;
+  if (o.network === 'loopback') {
+    const octets = claimLoopbackOctets(o.clusters.length, sandboxId, process.pid);
+    const dnsPort = isRoot() && hasUnshare() ? 53 : 0;
+    const plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'loopback', loopbackOctet: octets[i]!, loopbackDnsPort: dnsPort }));
+    state.clusters = plans.map((plan) => ({ plan }));
+    writeState(state);
+    return plans;
+  }
+  const prefix = netnsPrefix(sandboxId);
+  const plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'isolated', netnsPrefix: prefix }));
+  const underlay = underlayName(prefix);
+  state.underlay = underlay;
+  state.clusters = plans.map((plan) => ({ plan }));
+  // Record names before creating anything, so a crash midway still leaves `down` a list.
+  state.netns = [underlay, ...plans.map((p) => p.netns!)];
+  writeState(state);
+  createUnderlay(underlay);
+  for (const p of plans) createClusterNetns(p, underlay);
+  return plans;
+}
+
+/** Records what each ready cluster reported; an isolated cluster's API socket gets a host forwarder. */
+async function recordReady(state: SandboxState, ready: ReadyLine[], children: Map<string, ChildProcess>, forwarders: net.Server[]): Promise<void> {
+  for (const [i, r] of ready.entries()) {
+    const cs = state.clusters[i]!;
+    cs.pid = children.get(r.name)?.pid;
+    // A restarted cluster process binds the same ports, so kubeconfigs and pods keep working.
+    cs.plan.apiPort = r.apiPort;
+    cs.plan.dnsPort = Number(r.dns.slice(r.dns.lastIndexOf(':') + 1));
+    cs.apiUrl = `https://${cs.plan.nodeAddress}:${r.apiPort}`;
+    cs.dns = r.dns;
+    if (r.apiSocket) {
+      // The host reaches an isolated cluster's API server through its unix socket.
+      cs.apiSocket = r.apiSocket;
+      const f = await socketForwarder(r.apiSocket);
+      forwarders.push(f.server);
+      cs.hostApiUrl = `https://127.0.0.1:${f.port}`;
+    } else {
+      cs.hostApiUrl = cs.apiUrl;
+    }
+  }
 }
 
 function startClusterProcess(plan: ClusterPlan, dir: string, sandboxId: string, o: UpOptions): { child: ChildProcess; ready: Promise<ReadyLine> } {
@@ -301,165 +311,4 @@ function isRoot(): boolean {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-// --- status ------------------------------------------------------------------------------------------
-export interface PodSummary {
-  namespace: string;
-  name: string;
-  phase: string;
-  ip: string;
-  ready: string;
-  restarts: number;
-  reason?: string;
-}
-
-export interface ClusterStatus {
-  name: string;
-  running: boolean;
-  pid?: number;
-  healthy: boolean;
-  error?: string;
-  apiUrl?: string;
-  hostApiUrl?: string;
-  nodeAddress: string;
-  podCIDR: string;
-  serviceCIDR: string;
-  domain: string;
-  dns?: string;
-  /** Whether the cluster DNS answered `kubernetes.default.svc.<domain>` (loopback mode; isolated DNS is inside the netns). */
-  dnsHealthy?: boolean;
-  netns?: string;
-  pods: PodSummary[];
-}
-
-export interface SandboxStatus {
-  dir: string;
-  sandboxId: string;
-  mode: NetworkMode;
-  upPid: number;
-  upRunning: boolean;
-  kubeconfig: string;
-  flatRoutes: string[];
-  clusters: ClusterStatus[];
-}
-
-export async function status(dir: string): Promise<SandboxStatus> {
-  const s = readState(resolve(dir));
-  const kcText = existsSync(join(s.dir, 'kubeconfig')) ? readFileSync(join(s.dir, 'kubeconfig'), 'utf8') : undefined;
-  const clusters = await Promise.all(
-    s.clusters.map(async (c): Promise<ClusterStatus> => {
-      const base: ClusterStatus = {
-        name: c.plan.name, running: c.pid !== undefined && pidAlive(c.pid), healthy: false,
-        ...(c.pid !== undefined ? { pid: c.pid } : {}), ...(c.apiUrl ? { apiUrl: c.apiUrl } : {}), ...(c.hostApiUrl ? { hostApiUrl: c.hostApiUrl } : {}),
-        nodeAddress: c.plan.nodeAddress, podCIDR: c.plan.podCIDR, serviceCIDR: c.plan.serviceCIDR, domain: c.plan.domain,
-        ...(c.dns ? { dns: c.dns } : {}), ...(c.plan.netns ? { netns: c.plan.netns } : {}), pods: [],
-      };
-      if (!kcText || !base.running) return base;
-      let client: KubeClient | undefined;
-      try {
-        client = await KubeClient.create(kubeConfigFromString(kcText, c.plan.name), { timeoutMs: 5_000 });
-        const list = await client.list<{ metadata: { name: string; namespace: string }; status?: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ restartCount: number; state?: { waiting?: { reason?: string } } }> } }>('/api/v1/pods');
-        base.healthy = true;
-        if (c.dns && !c.plan.netns) base.dnsHealthy = await dnsAnswers(c.dns, `kubernetes.default.svc.${c.plan.domain}`);
-        base.pods = list.items.map((p) => {
-          const cs = p.status?.containerStatuses ?? [];
-          const reason = cs.map((x) => x.state?.waiting?.reason).find((r) => r);
-          return {
-            namespace: p.metadata.namespace, name: p.metadata.name, phase: p.status?.phase ?? 'Pending', ip: p.status?.podIP ?? '',
-            ready: `${cs.filter((x) => (x as { ready?: boolean }).ready).length}/${cs.length}`,
-            restarts: cs.reduce((a, x) => a + (x.restartCount ?? 0), 0), ...(reason ? { reason } : {}),
-          };
-        });
-      } catch (err) {
-        base.error = errorMessage(err);
-      } finally {
-        client?.close();
-      }
-      return base;
-    }),
-  );
-  return { dir: s.dir, sandboxId: s.sandboxId, mode: s.mode, upPid: s.upPid, upRunning: pidAlive(s.upPid), kubeconfig: join(s.dir, 'kubeconfig'), flatRoutes: s.flatRoutes, clusters };
-}
-
-function dnsAnswers(addr: string, name: string): Promise<boolean> {
-  const i = addr.lastIndexOf(':');
-  return new Promise((res) => {
-    const sock = dgram.createSocket('udp4');
-    const t = setTimeout(() => { sock.close(); res(false); }, 2000);
-    sock.on('error', () => { clearTimeout(t); sock.close(); res(false); });
-    sock.on('message', (m) => {
-      clearTimeout(t);
-      sock.close();
-      try {
-        res((dnsPacket.decode(m).answers ?? []).some((a) => a.type === 'A'));
-      } catch {
-        res(false);
-      }
-    });
-    sock.send(dnsPacket.encode({ type: 'query', id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] }), Number(addr.slice(i + 1)), addr.slice(0, i));
-  });
-}
-
-export function renderStatus(st: SandboxStatus): string {
-  const lines = [`sandbox ${st.sandboxId} in ${st.dir} (${st.mode} network, up pid ${st.upPid}${st.upRunning ? '' : ', NOT RUNNING'})`, `kubeconfig: ${st.kubeconfig}`];
-  if (st.flatRoutes.length) lines.push(`flat routes: ${st.flatRoutes.join(', ')}`);
-  for (const c of st.clusters) {
-    lines.push('', `${c.name}: ${c.running ? (c.healthy ? 'healthy' : `unhealthy (${c.error ?? 'no answer'})`) : 'not running'}`);
-    lines.push(`  api ${c.hostApiUrl ?? '-'} (from other clusters: ${c.apiUrl ?? '-'})  node ${c.nodeAddress}  dns ${c.dns ?? '-'}${c.dnsHealthy === undefined ? '' : c.dnsHealthy ? ' (answers)' : ' (NOT answering)'}  domain ${c.domain}`);
-    lines.push(`  pods ${c.podCIDR}  services ${c.serviceCIDR}${c.netns ? `  netns ${c.netns}` : ''}`);
-    if (c.pods.length) {
-      const rows = [['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'IP'], ...c.pods.map((p) => [p.namespace, p.name, p.ready, p.reason ?? p.phase, String(p.restarts), p.ip])];
-      const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      for (const r of rows) lines.push('  ' + r.map((x, i) => x.padEnd(w[i]!)).join('  ').trimEnd());
-    }
-  }
-  return lines.join('\n') + '\n';
-}
-
-// --- logs, route, exec -------------------------------------------------------------------------------
-export function clusterOf(s: SandboxState, name: string): ClusterState {
-  const c = s.clusters.find((x) => x.plan.name === name);
-  if (!c) throw new SandboxError('UnknownCluster', `no cluster "${name}" in this sandbox (it has ${s.clusters.map((x) => x.plan.name).join(', ')})`);
-  return c;
-}
-
-export function logPath(dir: string, cluster: string, pod: string): string {
-  const s = readState(resolve(dir));
-  clusterOf(s, cluster);
-  const [ns, name] = pod.includes('/') ? pod.split('/', 2) : ['default', pod];
-  if (!ns || !name || !/^[a-z0-9.-]+$/.test(ns) || !/^[a-z0-9.-]+$/.test(name)) throw new SandboxError('BadFlag', `pod "${pod}": expected <namespace>/<name>`);
-  return join(s.dir, cluster, ns, `${name}.log`);
-}
-
-export function route(dir: string, a: string, b: string, remove: boolean): { changed: boolean; message: string } {
-  const s = readState(resolve(dir));
-  const ca = clusterOf(s, a);
-  const cb = clusterOf(s, b);
-  if (a === b) throw new SandboxError('BadFlag', 'route --flat needs two different clusters');
-  const pair = [a, b].sort().join(':');
-  if (s.mode === 'loopback') {
-    return { changed: false, message: `loopback network: ${a} and ${b} already reach each other's pods (nothing to ${remove ? 'remove' : 'add'})` };
-  }
-  flatRoute(ca.plan, cb.plan, remove);
-  s.flatRoutes = remove ? s.flatRoutes.filter((r) => r !== pair) : [...new Set([...s.flatRoutes, pair])];
-  writeState(s);
-  return {
-    changed: true,
-    message: remove
-      ? `removed routes ${ca.plan.podCIDR} <-> ${cb.plan.podCIDR}`
-      : `added routes: ${a} ${cb.plan.podCIDR} via ${cb.plan.nodeAddress}; ${b} ${ca.plan.podCIDR} via ${ca.plan.nodeAddress}`,
-  };
-}
-
-/** Runs a command inside a cluster's network (its netns in isolated mode) with MESH_CLUSTER_DNS set. */
-export function execIn(dir: string, cluster: string, argv: string[]): number {
-  const s = readState(resolve(dir));
-  const c = clusterOf(s, cluster);
-  if (argv.length === 0) throw new SandboxError('BadFlag', 'exec needs a command after --');
-  const env = { ...process.env, MESH_CLUSTER_DNS: c.dns ?? '', KUBECONFIG: join(s.dir, 'kubeconfig') };
-  const [cmd, args] = c.plan.netns ? ['ip', ['netns', 'exec', c.plan.netns, ...argv]] : [argv[0]!, argv.slice(1)];
-  const r = spawnSync(cmd, args, { stdio: 'inherit', env });
-  if (r.error) throw new SandboxError('Command', `${argv[0]}: ${r.error.message}`);
-  return r.status ?? 1;
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { matchSelector, parseFieldSelector, parseLabelSelector, matchFields } from '../../src/apiserver/selectors.js';
 import { mergePatch, strategicMerge, leafPaths, toFieldsV1, fromFieldsV1, changedLeaves, deepEqual, type JsonObject } from '../../src/apiserver/patch.js';
-import { IpAllocator } from '../../src/apiserver/admission.js';
+import { IpAllocator } from '../../src/apiserver/allocators.js';
 import { loadPki } from '../../src/apiserver/pki.js';
 import { Store, type Obj } from '../../src/apiserver/store.js';
 

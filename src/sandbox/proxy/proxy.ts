@@ -3,11 +3,14 @@
 // every change and diffed against the open ones (level-triggered), so a change to one Service never
 // touches another's listeners, and endpoint changes need no listener change at all: the endpoint is
 // chosen per connection from the current Service.
-import { createSocket as createUdpSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { z } from 'zod';
 import { createLogger, type Logger } from '../../log/index.js';
-import { ProxyServiceSchema, type ProxyService, type ProxyServiceInput, type ProxyServicePort, type ProxyServiceStats, type ProxyServiceStatus } from './types.js';
+import { ProxyServiceSchema, type ProxyService, type ProxyServiceInput, type ProxyServiceStats, type ProxyServiceStatus } from './types.js';
+import { addrOf, backendsFor, emptyStats, portKeyOf, type Desired, type Listener } from './backends.js';
+import { UdpListeners } from './udp.js';
+
+export { backendsFor, UDP_FLOW_IDLE_MS, UDP_MAX_FLOWS } from './backends.js';
 
 export const ServiceProxyOptionsSchema = z.object({
   /** Address other clusters reach this cluster's node at: NodePorts listen here, and it is the default LB ingress. */
@@ -32,53 +35,6 @@ export class ProxyError extends Error {
   }
 }
 
-/** A TCP server or a UDP socket with its flows: all the reconcile loop needs is to close it. */
-interface Closable {
-  close(cb: () => void): void;
-}
-
-interface Listener {
-  addr: string;
-  host: string;
-  port: number;
-  owner: string;
-  portKey: string;
-  server: Closable;
-}
-
-interface Desired {
-  addr: string;
-  host: string;
-  port: number;
-  owner: string;
-  portKey: string;
-  protocol: 'TCP' | 'UDP';
-}
-
-/** UDP flows per listener are bounded; idle ones expire as conntrack's UDP entries do. */
-export const UDP_MAX_FLOWS = 4096;
-export const UDP_FLOW_IDLE_MS = 30_000;
-
-const portKeyOf = (p: ProxyServicePort) => `${p.protocol}/${p.name ?? ''}/${p.port}`;
-const addrOf = (host: string, port: number, protocol: 'TCP' | 'UDP' = 'TCP') => `${isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`}${protocol === 'UDP' ? '/udp' : ''}`;
-
-/** Ready endpoints for one Service port, as host/port, with `targetPort` resolved. Pure. */
-export function backendsFor(svc: ProxyService, sp: ProxyServicePort): { host: string; port: number }[] {
-  const out: { host: string; port: number }[] = [];
-  for (const e of svc.endpoints) {
-    if (!e.ready) continue;
-    let port: number | undefined;
-    if (e.ports) {
-      // EndpointSlice semantics: the slice port with the Service port's name carries the resolved number.
-      port = e.ports.find((p) => (p.name ?? '') === (sp.name ?? '') && p.protocol === sp.protocol)?.port;
-    }
-    if (port === undefined && typeof sp.targetPort === 'number') port = sp.targetPort;
-    if (port === undefined && sp.targetPort === undefined) port = sp.port;
-    if (port !== undefined) out.push({ host: e.ip, port });
-  }
-  return out;
-}
-
 export class ServiceProxy {
   private readonly services = new Map<string, ProxyService>();
   private readonly inputErrors = new Map<string, string>();
@@ -91,6 +47,7 @@ export class ServiceProxy {
   private readonly log: Logger;
   private readonly opts: z.output<typeof ServiceProxyOptionsSchema>;
   private readonly onStatus: ((s: ProxyServiceStatus) => void) | undefined;
+  private readonly udp: UdpListeners;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -102,6 +59,7 @@ export class ServiceProxy {
     }
     this.opts = parsed.data;
     this.log = options.logger ?? createLogger('service-proxy');
+    this.udp = new UdpListeners({ backends: (d) => this.backendsOf(d), nextIndex: (d) => this.nextIndex(d), stats: (o) => this.statsFor(o), log: this.log });
     this.onStatus = options.onStatus;
   }
 
@@ -257,7 +215,7 @@ export class ServiceProxy {
     for (const [addr, d] of want) {
       if (this.listeners.has(addr)) continue;
       opening.push(
-        (d.protocol === 'UDP' ? this.listenUdp(d) : this.listen(d)).then(
+        (d.protocol === 'UDP' ? this.udp.listenUdp(d) : this.listen(d)).then(
           (server) => {
             this.listeners.set(addr, { ...d, server });
             this.log.info('service proxy listening', { service: d.owner, address: addr });
@@ -295,73 +253,6 @@ export class ServiceProxy {
     }
   }
 
-  /**
-   * UDP: each client address is a flow with its own upstream socket to one endpoint (chosen round-robin
-   * when the flow starts), so replies find their way back. No ready endpoint → the datagram is dropped
-   * and counted (kube-proxy would answer ICMP port unreachable, which a user-space proxy cannot send).
-   */
-  private listenUdp(d: Desired): Promise<Closable> {
-    return new Promise((resolve, reject) => {
-      const family = isIPv6(d.host) ? 'udp6' : 'udp4';
-      const sock = createUdpSocket({ type: family });
-      const flows = new Map<string, { up: UdpSocket; timer: NodeJS.Timeout; host: string; port: number }>();
-      const st = () => this.statsFor(d.owner);
-      const endFlow = (key: string) => {
-        const f = flows.get(key);
-        if (!f) return;
-        flows.delete(key);
-        clearTimeout(f.timer);
-        f.up.close();
-        st().active--;
-      };
-      sock.on('message', (msg, rinfo) => {
-        const key = `${rinfo.address}|${rinfo.port}`;
-        let f = flows.get(key);
-        if (!f) {
-          const svc = this.services.get(d.owner);
-          const sp = svc?.ports.find((p) => portKeyOf(p) === d.portKey);
-          const backends = svc && sp ? backendsFor(svc, sp) : [];
-          st().accepted++;
-          if (backends.length === 0 || flows.size >= UDP_MAX_FLOWS) {
-            st().rejected++;
-            return;
-          }
-          const rrKey = `${d.owner}|${d.portKey}`;
-          const n = this.rr.get(rrKey) ?? 0;
-          this.rr.set(rrKey, (n + 1) % 1_000_000_000);
-          const b = backends[n % backends.length] as { host: string; port: number };
-          const up = createUdpSocket({ type: isIPv6(b.host) ? 'udp6' : 'udp4' });
-          up.on('error', () => endFlow(key));
-          up.on('message', (reply, from) => {
-            if (from.address !== b.host || from.port !== b.port) return;
-            st().bytesOut += reply.length;
-            sock.send(reply, rinfo.port, rinfo.address);
-            flows.get(key)?.timer.refresh();
-          });
-          const created = { up, timer: setTimeout(() => endFlow(key), UDP_FLOW_IDLE_MS), host: b.host, port: b.port };
-          created.timer.unref();
-          flows.set(key, created);
-          st().active++;
-          f = created;
-        }
-        f.timer.refresh();
-        st().bytesIn += msg.length;
-        f.up.send(msg, f.port, f.host);
-      });
-      sock.once('error', reject);
-      sock.bind({ address: d.host, port: d.port, exclusive: true }, () => {
-        sock.off('error', reject);
-        sock.on('error', (err) => this.log.error('service proxy UDP listener error', { service: d.owner, address: d.addr, error: err.message }));
-        resolve({
-          close: (cb) => {
-            for (const key of [...flows.keys()]) endFlow(key);
-            sock.close(cb);
-          },
-        });
-      });
-    });
-  }
-
   private listen(d: Desired): Promise<Server> {
     return new Promise((resolve, reject) => {
       // pauseOnConnect: no client byte is read before an endpoint is connected, so nothing is lost.
@@ -373,6 +264,19 @@ export class ServiceProxy {
         resolve(server);
       });
     });
+  }
+
+  private backendsOf(d: Desired): { host: string; port: number }[] {
+    const svc = this.services.get(d.owner);
+    const sp = svc?.ports.find((p) => portKeyOf(p) === d.portKey);
+    return svc && sp ? backendsFor(svc, sp) : [];
+  }
+
+  private nextIndex(d: Desired): number {
+    const rrKey = `${d.owner}|${d.portKey}`;
+    const n = this.rr.get(rrKey) ?? 0;
+    this.rr.set(rrKey, (n + 1) % 1_000_000_000);
+    return n;
   }
 
   private statsFor(key: string): ProxyServiceStats {
@@ -393,9 +297,7 @@ export class ServiceProxy {
     client.on('error', () => {
       clientGone = true;
     });
-    const svc = this.services.get(d.owner);
-    const sp = svc?.ports.find((p) => portKeyOf(p) === d.portKey);
-    const backends = svc && sp ? backendsFor(svc, sp) : [];
+    const backends = this.backendsOf(d);
     if (backends.length === 0) {
       // As kube-proxy's REJECT rule: the client sees a reset at once, not a hang.
       st.rejected++;
@@ -403,9 +305,7 @@ export class ServiceProxy {
       client.resetAndDestroy();
       return;
     }
-    const rrKey = `${d.owner}|${d.portKey}`;
-    const start = this.rr.get(rrKey) ?? 0;
-    this.rr.set(rrKey, (start + 1) % 1_000_000_000);
+    const start = this.nextIndex(d);
     const tryAt = (i: number): void => {
       if (clientGone || client.destroyed) return;
       if (i >= backends.length) {
@@ -468,8 +368,4 @@ export class ServiceProxy {
     client.pipe(upstream);
     upstream.pipe(client);
   }
-}
-
-function emptyStats(): ProxyServiceStats {
-  return { accepted: 0, rejected: 0, failovers: 0, active: 0, bytesIn: 0, bytesOut: 0 };
 }
