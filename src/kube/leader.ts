@@ -166,6 +166,8 @@ export class LeaderElector {
   }
 
   private renewed(now: number): void {
+    // A round that was in flight when stop() ran must not make the stopped elector lead again.
+    if (this.stopped) return;
     this.lastRenew = now;
     if (this.observedHolder !== this.opts.identity) {
       this.observedHolder = this.opts.identity;
