@@ -2,7 +2,7 @@
 // headless) its per-pod Services. Reads the caches, asks the pure core what should exist, writes the
 // difference with the one apply helper, and commits the port claims once the shadow is written. A name
 // held by an object the mirror does not own is never written: it is reported (Event + Link status).
-import { apply, deleteObject, mergeForUpdate, resourcePath, type ApplyResult, type KubeObject, type ReconcileContext, type ReconcileResult } from '../kube/index.js';
+import { apply, deleteObject, mergeForUpdate, resourcePath, type ApplyOptions, type ApplyResult, type KubeObject, type ReconcileContext, type ReconcileResult } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { LINK_API_VERSION, LINK_KIND } from '../api/index.js';
 import { desiredShadow, diff, exportMode, isHeadless, ownedBy, serviceDiffers, type DesiredShadow, type Plan } from './desired.js';
@@ -14,8 +14,14 @@ import type { EndpointSlice, Link, Service } from './types.js';
 const svcPath = (ns: string) => resourcePath({ version: 'v1', plural: 'services', namespace: ns });
 const slicePath = (ns: string) => resourcePath({ group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespace: ns });
 
-/** A Service keeps the spec fields the server filled in (clusterIP, ipFamilies…) that the shadow does not set. */
-const mergeService = (live: Service, desired: Service): Service => ({ ...mergeForUpdate(live, desired), spec: { ...(live.spec ?? {}), ...(desired.spec ?? {}) } });
+/**
+ * How a shadow or per-pod Service is updated: it keeps the spec fields the server filled in (clusterIP,
+ * ipFamilies…) that the shadow does not set, and is replaced to switch to or from headless (clusterIP is immutable).
+ */
+const SERVICE_APPLY: Pick<ApplyOptions<Service>, 'merge' | 'recreate'> = {
+  merge: (live, desired) => ({ ...mergeForUpdate(live, desired), spec: { ...(live.spec ?? {}), ...(desired.spec ?? {}) } }),
+  recreate: (live, desired) => isHeadless(live) !== isHeadless(desired),
+};
 
 interface Shadow {
   cluster: string;
@@ -108,7 +114,7 @@ export class ShadowReconciler {
     const reservation = this.env.ports.reserve(s.key, d.claims);
     let shadowResult: ApplyResult;
     try {
-      shadowResult = await this.applyPlanned(s, svcPath(s.ns), d.service, plan, 'service');
+      shadowResult = await this.applyPlanned(s, svcPath(s.ns), d.service, plan, 'service', SERVICE_APPLY);
     } catch (err) {
       reservation.release();
       throw err;
@@ -129,7 +135,7 @@ export class ShadowReconciler {
     for (const ps of d.podServices) {
       const name = ps.service.metadata?.name ?? '';
       if (plan.conflicts.some((c) => c.desired === ps.service)) continue;
-      if ((await this.applyPlanned(s, svcPath(s.ns), ps.service, plan, 'service')) === 'conflict') {
+      if ((await this.applyPlanned(s, svcPath(s.ns), ps.service, plan, 'service', SERVICE_APPLY)) === 'conflict') {
         await conflict('Service', name);
         continue;
       }
@@ -141,16 +147,17 @@ export class ShadowReconciler {
   }
 
   /** Applies one object as the plan found it (created, updated or unchanged); returns the outcome. */
-  private async applyPlanned<T extends KubeObject>(s: Shadow, collection: string, desired: T, plan: Plan<T>, kind: 'service' | 'endpointslice'): Promise<ApplyResult> {
+  private async applyPlanned<T extends KubeObject>(
+    s: Shadow,
+    collection: string,
+    desired: T,
+    plan: Plan<T>,
+    kind: 'service' | 'endpointslice',
+    how: Pick<ApplyOptions<T>, 'merge' | 'recreate'> = {},
+  ): Promise<ApplyResult> {
     if (plan.unchanged.some((u) => u.metadata?.name === desired.metadata?.name)) return 'unchanged';
     const live = plan.update.find((u) => u.desired === desired)?.live ?? null;
-    const r = await apply<T>(this.env.client, collection, desired, {
-      existing: live,
-      owns: (o) => ownedBy(o, s.cluster),
-      recreate: kind === 'service' ? (l, d) => isHeadless(l as Service) !== isHeadless(d as Service) : undefined,
-      merge: kind === 'service' ? (mergeService as unknown as (l: T, d: T) => T) : undefined,
-      signal: s.ctx.signal,
-    });
+    const r = await apply<T>(this.env.client, collection, desired, { ...how, existing: live, owns: (o) => ownedBy(o, s.cluster), signal: s.ctx.signal });
     if (r.result === 'created' || r.result === 'updated') this.env.metrics.writes.inc({ kind, result: r.recreated ? 'recreated' : r.result });
     return r.result;
   }
