@@ -90,7 +90,7 @@ async function upOnce(n: number): Promise<{ seconds: number; rssMb: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-bench-sb-'));
   const names = Array.from({ length: n }, (_, i) => `c${i + 1}`);
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [meshBin, 'sandbox', 'up', '--clusters', names.join(','), '--dir', dir], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [meshBin, 'sandbox', 'up', '--clusters', names.join(','), '--network', 'loopback', '--dir', dir], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const ready = JSON.parse(await waitLine(child, /\{"ready":true.*\}\n/, 120_000)) as Ready;
     const kcText = readFileSync(ready.kubeconfig, 'utf8');

@@ -77,6 +77,11 @@ export const RESERVED_PREFIXES = ['mirror.mesh.io/', 'multicluster.mesh.io/'] as
 /** Annotations a remote cluster sets for itself that mean nothing here. */
 export const NEVER_COPIED = ['kubectl.kubernetes.io/last-applied-configuration'] as const;
 
+// --- the sandbox (clusters on one machine) -------------------------------------------------------------
+/** On a sandbox cluster's Node: the sandbox's name for the cluster (tools tell a sandbox by it, e.g. to
+ * suggest `mesh sandbox route --flat`). */
+export const SANDBOX_CLUSTER_LABEL = 'sandbox.mesh.io/cluster';
+
 // --- EndpointSlices ------------------------------------------------------------------------------------
 export const SLICE_SERVICE_LABEL = 'kubernetes.io/service-name';
 export const SLICE_MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';

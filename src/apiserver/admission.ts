@@ -150,7 +150,9 @@ function admitEndpoints(obj: Obj, _prev: Obj | undefined, causes: StatusCause[])
 function defaultWorkloadSpec(spec: JsonObject, resource: string): void {
   spec['revisionHistoryLimit'] ??= 10;
   if (resource === 'deployments') {
-    spec['strategy'] ??= { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } };
+    // `strategy: {}` (what kubectl create deployment sends) is defaulted as kube-apiserver does.
+    const st = isObject(spec['strategy']) ? spec['strategy'] : {};
+    if (st['type'] === undefined || st['type'] === 'RollingUpdate') spec['strategy'] = { ...st, type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%', ...(isObject(st['rollingUpdate']) ? st['rollingUpdate'] : {}) } };
     spec['progressDeadlineSeconds'] ??= 600;
   }
   if (resource === 'statefulsets') {
@@ -175,6 +177,33 @@ function admitWorkload(obj: Obj, _prev: Obj | undefined, causes: StatusCause[], 
   if (!isObject(obj['status'] as Json)) obj['status'] = {};
 }
 
+/** batch/v1 Job: the selector and pod labels kube-apiserver generates from the Job's uid, and defaults. */
+function admitJob(obj: Obj, prev: Obj | undefined, causes: StatusCause[]): void {
+  const spec = specOf(obj);
+  if (!spec) return void causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: 'spec' });
+  const tpl = isObject(spec['template']) ? spec['template'] : undefined;
+  const podSpec = tpl && isObject(tpl['spec']) ? tpl['spec'] : undefined;
+  if (!tpl || !podSpec) return void causes.push({ reason: 'FieldValueRequired', message: 'Required value: Job needs a pod template', field: 'spec.template.spec' });
+  causes.push(...containersCauses(podSpec, 'spec.template.spec'));
+  defaultPodSpec(podSpec);
+  const rp = podSpec['restartPolicy'];
+  if (rp === 'Always') podSpec['restartPolicy'] = 'Never';
+  if (rp !== undefined && rp !== 'Always' && rp !== 'Never' && rp !== 'OnFailure') causes.push({ reason: 'FieldValueNotSupported', message: `Unsupported value: ${JSON.stringify(rp)}: supported values: "OnFailure", "Never"`, field: 'spec.template.spec.restartPolicy' });
+  spec['completions'] ??= 1;
+  spec['parallelism'] ??= 1;
+  spec['backoffLimit'] ??= 6;
+  spec['completionMode'] ??= 'NonIndexed';
+  spec['suspend'] ??= false;
+  if (prev || spec['manualSelector'] === true) return;
+  const uid = obj.metadata.uid;
+  const name = obj.metadata.name;
+  spec['selector'] = { matchLabels: { 'batch.kubernetes.io/controller-uid': uid } };
+  const meta = isObject(tpl['metadata']) ? tpl['metadata'] : {};
+  const labels = isObject(meta['labels']) ? meta['labels'] : {};
+  tpl['metadata'] = { ...meta, labels: { ...labels, 'batch.kubernetes.io/controller-uid': uid, 'batch.kubernetes.io/job-name': name, 'controller-uid': uid, 'job-name': name } };
+  if (!isObject(obj['status'] as Json)) obj['status'] = {};
+}
+
 function admitLease(obj: Obj, _prev: Obj | undefined, causes: StatusCause[]): void {
   const d = specOf(obj)?.['leaseDurationSeconds'];
   if (d !== undefined && (typeof d !== 'number' || d <= 0)) causes.push({ reason: 'FieldValueInvalid', message: 'Invalid value: must be greater than 0', field: 'spec.leaseDurationSeconds' });
@@ -193,6 +222,7 @@ const byKind: Record<string, KindAdmission> = {
   'apps/replicasets': admitWorkload,
   'apps/daemonsets': admitWorkload,
   'coordination.k8s.io/leases': admitLease,
+  'batch/jobs': admitJob,
 };
 
 /**

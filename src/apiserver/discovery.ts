@@ -27,6 +27,8 @@ function resourceEntries(defs: ResourceDef[]): unknown[] {
     for (const sub of d.subresources) {
       if (sub === 'token') out.push({ name: `${d.resource}/token`, singularName: '', namespaced: d.namespaced, group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] });
       else if (sub === 'scale') out.push({ name: `${d.resource}/scale`, singularName: '', namespaced: d.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
+      else if (sub === 'log') out.push({ name: `${d.resource}/log`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['get'] });
+      else if (sub === 'exec' || sub === 'portforward' || sub === 'proxy') out.push({ name: `${d.resource}/${sub}`, singularName: '', namespaced: d.namespaced, kind: sub === 'exec' ? 'PodExecOptions' : sub === 'portforward' ? 'PodPortForwardOptions' : 'PodProxyOptions', verbs: sub === 'proxy' ? ['get'] : ['create', 'get'] });
       else if (sub === 'finalize') out.push({ name: `${d.resource}/finalize`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['update'] });
       else out.push({ name: `${d.resource}/${sub}`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['get', 'patch', 'update'] });
     }
@@ -88,57 +90,3 @@ export const versionInfo = {
   compiler: 'gc',
   platform: 'linux/amd64',
 };
-
-/**
- * A minimal OpenAPI v3: one document per group/version with a PATCH operation per kind that declares
- * the `fieldValidation` query parameter. kubectl reads exactly this to decide that the server validates
- * fields itself (instead of downloading schemas for client-side validation).
- */
-export function createOpenApi(registry: Registry): { root(): string; gv(path: string): string | undefined } {
-  let builtAt = -1;
-  let rootDoc = '';
-  const docs = new Map<string, string>();
-  const build = () => {
-    if (builtAt === registry.version) return;
-    builtAt = registry.version;
-    docs.clear();
-    const byGv = new Map<string, ResourceDef[]>();
-    for (const d of registry.all()) {
-      if (d.virtual) continue;
-      for (const v of d.versions) {
-        const k = d.group ? `apis/${d.group}/${v}` : `api/${v}`;
-        byGv.set(k, [...(byGv.get(k) ?? []), d]);
-      }
-    }
-    const paths: Record<string, { serverRelativeURL: string }> = {};
-    for (const [gvPath, defs] of byGv) {
-      const version = gvPath.split('/').pop() as string;
-      const p: Record<string, unknown> = {};
-      for (const d of defs) {
-        const base = `/${gvPath}${d.namespaced ? '/namespaces/{namespace}' : ''}/${d.resource}/{name}`;
-        p[base] = {
-          patch: {
-            operationId: `patch${d.kind}`,
-            'x-kubernetes-action': 'patch',
-            'x-kubernetes-group-version-kind': { group: d.group, version, kind: d.kind },
-            parameters: [
-              { name: 'fieldValidation', in: 'query', schema: { type: 'string', uniqueItems: true } },
-              { name: 'fieldManager', in: 'query', schema: { type: 'string', uniqueItems: true } },
-              { name: 'dryRun', in: 'query', schema: { type: 'string', uniqueItems: true } },
-              { name: 'force', in: 'query', schema: { type: 'boolean', uniqueItems: true } },
-            ],
-            responses: { '200': { description: 'OK' } },
-          },
-        };
-      }
-      const doc = JSON.stringify({ openapi: '3.0.0', info: { title: 'Kubernetes', version: versionInfo.gitVersion }, paths: p, components: { schemas: {} } });
-      docs.set(gvPath, doc);
-      paths[gvPath] = { serverRelativeURL: `/openapi/v3/${gvPath}?hash=${registry.version}` };
-    }
-    rootDoc = JSON.stringify({ paths });
-  };
-  return {
-    root: () => (build(), rootDoc),
-    gv: (path) => (build(), docs.get(path)),
-  };
-}

@@ -16,6 +16,8 @@ import { Store, type Obj, type StoreEvent } from './store.js';
 
 export { ApiError, toStatus, type StatusObject } from './errors.js';
 export type { StoredObject } from './auth/types.js';
+export type { PodStreams, PodLogOptions, ExecOptions, ExecProcess } from './http/pod-streams.js';
+import type { PodStreams } from './http/pod-streams.js';
 
 export interface ApiServerOptions {
   /** Address to listen on; default 127.0.0.1. */
@@ -50,6 +52,8 @@ export interface RunningApiServer {
   objects: ObjectReader;
   /** In-process watch of one resource (all namespaces); returns a function that stops it. */
   watch(gr: GroupResource, onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: Obj) => void): () => void;
+  /** Serves pods/log, pods/exec and pods/portforward through `p` (the sandbox kubelet). */
+  setPodStreams(p: PodStreams): void;
   close(): Promise<void>;
 }
 
@@ -118,6 +122,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     objects,
     watch(gr, onEvent) {
       return store.addWatcher({ gr: grKey(gr.group, gr.resource), deliver: (ev: StoreEvent) => onEvent(ev.type, ev.obj) });
+    },
+    setPodStreams(p) {
+      http.setPodStreams(p);
     },
     async close() {
       if (closed) return;

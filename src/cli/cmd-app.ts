@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { createLogger } from '../log/index.js';
 import { bindHost, ClientUsageError, runClient, startGrpcEcho, startHttpEcho, startTcpEcho, startTrafficAgent, type RequestResult, type RunningApp } from '../apps/index.js';
 import { CliError, ExitCode } from './errors.js';
+import { OUTCOME_EXIT, parseHostPort, probeConnect, writeTerminationMessage } from './connect-probe.js';
 
 const serverFlags = z.object({
   port: z.coerce.number().int().min(0).max(65535),
@@ -21,6 +22,11 @@ const clientFlags = z.object({
   timeoutMs: z.coerce.number().int().min(1).max(120_000),
   dns: z.string().optional(),
   output: z.enum(['text', 'json']),
+});
+
+const connectFlags = z.object({
+  timeoutMs: z.coerce.number().int().min(1).max(120_000),
+  holdMs: z.coerce.number().int().min(0).max(60_000),
 });
 
 function flagError(err: z.ZodError): CliError {
@@ -82,6 +88,24 @@ export function registerApp(program: Command): void {
   serverCommand(app, 'tcp-echo', '7070', 'TCP echo; a first line "WHO" is answered with a JSON line {cluster, namespace, pod, podIP}; half-close aware', (host, port) =>
     startTcpEcho({ host, port, logger: log('tcp-echo') }),
   );
+
+  app
+    .command('connect')
+    .description('Open one TCP connection to HOST:PORT and say by the exit code how it went (what mesh check runs in a short-lived pod)')
+    .argument('<address>', 'host:port ([v6]:port)')
+    .option('--timeout-ms <ms>', 'how long to wait for the connection', '5000')
+    .option('--hold-ms <ms>', 'the connection must also stay open this long (a gateway closes it when its tunnel fails)', '0')
+    .addHelpText('after', `\nPrints one JSON line {outcome, message, ms}.\nExit codes: 0 connected, 10 refused, 11 no route, 12 timed out, 13 closed by the peer, 14 reset, 15 other error, 2 usage.\nExample:\n  mesh app connect 10.2.0.5:8080 --hold-ms 0`)
+    .action(async (address: string, raw: Record<string, unknown>) => {
+      const f = connectFlags.safeParse(raw);
+      if (!f.success) throw flagError(f.error);
+      const hp = parseHostPort(address);
+      if (!hp) throw new CliError(`address ${JSON.stringify(address)} is not host:port`, ExitCode.Usage);
+      const r = await probeConnect(hp.host, hp.port, f.data);
+      process.stdout.write(JSON.stringify(r) + '\n');
+      writeTerminationMessage(r.message);
+      if (r.outcome !== 'connected') throw new CliError(r.message, OUTCOME_EXIT[r.outcome]);
+    });
 
   app
     .command('client')

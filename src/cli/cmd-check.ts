@@ -4,20 +4,23 @@ import type { Command } from 'commander';
 import https from 'node:https';
 import http from 'node:http';
 import { z } from 'zod';
-import { parse } from 'yaml';
-import { KubeClient, kubeConfigFromString, isAuthError, statusCodeOf, errorMessage } from '../kube/index.js';
+import { isAuthError, errorMessage } from '../kube/index.js';
 import { TrustBundle, parseCertPem } from '../trust/index.js';
 import {
   CLUSTER_LABEL, CLUSTER_NAME_LABEL, CONTROLLER_NAME, GATEWAY_NAME, ISSUER_SECRET, LINK_GROUP, LINK_PLURAL, MESH_NAMESPACE, MIRRORED_LABEL,
-  TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, credentialsSecretName,
+  TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, type LinkSpec,
 } from '../api/index.js';
 import type { Link } from '../mirror/index.js';
 import { CliError, ExitCode } from './errors.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, type Cluster, getOrNull } from './common.js';
 import { render, OutputFormatSchema } from './output.js';
-import { secretText, conditionOf, compareTrust, type RootInfo } from './plan.js';
+import { secretText, compareTrust, type RootInfo } from './plan.js';
 import { deploymentReady } from './cmd-install.js';
 import { LINKS_PATH } from './cmd-links.js';
+import { checkLink, type Add } from './check-link.js';
+import { checkDataPath, GATEWAY_HOLD_MS } from './check-datapath.js';
+
+export { tokenSecondsLeft, TOKEN_MIN_LEFT_S } from './check-link.js';
 
 export interface CheckLine {
   cluster: string;
@@ -29,10 +32,11 @@ export interface CheckLine {
 
 export const MAX_CLOCK_SKEW_S = 30;
 export const ISSUER_MIN_LEFT_DAYS = 30;
-export const TOKEN_MIN_LEFT_S = 3600;
 
 export interface CheckOptions {
   now?: () => Date;
+  /** Test the data path with a short-lived pod per Link and mode (default true). */
+  dataPath?: boolean;
 }
 
 /** GET /version with the context's credentials: reachability, version and the server's Date header. */
@@ -68,21 +72,43 @@ async function probeApi(c: Cluster): Promise<{ ok: true; version: string; date?:
   });
 }
 
-/** Seconds until a JWT's exp, or undefined if it has none / is not a JWT. */
-export function tokenSecondsLeft(token: string, now: Date): number | undefined {
-  const part = token.split('.')[1];
-  if (!part) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as { exp?: number };
-    return typeof claims.exp === 'number' ? claims.exp - Math.floor(now.getTime() / 1000) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export interface ClusterFacts {
   name: string;
   roots: RootInfo[];
+}
+
+/** Issuer: present, valid now and not near expiry, signed by a root of the cluster's trust bundle. Returns the bundle's roots. */
+async function checkTrust(c: Cluster, context: string, add: Add, now: () => Date): Promise<RootInfo[]> {
+  const roots: RootInfo[] = [];
+  let bundle: TrustBundle | undefined;
+  const cm = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps/${TRUST_ROOTS_CONFIGMAP}`);
+  try {
+    bundle = TrustBundle.fromPem((cm?.data as Record<string, string> | undefined)?.[TRUST_ROOTS_KEY] ?? '');
+    roots.push(...bundle.roots.map((r) => ({ fingerprint: r.fingerprint, trustDomain: r.trustDomain })));
+  } catch (err) {
+    add('trust bundle', false, `${TRUST_ROOTS_CONFIGMAP}: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
+  }
+  const sec = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/secrets/${ISSUER_SECRET}`);
+  const pem = sec ? secretText(sec, 'tls.crt') : undefined;
+  if (!pem) {
+    add('issuer valid', false, `Secret ${ISSUER_SECRET} missing or without tls.crt`, `mesh install ${context} --trust-root DIR`);
+  } else {
+    try {
+      const cert = parseCertPem(pem);
+      const left = (cert.notAfter.getTime() - now().getTime()) / 86_400_000;
+      if (cert.notBefore.getTime() > now().getTime()) add('issuer valid', false, `not valid before ${cert.notBefore.toISOString()}`, 'check the clocks');
+      else if (left <= 0) add('issuer valid', false, `expired ${cert.notAfter.toISOString()}`, `mesh install ${context} --trust-root DIR (issues a new one)`);
+      else if (left < ISSUER_MIN_LEFT_DAYS) add('issuer valid', false, `expires in ${left.toFixed(1)} days (${cert.notAfter.toISOString()})`, `mesh install ${context} --trust-root DIR (renews it)`);
+      else add('issuer valid', true, `until ${cert.notAfter.toISOString()}`);
+      if (bundle) {
+        const signer = bundle.roots.find((r) => cert.x509.checkIssued(r.cert.x509) && cert.x509.verify(r.cert.x509.publicKey));
+        add('issuer chains to root', signer !== undefined, signer ? `root ${signer.fingerprint.slice(0, 23)}…` : 'the issuer is not signed by any root of the trust bundle', signer ? undefined : `mesh install ${context} --trust-root DIR-of-the-shared-root`);
+      }
+    } catch (err) {
+      add('issuer valid', false, `unreadable: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
+    }
+  }
+  return roots;
 }
 
 /** Every check for one context. Returns the lines and (for the cross-cluster check) its trust roots. */
@@ -129,41 +155,17 @@ export async function checkContext(context: string, kubeconfig: string | undefin
       const r = deploymentReady(d as Parameters<typeof deploymentReady>[0]);
       add(`${dep} ready`, r.ready, `${r.have}/${r.want} replicas ready`, r.ready ? undefined : `kubectl --context ${context} -n ${MESH_NAMESPACE} describe deployment ${dep}`);
     }
-    // Issuer: present, valid now and not near expiry, signed by a root of the cluster's trust bundle.
-    const roots: RootInfo[] = [];
-    let bundle: TrustBundle | undefined;
-    const cm = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps/${TRUST_ROOTS_CONFIGMAP}`);
-    try {
-      bundle = TrustBundle.fromPem((cm?.data as Record<string, string> | undefined)?.[TRUST_ROOTS_KEY] ?? '');
-      roots.push(...bundle.roots.map((r) => ({ fingerprint: r.fingerprint, trustDomain: r.trustDomain })));
-    } catch (err) {
-      add('trust bundle', false, `${TRUST_ROOTS_CONFIGMAP}: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
-    }
-    const sec = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/secrets/${ISSUER_SECRET}`);
-    const pem = sec ? secretText(sec, 'tls.crt') : undefined;
-    if (!pem) {
-      add('issuer valid', false, `Secret ${ISSUER_SECRET} missing or without tls.crt`, `mesh install ${context} --trust-root DIR`);
-    } else {
-      try {
-        const cert = parseCertPem(pem);
-        const left = (cert.notAfter.getTime() - now().getTime()) / 86_400_000;
-        if (cert.notBefore.getTime() > now().getTime()) add('issuer valid', false, `not valid before ${cert.notBefore.toISOString()}`, 'check the clocks');
-        else if (left <= 0) add('issuer valid', false, `expired ${cert.notAfter.toISOString()}`, `mesh install ${context} --trust-root DIR (issues a new one)`);
-        else if (left < ISSUER_MIN_LEFT_DAYS) add('issuer valid', false, `expires in ${left.toFixed(1)} days (${cert.notAfter.toISOString()})`, `mesh install ${context} --trust-root DIR (renews it)`);
-        else add('issuer valid', true, `until ${cert.notAfter.toISOString()}`);
-        if (bundle) {
-          const signer = bundle.roots.find((r) => cert.x509.checkIssued(r.cert.x509) && cert.x509.verify(r.cert.x509.publicKey));
-          add('issuer chains to root', signer !== undefined, signer ? `root ${signer.fingerprint.slice(0, 23)}…` : 'the issuer is not signed by any root of the trust bundle', signer ? undefined : `mesh install ${context} --trust-root DIR-of-the-shared-root`);
-        }
-      } catch (err) {
-        add('issuer valid', false, `unreadable: ${errorMessage(err)}`, `mesh install ${context} --trust-root DIR`);
-      }
-    }
-    // Links: credentials, remote API, gateway probe.
+    const roots = await checkTrust(c, context, add, now);
+    // Links: spec, credentials, remote API, gateway probe; then the data path from a pod in this cluster.
     let links: Link[] = [];
+    const valid: { link: Link; spec: LinkSpec }[] = [];
     if (crd) {
       links = (await c.client.list<Link>(LINKS_PATH)).items;
-      for (const l of links) await checkLink(c, l, add, now());
+      for (const l of links) {
+        const spec = await checkLink(c, l, add, now());
+        if (spec) valid.push({ link: l, spec });
+      }
+      if (opts.dataPath !== false) await checkDataPath(c, name, valid, add, kubeconfig);
     }
     // Shadows whose Link is gone.
     const targets = new Set(links.map((l) => (l.spec as { targetClusterName?: string } | undefined)?.targetClusterName));
@@ -181,72 +183,6 @@ export async function checkContext(context: string, kubeconfig: string | undefin
     return { lines };
   } finally {
     c.client.close();
-  }
-}
-
-type Add = (check: string, ok: boolean, detail: string, hint?: string) => void;
-
-async function checkLink(c: Cluster, l: Link, add: Add, now: Date): Promise<void> {
-  const spec = (l.spec ?? {}) as { targetClusterName?: string; clusterCredentialsSecret?: string; gateway?: unknown };
-  const target = spec.targetClusterName ?? l.metadata?.name ?? '?';
-  const label = `link ${target}`;
-  const relink = `mesh link ${c.context} <context of ${target}>`;
-  const secretName = spec.clusterCredentialsSecret ?? credentialsSecretName(target);
-  const secret = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/secrets/${secretName}`);
-  const kcText = secret ? secretText(secret, 'kubeconfig') : undefined;
-  if (!kcText) {
-    add(`${label}: credentials valid`, false, `Secret ${secretName} missing or without kubeconfig`, relink);
-    return;
-  }
-  let token = '';
-  let remote: KubeClient | undefined;
-  try {
-    const doc = parse(kcText) as { users?: { user?: { token?: string } }[] };
-    token = doc.users?.[0]?.user?.token ?? '';
-    remote = await KubeClient.create(kubeConfigFromString(kcText), { timeoutMs: 4000 });
-  } catch (err) {
-    add(`${label}: credentials valid`, false, `Secret ${secretName}: ${errorMessage(err)}`, relink);
-    return;
-  }
-  try {
-    const left = tokenSecondsLeft(token, now);
-    if (left !== undefined && left <= 0) {
-      add(`${label}: credentials valid`, false, 'the token has expired (the controller renews it; is it running?)', relink);
-      return;
-    }
-    if (left !== undefined && left < TOKEN_MIN_LEFT_S) add(`${label}: credentials valid`, false, `the token expires in ${Math.round(left / 60)} min and was not renewed`, `is the controller running? or: ${relink}`);
-    // Ask TARGET directly, as the controller would.
-    try {
-      await remote.get('/api/v1/services', { query: { limit: 1 } });
-      if (left === undefined || left >= TOKEN_MIN_LEFT_S) add(`${label}: credentials valid`, true, left !== undefined ? `token valid ${Math.round(left / 3600)} h more` : 'accepted by the remote API');
-      add(`${label}: remote API reachable`, true, remote.server.origin);
-    } catch (err) {
-      const code = statusCodeOf(err);
-      if (code === 401 || code === 403) {
-        add(`${label}: credentials valid`, false, `the remote API answers ${code}: ${errorMessage(err)}`, relink);
-        add(`${label}: remote API reachable`, true, remote.server.origin);
-      } else {
-        // Not reachable from this machine: trust the controller's view, which is what matters.
-        const cond = conditionOf(l, 'RemoteAPIReachable');
-        const creds = conditionOf(l, 'CredentialsValid');
-        if (cond?.status === 'True') {
-          add(`${label}: remote API reachable`, true, `${remote.server.origin} (from the controller; not from here: ${errorMessage(err)})`);
-          add(`${label}: credentials valid`, creds?.status !== 'False', creds?.status === 'False' ? `controller: ${creds.reason} ${creds.message ?? ''}` : 'accepted (controller)', creds?.status === 'False' ? relink : undefined);
-        } else {
-          add(`${label}: remote API reachable`, false, `${remote.server.origin}: ${errorMessage(err)}${cond ? `; controller: ${cond.reason} ${cond.message ?? ''}` : ''}`, `is ${target} up, and is its API address right? (${relink} --api-server-address URL)`);
-        }
-      }
-    }
-  } finally {
-    remote.close();
-  }
-  if (spec.gateway) {
-    const st = l.status as { lastProbe?: { success: boolean; latencyMs?: number; message?: string; time?: string } } | undefined;
-    const reach = conditionOf(l, 'GatewayReachable');
-    const alive = st?.lastProbe ? st.lastProbe.success : reach ? reach.status === 'True' : undefined;
-    if (alive === undefined) add(`${label}: gateway probe alive`, false, 'no probe result yet', `is the controller running? mesh gateways ${c.context}`);
-    else if (alive) add(`${label}: gateway probe alive`, true, st?.lastProbe?.latencyMs !== undefined ? `${st.lastProbe.latencyMs} ms` : 'reachable');
-    else add(`${label}: gateway probe alive`, false, st?.lastProbe?.message ?? reach?.message ?? 'probe failing', `is ${target}'s gateway up and its address reachable from this cluster? mesh gateways ${c.context}`);
   }
 }
 
@@ -272,7 +208,7 @@ export function formatCheck(lines: CheckLine[]): string {
   return lines.map((l) => `${l.ok ? '✔' : '✘'} ${l.cluster}: ${l.check}: ${l.detail}${!l.ok && l.hint ? `\n    hint: ${l.hint}` : ''}`).join('\n') + '\n';
 }
 
-const Options = z.object({ kubeconfig: z.string().optional(), output: OutputFormatSchema });
+const Options = z.object({ kubeconfig: z.string().optional(), output: OutputFormatSchema, dataPath: z.boolean().default(true) });
 
 export function registerCheck(program: Command): void {
   const cmd = program
@@ -282,11 +218,12 @@ export function registerCheck(program: Command): void {
     .argument('[contexts...]', 'kubeconfig contexts to check')
     .addOption(kubeconfigOption())
     .addOption(outputOption())
+    .option('--no-data-path', 'skip the data path check (it runs a short-lived pod per Link and mode in mesh-system)')
     .action(async (contexts: string[], raw: unknown) => {
       const o = parseOptions(Options, raw);
       // '' = the kubeconfig's current context.
       const ctxs = contexts.length > 0 ? contexts : [''];
-      const lines = await check(ctxs, o.kubeconfig);
+      const lines = await check(ctxs, o.kubeconfig, { dataPath: o.dataPath });
       process.stdout.write(render(lines, o.output, () => formatCheck(lines)));
       const failed = lines.filter((l) => !l.ok).length;
       if (failed > 0) throw new CliError(`${failed} check(s) failed`, ExitCode.Failure);
@@ -295,9 +232,16 @@ export function registerCheck(program: Command): void {
     cmd,
     `Per cluster: API reachable, clock skew against this machine, mesh installed, CRDs present, controller
 and gateway ready, issuer valid and not within ${ISSUER_MIN_LEFT_DAYS} days of expiry, issuer signed by a root of
-the trust bundle; per Link: credentials valid (token accepted, not expired), remote API reachable (from
-here, else as the controller sees it), gateway probe alive; shadows whose Link is gone. With several
-contexts: every cluster trusts a common root.`,
-    ['mesh check cluster-a cluster-b', 'mesh check kind-cluster-a -o json'],
+the trust bundle; per Link: spec valid, credentials valid (token accepted, not expired), remote API
+reachable (from this machine, else as the cluster's controller sees it: each line says which), gateway
+probe alive (the controller's probe), and the data path; shadows whose Link is gone. With several
+contexts: every cluster trusts a common root.
+
+Data path: objects can all be right while traffic cannot pass, so for each Link and each mode that has a
+shadow, a short-lived pod in mesh-system (the controller's image) opens one TCP connection to one
+endpoint of that shadow: flat, a pod of the other cluster (routes between the pod networks are needed);
+gateway, the local gateway, whose tunnel to the other cluster must then stay open ${GATEWAY_HOLD_MS / 1000} s. A
+failure is a ✘ with what to fix. --no-data-path skips it (no pods are created).`,
+    ['mesh check cluster-a cluster-b', 'mesh check kind-cluster-a -o json', 'mesh check cluster-a --no-data-path'],
   );
 }

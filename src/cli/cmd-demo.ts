@@ -2,13 +2,16 @@
 // report a newcomer can follow; stays up until Ctrl-C, then removes everything. The steps live in src/demo.
 import { Command, Option } from 'commander';
 import { z } from 'zod';
-import { DemoError, runDemo } from '../demo/index.js';
+import { DEFAULT_IMAGE, DemoError, demoApps, runDemo } from '../demo/index.js';
+import { ClusterNameSchema, toYamlStream } from './render.js';
 import { CliError, ExitCode } from './errors.js';
 
 const Flags = z.object({ dir: z.string().min(1), network: z.enum(['auto', 'loopback', 'isolated']) });
 
+const AppsFlags = z.object({ clusterName: ClusterNameSchema, image: z.string().min(1).regex(/^[^\s"]+$/, 'must be an image reference') });
+
 export function registerDemo(program: Command): void {
-  program
+  const demo = program
     .command('demo')
     .description('Two clusters on this machine, linked by the mesh: traffic through the gateway and flat, and what happened (Ctrl-C to stop)')
     .option('--dir <dir>', 'where the sandbox, trust root and summary go', '.mesh-sandbox')
@@ -51,5 +54,26 @@ Exit codes: 0 ok (after Ctrl-C), 1 failure, 2 usage error.
       progress('stopping: removing the clusters, their processes and networks …');
       await demo.stop();
       progress('stopped; nothing left running.');
+    });
+
+  demo
+    .command('apps')
+    .description('Print the demo\'s apps as YAML (namespace demo: web and web-flat, grpc, tcp, db and db-flat) to apply to a cluster of your own')
+    .requiredOption('--cluster-name <name>', 'the cluster the apps run in (they answer with it)')
+    .option('--image <ref>', 'the mesh-federation image (the apps are subcommands of mesh)', DEFAULT_IMAGE)
+    .addHelpText('after', `
+The same apps as mesh demo's, to try the mesh on clusters you made (mesh sandbox up, kind): HTTP echo
+web (behind Services web and web-flat), gRPC echo grpc, TCP echo tcp, and StatefulSets db and db-flat
+behind headless Services. Export some with mesh export and link to the cluster.
+
+Example:
+  mesh demo apps --cluster-name cluster-b | kubectl --context cluster-b apply -f -
+
+Exit codes: 0 ok, 2 usage error.
+`)
+    .action((raw: unknown) => {
+      const f = AppsFlags.safeParse(raw);
+      if (!f.success) throw new CliError(`bad flags: ${f.error.issues.map((i) => `--${i.path.join('.').replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${i.message}`).join('; ')}`, ExitCode.Usage);
+      process.stdout.write(toYamlStream(demoApps(f.data.clusterName, f.data.image)));
     });
 }

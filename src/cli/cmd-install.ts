@@ -1,22 +1,21 @@
-// `mesh install CONTEXT` and `mesh uninstall CONTEXT`.
+// `mesh install CONTEXT` (uninstall is cmd-uninstall.ts): the issuer from the shared root, then the
+// rendered manifests, applied idempotently; waits for the controller and gateway. --dry-run prints them.
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { applyObject, isNotFound, type KubeClient, type KubeObject as ApiObject } from '../kube/index.js';
+import { applyObject, errorMessage, isNotFound, type KubeClient, type KubeObject as ApiObject } from '../kube/index.js';
 import { createIssuer, readRoot, loadAuthority, isTrustError, type CertificateAuthority } from '../trust/index.js';
 import { CliError, ExitCode } from './errors.js';
 import {
   connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError, stderrProgress, sleep, durationSeconds,
   type Cluster, type Progress,
 } from './common.js';
-import {
-  CLUSTER_NAME_LABEL, CONTROLLER_NAME, DEFAULT_CLUSTER_DOMAIN, GATEWAY_NAME, ISSUER_SECRET, LINK_API_VERSION, LINK_KIND, LINK_SOURCE_LABEL, LINK_TARGET_LABEL,
-  MESH_NAMESPACE, MIRRORED_LABEL, SLICE_MANAGED_BY, SLICE_MANAGED_BY_LABEL,
-} from '../api/index.js';
-import { ClusterNameSchema, GatewayServiceTypeSchema, toYamlStream, type KubeObject } from './render.js';
-import { installPlan, uninstallPlan, secretText, type TrustMaterial } from './plan.js';
+import { CLUSTER_NAME_LABEL, CONTROLLER_NAME, DEFAULT_CLUSTER_DOMAIN, GATEWAY_NAME, ISSUER_SECRET, MESH_NAMESPACE } from '../api/index.js';
+import { ClusterNameSchema, GatewayServiceTypeSchema, type KubeObject } from './render.js';
+import { installPlan, secretText, type TrustMaterial } from './plan.js';
 import { collectionPath, objectPath, describe, idOf, type ObjectId } from './kinds.js';
-import { render, formatTable, OutputFormatSchema } from './output.js';
+import { render, OutputFormatSchema } from './output.js';
+import { renderDryRun } from './dry-run.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -165,6 +164,45 @@ async function waitForDeployments(c: Cluster, names: string[], timeoutS: number,
   }
 }
 
+/** The live issuer, and the cluster name install recorded on mesh-system (neither on a fresh cluster). */
+async function liveFacts(c: Cluster, context: string): Promise<{ issuer: ApiObject | null; name?: string }> {
+  try {
+    const issuer = await getOrNull(c.client, { apiVersion: 'v1', kind: 'Secret', name: ISSUER_SECRET, namespace: MESH_NAMESPACE });
+    const ns = await getOrNull(c.client, { apiVersion: 'v1', kind: 'Namespace', name: MESH_NAMESPACE });
+    const name = (ns?.metadata?.labels ?? {})[CLUSTER_NAME_LABEL];
+    return { issuer, ...(name ? { name } : {}) };
+  } catch (err) {
+    throw kubeError(err, context, 'reading the issuer Secret');
+  }
+}
+
+function checkName(context: string, clusterName: string, liveName: string | undefined): void {
+  if (liveName && liveName !== clusterName) {
+    throw new CliError(`${context} is already installed as cluster ${liveName}, not ${clusterName}`, ExitCode.Failure, `uninstall first (mesh uninstall ${context}) or pass --cluster-name ${liveName}`);
+  }
+}
+
+/**
+ * The live issuer for a dry run, so that it prints exactly what install would apply (a valid issuer is
+ * kept). A cluster that cannot be read (no such context, unreachable) gets a new issuer, said on stderr.
+ */
+async function dryRunLiveIssuer(context: string, o: InstallOptions, clusterName: string, progress: Progress): Promise<ApiObject | null> {
+  let facts: { issuer: ApiObject | null; name?: string };
+  try {
+    const c = await connect(context, o.kubeconfig, 5000);
+    try {
+      facts = await liveFacts(c, context);
+    } finally {
+      c.client.close();
+    }
+  } catch (err) {
+    progress.note(`${context} cannot be read (${errorMessage(err)}): the issuer printed is a new one`);
+    return null;
+  }
+  checkName(context, clusterName, facts.name);
+  return facts.issuer;
+}
+
 export async function install(context: string, o: InstallOptions, progress: Progress): Promise<{ result: InstallResult; plan: KubeObject[] }> {
   const clusterName = clusterNameFor(context, o.clusterName);
   if (!o.trustRoot) throw new CliError('--trust-root DIR is required: every cluster\'s issuer is signed by the one shared root', ExitCode.Usage, 'create it once with `mesh trust create-root --out DIR`, then pass the same DIR to every install');
@@ -183,27 +221,17 @@ export async function install(context: string, o: InstallOptions, progress: Prog
   }
 
   if (o.dryRun) {
-    const issuer = createIssuer({ root, clusterName });
-    const trust: TrustMaterial = { issuerCertPem: issuer.certPem, issuerKeyPem: issuer.keyPem, rootsPem: root.certPem };
-    const plan = installPlan(values, trust);
-    return { result: { context, clusterName, issuer: 'created', objects: plan.map((p) => ({ ...idOf(p), result: 'unchanged' })), ready: false }, plan };
+    const chosen = chooseIssuer(root, clusterName, await dryRunLiveIssuer(context, o, clusterName, progress));
+    const plan = installPlan(values, { issuerCertPem: chosen.ca.certPem, issuerKeyPem: chosen.ca.keyPem, rootsPem: root.certPem });
+    return { result: { context, clusterName, issuer: chosen.state, objects: plan.map((p) => ({ ...idOf(p), result: 'unchanged' })), ready: false }, plan };
   }
 
   const c = await connect(context, o.kubeconfig);
   try {
     progress.step(`installing mesh ${pkg.version} into ${context} as cluster ${clusterName}`);
-    let liveIssuer: ApiObject | null;
-    try {
-      liveIssuer = await getOrNull(c.client, { apiVersion: 'v1', kind: 'Secret', name: ISSUER_SECRET, namespace: MESH_NAMESPACE });
-    } catch (err) {
-      throw kubeError(err, context, 'reading the issuer Secret');
-    }
-    const liveNs = await getOrNull(c.client, { apiVersion: 'v1', kind: 'Namespace', name: MESH_NAMESPACE }).catch(() => null);
-    const liveName = (liveNs?.metadata?.labels ?? {})[CLUSTER_NAME_LABEL];
-    if (liveName && liveName !== clusterName) {
-      throw new CliError(`${context} is already installed as cluster ${liveName}, not ${clusterName}`, ExitCode.Failure, `uninstall first (mesh uninstall ${context}) or pass --cluster-name ${liveName}`);
-    }
-    const chosen = chooseIssuer(root, clusterName, liveIssuer);
+    const live = await liveFacts(c, context);
+    checkName(context, clusterName, live.name);
+    const chosen = chooseIssuer(root, clusterName, live.issuer);
     progress.ok(`issuer for ${clusterName}: ${chosen.state} (valid until ${chosen.ca.notAfter.toISOString()})`);
     const trust: TrustMaterial = { issuerCertPem: chosen.ca.certPem, issuerKeyPem: chosen.ca.keyPem, rootsPem: root.certPem };
     const plan = installPlan(values, trust);
@@ -233,121 +261,10 @@ export async function install(context: string, o: InstallOptions, progress: Prog
   }
 }
 
-const UninstallOptionsSchema = z.object({
-  kubeconfig: z.string().optional(),
-  output: OutputFormatSchema,
-  waitTimeout: z.number().int().positive().default(60),
-});
-type UninstallOptions = z.infer<typeof UninstallOptionsSchema>;
-
-async function listOrEmpty(client: KubeClient, path: string, labelSelector?: string): Promise<ApiObject[]> {
-  try {
-    return (await client.list(path, labelSelector ? { labelSelector } : {})).items;
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    throw err;
-  }
-}
-
-async function deleteIfPresent(client: KubeClient, id: ObjectId): Promise<'deleted' | 'absent'> {
-  try {
-    await client.delete(objectPath(id));
-    return 'deleted';
-  } catch (err) {
-    if (isNotFound(err)) return 'absent';
-    throw err;
-  }
-}
-
-import { LINKS_PATH } from './cmd-links.js';
-
-/** Everything install made, the Links and their shadows, and link identities other clusters were given here. */
-export async function uninstall(context: string, o: UninstallOptions, progress: Progress): Promise<{ context: string; objects: AppliedObject[] }> {
-  const c = await connect(context, o.kubeconfig);
-  const objects: AppliedObject[] = [];
-  const record = (id: ObjectId, result: AppliedObject['result']) => {
-    objects.push({ kind: id.kind, name: id.name, namespace: id.namespace, result });
-    if (result === 'deleted') progress.ok(`${describe(id)} deleted`);
-  };
-  try {
-    // 1. Links: the controller's finalizer removes each Link's shadows; give it the chance.
-    const links = await listOrEmpty(c.client, LINKS_PATH);
-    for (const l of links) record(linkId(l), await deleteIfPresent(c.client, linkId(l)));
-    const deadline = Date.now() + o.waitTimeout * 1000;
-    for (;;) {
-      const left = await listOrEmpty(c.client, LINKS_PATH);
-      if (left.length === 0) break;
-      if (Date.now() > deadline) {
-        // No controller to run the finalizer (or it is stuck): drop it; the shadows go in step 2.
-        progress.warn(`${left.length} Link(s) still terminating after ${o.waitTimeout}s; removing their finalizers`);
-        for (const l of left) await c.client.patch(objectPath(linkId(l)), { metadata: { finalizers: null } }).catch(() => undefined);
-        break;
-      }
-      progress.step(`waiting for ${left.length} Link(s) to release their shadows`);
-      await sleep(1000);
-    }
-    // 2. Shadows left behind (controller already gone): Services and EndpointSlices the mirror made.
-    for (const s of await listOrEmpty(c.client, '/api/v1/services', `${MIRRORED_LABEL}=true`)) {
-      const id = { apiVersion: 'v1', kind: 'Service', name: s.metadata?.name ?? '', namespace: s.metadata?.namespace };
-      record(id, await deleteIfPresent(c.client, id));
-    }
-    for (const s of await listOrEmpty(c.client, '/apis/discovery.k8s.io/v1/endpointslices', `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGED_BY}`)) {
-      const id = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', name: s.metadata?.name ?? '', namespace: s.metadata?.namespace };
-      try {
-        await c.client.delete(`/apis/discovery.k8s.io/v1/namespaces/${id.namespace}/endpointslices/${id.name}`);
-        record(id, 'deleted');
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    }
-    // 3. Identities that other clusters' links use to read this one (cluster-scoped halves; the rest is in mesh-system).
-    for (const kind of ['ClusterRoleBinding', 'ClusterRole'] as const) {
-      const plural = kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings';
-      for (const r of await listOrEmpty(c.client, `/apis/rbac.authorization.k8s.io/v1/${plural}`, LINK_SOURCE_LABEL)) {
-        const id = { apiVersion: 'rbac.authorization.k8s.io/v1', kind, name: r.metadata?.name ?? '' };
-        record(id, await deleteIfPresent(c.client, id));
-      }
-    }
-    // ... and their namespaced halves, and the credentials this cluster holds for its own Links.
-    const nsScoped: [string, string, string, string][] = [
-      ['v1', 'ServiceAccount', `/api/v1/namespaces/${MESH_NAMESPACE}/serviceaccounts`, LINK_SOURCE_LABEL],
-      ['rbac.authorization.k8s.io/v1', 'RoleBinding', `/apis/rbac.authorization.k8s.io/v1/namespaces/${MESH_NAMESPACE}/rolebindings`, LINK_SOURCE_LABEL],
-      ['rbac.authorization.k8s.io/v1', 'Role', `/apis/rbac.authorization.k8s.io/v1/namespaces/${MESH_NAMESPACE}/roles`, LINK_SOURCE_LABEL],
-      ['v1', 'Secret', `/api/v1/namespaces/${MESH_NAMESPACE}/secrets`, LINK_TARGET_LABEL],
-    ];
-    for (const [apiVersion, kind, path, label] of nsScoped) {
-      for (const r of await listOrEmpty(c.client, path, label)) {
-        const id = { apiVersion, kind, name: r.metadata?.name ?? '', namespace: MESH_NAMESPACE };
-        record(id, await deleteIfPresent(c.client, id));
-      }
-    }
-    // 4. What install applied, in reverse (names do not depend on the install's values).
-    const plan = installPlan({ clusterName: 'x', image: 'x', version: 'x' }, { issuerCertPem: '', issuerKeyPem: '', rootsPem: '' });
-    for (const id of uninstallPlan(plan)) record(id, await deleteIfPresent(c.client, id));
-    // The namespace finalizes asynchronously (the namespace controller empties it); wait, but do not fail on it.
-    const nsDeadline = Date.now() + o.waitTimeout * 1000;
-    while (await getOrNull(c.client, { apiVersion: 'v1', kind: 'Namespace', name: MESH_NAMESPACE })) {
-      if (Date.now() > nsDeadline) {
-        progress.warn(`namespace ${MESH_NAMESPACE} is still terminating after ${o.waitTimeout}s (everything in it was deleted; the namespace controller finishes it)`);
-        break;
-      }
-      progress.step(`waiting for namespace ${MESH_NAMESPACE} to terminate`);
-      await sleep(1000);
-    }
-    return { context, objects };
-  } catch (err) {
-    throw kubeError(err, context, 'uninstalling');
-  } finally {
-    c.client.close();
-  }
-}
-
-function linkId(l: ApiObject): ObjectId {
-  return { apiVersion: LINK_API_VERSION, kind: LINK_KIND, name: l.metadata?.name ?? '', namespace: MESH_NAMESPACE };
-}
-
-function objectsTable(objs: AppliedObject[]): string {
-  return formatTable({ columns: ['KIND', 'NAMESPACE', 'NAME', 'RESULT'], rows: objs.map((o) => [o.kind, o.namespace ?? '', o.name, o.result]) });
+/** One line: every object already went by on stderr as it was applied. */
+function installSummary(r: InstallResult): string {
+  const count = (x: AppliedObject['result']) => r.objects.filter((o) => o.result === x).length;
+  return `${r.clusterName}: ${r.objects.length} objects applied (${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged); issuer ${r.issuer}${r.ready ? '; controller and gateway ready' : ''}\n`;
 }
 
 export function registerInstall(program: Command): void {
@@ -364,7 +281,7 @@ export function registerInstall(program: Command): void {
     .addOption(new Option('--gateway-service-type <type>', 'how other clusters reach the gateway').choices(['LoadBalancer', 'NodePort']).default('LoadBalancer'))
     .option('--ha', 'two controller replicas with leader election, two gateways', false)
     .option('--image <ref>', `container image (default mesh-federation:${pkg.version})`)
-    .option('--dry-run', 'print what would be applied (-o yaml|json), change nothing', false)
+    .option('--dry-run', 'print the objects it would apply (-o yaml, the default, or json); change nothing', false)
     .addOption(outputOption())
     .option('--no-wait', 'do not wait for the controller and gateway to be ready')
     .option('--wait-timeout <duration>', 'how long to wait for readiness', durationSeconds, 300)
@@ -372,45 +289,29 @@ export function registerInstall(program: Command): void {
       const o = parseOptions(InstallOptionsSchema, raw);
       const { result, plan } = await install(context, o, stderrProgress());
       if (o.dryRun) {
-        process.stdout.write(o.output === 'json' ? JSON.stringify({ apiVersion: 'v1', kind: 'List', items: plan }, null, 2) + '\n' : toYamlStream(plan));
+        process.stdout.write(renderDryRun([{ context, objects: plan }], o.output === 'json' ? 'json' : 'yaml'));
         return;
       }
-      process.stdout.write(render(result, o.output, () => objectsTable(result.objects) + `\n${result.clusterName}: issuer ${result.issuer}${result.ready ? ', controller and gateway ready' : ''}\n`));
+      // Each object went by on stderr as it was applied; stdout repeats them only when asked (-o json|yaml).
+      process.stdout.write(render(result, o.output, () => installSummary(result)));
     });
   helpText(
     cmd,
     `Issues the cluster's issuer certificate from the shared trust root (--trust-root; the root's key never
 enters the cluster), stores it in Secret mesh-system/mesh-issuer with the root in ConfigMap
 mesh-trust-roots, applies the Link CRD and the manifests in manifests/ rendered with these values, and
-waits until the controller and gateway are ready, showing progress on stderr. Running it again upgrades
-in place: unchanged objects stay unchanged, the issuer is kept while it chains to the root and is not
-within 30 days of expiry. --dry-run -o yaml prints every object (including the new issuer key).`,
+waits until the controller and gateway are ready, showing each object and the wait on stderr (stdout:
+one summary line, or every object with -o json|yaml). Running it again upgrades in place: unchanged
+objects stay unchanged, the issuer is kept while it chains to the root and is not within 30 days of
+expiry.
+
+--dry-run writes nothing and prints exactly the objects install would apply, after a "# cluster:
+<context>" line, for Git (Argo CD, Flux) or kubectl: the issuer is the live one when install would keep
+it, else a new one (its key included: keep that file as secret as the root's key).`,
     [
       'mesh install kind-cluster-a --cluster-name cluster-a --trust-root ./trust --gateway-service-type NodePort',
       'mesh install prod-east --trust-root ./trust --ha',
-      'mesh install east --trust-root ./trust --dry-run -o yaml | kubectl apply -f -',
+      'mesh install east --trust-root ./trust --dry-run -o yaml | kubectl --context east apply --server-side -f -',
     ],
-  );
-
-  const un = program
-    .command('uninstall')
-    .summary('remove the mesh from a cluster, shadows included')
-    .description('Remove everything mesh install made in CONTEXT, every Link and shadow Service, and link identities given to other clusters.')
-    .argument('<context>', 'kubeconfig context of the cluster')
-    .addOption(kubeconfigOption())
-    .addOption(outputOption())
-    .option('--wait-timeout <duration>', 'how long the controller may take to remove shadows', durationSeconds, 60)
-    .action(async (context: string, raw: unknown) => {
-      const o = parseOptions(UninstallOptionsSchema, raw);
-      const r = await uninstall(context, o, stderrProgress());
-      process.stdout.write(render(r, o.output, () => objectsTable(r.objects.filter((x) => x.result === 'deleted')) + `\n${context}: mesh removed\n`));
-    });
-  helpText(
-    un,
-    `Deletes the Links first so that the controller removes their shadows (finalizer), waits for that
-(--wait-timeout), then removes any shadow Service or EndpointSlice still labelled as mirrored, the
-mesh-link-* identities other clusters use to read this one, and everything install applied, CRD last.
-Other clusters' Links to this one report it unreachable until you run mesh unlink there.`,
-    ['mesh uninstall kind-cluster-a'],
   );
 }

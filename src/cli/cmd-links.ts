@@ -1,11 +1,11 @@
-// `mesh links CONTEXT`: the Links of a cluster with their conditions.
-import type { Command } from 'commander';
+// `mesh links CONTEXT`: the Links of a cluster with their conditions; `-o wide` also lists every shadow.
+import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { isNotFound, type KubeClient } from '../kube/index.js';
 import { GATEWAY_TUNNEL_PORT, LINK_API_VERSION, LINK_PLURAL, MESH_NAMESPACE, type LinkStatus } from '../api/index.js';
 import type { Link } from '../mirror/index.js';
 import { CliError, ExitCode } from './errors.js';
-import { connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError } from './common.js';
+import { connect, helpText, kubeconfigOption, parseOptions, kubeError } from './common.js';
 import { render, formatTable, OutputFormatSchema } from './output.js';
 
 export const LINKS_PATH = `/apis/${LINK_API_VERSION}/namespaces/${MESH_NAMESPACE}/${LINK_PLURAL}`;
@@ -17,6 +17,8 @@ export interface LinkInfo {
   gateway?: string;
   conditions: { type: string; status: string; reason: string; message: string }[];
   mirroredServices: number;
+  /** Every remote Service of the Link and its shadow here (a long name is cut and ends in a hash). */
+  services: { namespace: string; name: string; shadow: string; mode: string; problem?: string }[];
   /** Remote Services the controller could not mirror, and why (e.g. the namespace is missing here). */
   problems: { service: string; problem: string }[];
   lastProbe?: LinkStatus['lastProbe'];
@@ -32,6 +34,7 @@ export function linkInfo(l: Link): LinkInfo {
     gateway: spec.gateway ? `${(spec.gateway.addresses ?? []).join(',')}:${spec.gateway.port ?? GATEWAY_TUNNEL_PORT}` : undefined,
     conditions: (st.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
     mirroredServices: st.mirroredServices?.count ?? 0,
+    services: (st.mirroredServices?.services ?? []).map((m) => ({ namespace: m.namespace, name: m.name, shadow: m.shadow, mode: m.mode, ...(m.problem ? { problem: m.problem } : {}) })),
     problems: (st.mirroredServices?.services ?? []).filter((m) => m.problem).map((m) => ({ service: `${m.namespace}/${m.name}`, problem: m.problem as string })),
     lastProbe: st.lastProbe,
   };
@@ -46,7 +49,14 @@ export async function listLinks(client: KubeClient, context: string): Promise<Li
   }
 }
 
-const Options = z.object({ kubeconfig: z.string().optional(), output: OutputFormatSchema });
+const Options = z.object({ kubeconfig: z.string().optional(), output: z.union([OutputFormatSchema, z.literal('wide')]) });
+
+/** Every shadow of every Link: where to find each remote Service here, whatever its (cut) name. */
+export function shadowsTable(infos: LinkInfo[]): string {
+  const rows = infos.flatMap((i) => i.services.map((m) => [i.name, m.namespace, m.shadow, `${m.name} (${i.target})`, m.mode, m.problem ? `not mirrored: ${m.problem}` : '']));
+  if (rows.length === 0) return 'no shadow Services (export a Service in the target: mesh export SERVICE -n NS --context TARGET)\n';
+  return formatTable({ columns: ['LINK', 'NAMESPACE', 'SHADOW', 'REMOTE SERVICE', 'MODE', 'NOTE'], rows });
+}
 
 export function linksTable(infos: LinkInfo[]): string {
   if (infos.length === 0) return 'no Links (mesh link THIS-CONTEXT OTHER-CONTEXT makes one)\n';
@@ -77,16 +87,24 @@ export function registerLinks(program: Command): void {
     .description('List the Links in CONTEXT: target, mode, readiness, mirrored Service count and every condition.')
     .argument('<context>', 'kubeconfig context of the cluster')
     .addOption(kubeconfigOption())
-    .addOption(outputOption())
+    .addOption(new Option('-o, --output <format>', 'output format (wide: also every shadow Service)').choices(['table', 'wide', 'json', 'yaml']).default('table'))
     .action(async (context: string, raw: unknown) => {
       const o = parseOptions(Options, raw);
       const c = await connect(context, o.kubeconfig);
       try {
         const infos = (await listLinks(c.client, context)).map(linkInfo);
-        process.stdout.write(render(infos, o.output, () => linksTable(infos)));
+        if (o.output === 'wide') process.stdout.write(linksTable(infos) + (infos.length ? '\n' + shadowsTable(infos) : ''));
+        else process.stdout.write(render(infos, o.output, () => linksTable(infos)));
       } finally {
         c.client.close();
       }
     });
-  helpText(cmd, 'The conditions are the controller\'s: Ready, RemoteAPIReachable, CredentialsValid, GatewayReachable, SpecValid.', ['mesh links cluster-a', 'mesh links cluster-a -o yaml']);
+  helpText(
+    cmd,
+    `The conditions are the controller's: Ready, RemoteAPIReachable, CredentialsValid, GatewayReachable, SpecValid.
+-o wide also lists every shadow Service with the remote Service it mirrors: a shadow is named
+<service>-<cluster>, but a name longer than 63 characters is cut and ends in a hash instead of the
+cluster name, so look it up here (-o json|yaml carry the same list as "services").`,
+    ['mesh links cluster-a', 'mesh links cluster-a -o wide', 'mesh links cluster-a -o yaml'],
+  );
 }

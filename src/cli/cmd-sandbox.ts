@@ -7,10 +7,11 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { createLogger } from '../log/index.js';
 import {
-  up, down, status, renderStatus, route, execIn, logPath,
-  parseClusterList, parseDomains, NetworkMode, SandboxError,
+  up, down, status, renderStatus, route, execIn, logPath, chooseNetwork,
+  parseClusterList, parseDomains, SandboxError, type NetworkMode,
 } from '../sandbox/index.js';
 import { CliError, ExitCode } from './errors.js';
+import { detachUp } from './sandbox-detach.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const meshBin = resolve(repoRoot, 'bin/mesh.js');
@@ -27,10 +28,22 @@ function asCli(err: unknown): never {
 
 const UpFlags = z.object({
   clusters: z.string(),
-  network: NetworkMode,
+  network: z.enum(['auto', 'loopback', 'isolated']),
   dir: z.string().min(1),
   clusterDomain: z.string().min(1),
+  flatRoutes: z.boolean().default(false),
+  detach: z.boolean().default(false),
 });
+
+/** The first line `up` prints: which network, why, and what that means for flat mode. */
+function networkLine(network: NetworkMode, why: string, flatRoutes: boolean): string {
+  const flat = network === 'loopback'
+    ? 'pods of every cluster reach each other on loopback, so flat mode needs no routes'
+    : flatRoutes
+      ? 'flat routes between every pair of pod CIDRs (--flat-routes)'
+      : 'no flat routes: pods reach other clusters only through node addresses (gateways); add them with --flat-routes or mesh sandbox route --flat';
+  return `mesh sandbox: ${network} network (${why}); ${flat}\n`;
+}
 
 export function registerSandbox(program: Command): void {
   const sb = program
@@ -38,27 +51,45 @@ export function registerSandbox(program: Command): void {
     .description('Run whole Kubernetes clusters on this machine, with no Docker')
     .addHelpText('after', `
 Each cluster is one process running an embedded API server, a controller manager, a kubelet (pods are
-real processes), a service proxy and cluster DNS. Networks: loopback (any user; each cluster in its own
-127.X.0.0/16) or isolated (root; one network namespace per cluster joined by an underlay).
+real processes), a service proxy and cluster DNS. Networks: isolated (the default as root: one network
+namespace per cluster joined by an underlay) or loopback (the default otherwise; each cluster in its own
+127.X.0.0/16). \`up\` stays in the foreground until Ctrl-C (or runs in the background with --detach).
 
 Example:
-  mesh sandbox up --clusters cluster-a,cluster-b --dir .mesh-sandbox &
+  mesh sandbox up --clusters cluster-a,cluster-b --dir .mesh-sandbox --detach
   kubectl --kubeconfig .mesh-sandbox/kubeconfig --context cluster-a get pods -A
   mesh sandbox down --dir .mesh-sandbox
 ${EXIT_HELP}`);
 
+  registerUp(sb);
+  registerTools(sb);
+}
+
+function registerUp(sb: Command): void {
   sb.command('up')
-    .description('Start the clusters and stay in the foreground (Ctrl-C stops and removes everything)')
+    .description('Start the clusters; stays in the foreground until Ctrl-C, which stops and removes everything (--detach: background)')
     .option('--clusters <names>', 'comma-separated cluster names', 'cluster-a,cluster-b')
-    .addOption(new Option('--network <mode>', 'loopback (any user) or isolated (root, network namespaces)').choices(['loopback', 'isolated']).default('loopback'))
+    .addOption(new Option('--network <mode>', 'auto: isolated when root, else loopback; isolated: a network namespace per cluster (root); loopback: any user').choices(['auto', 'loopback', 'isolated']).default('auto'))
+    .option('--flat-routes', 'isolated network: route every cluster\'s pod CIDR from every other cluster (flat mode), as a flat CNI would', false)
+    .option('-d, --detach', 'run in the background: return once every cluster answers (log in DIR/up.log; stop with mesh sandbox down)', false)
     .option('--dir <dir>', 'sandbox directory (kubeconfig, state, logs)', '.mesh-sandbox')
     .option('--cluster-domain <domain>', 'cluster domain for all clusters, or cluster-a=a.local,cluster-b=b.local', 'cluster.local')
     .addHelpText('after', `
-Writes DIR/kubeconfig (one context per cluster, named after it) and DIR/state.json, prints one JSON line
-{"ready":true,...} on stdout when every cluster answers, then waits for SIGINT/SIGTERM or 'mesh sandbox down'.
+Runs in the foreground: the clusters live as long as this command, and Ctrl-C (or SIGTERM, or
+'mesh sandbox down --dir DIR' from another terminal) stops every process and removes every network
+namespace it made. With --detach it starts itself in the background instead and returns once ready.
+The first line on stderr says which network it uses and why (isolated when run as root, else loopback).
+Writes DIR/kubeconfig (one context per cluster, named after it) and DIR/state.json and prints one JSON
+line {"ready":true,...} on stdout when every cluster answers.
 
-Example:
-  mesh sandbox up --clusters cluster-a,cluster-b --network isolated --dir /tmp/sb
+Flat mode (Services exported with --mode flat) sends traffic to the other cluster's pod IPs, so in the
+isolated network it needs routes between the clusters' pod CIDRs: --flat-routes adds them at start,
+'mesh sandbox route --flat A B' later; 'mesh check' tests the path.
+
+Examples:
+  mesh sandbox up --clusters cluster-a,cluster-b --dir /tmp/sb
+  mesh sandbox up --clusters cluster-a,cluster-b --flat-routes --detach
+  mesh sandbox up --network loopback --dir /tmp/sb
 ${EXIT_HELP}`)
     .action(async (raw: unknown) => {
       const f = UpFlags.safeParse(raw);
@@ -67,17 +98,26 @@ ${EXIT_HELP}`)
       try {
         const names = parseClusterList(f.data.clusters);
         const domains = parseDomains(f.data.clusterDomain, names);
+        const { network, why } = chooseNetwork(f.data.network);
+        process.stderr.write(networkLine(network, why, f.data.flatRoutes));
+        if (f.data.detach) {
+          const r = await detachUp({ meshBin, dir: f.data.dir, args: ['--clusters', names.join(','), '--network', network, '--cluster-domain', f.data.clusterDomain, ...(f.data.flatRoutes ? ['--flat-routes'] : [])] });
+          process.stdout.write(r.readyLine + '\n');
+          process.stderr.write(`sandbox running in the background (pid ${r.pid}; log ${r.logPath}): kubectl --kubeconfig ${r.kubeconfig} --context ${names[0]} get pods -A   (stop: mesh sandbox down --dir ${f.data.dir})\n`);
+          return;
+        }
         // Signals stop the sandbox at any point, also while it is still starting.
         const ac = new AbortController();
         process.once('SIGINT', () => ac.abort());
         process.once('SIGTERM', () => ac.abort());
-        const sandbox = await up({ clusters: names, network: f.data.network, dir: f.data.dir, domains, meshBin, repoRoot, log, signal: ac.signal });
+        const sandbox = await up({ clusters: names, network, dir: f.data.dir, domains, meshBin, repoRoot, log, signal: ac.signal, flatRoutes: f.data.flatRoutes, notice: (m) => process.stderr.write(`sandbox up: ${m}\n`) });
         process.stdout.write(JSON.stringify({
           ready: true,
           dir: sandbox.state.dir,
           kubeconfig: sandbox.kubeconfigPath,
           mode: sandbox.state.mode,
           clusters: sandbox.state.clusters.map((c) => ({ name: c.plan.name, api: c.hostApiUrl, apiFromClusters: c.apiUrl, node: c.plan.nodeAddress, dns: c.dns, podCIDR: c.plan.podCIDR, serviceCIDR: c.plan.serviceCIDR, domain: c.plan.domain, netns: c.plan.netns })),
+          flatRoutes: sandbox.state.flatRoutes,
         }) + '\n');
         process.stderr.write(`sandbox up: kubectl --kubeconfig ${sandbox.kubeconfigPath} --context ${names[0]} get pods -A   (Ctrl-C or 'mesh sandbox down --dir ${f.data.dir}' to stop)\n`);
         await sandbox.done;
@@ -86,6 +126,10 @@ ${EXIT_HELP}`)
       }
     });
 
+}
+
+/** down, status, logs, route, exec: they work on the state `up` keeps in the sandbox directory. */
+function registerTools(sb: Command): void {
   sb.command('down')
     .description('Stop a sandbox started by `up` (also cleans up after a killed `up`)')
     .option('--dir <dir>', 'sandbox directory', '.mesh-sandbox')
@@ -154,7 +198,7 @@ ${EXIT_HELP}`)
     .argument('<cluster>', 'cluster')
     .argument('<command...>', 'command and arguments (after --)')
     .option('--dir <dir>', 'sandbox directory', '.mesh-sandbox')
-    .addHelpText('after', `\nExample:\n  mesh sandbox exec --dir /tmp/sb cluster-a -- node bin/mesh.js app client --url http://web.demo.svc.cluster.local:8080/\n${EXIT_HELP}`)
+    .addHelpText('after', `\nExample:\n  mesh sandbox exec --dir /tmp/sb cluster-a -- mesh app client --url http://web.demo.svc.cluster.local:8080/\n${EXIT_HELP}`)
     .action((cluster: string, command: string[], o: { dir: string }) => {
       try {
         const code = execIn(o.dir, cluster, command);

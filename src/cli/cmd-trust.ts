@@ -1,7 +1,7 @@
 // `mesh trust …`: make the shared root (kept off-cluster), per-cluster issuers, inspect and verify
 // certificates, edit trust bundles for a root rotation, and run the Identity service on its own.
 import type { Command } from 'commander';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -128,6 +128,14 @@ export function registerTrust(program: Command): void {
     'mesh trust inspect ./cluster-a/issuer.crt',
   ]);
 
+  registerTrustFiles(trust);
+  registerTrustInspect(trust);
+  registerTrustRotate(trust);
+  registerIdentityService(trust);
+}
+
+/** init, issuer, leaf: the files of the trust chain. */
+function registerTrustFiles(trust: Command): void {
   helpText(
     trust
       .command('init')
@@ -179,6 +187,11 @@ export function registerTrust(program: Command): void {
     ['mesh trust issuer --cluster-name cluster-a --root ./root --out ./cluster-a'],
   );
 
+  registerTrustLeaf(trust);
+}
+
+/** leaf: a workload certificate from an issuer directory (tests and manual setups). */
+function registerTrustLeaf(trust: Command): void {
   helpText(
     trust
       .command('leaf')
@@ -198,6 +211,8 @@ export function registerTrust(program: Command): void {
           cliError(err, 'cannot issue the leaf');
         }
         try {
+          // As init and issuer do: --out may name a directory that does not exist yet.
+          await mkdir(o.out, { recursive: true, mode: 0o700 });
           await writeFile(join(o.out, 'tls.key'), kp.keyPem, { mode: 0o600 });
           await writeFile(join(o.out, 'tls.crt'), chain);
         } catch (err) {
@@ -209,6 +224,10 @@ export function registerTrust(program: Command): void {
     ['mesh trust leaf --issuer ./cluster-a --identity spiffe://mesh.local/ns/default/sa/web --out ./web'],
   );
 
+}
+
+/** inspect and verify certificates. */
+function registerTrustInspect(trust: Command): void {
   helpText(
     trust
       .command('inspect')
@@ -256,6 +275,9 @@ export function registerTrust(program: Command): void {
     ['mesh trust verify ./web/tls.crt --bundle ./root/root.crt'],
   );
 
+}
+
+function registerTrustRotate(trust: Command): void {
   const rotate = trust.command('rotate').description('Edit the trust bundle for a root rotation (add the new root, later remove the old one)');
   helpText(rotate, ROTATE_LONG, [
     'mesh trust rotate add-root --bundle ca-bundle.crt --root ./new-root > ca-bundle.next.crt',
@@ -302,6 +324,9 @@ export function registerTrust(program: Command): void {
       }
     });
 
+}
+
+function registerIdentityService(trust: Command): void {
   helpText(
     trust
       .command('identity-service')

@@ -105,16 +105,18 @@ export interface Progress {
   step(msg: string): void;
   ok(msg: string): void;
   warn(msg: string): void;
+  /** Something the person must know or do that is not a failure (e.g. what the network must provide). */
+  note(msg: string): void;
 }
 
 export function stderrProgress(quiet = false): Progress {
   const w = (s: string) => {
     if (!quiet) process.stderr.write(s + '\n');
   };
-  return { step: (m) => w(`… ${m}`), ok: (m) => w(`✔ ${m}`), warn: (m) => w(`✘ ${m}`) };
+  return { step: (m) => w(`… ${m}`), ok: (m) => w(`✔ ${m}`), warn: (m) => w(`✘ ${m}`), note: (m) => w(`note: ${m}`) };
 }
 
-export const silentProgress: Progress = { step: () => {}, ok: () => {}, warn: () => {} };
+export const silentProgress: Progress = { step: () => {}, ok: () => {}, warn: () => {}, note: () => {} };
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

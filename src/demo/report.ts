@@ -68,14 +68,14 @@ export function renderReport(f: DemoFacts): string {
   }
   L.push(`  ${f.source}'s gateway presents spiffe://${DEFAULT_TRUST_DOMAIN}/ns/${MESH_NAMESPACE}/sa/${GATEWAY_NAME} (issued by ${f.source}'s issuer, which the shared root signed)`);
   L.push('');
-  L.push('Look further:');
+  L.push('Look further (`mesh` is on your PATH after `npm link`; see the README):');
   L.push(`  ${ctx(f.source)} get svc,endpointslices -n demo            # the shadows (mirror.mesh.io/* labels and annotations)`);
   L.push(`  ${ctx(f.source)} get links.multicluster.mesh.io -n mesh-system -o yaml`);
   L.push(`  ${ctx(f.target)} get pods -n demo -o wide`);
-  L.push(`  KUBECONFIG=${f.kubeconfig} mesh links ${f.source}`);
+  L.push(`  KUBECONFIG=${f.kubeconfig} mesh links ${f.source} -o wide          # every shadow and the Service it mirrors`);
   L.push(`  KUBECONFIG=${f.kubeconfig} mesh gateways ${f.source}`);
   L.push(`  KUBECONFIG=${f.kubeconfig} mesh check ${f.source} ${f.target}`);
-  L.push(`  mesh sandbox exec --dir ${f.dir} ${f.source} -- node bin/mesh.js app client --url http://web-${f.target}.demo.svc.cluster.local:8080/ --count 5`);
+  L.push(`  mesh sandbox exec --dir ${f.dir} ${f.source} -- mesh app client --url http://web-${f.target}.demo.svc.cluster.local:8080/ --count 5`);
   L.push(`  mesh sandbox logs --dir ${f.dir} ${f.target} mesh-system/<gateway pod>      # mesh sandbox status --dir ${f.dir} lists pods`);
   if (f.flatRoutes) L.push(`  (flat mode works here because the demo ran: mesh sandbox route --flat ${f.source} ${f.target} --dir ${f.dir})`);
   L.push('');

@@ -3,22 +3,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isolatedUnsupported } from '../sandbox/index.js';
+import { chooseNetwork as chooseSandboxNetwork, isolatedUnsupported, SandboxError, type NetworkChoice as SandboxNetworkChoice } from '../sandbox/index.js';
 import { DemoError } from './errors.js';
 import { SandboxEnvironment, type SandboxClusterInfo } from './environment.js';
 import { meshBin, repoRoot, runMesh } from './run.js';
 
-export type NetworkChoice = 'auto' | 'loopback' | 'isolated';
+export type NetworkChoice = SandboxNetworkChoice;
 
-/** Which network to use and why, in words a newcomer understands. */
+/** Which network to use and why: the sandbox's own rule (isolated when root), as a DemoError when impossible. */
 export function chooseNetwork(choice: NetworkChoice, unsupported: string | undefined = isolatedUnsupported()): { network: 'loopback' | 'isolated'; why: string } {
-  if (choice === 'loopback') return { network: 'loopback', why: 'asked for with --network loopback' };
-  if (choice === 'isolated') {
-    if (unsupported) throw new DemoError('Usage', `--network isolated is not possible here: ${unsupported}`, 'run as root, or use --network loopback');
-    return { network: 'isolated', why: 'asked for with --network isolated' };
+  try {
+    return chooseSandboxNetwork(choice, unsupported);
+  } catch (err) {
+    if (err instanceof SandboxError) throw new DemoError('Usage', err.message, err.hint);
+    throw err;
   }
-  if (unsupported) return { network: 'loopback', why: `falling back to loopback: the isolated network needs ${unsupported}` };
-  return { network: 'isolated', why: 'running as root: each cluster gets its own network namespace, joined only through node addresses' };
 }
 
 export interface Clusters {

@@ -141,7 +141,8 @@ export function linkCrd(): Record<string, unknown> {
             { name: 'Services', type: 'integer', jsonPath: '.status.mirroredServices.count' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
-          schema: { openAPIV3Schema: { type: 'object', properties: { spec: linkSpecOpenApi(), status: LINK_STATUS_SCHEMA } } },
+          // A Link without a spec links nothing: refused at the API instead of stored and then misreported.
+          schema: { openAPIV3Schema: { type: 'object', required: ['spec'], properties: { spec: linkSpecOpenApi(), status: LINK_STATUS_SCHEMA } } },
         },
       ],
     },

@@ -4,6 +4,7 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { SANDBOX_CLUSTER_LABEL } from '../api/index.js';
 import { startApiServer } from '../apiserver/index.js';
 import { DnsRecordSource, dnsServicesFromObjects, startDnsServer, type DnsServer } from '../dns/index.js';
 import { Controller, Informer, KubeClient, kubeConfigFromString, isAlreadyExists, type KubeObject } from '../kube/index.js';
@@ -12,6 +13,7 @@ import { ControllerManager, type Caches } from './controller-manager.js';
 import { hasUnshare } from './netns.js';
 import { Recorder } from './events.js';
 import { Kubelet } from './kubelet.js';
+import { KubeletStreams } from './kubelet-streams.js';
 import type { ClusterPlan } from './plan.js';
 import { startServiceProxy, type ProxyHandle } from './proxy-wiring.js';
 
@@ -56,36 +58,14 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
   const apiPort = api.port;
   log.info('api server listening', { url: api.url });
 
-  let apiSocket: string | undefined;
-  let sockServer: net.Server | undefined;
-  if (isolated) {
-    // The host cannot route into the namespace; a unix socket on the shared filesystem can.
-    apiSocket = join(cdir, 'api.sock');
-    rmSync(apiSocket, { force: true });
-    sockServer = net.createServer((c) => {
-      const up = net.connect({ host: '127.0.0.1', port: apiPort });
-      c.pipe(up).pipe(c);
-      const end = () => { c.destroy(); up.destroy(); };
-      c.on('error', end);
-      up.on('error', end);
-    });
-    await new Promise<void>((res, rej) => { sockServer!.once('error', rej); sockServer!.listen(apiSocket, () => res()); });
-  }
+  // The host cannot route into an isolated cluster's namespace; a unix socket on the shared filesystem can.
+  const { apiSocket, sockServer } = isolated ? await apiSocketForwarder(cdir, apiPort) : { apiSocket: undefined, sockServer: undefined };
 
   const kc = kubeConfigFromString(readFileSync(api.kubeconfigPath, 'utf8'));
   const client = await KubeClient.create(kc);
   await ensureNamespaces(client, ['default', 'kube-system', 'kube-public']);
 
-  const mk = (path: string, name: string) => new Informer(client, { path, name, logger: log });
-  const caches: Caches = {
-    pods: mk('/api/v1/pods', 'pods'),
-    services: mk('/api/v1/services', 'services'),
-    slices: mk('/apis/discovery.k8s.io/v1/endpointslices', 'endpointslices'),
-    namespaces: mk('/api/v1/namespaces', 'namespaces'),
-    serviceAccounts: mk('/api/v1/serviceaccounts', 'serviceaccounts'),
-    deployments: mk('/apis/apps/v1/deployments', 'deployments'),
-    statefulSets: mk('/apis/apps/v1/statefulsets', 'statefulsets'),
-  };
+  const caches = informers(client, log);
   const nodeName = `${plan.name}-node`;
   await registerNode(client, nodeName, plan);
   const recorder = new Recorder(client, 'kubelet', nodeName, log);
@@ -120,6 +100,8 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
     apiHost: plan.nodeAddress, apiPort, caPem: api.caPem, dns, sandboxId: o.sandboxId, recorder, log, ...(podDns ? { podDns } : {}),
   });
   holder.k = kubelet;
+  // pods/log, pods/exec and pods/portforward reach this kubelet through the API server.
+  api.setPodStreams(new KubeletStreams({ runtime: (k) => kubelet.runtime(k), meshBin: o.meshBin, repoRoot: o.repoRoot, ...(podDns ? { podDns } : {}) }));
   caches.pods.onKey((k) => kubeletCtl.enqueue(k));
 
   const all = Object.values(caches) as Informer<KubeObject>[];
@@ -168,7 +150,7 @@ async function registerNode(client: KubeClient, name: string, plan: ClusterPlan)
   const node = {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/control-plane': '', 'sandbox.mesh.io/cluster': plan.name } },
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/control-plane': '', [SANDBOX_CLUSTER_LABEL]: plan.name } },
     spec: { podCIDR: plan.podCIDR, podCIDRs: [plan.podCIDR] },
   };
   const status = {
@@ -186,4 +168,35 @@ async function registerNode(client: KubeClient, name: string, plan: ClusterPlan)
     cur = await client.get<{ metadata: { resourceVersion?: string } }>(`/api/v1/nodes/${name}`);
   }
   await client.replace(`/api/v1/nodes/${name}/status`, { ...node, metadata: { ...node.metadata, resourceVersion: cur.metadata.resourceVersion }, status });
+}
+
+/** A unix socket in the cluster dir that forwards to the API server (isolated mode: the host's way in). */
+async function apiSocketForwarder(cdir: string, apiPort: number): Promise<{ apiSocket: string; sockServer: net.Server }> {
+  const apiSocket = join(cdir, 'api.sock');
+  rmSync(apiSocket, { force: true });
+  const sockServer = net.createServer((c) => {
+    const up = net.connect({ host: '127.0.0.1', port: apiPort });
+    c.pipe(up).pipe(c);
+    const end = () => { c.destroy(); up.destroy(); };
+    c.on('error', end);
+    up.on('error', end);
+  });
+  await new Promise<void>((res, rej) => { sockServer.once('error', rej); sockServer.listen(apiSocket, () => res()); });
+  return { apiSocket, sockServer };
+}
+
+/** The informers every controller of the cluster process shares. */
+function informers(client: KubeClient, log: Logger): Caches {
+  const mk = (path: string, name: string) => new Informer(client, { path, name, logger: log });
+  return {
+    pods: mk('/api/v1/pods', 'pods'),
+    services: mk('/api/v1/services', 'services'),
+    slices: mk('/apis/discovery.k8s.io/v1/endpointslices', 'endpointslices'),
+    namespaces: mk('/api/v1/namespaces', 'namespaces'),
+    serviceAccounts: mk('/api/v1/serviceaccounts', 'serviceaccounts'),
+    deployments: mk('/apis/apps/v1/deployments', 'deployments'),
+    replicaSets: mk('/apis/apps/v1/replicasets', 'replicasets'),
+    statefulSets: mk('/apis/apps/v1/statefulsets', 'statefulsets'),
+    jobs: mk('/apis/batch/v1/jobs', 'jobs'),
+  };
 }

@@ -1,14 +1,15 @@
 // The sandbox's controller manager: EndpointSlices + Endpoints from Pods, the `default` ServiceAccount per
-// namespace, Deployments and StatefulSets -> Pods, LoadBalancer status. Each is a level-triggered
+// namespace, Deployments -> ReplicaSets -> Pods, StatefulSets and Jobs -> Pods, LoadBalancer status. Each is a level-triggered
 // controller: informers enqueue keys, reconcile(key) reads the caches and writes the difference.
 import type { Informer, KubeClient, KubeObject } from '../kube/index.js';
 import { Controller, isAlreadyExists, isNotFound, type ReconcileResult } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { desiredEndpoints, desiredEndpointSlices, sliceDiffers, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, type EndpointsObject } from './endpoints.js';
 import type { Recorder } from './events.js';
-import type { Deployment, EndpointSlice, Pod, Service, StatefulSet } from './types.js';
+import type { Deployment, EndpointSlice, Job, Pod, ReplicaSet, Service, StatefulSet } from './types.js';
 import { keyOf, selectorMatches, splitKey } from './types.js';
-import { ownedBy, planDeployment, planStatefulSet, type Plan } from './workloads.js';
+import { ownedBy, planStatefulSet, type Plan } from './workloads.js';
+import { planDeploymentRollout, planJob, planReplicaSet, REVISION_ANNOTATION } from './rollout.js';
 
 export interface Caches {
   pods: Informer;
@@ -17,7 +18,9 @@ export interface Caches {
   namespaces: Informer;
   serviceAccounts: Informer;
   deployments: Informer;
+  replicaSets: Informer;
   statefulSets: Informer;
+  jobs: Informer;
 }
 
 export interface ControllerManagerOptions {
@@ -36,7 +39,9 @@ export class ControllerManager {
   readonly endpoints: Controller;
   readonly serviceAccounts: Controller;
   readonly deployments: Controller;
+  readonly replicaSets: Controller;
   readonly statefulSets: Controller;
+  readonly jobs: Controller;
   private readonly c: Caches;
 
   constructor(private readonly o: ControllerManagerOptions) {
@@ -45,7 +50,9 @@ export class ControllerManager {
     this.endpoints = new Controller({ name: 'endpointslice', reconcile: (k) => this.reconcileService(k), workers: 2, logger: log });
     this.serviceAccounts = new Controller({ name: 'serviceaccount', reconcile: (k) => this.reconcileNamespace(k), workers: 1, logger: log });
     this.deployments = new Controller({ name: 'deployment', reconcile: (k) => this.reconcileDeployment(k), workers: 2, logger: log });
+    this.replicaSets = new Controller({ name: 'replicaset', reconcile: (k) => this.reconcileReplicaSet(k), workers: 2, logger: log });
     this.statefulSets = new Controller({ name: 'statefulset', reconcile: (k) => this.reconcileStatefulSet(k), workers: 1, logger: log });
+    this.jobs = new Controller({ name: 'job', reconcile: (k) => this.reconcileJob(k), workers: 1, logger: log });
 
     // Slices by owning Service, so a reconcile does not scan every slice of the namespace.
     this.c.slices.addIndex(SLICE_INDEX, (s) => {
@@ -69,8 +76,9 @@ export class ControllerManager {
       }
       for (const r of pod.metadata.ownerReferences ?? []) {
         if (!r.controller) continue;
-        if (r.kind === 'Deployment') this.deployments.enqueue(`${ns}/${r.name}`);
+        if (r.kind === 'ReplicaSet') this.replicaSets.enqueue(`${ns}/${r.name}`);
         if (r.kind === 'StatefulSet') this.statefulSets.enqueue(`${ns}/${r.name}`);
+        if (r.kind === 'Job') this.jobs.enqueue(`${ns}/${r.name}`);
       }
     };
     this.c.pods.onObject({ onAdd: onPod, onUpdate: (a, b) => { onPod(a); onPod(b); }, onDelete: onPod });
@@ -78,6 +86,16 @@ export class ControllerManager {
     this.c.serviceAccounts.onObject({ onDelete: (sa) => this.serviceAccounts.enqueue(sa.metadata?.namespace ?? '') });
     this.c.deployments.onKey((k) => this.deployments.enqueue(k));
     this.c.statefulSets.onKey((k) => this.statefulSets.enqueue(k));
+    this.c.jobs.onKey((k) => this.jobs.enqueue(k));
+    const onRs = (o: KubeObject) => {
+      this.replicaSets.enqueue(`${o.metadata?.namespace}/${o.metadata?.name}`);
+      for (const r of o.metadata?.ownerReferences ?? []) if (r.controller && r.kind === 'Deployment') this.deployments.enqueue(`${o.metadata?.namespace}/${r.name}`);
+    };
+    this.c.replicaSets.onObject({ onAdd: onRs, onUpdate: (_a, b) => onRs(b), onDelete: onRs });
+  }
+
+  private get all(): Controller[] {
+    return [this.endpoints, this.serviceAccounts, this.deployments, this.replicaSets, this.statefulSets, this.jobs];
   }
 
   private sliceOwner(s: KubeObject): void {
@@ -86,11 +104,11 @@ export class ControllerManager {
   }
 
   start(): void {
-    for (const c of [this.endpoints, this.serviceAccounts, this.deployments, this.statefulSets]) c.start();
+    for (const c of this.all) c.start();
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.endpoints, this.serviceAccounts, this.deployments, this.statefulSets].map((c) => c.stop()));
+    await Promise.all(this.all.map((c) => c.stop()));
   }
 
   // --- EndpointSlices / Endpoints / LoadBalancer status ------------------------------------------------
@@ -153,15 +171,47 @@ export class ControllerManager {
       .catch((err: unknown) => { if (!isAlreadyExists(err)) throw err; });
   }
 
-  // --- Deployments / StatefulSets ----------------------------------------------------------------------
-  private async reconcileDeployment(key: string): Promise<ReconcileResult> {
+  // --- Deployments -> ReplicaSets ----------------------------------------------------------------------
+  private async reconcileDeployment(key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
     const d = as<Deployment>(this.c.deployments.get(key));
-    return this.reconcileWorkload(key, 'Deployment', 'deployments', d, d ? (pods) => planDeployment(d, pods) : undefined);
+    const base = `/apis/apps/v1/namespaces/${namespace}`;
+    if (!d || d.metadata.deletionTimestamp) return; // owner-reference GC removes its ReplicaSets
+    const owned = this.c.replicaSets.listByNamespace(namespace).map((o) => o as unknown as ReplicaSet).filter((rs) => (rs.metadata.ownerReferences ?? []).some((r) => r.controller && r.uid === d.metadata.uid));
+    const plan = planDeploymentRollout(d, owned);
+    if (plan.create) {
+      await this.o.client.create(`${base}/replicasets`, plan.create).catch((err: unknown) => { if (!isAlreadyExists(err)) throw err; });
+      this.o.log.info('Deployment created a ReplicaSet', { deployment: key, replicaSet: plan.create.metadata.name, replicas: plan.create.spec.replicas });
+    }
+    for (const u of plan.update) {
+      await this.o.client.patch(`${base}/replicasets/${u.name}`, { ...(u.revision ? { metadata: { annotations: { [REVISION_ANNOTATION]: u.revision } } } : {}), spec: { replicas: u.replicas } });
+    }
+    for (const n of plan.delete) await this.o.client.delete(`${base}/replicasets/${n}`).catch(ignoreNotFound);
+    if (d.metadata.annotations?.[REVISION_ANNOTATION] !== plan.revision) await this.o.client.patch(`${base}/deployments/${name}`, { metadata: { annotations: { [REVISION_ANNOTATION]: plan.revision } } });
+    await this.writeStatus(`${base}/deployments/${name}/status`, plan.status);
+  }
+
+  // --- ReplicaSets / StatefulSets / Jobs -> Pods -------------------------------------------------------
+  private async reconcileReplicaSet(key: string): Promise<ReconcileResult> {
+    const rs = as<ReplicaSet>(this.c.replicaSets.get(key));
+    return this.reconcileWorkload(key, 'ReplicaSet', 'apps/v1/replicasets', rs, rs ? (pods) => planReplicaSet(rs, pods) : undefined);
   }
 
   private async reconcileStatefulSet(key: string): Promise<ReconcileResult> {
     const s = as<StatefulSet>(this.c.statefulSets.get(key));
-    return this.reconcileWorkload(key, 'StatefulSet', 'statefulsets', s, s ? (pods) => planStatefulSet(s, pods) : undefined);
+    return this.reconcileWorkload(key, 'StatefulSet', 'apps/v1/statefulsets', s, s ? (pods) => planStatefulSet(s, pods) : undefined);
+  }
+
+  private async reconcileJob(key: string): Promise<ReconcileResult> {
+    const j = as<Job>(this.c.jobs.get(key));
+    return this.reconcileWorkload(key, 'Job', 'batch/v1/jobs', j, j ? (pods) => planJob(j, pods, new Date().toISOString().replace(/\.\d+Z$/, 'Z')) : undefined);
+  }
+
+  private async writeStatus(path: string, status: Record<string, unknown>): Promise<void> {
+    const sig = JSON.stringify(status);
+    if (this.lastStatus.get(path) === sig) return;
+    await this.o.client.patch(path, { status });
+    this.lastStatus.set(path, sig);
   }
 
   private readonly lastStatus = new Map<string, string>();
@@ -186,7 +236,8 @@ export class ControllerManager {
     return false;
   }
 
-  private async reconcileWorkload(key: string, kind: 'Deployment' | 'StatefulSet', plural: string, owner: Deployment | StatefulSet | undefined, plan: ((owned: Pod[]) => Plan) | undefined): Promise<ReconcileResult> {
+  /** `resource`: `<group>/<version>/<plural>` of the owner. */
+  private async reconcileWorkload(key: string, kind: 'ReplicaSet' | 'StatefulSet' | 'Job', resource: string, owner: ReplicaSet | StatefulSet | Job | undefined, plan: ((owned: Pod[]) => Plan) | undefined): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const podsPath = `/api/v1/namespaces/${namespace}/pods`;
     const pods = this.c.pods.listByNamespace(namespace).map((p) => p as unknown as Pod);
@@ -217,12 +268,8 @@ export class ControllerManager {
     }
     if (res.create.length) this.o.log.info(`${kind} scaled up`, { [kind.toLowerCase()]: key, created: res.create.map((p) => p.metadata.name) });
     if (res.delete.length) this.o.log.info(`${kind} removed pods`, { [kind.toLowerCase()]: key, deleted: res.delete });
-    const sig = JSON.stringify(res.status);
-    if (this.lastStatus.get(key) !== sig) {
-      const path = `/apis/apps/v1/namespaces/${namespace}/${plural}/${name}/status`;
-      await this.o.client.patch(path, { status: res.status });
-      this.lastStatus.set(key, sig);
-    }
+    const [group, version, plural] = resource.split('/');
+    await this.writeStatus(`/apis/${group}/${version}/namespaces/${namespace}/${plural}/${name}/status`, res.status);
   }
 }
 

@@ -7,4 +7,5 @@ export { runCluster, type ClusterRunOptions, type RunningCluster } from './clust
 export { readState, type SandboxState, type ClusterState } from './state.js';
 export { planCluster, parseClusterList, parseDomains, NetworkMode, IpAllocator, type ClusterPlan } from './plan.js';
 export { isolatedUnsupported } from './netns.js';
+export { chooseNetwork, type NetworkChoice } from './network-choice.js';
 export { SandboxError, type SandboxErrorCode } from './errors.js';

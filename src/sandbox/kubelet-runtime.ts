@@ -21,6 +21,11 @@ export interface ContainerRt {
   probeTimers: NodeJS.Timeout[];
   /** Bumped on every start so late probe results of an old process are ignored. */
   generation: number;
+  /** The log of the running (or last) instance, and of the one before it (`kubectl logs --previous`). */
+  logPath?: string;
+  prevLogPath?: string;
+  /** The environment the container was started with (exec runs with it). */
+  env?: Record<string, string>;
 }
 
 export interface PodRt {

@@ -3,8 +3,8 @@
 // (start, restart with backoff, stop on delete), then writes the Pod status that follows from them.
 // Pods get a finalizer so that a delete waits for the process to be stopped (grace period, then SIGKILL).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, openSync, closeSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import type { Controller, Informer, KubeClient } from '../kube/index.js';
 import { isNotFound, isConflict, errorMessage } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
@@ -59,6 +59,11 @@ export class Kubelet {
   constructor(private readonly o: KubeletOptions) {
     this.ips = new IpAllocator(o.plan.podFirst, o.plan.podLast);
     this.volumes = new PodVolumes({ client: o.client, caPem: o.caPem, log: o.log, isCurrent: (rt) => this.pods.get(rt.key) === rt });
+  }
+
+  /** The runtime of a pod this kubelet runs, for pods/log, exec and portforward. */
+  runtime(key: string): PodRt | undefined {
+    return this.pods.get(key);
   }
 
   /** Pods currently running as processes (for status). */
@@ -152,7 +157,11 @@ export class Kubelet {
     }
     const launch = this.launchSpec(rt, c, pod, resolved.argv);
     if (!launch) return;
-    const child = this.spawnProcess(rt, pod, launch.argv, launch.env);
+    const logPath = this.instanceLog(rt, c, pod);
+    const child = this.spawnProcess(rt, pod, launch.argv, launch.env, logPath);
+    if (c.logPath !== logPath) c.prevLogPath = c.logPath;
+    c.logPath = logPath;
+    c.env = launch.env;
     const gen = ++c.generation;
     c.proc = child;
     c.startedMs = Date.now();
@@ -171,6 +180,9 @@ export class Kubelet {
     return {
       PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       HOSTNAME: pod.spec.hostname ?? pod.metadata.name,
+      // Pods share the host's ports in loopback mode: servers that bind POD_IP (ours do) get the pod's own
+      // address even when the spec does not ask for it (kubectl create deployment).
+      POD_IP: rt.ip,
       KUBERNETES_SERVICE_HOST: this.o.apiHost,
       KUBERNETES_SERVICE_PORT: String(this.o.apiPort),
       KUBERNETES_SERVICE_PORT_HTTPS: String(this.o.apiPort),
@@ -201,9 +213,27 @@ export class Kubelet {
     return { argv: argv0.map((a) => rewriteMountPaths(expandVars(a, env), mounts, root)), env };
   }
 
-  /** Starts `node <argv>` in its own process group, output appended to the pod's log (and, as root, with the pod's resolv.conf). */
-  private spawnProcess(rt: PodRt, pod: Pod, argv: string[], env: Record<string, string>): ChildProcess {
-    const logPath = join(this.o.clusterDir, pod.metadata.namespace ?? 'default', `${pod.metadata.name}.log`);
+  /**
+   * One log file per container instance, as the kubelet keeps them: `<ns>/logs/<pod>_<uid8>/<container>/<restart>.log`.
+   * `<ns>/<pod>.log` links to the first container's current one (`mesh sandbox logs`).
+   */
+  private instanceLog(rt: PodRt, c: ContainerRt, pod: Pod): string {
+    const ns = pod.metadata.namespace ?? 'default';
+    const dir = join(this.o.clusterDir, ns, 'logs', `${pod.metadata.name}_${rt.uid.slice(0, 8)}`, c.spec.name);
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, `${c.restartCount}.log`);
+    if (pod.spec.containers[0]?.name === c.spec.name) {
+      const link = join(this.o.clusterDir, ns, `${pod.metadata.name}.log`);
+      const tmp = `${link}.tmp-${process.pid}`;
+      rmSync(tmp, { force: true });
+      symlinkSync(relative(dirname(link), path), tmp);
+      renameSync(tmp, link);
+    }
+    return path;
+  }
+
+  /** Starts `node <argv>` in its own process group, output appended to `logPath` (and, as root, with the pod's resolv.conf). */
+  private spawnProcess(rt: PodRt, pod: Pod, argv: string[], env: Record<string, string>, logPath: string): ChildProcess {
     const fd = openSync(logPath, 'a');
     try {
       // unshare and sh both exec, so the pid is the container's node process either way.

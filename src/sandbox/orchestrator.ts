@@ -11,7 +11,8 @@ import { stringify } from 'yaml';
 import { errorMessage, kubeConfigFromString } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { SandboxError } from './errors.js';
-import { createClusterNetns, createUnderlay, deleteNetns, hasUnshare, isolatedUnsupported, listNetns, netnsPids, underlayName } from './netns.js';
+import { createClusterNetns, createUnderlay, deleteNetns, flatRoute, hasUnshare, isolatedUnsupported, listNetns, netnsPids, underlayName } from './netns.js';
+import { claimNetnsOwner, releaseNetnsOwner, removeStaleNetns, STALE_NETNS_MIN_AGE_MS } from './netns-stale.js';
 import { planCluster, type ClusterPlan, type NetworkMode } from './plan.js';
 import { claimLoopbackOctets, claimsOf, pidAlive, processesOfSandbox, readState, releaseLoopbackOctets, statePath, writeState, type ClusterState, type SandboxState } from './state.js';
 
@@ -27,6 +28,10 @@ export interface UpOptions {
   readyTimeoutMs?: number;
   /** Aborting stops the sandbox, also while it is still starting (Ctrl-C during `up`). */
   signal?: AbortSignal;
+  /** Isolated network: route every pair of clusters' pod CIDRs to each other from the start (flat mode). */
+  flatRoutes?: boolean;
+  /** Told what `up` did that the user should know (leftovers it removed). */
+  notice?: (message: string) => void;
 }
 
 export interface ReadyLine {
@@ -59,6 +64,13 @@ export async function up(o: UpOptions): Promise<Sandbox> {
     if (pidAlive(old.upPid) && old.upPid !== process.pid) throw new SandboxError('AlreadyRunning', `a sandbox is already running in ${dir} (pid ${old.upPid})`, `stop it first: mesh sandbox down --dir ${dir}`);
     o.log.info('cleaning up after an earlier sandbox that did not stop cleanly', { dir, sandboxId: old.sandboxId });
     await cleanup(old, o.log);
+  }
+  // Namespaces of a sandbox that was killed before it could clean up (root only).
+  const minAge = Number(process.env['MESH_SANDBOX_STALE_NETNS_MIN_AGE_MS']);
+  const stale = removeStaleNetns(Number.isFinite(minAge) && minAge >= 0 ? minAge : STALE_NETNS_MIN_AGE_MS);
+  if (stale.length) {
+    o.log.info('removed network namespaces left by a killed sandbox', { netns: stale });
+    o.notice?.(`removed network namespaces left by a killed sandbox: ${stale.join(', ')}`);
   }
   if (o.network === 'isolated') {
     const why = isolatedUnsupported();
@@ -148,11 +160,23 @@ function createNetworks(o: UpOptions, state: SandboxState): ClusterPlan[] {
   const underlay = underlayName(prefix);
   state.underlay = underlay;
   state.clusters = plans.map((plan) => ({ plan }));
-  // Record names before creating anything, so a crash midway still leaves `down` a list.
+  // Record names before creating anything, so a crash midway still leaves `down` a list, and claim them, so
+  // another `up` does not take them for a killed run's while they have no process yet.
   state.netns = [underlay, ...plans.map((p) => p.netns!)];
   writeState(state);
+  claimNetnsOwner(sandboxId);
   createUnderlay(underlay);
   for (const p of plans) createClusterNetns(p, underlay);
+  if (o.flatRoutes) {
+    // As a flat CNI would: every cluster routes every other cluster's pod CIDR via that cluster's node.
+    for (const [i, a] of plans.entries()) {
+      for (const b of plans.slice(i + 1)) {
+        flatRoute(a, b, false);
+        state.flatRoutes.push([a.name, b.name].sort().join(':'));
+      }
+    }
+    writeState(state);
+  }
   return plans;
 }
 
@@ -273,6 +297,7 @@ export async function cleanup(s: SandboxState, log: Logger): Promise<void> {
     for (const p of netnsPids(ns)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
     deleteNetns(ns);
   }
+  releaseNetnsOwner(s.sandboxId);
   releaseLoopbackOctets([...new Set([...s.clusters.flatMap((c) => (c.plan.loopbackOctet ? [c.plan.loopbackOctet] : [])), ...claimsOf(s.sandboxId)])], s.sandboxId);
   for (const c of s.clusters) {
     rmSync(join(s.dir, c.plan.name, 'pods'), { recursive: true, force: true });

@@ -195,6 +195,29 @@ export interface Deployment extends KObj {
     strategy?: { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } };
     minReadySeconds?: number;
     paused?: boolean;
+    revisionHistoryLimit?: number;
+  };
+  status?: Record<string, unknown>;
+}
+
+export interface ReplicaSet extends KObj {
+  spec: {
+    replicas?: number;
+    selector: LabelSelector;
+    template: PodTemplate;
+    minReadySeconds?: number;
+  };
+  status?: Record<string, unknown>;
+}
+
+export interface Job extends KObj {
+  spec: {
+    completions?: number;
+    parallelism?: number;
+    backoffLimit?: number;
+    suspend?: boolean;
+    selector?: LabelSelector;
+    template: PodTemplate;
   };
   status?: Record<string, unknown>;
 }

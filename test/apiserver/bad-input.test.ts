@@ -174,3 +174,40 @@ test('incomplete owner references, bad finalizers, and edits of immutable Config
   const labelled = await raw('PATCH', '/api/v1/namespaces/bad/configmaps/frozen', '{"metadata":{"labels":{"ok":"yes"}}}', { 'Content-Type': 'application/merge-patch+json' });
   assert.equal(labelled.code, 200, 'metadata of an immutable ConfigMap may still change');
 });
+
+/** An upgrade request over raw TLS; resolves with the status line and body the server answered. */
+function upgrade(path: string, headers: Record<string, string>, token: string | null = srv.adminToken): Promise<{ status: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(path, srv.url);
+    const req = https.request(u, { method: 'GET', ca: srv.caPem, headers: { Connection: 'Upgrade', ...(token !== null ? { Authorization: `Bearer ${token}` } : {}), ...headers } });
+    req.on('upgrade', (res) => resolve({ status: String(res.statusCode), text: '' }));
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: String(res.statusCode), text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('pod subresources on a server without a kubelet, and bad upgrades, get Status errors (no crash)', async () => {
+  const pod = await raw('POST', '/api/v1/namespaces/bad/pods', JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'mesh-federation:dev' }] } }));
+  assert.equal(pod.code, 201);
+  const log = await raw('GET', '/api/v1/namespaces/bad/pods/p/log');
+  isStatus(log, 400, 'BadRequest');
+  assert.match(log.body.message ?? '', /does not have a host assigned/);
+  isStatus(await raw('GET', '/api/v1/namespaces/bad/pods/p/log?container=nope'), 400, 'BadRequest');
+  isStatus(await raw('GET', '/api/v1/namespaces/bad/pods/p/log?tailLines=-1'), 400, 'BadRequest');
+  isStatus(await raw('POST', '/api/v1/namespaces/bad/pods/p/exec?command=true&stdout=true'), 400, 'BadRequest');
+  const ws = { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Protocol': 'v5.channel.k8s.io' };
+  const noKubelet = await upgrade('/api/v1/namespaces/bad/pods/p/exec?command=true&stdout=true', ws);
+  assert.equal(noKubelet.status, '400');
+  assert.match(noKubelet.text, /does not have a host assigned/);
+  assert.equal((await upgrade('/api/v1/namespaces/bad/pods/p/exec?stdout=true', ws)).status, '400', 'no command');
+  assert.equal((await upgrade('/api/v1/namespaces/bad/pods/p/exec?command=true', ws)).status, '400', 'no stream asked for');
+  assert.equal((await upgrade('/api/v1/namespaces/bad/pods/missing/exec?command=true&stdout=true', ws)).status, '404');
+  assert.equal((await upgrade('/api/v1/namespaces/bad/pods/p/exec?command=true&stdout=true', ws, null)).status, '401');
+  assert.equal((await upgrade('/api/v1/namespaces/bad/configmaps/x', ws)).status, '400', 'only exec and portforward upgrade');
+  assert.equal((await raw('GET', '/api/v1/namespaces/bad/pods/p')).code, 200, 'the server still answers');
+});

@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -60,8 +61,10 @@ after(async () => {
   await t?.cleanup();
 });
 
+// No kubelet runs pods next to these API servers, so the data path check (a pod per Link and mode) is
+// skipped here; test/cli/sandbox.test.ts runs it against whole sandbox clusters.
 async function runCheck(...contexts: string[]): Promise<{ code: number | string; stdout: string; failed: string[] }> {
-  const r = await t.mesh(['check', ...contexts]);
+  const r = await t.mesh(['check', ...contexts, '--no-data-path']);
   const failed = r.stdout.split('\n').filter((l) => l.startsWith('✘')).map((l) => l.replace(/^✘ [^:]+: /, '').split(':')[0]);
   return { code: r.code, stdout: r.stdout + r.stderr, failed };
 }
@@ -133,7 +136,7 @@ test('fault: link credentials rejected by the remote API', async () => {
   const out = await fault(['link cluster-b'], async () => {
     undo = await editCredentials((kc) => kc.replace(/token: .*/, 'token: not-a-valid-token'));
   }, () => undo());
-  assert.match(out, /credentials valid: the remote API answers 401/);
+  assert.match(out, /credentials valid: cluster-b's API answers 401/);
 });
 
 test('fault: remote API unreachable (controller agrees)', async () => {
@@ -149,11 +152,57 @@ test('fault: remote API unreachable (controller agrees)', async () => {
   assert.match(out, /remote API reachable: https:\/\/127\.0\.0\.1:\d+: .*controller: Unreachable/);
 });
 
+test('remote API unreachable from this machine but reached by the controller: a ✔ that says from where, with no error in it', async () => {
+  const port = await freePort();
+  const undo = await editCredentials((kc) => kc.replace(/server: .*/, `server: https://127.0.0.1:${port}`));
+  try {
+    const r = await runCheck(A);
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /✔ cluster-a: link cluster-b: remote API reachable: https:\/\/127\.0\.0\.1:\d+, from cluster-a's controller \(Link condition RemoteAPIReachable=True, Watching\); this machine does not reach that address/);
+    assert.match(r.stdout, /✔ cluster-a: link cluster-b: credentials valid: accepted by cluster-b's API, from cluster-a's controller/);
+    const okLines = r.stdout.split('\n').filter((l) => l.startsWith('✔'));
+    assert.deepEqual(okLines.filter((l) => /ECONNREFUSED|self-signed|not from here/.test(l)), [], 'no error text in a ✔ line');
+  } finally {
+    await undo();
+  }
+});
+
+test('a Link with an invalid spec is reported as invalid (with the field), not as a missing Secret; the CRD refuses a Link without spec', async () => {
+  const path = '/apis/multicluster.mesh.io/v1alpha1/namespaces/mesh-system/links/cluster-x';
+  await a.create('/apis/multicluster.mesh.io/v1alpha1/namespaces/mesh-system/links', {
+    apiVersion: 'multicluster.mesh.io/v1alpha1', kind: 'Link', metadata: { name: 'cluster-x', namespace: 'mesh-system' },
+    spec: { targetClusterName: 'cluster-x', clusterCredentialsSecret: 'cluster-credentials-cluster-x', targetClusterDomain: 'Not A Domain' },
+  });
+  try {
+    const r = await runCheck(A);
+    assert.equal(r.code, 1, r.stdout);
+    assert.deepEqual(r.failed, ['link cluster-x'], r.stdout);
+    assert.match(r.stdout, /✘ cluster-a: link cluster-x: spec valid: spec\.targetClusterDomain: must be a DNS name/);
+    assert.match(r.stdout, /hint: the controller ignores an invalid Link: kubectl --context cluster-a -n mesh-system edit link cluster-x/);
+    assert.doesNotMatch(r.stdout, /cluster-x: credentials valid|Secret .* missing/);
+  } finally {
+    await a.delete(path);
+  }
+  // The real kubectl, as a user would apply one: refused by the CRD's schema, nothing stored.
+  const k = spawnSync('kubectl', ['--kubeconfig', t.kubeconfig, '--context', A, 'apply', '-f', '-'], {
+    input: 'apiVersion: multicluster.mesh.io/v1alpha1\nkind: Link\nmetadata: {name: cluster-y, namespace: mesh-system}\n',
+    encoding: 'utf8',
+  });
+  if (k.error) {
+    process.stdout.write('SKIP (part): kubectl is not installed; the CRD check ran through the client only\n');
+    await assert.rejects(a.create('/apis/multicluster.mesh.io/v1alpha1/namespaces/mesh-system/links', { apiVersion: 'multicluster.mesh.io/v1alpha1', kind: 'Link', metadata: { name: 'cluster-y' } }), (e: { code?: number }) => e.code === 422);
+  } else {
+    assert.equal(k.status, 1, k.stdout + k.stderr);
+    assert.match(k.stderr, /spec: Required value/);
+  }
+  assert.equal(await getOrNull(a, '/apis/multicluster.mesh.io/v1alpha1/namespaces/mesh-system/links/cluster-y'), null);
+});
+
 test('fault: gateway probe failing', async () => {
   const out = await fault(['link cluster-b'], async () => {
     await a.patch(`${LINK}/status`, { status: { lastProbe: { time: new Date().toISOString(), success: false, message: 'connect ETIMEDOUT 127.0.2.1:4143' } } });
   }, () => a.patch(`${LINK}/status`, healthyStatus).then(() => undefined));
-  assert.match(out, /gateway probe alive: connect ETIMEDOUT/);
+  assert.match(out, /gateway probe alive: cluster-a's controller: connect ETIMEDOUT/);
 });
 
 test('fault: a shadow without a Link', async () => {
@@ -177,7 +226,7 @@ test('fault: API unreachable, and an unknown context', async () => {
 });
 
 test('fault: clock skew (clock injected in-process)', async () => {
-  const lines = await check([A], t.kubeconfig, { now: () => new Date(Date.now() - 120_000) });
+  const lines = await check([A], t.kubeconfig, { now: () => new Date(Date.now() - 120_000), dataPath: false });
   const skew = lines.find((l) => l.check === 'clock skew');
   assert.ok(skew);
   assert.equal(skew.ok, false);

@@ -33,3 +33,29 @@ test('missing arguments and unknown options are usage errors (exit 2) on stderr'
     assert.equal(p.stdout(), '');
   }
 });
+
+test('sandbox up --help says it runs in the foreground (and how not to), and that isolated is the default as root', async () => {
+  const p = startMesh(['sandbox', 'up', '--help']);
+  assert.equal(await p.exited, 0, p.stderr());
+  const out = p.stdout().replace(/\s+/g, ' ');
+  assert.match(out, /stays in the foreground until Ctrl-C/);
+  assert.match(out, /-d, --detach run in the background/);
+  assert.match(out, /auto: isolated when root, else loopback/);
+  assert.match(out, /--flat-routes/);
+  const top = startMesh(['sandbox', '--help']);
+  assert.equal(await top.exited, 0);
+  assert.match(top.stdout(), /stays in the foreground until Ctrl-C \(or runs in the background with --detach\)/);
+});
+
+test('demo apps prints the demo\'s apps for a cluster; without --cluster-name it is a usage error', async () => {
+  const p = startMesh(['demo', 'apps', '--cluster-name', 'cluster-b']);
+  assert.equal(await p.exited, 0, p.stderr());
+  assert.match(p.stdout(), /^kind: Deployment\nmetadata:\n {2}name: web\n {2}namespace: demo$/m);
+  assert.match(p.stdout(), /value: cluster-b/);
+  const bad = startMesh(['demo', 'apps']);
+  assert.equal(await bad.exited, 2);
+  assert.match(bad.stderr(), /required option '--cluster-name <name>'/);
+  const badName = startMesh(['demo', 'apps', '--cluster-name', 'Not_A_Label']);
+  assert.equal(await badName.exited, 2);
+  assert.match(badName.stderr(), /--cluster-name: must be a DNS label/);
+});

@@ -23,7 +23,9 @@ after(async () => {
 test('install --dry-run -o yaml prints every object, issuer included, and needs no cluster', async () => {
   const r = await t.mesh(['install', 'nowhere', '--cluster-name', 'east', '--trust-root', t.rootDir, '--dry-run', '-o', 'yaml', '--ha'], { KUBECONFIG: '/nonexistent' });
   assert.equal(r.code, 0, r.stderr);
-  const objs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec?: { replicas?: number } });
+  assert.match(r.stdout, /^# cluster: nowhere\n---\n/);
+  assert.match(r.stderr, /note: nowhere cannot be read \(.*\): the issuer printed is a new one/);
+  const objs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec?: { replicas?: number } } | null).filter((o) => o !== null);
   const names = objs.map((o) => `${o.kind}/${o.metadata.name}`);
   for (const want of ['CustomResourceDefinition/links.multicluster.mesh.io', 'Namespace/mesh-system', 'Secret/mesh-issuer', 'ConfigMap/mesh-trust-roots', 'Deployment/mesh-controller', 'Deployment/mesh-gateway']) assert.ok(names.includes(want), `${want} missing`);
   assert.equal(objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'mesh-controller')?.spec?.replicas, 2);
@@ -39,6 +41,17 @@ test('install is idempotent: a second run changes nothing and keeps the issuer',
   assert.equal(r.issuer, 'kept');
   assert.deepEqual(r.objects.filter((o) => o.result !== 'unchanged'), []);
   assert.deepEqual((await getOrNull(a, '/api/v1/namespaces/mesh-system/secrets/mesh-issuer'))?.data, issuer1);
+});
+
+test('install prints each object once: on stderr as it goes, one summary line on stdout (every object again only with -o)', async () => {
+  const r = await t.mesh(['install', A, '--trust-root', t.rootDir, '--no-wait']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^cluster-a: \d+ objects applied \(0 created, 0 updated, \d+ unchanged\); issuer kept\n$/);
+  const perObject = r.stderr.split('\n').filter((l) => / unchanged$/.test(l));
+  assert.ok(perObject.includes('✔ Deployment mesh-system/mesh-controller unchanged'), r.stderr);
+  assert.equal(new Set(perObject).size, perObject.length, 'no object twice on stderr');
+  assert.equal(Number(/(\d+) objects applied/.exec(r.stdout)?.[1]), perObject.length, 'the summary counts what stderr listed');
+  assert.doesNotMatch(r.stdout, /mesh-controller/, 'stdout does not repeat the objects');
 });
 
 test('upgrade in place: --ha changes only what it should', async () => {
@@ -92,8 +105,17 @@ test('uninstall removes everything: Links, shadows, link identities, the install
   const l = await t.mesh(['link', A, B, '--no-wait', '--both']);
   assert.equal(l.code, 0, l.stderr);
   await a.create('/api/v1/namespaces/default/services', { metadata: { name: 'web-cluster-b', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': B } }, spec: { ports: [{ port: 80 }] } });
+  // A Service of A's own, exported to other clusters, with a label of its owner's beside the mesh's.
+  await a.create('/api/v1/namespaces/default/services', { metadata: { name: 'shop', labels: { app: 'shop', 'mirror.mesh.io/exported': 'true' } }, spec: { ports: [{ port: 80 }] } });
   const r = await t.mesh(['uninstall', A, '--wait-timeout', '1s']);
   assert.equal(r.code, 0, r.stderr);
+  // The README says nothing is left behind but the user's own things: the export label goes, the Service stays.
+  const shop = await getOrNull(a, '/api/v1/namespaces/default/services/shop');
+  assert.deepEqual((shop?.metadata as { labels?: Record<string, string> }).labels, { app: 'shop' });
+  assert.match(r.stderr, /✔ Service default\/shop: label mirror\.mesh\.io\/exported removed/);
+  assert.match(r.stdout, /^cluster-a: mesh removed \(\d+ object\(s\) deleted, export label removed from 1 Service\(s\)\)\nleft in place:\n {2}- your Services and workloads, and the namespaces they live in\n {2}- the trust root files/);
+  assert.match(r.stdout, /- other clusters' Links to cluster-a: they report it unreachable until you run there: mesh unlink <their context> cluster-a/);
+  assert.doesNotMatch(r.stdout, /Deployment/, 'each deleted object is on stderr only');
   const leftovers: string[] = [];
   // The namespace itself may still be finalizing (no namespace controller here), but it must be empty.
   const ns = await getOrNull(a, '/api/v1/namespaces/mesh-system');
@@ -124,4 +146,20 @@ test('uninstall removes everything: Links, shadows, link identities, the install
   assert.equal(chk.code, 1);
   assert.match(chk.stdout, /✘ cluster-a: mesh installed: (no mesh-system namespace|namespace mesh-system is being deleted)/);
   assert.match(chk.stdout, /hint: mesh install cluster-a --trust-root DIR/);
+});
+
+test('uninstall --keep-exports keeps the export labels and says so; -o json lists every object', async () => {
+  const inst = await t.mesh(['install', A, '--trust-root', t.rootDir, '--no-wait']);
+  assert.equal(inst.code, 0, inst.stderr);
+  const r = await t.mesh(['uninstall', A, '--wait-timeout', '1s', '--keep-exports', '-o', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as { unexported: string[]; stillExported: string[]; left: string[]; objects: { kind: string; result: string }[] };
+  assert.deepEqual(res.unexported, []);
+  assert.deepEqual(res.stillExported, []);
+  assert.ok(res.objects.some((o) => o.kind === 'Deployment' && o.result === 'deleted'));
+  await a.patch('/api/v1/namespaces/default/services/shop', { metadata: { labels: { 'mirror.mesh.io/exported': 'flat' } } });
+  const again = await t.mesh(['uninstall', A, '--wait-timeout', '1s', '--keep-exports']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /- the label mirror\.mesh\.io\/exported on 1 Service\(s\) \(--keep-exports\): default\/shop/);
+  assert.equal(((await getOrNull(a, '/api/v1/namespaces/default/services/shop'))?.metadata as { labels?: Record<string, string> }).labels?.['mirror.mesh.io/exported'], 'flat');
 });

@@ -180,7 +180,7 @@ test('a failure in SOURCE after TARGET steps rolls back TARGET too', async () =>
 test('killing TARGET\'s API server between steps: SOURCE untouched, leftovers named, unlink finishes the job', async () => {
   const target = t.servers.get(B)!;
   let killed = false;
-  const err = await linkInProcess(A, B, { kubeconfig: t.kubeconfig, mode: 'gateway', both: false, output: 'table', wait: false, waitTimeout: 5 }, silentProgress, {
+  const err = await linkInProcess(A, B, { kubeconfig: t.kubeconfig, mode: 'gateway', both: false, output: 'table', wait: false, waitTimeout: 5, dryRun: false }, silentProgress, {
     async afterStep(step) {
       if (step === 'target:ClusterRole' && !killed) {
         killed = true;

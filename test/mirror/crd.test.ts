@@ -46,6 +46,7 @@ test('CRD spec fields are exactly the zod schema fields (top level, gateway, pro
   assert.deepEqual(Object.keys(spec.properties!.gateway.properties!).sort(), Object.keys(shapeOf(zs.gateway)).sort());
   assert.deepEqual(Object.keys(spec.properties!.probe.properties!).sort(), Object.keys(shapeOf(zs.probe)).sort());
   assert.deepEqual([...(spec.required ?? [])].sort(), ['clusterCredentialsSecret', 'targetClusterName']);
+  assert.deepEqual(crd.spec.versions[0].schema.openAPIV3Schema.required, ['spec'], 'a Link without spec is refused');
   assert.deepEqual(spec.properties!.gateway.properties!.transport.enum, ['connect', 'tls-pipe']);
 });
 

@@ -3,30 +3,45 @@
 // `route --flat` opens pod-to-pod and `--remove` closes it again; `down` removes every namespace.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { stopAll, startMesh } from '../helpers/process.js';
 import type { KubeClient } from '../../src/kube/index.js';
 import { isolatedUnsupported } from '../../src/sandbox/index.js';
 import { listNetns } from '../../src/sandbox/netns.js';
-import { client, echoApp, eventually, kubectl, markedProcesses, runClient, sandboxDown, sandboxUp, writeManifest, type UpResult } from './sandbox-helpers.js';
+import { client, echoApp, eventually, hasKubectl, kubectl, markedProcesses, runClient, sandboxDown, sandboxUp, writeManifest, type UpResult } from './sandbox-helpers.js';
 
 const why = isolatedUnsupported();
 if (why) console.log(`# sandbox isolated tests skipped: ${why}`);
 
 let sb: UpResult | undefined;
 let b: KubeClient | undefined;
+/** Namespaces as a killed sandbox leaves them (no process in them, no process with their sandbox id). */
+const leftovers = ['msbdead00-1', 'msbdead00-ul'];
 
 before(async () => {
   if (why) return;
-  sb = await sandboxUp(['cluster-a', 'cluster-b'], 'isolated');
+  for (const n of leftovers) if (!listNetns().includes(n)) execFileSync('ip', ['netns', 'add', n]);
+  // Age 0: the leftovers were made just now (a real run leaves them alone for a minute: a sandbox may be starting).
+  sb = await sandboxUp(['cluster-a', 'cluster-b'], 'isolated', { MESH_SANDBOX_STALE_NETNS_MIN_AGE_MS: '0' });
   b = await client(sb.kubeconfig, 'cluster-b');
 });
 
 after(async () => {
+  for (const n of leftovers) if (listNetns().includes(n)) execFileSync('ip', ['netns', 'del', n]);
   b?.close();
   if (sb && existsSync(join(sb.dir, 'state.json'))) await sandboxDown(sb.dir).catch(() => undefined);
   await stopAll();
+});
+
+test('isolated: up removes network namespaces a killed sandbox left behind, and says so', { skip: why }, () => {
+  assert.ok(sb);
+  assert.match(sb.proc.stderr(), /removed network namespaces left by a killed sandbox: msbdead00-1, msbdead00-ul/);
+  const now = listNetns();
+  for (const n of leftovers) assert.ok(!now.includes(n), `${n} is gone`);
+  // The running sandbox's own namespaces stay.
+  for (const c of sb.clusters) assert.ok(c.netns && now.includes(c.netns), `${c.netns ?? '?'} stays`);
 });
 
 async function route(args: string[]): Promise<string> {
@@ -71,6 +86,13 @@ test('isolated: apps answer inside their cluster by name; other clusters reach o
     assert.match(await route(['cluster-a', 'cluster-b', '--remove']), /removed routes/);
     const closed = runClient(['--url', `http://${podIP}:8080/`, '--count', '1', '--timeout-ms', '2000'], { dir: sb!.dir, inCluster: 'cluster-a' });
     assert.notEqual(closed.code, 0, closed.out);
+  });
+  await t.test('kubectl exec runs in the cluster\'s network namespace with the pod\'s address and cluster DNS', { skip: !hasKubectl() ? 'kubectl is not installed' : false }, () => {
+    const name = kubectl(sb!.kubeconfig, 'cluster-b', ['-n', 'demo', 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}']).trim();
+    const out = kubectl(sb!.kubeconfig, 'cluster-b', ['-n', 'demo', 'exec', name, '--', 'sh', '-c', 'echo "ip=$POD_IP"; ip -4 -o addr show eth0; getent hosts web.demo.svc.cluster.local']);
+    assert.match(out, new RegExp(`^ip=${podIP.replace(/\./g, '\\.')}$`, 'm'));
+    assert.match(out, new RegExp(`inet ${nodeB.replace(/\./g, '\\.')}/`), 'eth0 of the cluster namespace, not the host');
+    assert.match(out, new RegExp(`^${svc.spec.clusterIP.replace(/\./g, '\\.')}\\s+web\\.demo`, 'm'), 'cluster DNS answers');
   });
   await t.test('the other cluster\'s API server is reachable from inside a cluster (as kind nodes are)', () => {
     const api = sb!.clusters[1]!.apiFromClusters;

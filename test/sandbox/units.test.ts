@@ -3,10 +3,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planCluster, parseClusterList, parseDomains, IpAllocator } from '../../src/sandbox/plan.js';
 import { desiredEndpointSlices, desiredEndpoints } from '../../src/sandbox/endpoints.js';
-import { planDeployment, planStatefulSet, templateHash, TEMPLATE_HASH_LABEL } from '../../src/sandbox/workloads.js';
+import { planStatefulSet, templateHash, TEMPLATE_HASH_LABEL } from '../../src/sandbox/workloads.js';
+import { planDeploymentRollout, planJob, planReplicaSet, REVISION_ANNOTATION } from '../../src/sandbox/rollout.js';
 import { resolveContainer, buildEnv, expandVars, podStatus, rewriteMountPaths } from '../../src/sandbox/podspec.js';
 import { SandboxError } from '../../src/sandbox/errors.js';
-import type { Deployment, Pod, Service, StatefulSet } from '../../src/sandbox/types.js';
+import { staleSandboxNetns } from '../../src/sandbox/netns-stale.js';
+import type { Deployment, Job, Pod, ReplicaSet, Service, StatefulSet } from '../../src/sandbox/types.js';
 
 function pod(name: string, labels: Record<string, string>, ip: string | undefined, ready: boolean, extra: Partial<Pod['spec']> = {}, meta: Partial<Pod['metadata']> = {}): Pod {
   return {
@@ -90,38 +92,67 @@ function deployment(replicas: number, image = 'mesh-federation:1'): Deployment {
   };
 }
 
-function owned(d: Deployment, name: string, ready: boolean, hash = templateHash(d.spec.template)): Pod {
-  return pod(name, { app: 'web', [TEMPLATE_HASH_LABEL]: hash }, '127.9.1.9', ready, {}, { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'd-uid', controller: true }] });
+/** A ReplicaSet of `d` as the controller made it, with `available` of `replicas` pods available. */
+function rsOf(d: Deployment, revision: number, replicas: number, available: number): ReplicaSet {
+  const hash = templateHash(d.spec.template);
+  return {
+    metadata: { name: `web-${hash}`, namespace: 'demo', uid: `rs-${hash}`, labels: { app: 'web', [TEMPLATE_HASH_LABEL]: hash }, annotations: { [REVISION_ANNOTATION]: String(revision) }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'd-uid', controller: true }] },
+    spec: { replicas, selector: { matchLabels: { app: 'web', [TEMPLATE_HASH_LABEL]: hash } }, template: d.spec.template },
+    status: { replicas, readyReplicas: available, availableReplicas: available },
+  };
 }
 
-test('deployment: scale up, scale down (not-ready first), status for rollout waits', () => {
+test('deployment: a ReplicaSet per template, with revision 1 and the owner; status from the ReplicaSets', () => {
   const d = deployment(3);
-  const p0 = planDeployment(d, []);
-  assert.equal(p0.create.length, 3);
-  assert.equal(p0.create[0]!.metadata.ownerReferences![0]!.uid, 'd-uid');
-  assert.equal(p0.create[0]!.metadata.labels![TEMPLATE_HASH_LABEL], templateHash(d.spec.template));
-  const pods = [owned(d, 'a', true), owned(d, 'b', false), owned(d, 'c', true)];
-  const down = planDeployment(deployment(2), pods);
-  assert.deepEqual(down.delete, ['b']);
-  const st = planDeployment(d, pods).status;
-  assert.equal(st.replicas, 3);
-  assert.equal(st.readyReplicas, 2);
-  assert.equal(st.updatedReplicas, 3);
-  assert.equal(st.observedGeneration, 3);
+  const p0 = planDeploymentRollout(d, []);
+  assert.equal(p0.create?.spec.replicas, 3);
+  assert.equal(p0.create?.metadata.name, `web-${templateHash(d.spec.template)}`);
+  assert.equal(p0.create?.metadata.ownerReferences?.[0]?.uid, 'd-uid');
+  assert.equal(p0.create?.metadata.annotations?.[REVISION_ANNOTATION], '1');
+  assert.equal(p0.create?.spec.template.metadata?.labels?.[TEMPLATE_HASH_LABEL], templateHash(d.spec.template));
+  assert.equal(p0.revision, '1');
+  const st = planDeploymentRollout(d, [rsOf(d, 1, 3, 2)]).status;
+  assert.equal(st['replicas'], 3);
+  assert.equal(st['availableReplicas'], 2);
+  assert.equal(st['updatedReplicas'], 3);
+  assert.equal(st['observedGeneration'], 3);
+  assert.deepEqual(planDeploymentRollout(deployment(2), [rsOf(d, 1, 3, 3)]).update, [{ name: `web-${templateHash(d.spec.template)}`, replicas: 2 }]);
 });
 
-test('deployment: a template change rolls pods within maxSurge/maxUnavailable', () => {
+test('deployment: a template change rolls within maxSurge/maxUnavailable; undo makes the old ReplicaSet the newest revision', () => {
   const oldD = deployment(4, 'mesh-federation:1');
   const newD = deployment(4, 'mesh-federation:2');
-  const oldPods = ['a', 'b', 'c', 'd'].map((n) => owned(oldD, n, true));
-  const step1 = planDeployment(newD, oldPods);
+  const step1 = planDeploymentRollout(newD, [rsOf(oldD, 1, 4, 4)]);
   // 25% surge of 4 = 1 new pod; 25% unavailable of 4 = 1 old pod may go.
-  assert.equal(step1.create.length, 1);
-  assert.equal(step1.delete.length, 1);
-  const newPods = ['w', 'x', 'y', 'z'].map((n) => owned(newD, n, true));
-  const done = planDeployment(newD, [...newPods, oldPods[0]!]);
-  assert.deepEqual(done.delete, ['a']);
-  assert.equal(done.create.length, 0);
+  assert.equal(step1.create?.spec.replicas, 1);
+  assert.equal(step1.create?.metadata.annotations?.[REVISION_ANNOTATION], '2');
+  assert.deepEqual(step1.update, [{ name: `web-${templateHash(oldD.spec.template)}`, replicas: 3 }]);
+  const done = planDeploymentRollout(newD, [rsOf(oldD, 1, 1, 1), rsOf(newD, 2, 4, 4)]);
+  assert.deepEqual(done.update, [{ name: `web-${templateHash(oldD.spec.template)}`, replicas: 0 }]);
+  const undo = planDeploymentRollout(oldD, [rsOf(oldD, 1, 0, 0), rsOf(newD, 2, 4, 4)]);
+  assert.equal(undo.create, undefined);
+  assert.deepEqual(undo.update[0], { name: `web-${templateHash(oldD.spec.template)}`, replicas: 1, revision: '3' });
+  assert.equal(undo.revision, '3');
+});
+
+test('replicaset: scale up from the template, scale down not-ready first; job: runs to completions, fails past backoffLimit', () => {
+  const d = deployment(3);
+  const rs = rsOf(d, 1, 3, 0);
+  const up = planReplicaSet(rs, []);
+  assert.equal(up.create.length, 3);
+  assert.equal(up.create[0]!.metadata.ownerReferences![0]!.kind, 'ReplicaSet');
+  const owned = (n: string, ready: boolean) => pod(n, { app: 'web' }, '127.9.1.9', ready, {}, { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata.name, uid: rs.metadata.uid!, controller: true }] });
+  assert.deepEqual(planReplicaSet({ ...rs, spec: { ...rs.spec, replicas: 2 } }, [owned('a', true), owned('b', false), owned('c', true)]).delete, ['b']);
+  const job: Job = { metadata: { name: 'once', namespace: 'demo', uid: 'j-uid' }, spec: { completions: 2, parallelism: 1, backoffLimit: 1, template: d.spec.template } };
+  const now = '2026-01-01T00:00:00Z';
+  assert.equal(planJob(job, [], now).create.length, 1);
+  const phase = (n: string, ph: string): Pod => ({ ...pod(n, {}, undefined, false), status: { phase: ph } });
+  const complete = planJob(job, [phase('x', 'Succeeded'), phase('y', 'Succeeded')], now);
+  assert.equal(complete.create.length, 0);
+  assert.ok((complete.status['conditions'] as Array<{ type: string }>).some((c) => c.type === 'Complete'));
+  const failed = planJob(job, [phase('x', 'Failed'), phase('y', 'Failed'), phase('z', 'Running')], now);
+  assert.ok((failed.status['conditions'] as Array<{ type: string }>).some((c) => c.type === 'Failed'));
+  assert.deepEqual(failed.delete, ['z']);
 });
 
 test('statefulset: ordinal names with hostname/subdomain, ordered start, scale down from the top', () => {
@@ -190,4 +221,18 @@ test('mount paths in args and env point at the pod root; other paths stay', () =
   assert.equal(rewriteMountPaths('/var/run/meshy/x', mounts, '/r'), '/var/run/meshy/x');
   assert.equal(rewriteMountPaths('--port=8080', mounts, '/r'), '--port=8080');
   assert.equal(rewriteMountPaths('x/var/run/mesh/y', mounts, '/r'), 'x/var/run/mesh/y');
+});
+
+test('stale network namespaces: a killed sandbox\'s are removed, a running or starting one\'s are kept, others are not ours', () => {
+  const old = 120_000;
+  const all = [
+    { name: 'msbaaaaaa-1', pids: [], ageMs: old },
+    { name: 'msbaaaaaa-ul', pids: [], ageMs: old },
+    { name: 'msbbbbbbb-1', pids: [4242], ageMs: old },
+    { name: 'msbbbbbbb-ul', pids: [], ageMs: old },
+    { name: 'msbcccccc-1', pids: [], ageMs: 1_000 },
+    { name: 'msbdddddd-1', pids: [], ageMs: old },
+    { name: 'someone-else', pids: [], ageMs: old },
+  ];
+  assert.deepEqual(staleSandboxNetns(all, (id) => id === 'dddddd', 60_000), ['msbaaaaaa-1', 'msbaaaaaa-ul']);
 });

@@ -3,11 +3,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log/index.js';
 import type { RequestAttributes, Security, UserInfo } from '../auth/types.js';
 import type { Discovery } from '../discovery.js';
+import type { OpenApi } from '../openapi/openapi.js';
 import { ApiError } from '../errors.js';
 import type { ResourceDef } from '../resources.js';
 import type { Rest, WriteContext } from '../rest.js';
 import type { Obj } from '../store.js';
 import { dropJson, objJson } from '../store.js';
+import type { PodStreams } from './pod-streams.js';
 import type { ResourcePath } from './paths.js';
 import { send } from './respond.js';
 import type { WatchHub } from './watch.js';
@@ -20,8 +22,10 @@ export interface ServerDeps {
   /** Largest request body accepted (413 above). */
   maxBodyBytes: number;
   discovery: Discovery;
-  openapi: { root(): string; gv(path: string): string | undefined };
+  openapi: OpenApi;
   watches: WatchHub;
+  /** Where pods/log, pods/exec and pods/portforward go (the sandbox kubelet); absent: 400, as for an unscheduled pod. */
+  podStreams?: PodStreams;
 }
 
 /** One authenticated, authorized request for a resource (or one of its subresources). */
@@ -43,6 +47,9 @@ export interface ResourceRequest {
   verb: string;
   write: WriteContext;
 }
+
+/** A request upgraded to WebSocket or SPDY (pods/exec, pods/portforward): the socket is the answer, not an HTTP response. */
+export type UpgradeRequest = Omit<ResourceRequest, 'res'>;
 
 /** Kubernetes reports non-fatal problems (unknown fields under fieldValidation=Warn) as Warning headers. */
 export function sendWritten(r: ResourceRequest, code: number, obj: Obj): void {

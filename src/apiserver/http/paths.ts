@@ -73,3 +73,8 @@ export function verbOf(method: string, p: ResourcePath, watch: boolean): string 
       return method.toLowerCase();
   }
 }
+
+/** A boolean query parameter as Go's strconv.ParseBool reads it (the python client sends `True`). */
+export function queryBool(q: URLSearchParams, name: string): boolean {
+  return ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(q.get(name) ?? '');
+}

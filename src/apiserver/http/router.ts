@@ -8,7 +8,8 @@ import type { WriteContext } from '../rest.js';
 import { serveAuthEndpoint } from './auth-endpoints.js';
 import { authorize, methodNotAllowed, type ResourceRequest, type ServerDeps } from './context.js';
 import { serveNonResource } from './nonresource.js';
-import { parsePath, verbOf, type ResourcePath } from './paths.js';
+import { parsePath, queryBool, verbOf, type ResourcePath } from './paths.js';
+import { servePodLog } from './pod-log.js';
 import { servePodProxy } from './pod-proxy.js';
 import { serveGet, serveList } from './read.js';
 import { serveScale } from './scale.js';
@@ -31,13 +32,21 @@ const byVerb: Record<string, Handler> = {
 const bySubresource: Record<string, Handler> = {
   scale: serveScale,
   proxy: servePodProxy,
+  log: servePodLog,
+  exec: upgradeRequired,
+  portforward: upgradeRequired,
 };
+
+function upgradeRequired(r: ResourceRequest): void {
+  r.req.resume();
+  throw badRequest(`${r.def.resource}/${r.target.subresource ?? ''} needs a connection upgrade (WebSocket or SPDY/3.1)`);
+}
 
 function isHealthPath(path: string): boolean {
   return path === '/healthz' || path === '/livez' || path === '/readyz' || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/');
 }
 
-function authenticate(deps: ServerDeps, req: IncomingMessage): UserInfo {
+export function authenticate(deps: ServerDeps, req: IncomingMessage): UserInfo {
   const auth = req.headers['authorization'] ?? '';
   const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
   const requester = m ? deps.security.authenticator.authenticate(m[1]) : undefined;
@@ -49,7 +58,7 @@ function authenticate(deps: ServerDeps, req: IncomingMessage): UserInfo {
   return deps.security.impersonate ? deps.security.impersonate(requester, req.headers) : requester;
 }
 
-function pathSegments(path: string): string[] {
+export function pathSegments(path: string): string[] {
   try {
     return path.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
   } catch {
@@ -60,7 +69,7 @@ function pathSegments(path: string): string[] {
 const notServed = (): ApiError => new ApiError('NotFound', 'the server could not find the requested resource');
 
 /** The resource the path names, checked against its scope and subresources. */
-function resolveResource(deps: ServerDeps, parsed: ResourcePath, verb: string): ResourceDef {
+export function resolveResource(deps: ServerDeps, parsed: ResourcePath, verb: string): ResourceDef {
   const def = deps.rest.registry.lookup(parsed.group, parsed.version, parsed.resource);
   if (!def) throw notServed();
   if (!def.namespaced && parsed.namespace !== undefined && parsed.resource !== 'namespaces') throw notServed();
@@ -69,7 +78,7 @@ function resolveResource(deps: ServerDeps, parsed: ResourcePath, verb: string): 
   return def;
 }
 
-function writeContext(req: IncomingMessage, q: URLSearchParams, user: UserInfo): WriteContext {
+export function writeContext(req: IncomingMessage, q: URLSearchParams, user: UserInfo): WriteContext {
   const fv = q.get('fieldValidation');
   if (fv !== null && fv !== 'Strict' && fv !== 'Warn' && fv !== 'Ignore') throw badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Strict", "Warn"`);
   return {
@@ -100,10 +109,10 @@ export async function route(deps: ServerDeps, req: IncomingMessage, res: ServerR
   if (!parsed || 'discovery' in parsed) {
     authorize(deps.security, { user, verb: method.toLowerCase(), resourceRequest: false, apiGroup: '', resource: '', subresource: '', namespace: '', name: '', path });
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed();
-    return serveNonResource(deps, res, path, parsed);
+    return serveNonResource(deps, req, res, path, parsed);
   }
   const q = url.searchParams;
-  const verb = verbOf(method, parsed, parsed.watchPath || q.get('watch') === 'true' || q.get('watch') === '1');
+  const verb = verbOf(method, parsed, parsed.watchPath || queryBool(q, 'watch'));
   const def = resolveResource(deps, parsed, verb);
   authorize(deps.security, { user, verb, resourceRequest: true, apiGroup: def.group, resource: def.resource, subresource: parsed.subresource ?? '', namespace: parsed.namespace ?? '', name: parsed.name ?? '', path });
   const r: ResourceRequest = { deps, req, res, method, path, query: q, search: url.search, user, def, target: parsed, ns: def.namespaced ? parsed.namespace : undefined, verb, write: writeContext(req, q, user) };
@@ -113,12 +122,13 @@ export async function route(deps: ServerDeps, req: IncomingMessage, res: ServerR
 function dispatch(r: ResourceRequest): void | Promise<void> {
   const { target: p, verb, method } = r;
   if (r.def.virtual || p.subresource === 'token') return serveAuthEndpoint(r);
+  // Subresources with a handler of their own check their methods themselves.
+  const sub = p.subresource !== undefined ? bySubresource[p.subresource] : undefined;
+  if (sub) return sub(r);
   if ((verb === 'create' && p.name !== undefined) || ((verb === 'update' || verb === 'patch') && p.name === undefined)) {
     r.req.resume();
     throw methodNotAllowed(`${method} is not supported on this path`);
   }
-  const sub = p.subresource !== undefined ? bySubresource[p.subresource] : undefined;
-  if (sub) return sub(r);
   if (p.subresource === 'finalize' && method !== 'PUT') throw methodNotAllowed('finalize accepts PUT only');
   const handler = byVerb[verb];
   if (!handler) throw methodNotAllowed();

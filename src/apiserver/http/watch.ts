@@ -8,6 +8,7 @@ import { renderTable, wantsTable } from '../table.js';
 import type { Rest } from '../rest.js';
 import type { ResourceRequest } from './context.js';
 import { jsonHeaders } from './respond.js';
+import { queryBool } from './paths.js';
 import type { ServerResponse } from 'node:http';
 
 /** A watcher that cannot keep up is cut off past this many buffered bytes; it relists, as with kube-apiserver. */
@@ -132,7 +133,7 @@ export function serveWatch(r: ResourceRequest): void {
     return;
   }
   const timeoutSec = Number(q.get('timeoutSeconds') ?? '0');
-  const bookmarks = q.get('allowWatchBookmarks') === 'true';
+  const bookmarks = queryBool(q, 'allowWatchBookmarks');
   res.writeHead(200, { ...jsonHeaders, 'Transfer-Encoding': 'chunked' });
   res.flushHeaders();
   const av = apiVersionOf(def.group, version);
@@ -168,7 +169,7 @@ export function serveWatch(r: ResourceRequest): void {
       else if (o.apiVersion === av) res.write(`{"type":"ADDED","object":${readJson(o)}}\n`);
       else res.write(`{"type":"ADDED","object":${JSON.stringify({ ...o, apiVersion: av })}}\n`);
     }
-    if (bookmarks && q.get('sendInitialEvents') === 'true') {
+    if (bookmarks && queryBool(q, 'sendInitialEvents')) {
       res.write(`{"type":"BOOKMARK","object":{"kind":"${def.kind}","apiVersion":"${av}","metadata":{"resourceVersion":"${store.resourceVersion}","annotations":{"k8s.io/initial-events-end":"true"}}}}\n`);
     }
   }

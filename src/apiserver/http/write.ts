@@ -8,6 +8,7 @@ import { readJson } from '../store.js';
 import { checkContentType, parseJsonBody, patchTypes, mediaType, readBody, readObjectBody } from './body.js';
 import { nameOf, sendWritten, type ResourceRequest } from './context.js';
 import { send } from './respond.js';
+import { queryBool } from './paths.js';
 
 export async function serveCreate(r: ResourceRequest): Promise<void> {
   checkContentType(r.req);
@@ -32,7 +33,7 @@ export async function servePatch(r: ResourceRequest): Promise<void> {
   }
   const { rest } = r.deps;
   const raw = await readBody(r.req, r.deps.maxBodyBytes);
-  const force = r.query.get('force') === 'true';
+  const force = queryBool(r.query, 'force');
   const existed = rest.store.get(grKey(r.def.group, r.def.resource), r.ns, nameOf(r)) !== undefined;
   const obj = rest.patch(r.def, r.target.version, r.ns, nameOf(r), type, raw, r.write, { ...(r.target.subresource ? { subresource: r.target.subresource } : {}), force });
   sendWritten(r, existed ? 200 : 201, obj);
@@ -63,7 +64,7 @@ async function deleteOptions(req: IncomingMessage, q: URLSearchParams, limit: nu
   }
   const policy = (q.get('propagationPolicy') ?? body['propagationPolicy'] ?? undefined) as string | undefined;
   if (policy !== undefined && policy !== null && !['Foreground', 'Background', 'Orphan'].includes(policy)) throw badRequest(`propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`);
-  const orphan = body['orphanDependents'] === true || q.get('orphanDependents') === 'true';
+  const orphan = body['orphanDependents'] === true || queryBool(q, 'orphanDependents');
   const pre = isObject(body['preconditions']) ? (body['preconditions'] as { uid?: string; resourceVersion?: string }) : undefined;
   const dry = Array.isArray(body['dryRun']) && (body['dryRun'] as Json[]).includes('All');
   const graceRaw = q.get('gracePeriodSeconds') ?? body['gracePeriodSeconds'];

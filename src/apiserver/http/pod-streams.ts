@@ -1,0 +1,43 @@
+// The seam between the API server and whatever runs pods (the sandbox kubelet): pods/log, pods/exec and
+// pods/portforward are answered by the API server (HTTP, WebSocket and SPDY protocols, RBAC) with the
+// pod-level operations this interface gives. As kube-apiserver → kubelet, minus the second hop.
+import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Obj } from '../store.js';
+
+export interface PodLogOptions {
+  container: string;
+  follow: boolean;
+  /** The container's previous instance (it restarted). */
+  previous: boolean;
+  tailLines?: number;
+  sinceSeconds?: number;
+  timestamps: boolean;
+  limitBytes?: number;
+}
+
+export interface ExecOptions {
+  container: string;
+  command: string[];
+  stdin: boolean;
+  tty: boolean;
+}
+
+/** A running exec: its streams, a resize hook (tty), and how it ended. */
+export interface ExecProcess {
+  stdin: Writable | undefined;
+  stdout: Readable;
+  stderr: Readable;
+  resize(width: number, height: number): void;
+  /** The exit code (128 + signal when killed). */
+  exited: Promise<number>;
+  kill(): void;
+}
+
+export interface PodStreams {
+  /** The container's log; with `follow`, the stream stays open while the container runs or until `signal` aborts. */
+  log(pod: Obj, o: PodLogOptions, signal: AbortSignal): Promise<Readable>;
+  /** Runs a command in the pod's environment. Throws ApiError for a pod or container that cannot run one. */
+  exec(pod: Obj, o: ExecOptions): Promise<ExecProcess>;
+  /** A TCP connection to `port` of the pod. */
+  portForward(pod: Obj, port: number): Promise<Duplex>;
+}

@@ -1,0 +1,148 @@
+// /openapi/v3 (a document per group/version) and /openapi/v2 (one Swagger 2.0 document), for `kubectl
+// explain` and other clients: the built-in kinds' schemas (generated from @kubernetes/client-node's
+// models by scripts/gen-openapi.mjs: builtin-schemas.json), and every CRD's openAPIV3Schema. Each
+// group/version's document also declares a PATCH operation per kind with the `fieldValidation`
+// parameter: kubectl reads it to know the server validates fields itself.
+import { isObject, type Json, type JsonObject } from '../patch.js';
+import type { Registry, ResourceDef } from '../resources.js';
+import type { CrdInfo } from '../crd.js';
+import { versionInfo } from '../discovery.js';
+
+interface BuiltinSchemas {
+  source: string;
+  /** `<group>/<version>/<kind>` → schema name. */
+  kinds: Record<string, string>;
+  schemas: Record<string, JsonObject>;
+}
+
+let builtin: BuiltinSchemas | undefined;
+
+async function loadBuiltin(): Promise<BuiltinSchemas> {
+  builtin ??= (await import('./builtin-schemas.json', { with: { type: 'json' } })).default as unknown as BuiltinSchemas;
+  return builtin;
+}
+
+const REF = '#/components/schemas/';
+
+/** Names of every schema `roots` reference, transitively. */
+function closure(all: Record<string, JsonObject>, roots: string[]): Set<string> {
+  const out = new Set<string>();
+  const walk = (v: Json | undefined): void => {
+    if (Array.isArray(v)) return v.forEach(walk);
+    if (!isObject(v)) return;
+    const ref = v['$ref'];
+    if (typeof ref === 'string' && ref.startsWith(REF)) add(ref.slice(REF.length));
+    for (const x of Object.values(v)) walk(x);
+  };
+  const add = (name: string): void => {
+    if (out.has(name) || !all[name]) return;
+    out.add(name);
+    walk(all[name]);
+  };
+  roots.forEach(add);
+  return out;
+}
+
+/** A CRD version's schema as a component: the user's openAPIV3Schema with metadata as ObjectMeta. */
+function crdSchema(info: CrdInfo, version: string): JsonObject | undefined {
+  const v = info.versions.find((x) => x.name === version);
+  if (!v?.schema) return undefined;
+  const props = isObject(v.schema['properties']) ? v.schema['properties'] : {};
+  return {
+    ...v.schema,
+    properties: {
+      ...props,
+      apiVersion: { type: 'string', description: 'APIVersion defines the versioned schema of this representation of an object.' },
+      kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents.' },
+      metadata: { allOf: [{ $ref: `${REF}io.k8s.api.v1.ObjectMeta` }], description: "Standard object's metadata." },
+    },
+    'x-kubernetes-group-version-kind': [{ group: info.group, version, kind: info.kind }],
+  };
+}
+
+const crdSchemaName = (info: CrdInfo, version: string): string => `${info.group.split('.').reverse().join('.')}.${version}.${info.kind}`;
+
+function patchPath(d: ResourceDef, gvPath: string, version: string): [string, JsonObject] {
+  const path = `/${gvPath}${d.namespaced ? '/namespaces/{namespace}' : ''}/${d.resource}/{name}`;
+  return [
+    path,
+    {
+      patch: {
+        operationId: `patch${d.kind}`,
+        'x-kubernetes-action': 'patch',
+        'x-kubernetes-group-version-kind': { group: d.group, version, kind: d.kind },
+        parameters: [
+          { name: 'fieldValidation', in: 'query', schema: { type: 'string', uniqueItems: true } },
+          { name: 'fieldManager', in: 'query', schema: { type: 'string', uniqueItems: true } },
+          { name: 'dryRun', in: 'query', schema: { type: 'string', uniqueItems: true } },
+          { name: 'force', in: 'query', schema: { type: 'boolean', uniqueItems: true } },
+        ],
+        responses: { '200': { description: 'OK' } },
+      },
+    },
+  ];
+}
+
+export interface OpenApi {
+  /** /openapi/v3: the group/version documents and their URLs. */
+  root(): string;
+  /** /openapi/v3/<api/v1 | apis/g/v>, or undefined when not served. */
+  gv(path: string): Promise<string | undefined>;
+  /** /openapi/v2 as JSON. */
+  v2(): Promise<string>;
+}
+
+export function createOpenApi(registry: Registry, crds: () => CrdInfo[]): OpenApi {
+  const byGv = (): Map<string, ResourceDef[]> => {
+    const m = new Map<string, ResourceDef[]>();
+    for (const d of registry.all()) {
+      if (d.virtual) continue;
+      for (const v of d.versions) {
+        const k = d.group ? `apis/${d.group}/${v}` : `api/${v}`;
+        m.set(k, [...(m.get(k) ?? []), d]);
+      }
+    }
+    return m;
+  };
+  /** The schemas of the kinds in `defs` (at `version`), with what they reference. */
+  const schemasFor = async (defs: ResourceDef[], version: string): Promise<Record<string, JsonObject>> => {
+    const b = await loadBuiltin();
+    const out: Record<string, JsonObject> = {};
+    const roots: string[] = [];
+    const infos = crds();
+    for (const d of defs) {
+      const name = b.kinds[`${d.group}/${version}/${d.kind}`];
+      if (name) roots.push(name);
+      const info = d.custom ? infos.find((i) => i.group === d.group && i.plural === d.resource) : undefined;
+      const s = info ? crdSchema(info, version) : undefined;
+      if (info && s) {
+        out[crdSchemaName(info, version)] = s;
+        roots.push('io.k8s.api.v1.ObjectMeta');
+      }
+    }
+    for (const n of closure(b.schemas, roots)) out[n] = b.schemas[n] as JsonObject;
+    return out;
+  };
+  return {
+    root() {
+      const paths: Record<string, { serverRelativeURL: string }> = {};
+      for (const gvPath of byGv().keys()) paths[gvPath] = { serverRelativeURL: `/openapi/v3/${gvPath}?hash=${registry.version}` };
+      return JSON.stringify({ paths });
+    },
+    async gv(path) {
+      const defs = byGv().get(path);
+      if (!defs) return undefined;
+      const version = path.split('/').pop() as string;
+      const paths = Object.fromEntries(defs.map((d) => patchPath(d, path, version)));
+      return JSON.stringify({ openapi: '3.0.0', info: { title: 'Kubernetes', version: versionInfo.gitVersion }, paths, components: { schemas: await schemasFor(defs, version) } });
+    },
+    async v2() {
+      const definitions: Record<string, JsonObject> = {};
+      for (const [gvPath, defs] of byGv()) Object.assign(definitions, await schemasFor(defs, gvPath.split('/').pop() as string));
+      const text = JSON.stringify({ swagger: '2.0', info: { title: 'Kubernetes', version: versionInfo.gitVersion }, paths: {}, definitions });
+      // Swagger 2.0 keeps definitions under #/definitions and has no int-or-string extension of v3.
+      return text.replaceAll(`"${REF}`, '"#/definitions/').replaceAll('"x-kubernetes-int-or-string":true', '"type":"string","format":"int-or-string"');
+    },
+  };
+}
+

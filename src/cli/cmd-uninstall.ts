@@ -1,0 +1,217 @@
+// `mesh uninstall CONTEXT`: every Link (the controller removes their shadows), shadows left behind, the
+// link identities other clusters were given here, the export labels on this cluster's Services (unless
+// --keep-exports), and everything install applied. What stays is said, not implied.
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { isNotFound, type KubeClient, type KubeObject as ApiObject } from '../kube/index.js';
+import {
+  EXPORT_LABEL, LINK_API_VERSION, LINK_KIND, LINK_SOURCE_LABEL, LINK_TARGET_LABEL, MESH_NAMESPACE, MIRRORED_LABEL, SLICE_MANAGED_BY,
+  SLICE_MANAGED_BY_LABEL,
+} from '../api/index.js';
+import {
+  connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError, stderrProgress, sleep, durationSeconds, getOrNull,
+  type Cluster, type Progress,
+} from './common.js';
+import { installPlan, uninstallPlan } from './plan.js';
+import { objectPath, describe, type ObjectId } from './kinds.js';
+import { render, OutputFormatSchema } from './output.js';
+import { LINKS_PATH } from './cmd-links.js';
+import type { AppliedObject } from './cmd-install.js';
+
+const UninstallOptionsSchema = z.object({
+  kubeconfig: z.string().optional(),
+  output: OutputFormatSchema,
+  waitTimeout: z.number().int().positive().default(60),
+  keepExports: z.boolean().default(false),
+});
+type UninstallOptions = z.infer<typeof UninstallOptionsSchema>;
+
+export interface UninstallResult {
+  context: string;
+  objects: AppliedObject[];
+  /** Services whose export label was removed (namespace/name). */
+  unexported: string[];
+  /** Services that keep their export label (--keep-exports). */
+  stillExported: string[];
+  /** What uninstall leaves in place, in words. */
+  left: string[];
+}
+
+async function listOrEmpty(client: KubeClient, path: string, labelSelector?: string): Promise<ApiObject[]> {
+  try {
+    return (await client.list(path, labelSelector ? { labelSelector } : {})).items;
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
+  }
+}
+
+async function deleteIfPresent(client: KubeClient, id: ObjectId): Promise<'deleted' | 'absent'> {
+  try {
+    await client.delete(objectPath(id));
+    return 'deleted';
+  } catch (err) {
+    if (isNotFound(err)) return 'absent';
+    throw err;
+  }
+}
+
+function linkId(l: ApiObject): ObjectId {
+  return { apiVersion: LINK_API_VERSION, kind: LINK_KIND, name: l.metadata?.name ?? '', namespace: MESH_NAMESPACE };
+}
+
+type RecordFn = (id: ObjectId, result: AppliedObject['result']) => void;
+
+/** 1. Links: the controller's finalizer removes each Link's shadows; give it the chance, then drop the finalizers. */
+async function removeLinks(c: Cluster, o: UninstallOptions, record: RecordFn, progress: Progress): Promise<void> {
+  for (const l of await listOrEmpty(c.client, LINKS_PATH)) record(linkId(l), await deleteIfPresent(c.client, linkId(l)));
+  const deadline = Date.now() + o.waitTimeout * 1000;
+  for (;;) {
+    const left = await listOrEmpty(c.client, LINKS_PATH);
+    if (left.length === 0) return;
+    if (Date.now() > deadline) {
+      // No controller to run the finalizer (or it is stuck): drop it; the shadows go in the next step.
+      progress.warn(`${left.length} Link(s) still terminating after ${o.waitTimeout}s; removing their finalizers`);
+      for (const l of left) await c.client.patch(objectPath(linkId(l)), { metadata: { finalizers: null } }).catch(() => undefined);
+      return;
+    }
+    progress.step(`waiting for ${left.length} Link(s) to release their shadows`);
+    await sleep(1000);
+  }
+}
+
+/** 2. Shadows left behind (controller already gone): Services and EndpointSlices the mirror made. */
+async function removeShadows(c: Cluster, record: RecordFn): Promise<void> {
+  for (const s of await listOrEmpty(c.client, '/api/v1/services', `${MIRRORED_LABEL}=true`)) {
+    const id = { apiVersion: 'v1', kind: 'Service', name: s.metadata?.name ?? '', namespace: s.metadata?.namespace };
+    record(id, await deleteIfPresent(c.client, id));
+  }
+  for (const s of await listOrEmpty(c.client, '/apis/discovery.k8s.io/v1/endpointslices', `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGED_BY}`)) {
+    const id = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', name: s.metadata?.name ?? '', namespace: s.metadata?.namespace };
+    try {
+      await c.client.delete(`/apis/discovery.k8s.io/v1/namespaces/${id.namespace}/endpointslices/${id.name}`);
+      record(id, 'deleted');
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}
+
+/** 3. Identities other clusters' links use to read this one, and the credentials this cluster holds for its own Links. */
+async function removeLinkIdentities(c: Cluster, record: RecordFn): Promise<void> {
+  for (const kind of ['ClusterRoleBinding', 'ClusterRole'] as const) {
+    const plural = kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings';
+    for (const r of await listOrEmpty(c.client, `/apis/rbac.authorization.k8s.io/v1/${plural}`, LINK_SOURCE_LABEL)) {
+      const id = { apiVersion: 'rbac.authorization.k8s.io/v1', kind, name: r.metadata?.name ?? '' };
+      record(id, await deleteIfPresent(c.client, id));
+    }
+  }
+  const nsScoped: [string, string, string, string][] = [
+    ['v1', 'ServiceAccount', `/api/v1/namespaces/${MESH_NAMESPACE}/serviceaccounts`, LINK_SOURCE_LABEL],
+    ['rbac.authorization.k8s.io/v1', 'RoleBinding', `/apis/rbac.authorization.k8s.io/v1/namespaces/${MESH_NAMESPACE}/rolebindings`, LINK_SOURCE_LABEL],
+    ['rbac.authorization.k8s.io/v1', 'Role', `/apis/rbac.authorization.k8s.io/v1/namespaces/${MESH_NAMESPACE}/roles`, LINK_SOURCE_LABEL],
+    ['v1', 'Secret', `/api/v1/namespaces/${MESH_NAMESPACE}/secrets`, LINK_TARGET_LABEL],
+  ];
+  for (const [apiVersion, kind, path, label] of nsScoped) {
+    for (const r of await listOrEmpty(c.client, path, label)) {
+      const id = { apiVersion, kind, name: r.metadata?.name ?? '', namespace: MESH_NAMESPACE };
+      record(id, await deleteIfPresent(c.client, id));
+    }
+  }
+}
+
+/** 4. The export label on this cluster's own Services (the user's objects: only the label goes). */
+async function removeExportLabels(c: Cluster, keep: boolean, progress: Progress): Promise<{ unexported: string[]; stillExported: string[] }> {
+  const exported = (await listOrEmpty(c.client, '/api/v1/services', EXPORT_LABEL)).map((s) => `${s.metadata?.namespace ?? ''}/${s.metadata?.name ?? ''}`);
+  if (keep) return { unexported: [], stillExported: exported };
+  const unexported: string[] = [];
+  for (const key of exported) {
+    const [ns, name] = key.split('/');
+    try {
+      await c.client.patch(`/api/v1/namespaces/${ns}/services/${name}`, { metadata: { labels: { [EXPORT_LABEL]: null } } });
+      unexported.push(key);
+      progress.ok(`Service ${key}: label ${EXPORT_LABEL} removed`);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  return { unexported, stillExported: [] };
+}
+
+/** What uninstall never touches, said plainly (the README promises nothing else is left). */
+function whatStays(context: string, stillExported: string[]): string[] {
+  return [
+    'your Services and workloads, and the namespaces they live in',
+    ...(stillExported.length > 0 ? [`the label ${EXPORT_LABEL} on ${stillExported.length} Service(s) (--keep-exports): ${stillExported.join(', ')}`] : []),
+    'the trust root files (root.crt, root.key) where you keep them, off-cluster',
+    `other clusters' Links to ${context}: they report it unreachable until you run there: mesh unlink <their context> ${context}`,
+  ];
+}
+
+export async function uninstall(context: string, o: UninstallOptions, progress: Progress): Promise<UninstallResult> {
+  const c = await connect(context, o.kubeconfig);
+  const objects: AppliedObject[] = [];
+  const record: RecordFn = (id, result) => {
+    objects.push({ kind: id.kind, name: id.name, namespace: id.namespace, result });
+    if (result === 'deleted') progress.ok(`${describe(id)} deleted`);
+  };
+  try {
+    await removeLinks(c, o, record, progress);
+    await removeShadows(c, record);
+    await removeLinkIdentities(c, record);
+    const exports = await removeExportLabels(c, o.keepExports, progress);
+    // 5. What install applied, in reverse (names do not depend on the install's values).
+    const plan = installPlan({ clusterName: 'x', image: 'x', version: 'x' }, { issuerCertPem: '', issuerKeyPem: '', rootsPem: '' });
+    for (const id of uninstallPlan(plan)) record(id, await deleteIfPresent(c.client, id));
+    // The namespace finalizes asynchronously (the namespace controller empties it); wait, but do not fail on it.
+    const nsDeadline = Date.now() + o.waitTimeout * 1000;
+    for (let waited = false; await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}`); waited = true) {
+      if (Date.now() > nsDeadline) {
+        progress.warn(`namespace ${MESH_NAMESPACE} is still terminating after ${o.waitTimeout}s (everything in it was deleted; the namespace controller finishes it)`);
+        break;
+      }
+      if (!waited) progress.step(`waiting for namespace ${MESH_NAMESPACE} to terminate`);
+      await sleep(1000);
+    }
+    return { context, objects, ...exports, left: whatStays(context, exports.stillExported) };
+  } catch (err) {
+    throw kubeError(err, context, 'uninstalling');
+  } finally {
+    c.client.close();
+  }
+}
+
+function summary(r: UninstallResult): string {
+  const deleted = r.objects.filter((x) => x.result === 'deleted').length;
+  const labels = r.unexported.length ? `, export label removed from ${r.unexported.length} Service(s)` : '';
+  return `${r.context}: mesh removed (${deleted} object(s) deleted${labels})\nleft in place:\n${r.left.map((l) => `  - ${l}`).join('\n')}\n`;
+}
+
+export function registerUninstall(program: Command): void {
+  const un = program
+    .command('uninstall')
+    .summary('remove the mesh from a cluster, shadows and export labels included')
+    .description('Remove everything mesh install made in CONTEXT, every Link and shadow Service, link identities given to other clusters, and the export labels on its Services.')
+    .argument('<context>', 'kubeconfig context of the cluster')
+    .addOption(kubeconfigOption())
+    .addOption(outputOption())
+    .option('--wait-timeout <duration>', 'how long the controller may take to remove shadows', durationSeconds, 60)
+    .option('--keep-exports', `keep the ${EXPORT_LABEL} label on this cluster's Services (to install again later)`, false)
+    .action(async (context: string, raw: unknown) => {
+      const o = parseOptions(UninstallOptionsSchema, raw);
+      const r = await uninstall(context, o, stderrProgress());
+      // Each object is on stderr as it goes; the table again on stdout only when asked for (-o).
+      process.stdout.write(render(r, o.output, () => summary(r)));
+    });
+  helpText(
+    un,
+    `Deletes the Links first so that the controller removes their shadows (finalizer), waits for that
+(--wait-timeout), then removes any shadow Service or EndpointSlice still labelled as mirrored, the
+mesh-link-* identities other clusters use to read this one, the label ${EXPORT_LABEL} on this
+cluster's Services (not the Services; --keep-exports keeps the label), and everything install applied,
+CRD last. What stays, and says so: your Services, workloads and namespaces; the trust root files; other
+clusters' Links to this one (they report it unreachable until you run mesh unlink there).
+-o json|yaml lists every object with what was done to it.`,
+    ['mesh uninstall kind-cluster-a', 'mesh uninstall cluster-b --keep-exports', 'mesh uninstall cluster-a -o json'],
+  );
+}
