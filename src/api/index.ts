@@ -28,3 +28,4 @@ export {
 } from './link.js';
 export { labelSelectorSchema, matchesSelector, selectorString, type LabelSelector } from './selector.js';
 export { portMapEntrySchema, portMapSchema, parsePortMap, formatPortMap, type PortMapEntry, type ParsedPortMap } from './port-map.js';
+export { LINKS_PATH, linkInfo, gatewayAlive, type LinkInfo, type LinkObject } from './link-info.js';

@@ -104,3 +104,21 @@ export const CLUSTERSET_ID_PROPERTY = 'clusterset.k8s.io';
 export const TRAFFIC_POLICY_ANNOTATION = 'multicluster.mesh.io/traffic-policy';
 export const FAILOVER_ORDER_ANNOTATION = 'multicluster.mesh.io/failover-order';
 export const MIN_READY_ANNOTATION = 'multicluster.mesh.io/min-ready';
+
+// --- mesh dashboard -------------------------------------------------------------------------------------
+/** `mesh dashboard`'s default local port (as `linkerd viz dashboard` has its own). */
+export const DASHBOARD_PORT = 50750;
+
+// --- the gateway's Prometheus metrics (admin port, /metrics): names that readers depend on --------------
+/** Names of the gateway's metrics read by `mesh gateways` and `mesh dashboard`; the gateway registers them. */
+export const GATEWAY_METRICS = {
+  connections: 'gateway_connections_total',
+  refused: 'gateway_refused_total',
+  streamsOpened: 'gateway_streams_opened_total',
+  streamsActive: 'gateway_streams_active',
+  bytes: 'gateway_bytes_total',
+  connectSeconds: 'gateway_connect_seconds',
+  handshakeSeconds: 'gateway_tls_handshake_seconds',
+  poolConnections: 'gateway_pool_connections',
+  retries: 'gateway_tunnel_retries_total',
+} as const;

@@ -6,7 +6,7 @@ import { errorMessage, type KubeClient } from '../kube/index.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError } from './common.js';
 import { render, formatTable, OutputFormatSchema } from './output.js';
 import { listLinks, linkInfo } from './cmd-links.js';
-import { APP_NAME_LABEL, GATEWAY_ADMIN_PORT, GATEWAY_NAME, MESH_NAMESPACE } from '../api/index.js';
+import { APP_NAME_LABEL, GATEWAY_ADMIN_PORT, GATEWAY_METRICS, GATEWAY_NAME, MESH_NAMESPACE, gatewayAlive } from '../api/index.js';
 
 export interface GatewayRow {
   cluster: string;
@@ -44,7 +44,7 @@ async function activeStreams(client: KubeClient, pods: string[], adminPort: numb
     try {
       const text = await client.get<unknown>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods/${name}:${adminPort}/proxy/metrics`, { timeoutMs: 5000 });
       if (typeof text !== 'string') throw new Error('the answer was not Prometheus text');
-      for (const [k, v] of sumByLabel(text, 'gateway_streams_active', 'remote_cluster')) total.set(k, (total.get(k) ?? 0) + v);
+      for (const [k, v] of sumByLabel(text, GATEWAY_METRICS.streamsActive, 'remote_cluster')) total.set(k, (total.get(k) ?? 0) + v);
     } catch (err) {
       errors.push(`${name}: ${errorMessage(err)}`);
     }
@@ -69,7 +69,7 @@ export async function gateways(context: string, o: z.infer<typeof Options>): Pro
     const { streams, error } = await activeStreams(c.client, pods, o.adminPort);
     return links.map((l) => {
       const reach = l.conditions.find((x) => x.type === 'GatewayReachable');
-      const alive = l.mode === 'flat' ? null : l.lastProbe ? l.lastProbe.success : reach ? reach.status === 'True' : null;
+      const alive = gatewayAlive(l);
       return {
         cluster: l.target,
         gateway: l.gateway,

@@ -2,43 +2,14 @@
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { isNotFound, type KubeClient } from '../kube/index.js';
-import { GATEWAY_TUNNEL_PORT, LINK_API_VERSION, LINK_PLURAL, MESH_NAMESPACE, type LinkStatus } from '../api/index.js';
+import { LINKS_PATH, linkInfo, type LinkInfo } from '../api/index.js';
 import type { Link } from '../mirror/index.js';
 import { CliError, ExitCode } from './errors.js';
 import { connect, helpText, kubeconfigOption, parseOptions, kubeError } from './common.js';
 import { render, formatTable, OutputFormatSchema } from './output.js';
 
-export const LINKS_PATH = `/apis/${LINK_API_VERSION}/namespaces/${MESH_NAMESPACE}/${LINK_PLURAL}`;
-
-export interface LinkInfo {
-  name: string;
-  target: string;
-  mode: 'gateway' | 'flat';
-  gateway?: string;
-  conditions: { type: string; status: string; reason: string; message: string }[];
-  mirroredServices: number;
-  /** Every remote Service of the Link and its shadow here (a long name is cut and ends in a hash). */
-  services: { namespace: string; name: string; shadow: string; mode: string; problem?: string }[];
-  /** Remote Services the controller could not mirror, and why (e.g. the namespace is missing here). */
-  problems: { service: string; problem: string }[];
-  lastProbe?: LinkStatus['lastProbe'];
-}
-
-export function linkInfo(l: Link): LinkInfo {
-  const spec = (l.spec ?? {}) as { targetClusterName?: string; gateway?: { addresses?: string[]; port?: number } };
-  const st = (l.status ?? {}) as LinkStatus;
-  return {
-    name: l.metadata?.name ?? '',
-    target: spec.targetClusterName ?? '',
-    mode: spec.gateway ? 'gateway' : 'flat',
-    gateway: spec.gateway ? `${(spec.gateway.addresses ?? []).join(',')}:${spec.gateway.port ?? GATEWAY_TUNNEL_PORT}` : undefined,
-    conditions: (st.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
-    mirroredServices: st.mirroredServices?.count ?? 0,
-    services: (st.mirroredServices?.services ?? []).map((m) => ({ namespace: m.namespace, name: m.name, shadow: m.shadow, mode: m.mode, ...(m.problem ? { problem: m.problem } : {}) })),
-    problems: (st.mirroredServices?.services ?? []).filter((m) => m.problem).map((m) => ({ service: `${m.namespace}/${m.name}`, problem: m.problem as string })),
-    lastProbe: st.lastProbe,
-  };
-}
+// The Link view lives in src/api so that `mesh dashboard` shows the same facts.
+export { LINKS_PATH, linkInfo, type LinkInfo };
 
 export async function listLinks(client: KubeClient, context: string): Promise<Link[]> {
   try {

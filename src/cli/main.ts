@@ -21,6 +21,7 @@ const commands: Array<{ names: string[]; load: () => Promise<(program: Command) 
   { names: ['links'], load: async () => (await import('./cmd-links.js')).registerLinks },
   { names: ['gateways'], load: async () => (await import('./cmd-gateways.js')).registerGateways },
   { names: ['check'], load: async () => (await import('./cmd-check.js')).registerCheck },
+  { names: ['dashboard'], load: async () => (await import('./cmd-dashboard.js')).registerDashboard },
   { names: ['controller'], load: async () => (await import('./cmd-controller.js')).registerController },
   { names: ['trust'], load: async () => (await import('./cmd-trust.js')).registerTrust },
   { names: ['app'], load: async () => (await import('./cmd-app.js')).registerApp },
