@@ -20,6 +20,8 @@ const spiffeIdShape = z.string().max(2048).regex(/^spiffe:\/\/[^/]+\/.+$/, 'must
  * one pre-handshaked mTLS connection per tunnel with the target in a short header. */
 export const TRANSPORTS = ['connect', 'tls-pipe'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
+/** The transport of a Link that names none (`mesh gateway --transport`); the gateway bench chose it. */
+export const DEFAULT_TRANSPORT: Transport = 'connect';
 
 export const DEFAULT_GATEWAY_SELECTOR: LabelSelector = { matchExpressions: [{ key: EXPORT_LABEL, operator: 'In', values: [...EXPORT_GATEWAY_VALUES] }] };
 export const DEFAULT_FLAT_SELECTOR: LabelSelector = { matchExpressions: [{ key: EXPORT_LABEL, operator: 'In', values: [...EXPORT_FLAT_VALUES] }] };

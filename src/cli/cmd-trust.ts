@@ -8,10 +8,11 @@ import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import {
   createRoot, createIssuer, issueLeaf, generateKeyPair, readRoot, readIssuer, writeRoot, writeIssuer, TrustBundle, verifyChain, parseCsr,
-  parseCertsPem, uriSans, startIdentityService, isTrustError, TrustError, DEFAULT_TRUST_DOMAIN, DEFAULT_ROOT_VALIDITY_DAYS,
+  parseCertsPem, uriSans, isTrustError, TrustError, DEFAULT_ROOT_VALIDITY_DAYS,
   DEFAULT_ISSUER_VALIDITY_DAYS, ROOT_CERT_FILE, type CertificateAuthority,
 } from '../trust/index.js';
-import { IDENTITY_PORT, ISSUER_SECRET, MESH_NAMESPACE, TRUST_ROOTS_CONFIGMAP } from '../api/index.js';
+import { startIdentityService } from '../identity/index.js';
+import { DEFAULT_TRUST_DOMAIN, IDENTITY_PORT, ISSUER_SECRET, MESH_NAMESPACE, TRUST_ROOTS_CONFIGMAP } from '../api/index.js';
 import { loadKubeConfig } from '../kube/index.js';
 import { createLogger } from '../log/index.js';
 import { CliError, ExitCode } from './errors.js';

@@ -1,29 +1,32 @@
 // Gateway configuration, validated at the boundary (CLI flags and tests build it through this schema).
 import { z } from 'zod';
-import { TRANSPORTS } from './types.js';
+import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_OUTBOUND_PORTS, DEFAULT_TRANSPORT, DEFAULT_TRUST_DOMAIN, GATEWAY_ADMIN_PORT, GATEWAY_TUNNEL_PORT, TRANSPORTS } from '../api/index.js';
 
 export const PortRangeSchema = z
   .string()
-  .regex(/^\d{1,5}-\d{1,5}$/, 'expected <min>-<max>, e.g. 14000-15999')
+  .regex(/^\d{1,5}-\d{1,5}$/, `expected <min>-<max>, e.g. ${DEFAULT_OUTBOUND_PORTS}`)
   .transform((s) => {
     const [min, max] = s.split('-').map(Number) as [number, number];
     return { min, max };
   })
   .refine((r) => r.min >= 1 && r.max <= 65535 && r.min <= r.max, 'range must be within 1-65535 and min <= max');
 
+/** The outbound range both the controller (allocates) and the gateway (binds) default to. */
+export const DEFAULT_OUTBOUND_RANGE = PortRangeSchema.parse(DEFAULT_OUTBOUND_PORTS);
+
 export const GatewayConfigSchema = z.object({
   clusterName: z.string().min(1),
-  clusterDomain: z.string().min(1).default('cluster.local'),
-  trustDomain: z.string().min(1).default('mesh.local'),
+  clusterDomain: z.string().min(1).default(DEFAULT_CLUSTER_DOMAIN),
+  trustDomain: z.string().min(1).default(DEFAULT_TRUST_DOMAIN),
   /** Address every listener binds (POD_IP when set). */
   host: z.string().default('0.0.0.0'),
-  tunnelPort: z.number().int().min(0).max(65535).default(4143),
-  adminPort: z.number().int().min(0).max(65535).default(4191),
-  outboundPorts: z.object({ min: z.number().int(), max: z.number().int() }).default({ min: 14000, max: 15999 }),
+  tunnelPort: z.number().int().min(0).max(65535).default(GATEWAY_TUNNEL_PORT),
+  adminPort: z.number().int().min(0).max(65535).default(GATEWAY_ADMIN_PORT),
+  outboundPorts: z.object({ min: z.number().int(), max: z.number().int() }).default(DEFAULT_OUTBOUND_RANGE),
   /** Gateway-wide allow list of peer identities (narrows the default "any identity in the trust domain"). */
   allowedIdentities: z.array(z.string()).default([]),
   /** Transport for Links that do not name one; the benchmark winner. */
-  defaultTransport: z.enum(TRANSPORTS).default('connect'),
+  defaultTransport: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
   /** Warm HTTP/2 connections per remote gateway (streams are spread over them). */
   poolSize: z.number().int().min(1).max(64).default(2),
   /** Pre-handshaked mTLS connections kept ready per remote gateway for the tls-pipe transport. */

@@ -11,7 +11,8 @@ import { createAdminServer } from './admin.js';
 import { GatewayMetrics } from './metrics.js';
 import { InboundServer } from './inbound/server.js';
 import { Outbound } from './outbound/outbound.js';
-import { indexExports, type ExportIndex } from './routing.js';
+import type { InboundPolicy } from './inbound/authorize.js';
+import { indexExports } from './routing.js';
 import { serverContext } from './tls.js';
 import type { CredentialSource, RouteSnapshot, RouteSource } from './types.js';
 
@@ -45,46 +46,29 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   const config = GatewayConfigSchema.parse(input);
   const logger = deps.logger ?? silentLogger();
   const metrics = deps.metrics ?? new GatewayMetrics();
-  let ctx: tls.SecureContext | undefined;
-  let exports: ExportIndex = new Map();
-  const inbound = new InboundServer({ config, logger, metrics, exports: () => exports });
-  const loadCredentials = () => {
-    const c = deps.credentials.current();
-    if (!c) return;
-    try {
-      ctx = serverContext(c);
-      inbound.setCredentials(c);
-      logger.info('credentials loaded', { certificates: c.certChain.split('BEGIN CERTIFICATE').length - 1 });
-    } catch (err) {
-      logger.error('credentials rejected; keeping the previous ones', { error: (err as Error).message });
-    }
-  };
-  const context = () => ctx;
-  let draining = false;
-  loadCredentials();
-  deps.credentials.onChange(loadCredentials);
+  // Replaced whole on every routing change: a tunnel request reads one consistent snapshot.
+  let policy: InboundPolicy = { trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, allowedIdentities: config.allowedIdentities, exports: new Map(), links: new Map() };
+  const inbound = new InboundServer({ config, logger, metrics, policy: () => policy });
+  const context = watchCredentials(deps.credentials, inbound, logger);
   const outbound = new Outbound({ config, logger, metrics, context });
   const onRoutes = (s: RouteSnapshot) => {
-    exports = indexExports(s.exported);
+    policy = { ...policy, exports: indexExports(s.exported), links: new Map(s.remotes.map((r) => [r.cluster, r])) };
     outbound.update(s.outbound, s.remotes);
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
   };
-
+  let draining = false;
   const admin = createAdminServer({
     registry: metrics.registry,
     notReady: () => {
       const missing: string[] = [];
       if (draining) missing.push('draining (terminating)');
-      if (!ctx) missing.push('no identity (certificate) loaded');
+      if (!context()) missing.push('no identity (certificate) loaded');
       if (!deps.routes.synced()) missing.push('watches not synced');
       if (!inbound.listening()) missing.push('tunnel port not listening');
       return missing;
     },
   });
-  const adminPort = await new Promise<number>((resolve, reject) => {
-    admin.once('error', reject);
-    admin.listen(config.adminPort, config.host, () => resolve((admin.address() as net.AddressInfo).port));
-  });
+  const adminPort = await listen(admin, config.adminPort, config.host);
   const tunnelPort = await inbound.listen();
   await deps.routes.start(onRoutes);
   logger.info('gateway started', { cluster: config.clusterName, host: config.host, tunnelPort, adminPort, outboundRange: `${config.outboundPorts.min}-${config.outboundPorts.max}`, transport: config.defaultTransport });
@@ -99,7 +83,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     await deps.routes.stop();
     await closeServer(admin);
   };
-
+  const active = () => inbound.active + outbound.active;
   return {
     config,
     metrics,
@@ -107,29 +91,64 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     adminPort,
     outboundPorts: () => outbound.boundPorts(),
     poolReady: (c) => outbound.poolReady(c),
-    activeTunnels: () => inbound.active + outbound.active,
+    activeTunnels: active,
     draining: () => draining,
     async drain(deadlineMs = config.drainTimeoutMs, graceMs = config.drainGraceMs) {
       if (draining || closed) return { forced: 0 };
       draining = true;
-      logger.info('draining', { activeTunnels: inbound.active + outbound.active, graceMs, deadlineMs });
-      if (graceMs > 0) {
-        await sleep(graceMs);
-        logger.info('drain grace over; no longer accepting', { activeTunnels: inbound.active + outbound.active });
-      }
-      inbound.startDrain();
-      outbound.startDrain();
-      const until = Date.now() + deadlineMs;
-      while (inbound.active + outbound.active > 0 && Date.now() < until) await sleep(50);
-      const forced = inbound.active + outbound.active;
-      if (forced > 0) logger.warn('drain deadline reached; closing remaining tunnels', { forced });
-      else logger.info('drained');
-      outbound.closePools();
+      const forced = await drainTunnels({ inbound, outbound, active, logger }, deadlineMs, graceMs);
       await closeAll();
       return { forced };
     },
     close: closeAll,
   };
+}
+
+/** Loads the credentials now and on every change into the tunnel port and the context outbound dials
+ * use; a rejected update keeps the previous ones. Returns the current client/server context. */
+function watchCredentials(source: CredentialSource, inbound: InboundServer, logger: Logger): () => tls.SecureContext | undefined {
+  let ctx: tls.SecureContext | undefined;
+  const load = () => {
+    const c = source.current();
+    if (!c) return;
+    try {
+      ctx = serverContext(c);
+      inbound.setCredentials(c);
+      logger.info('credentials loaded', { certificates: c.certChain.split('BEGIN CERTIFICATE').length - 1 });
+    } catch (err) {
+      logger.error('credentials rejected; keeping the previous ones', { error: (err as Error).message });
+    }
+  };
+  load();
+  source.onChange(load);
+  return () => ctx;
+}
+
+/** The drain after SIGTERM: keep serving for the grace period (/ready already says 503), then stop
+ * accepting and wait for tunnels up to the deadline. Returns how many were still open. */
+async function drainTunnels(g: { inbound: InboundServer; outbound: Outbound; active: () => number; logger: Logger }, deadlineMs: number, graceMs: number): Promise<number> {
+  const { inbound, outbound, active, logger } = g;
+  logger.info('draining', { activeTunnels: active(), graceMs, deadlineMs });
+  if (graceMs > 0) {
+    await sleep(graceMs);
+    logger.info('drain grace over; no longer accepting', { activeTunnels: active() });
+  }
+  inbound.startDrain();
+  outbound.startDrain();
+  const until = Date.now() + deadlineMs;
+  while (active() > 0 && Date.now() < until) await sleep(50);
+  const forced = active();
+  if (forced > 0) logger.warn('drain deadline reached; closing remaining tunnels', { forced });
+  else logger.info('drained');
+  outbound.closePools();
+  return forced;
+}
+
+function listen(s: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(port, host, () => resolve((s.address() as net.AddressInfo).port));
+  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -51,6 +51,12 @@ export function isExportedThroughGateway(s: KService): boolean {
 
 export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problems: string[] } {
   const problems: string[] = [];
+  const snapshot = { exported: exportedServices(st), outbound: outboundRoutes(st.shadows, problems), remotes: remoteGateways(st.links, problems) };
+  return { snapshot, problems };
+}
+
+/** This cluster's Services exported through the gateway, with their ready endpoints. */
+function exportedServices(st: KubeState): ExportedService[] {
   const slicesBySvc = new Map<string, KSlice[]>();
   for (const sl of st.slices) {
     const svc = sl.metadata?.labels?.[SLICE_SERVICE_LABEL];
@@ -60,7 +66,6 @@ export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problem
     list.push(sl);
     slicesBySvc.set(k, list);
   }
-
   const exported: ExportedService[] = [];
   for (const s of st.exported) {
     const ns = s.metadata?.namespace;
@@ -76,9 +81,14 @@ export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problem
     const allowed = allowRaw?.split(',').map((x) => x.trim()).filter(Boolean);
     exported.push({ namespace: ns, name, ports, ...(allowed && allowed.length ? { allowedIdentities: allowed } : {}) });
   }
+  return exported;
+}
 
+/** Gateway-mode shadows' port maps → outbound listeners; two shadows claiming one port: the first (by
+ * name order) keeps it and the conflict is reported. */
+function outboundRoutes(shadows: KService[], problems: string[]): OutboundRoute[] {
   const outbound: OutboundRoute[] = [];
-  for (const sh of st.shadows) {
+  for (const sh of shadows) {
     const m = sh.metadata ?? {};
     if (m.labels?.[MIRRORED_LABEL] !== 'true') continue;
     if ((m.annotations?.[MODE_ANNOTATION] ?? 'gateway') !== 'gateway') continue;
@@ -102,7 +112,6 @@ export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problem
       outbound.push({ outboundPort: e.outboundPort, remoteCluster: cluster, namespace: parts[1]!, service: parts[0]!, port: e.port, ...(e.hostname ? { hostname: e.hostname } : {}) });
     }
   }
-  // Two shadows claiming one port: the first (by name order) keeps it; the conflict is reported.
   outbound.sort((a, b) => a.outboundPort - b.outboundPort || `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`));
   const dedup: OutboundRoute[] = [];
   for (const r of outbound) {
@@ -113,16 +122,20 @@ export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problem
     }
     dedup.push(r);
   }
+  return dedup;
+}
 
+/** Links with a gateway → the linked clusters' gateways (flat-only Links have none on the path). */
+function remoteGateways(links: KLink[], problems: string[]): RemoteGateway[] {
   const remotes: RemoteGateway[] = [];
-  for (const l of st.links) {
+  for (const l of links) {
     const r = linkSpecSchema.safeParse(l.spec);
     if (!r.success) {
       problems.push(`link ${l.metadata?.namespace}/${l.metadata?.name}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       continue;
     }
     const g = r.data.gateway;
-    if (!g) continue; // flat-only link: no gateway on the path
+    if (!g) continue;
     remotes.push({
       cluster: r.data.targetClusterName,
       clusterDomain: r.data.targetClusterDomain,
@@ -133,7 +146,7 @@ export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problem
       ...(g.allowedIdentities ? { allowedIdentities: g.allowedIdentities } : {}),
     });
   }
-  return { snapshot: { exported, outbound: dedup, remotes }, problems };
+  return remotes;
 }
 
 /** Ready endpoints of one Service port. Slices name their ports like the Service's; an unnamed single

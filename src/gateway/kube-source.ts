@@ -3,7 +3,7 @@
 // coalesced rebuild (a level-triggered reconcile of a single key) turns the caches into a snapshot.
 import { Informer, KubeClient, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
-import { EXPORT_LABEL, MIRRORED_LABEL } from '../api/index.js';
+import { EXPORT_GATEWAY_VALUES, EXPORT_LABEL, LINK_API_VERSION, LINK_PLURAL, MIRRORED_LABEL } from '../api/index.js';
 import { buildSnapshot, type KLink, type KService, type KSlice } from './kube-snapshot.js';
 import type { RouteSnapshot, RouteSource } from './types.js';
 
@@ -26,10 +26,10 @@ export class KubeRouteSource implements RouteSource {
   ) {
     const mk = (name: string, path: string, labelSelector?: string) =>
       new Informer<KubeObject>(client, { path, name: `gateway:${name}`, logger, ...(labelSelector ? { labelSelector } : {}) });
-    this.exported = mk('exported', '/api/v1/services', `${EXPORT_LABEL} in (true,gateway)`);
+    this.exported = mk('exported', '/api/v1/services', `${EXPORT_LABEL} in (${EXPORT_GATEWAY_VALUES.join(',')})`);
     this.shadows = mk('shadows', '/api/v1/services', `${MIRRORED_LABEL}=true`);
     this.slices = mk('slices', '/apis/discovery.k8s.io/v1/endpointslices');
-    this.links = mk('links', `/apis/multicluster.mesh.io/v1alpha1/namespaces/${namespace}/links`);
+    this.links = mk('links', `/apis/${LINK_API_VERSION}/namespaces/${namespace}/${LINK_PLURAL}`);
     this.informers = [this.exported, this.shadows, this.slices, this.links];
   }
 

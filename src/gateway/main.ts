@@ -3,15 +3,20 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { createLogger, type Logger } from '../log/index.js';
-// src/trust and src/kube (gRPC, the Kubernetes client: ~90 MB of RSS) are loaded only when the
-// Identity service or the Kubernetes watches are used, not for file credentials and routes.
+// src/identity and src/kube (gRPC, the Kubernetes client: ~90 MB of RSS) are loaded only when the
+// Identity service or the Kubernetes watches are used, not for file credentials and routes. The trust core
+// (src/trust) is light and always loaded.
+import {
+  DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRANSPORT, DEFAULT_TRUST_DOMAIN, GATEWAY_ADMIN_PORT, GATEWAY_NAME, GATEWAY_TUNNEL_PORT, MESH_NAMESPACE, TRANSPORTS, dnsLabelSchema,
+} from '../api/index.js';
+import { spiffeId } from '../trust/index.js';
 import { GatewayError } from './errors.js';
-import { PortRangeSchema, type GatewayConfigInput } from './config.js';
+import { DEFAULT_OUTBOUND_RANGE, PortRangeSchema, type GatewayConfigInput } from './config.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { GatewayMetrics } from './metrics.js';
 import { governHeapGrowth, HEAP_GROWTH_DEFAULTS } from './heap-growth.js';
 import { FileCredentials, FileRouteSource } from './static-source.js';
-import { TRANSPORTS, type CredentialSource, type RouteSource } from './types.js';
+import type { CredentialSource, RouteSource } from './types.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const posInt = z.coerce.number().int().min(1);
@@ -24,15 +29,15 @@ const list = z
 /** The process's options, as commander hands them over (strings), validated here. */
 export const GatewayOptionsSchema = z
   .object({
-    clusterName: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label'),
-    clusterDomain: z.string().min(1).default('cluster.local'),
-    trustDomain: z.string().min(1).default('mesh.local'),
-    namespace: z.string().min(1).default('mesh-system'),
+    clusterName: dnsLabelSchema,
+    clusterDomain: z.string().min(1).default(DEFAULT_CLUSTER_DOMAIN),
+    trustDomain: z.string().min(1).default(DEFAULT_TRUST_DOMAIN),
+    namespace: z.string().min(1).default(MESH_NAMESPACE),
     host: z.string().optional(),
-    tunnelPort: port.default(4143),
-    adminPort: port.default(4191),
-    outboundPorts: PortRangeSchema.default({ min: 14000, max: 15999 }),
-    transport: z.enum(TRANSPORTS).default('connect'),
+    tunnelPort: port.default(GATEWAY_TUNNEL_PORT),
+    adminPort: port.default(GATEWAY_ADMIN_PORT),
+    outboundPorts: PortRangeSchema.default(DEFAULT_OUTBOUND_RANGE),
+    transport: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
     poolSize: posInt.max(64).optional(),
     pipeWarm: z.coerce.number().int().min(0).max(256).optional(),
     maxConnections: posInt.optional(),
@@ -113,9 +118,9 @@ async function loadCredentials(o: GatewayOptions, env: NodeJS.ProcessEnv, logger
   if (o.cert && o.key) {
     return new FileCredentials({ cert: o.cert, key: o.key, bundle: (o.bundle ?? o.trustBundle)! }, logger);
   }
-  const { CertificateManager, spiffeId } = await import('../trust/index.js');
+  const { CertificateManager } = await import('../identity/index.js');
   const bundleFile = (o.trustBundle ?? o.bundle)!;
-  const identity = spiffeId(o.trustDomain, env.POD_NAMESPACE ?? o.namespace, 'mesh-gateway');
+  const identity = spiffeId(o.trustDomain, env.POD_NAMESPACE ?? o.namespace, GATEWAY_NAME);
   const manager = new CertificateManager({
     identity,
     address: o.identityAddr!,

@@ -1,6 +1,7 @@
 // Pure routing decisions: parse a tunnel target, check the peer against policy, pick a backend. No I/O,
 // so every refusal reason is covered by table-driven unit tests.
 import { isIP } from 'node:net';
+import { parseSpiffeId, type SpiffeId } from '../trust/index.js';
 import { GatewayError } from './errors.js';
 import type { Backend, ExportedService, OutboundRoute, RemoteGateway } from './types.js';
 
@@ -43,42 +44,47 @@ export function formatAuthority(t: Target, clusterDomain: string): string {
   return `${t.hostname ? t.hostname + '.' : ''}${t.service}.${t.namespace}.svc.${clusterDomain}:${t.port}`;
 }
 
-/** Trust domain of a spiffe:// id, or undefined. */
-export function trustDomainOf(id: string): string | undefined {
-  const m = /^spiffe:\/\/([^/]+)(\/|$)/.exec(id);
-  return m?.[1];
+/** The authenticated caller: its verified SPIFFE id (undefined when its certificate carries no valid one)
+ * and, when its issuer names one, its cluster (the issuer's OU; see src/trust verifiedPeer). */
+export interface Caller {
+  id: SpiffeId | undefined;
+  cluster?: string;
 }
 
-/** The authenticated caller: its SPIFFE id and, when its chain names one, its cluster (the issuer's OU). */
-export interface Caller {
-  identity: string | undefined;
-  cluster?: string;
+/** A caller from an id's text (tests, static checks): parsed by src/trust's one SPIFFE parser. */
+export function callerOf(uri: string | undefined, cluster?: string): Caller {
+  let id: SpiffeId | undefined;
+  try {
+    id = uri === undefined ? undefined : parseSpiffeId(uri);
+  } catch {
+    id = undefined;
+  }
+  return { id, ...(cluster !== undefined ? { cluster } : {}) };
 }
 
 /** One entry of an allow list matches a caller: an exact SPIFFE id, a prefix ending in `/*`
  * (e.g. spiffe://mesh.local/ns/prod/*), `cluster:<name>` (the caller's issuer is that cluster's), or a
  * bare trust domain (any identity in it). Gateways of all clusters share one SPIFFE id
  * (ns mesh-system, sa mesh-gateway), so `cluster:` entries are what tells linked clusters apart. */
-export function identityMatches(entry: string, caller: Caller | string): boolean {
-  const c: Caller = typeof caller === 'string' ? { identity: caller } : caller;
-  const identity = c.identity ?? '';
-  if (entry.startsWith('cluster:')) return c.cluster !== undefined && entry.slice('cluster:'.length) === c.cluster;
-  if (entry.endsWith('/*')) return identity.startsWith(entry.slice(0, -1));
-  if (entry.startsWith('spiffe://')) return entry === identity;
-  return trustDomainOf(identity) === entry;
+export function identityMatches(entry: string, caller: Caller): boolean {
+  if (entry.startsWith('cluster:')) return caller.cluster !== undefined && entry.slice('cluster:'.length) === caller.cluster;
+  const id = caller.id;
+  if (id === undefined) return false;
+  if (entry.endsWith('/*')) return id.uri.startsWith(entry.slice(0, -1));
+  if (entry.startsWith('spiffe://')) return entry === id.uri;
+  return id.trustDomain === entry;
 }
 
-/** Default: any identity in the trust domain. Each non-empty list (gateway-wide, per Service) narrows it:
- * the caller must match an entry of every list given. */
-export function checkPolicy(caller: Caller | string | undefined, trustDomain: string, ...lists: Array<string[] | undefined>): void {
-  const c: Caller | undefined = typeof caller === 'string' ? { identity: caller } : caller;
-  const identity = c?.identity;
-  if (identity === undefined) throw new GatewayError('FORBIDDEN', 'peer certificate has no SPIFFE identity');
-  if (trustDomainOf(identity) !== trustDomain) throw new GatewayError('FORBIDDEN', `peer ${identity} is not in trust domain ${trustDomain}`);
+/** Default: any identity in the trust domain. Each non-empty list (gateway-wide, per Link, per Service)
+ * narrows it: the caller must match an entry of every list given. */
+export function checkPolicy(caller: Caller, trustDomain: string, ...lists: Array<readonly string[] | undefined>): void {
+  const id = caller.id;
+  if (id === undefined) throw new GatewayError('FORBIDDEN', 'peer certificate has no valid SPIFFE identity');
+  if (id.trustDomain !== trustDomain) throw new GatewayError('FORBIDDEN', `peer ${id.uri} is not in trust domain ${trustDomain}`);
   for (const list of lists) {
     if (list === undefined || list.length === 0) continue;
-    if (!list.some((e) => identityMatches(e, c!))) {
-      throw new GatewayError('FORBIDDEN', `peer ${identity}${c?.cluster ? ` (cluster ${c.cluster})` : ''} is not in the allowed identities [${list.join(', ')}]`);
+    if (!list.some((e) => identityMatches(e, caller))) {
+      throw new GatewayError('FORBIDDEN', `peer ${id.uri}${caller.cluster ? ` (cluster ${caller.cluster})` : ''} is not in the allowed identities [${list.join(', ')}]`);
     }
   }
 }

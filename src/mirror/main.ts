@@ -8,17 +8,8 @@ import { z } from 'zod';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, LeaderElector, errorMessage, loadKubeConfig, realClock, type Clock } from '../kube/index.js';
 import { createLogger, type Logger } from '../log/index.js';
-import {
-  KubeTrustSource,
-  TrustBundle,
-  generateKeyPair,
-  issueLeaf,
-  loadAuthority,
-  spiffeId,
-  startIdentityService,
-  type IdentityService,
-  type TrustSource,
-} from '../trust/index.js';
+import { TrustBundle, generateKeyPair, issueLeaf, loadAuthority, spiffeId } from '../trust/index.js';
+import { KubeTrustSource, startIdentityService, type IdentityService, type TrustSource } from '../identity/index.js';
 import { startAdminServer } from './admin.js';
 import { MirrorController } from './controller.js';
 import { PortAllocator, parsePortRange } from './ports.js';

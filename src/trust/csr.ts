@@ -1,9 +1,8 @@
-// PKCS#10 certificate requests with P-256 keys: built with forge's asn1 and signed natively; parsed with
+// PKCS#10 certificate requests with P-256 keys: built by der.ts and signed natively; parsed with
 // the DER walker and their self-signature checked natively over the exact bytes received.
-import forge from 'node-forge';
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { TrustError } from './errors.js';
-import { OID, bin, children, ctx, derToOid, extension, pemBlocks, readTlv, seq, set, oid, signed, smallInt, toDer, toPem } from './der.js';
+import { OID, children, ctx, derToOid, extension, pemBlocks, readTlv, seq, set, oid, signed, smallInt, toPem } from './der.js';
 import { sanKinds, uriSansFromExtension } from './x509.js';
 
 // The fixed DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point (04 || x || y).
@@ -41,10 +40,10 @@ export function createCsr(opts: { key: KeyObject; identity: string }): string {
   const info = seq([
     smallInt(0),
     seq([]),
-    forge.asn1.fromDer(bin(spki)),
+    spki,
     ctx(0, true, [seq([oid(OID.extensionRequest), set([seq([extension(OID.subjectAltName, true, seq([ctx(6, false, opts.identity)]))])])])]),
   ]);
-  return toPem(signed(toDer(info), opts.key), 'CERTIFICATE REQUEST');
+  return toPem(signed(info, opts.key), 'CERTIFICATE REQUEST');
 }
 
 /** Parses a CSR (PEM or DER) and checks its signature; throws TrustError INVALID_CSR / CSR_SIGNATURE. */

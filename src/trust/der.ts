@@ -1,14 +1,12 @@
-// DER building (node-forge's asn1 module) and signing (Node's native crypto). forge gives us the
-// ASN.1 structures; it cannot do ECDSA, and its RSA signing in pure JS is slow, so every signature
-// here is made and checked by OpenSSL through node:crypto.
-import forge from 'node-forge';
+// DER encoding and reading for the certificates and CSRs the mesh makes (a small, fixed set of structures)
+// and signing with Node's native crypto. An encoded element is a Buffer: builders take encoded children,
+// so already-encoded parts (an issuer's subject, an SPKI) are spliced in as bytes. No ASN.1 library: the
+// gateway loads this module, and node-forge alone would add ~12 MB to its resident memory.
 import { createHash, sign, type KeyObject } from 'node:crypto';
 import { TrustError } from './errors.js';
 
-export type Asn1 = forge.asn1.Asn1;
-const A = forge.asn1;
-const U = A.Class.UNIVERSAL;
-const T = A.Type;
+/** One encoded DER element (tag, length, content). */
+export type Asn1 = Buffer;
 
 export const OID = {
   ecPublicKey: '1.2.840.10045.2.1',
@@ -29,28 +27,90 @@ export const OID = {
   extensionRequest: '1.2.840.113549.1.9.14',
 } as const;
 
-// forge works on "binary strings" (one char per byte); these two convert at the edges.
-export const bin = (b: Buffer | Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
-export const buf = (s: string): Buffer => Buffer.from(s, 'latin1');
+export function derHeader(tag: number, len: number): Buffer {
+  if (len < 0x80) return Buffer.from([tag, len]);
+  const bytes: number[] = [];
+  for (let l = len; l > 0; l = Math.floor(l / 256)) bytes.unshift(l & 0xff);
+  return Buffer.from([tag, 0x80 | bytes.length, ...bytes]);
+}
 
-export const seq = (v: Asn1[]): Asn1 => A.create(U, T.SEQUENCE, true, v);
-export const set = (v: Asn1[]): Asn1 => A.create(U, T.SET, true, v);
-export const oid = (o: string): Asn1 => A.create(U, T.OID, false, A.oidToDer(o).getBytes());
-export const int = (bytes: Buffer): Asn1 => A.create(U, T.INTEGER, false, bin(bytes));
-export const smallInt = (n: number): Asn1 => A.create(U, T.INTEGER, false, A.integerToDer(n).getBytes());
-export const bool = (v: boolean): Asn1 => A.create(U, T.BOOLEAN, false, v ? '\xff' : '\x00');
-export const octets = (bytes: Buffer): Asn1 => A.create(U, T.OCTETSTRING, false, bin(bytes));
-export const bits = (bytes: Buffer, unused = 0): Asn1 => A.create(U, T.BITSTRING, false, String.fromCharCode(unused) + bin(bytes));
-export const utf8 = (s: string): Asn1 => A.create(U, T.UTF8, false, forge.util.encodeUtf8(s));
-export const nul = (): Asn1 => A.create(U, T.NULL, false, '');
-export const ctx = (tag: number, constructed: boolean, v: string | Asn1[]): Asn1 => A.create(A.Class.CONTEXT_SPECIFIC, tag, constructed, v);
-export const toDer = (a: Asn1): Buffer => buf(A.toDer(a).getBytes());
-export const derToOid = (content: Buffer): string => A.derToOid(bin(content));
+const tlv = (tag: number, content: Buffer): Asn1 => Buffer.concat([derHeader(tag, content.length), content]);
+
+export const seq = (v: Asn1[]): Asn1 => tlv(0x30, Buffer.concat(v));
+/** A SET of one element (DER would sort several by encoding; the mesh's names have one per RDN). */
+export const set = (v: Asn1[]): Asn1 => tlv(0x31, Buffer.concat(v));
+export const oid = (o: string): Asn1 => tlv(0x06, oidContent(o));
+/** An INTEGER from its content bytes (the caller makes them minimal and positive, see randomSerial). */
+export const int = (bytes: Buffer): Asn1 => tlv(0x02, bytes);
+export const smallInt = (n: number): Asn1 => tlv(0x02, intContent(n));
+export const bool = (v: boolean): Asn1 => tlv(0x01, Buffer.from([v ? 0xff : 0x00]));
+export const octets = (bytes: Buffer): Asn1 => tlv(0x04, bytes);
+export const bits = (bytes: Buffer, unused = 0): Asn1 => tlv(0x03, Buffer.concat([Buffer.from([unused]), bytes]));
+export const utf8 = (s: string): Asn1 => tlv(0x0c, Buffer.from(s, 'utf8'));
+export const nul = (): Asn1 => Buffer.from([0x05, 0x00]);
+/** A context-specific [tag]: constructed from elements, or primitive with raw content (a string is taken
+ * byte for byte, e.g. an IA5String URI). */
+export const ctx = (tag: number, constructed: boolean, v: string | Buffer | Asn1[]): Asn1 =>
+  tlv(0x80 | (constructed ? 0x20 : 0) | tag, Array.isArray(v) ? Buffer.concat(v) : typeof v === 'string' ? Buffer.from(v, 'latin1') : v);
+
+const oidCache = new Map<string, Buffer>();
+
+function oidContent(o: string): Buffer {
+  const cached = oidCache.get(o);
+  if (cached) return cached;
+  const arcs = o.split('.').map(Number);
+  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0) || arcs[0]! > 2) throw new TrustError('INVALID_ARGUMENT', `${o} is not an OID`);
+  const out: number[] = [];
+  const push = (n: number) => {
+    const groups = [n & 0x7f];
+    for (n = Math.floor(n / 128); n > 0; n = Math.floor(n / 128)) groups.unshift((n & 0x7f) | 0x80);
+    out.push(...groups);
+  };
+  push(arcs[0]! * 40 + arcs[1]!);
+  for (const a of arcs.slice(2)) push(a);
+  const b = Buffer.from(out);
+  oidCache.set(o, b);
+  return b;
+}
+
+function intContent(n: number): Buffer {
+  if (!Number.isSafeInteger(n) || n < 0) throw new TrustError('INVALID_ARGUMENT', `${n} is not a small non-negative integer`);
+  const bytes: number[] = [];
+  do {
+    bytes.unshift(n & 0xff);
+    n = Math.floor(n / 256);
+  } while (n > 0);
+  if (bytes[0]! & 0x80) bytes.unshift(0); // keep it positive
+  return Buffer.from(bytes);
+}
+
+/** The dotted form of an OID's content bytes. */
+export function derToOid(content: Buffer): string {
+  const arcs: number[] = [];
+  let n = 0;
+  for (let i = 0; i < content.length; i++) {
+    const b = content[i]!;
+    n = n * 128 + (b & 0x7f);
+    if (n > Number.MAX_SAFE_INTEGER) throw new TrustError('INVALID_CERT', 'OID arc too large');
+    if (b & 0x80) {
+      if (i === content.length - 1) throw new TrustError('INVALID_CERT', 'truncated OID');
+      continue;
+    }
+    if (arcs.length === 0) arcs.push(n < 80 ? Math.floor(n / 40) : 2, n < 80 ? n % 40 : n - 80);
+    else arcs.push(n);
+    n = 0;
+  }
+  if (arcs.length === 0) throw new TrustError('INVALID_CERT', 'empty OID');
+  return arcs.join('.');
+}
+
+const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
 
 /** RFC 5280: UTCTime through 2049, GeneralizedTime after. Whole seconds. */
 export function time(d: Date): Asn1 {
-  const t = new Date(Math.floor(d.getTime() / 1000) * 1000);
-  return t.getUTCFullYear() < 2050 ? A.create(U, T.UTCTIME, false, A.dateToUtcTime(t)) : A.create(U, T.GENERALIZEDTIME, false, A.dateToGeneralizedTime(t));
+  const y = d.getUTCFullYear();
+  const rest = `${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
+  return y < 2050 ? tlv(0x17, Buffer.from(`${pad(y % 100)}${rest}`, 'latin1')) : tlv(0x18, Buffer.from(`${pad(y, 4)}${rest}`, 'latin1'));
 }
 
 export interface NameAttrs {
@@ -70,11 +130,12 @@ export function name(attrs: NameAttrs): Asn1 {
 export function extension(id: string, critical: boolean, value: Asn1): Asn1 {
   const parts = [oid(id)];
   if (critical) parts.push(bool(true));
-  parts.push(octets(toDer(value)));
+  parts.push(octets(value));
   return seq(parts);
 }
 
 export const ecdsaSha256AlgId = (): Asn1 => seq([oid(OID.ecdsaWithSHA256)]);
+const ECDSA_SHA256_ALG = ecdsaSha256AlgId();
 
 /** A positive 16-byte serial (RFC 5280 allows up to 20; at least 64 random bits per CA/B rules). */
 export function randomSerial(rand: (n: number) => Buffer): Buffer {
@@ -91,17 +152,7 @@ export function signEcdsaSha256(tbs: Buffer, key: KeyObject): Buffer {
 /** The whole signed structure: SEQUENCE { tbs, algorithm, BIT STRING signature }. */
 export function signed(tbsDer: Buffer, key: KeyObject): Buffer {
   const sig = signEcdsaSha256(tbsDer, key);
-  const alg = toDer(ecdsaSha256AlgId());
-  const sigBits = toDer(bits(sig));
-  const body = Buffer.concat([tbsDer, alg, sigBits]);
-  return Buffer.concat([derHeader(0x30, body.length), body]);
-}
-
-export function derHeader(tag: number, len: number): Buffer {
-  if (len < 0x80) return Buffer.from([tag, len]);
-  const bytes: number[] = [];
-  for (let l = len; l > 0; l >>= 8) bytes.unshift(l & 0xff);
-  return Buffer.from([tag, 0x80 | bytes.length, ...bytes]);
+  return seq([tbsDer, ECDSA_SHA256_ALG, bits(sig)]);
 }
 
 /** One DER element: where it starts, its tag, and where its content lies. For slicing signed bytes. */

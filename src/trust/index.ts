@@ -1,7 +1,8 @@
-// The trust component's public surface: PKI (roots, issuers, leaves, CSRs), SPIFFE ids, trust bundles,
-// TLS helpers, and (below) the Identity service and its client.
+// The trust core's public surface: PKI (roots, issuers, leaves, CSRs), SPIFFE ids, trust bundles and TLS
+// with mesh identities. Light by design (node:crypto and a small DER module: no ASN.1 library, no gRPC, no
+// Kubernetes client), so the gateway loads it; the Identity service and its client live in src/identity.
 export { TrustError, isTrustError, type TrustErrorCode } from './errors.js';
-export { DEFAULT_TRUST_DOMAIN, spiffeId, parseSpiffeId, parseWorkloadId, validateTrustDomain, type SpiffeId } from './spiffe.js';
+export { spiffeId, parseSpiffeId, parseWorkloadId, validateTrustDomain, type SpiffeId } from './spiffe.js';
 export {
   createRoot, createIssuer, issueLeaf, loadAuthority, generateKeyPair, loadPrivateKey, loadPublicKey,
   DEFAULT_ROOT_VALIDITY_DAYS, DEFAULT_ISSUER_VALIDITY_DAYS, DEFAULT_LEAF_TTL_SECONDS,
@@ -14,23 +15,8 @@ export {
   writeAuthority, readAuthority, writeRoot, readRoot, writeIssuer, readIssuer,
 } from './files.js';
 export {
-  secureContextOptions, createSecureContext, serverTlsOptions, clientTlsOptions, checkPeerCertificate, peerIdentity, verifyChain,
-  type TlsCredentials, type IdentityMatcher,
+  secureContextOptions, createSecureContext, serverTlsOptions, clientTlsOptions, checkPeerCertificate, peerIdentity, verifiedPeer, verifyChain,
+  type TlsCredentials, type IdentityMatcher, type VerifiedPeer,
 } from './tls.js';
-export { parseCertPem, parseCertsPem, uriSans, type ParsedCert } from './x509.js';
+export { parseCertPem, parseCertsPem, parseCertDer, uriSans, subjectAttributes, issuerAttributes, type ParsedCert, type NameFields } from './x509.js';
 export { toPem, pemBlocks } from './der.js';
-export { certify, CertifyError, certifyRequestSchema, MAX_TOKEN_BYTES, type CertifyErrorKind, type CertifyRequest, type CertifyDeps } from './certify.js';
-export { KubeTokenReviewer, KeepAliveTokenReviewer, IDENTITY_TOKEN_AUDIENCE, serviceAccountOf, type TokenReviewer, type TokenReviewResult } from './token-review.js';
-export {
-  StaticTrustSource, KubeTrustSource, materialFromObjects, checkMaterial,
-  MESH_NAMESPACE, ISSUER_SECRET, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY,
-  type TrustMaterial, type TrustSource, type KubeTrustSourceOptions,
-} from './trust-source.js';
-export {
-  startIdentityService, identityPackage, IDENTITY_PORT, IDENTITY_SERVICE_ACCOUNT, IDENTITY_PROTO_PATH, MAX_REQUEST_BYTES,
-  type IdentityService, type IdentityServiceOptions,
-} from './identity-server.js';
-export { IdentityClient, IdentityCallError, type CertifyResult, type IdentityClientOptions } from './identity-client.js';
-export {
-  CertificateManager, RENEW_FRACTION, type CertificateState, type Credentials, type CertificateManagerOptions,
-} from './certificate-manager.js';

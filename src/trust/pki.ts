@@ -1,12 +1,11 @@
 // Roots, per-cluster issuers and workload leaves. All keys are ECDSA P-256 (what Linkerd and Istio use):
 // small keys, fast native signing (tens of microseconds), supported by every TLS stack we talk to.
-// Structures are assembled with node-forge's asn1 module and signed with node:crypto (see der.ts).
-import forge from 'node-forge';
+// Structures are assembled by der.ts and signed with node:crypto.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { TrustError } from './errors.js';
 import {
-  OID, bits, bool, ctx, derHeader, ecdsaSha256AlgId, extension, int, keyIdentifier, name, oid, octets, randomSerial, seq,
-  signed, smallInt, time, toDer, toPem, bin, type Asn1,
+  OID, bits, bool, ctx, ecdsaSha256AlgId, extension, int, keyIdentifier, name, oid, octets, randomSerial, seq,
+  signed, smallInt, time, toPem, type Asn1,
 } from './der.js';
 import { parseCertPem, subjectAttributes, type ParsedCert } from './x509.js';
 import { parseWorkloadId, validateTrustDomain } from './spiffe.js';
@@ -31,8 +30,6 @@ export interface CertificateAuthority {
   keyPem: string;
   notBefore: Date;
   notAfter: Date;
-  /** The signer's subject as forge ASN.1, reused as every child's issuer name. */
-  subjectAsn1: Asn1;
   keyId: Buffer;
 }
 
@@ -91,37 +88,35 @@ const spkiOf = (pub: KeyObject): Buffer => pub.export({ type: 'spki', format: 'd
 
 export interface TbsInput {
   serial: Buffer;
-  /** The signer's subject: forge ASN.1, or its exact DER bytes (the fast path). */
-  issuer: Asn1 | Buffer;
+  /** The signer's subject, exactly as its certificate encodes it. */
+  issuer: Asn1;
   notBefore: Date;
   notAfter: Date;
-  subject: Asn1 | Buffer;
+  subject: Asn1;
   /** SubjectPublicKeyInfo DER, embedded as is. */
   spki: Buffer;
   extensions: Asn1[];
 }
 
-const V3 = toDer(ctx(0, true, [smallInt(2)]));
-const ECDSA_SHA256_ALG = toDer(ecdsaSha256AlgId());
-const der = (a: Asn1 | Buffer): Buffer => (Buffer.isBuffer(a) ? a : toDer(a));
+const V3 = ctx(0, true, [smallInt(2)]);
+const ECDSA_SHA256_ALG = ecdsaSha256AlgId();
 
 /**
- * TBSCertificate DER. The variable parts are encoded with forge's asn1; already-encoded parts (the
- * issuer name, the SPKI) are spliced in as bytes rather than re-parsed, which keeps signing near the
- * native floor. Exported for tests that need odd certificates; not part of index.ts.
+ * TBSCertificate DER. Already-encoded parts (the issuer name, the SPKI) are spliced in as bytes rather
+ * than re-parsed, which keeps signing near the native floor. Exported for tests that need odd
+ * certificates; not part of index.ts.
  */
 export function tbsCertificate(t: TbsInput): Buffer {
-  const body = Buffer.concat([
+  return seq([
     V3,
-    toDer(int(t.serial)),
+    int(t.serial),
     ECDSA_SHA256_ALG,
-    der(t.issuer),
-    toDer(seq([time(t.notBefore), time(t.notAfter)])),
-    der(t.subject),
+    t.issuer,
+    seq([time(t.notBefore), time(t.notAfter)]),
+    t.subject,
     t.spki,
-    toDer(ctx(3, true, [seq(t.extensions)])),
+    ctx(3, true, [seq(t.extensions)]),
   ]);
-  return Buffer.concat([derHeader(0x30, body.length), body]);
 }
 
 // keyUsage bits, first bit is the high bit of the first byte: digitalSignature(0), keyCertSign(5), cRLSign(6).
@@ -133,7 +128,7 @@ function caExtensions(keyId: Buffer, authorityKeyId: Buffer, pathLen: number, pe
     extension(OID.basicConstraints, true, seq([bool(true), smallInt(pathLen)])),
     extension(OID.keyUsage, true, bits(KU_CA, 1)),
     extension(OID.subjectKeyIdentifier, false, octets(keyId)),
-    extension(OID.authorityKeyIdentifier, false, seq([ctx(0, false, bin(authorityKeyId))])),
+    extension(OID.authorityKeyIdentifier, false, seq([ctx(0, false, authorityKeyId)])),
   ];
   if (permittedUriDomain !== undefined) {
     // Permitted URI subtree = the trust domain: OpenSSL matches it against the host part of spiffe://td/…,
@@ -163,7 +158,6 @@ function authorityFrom(kind: 'root' | 'issuer', certPemText: string, key: KeyObj
     keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
-    subjectAsn1: forge.asn1.fromDer(bin(cert.subjectDer)),
     keyId: keyIdentifier(cert.spkiDer),
   };
 }
@@ -238,7 +232,7 @@ export function createIssuer(opts: CreateIssuerOptions): CertificateAuthority {
   const der = signed(
     tbsCertificate({
       serial: randomSerial(pooledRandom),
-      issuer: root.subjectAsn1,
+      issuer: root.cert.subjectDer,
       notBefore: new Date(Math.max(now.getTime() - CLOCK_SKEW_MS, root.notBefore.getTime())),
       notAfter,
       subject: name({ O: root.trustDomain, OU: opts.clusterName, CN: `mesh issuer ${opts.clusterName}` }),
@@ -301,7 +295,7 @@ export function issueLeaf(opts: IssueLeafOptions): Leaf {
         extension(OID.basicConstraints, true, seq([])),
         extension(OID.keyUsage, true, bits(KU_DIGITAL_SIGNATURE, 7)),
         extension(OID.extKeyUsage, false, seq([oid(OID.serverAuth), oid(OID.clientAuth)])),
-        extension(OID.authorityKeyIdentifier, false, seq([ctx(0, false, bin(issuer.keyId))])),
+        extension(OID.authorityKeyIdentifier, false, seq([ctx(0, false, issuer.keyId)])),
         extension(OID.subjectAltName, true, seq([ctx(6, false, opts.identity)])),
       ],
     }),

@@ -3,8 +3,6 @@
 // segments), plus Kubernetes name rules for the namespace and service account.
 import { TrustError } from './errors.js';
 
-export const DEFAULT_TRUST_DOMAIN = 'mesh.local';
-
 const TRUST_DOMAIN_RE = /^[a-z0-9._-]{1,255}$/;
 const SEGMENT_RE = /^[A-Za-z0-9._-]+$/;
 const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

@@ -5,7 +5,7 @@ import tls, { type PeerCertificate, type TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { TrustError } from './errors.js';
 import { TrustBundle } from './bundle.js';
-import { parseCertDer, parseCertsPem, uriSans, type ParsedCert } from './x509.js';
+import { issuerAttributes, parseCertDer, parseCertsPem, uriSans, type ParsedCert } from './x509.js';
 import { parseSpiffeId, type SpiffeId } from './spiffe.js';
 
 /** What a workload presents and trusts. `chainPem` is leaf first, then intermediates. */
@@ -95,18 +95,36 @@ function identityOf(cert: ParsedCert, trustDomains: string[]): SpiffeId {
   return id;
 }
 
+/** A peer whose certificate chain OpenSSL verified against the trust bundle during the handshake. */
+export interface VerifiedPeer {
+  id: SpiffeId;
+  /**
+   * The cluster whose issuer signed the peer's leaf: the OU of the leaf's issuer name (createIssuer puts
+   * the cluster there). Authentic because the chain was verified and issuers cannot sign CAs (pathLen 0).
+   * Undefined when the issuer names none.
+   */
+  cluster: string | undefined;
+}
+
 /**
- * The verified SPIFFE id of the peer on a TLS socket. Throws TrustError: NO_PEER_CERT, PEER_UNTRUSTED
- * (chain not verified against the bundle), PEER_NO_IDENTITY, WRONG_TRUST_DOMAIN.
+ * The verified peer on a TLS socket: its SPIFFE id (in one of `trustDomain`, when given) and its issuer's
+ * cluster. Throws TrustError: NO_PEER_CERT, PEER_UNTRUSTED (chain not verified against the bundle),
+ * PEER_NO_IDENTITY, INVALID_SPIFFE_ID, WRONG_TRUST_DOMAIN.
  */
-export function peerIdentity(socket: TLSSocket, opts: { trustDomain?: string | string[] } = {}): SpiffeId {
-  const cert = socket.getPeerCertificate(false);
-  if (!cert || !cert.raw) throw new TrustError('NO_PEER_CERT', 'the peer presented no certificate');
+export function verifiedPeer(socket: TLSSocket, opts: { trustDomain?: string | string[] } = {}): VerifiedPeer {
+  const cert = socket.getPeerX509Certificate();
+  if (!cert) throw new TrustError('NO_PEER_CERT', 'the peer presented no certificate');
   if (!socket.authorized) {
     throw new TrustError('PEER_UNTRUSTED', `the peer certificate is not trusted: ${String(socket.authorizationError ?? 'not verified')}`);
   }
   const domains = opts.trustDomain === undefined ? [] : Array.isArray(opts.trustDomain) ? opts.trustDomain : [opts.trustDomain];
-  return identityOf(parseCertDer(cert.raw), domains);
+  const parsed = parseCertDer(cert);
+  return { id: identityOf(parsed, domains), cluster: issuerAttributes(parsed).OU };
+}
+
+/** The verified SPIFFE id of the peer on a TLS socket (verifiedPeer without the cluster). */
+export function peerIdentity(socket: TLSSocket, opts: { trustDomain?: string | string[] } = {}): SpiffeId {
+  return verifiedPeer(socket, opts).id;
 }
 
 /**

@@ -10,6 +10,8 @@ export interface ParsedCert {
   x509: X509Certificate;
   /** The subject Name exactly as encoded (children's issuer field must match it byte for byte). */
   subjectDer: Buffer;
+  /** The issuer Name exactly as encoded. */
+  issuerDer: Buffer;
   spkiDer: Buffer;
   notBefore: Date;
   notAfter: Date;
@@ -17,13 +19,15 @@ export interface ParsedCert {
   extensions: Map<string, { critical: boolean; value: Buffer }>;
 }
 
-export function parseCertDer(der: Buffer): ParsedCert {
+/** Parses a certificate's DER (or one Node already parsed, e.g. a TLS peer's, without parsing it twice). */
+export function parseCertDer(input: Buffer | X509Certificate): ParsedCert {
   let x509: X509Certificate;
   try {
-    x509 = new X509Certificate(der);
+    x509 = input instanceof X509Certificate ? input : new X509Certificate(input);
   } catch (err) {
     throw new TrustError('INVALID_CERT', `not a valid X.509 certificate: ${(err as Error).message}`);
   }
+  const der = x509.raw;
   const top = readTlv(der, 0);
   const [tbs] = children(der, top);
   if (!tbs || tbs.tag !== 0x30) throw new TrustError('INVALID_CERT', 'certificate has no TBSCertificate');
@@ -31,9 +35,10 @@ export function parseCertDer(der: Buffer): ParsedCert {
   let i = 0;
   if (f[0]?.tag === 0xa0) i++; // [0] version
   // serial, signature alg, issuer, validity, subject, spki
+  const issuer = f[i + 2];
   const subject = f[i + 4];
   const spki = f[i + 5];
-  if (!subject || !spki) throw new TrustError('INVALID_CERT', 'certificate TBS is truncated');
+  if (!issuer || !subject || !spki) throw new TrustError('INVALID_CERT', 'certificate TBS is truncated');
   const extensions = new Map<string, { critical: boolean; value: Buffer }>();
   const extWrap = f.slice(i + 6).find((t) => t.tag === 0xa3);
   if (extWrap) {
@@ -50,6 +55,7 @@ export function parseCertDer(der: Buffer): ParsedCert {
     der,
     x509,
     subjectDer: der.subarray(subject.start, subject.end),
+    issuerDer: der.subarray(issuer.start, issuer.end),
     spkiDer: der.subarray(spki.start, spki.end),
     notBefore: new Date(x509.validFrom),
     notAfter: new Date(x509.validTo),
@@ -104,7 +110,18 @@ export function nameAttributes(nameDer: Buffer): Map<string, string> {
   return out;
 }
 
-export function subjectAttributes(cert: ParsedCert): { O?: string; OU?: string; CN?: string } {
-  const a = nameAttributes(cert.subjectDer);
-  return { O: a.get(OID.organization), OU: a.get(OID.organizationalUnit), CN: a.get(OID.commonName) };
+export interface NameFields {
+  O?: string;
+  OU?: string;
+  CN?: string;
 }
+
+const fieldsOf = (nameDer: Buffer): NameFields => {
+  const a = nameAttributes(nameDer);
+  return { O: a.get(OID.organization), OU: a.get(OID.organizationalUnit), CN: a.get(OID.commonName) };
+};
+
+export const subjectAttributes = (cert: ParsedCert): NameFields => fieldsOf(cert.subjectDer);
+
+/** The issuer's name fields as the certificate names them (authentic once its chain is verified). */
+export const issuerAttributes = (cert: ParsedCert): NameFields => fieldsOf(cert.issuerDer);

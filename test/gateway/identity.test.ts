@@ -1,4 +1,4 @@
-// The gateway process gets its certificate from the Identity service (src/trust) with a ServiceAccount
+// The gateway process gets its certificate from the Identity service (src/identity) with a ServiceAccount
 // token, becomes ready only then, and serves the tunnel port with that identity.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +8,8 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { startIdentityService, StaticTrustSource, TrustBundle, type IdentityService, type TokenReviewer, type TokenReviewResult } from '../../src/trust/index.js';
+import { TrustBundle } from '../../src/trust/index.js';
+import { startIdentityService, StaticTrustSource, type IdentityService, type TokenReviewer, type TokenReviewResult } from '../../src/identity/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import { startMesh, stopAll, type Proc } from '../helpers/process.js';
 import { createPki } from './fixtures.js';

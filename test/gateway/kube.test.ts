@@ -24,6 +24,7 @@ let aAdmin = 0;
 let bAdmin = 0;
 let outPort = 0;
 let bTunnel = 0;
+let aTunnel = 0;
 const pki = createPki();
 const aCreds = writeCredentials(pki.leaf('cluster-a'));
 const bCreds = writeCredentials(pki.leaf('cluster-b'));
@@ -107,7 +108,9 @@ before(async () => {
   b = startMesh(['gateway', '--cluster-name', 'cluster-b', '--host', B_HOST, '--tunnel-port', String(bTunnel), '--cert', bCreds.cert, '--key', bCreds.key, ...common]);
   bAdmin = Number((await b.waitFor(/gateway listening tunnel=\d+ admin=(\d+)/))[1]);
   a = startMesh(['gateway', '--cluster-name', 'cluster-a', '--host', A_HOST, '--tunnel-port', '0', '--cert', aCreds.cert, '--key', aCreds.key, ...common]);
-  aAdmin = Number((await a.waitFor(/gateway listening tunnel=\d+ admin=(\d+)/))[1]);
+  const aListening = await a.waitFor(/gateway listening tunnel=(\d+) admin=(\d+)/);
+  aTunnel = Number(aListening[1]);
+  aAdmin = Number(aListening[2]);
 });
 
 after(async () => {
@@ -144,6 +147,26 @@ test('un-exporting the Service makes the remote gateway refuse it', async () => 
   assert.equal(await outcomeOf(s), 'ECONNRESET');
   await client.patch(svcPath('demo', 'echo'), { metadata: { labels: { 'mirror.mesh.io/exported': 'gateway' } } });
   await waitUntil(() => tunnelWorks(outPort), 15_000, 'tunnel again after re-export');
+});
+
+test("a Link's gateway.allowedIdentities (a CRD field) is enforced for callers issued by its cluster", async () => {
+  // cluster-b's Link to cluster-a (both gateways watch this API server; A's own view gains a remote too).
+  const link = (allowedIdentities: string[]) => ({
+    apiVersion: 'multicluster.mesh.io/v1alpha1',
+    kind: 'Link',
+    metadata: { name: 'cluster-a', namespace: 'mesh-system' },
+    spec: { targetClusterName: 'cluster-a', clusterCredentialsSecret: 'cluster-credentials-cluster-a', gateway: { addresses: [A_HOST], port: aTunnel, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', allowedIdentities } },
+  });
+  await client.create(linkPath(), link(['spiffe://mesh.local/ns/ops/*']));
+  try {
+    await waitUntil(async () => !(await tunnelWorks(outPort)), 15_000, "B refusing cluster-a's gateway");
+    const m = await status(bAdmin, '/metrics', B_HOST);
+    assert.match(m.body, /gateway_refused_total\{direction="inbound",reason="FORBIDDEN"/);
+    await client.patch(linkPath('cluster-a'), { spec: { gateway: { allowedIdentities: ['cluster:cluster-a'] } } });
+    await waitUntil(() => tunnelWorks(outPort), 15_000, 'tunnel admitted by the Link list');
+  } finally {
+    await client.delete(linkPath('cluster-a'));
+  }
 });
 
 test('deleting the shadow closes its listener', async () => {

@@ -199,6 +199,31 @@ test('CONNECT refusals answer the right status and reason', async () => {
   await stillServes();
 });
 
+test('regression: refusal metrics take labels only from bounded sets, never from the authority a peer sent', async () => {
+  // The authority used to be split on dots into namespace/service labels: an IP became namespace="0",
+  // service="127", a headless name shifted them, and every distinct authority grew /metrics.
+  const s = await h2connect();
+  try {
+    const sent = ['10.1.2.3:80', '127.0.0.1:7', 'web-0.echo.demo.svc.cluster.local:7', 'a.b.c.d.e:1', 'nope.prod.svc.cluster.local:80', 'x.y:1'];
+    for (let i = 0; i < 20; i++) sent.push(`svc${i}.ns${i}.svc.cluster.local:80`);
+    for (const authority of sent) assert.notEqual((await connectRequest(s, authority)).status, 200, authority);
+    // A refusal for an exported Service keeps its (bounded) labels.
+    assert.equal((await connectRequest(s, 'private.demo.svc.cluster.local:7')).status, 403);
+  } finally {
+    s.close();
+  }
+  const m = await metrics.registry.getMetricsAsJSON();
+  const values = (m.find((x) => x.name === 'gateway_refused_total')?.values ?? []).map((v) => v.labels);
+  const exported = new Set(['', 'echo', 'private', 'from-c', 'from-a']);
+  for (const l of values) {
+    assert.ok(l.namespace === '' || l.namespace === 'demo', `namespace label ${String(l.namespace)}`);
+    assert.ok(exported.has(String(l.service)), `service label ${String(l.service)}`);
+    assert.equal(l.remote_cluster, '', 'no Link here: no remote cluster label');
+  }
+  assert.ok(values.some((l) => l.reason === 'FORBIDDEN' && l.service === 'private'));
+  await stillServes();
+});
+
 test('a peer that stalls its handshake is cut at the deadline', async () => {
   const before = await refusedCount('HANDSHAKE_TIMEOUT');
   const started = Date.now();

@@ -2,7 +2,7 @@
 // Kubernetes objects → routing snapshot mapping.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAuthority, checkPolicy, resolveTarget, indexExports, GatewayError, buildSnapshot, formatAuthority } from '../../src/gateway/index.js';
+import { parseAuthority, checkPolicy, callerOf, resolveTarget, indexExports, GatewayError, buildSnapshot, formatAuthority } from '../../src/gateway/index.js';
 
 test('parseAuthority accepts service and headless pod names in the cluster domain', () => {
   assert.deepEqual(parseAuthority('web.prod.svc.cluster.local:80', 'cluster.local'), { service: 'web', namespace: 'prod', port: 80 });
@@ -35,22 +35,27 @@ for (const [authority, why] of [
 }
 
 test('policy: any identity in the trust domain by default; each allow list narrows', () => {
-  const id = 'spiffe://mesh.local/ns/web/sa/frontend';
+  const uri = 'spiffe://mesh.local/ns/web/sa/frontend';
+  const id = callerOf(uri);
   checkPolicy(id, 'mesh.local');
   checkPolicy(id, 'mesh.local', [], undefined);
   checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/web/*']);
   checkPolicy(id, 'mesh.local', ['mesh.local']);
-  checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/ops/sa/x', id], ['spiffe://mesh.local/ns/web/*']);
+  checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/ops/sa/x', uri], ['spiffe://mesh.local/ns/web/*']);
   const forbidden = (e: unknown) => e instanceof GatewayError && e.code === 'FORBIDDEN';
-  assert.throws(() => checkPolicy(undefined, 'mesh.local'), forbidden);
-  assert.throws(() => checkPolicy('spiffe://other.org/ns/web/sa/frontend', 'mesh.local'), forbidden);
+  assert.throws(() => checkPolicy(callerOf(undefined), 'mesh.local'), forbidden);
+  assert.throws(() => checkPolicy(callerOf('spiffe://other.org/ns/web/sa/frontend'), 'mesh.local'), forbidden);
   assert.throws(() => checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/ops/*']), forbidden);
-  assert.throws(() => checkPolicy(id, 'mesh.local', [id], ['spiffe://mesh.local/ns/web/sa/other']), forbidden);
-  checkPolicy({ identity: id, cluster: 'cluster-a' }, 'mesh.local', ['cluster:cluster-a']);
-  assert.throws(() => checkPolicy({ identity: id, cluster: 'cluster-b' }, 'mesh.local', ['cluster:cluster-a']), forbidden);
+  assert.throws(() => checkPolicy(id, 'mesh.local', [uri], ['spiffe://mesh.local/ns/web/sa/other']), forbidden);
+  checkPolicy(callerOf(uri, 'cluster-a'), 'mesh.local', ['cluster:cluster-a']);
+  assert.throws(() => checkPolicy(callerOf(uri, 'cluster-b'), 'mesh.local', ['cluster:cluster-a']), forbidden);
   assert.throws(() => checkPolicy(id, 'mesh.local', ['cluster:cluster-a']), forbidden);
   // A prefix must end at a path boundary: /ns/we/* does not match /ns/web/...
   assert.throws(() => checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/we/*']), forbidden);
+  // Ids are read by src/trust's parser: one that is not a valid SPIFFE id is no identity at all, even for a
+  // list that would match its text.
+  const odd = 'spiffe://mesh.local/ns/web/sa/../admin';
+  assert.throws(() => checkPolicy(callerOf(odd), 'mesh.local', ['spiffe://mesh.local/ns/web/*']), forbidden);
 });
 
 test('resolveTarget: only exported Services, only declared ports, headless by hostname', () => {
@@ -98,7 +103,7 @@ test('buildSnapshot: exported Services with ready endpoints, shadows with port m
       { metadata: { namespace: 'prod', name: 'dup-cluster-b', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' }, annotations: { 'mirror.mesh.io/remote-svc-fq-name': 'dup.prod.svc.b.local', 'mirror.mesh.io/gateway-port-map': JSON.stringify([{ port: 80, outboundPort: 14001 }]) } } },
     ],
     links: [
-      { metadata: { namespace: 'mesh-system', name: 'cluster-b' }, spec: { targetClusterName: 'cluster-b', targetClusterDomain: 'b.local', clusterCredentialsSecret: 'cluster-credentials-cluster-b', gateway: { addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe' } } },
+      { metadata: { namespace: 'mesh-system', name: 'cluster-b' }, spec: { targetClusterName: 'cluster-b', targetClusterDomain: 'b.local', clusterCredentialsSecret: 'cluster-credentials-cluster-b', gateway: { addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe', allowedIdentities: ['cluster:cluster-b'] } } },
       { metadata: { namespace: 'mesh-system', name: 'flat' }, spec: { targetClusterName: 'cluster-c', clusterCredentialsSecret: 'cluster-credentials-cluster-c' } },
       { metadata: { namespace: 'mesh-system', name: 'broken' }, spec: { gateway: {} } },
     ],
@@ -111,7 +116,7 @@ test('buildSnapshot: exported Services with ready endpoints, shadows with port m
     { outboundPort: 14001, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80 },
     { outboundPort: 14002, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80, hostname: 'api-0' },
   ]);
-  assert.deepEqual(snapshot.remotes, [{ cluster: 'cluster-b', clusterDomain: 'b.local', addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe' }]);
+  assert.deepEqual(snapshot.remotes, [{ cluster: 'cluster-b', clusterDomain: 'b.local', addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe', allowedIdentities: ['cluster:cluster-b'] }]);
   assert.equal(problems.length, 3, problems.join('\n'));
   assert.match(problems.join('\n'), /bad-cluster-b/);
   assert.match(problems.join('\n'), /14001 claimed/);

@@ -1,6 +1,7 @@
 // Helpers shared by the Certify tests (in-process reviewer and real API server).
 import assert from 'node:assert/strict';
-import { createCsr, generateKeyPair, IdentityCallError } from '../../src/trust/index.js';
+import { createCsr, generateKeyPair } from '../../src/trust/index.js';
+import { IdentityCallError } from '../../src/identity/index.js';
 
 /** A CSR for `identity` with a fresh P-256 key. */
 export const csrFor = (identity: string): string => createCsr({ key: generateKeyPair().key, identity });

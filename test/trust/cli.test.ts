@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { startMesh, stopAll } from '../helpers/process.js';
 import { startApiServer, type TestApiServer } from '../helpers/apiserver.js';
-import { IdentityClient, createCsr, generateKeyPair, TrustBundle, verifyChain } from '../../src/trust/index.js';
+import { createCsr, generateKeyPair, TrustBundle, verifyChain } from '../../src/trust/index.js';
+import { IdentityClient } from '../../src/identity/index.js';
 
 const execFileP = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'trust-cli-'));

@@ -9,10 +9,8 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
-import {
-  createRoot, createIssuer, issueLeaf, generateKeyPair, spiffeId, startIdentityService, IdentityClient,
-  CertificateManager, verifyChain, peerIdentity, TrustBundle, type IdentityService, type CertificateAuthority,
-} from '../../src/trust/index.js';
+import { createRoot, createIssuer, issueLeaf, generateKeyPair, spiffeId, verifyChain, peerIdentity, TrustBundle, type CertificateAuthority } from '../../src/trust/index.js';
+import { startIdentityService, IdentityClient, CertificateManager, type IdentityService } from '../../src/identity/index.js';
 import { issueServiceAccountToken, loadSigningKey, type StoredObject } from '../../src/apiserver/auth/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import { startApiServer, type TestApiServer } from '../helpers/apiserver.js';

@@ -6,11 +6,11 @@ import { csrFor, refused } from './certify-fixtures.js';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import tls from 'node:tls';
+import { createRoot, createIssuer, spiffeId, TrustBundle, verifyChain, peerIdentity, parseCertPem, uriSans } from '../../src/trust/index.js';
 import {
-  createRoot, createIssuer, spiffeId, startIdentityService, StaticTrustSource, TrustBundle,
-  IdentityClient, CertificateManager, verifyChain, peerIdentity, parseCertPem, uriSans,
+  startIdentityService, StaticTrustSource, IdentityClient, CertificateManager,
   type IdentityService, type TokenReviewer, type TokenReviewResult, type Credentials, type CertificateState,
-} from '../../src/trust/index.js';
+} from '../../src/identity/index.js';
 import { silentLogger } from '../../src/log/index.js';
 
 const TD = 'mesh.local';

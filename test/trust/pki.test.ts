@@ -15,7 +15,7 @@ import {
   parseCertPem, type CertificateAuthority, type SpiffeId,
 } from '../../src/trust/index.js';
 import { tbsCertificate } from '../../src/trust/pki.js';
-import { OID, bits, ctx, extension, name, randomSerial, seq, signed, toPem, bin } from '../../src/trust/der.js';
+import { OID, bits, ctx, extension, name, randomSerial, seq, signed, toPem } from '../../src/trust/der.js';
 
 const execFileP = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'trust-pki-'));
@@ -232,11 +232,11 @@ describe('mutual TLS with mesh identities', () => {
     const spki = kp.publicKey.export({ type: 'spki', format: 'der' });
     const subject = name({ O: TD, OU: 'rogue', CN: 'not a ca' });
     const der = signed(tbsCertificate({
-      serial: randomSerial(randomBytes), issuer: root.subjectAsn1, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000),
-      subject, spki, extensions: [extension(OID.basicConstraints, true, seq([])), extension(OID.keyUsage, true, bits(Buffer.from([0x86]), 1)), extension(OID.authorityKeyIdentifier, false, seq([ctx(0, false, bin(root.keyId))]))],
+      serial: randomSerial(randomBytes), issuer: root.cert.subjectDer, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000),
+      subject, spki, extensions: [extension(OID.basicConstraints, true, seq([])), extension(OID.keyUsage, true, bits(Buffer.from([0x86]), 1)), extension(OID.authorityKeyIdentifier, false, seq([ctx(0, false, root.keyId)]))],
     }), root.key);
     const notCaPem = toPem(der, 'CERTIFICATE');
-    const fake: CertificateAuthority = { ...issuerA, cert: parseCertPem(notCaPem), certPem: notCaPem, key: kp.key, keyPem: kp.keyPem, subjectAsn1: subject, keyId: Buffer.alloc(20, 1) };
+    const fake: CertificateAuthority = { ...issuerA, cert: parseCertPem(notCaPem), certPem: notCaPem, key: kp.key, keyPem: kp.keyPem, keyId: Buffer.alloc(20, 1) };
     const client = workload(fake, 'default', 'web');
     const r = await handshake(workload(issuerB, 'mesh-system', 'gw'), client, bundle);
     assert.equal(r.ok, false);

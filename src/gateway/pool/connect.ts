@@ -2,10 +2,8 @@
 // deadline, the server's chain verified against our bundle and its SPIFFE identity checked.
 import net from 'node:net';
 import tls from 'node:tls';
+import { checkPeerCertificate } from '../../trust/index.js';
 import { GatewayError } from '../errors.js';
-import { spiffeIdOf } from '../tls.js';
-import { trustDomainOf } from '../routing.js';
-import { X509Certificate } from 'node:crypto';
 
 export interface DialOptions {
   address: string;
@@ -40,11 +38,8 @@ export function dial(o: DialOptions): Promise<Dialed> {
       session: o.session,
       // Gateways are addressed by IP or any name; identity is the SPIFFE id, not the DNS name.
       checkServerIdentity: (_host, cert) => {
-        const id = spiffeIdOf(new X509Certificate(cert.raw));
-        if (o.identity !== undefined ? id !== o.identity : trustDomainOf(id ?? '') !== o.trustDomain) {
-          return new GatewayError('REMOTE_UNAVAILABLE', `remote gateway ${o.address}:${o.port} presented identity ${id ?? '(none)'}; expected ${o.identity ?? `any in ${o.trustDomain}`}`);
-        }
-        return undefined;
+        const err = checkPeerCertificate(cert, [o.trustDomain], o.identity);
+        return err && new GatewayError('REMOTE_UNAVAILABLE', `remote gateway ${o.address}:${o.port}: ${err.message}`);
       },
     });
     const timer = setTimeout(() => {

@@ -7,12 +7,10 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type tls from 'node:tls';
 import { silentLogger, type Logger } from '../log/index.js';
-import { createCsr } from './csr.js';
-import { generateKeyPair } from './pki.js';
-import { TrustBundle } from './bundle.js';
-import { parseWorkloadId } from './spiffe.js';
+import {
+  createCsr, generateKeyPair, TrustBundle, parseWorkloadId, verifyChain, secureContextOptions, serverTlsOptions, clientTlsOptions, type IdentityMatcher,
+} from '../trust/index.js';
 import { IdentityClient, type CertifyResult } from './identity-client.js';
-import { verifyChain, secureContextOptions, serverTlsOptions, clientTlsOptions, type IdentityMatcher } from './tls.js';
 
 export type CertificateState = 'Initializing' | 'Available' | 'Unavailable';
 

@@ -1,11 +1,9 @@
 // The Identity service's decision: may this token have a certificate for this identity and this CSR?
 // Returns a leaf or throws CertifyError, a domain error; only the gRPC adapter turns kinds into status codes.
 import { z } from 'zod';
-import { TrustError } from './errors.js';
-import { parseCsr, MAX_CSR_BYTES } from './csr.js';
-import { parseWorkloadId } from './spiffe.js';
-import { issueLeaf, type CertificateAuthority, type Leaf } from './pki.js';
-import { IDENTITY_TOKEN_AUDIENCE, serviceAccountOf, type TokenReviewer } from './token-review.js';
+import { IDENTITY_TOKEN_AUDIENCE, ISSUER_SECRET } from '../api/index.js';
+import { TrustError, parseCsr, MAX_CSR_BYTES, parseWorkloadId, issueLeaf, type CertificateAuthority, type Leaf } from '../trust/index.js';
+import { serviceAccountOf, type TokenReviewer } from './token-review.js';
 
 export type CertifyErrorKind = 'invalid-argument' | 'unauthenticated' | 'permission-denied' | 'unavailable';
 
@@ -47,7 +45,7 @@ export async function certify(input: unknown, deps: CertifyDeps): Promise<Leaf> 
   }
   const req = parsed.data;
   const issuer = deps.issuer();
-  if (!issuer) throw new CertifyError('unavailable', 'NO_ISSUER', 'the identity service has no issuer loaded yet (Secret mesh-issuer missing or invalid)');
+  if (!issuer) throw new CertifyError('unavailable', 'NO_ISSUER', `the identity service has no issuer loaded yet (Secret ${ISSUER_SECRET} missing or invalid)`);
 
   let id;
   try {

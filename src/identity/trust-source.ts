@@ -7,14 +7,8 @@ import { z } from 'zod';
 import { Informer, KubeClient, type KubeObject } from '../kube/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { TrustBundle } from './bundle.js';
-import { loadAuthority, type CertificateAuthority } from './pki.js';
-import { TrustError } from './errors.js';
-
-export const MESH_NAMESPACE = 'mesh-system';
-export const ISSUER_SECRET = 'mesh-issuer';
-export const TRUST_ROOTS_CONFIGMAP = 'mesh-trust-roots';
-export const TRUST_ROOTS_KEY = 'ca-bundle.crt';
+import { ISSUER_SECRET, MESH_NAMESPACE, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY } from '../api/index.js';
+import { TrustBundle, loadAuthority, TrustError, type CertificateAuthority } from '../trust/index.js';
 
 export interface TrustMaterial {
   issuer: CertificateAuthority;

@@ -2,12 +2,9 @@
 // bundle and the service's SPIFFE id (not a hostname: the service's leaf carries only a URI SAN).
 import * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
-import { TrustError } from './errors.js';
-import { TrustBundle } from './bundle.js';
-import { toPem } from './der.js';
-import { checkPeerCertificate } from './tls.js';
-import { identityPackage, IDENTITY_SERVICE_ACCOUNT } from './identity-server.js';
-import { spiffeId } from './spiffe.js';
+import { CONTROLLER_NAME, MESH_NAMESPACE } from '../api/index.js';
+import { TrustError, TrustBundle, toPem, checkPeerCertificate, spiffeId } from '../trust/index.js';
+import { identityPackage } from './identity-server.js';
 
 export interface CertifyResult {
   leafPem: string;
@@ -36,7 +33,7 @@ export interface IdentityClientOptions {
   /** host:port of the Identity service. */
   address: string;
   bundle: TrustBundle | string;
-  /** The service's expected SPIFFE id; default spiffe://<td>/ns/mesh-system/sa/mesh-controller. */
+  /** The service's expected SPIFFE id; default the controller's: spiffe://<td>/ns/mesh-system/sa/mesh-controller. */
   serverIdentity?: string;
   /** Per-call deadline. */
   timeoutMs?: number;
@@ -53,7 +50,7 @@ export class IdentityClient {
     const bundle = typeof opts.bundle === 'string' ? TrustBundle.fromPem(opts.bundle) : opts.bundle;
     const domains = bundle.trustDomains();
     if (!opts.serverIdentity && domains.length !== 1) throw new TrustError('INVALID_ARGUMENT', 'cannot tell the identity service identity: give serverIdentity or a bundle of one trust domain');
-    this.serverIdentity = opts.serverIdentity ?? spiffeId(domains[0]!, 'mesh-system', IDENTITY_SERVICE_ACCOUNT);
+    this.serverIdentity = opts.serverIdentity ?? spiffeId(domains[0]!, MESH_NAMESPACE, CONTROLLER_NAME);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     const creds = grpc.credentials.createSsl(Buffer.from(bundle.pem()), null, null, {
       checkServerIdentity: (_host, cert) => checkPeerCertificate(cert, domains, this.serverIdentity),
@@ -62,7 +59,7 @@ export class IdentityClient {
     const Ctor = pkg.Identity as grpc.ServiceClientConstructor;
     // The server is named by its SPIFFE id (checked above), not by a hostname; a fixed SNI name avoids
     // sending an IP address as ServerName when the address is an IP.
-    this.client = new Ctor(opts.address, creds, { 'grpc.max_receive_message_length': 64 * 1024, 'grpc.ssl_target_name_override': 'mesh-controller.mesh-system.svc' }) as unknown as grpc.Client & { Certify: CertifyFn };
+    this.client = new Ctor(opts.address, creds, { 'grpc.max_receive_message_length': 64 * 1024, 'grpc.ssl_target_name_override': `${CONTROLLER_NAME}.${MESH_NAMESPACE}.svc` }) as unknown as grpc.Client & { Certify: CertifyFn };
   }
 
   certify(req: { identity: string; token: string | Buffer; csr: string | Buffer }): Promise<CertifyResult> {

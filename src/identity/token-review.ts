@@ -4,8 +4,6 @@ import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { KubeClient } from '../kube/index.js';
 
-export const IDENTITY_TOKEN_AUDIENCE = 'identity.mesh.io';
-
 export type TokenReviewResult =
   | { authenticated: true; username: string; audiences?: string[] }
   | { authenticated: false; error: string };

@@ -1,0 +1,134 @@
+// One inbound tunnel as a state machine, the same for every transport (HTTP/2 CONNECT, tls-pipe, and
+// whatever framing comes next): a transport adapter turns its request into an InboundRequest and starts
+// the tunnel; the tunnel decides, dials and relays, and ends in exactly one place (end), which owns the
+// counters, the metrics, the log line and the answer.
+//
+//   accepted ──authorize──▶ authorized ──▶ dialing ──▶ relaying ──▶ closed
+//       └──────── refused (status + reason) ──────┘         (abandoned: the client left first)
+import type net from 'node:net';
+import type { Logger } from '../../log/index.js';
+import type { GatewayConfig } from '../config.js';
+import { GatewayError, type GatewayErrorCode } from '../errors.js';
+import type { ByteTally, GatewayMetrics, TunnelLabels } from '../metrics.js';
+import { relay, socketEnd, type RelayEnd } from '../relay.js';
+import type { Backend, ExportedService } from '../types.js';
+import { authorize, linkedCluster, type AuthenticatedPeer, type AuthorizedTunnel, type InboundPolicy } from './authorize.js';
+import { dialBackend } from './upstream.js';
+
+export type InboundTunnelState = 'accepted' | 'authorized' | 'dialing' | 'relaying' | 'closed';
+
+/** A tunnel request as a transport delivers it. */
+export interface InboundRequest {
+  /** The target as the client named it (:authority, the pipe header). */
+  readonly authority: string | undefined;
+  /** The client went away before it was answered. */
+  isGone(): boolean;
+  /** Answers 200 and hands over the client's end of the tunnel; only an authorized tunnel can. */
+  open(auth: AuthorizedTunnel): RelayEnd;
+  /** Answers with the refusal (status, `mesh-refusal-reason`, text) or, where none can be sent, closes. */
+  refuse(code: GatewayErrorCode, message: string): void;
+}
+
+/** Shared by every inbound tunnel of one gateway. */
+export interface InboundLoad {
+  /** Tunnels relaying now (the tunnel limit and the drain wait on it). */
+  active: number;
+  draining: boolean;
+  /** Round-robin position over a Service's backends. */
+  next: number;
+}
+
+export interface InboundTunnelDeps {
+  config: GatewayConfig;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  policy: () => InboundPolicy;
+  load: InboundLoad;
+}
+
+type Ending =
+  | { kind: 'refused'; error: GatewayError; service: ExportedService | undefined; remoteCluster: string }
+  | { kind: 'abandoned' }
+  | { kind: 'relayed' };
+
+export class InboundTunnel {
+  private st: InboundTunnelState = 'accepted';
+  private tally: ByteTally | undefined;
+
+  constructor(
+    private readonly req: InboundRequest,
+    private readonly peer: AuthenticatedPeer,
+    private readonly d: InboundTunnelDeps,
+  ) {}
+
+  /** accepted → authorized → dialing → relaying, or closed with a refusal. */
+  start(): void {
+    const { load, config: c } = this.d;
+    if (load.draining) return this.refuse(new GatewayError('DRAINING', 'gateway is draining; retry on another replica'));
+    if (load.active >= c.maxTunnels) return this.refuse(new GatewayError('OVERLOADED', `tunnel limit ${c.maxTunnels} reached`));
+    const a = authorize(this.req.authority, this.peer, this.d.policy());
+    if (!a.ok) return this.end({ kind: 'refused', ...a });
+    this.st = 'authorized';
+    this.dial(a.tunnel);
+  }
+
+  /** Refuses a request before authorization: one the transport cannot carry (not a CONNECT, a broken
+   * header) or admission (draining, over the limit). */
+  refuse(error: GatewayError): void {
+    this.end({ kind: 'refused', error, service: undefined, remoteCluster: linkedCluster(this.peer, this.d.policy()) });
+  }
+
+  private dial(auth: AuthorizedTunnel): void {
+    this.st = 'dialing';
+    const started = performance.now();
+    dialBackend(auth, this.d.config.connectTimeoutMs, this.d.load.next++, (err, upstream, backend) => {
+      if (err || !upstream || !backend) return this.end({ kind: 'refused', error: err ?? new GatewayError('UPSTREAM_CONNECT', 'no backend'), service: auth.service, remoteCluster: auth.remoteCluster });
+      this.d.metrics.connect.observe({ direction: 'inbound' }, (performance.now() - started) / 1000);
+      this.relay(auth, upstream, backend);
+    });
+  }
+
+  private relay(auth: AuthorizedTunnel, upstream: net.Socket, backend: Backend): void {
+    if (this.req.isGone()) {
+      upstream.destroy();
+      return this.end({ kind: 'abandoned' });
+    }
+    const { config: c, metrics, logger } = this.d;
+    const down = this.req.open(auth);
+    this.st = 'relaying';
+    const labels: TunnelLabels = { direction: 'inbound', remote_cluster: auth.remoteCluster, namespace: auth.service.namespace, service: auth.service.name };
+    this.tally = metrics.openTunnel(labels);
+    this.d.load.active++;
+    upstream.setTimeout(c.idleTimeoutMs, () => {
+      down.reset();
+      upstream.destroy();
+    });
+    relay(down, socketEnd(upstream), this.tally, () => this.end({ kind: 'relayed' }));
+    // Per-tunnel hot path: winston builds and pipes the entry even when the level drops it.
+    if (logger.isDebugEnabled()) logger.debug('inbound tunnel open', { peer: this.peer.id?.uri, namespace: labels.namespace, service: labels.service, backend: `${backend.address}:${backend.port}` });
+  }
+
+  /** The one way a tunnel ends. */
+  private end(e: Ending): void {
+    const was = this.st;
+    if (was === 'closed') return;
+    this.st = 'closed';
+    const { metrics, logger } = this.d;
+    switch (e.kind) {
+      case 'refused': {
+        const { code, message } = e.error;
+        // Labels only from bounded sets (exported Services, linked clusters), never from what the peer sent.
+        metrics.refuse('inbound', code, { remote_cluster: e.remoteCluster, namespace: e.service?.namespace ?? '', service: e.service?.name ?? '' });
+        logger.warn('inbound tunnel refused', { reason: code, detail: message, state: was, peer: this.peer.id?.uri, peerCluster: this.peer.cluster, remoteAddress: this.peer.address, authority: this.req.authority });
+        this.req.refuse(code, message);
+        return;
+      }
+      case 'abandoned':
+        return;
+      case 'relayed':
+        this.d.load.active--;
+        if (this.tally) metrics.closeTunnel(this.tally);
+        return;
+    }
+  }
+}

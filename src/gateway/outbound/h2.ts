@@ -1,0 +1,133 @@
+// The connect transport: a tunnel request is an HTTP/2 CONNECT stream on a pooled mTLS session to the
+// remote gateway. A warm session opens the stream in the same turn as the client's accept (no promise hop).
+import http2 from 'node:http2';
+import { GatewayError, type GatewayErrorCode } from '../errors.js';
+import { h2End } from '../relay.js';
+import type { H2Pool } from '../pool/h2-pool.js';
+import type { RemoteGateway } from '../types.js';
+import type { EarlyBytes } from './early.js';
+import type { PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+export class H2Transport implements TunnelTransport {
+  readonly kind = 'connect' as const;
+
+  constructor(
+    private readonly pool: H2Pool,
+    private readonly timeoutMs: number,
+  ) {}
+
+  request(authority: string, early: EarlyBytes, events: RequestEvents): PendingRequest {
+    const req = new H2Request(this.pool, authority, early, events, this.timeoutMs);
+    const session = this.pool.pick();
+    if (session) req.open(session);
+    else this.pool.acquire().then((s) => req.open(s), (err: Error) => req.unavailable(err));
+    return req;
+  }
+
+  update(remote: RemoteGateway): void {
+    this.pool.update(remote);
+  }
+
+  ready(): number {
+    return this.pool.readySessions();
+  }
+
+  close(hard = false): void {
+    this.pool.close(hard);
+  }
+}
+
+/** One CONNECT request: reports opened or failed once, then nothing. */
+class H2Request implements PendingRequest {
+  private done = false;
+  private stream: http2.ClientHttp2Stream | undefined;
+  private session: http2.ClientHttp2Session | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly pool: H2Pool,
+    private readonly authority: string,
+    private readonly early: EarlyBytes,
+    private readonly events: RequestEvents,
+    private readonly timeoutMs: number,
+  ) {}
+
+  open(session: http2.ClientHttp2Session): void {
+    if (this.done) return;
+    let s: http2.ClientHttp2Stream;
+    try {
+      s = session.request({ ':method': 'CONNECT', ':authority': this.authority }, { endStream: false });
+    } catch (err) {
+      // The session went away between pick and request (GOAWAY, closed): nothing was sent.
+      return this.fail('REMOTE_UNAVAILABLE', (err as Error).message, true);
+    }
+    s.on('error', noop);
+    this.pool.track(session, s);
+    this.stream = s;
+    this.session = session;
+    this.early.sendTo(s);
+    this.timer = setTimeout(this.onTimeout, this.timeoutMs);
+    s.once('close', this.onEarlyClose);
+    s.once('response', this.onResponse);
+  }
+
+  /** The pool has no session for us. */
+  unavailable(err: Error): void {
+    this.fail(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message, false);
+  }
+
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    this.abort();
+  }
+
+  private readonly onResponse = (headers: http2.IncomingHttpHeaders): void => {
+    clearTimeout(this.timer);
+    const s = this.stream!;
+    if (this.done) return;
+    const status = Number(headers[':status']);
+    if (status === 200) {
+      s.off('close', this.onEarlyClose);
+      this.done = true;
+      this.events.opened(h2End(s));
+      return;
+    }
+    const reason = String(headers['mesh-refusal-reason'] ?? `HTTP ${status}`);
+    s.close(NGHTTP2_CANCEL);
+    // A draining replica refused before dialling the target: another one will take it.
+    this.fail('REMOTE_REFUSED', `remote gateway refused the tunnel: ${status} ${reason}`, reason === 'DRAINING');
+  };
+
+  /** Closed before any answer: REFUSED_STREAM, a GOAWAY below our stream, or its session gone means the
+   * remote never processed it. */
+  private readonly onEarlyClose = (): void => {
+    clearTimeout(this.timer);
+    if (this.done) return;
+    const s = this.stream!;
+    const session = this.session!;
+    const unprocessed = s.rstCode === NGHTTP2_REFUSED_STREAM || session.closed || session.destroyed;
+    this.fail('REMOTE_UNAVAILABLE', `the remote gateway closed the tunnel request before answering (rst ${String(s.rstCode)})`, unprocessed);
+  };
+
+  private readonly onTimeout = (): void => {
+    if (this.done) return;
+    this.abort();
+    this.fail('UPSTREAM_TIMEOUT', `remote gateway did not answer the tunnel request within ${this.timeoutMs} ms`, false);
+  };
+
+  private abort(): void {
+    clearTimeout(this.timer);
+    if (this.stream && !this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+  }
+
+  private fail(code: GatewayErrorCode, message: string, replayable: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.events.failed(code, message, replayable);
+  }
+}
+
+function noop(): void {}

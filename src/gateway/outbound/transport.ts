@@ -1,0 +1,37 @@
+// How an outbound tunnel reaches the remote gateway, as the tunnel state machine sees it: one request per
+// attempt, answered exactly once. HTTP/2 CONNECT over the pooled sessions (h2.ts) and tls-pipe (pipe.ts)
+// implement it; another framing (our own HTTP/2, say) would be a third implementation, with no change to
+// the tunnel.
+import type { GatewayErrorCode } from '../errors.js';
+import type { RelayEnd } from '../relay.js';
+import type { RemoteGateway, Transport } from '../types.js';
+import type { EarlyBytes } from './early.js';
+
+/** What one tunnel request came to; a transport calls exactly one of these, once, and none after cancel(). */
+export interface RequestEvents {
+  /** The remote answered 200: `remote` is the tunnel's far end (the early bytes already went out on it). */
+  opened(remote: RelayEnd): void;
+  /** No tunnel. `replayable`: the request did not reach the target (refused before it, or its connection
+   * went away unanswered), so the same bytes may be sent again on another connection. */
+  failed(code: GatewayErrorCode, message: string, replayable: boolean): void;
+}
+
+/** A request in flight. */
+export interface PendingRequest {
+  /** The client left: give up the request (its stream or connection is closed); no event follows. */
+  cancel(): void;
+}
+
+/** One remote gateway reached over one transport (it owns the pool of connections to it). */
+export interface TunnelTransport {
+  readonly kind: Transport;
+  /** Sends a tunnel request for `authority` followed by the early bytes. `replay`: this repeats a request
+   * refused before it reached the target, so avoid connections likely to fail the same way. */
+  request(authority: string, early: EarlyBytes, events: RequestEvents, replay: boolean): PendingRequest;
+  /** New addresses or identity for the same remote. */
+  update(remote: RemoteGateway): void;
+  /** Connections ready now (for tests and the pool gauge). */
+  ready(): number;
+  /** Graceful: live tunnels finish. `hard` closes everything now. */
+  close(hard?: boolean): void;
+}

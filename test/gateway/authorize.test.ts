@@ -1,0 +1,49 @@
+// The inbound authorization step, pure and table-driven: which lists apply to which caller, in which
+// order, and what a refusal may be labelled with. (Over real mTLS: link-policy.test.ts, refusals.test.ts.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { authorize, callerOf, indexExports, type AuthenticatedPeer, type InboundPolicy } from '../../src/gateway/index.js';
+
+const exports = indexExports([
+  { namespace: 'demo', name: 'echo', ports: [{ port: 7, backends: [{ address: '10.0.0.1', port: 7007 }] }] },
+  { namespace: 'demo', name: 'ops-only', allowedIdentities: ['spiffe://mesh.local/ns/ops/*'], ports: [{ port: 7, backends: [{ address: '10.0.0.2', port: 7007 }] }] },
+]);
+const policy = (over: Partial<InboundPolicy> = {}): InboundPolicy => ({
+  trustDomain: 'mesh.local',
+  clusterDomain: 'cluster.local',
+  allowedIdentities: [],
+  exports,
+  links: new Map([['cluster-a', { cluster: 'cluster-a', clusterDomain: 'cluster.local', addresses: ['192.0.2.1'], port: 4143, allowedIdentities: ['spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway'] }]]),
+  ...over,
+});
+const peer = (uri: string, cluster?: string): AuthenticatedPeer => ({ ...callerOf(uri, cluster), address: '192.0.2.9' });
+const GW = 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway';
+const WEB = 'spiffe://mesh.local/ns/web/sa/frontend';
+
+const cases: Array<{ name: string; authority: string; peer: AuthenticatedPeer; policy?: Partial<InboundPolicy>; want: string; service?: string; remoteCluster: string }> = [
+  { name: "a linked cluster's gateway, on its Link's list", authority: 'echo.demo.svc.cluster.local:7', peer: peer(GW, 'cluster-a'), want: 'ok', service: 'echo', remoteCluster: 'cluster-a' },
+  { name: "a linked cluster's workload, not on its Link's list", authority: 'echo.demo.svc.cluster.local:7', peer: peer(WEB, 'cluster-a'), want: 'FORBIDDEN', service: 'echo', remoteCluster: 'cluster-a' },
+  { name: 'a caller of a cluster without a Link: no Link list applies', authority: 'echo.demo.svc.cluster.local:7', peer: peer(WEB, 'cluster-c'), want: 'ok', service: 'echo', remoteCluster: '' },
+  { name: 'caller lists come before existence: unknown Service, refused caller', authority: 'nothing.demo.svc.cluster.local:7', peer: peer(WEB, 'cluster-a'), want: 'FORBIDDEN', remoteCluster: 'cluster-a' },
+  { name: 'an allowed caller asking for an unknown Service', authority: 'nothing.demo.svc.cluster.local:7', peer: peer(GW, 'cluster-a'), want: 'UNKNOWN_SERVICE', remoteCluster: 'cluster-a' },
+  { name: "the Service's own list after the caller's", authority: 'ops-only.demo.svc.cluster.local:7', peer: peer(GW, 'cluster-a'), want: 'FORBIDDEN', service: 'ops-only', remoteCluster: 'cluster-a' },
+  { name: 'the gateway-wide list narrows everyone', authority: 'echo.demo.svc.cluster.local:7', peer: peer(WEB, 'cluster-c'), policy: { allowedIdentities: ['cluster:cluster-a'] }, want: 'FORBIDDEN', service: 'echo', remoteCluster: '' },
+  { name: 'a bad authority names no Service (no label from it)', authority: '10.0.0.1:7007', peer: peer(GW, 'cluster-a'), want: 'BAD_AUTHORITY', remoteCluster: 'cluster-a' },
+  { name: 'another trust domain', authority: 'echo.demo.svc.cluster.local:7', peer: peer('spiffe://other.org/ns/web/sa/frontend', 'cluster-c'), want: 'FORBIDDEN', service: 'echo', remoteCluster: '' },
+];
+
+for (const c of cases) {
+  test(`authorize: ${c.name}`, () => {
+    const a = authorize(c.authority, c.peer, policy(c.policy));
+    if (a.ok) {
+      assert.equal(c.want, 'ok');
+      assert.equal(a.tunnel.service.name, c.service);
+      assert.equal(a.tunnel.remoteCluster, c.remoteCluster);
+      assert.ok(a.tunnel.candidates.length > 0);
+    } else {
+      assert.equal(a.error.code, c.want, a.error.message);
+      assert.equal(a.service?.name, c.service);
+      assert.equal(a.remoteCluster, c.remoteCluster);
+    }
+  });
+}
