@@ -1,10 +1,11 @@
-// Routing state from the local API server: exported Services (+ their EndpointSlices) for inbound,
-// shadow Services for outbound, Links for remote gateways. Informers only mark the state dirty; one
+// Routing state from the local API server: exported Services (+ their EndpointSlices) for inbound, the
+// controller's route table (ConfigMap mesh-gateway-routes, writable only by the controller) for outbound,
+// Links for remote gateways. Informers only mark the state dirty; one
 // coalesced rebuild (a level-triggered reconcile of a single key) turns the caches into a snapshot.
 import { Informer, KubeClient, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
-import { EXPORT_GATEWAY_VALUES, EXPORT_LABEL, LINK_API_VERSION, LINK_PLURAL, MIRRORED_LABEL } from '../api/index.js';
-import { buildSnapshot, type KLink, type KService, type KSlice } from './kube-snapshot.js';
+import { EXPORT_GATEWAY_VALUES, EXPORT_LABEL, LINK_API_VERSION, LINK_PLURAL, OUTBOUND_ROUTES_CONFIGMAP } from '../api/index.js';
+import { buildSnapshot, type KConfigMap, type KLink, type KService, type KSlice } from './kube-snapshot.js';
 import type { RouteSnapshot, RouteSource } from './types.js';
 
 /** Changes within this window are applied together. */
@@ -13,7 +14,7 @@ const COALESCE_MS = 20;
 export class KubeRouteSource implements RouteSource {
   private readonly informers: Informer[];
   private readonly exported: Informer;
-  private readonly shadows: Informer;
+  private readonly routes: Informer;
   private readonly slices: Informer;
   private readonly links: Informer;
   private timer: NodeJS.Timeout | undefined;
@@ -24,13 +25,13 @@ export class KubeRouteSource implements RouteSource {
     private readonly namespace: string,
     private readonly logger: Logger,
   ) {
-    const mk = (name: string, path: string, labelSelector?: string) =>
-      new Informer<KubeObject>(client, { path, name: `gateway:${name}`, logger, ...(labelSelector ? { labelSelector } : {}) });
+    const mk = (name: string, path: string, labelSelector?: string, fieldSelector?: string) =>
+      new Informer<KubeObject>(client, { path, name: `gateway:${name}`, logger, ...(labelSelector ? { labelSelector } : {}), ...(fieldSelector ? { fieldSelector } : {}) });
     this.exported = mk('exported', '/api/v1/services', `${EXPORT_LABEL} in (${EXPORT_GATEWAY_VALUES.join(',')})`);
-    this.shadows = mk('shadows', '/api/v1/services', `${MIRRORED_LABEL}=true`);
+    this.routes = mk('routes', `/api/v1/namespaces/${namespace}/configmaps`, undefined, `metadata.name=${OUTBOUND_ROUTES_CONFIGMAP}`);
     this.slices = mk('slices', '/apis/discovery.k8s.io/v1/endpointslices');
     this.links = mk('links', `/apis/${LINK_API_VERSION}/namespaces/${namespace}/${LINK_PLURAL}`);
-    this.informers = [this.exported, this.shadows, this.slices, this.links];
+    this.informers = [this.exported, this.routes, this.slices, this.links];
   }
 
   async start(onChange: (s: RouteSnapshot) => void): Promise<void> {
@@ -39,7 +40,7 @@ export class KubeRouteSource implements RouteSource {
       const { snapshot, problems } = buildSnapshot({
         exported: this.exported.list() as KService[],
         slices: this.slices.list() as KSlice[],
-        shadows: this.shadows.list() as KService[],
+        routes: (this.routes.list() as KConfigMap[]).find((c) => c.metadata?.name === OUTBOUND_ROUTES_CONFIGMAP),
         links: this.links.list() as KLink[],
       });
       const p = problems.join('\n');

@@ -9,6 +9,7 @@ import {
   LINK_PLURAL,
   LINK_VERSION,
   MIRRORED_LABEL,
+  OUTBOUND_ROUTES_CONFIGMAP,
   SLICE_MANAGED_BY,
   SLICE_MANAGED_BY_LABEL,
   SLICE_SERVICE_LABEL,
@@ -18,7 +19,7 @@ import {
 import { Informer, resourcePath, type KubeClient, type KubeMetrics, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import type { GatewayEndpoint } from './desired.js';
-import type { EndpointSlice, Link, Secret, Service } from './types.js';
+import type { ConfigMap, EndpointSlice, Link, Secret, Service } from './types.js';
 
 export interface CachesOptions {
   client: KubeClient;
@@ -41,14 +42,17 @@ export class MirrorCaches {
   readonly services: Informer<Service>;
   readonly shadowSlices: Informer<EndpointSlice>;
   readonly gatewaySlices: Informer<EndpointSlice>;
+  /** The route table the controller publishes (one ConfigMap), to write only what changed. */
+  readonly routes: Informer<ConfigMap>;
   private readonly parsed = new WeakMap<Link, ParsedLink>();
 
   constructor(private readonly opts: CachesOptions) {
-    const inf = <T extends KubeObject>(name: string, path: string, labelSelector?: string, resync = false) =>
+    const inf = <T extends KubeObject>(name: string, path: string, labelSelector?: string, resync = false, fieldSelector?: string) =>
       new Informer<T>(opts.client, {
         name,
         path,
         labelSelector,
+        fieldSelector,
         logger: opts.logger,
         resyncPeriodMs: resync ? opts.resyncPeriodMs : undefined,
         onRestart: (reason) => opts.metrics.watchRestarts.inc({ informer: name, reason }),
@@ -62,6 +66,7 @@ export class MirrorCaches {
       resourcePath({ group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespace: opts.namespace }),
       `${SLICE_SERVICE_LABEL}=${GATEWAY_NAME}`,
     );
+    this.routes = inf<ConfigMap>('routes', resourcePath({ version: 'v1', plural: 'configmaps', namespace: opts.namespace }), undefined, false, `metadata.name=${OUTBOUND_ROUTES_CONFIGMAP}`);
     this.links.addIndex('target', (l) => [targetOf(l) ?? ''].filter(Boolean));
     this.links.addIndex('secret', (l) => {
       const s = (l.spec as { clusterCredentialsSecret?: unknown } | undefined)?.clusterCredentialsSecret;
@@ -80,7 +85,7 @@ export class MirrorCaches {
   }
 
   private all(): Informer<KubeObject>[] {
-    return [this.links, this.secrets, this.services, this.shadowSlices, this.gatewaySlices] as unknown as Informer<KubeObject>[];
+    return [this.links, this.secrets, this.services, this.shadowSlices, this.gatewaySlices, this.routes] as unknown as Informer<KubeObject>[];
   }
 
   async start(timeoutMs: number): Promise<void> {
@@ -116,6 +121,10 @@ export class MirrorCaches {
 
   linksUsingSecret(name: string): Link[] {
     return this.links.byIndex('secret', name);
+  }
+
+  routeTable(): ConfigMap | undefined {
+    return this.routes.getByName(this.opts.namespace, OUTBOUND_ROUTES_CONFIGMAP);
   }
 
   secret(name: string): Secret | undefined {

@@ -20,8 +20,9 @@ import { Probers, type ProbeCredentials } from './probe.js';
 import type { RemoteHealth } from './remote.js';
 import { Remotes } from './remotes.js';
 import { RenewReconciler } from './renew.js';
+import { ImpostorReporter, RoutesReconciler } from './routes.js';
 import { ShadowReconciler } from './shadow-reconciler.js';
-import { enqueueShadowsOf, wireTriggers } from './triggers.js';
+import { enqueueShadowsOf, routesSoon, wireTriggers } from './triggers.js';
 
 export interface MirrorControllerOptions {
   client: KubeClient;
@@ -53,6 +54,7 @@ export class MirrorController {
   private readonly links: LinkReconciler;
   private readonly shadows: ShadowReconciler;
   private readonly renewals: RenewReconciler;
+  private readonly routes: RoutesReconciler;
   private running = false;
 
   constructor(opts: MirrorControllerOptions) {
@@ -102,6 +104,7 @@ export class MirrorController {
         statusSoon(this.env, link);
       },
     });
+    const events = new EventRecorder(opts.client, { component: CONTROLLER_NAME, host: process.env.POD_NAME ?? '', logger: log, clock });
     this.env = {
       client: opts.client,
       namespace: opts.namespace,
@@ -112,7 +115,8 @@ export class MirrorController {
       namespaces: new Namespaces(opts.client, clock),
       problems: new ShadowProblems(),
       metrics,
-      events: new EventRecorder(opts.client, { component: CONTROLLER_NAME, host: process.env.POD_NAME ?? '', logger: log, clock }),
+      events,
+      impostors: new ImpostorReporter({ events, caches: this.caches }),
       clock,
       log,
       queue: { enqueue: (k) => queue.add(encodeKey(k)), enqueueAfter: (k, ms) => queue.addAfter(encodeKey(k), ms) },
@@ -122,6 +126,7 @@ export class MirrorController {
     this.links = new LinkReconciler(this.env);
     this.shadows = new ShadowReconciler(this.env);
     this.renewals = new RenewReconciler(this.env);
+    this.routes = new RoutesReconciler(this.env);
     wireTriggers(this.env);
   }
 
@@ -149,6 +154,7 @@ export class MirrorController {
     }
     log.info('recovered outbound port allocations from existing shadows', { ports: recovered, shadows: mirrored.length });
     this.controller.start();
+    routesSoon(this.env);
     for (const l of this.caches.links.list()) {
       this.env.queue.enqueue(linkKey(l.metadata?.name ?? ''));
       this.env.queue.enqueue(renewKey(l.metadata?.name ?? ''));
@@ -197,8 +203,14 @@ export class MirrorController {
         return this.links.reconcile(k.name, ctx);
       case 'renew':
         return this.renewals.reconcile(k.link, ctx);
-      case 'shadow':
-        return this.shadows.reconcile(k.cluster, k.namespace, k.name, ctx);
+      case 'routes':
+        return this.routes.reconcile(ctx);
+      case 'shadow': {
+        // Its port claims are committed (or released) now: the route table follows.
+        const r = await this.shadows.reconcile(k.cluster, k.namespace, k.name, ctx);
+        routesSoon(this.env);
+        return r;
+      }
     }
   }
 }

@@ -8,6 +8,7 @@ import { LINK_API_VERSION, LINK_KIND } from '../api/index.js';
 import { desiredShadow, diff, exportMode, isHeadless, ownedBy, serviceDiffers, type DesiredShadow, type Plan } from './desired.js';
 import { reconcileLog, statusSoon, type MirrorEnv } from './env.js';
 import { PortsExhaustedError } from './ports.js';
+import { forgedPortMap, impostorMessage } from './routes.js';
 import { conflictMessage, type ShadowProblem } from './status.js';
 import type { EndpointSlice, Link, Service } from './types.js';
 
@@ -203,6 +204,9 @@ export class ShadowReconciler {
     const link = caches.linkFor(s.cluster)?.metadata?.name;
     if (this.env.problems.clear(s.cluster, s.key) && link) statusSoon(this.env, link);
     if (live && !ownedBy(live, s.cluster)) return;
+    // Labelled as ours with a port map we never wrote: someone forged it. It never routed (routes.ts); say so
+    // before it goes, or its author and the operator never learn why it vanished.
+    if (live && forgedPortMap(live, ports)) await this.env.impostors.report({ cluster: s.cluster, service: live, message: impostorMessage(s.ns, s.name, s.cluster) }, { signal: s.ctx.signal, log: s.log() });
     if (!live && !pods.length && !slices.length) {
       ports.releaseShadow(s.key);
       return;
