@@ -7,6 +7,7 @@ import {
   ALLOWED_IDENTITIES_ANNOTATION,
   EXPORT_GATEWAY_VALUES,
   EXPORT_LABEL,
+  LINK_SOURCE_LABEL,
   MIRRORED_LABEL,
   OUTBOUND_ROUTES_KEY,
   SLICE_SERVICE_LABEL,
@@ -42,6 +43,8 @@ export interface KConfigMap {
 export interface KubeState {
   exported: KService[];
   slices: KSlice[];
+  /** Link ServiceAccounts `mesh link` made here for source clusters (label mesh.io/link-source). */
+  linkAccounts: Array<{ metadata?: Meta }>;
   /** The controller's route table (ConfigMap mesh-gateway-routes in the gateway's namespace), if it exists. */
   routes: KConfigMap | undefined;
   links: KLink[];
@@ -53,7 +56,8 @@ export function isExportedThroughGateway(s: KService): boolean {
 
 export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problems: string[] } {
   const problems: string[] = [];
-  const snapshot = { exported: exportedServices(st), outbound: outboundRoutes(st.routes, problems), remotes: remoteGateways(st.links, problems) };
+  const remotes = remoteGateways(st.links, problems);
+  const snapshot = { exported: exportedServices(st), outbound: outboundRoutes(st.routes, problems), remotes, linkedClusters: linkedClusters(remotes, st.linkAccounts) };
   return { snapshot, problems };
 }
 
@@ -99,6 +103,16 @@ function outboundRoutes(table: KConfigMap | undefined, problems: string[]): Outb
     return [];
   }
   return parsed.routes;
+}
+
+/** Clusters linked with this one, either way: a Link here targets it, or its link ServiceAccount is here. */
+function linkedClusters(remotes: RemoteGateway[], accounts: Array<{ metadata?: Meta }>): string[] {
+  const out = new Set(remotes.map((r) => r.cluster));
+  for (const a of accounts) {
+    const source = a.metadata?.labels?.[LINK_SOURCE_LABEL];
+    if (source) out.add(source);
+  }
+  return [...out].sort();
 }
 
 /** Links with a gateway → the linked clusters' gateways (flat-only Links have none on the path). */

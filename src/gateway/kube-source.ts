@@ -4,7 +4,7 @@
 // coalesced rebuild (a level-triggered reconcile of a single key) turns the caches into a snapshot.
 import { Informer, KubeClient, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
-import { EXPORT_GATEWAY_VALUES, EXPORT_LABEL, LINK_API_VERSION, LINK_PLURAL, OUTBOUND_ROUTES_CONFIGMAP } from '../api/index.js';
+import { EXPORT_GATEWAY_VALUES, EXPORT_LABEL, LINK_API_VERSION, LINK_PLURAL, LINK_SOURCE_LABEL, OUTBOUND_ROUTES_CONFIGMAP } from '../api/index.js';
 import { buildSnapshot, type KConfigMap, type KLink, type KService, type KSlice } from './kube-snapshot.js';
 import type { RouteSnapshot, RouteSource } from './types.js';
 
@@ -17,6 +17,7 @@ export class KubeRouteSource implements RouteSource {
   private readonly routes: Informer;
   private readonly slices: Informer;
   private readonly links: Informer;
+  private readonly linkAccounts: Informer;
   private timer: NodeJS.Timeout | undefined;
   private lastProblems = '';
 
@@ -31,7 +32,9 @@ export class KubeRouteSource implements RouteSource {
     this.routes = mk('routes', `/api/v1/namespaces/${namespace}/configmaps`, undefined, `metadata.name=${OUTBOUND_ROUTES_CONFIGMAP}`);
     this.slices = mk('slices', '/apis/discovery.k8s.io/v1/endpointslices');
     this.links = mk('links', `/apis/${LINK_API_VERSION}/namespaces/${namespace}/${LINK_PLURAL}`);
-    this.informers = [this.exported, this.routes, this.slices, this.links];
+    // Which source clusters `mesh link` admitted here: their gateways may open tunnels (inbound policy).
+    this.linkAccounts = mk('link-accounts', `/api/v1/namespaces/${namespace}/serviceaccounts`, LINK_SOURCE_LABEL);
+    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts];
   }
 
   async start(onChange: (s: RouteSnapshot) => void): Promise<void> {
@@ -42,6 +45,7 @@ export class KubeRouteSource implements RouteSource {
         slices: this.slices.list() as KSlice[],
         routes: (this.routes.list() as KConfigMap[]).find((c) => c.metadata?.name === OUTBOUND_ROUTES_CONFIGMAP),
         links: this.links.list() as KLink[],
+        linkAccounts: this.linkAccounts.list(),
       });
       const p = problems.join('\n');
       if (p && p !== this.lastProblems) this.logger.warn('ignoring malformed routing objects', { problems });

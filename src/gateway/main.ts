@@ -50,6 +50,7 @@ export const GatewayOptionsSchema = z
     /** --heap-growing-percent while bytes flow fast (heap-growth.ts says why); 0 keeps V8's own growth. */
     heapGrowingPercent: z.coerce.number().int().min(0).max(1000).default(HEAP_GROWTH_DEFAULTS.busyPercent),
     allowedIdentities: list,
+    allowDirectWorkloads: z.boolean().default(false),
     cert: z.string().optional(),
     key: z.string().optional(),
     bundle: z.string().optional(),
@@ -91,6 +92,7 @@ export async function runGateway(o: GatewayOptions, env: NodeJS.ProcessEnv = pro
     outboundPorts: o.outboundPorts,
     defaultTransport: o.transport,
     allowedIdentities: o.allowedIdentities ?? [],
+    allowDirectWorkloads: o.allowDirectWorkloads,
     ...(o.poolSize !== undefined ? { poolSize: o.poolSize } : {}),
     ...(o.pipeWarm !== undefined ? { pipeWarm: o.pipeWarm } : {}),
     ...(o.maxConnections !== undefined ? { maxInboundConnections: o.maxConnections } : {}),

@@ -55,6 +55,10 @@ export interface RouteSnapshot {
   exported: ExportedService[];
   outbound: OutboundRoute[];
   remotes: RemoteGateway[];
+  /** Clusters linked with this one (a Link here targets it, or `mesh link` granted it a link ServiceAccount
+   * here): only their gateways may open tunnels by default. Undefined = not known (static routes without
+   * the list): any cluster of the trust domain. */
+  linkedClusters?: string[];
 }
 
 /** A source of routing state: calls `onChange` with a full snapshot whenever anything changes. */

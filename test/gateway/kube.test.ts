@@ -101,6 +101,8 @@ before(async () => {
     metadata: { name: 'cluster-b', namespace: 'mesh-system' },
     spec: { targetClusterName: 'cluster-b', targetClusterDomain: 'cluster.local', clusterCredentialsSecret: 'cluster-credentials-cluster-b', gateway: { addresses: [B_HOST], port: bTunnel, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway' } },
   });
+  // `mesh link cluster-a cluster-b` leaves this ServiceAccount in B: cluster-a's gateway may tunnel in.
+  await client.create('/api/v1/namespaces/mesh-system/serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'mesh-link-cluster-a', namespace: 'mesh-system', labels: { 'mesh.io/link-source': 'cluster-a' } } });
   await client.create(cmPath(), routeTable([{ outboundPort: outPort, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 7, origin: { kind: 'Service', namespace: 'demo', name: 'echo-cluster-b' } }]));
 
   const common = ['--admin-port', '0', '--outbound-ports', '1024-65535', '--kubeconfig', api.kubeconfigPath, '--bundle', aCreds.bundle];
@@ -133,7 +135,7 @@ test('both gateways become ready once their watches sync; /live and /metrics ans
 test('a route in the controller\'s table opens a listener that tunnels to the exported Service', async () => {
   await waitUntil(() => tunnelWorks(outPort), 15_000, 'tunnel through the shadow port');
   const m = await status(bAdmin, '/metrics', B_HOST);
-  assert.match(m.body, /gateway_streams_opened_total\{direction="inbound",remote_cluster="",namespace="demo",service="echo"\} [1-9]/);
+  assert.match(m.body, /gateway_streams_opened_total\{direction="inbound",remote_cluster="cluster-a",namespace="demo",service="echo"\} [1-9]/);
   const am = await status(aAdmin, '/metrics');
   assert.match(am.body, /gateway_bytes_total\{direction="outbound",remote_cluster="cluster-b",namespace="demo",service="echo",flow="up"\} [1-9]/);
 });

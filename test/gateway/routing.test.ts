@@ -108,6 +108,8 @@ test('buildSnapshot: exported Services with ready endpoints, the controller\'s r
       { metadata: { namespace: 'mesh-system', name: 'flat' }, spec: { targetClusterName: 'cluster-c', clusterCredentialsSecret: 'cluster-credentials-cluster-c' } },
       { metadata: { namespace: 'mesh-system', name: 'broken' }, spec: { gateway: {} } },
     ],
+    // `mesh link cluster-d <here>` left its ServiceAccount here: cluster-d's gateway may connect in.
+    linkAccounts: [{ metadata: { namespace: 'mesh-system', name: 'mesh-link-cluster-d', labels: { 'mesh.io/link-source': 'cluster-d' } } }],
   });
   assert.deepEqual(snapshot.exported, [
     { namespace: 'prod', name: 'web', ports: [{ port: 80, name: 'http', backends: [{ address: '10.1.0.1', port: 8080, hostname: 'web-0' }] }], allowedIdentities: ['spiffe://mesh.local/ns/a/*', 'mesh.local'] },
@@ -118,12 +120,13 @@ test('buildSnapshot: exported Services with ready endpoints, the controller\'s r
     { outboundPort: 14002, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80, hostname: 'api-0' },
   ]);
   assert.deepEqual(snapshot.remotes, [{ cluster: 'cluster-b', clusterDomain: 'b.local', addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe', allowedIdentities: ['cluster:cluster-b'] }]);
+  assert.deepEqual(snapshot.linkedClusters, ['cluster-b', 'cluster-d']);
   assert.equal(problems.length, 1, problems.join('\n'));
   assert.match(problems.join('\n'), /broken/);
 });
 
 test('buildSnapshot: a malformed route table (duplicate port, not JSON) routes nothing and is reported', () => {
-  const base = { exported: [], slices: [], links: [] };
+  const base = { exported: [], slices: [], links: [], linkAccounts: [] };
   const table = (text: string) => ({ metadata: { namespace: 'mesh-system', name: 'mesh-gateway-routes' }, data: { 'routes.json': text } });
   const dup = JSON.stringify({ routes: [{ outboundPort: 14001, remoteCluster: 'b', namespace: 'p', service: 'x', port: 80 }, { outboundPort: 14001, remoteCluster: 'b', namespace: 'p', service: 'y', port: 80 }] });
   for (const [text, why] of [[dup, /14001 appears twice/], ['{not json', /not JSON/]] as const) {
@@ -131,5 +134,5 @@ test('buildSnapshot: a malformed route table (duplicate port, not JSON) routes n
     assert.deepEqual(snapshot.outbound, []);
     assert.match(problems.join('\n'), why);
   }
-  assert.deepEqual(buildSnapshot({ ...base, routes: undefined }), { snapshot: { exported: [], outbound: [], remotes: [] }, problems: [] });
+  assert.deepEqual(buildSnapshot({ ...base, routes: undefined }), { snapshot: { exported: [], outbound: [], remotes: [], linkedClusters: [] }, problems: [] });
 });
