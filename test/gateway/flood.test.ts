@@ -21,6 +21,8 @@ const WARMUP = 10_000;
 /** V8 sizes its heap during the first requests; from here on RSS must stay flat. */
 const SETTLED = 60_000;
 const IN_FLIGHT = 64;
+/** The whole flood must end within this (it takes ~20 s on a loaded 2-core machine): a bound, not a target. */
+const FLOOD_DEADLINE_MS = 180_000;
 const SESSIONS = 4;
 /** RSS may grow this much over the last 40,000 requests (before the fix it grew ~3 MB per 10,000 requests
  * until ~190 MB). */
@@ -117,10 +119,11 @@ function refused(s: http2.ClientHttp2Session, target: string): Promise<number> {
 }
 
 /** Sends requests [from, to) over the sessions with IN_FLIGHT outstanding; every one must be refused. */
-async function flood(sessions: http2.ClientHttp2Session[], from: number, to: number): Promise<void> {
+async function flood(sessions: http2.ClientHttp2Session[], from: number, to: number, deadline: number): Promise<void> {
   let next = from;
   const worker = async (w: number) => {
     while (next < to) {
+      if (Date.now() > deadline) throw new Error(`flood still at request ${next} after ${FLOOD_DEADLINE_MS} ms: the gateway stopped answering`);
       const i = next++;
       const status = await refused(sessions[w % sessions.length]!, authority(i));
       assert.notEqual(status, 200, `${authority(i)} must be refused`);
@@ -135,8 +138,9 @@ test(`regression: ${TOTAL.toLocaleString('en')} CONNECTs naming distinct targets
     // RSS at the start and after every WARMUP requests.
     const rss = [rssMb(gw.pid)];
     let metricsWarm = 0;
+    const deadline = Date.now() + FLOOD_DEADLINE_MS;
     for (let from = 0; from < TOTAL; from += WARMUP) {
-      await flood(sessions, from, from + WARMUP);
+      await flood(sessions, from, from + WARMUP, deadline);
       rss.push(rssMb(gw.pid));
       if (from === 0) metricsWarm = (await metricsText()).length;
     }
