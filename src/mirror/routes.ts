@@ -39,7 +39,7 @@ export interface RouteCluster {
 }
 
 export interface RouteFacts {
-  /** Links with a gateway, one per target cluster. */
+  /** The linked clusters (the Link that owns each target cluster). */
   clusters: RouteCluster[];
   /** Local top-level Services carrying the mirror's labels (what claims to be a shadow). */
   shadows: Service[];
