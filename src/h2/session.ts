@@ -67,6 +67,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
   goawaySent = -1;
   goawayReceived = -1;
   closed = false;
+  private holdFinish = false;
   closeError: H2Error | undefined;
   readonly resets: Budget;
   readonly control: Budget;
@@ -353,7 +354,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
 
   /** @internal */
   maybeFinish(): void {
-    if (this.closed || this.streams.size > 0) return;
+    if (this.closed || this.holdFinish || this.streams.size > 0) return;
     if (this.goawaySent >= 0 || this.goawayReceived >= 0) {
       // Our GOAWAY (or theirs) is out and nothing is left to finish.
       this.terminate(this.closeError);
@@ -376,6 +377,8 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
   peerGoaway(last: number, code: number, debug: string): void {
     this.goawayReceived = this.goawayReceived < 0 ? last : Math.min(last, this.goawayReceived);
     if (code !== ErrorCode.NO_ERROR) this.closeError = new H2Error('ERR_H2_SESSION_CLOSED', `the peer closed the connection${debug ? `: ${debug}` : ''}`, code);
+    // 'goaway' comes before 'close': the session does not finish while its refused streams leave.
+    this.holdFinish = true;
     for (const st of [...this.streams.values()]) {
       const ours = (st.id & 1) === (this.isServer ? 0 : 1);
       if (!ours || st.id <= last) continue;
@@ -383,6 +386,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
       this.remove(st);
       st.destroy(new H2Error('ERR_H2_REFUSED', `stream ${st.id} is above the peer's GOAWAY last-stream-id ${last}; retry it on another connection`, ErrorCode.REFUSED_STREAM));
     }
+    this.holdFinish = false;
     this.emit('goaway', code, last, debug);
     this.maybeFinish();
   }

@@ -14,8 +14,8 @@ const gatewayFiles = (dir: string): string[] =>
 /** Direct imports of one file inside the repository. */
 const direct = (file: string): ImportEdge[] => importsFrom(file, { dynamic: true }).edges.filter((e) => e.from === file && e.to);
 
-test('pool/ sits below the tunnels: it imports errors, metrics, types, tls and the trust core only', () => {
-  const allowed = new Set(['src/gateway/errors.ts', 'src/gateway/metrics.ts', 'src/gateway/types.ts', 'src/gateway/tls.ts', 'src/trust/index.ts', 'src/log/index.ts']);
+test('pool/ sits below the tunnels: it imports errors, metrics, types, tls, the trust core and src/h2 only', () => {
+  const allowed = new Set(['src/gateway/errors.ts', 'src/gateway/metrics.ts', 'src/gateway/types.ts', 'src/gateway/tls.ts', 'src/trust/index.ts', 'src/log/index.ts', 'src/h2/index.ts']);
   const bad = gatewayFiles('pool').flatMap(direct).filter((e) => !e.to!.startsWith('src/gateway/pool/') && !allowed.has(e.to!));
   assert.deepEqual(bad.map((e) => `${e.from} → ${e.spec}`), []);
 });
@@ -43,6 +43,12 @@ test('a gateway from certificate files loads neither src/kube, src/identity, gRP
   const { edges } = importsFrom('src/gateway/index.ts');
   const heavy = edges.filter((e) => /^(@grpc\/|@kubernetes\/client-node|node-forge)/.test(e.spec) || /^src\/(kube|identity)\//.test(e.to ?? ''));
   assert.deepEqual(heavy.map((e) => `${e.from} → ${e.spec}`), []);
+});
+
+test("node:http2 is not on the gateway's data path: both tunnel ends speak HTTP/2 through src/h2", () => {
+  const { edges } = importsFrom('src/gateway/index.ts');
+  assert.deepEqual(edges.filter((e) => /^(node:)?http2$/.test(e.spec)).map((e) => `${e.from} → ${e.spec}`), []);
+  assert.ok(edges.some((e) => e.to === 'src/h2/index.ts'), 'the gateway reaches src/h2');
 });
 
 function readText(f: string): string {

@@ -6,7 +6,7 @@
 // an IP, the API server or our own admin port can never be named.
 import net from 'node:net';
 import tls from 'node:tls';
-import type http2 from 'node:http2';
+import type { H2Session } from '../../h2/index.js';
 import { verifiedPeer, type VerifiedPeer } from '../../trust/index.js';
 import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
@@ -36,7 +36,7 @@ export class InboundServer {
   /** Accepted connections by their 4-tuple: Node hands a server TLSSocket no public link to the TCP socket
    * under it, and a reset must be a TCP RST on that socket. */
   private readonly accepted = new Map<string, Accepted>();
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sessions = new Set<H2Session>();
   private readonly sockets = new Set<net.Socket>();
   /** tls-pipe connections still waiting for their header (the remote's warm pool). */
   private readonly idlePipes = new Set<tls.TLSSocket>();
