@@ -23,6 +23,8 @@ export interface InboundDeps {
   logger: Logger;
   metrics: GatewayMetrics;
   policy: () => InboundPolicy;
+  /** Session-ticket keys shared across workers (else each process makes its own). */
+  ticketKeys?: Buffer;
 }
 
 /** A TCP connection between accept and the end of its handshake. */
@@ -65,6 +67,7 @@ export class InboundServer {
       // With a listener here Node leaves the socket open: close it.
       sock.destroy();
     });
+    if (d.ticketKeys) this.server.setTicketKeys(d.ticketKeys);
     this.server.maxConnections = c.maxInboundConnections;
     this.server.on('drop', (info) => {
       d.metrics.refuse('inbound', 'OVERLOADED');
@@ -79,7 +82,7 @@ export class InboundServer {
 
   /** New certificate / bundle for new handshakes; established connections keep theirs. */
   setCredentials(c: Credentials): void {
-    this.server.setSecureContext(secureOptions(c));
+    this.server.setSecureContext({ ...secureOptions(c), ...(this.d.ticketKeys ? { ticketKeys: this.d.ticketKeys } : {}) });
   }
 
   listen(): Promise<number> {
