@@ -62,6 +62,10 @@ class Primary {
   }
 
   async start(): Promise<{ tunnelPort: number }> {
+    // The workers accept their own connections. Node's default on Linux (SCHED_RR: the primary accepts and
+    // hands each connection over IPC) cost 2-4x the CPU per new connection and halved their rate in the
+    // bench (bench/RESULTS.md); NODE_CLUSTER_SCHED_POLICY=rr still selects it.
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.js', import.meta.url)), args: [] });
     cluster.on('exit', (w, code, signal) => this.onExit(w, code, signal));
     const up = new Promise<void>((resolve, reject) => {
