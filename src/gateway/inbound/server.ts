@@ -15,6 +15,7 @@ import { ALPN_H2, ALPN_PIPE, secureOptions } from '../tls.js';
 import type { Credentials } from '../types.js';
 import type { AuthenticatedPeer, InboundPolicy } from './authorize.js';
 import { serveH2 } from './h2.js';
+import { IdleSweep } from '../idle.js';
 import { servePipe } from './pipe.js';
 import type { InboundLoad, InboundTunnelDeps } from './tunnel.js';
 
@@ -47,7 +48,7 @@ export class InboundServer {
 
   constructor(private readonly d: InboundDeps) {
     const c = d.config;
-    this.tunnelDeps = { config: c, logger: d.logger, metrics: d.metrics, policy: d.policy, load: this.load };
+    this.tunnelDeps = { config: c, logger: d.logger, metrics: d.metrics, policy: d.policy, load: this.load, idle: new IdleSweep(c.idleTimeoutMs) };
     // tls.Server (not a TLSSocket over net.Server): only it verifies the client chain, and it hands on a
     // socket with nothing read ahead.
     this.server = tls.createServer({
