@@ -24,7 +24,9 @@ export interface SessionOptions {
   connectionWindow?: number;
   /** SETTINGS_MAX_FRAME_SIZE we accept (default 64 KiB). */
   maxFrameSize?: number;
-  /** Bytes queued on the socket past which writers wait for 'drain' (default 256 KiB). */
+  /** Bytes queued on the socket past which writers wait for 'drain' (default: the socket's own mark, 16 KiB
+   * for a TLS socket): a writer waits for a large frame's write to complete rather than queueing more behind
+   * it, which Node would hand to TLS as one writev (a copy of everything queued). */
   socketHighWaterMark?: number;
   streamReadableHighWaterMark?: number;
   streamWritableHighWaterMark?: number;
@@ -89,7 +91,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
     this.localStreamWindow = o.streamWindow ?? 4 * 1024 * 1024;
     this.localConnWindow = o.connectionWindow ?? 64 * 1024 * 1024;
     this.localMaxFrame = o.maxFrameSize ?? 64 * 1024;
-    this.out = new Sender(socket, o.socketHighWaterMark ?? 256 * 1024, this.limits.maxOutboundQueue);
+    this.out = new Sender(socket, o.socketHighWaterMark ?? socket.writableHighWaterMark, this.limits.maxOutboundQueue);
     this.streamOpts = { readableHighWaterMark: o.streamReadableHighWaterMark, writableHighWaterMark: o.streamWritableHighWaterMark };
     this.decoder = new Decoder(4096, this.limits.maxHeaderListSize);
     this.resets = new Budget(this.limits.resetBurst, this.limits.resetRate);
