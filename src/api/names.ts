@@ -65,6 +65,9 @@ export const REMOTE_FQ_ANNOTATION = 'mirror.mesh.io/remote-svc-fq-name';
 export const REMOTE_RV_ANNOTATION = 'mirror.mesh.io/remote-resource-version';
 export const PORT_MAP_ANNOTATION = 'mirror.mesh.io/gateway-port-map';
 export const MODE_ANNOTATION = 'mirror.mesh.io/mode';
+/** Values of MODE_ANNOTATION: which path a shadow's endpoints take (through the gateways, or pod to pod). */
+export const SHADOW_MODES = ['gateway', 'flat'] as const;
+export type ShadowMode = (typeof SHADOW_MODES)[number];
 /** On an exported Service: who may call it through the gateway (see allowed-identities in the gateway). */
 export const ALLOWED_IDENTITIES_ANNOTATION = 'mirror.mesh.io/allowed-identities';
 /** On an exported Service: send a PROXY v2 header with the caller's identity to the target. */

@@ -1,19 +1,34 @@
-// Idempotent create-or-update that reports what it did. The desired object owns its labels, annotations
-// and every top-level field it sets (spec, endpoints, ports…); other fields of the live object are kept.
-// Updates carry the live resourceVersion, so a write based on a stale read fails with 409 (and the caller's
-// reconcile is retried) instead of clobbering a newer change.
-import type { KubeClient, KubeObject } from './client.js';
-import { isNotFound } from './errors.js';
+// The one idempotent write: create-or-update that reports what it did, `created | updated | unchanged |
+// conflict`. The desired object owns its labels, annotations and every top-level field it sets (spec,
+// endpoints, ports…); other fields of the live object are kept. Updates carry the live resourceVersion, so
+// a write based on a stale read fails with 409 (and the caller's reconcile is retried) instead of
+// clobbering a newer change. An object the caller does not own is never written: that is a `conflict`.
+import type { CallOptions, KubeClient, KubeObject } from './client.js';
+import { isConflict, isNotFound } from './errors.js';
 
-export type ApplyResult = 'created' | 'updated' | 'unchanged';
+export type ApplyResult = 'created' | 'updated' | 'unchanged' | 'conflict';
 
 export interface ApplyOptions<T extends KubeObject> {
-  /** The live object if the caller already has it (e.g. from an informer); otherwise it is read. */
+  /** The live object if the caller already has it (e.g. from an informer; null = known absent); otherwise it is read. */
   existing?: T | null;
-  /** Refuse to update a live object this returns false for (e.g. not owned by us). */
-  canUpdate?: (live: T) => boolean;
+  /** A live object this returns false for is not ours: left untouched and reported as `conflict`. */
+  owns?: (live: T) => boolean;
+  /** An immutable field differs (e.g. a Service's clusterIP): delete the live object (uid precondition) and create. */
+  recreate?: (live: T, desired: T) => boolean;
+  /** How the update is built from the live and desired objects (default mergeForUpdate). */
+  merge?: (live: T, desired: T) => T;
+  signal?: AbortSignal;
 }
 
+export interface Applied<T extends KubeObject> {
+  result: ApplyResult;
+  /** The object as the server returned it; the live one when unchanged; the foreign one on a conflict. */
+  object: T;
+  /** `updated` by deleting and creating the object (an immutable field changed). */
+  recreated?: boolean;
+}
+
+/** The live object is not ours (applyObject without `owns` never raises it). */
 export class NotOwnedError extends Error {
   readonly name = 'NotOwnedError';
   readonly code = 'NOT_OWNED';
@@ -61,6 +76,7 @@ function containedIn(want: unknown, have: unknown): boolean {
   return Object.keys(w).every((k) => containedIn(w[k], h[k]));
 }
 
+/** The live object with desired's top-level fields, labels and annotations, at the live resourceVersion. */
 export function mergeForUpdate<T extends KubeObject>(live: T, desired: T): T {
   const out: KubeObject = { ...live };
   for (const k of Object.keys(desired)) if (k !== 'metadata' && k !== 'status') out[k] = desired[k];
@@ -73,34 +89,70 @@ export function mergeForUpdate<T extends KubeObject>(live: T, desired: T): T {
   return out as T;
 }
 
+async function getOrNull<T extends KubeObject>(client: KubeClient, path: string, call: CallOptions): Promise<T | null> {
+  try {
+    return await client.get<T>(path, call);
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+}
+
 /**
- * Creates `desired` at `collectionPath` or updates the object of the same name there.
- * @returns what happened, and the object as the server returned it (the live one when unchanged).
+ * Creates `desired` at `collectionPath` or brings the object of the same name there in line with it.
+ * A create that finds the name taken (a cache behind the server) reads the live object and goes on from it.
+ */
+export async function apply<T extends KubeObject>(client: KubeClient, collectionPath: string, desired: T, opts: ApplyOptions<T> = {}): Promise<Applied<T>> {
+  const name = desired.metadata?.name;
+  if (!name) throw new Error('apply: desired object has no metadata.name');
+  const itemPath = `${collectionPath}/${encodeURIComponent(name)}`;
+  const call: CallOptions = { signal: opts.signal };
+  let live = opts.existing === undefined ? await getOrNull<T>(client, itemPath, call) : opts.existing;
+  if (!live) {
+    try {
+      return { result: 'created', object: await client.create<T>(collectionPath, desired, call) };
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      live = await getOrNull<T>(client, itemPath, call);
+      if (!live) throw err; // created and deleted again meanwhile: the retry sees the world as it is
+    }
+  }
+  if (opts.owns && !opts.owns(live)) return { result: 'conflict', object: live };
+  if (opts.recreate?.(live, desired)) {
+    await deleteObject(client, itemPath, { uid: live.metadata?.uid, signal: opts.signal });
+    return { result: 'updated', object: await client.create<T>(collectionPath, desired, call), recreated: true };
+  }
+  if (!needsUpdate(live, desired)) return { result: 'unchanged', object: live };
+  const merged = (opts.merge ?? mergeForUpdate)(live, desired);
+  return { result: 'updated', object: await client.replace<T>(itemPath, merged, call) };
+}
+
+/**
+ * The first-wave helper, kept for its callers (install, link, demo): apply without ownership, and with
+ * `canUpdate` a NotOwnedError instead of a `conflict` result.
  */
 export async function applyObject<T extends KubeObject>(
   client: KubeClient,
   collectionPath: string,
   desired: T,
-  opts: ApplyOptions<T> = {},
-): Promise<{ result: ApplyResult; object: T }> {
-  const name = desired.metadata?.name;
-  if (!name) throw new Error('applyObject: desired object has no metadata.name');
-  const itemPath = `${collectionPath}/${encodeURIComponent(name)}`;
-  let live = opts.existing;
-  if (live === undefined) {
-    try {
-      live = await client.get<T>(itemPath);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      live = null;
-    }
+  opts: { existing?: T | null; canUpdate?: (live: T) => boolean } = {},
+): Promise<{ result: Exclude<ApplyResult, 'conflict'>; object: T }> {
+  const r = await apply(client, collectionPath, desired, { existing: opts.existing, owns: opts.canUpdate });
+  if (r.result === 'conflict') throw new NotOwnedError(`${collectionPath}/${desired.metadata?.name} exists and is not ours`);
+  return { result: r.result, object: r.object };
+}
+
+/**
+ * Deletes one object; `uid` makes it a precondition (never delete a newer object of the same name).
+ * @returns false if it was already gone.
+ */
+export async function deleteObject(client: KubeClient, itemPath: string, opts: { uid?: string; signal?: AbortSignal } = {}): Promise<boolean> {
+  const body = opts.uid ? { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: opts.uid } } : undefined;
+  try {
+    await client.delete(itemPath, body, { signal: opts.signal });
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
   }
-  if (!live) {
-    const created = await client.create<T>(collectionPath, desired);
-    return { result: 'created', object: created };
-  }
-  if (opts.canUpdate && !opts.canUpdate(live)) throw new NotOwnedError(`${itemPath} exists and is not ours`);
-  if (!needsUpdate(live, desired)) return { result: 'unchanged', object: live };
-  const updated = await client.replace<T>(itemPath, mergeForUpdate(live, desired));
-  return { result: 'updated', object: updated };
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../log/index.js';
 import { silentLogger } from '../log/index.js';
 import { errorMessage, isConflict } from './errors.js';
 import { kubeMetrics, type KubeMetrics } from './metrics.js';
+import type { Clock, TimerHandle } from './clock.js';
 import { WorkQueue } from './queue.js';
 
 /** A failure that retrying cannot fix (e.g. an invalid spec): logged and counted, never requeued. */
@@ -22,9 +23,11 @@ export class ReconcileTimeoutError extends Error {
 
 export type ReconcileResult = void | { requeueAfter?: number };
 
+/** What each reconcile gets: pass `signal` to every API call, log through `log` (it carries the reconcile id). */
 export interface ReconcileContext {
   id: string;
   log: Logger;
+  /** Fires when the reconcile times out (or the controller stops): the reconcile must stop writing. */
   signal: AbortSignal;
 }
 
@@ -35,6 +38,8 @@ export interface ControllerOptions {
   reconcile: Reconciler;
   workers?: number;
   queue?: WorkQueue;
+  /** Times the reconcile timeout and the queue's delays (ignored when `queue` is given: it has its own). */
+  clock?: Clock;
   timeoutMs?: number;
   logger?: Logger;
   registry?: Registry;
@@ -51,12 +56,14 @@ export class Controller {
   private seq = 0;
   private readonly idPrefix = randomBytes(3).toString('hex');
   private depthTimer: NodeJS.Timeout | undefined;
+  /** Signals of the reconciles in flight: stop() fires them so that a stopping controller stops writing. */
+  private readonly inflight = new Set<AbortController>();
   /** Last outcome per key, for tests and status. */
   readonly counts: Record<Outcome, number> = { success: 0, error: 0, requeue_after: 0, terminal: 0, timeout: 0 };
 
   constructor(private readonly opts: ControllerOptions) {
     this.name = opts.name;
-    this.queue = opts.queue ?? new WorkQueue();
+    this.queue = opts.queue ?? new WorkQueue({ clock: opts.clock });
     this.log = opts.logger ?? silentLogger();
     this.metrics = opts.registry ? kubeMetrics(opts.registry) : undefined;
   }
@@ -75,6 +82,7 @@ export class Controller {
   async stop(): Promise<void> {
     this.queue.shutDown();
     if (this.depthTimer) clearInterval(this.depthTimer);
+    for (const ac of this.inflight) ac.abort(new Error(`controller ${this.name} stopping`));
     await Promise.all(this.running);
     this.running = [];
   }
@@ -106,18 +114,20 @@ export class Controller {
     let child: Logger | undefined;
     const logOf = () => (child ??= this.log.child({ controller: this.name, key, reconcileID: id }));
     const ac = new AbortController();
+    this.inflight.add(ac);
     const timeoutMs = this.opts.timeoutMs ?? 60_000;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const started = process.hrtime.bigint();
     let outcome: Outcome;
     let running: Promise<ReconcileResult> | undefined;
     let timedOut = false;
     try {
       const timeout = new Promise<never>((_, rej) => {
-        timer = setTimeout(() => {
+        timer = this.queue.clock.setTimer(() => {
           timedOut = true;
-          ac.abort();
-          rej(new ReconcileTimeoutError(`reconcile of ${key} exceeded ${timeoutMs} ms`));
+          const err = new ReconcileTimeoutError(`reconcile of ${key} exceeded ${timeoutMs} ms`);
+          ac.abort(err);
+          rej(err);
         }, timeoutMs);
       });
       const ctx: ReconcileContext = {
@@ -150,7 +160,8 @@ export class Controller {
         logOf().log(level, isConflict(err) ? 'reconcile hit a conflict (stale cache), requeued' : 'reconcile failed, requeued', { error: errorMessage(err), retryInMs: delay, retries: this.queue.retries(key) });
       }
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
+      this.inflight.delete(ac);
     }
     this.counts[outcome]++;
     if (this.metrics) {

@@ -23,6 +23,12 @@ export class KubeUnreachableError extends Error {
   }
 }
 
+/** The caller's AbortSignal fired (e.g. its reconcile timed out): the request was not sent, or was cut off. */
+export class KubeAbortedError extends Error {
+  readonly name = 'KubeAbortedError';
+  readonly code = 'KUBE_ABORTED';
+}
+
 /** Configuration could not be loaded (no kubeconfig, bad YAML, unknown context). */
 export class KubeConfigError extends Error {
   readonly name = 'KubeConfigError';

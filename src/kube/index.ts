@@ -7,12 +7,14 @@ export {
   type ObjectMeta,
   type ListResult,
   type RequestOptions,
+  type CallOptions,
   type PatchType,
   type ResourceRef,
 } from './client.js';
 export {
   KubeApiError,
   KubeUnreachableError,
+  KubeAbortedError,
   KubeConfigError,
   statusCodeOf,
   isNotFound,
@@ -44,6 +46,17 @@ export {
   type Outcome,
 } from './controller.js';
 export { LeaderElector, type LeaderElectorOptions } from './leader.js';
-export { EventRecorder, type EventRecorderOptions, type EventType } from './events.js';
-export { applyObject, needsUpdate, mergeForUpdate, deepEqual, NotOwnedError, type ApplyResult, type ApplyOptions } from './apply.js';
+export { EventRecorder, type EventRecorderOptions, type EventType, type RecordOptions } from './events.js';
+export {
+  apply,
+  applyObject,
+  deleteObject,
+  needsUpdate,
+  mergeForUpdate,
+  deepEqual,
+  NotOwnedError,
+  type ApplyResult,
+  type ApplyOptions,
+  type Applied,
+} from './apply.js';
 export { kubeMetrics, type KubeMetrics } from './metrics.js';

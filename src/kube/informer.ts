@@ -35,6 +35,12 @@ export interface InformerOptions {
   onListed?: () => void;
   /** A watch ended abnormally or expired (410) and the informer restarts; for a metric. */
   onRestart?: (reason: string) => void;
+  /**
+   * Every this many ms, every cached object is handed to the handlers again, as client-go's resync does
+   * (onUpdate with the same object, and its key): the safety net that makes a level-triggered controller
+   * converge even after a missed or mishandled event.
+   */
+  resyncPeriodMs?: number;
 }
 
 export function keyOf(obj: KubeObject): string {
@@ -63,6 +69,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private abort: AbortController | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private healthy = false;
   private lastErr: unknown;
@@ -141,6 +148,11 @@ export class Informer<T extends KubeObject = KubeObject> {
     if (!this.stopped) return;
     this.stopped = false;
     void this.listAndWatch();
+    const period = this.opts.resyncPeriodMs;
+    if (period && period > 0) {
+      this.resyncTimer = setInterval(() => this.resync(), period);
+      this.resyncTimer.unref?.();
+    }
   }
 
   stop(): void {
@@ -149,6 +161,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.abort = undefined;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.watchdog) clearTimeout(this.watchdog);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
   }
 
   // --- list + watch ------------------------------------------------------------------------------------
@@ -276,6 +289,14 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.opts.onError?.(err);
     this.retryTimer = setTimeout(() => void this.listAndWatch(), delay);
     this.retryTimer.unref?.();
+  }
+
+  private resync(): void {
+    if (!this.synced) return;
+    for (const [key, obj] of [...this.store]) {
+      for (const h of this.objHandlers) this.guard(key, () => h.onUpdate?.(obj, obj));
+      this.emitKey(key);
+    }
   }
 
   // --- cache mutation ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import type { Logger } from '../log/index.js';
 import { silentLogger } from '../log/index.js';
 import type { KubeClient, KubeObject } from './client.js';
 import { resourcePath } from './client.js';
+import { realClock, type Clock, type TimerHandle } from './clock.js';
 import { errorMessage, isConflict, isNotFound } from './errors.js';
 
 export interface LeaderElectorOptions {
@@ -19,6 +20,7 @@ export interface LeaderElectorOptions {
   onStoppedLeading?: () => void;
   onNewLeader?: (identity: string) => void;
   logger?: Logger;
+  clock?: Clock;
 }
 
 interface Lease extends KubeObject {
@@ -38,19 +40,21 @@ function microTime(ms: number): string {
 export class LeaderElector {
   private leading = false;
   private lastRenew = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private stopped = true;
   private observedHolder = '';
   private readonly log: Logger;
   private readonly leaseMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryMs: number;
+  private readonly clock: Clock;
 
   constructor(
     private readonly client: KubeClient,
     private readonly opts: LeaderElectorOptions,
   ) {
     this.log = opts.logger ?? silentLogger();
+    this.clock = opts.clock ?? realClock;
     this.leaseMs = opts.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
     this.retryMs = opts.retryPeriodMs ?? 2_000;
@@ -69,13 +73,13 @@ export class LeaderElector {
   /** Stops renewing; if leading, releases the Lease (holder cleared) so a peer takes over at once. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     if (this.leading) {
       this.setLeading(false);
       try {
         const lease = await this.client.get<Lease>(this.path());
         if (lease.spec?.holderIdentity === this.opts.identity) {
-          await this.client.replace(this.path(), { ...lease, spec: { ...lease.spec, holderIdentity: '', renewTime: microTime(Date.now() - this.leaseMs) } });
+          await this.client.replace(this.path(), { ...lease, spec: { ...lease.spec, holderIdentity: '', renewTime: microTime(this.clock.now() - this.leaseMs) } });
         }
       } catch (err) {
         this.log.warn('could not release lease', { lease: this.opts.name, error: errorMessage(err) });
@@ -94,17 +98,16 @@ export class LeaderElector {
     } catch (err) {
       this.log.warn('lease round failed', { lease: this.opts.name, error: errorMessage(err) });
     }
-    if (this.leading && Date.now() - this.lastRenew > this.renewDeadlineMs) {
+    if (this.leading && this.clock.now() - this.lastRenew > this.renewDeadlineMs) {
       this.log.warn('could not renew lease within the deadline, stepping down', { lease: this.opts.name });
       this.setLeading(false);
     }
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), this.retryMs * (this.leading ? 1 : 0.8 + Math.random() * 0.4));
-    this.timer.unref?.();
+    this.timer = this.clock.setTimer(() => void this.tick(), this.retryMs * (this.leading ? 1 : 0.8 + Math.random() * 0.4));
   }
 
   private async tryAcquireOrRenew(): Promise<void> {
-    const now = Date.now();
+    const now = this.clock.now();
     let lease: Lease | undefined;
     try {
       lease = await this.client.get<Lease>(this.path());
@@ -163,6 +166,8 @@ export class LeaderElector {
   }
 
   private renewed(now: number): void {
+    // A round that was in flight when stop() ran must not make the stopped elector lead again.
+    if (this.stopped) return;
     this.lastRenew = now;
     if (this.observedHolder !== this.opts.identity) {
       this.observedHolder = this.opts.identity;

@@ -1,11 +1,8 @@
-// The pure core of the mirror: from one remote Service (and its EndpointSlices), the Link and the local
-// gateway endpoints, compute the shadow objects that should exist; then diff them against what does.
-// No I/O here: reconcile() reads caches, calls these, and applies the plan.
+// The pure core of the mirror: from one remote Service (and its EndpointSlices), the Link, the local gateway
+// endpoints and the current port allocations, compute the shadow objects that should exist and the ports
+// they claim; then diff objects against what exists. No I/O and no mutation here: the shadow reconciler
+// reads the caches, calls these, writes the plan and commits the port claims once the write succeeded.
 import { needsUpdate, type KubeObject } from '../kube/index.js';
-import type { LinkSpec } from './link.js';
-import { matchesSelector } from './link.js';
-import { podServiceName, remoteFqName, shadowName, shortHash, sliceName } from './names.js';
-import { portKey, type PortAllocator } from './ports.js';
 import {
   CLUSTER_LABEL,
   HEADLESS_PARENT_LABEL,
@@ -19,13 +16,16 @@ import {
   SLICE_MANAGED_BY,
   SLICE_MANAGED_BY_LABEL,
   SLICE_SERVICE_LABEL,
-  type Endpoint,
-  type EndpointSlice,
-  type Mode,
+  formatPortMap,
+  matchesSelector,
+  parsePortMap,
+  type LinkSpec,
   type PortMapEntry,
-  type Service,
-  type ServicePort,
-} from './types.js';
+  type ShadowMode,
+} from '../api/index.js';
+import { podServiceName, remoteFqName, shadowName, shortHash, sliceName } from './names.js';
+import { claimPorts, portKey, type PortClaim, type PortView } from './ports.js';
+import type { Endpoint, EndpointPort, EndpointSlice, Service, ServicePort } from './types.js';
 
 export interface GatewayEndpoint {
   ip: string;
@@ -41,9 +41,10 @@ export interface DesiredInput {
   gateway: GatewayEndpoint[];
   /** The link's gateway probe verdict: false after failureThreshold misses. */
   gatewayHealthy: boolean;
-  ports: PortAllocator;
-  /** ClusterIPs of existing per-pod Services (gateway-mode headless), by name. */
-  podServiceIPs?: Map<string, string>;
+  /** The outbound port allocations as they stand (read only). */
+  ports: PortView;
+  /** ClusterIPs of the per-pod Services that exist (gateway-mode headless), by name. */
+  podServiceIPs?: ReadonlyMap<string, string>;
 }
 
 export interface DesiredPodService {
@@ -55,30 +56,28 @@ export interface DesiredPodService {
 export interface DesiredShadow {
   /** `ns/shadowName` */
   key: string;
-  mode: Mode;
+  mode: ShadowMode;
   service: Service;
   slices: EndpointSlice[];
   podServices: DesiredPodService[];
-  /** Port allocations this shadow holds (the rest of its old ones may be released after the write). */
-  portKeys: string[];
-  /** Per-pod Services whose ClusterIP is not known yet (gateway-mode headless: apply them, then recompute). */
-  pendingPodIPs: string[];
+  /** The outbound ports this shadow holds once written (its other ports are freed then). */
+  claims: PortClaim[];
 }
 
 /** Which path a remote Service takes under this Link, or undefined if the Link does not export it. */
-export function exportMode(remote: Service, spec: LinkSpec): Mode | undefined {
+export function exportMode(remote: Service, spec: LinkSpec): ShadowMode | undefined {
   const labels = remote.metadata?.labels;
   if (matchesSelector(labels, spec.selector)) return 'gateway';
   if (matchesSelector(labels, spec.flatSelector)) return 'flat';
   return undefined;
 }
 
-function excluded(key: string, patterns: string[]): boolean {
+function excluded(key: string, patterns: readonly string[]): boolean {
   if (RESERVED_PREFIXES.some((p) => key.startsWith(p))) return true;
   return patterns.some((p) => (p.endsWith('*') ? key.startsWith(p.slice(0, -1)) : key === p));
 }
 
-export function copyLabels(src: Record<string, string> | undefined, excludedKeys: string[]): Record<string, string> {
+export function copyLabels(src: Record<string, string> | undefined, excludedKeys: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(src ?? {})) if (!excluded(k, excludedKeys)) out[k] = v;
   return out;
@@ -97,16 +96,20 @@ function servicePorts(remote: Service): ServicePort[] {
   });
 }
 
-function mirrorLabels(cluster: string): Record<string, string> {
+export function mirrorLabels(cluster: string): Record<string, string> {
   return { [MIRRORED_LABEL]: 'true', [CLUSTER_LABEL]: cluster };
 }
 
-function sliceLabels(shadow: string, cluster: string): Record<string, string> {
-  return { [SLICE_SERVICE_LABEL]: shadow, [SLICE_MANAGED_BY_LABEL]: SLICE_MANAGED_BY, ...mirrorLabels(cluster) };
+function sliceLabels(service: string, cluster: string, parent?: string): Record<string, string> {
+  return { [SLICE_SERVICE_LABEL]: service, [SLICE_MANAGED_BY_LABEL]: SLICE_MANAGED_BY, ...mirrorLabels(cluster), ...(parent ? { [HEADLESS_PARENT_LABEL]: parent } : {}) };
 }
 
 function ipFamily(ip: string): 'IPv4' | 'IPv6' {
   return ip.includes(':') ? 'IPv6' : 'IPv4';
+}
+
+function slice(name: string, namespace: string, labels: Record<string, string>, addressType: string, endpoints: Endpoint[], ports: EndpointPort[]): EndpointSlice {
+  return { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name, namespace, labels }, addressType, endpoints, ports };
 }
 
 /** Remote endpoints with a hostname, one per hostname (the first ready one wins), in a stable order. */
@@ -122,10 +125,10 @@ function remoteHostnames(slices: EndpointSlice[]): Array<{ hostname: string; rea
   return [...byHost].sort(([a], [b]) => a.localeCompare(b)).map(([hostname, ready]) => ({ hostname, ready }));
 }
 
-function gatewayEndpoints(gw: GatewayEndpoint[], healthy: boolean, extra: Partial<Endpoint> = {}): Endpoint[] {
+function gatewayEndpoints(gw: GatewayEndpoint[], healthy: boolean): Endpoint[] {
   return [...gw]
     .sort((a, b) => a.ip.localeCompare(b.ip))
-    .map((g) => ({ addresses: [g.ip], conditions: { ready: g.ready && healthy, serving: g.ready, terminating: false }, ...extra }));
+    .map((g) => ({ addresses: [g.ip], conditions: { ready: g.ready && healthy, serving: g.ready, terminating: false } }));
 }
 
 export function desiredShadow(input: DesiredInput): DesiredShadow | undefined {
@@ -136,10 +139,6 @@ export function desiredShadow(input: DesiredInput): DesiredShadow | undefined {
   const ns = remote.metadata?.namespace ?? 'default';
   const cluster = spec.targetClusterName;
   const name = shadowName(rname, cluster);
-  const key = `${ns}/${name}`;
-  const headless = isHeadless(remote);
-  const ports = servicePorts(remote);
-  const labels = { ...copyLabels(remote.metadata?.labels, spec.excludedLabels), ...mirrorLabels(cluster) };
   const annotations: Record<string, string> = {
     ...copyLabels(remote.metadata?.annotations, [...spec.excludedAnnotations, ...NEVER_COPIED]),
     [REMOTE_FQ_ANNOTATION]: remoteFqName(rname, ns, spec.targetClusterDomain),
@@ -149,126 +148,98 @@ export function desiredShadow(input: DesiredInput): DesiredShadow | undefined {
   const service: Service = {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, namespace: ns, labels, annotations },
-    spec: { type: 'ClusterIP', ports, ...(headless ? { clusterIP: 'None' } : {}) },
+    metadata: { name, namespace: ns, labels: { ...copyLabels(remote.metadata?.labels, spec.excludedLabels), ...mirrorLabels(cluster) }, annotations },
+    spec: { type: 'ClusterIP', ports: servicePorts(remote), ...(isHeadless(remote) ? { clusterIP: 'None' } : {}) },
   };
-  const out: DesiredShadow = { key, mode, service, slices: [], podServices: [], portKeys: [], pendingPodIPs: [] };
-  const slicesMeta = (part: string) => ({ name: sliceName(name, part), namespace: ns, labels: sliceLabels(name, cluster) });
-
+  const out: DesiredShadow = { key: `${ns}/${name}`, mode, service, slices: [], podServices: [], claims: [] };
   if (mode === 'flat') {
-    // One local slice per remote slice, so a remote split stays a split here and a change touches one slice.
-    for (const rs of [...input.remoteSlices].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))) {
-      const endpoints: Endpoint[] = (rs.endpoints ?? []).map((e) => {
-        const ep: Endpoint = { addresses: [...e.addresses], conditions: { ready: e.conditions?.ready ?? true, serving: e.conditions?.serving ?? e.conditions?.ready ?? true, terminating: e.conditions?.terminating ?? false } };
-        if (e.hostname) ep.hostname = e.hostname;
-        if (e.zone) ep.zone = e.zone;
-        return ep;
-      });
-      out.slices.push({
-        apiVersion: 'discovery.k8s.io/v1',
-        kind: 'EndpointSlice',
-        metadata: slicesMeta(shortHash(rs.metadata?.name ?? '')),
-        addressType: rs.addressType ?? 'IPv4',
-        endpoints,
-        ports: (rs.ports ?? []).map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP', ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}) })),
-      });
-    }
+    out.slices = flatSlices(input, name, ns, cluster);
     return out;
   }
-
-  // Gateway mode.
-  const portMap: PortMapEntry[] = [];
-  const addressType = ipFamily(input.gateway[0]?.ip ?? '0.0.0.0');
-  if (!headless) {
-    const epPorts = ports.map((p) => {
-      const k = portKey(key, p.port, p.protocol ?? 'TCP');
-      const outbound = input.ports.allocate(k);
-      out.portKeys.push(k);
-      portMap.push({ port: p.port, ...(p.name ? { name: p.name } : {}), protocol: p.protocol ?? 'TCP', outboundPort: outbound });
-      return { name: p.name ?? '', port: outbound, protocol: p.protocol ?? 'TCP' };
-    });
-    out.slices.push({
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: slicesMeta('gateway'),
-      addressType,
-      endpoints: gatewayEndpoints(input.gateway, input.gatewayHealthy),
-      ports: epPorts,
-    });
-  } else {
-    // Headless: a ClusterIP Service per remote pod hostname, fronting the gateway at that pod's own outbound
-    // port(s); the headless shadow's endpoints are those ClusterIPs with the pod hostnames, so that
-    // <hostname>.<shadow>.<ns>.svc resolves and reaches that one pod.
-    const parentEndpoints: Endpoint[] = [];
-    for (const { hostname, ready } of remoteHostnames(input.remoteSlices)) {
-      const podName = podServiceName(hostname, name);
-      const epPorts = ports.map((p) => {
-        const k = portKey(key, p.port, p.protocol ?? 'TCP', hostname);
-        const outbound = input.ports.allocate(k);
-        out.portKeys.push(k);
-        portMap.push({ port: p.port, ...(p.name ? { name: p.name } : {}), protocol: p.protocol ?? 'TCP', outboundPort: outbound, hostname });
-        return { name: p.name ?? '', port: outbound, protocol: p.protocol ?? 'TCP' };
-      });
-      const podSvc: Service = {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: {
-          name: podName,
-          namespace: ns,
-          labels: { ...mirrorLabels(cluster), [HEADLESS_PARENT_LABEL]: name },
-          annotations: { [REMOTE_FQ_ANNOTATION]: `${hostname}.${remoteFqName(rname, ns, spec.targetClusterDomain)}`, [MODE_ANNOTATION]: mode },
-        },
-        spec: { type: 'ClusterIP', ports },
-      };
-      out.podServices.push({
-        hostname,
-        service: podSvc,
-        slices: [
-          {
-            apiVersion: 'discovery.k8s.io/v1',
-            kind: 'EndpointSlice',
-            metadata: { name: sliceName(podName, 'gateway'), namespace: ns, labels: { ...sliceLabels(podName, cluster), [HEADLESS_PARENT_LABEL]: name } },
-            addressType,
-            endpoints: gatewayEndpoints(input.gateway, input.gatewayHealthy && ready),
-            ports: epPorts,
-          },
-        ],
-      });
-      const ip = input.podServiceIPs?.get(podName);
-      if (ip && ip !== 'None') {
-        parentEndpoints.push({ addresses: [ip], hostname, conditions: { ready: ready && input.gatewayHealthy && input.gateway.some((g) => g.ready), serving: ready, terminating: false } });
-      } else {
-        out.pendingPodIPs.push(podName);
-      }
-    }
-    out.slices.push({
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: slicesMeta('gateway'),
-      addressType: ipFamily(parentEndpoints[0]?.addresses[0] ?? '0.0.0.0'),
-      endpoints: parentEndpoints,
-      ports: ports.map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP' })),
-    });
-  }
-  annotations[PORT_MAP_ANNOTATION] = JSON.stringify(portMap);
+  const gw = isHeadless(remote) ? gatewayHeadless(input, out) : gatewayClusterIP(input, out);
+  annotations[PORT_MAP_ANNOTATION] = formatPortMap(gw);
   return out;
 }
 
-/** desiredShadow over many remote Services (the name the design uses for the core). */
-export function desiredShadows(
-  remoteServices: Service[],
-  remoteSlices: (svc: Service) => EndpointSlice[],
-  linkSpec: LinkSpec,
-  gateway: GatewayEndpoint[],
-  ports: PortAllocator,
-  gatewayHealthy = true,
-): DesiredShadow[] {
-  const out: DesiredShadow[] = [];
-  for (const remote of remoteServices) {
-    const d = desiredShadow({ remote, remoteSlices: remoteSlices(remote), linkSpec, gateway, gatewayHealthy, ports });
-    if (d) out.push(d);
-  }
-  return out;
+/** One local slice per remote slice, so a remote split stays a split here and a change touches one slice. */
+function flatSlices(input: DesiredInput, shadow: string, ns: string, cluster: string): EndpointSlice[] {
+  const sorted = [...input.remoteSlices].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  return sorted.map((rs) => {
+    const endpoints: Endpoint[] = (rs.endpoints ?? []).map((e) => {
+      const c = e.conditions;
+      const ep: Endpoint = { addresses: [...e.addresses], conditions: { ready: c?.ready ?? true, serving: c?.serving ?? c?.ready ?? true, terminating: c?.terminating ?? false } };
+      if (e.hostname) ep.hostname = e.hostname;
+      if (e.zone) ep.zone = e.zone;
+      return ep;
+    });
+    const ports = (rs.ports ?? []).map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP', ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}) }));
+    return slice(sliceName(shadow, shortHash(rs.metadata?.name ?? '')), ns, sliceLabels(shadow, cluster), rs.addressType ?? 'IPv4', endpoints, ports);
+  });
+}
+
+/** The shadow's ports, each at its claimed outbound port: port-map entries and the slice's ports. */
+function outboundPorts(ports: ServicePort[], claims: PortClaim[], hostname?: string): { entries: PortMapEntry[]; slicePorts: EndpointPort[] } {
+  const entries: PortMapEntry[] = [];
+  const slicePorts = ports.map((p, i) => {
+    const protocol = p.protocol ?? 'TCP';
+    entries.push({ port: p.port, ...(p.name ? { name: p.name } : {}), protocol, outboundPort: claims[i].port, ...(hostname ? { hostname } : {}) });
+    return { name: p.name ?? '', port: claims[i].port, protocol };
+  });
+  return { entries, slicePorts };
+}
+
+/** A ClusterIP shadow: one slice at the local gateway pods, on one outbound port per service port. */
+function gatewayClusterIP(input: DesiredInput, out: DesiredShadow): PortMapEntry[] {
+  const svc = out.service;
+  const { name = '', namespace = '' } = svc.metadata ?? {};
+  const ports = svc.spec?.ports ?? [];
+  out.claims = claimPorts(ports.map((p) => portKey(out.key, p.port, p.protocol ?? 'TCP')), input.ports);
+  const { entries, slicePorts } = outboundPorts(ports, out.claims);
+  const addressType = ipFamily(input.gateway[0]?.ip ?? '0.0.0.0');
+  const cluster = input.linkSpec.targetClusterName;
+  out.slices = [slice(sliceName(name, 'gateway'), namespace, sliceLabels(name, cluster), addressType, gatewayEndpoints(input.gateway, input.gatewayHealthy), slicePorts)];
+  return entries;
+}
+
+/**
+ * Headless: a ClusterIP Service per remote pod hostname, fronting the gateway at that pod's own outbound
+ * port(s); the headless shadow's endpoints are those ClusterIPs with the pod hostnames, so that
+ * <hostname>.<shadow>.<ns>.svc resolves and reaches that one pod. A per-pod Service that does not exist yet
+ * has no ClusterIP: its endpoint is left out, and the reconcile its creation triggers adds it.
+ */
+function gatewayHeadless(input: DesiredInput, out: DesiredShadow): PortMapEntry[] {
+  const svc = out.service;
+  const { name = '', namespace: ns = '' } = svc.metadata ?? {};
+  const ports = svc.spec?.ports ?? [];
+  const spec = input.linkSpec;
+  const cluster = spec.targetClusterName;
+  const hosts = remoteHostnames(input.remoteSlices);
+  out.claims = claimPorts(hosts.flatMap(({ hostname }) => ports.map((p) => portKey(out.key, p.port, p.protocol ?? 'TCP', hostname))), input.ports);
+  const addressType = ipFamily(input.gateway[0]?.ip ?? '0.0.0.0');
+  const fq = remoteFqName(input.remote.metadata?.name ?? '', ns, spec.targetClusterDomain);
+  const anyGatewayReady = input.gateway.some((g) => g.ready);
+  const entries: PortMapEntry[] = [];
+  const parentEndpoints: Endpoint[] = [];
+  hosts.forEach(({ hostname, ready }, h) => {
+    const podName = podServiceName(hostname, name);
+    const own = outboundPorts(ports, out.claims.slice(h * ports.length, (h + 1) * ports.length), hostname);
+    entries.push(...own.entries);
+    const service: Service = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: podName, namespace: ns, labels: { ...mirrorLabels(cluster), [HEADLESS_PARENT_LABEL]: name }, annotations: { [REMOTE_FQ_ANNOTATION]: `${hostname}.${fq}`, [MODE_ANNOTATION]: 'gateway' } },
+      spec: { type: 'ClusterIP', ports },
+    };
+    const endpoints = gatewayEndpoints(input.gateway, input.gatewayHealthy && ready);
+    out.podServices.push({ hostname, service, slices: [slice(sliceName(podName, 'gateway'), ns, sliceLabels(podName, cluster, name), addressType, endpoints, own.slicePorts)] });
+    const ip = input.podServiceIPs?.get(podName);
+    if (ip && ip !== 'None') {
+      parentEndpoints.push({ addresses: [ip], hostname, conditions: { ready: ready && input.gatewayHealthy && anyGatewayReady, serving: ready, terminating: false } });
+    }
+  });
+  const parentPorts = ports.map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP' }));
+  out.slices = [slice(sliceName(name, 'gateway'), ns, sliceLabels(name, cluster), ipFamily(parentEndpoints[0]?.addresses[0] ?? '0.0.0.0'), parentEndpoints, parentPorts)];
+  return entries;
 }
 
 export interface Plan<T extends KubeObject> {
@@ -278,7 +249,7 @@ export interface Plan<T extends KubeObject> {
   delete: T[];
   unchanged: T[];
   /** Live objects with a desired name that we do not own: never touched, reported. */
-  conflicts: T[];
+  conflicts: Array<{ live: T; desired: T }>;
 }
 
 /** Objects carry the mirror's labels for this cluster: the only ones the mirror may change or delete. */
@@ -287,7 +258,8 @@ export function ownedBy(obj: KubeObject, cluster: string): boolean {
   return l[MIRRORED_LABEL] === 'true' && l[CLUSTER_LABEL] === cluster;
 }
 
-export function diff<T extends KubeObject>(desired: T[], actual: T[], cluster: string): Plan<T> {
+/** What to create, update, delete and leave alone; `differs` says whether a live object needs an update. */
+export function diff<T extends KubeObject>(desired: T[], actual: T[], cluster: string, differs: (live: T, desired: T) => boolean = needsUpdate): Plan<T> {
   const plan: Plan<T> = { create: [], update: [], delete: [], unchanged: [], conflicts: [] };
   const live = new Map(actual.map((o) => [o.metadata?.name ?? '', o]));
   const wanted = new Set<string>();
@@ -296,30 +268,25 @@ export function diff<T extends KubeObject>(desired: T[], actual: T[], cluster: s
     wanted.add(n);
     const l = live.get(n);
     if (!l) plan.create.push(d);
-    else if (!ownedBy(l, cluster)) plan.conflicts.push(l);
-    else if (needsUpdate(l, d)) plan.update.push({ live: l, desired: d });
+    else if (!ownedBy(l, cluster)) plan.conflicts.push({ live: l, desired: d });
+    else if (differs(l, d)) plan.update.push({ live: l, desired: d });
     else plan.unchanged.push(l);
   }
   for (const [n, l] of live) if (!wanted.has(n) && ownedBy(l, cluster)) plan.delete.push(l);
   return plan;
 }
 
-/** Port-map allocations recorded on an existing shadow (for recovery at start-up). */
+/** A Service update: clusterIP is immutable, so a switch to or from headless needs a new object. */
+export function serviceDiffers(live: Service, desired: Service): boolean {
+  return isHeadless(live) !== isHeadless(desired) || needsUpdate(live, desired);
+}
+
+/** Port-map allocations recorded on an existing shadow (for recovery at start-up); a bad map gives none. */
 export function recordedPorts(shadow: Service): Array<{ key: string; port: number }> {
   const raw = shadow.metadata?.annotations?.[PORT_MAP_ANNOTATION];
   if (!raw) return [];
-  const ns = shadow.metadata?.namespace ?? '';
-  const key = `${ns}/${shadow.metadata?.name ?? ''}`;
-  try {
-    const entries = JSON.parse(raw) as unknown;
-    if (!Array.isArray(entries)) return [];
-    const out: Array<{ key: string; port: number }> = [];
-    for (const e of entries as Array<Partial<PortMapEntry>>) {
-      if (typeof e?.port !== 'number' || typeof e.outboundPort !== 'number') continue;
-      out.push({ key: portKey(key, e.port, typeof e.protocol === 'string' ? e.protocol : 'TCP', typeof e.hostname === 'string' ? e.hostname : undefined), port: e.outboundPort });
-    }
-    return out;
-  } catch {
-    return [];
-  }
+  const parsed = parsePortMap(raw);
+  if (!parsed.ok) return [];
+  const key = `${shadow.metadata?.namespace ?? ''}/${shadow.metadata?.name ?? ''}`;
+  return parsed.entries.map((e) => ({ key: portKey(key, e.port, e.protocol, e.hostname), port: e.outboundPort }));
 }

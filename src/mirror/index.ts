@@ -1,23 +1,13 @@
-// src/mirror: the service-mirror controller and the Link resource. Other components import only this file.
+// src/mirror: the service-mirror controller. Other components import only this file; the names, labels and
+// the Link schema the mirror shares with them are in src/api.
 export { runController, controllerOptionsSchema, type ControllerOptions } from './main.js';
-export { MirrorController, ShadowConflictError, type MirrorControllerOptions } from './controller.js';
-export { desiredShadow, desiredShadows, diff, exportMode, ownedBy, recordedPorts, copyLabels, type DesiredShadow, type DesiredInput, type GatewayEndpoint, type Plan } from './desired.js';
-export {
-  linkSpecSchema,
-  parseLinkSpec,
-  matchesSelector,
-  selectorString,
-  durationMs,
-  DEFAULT_GATEWAY_SELECTOR,
-  DEFAULT_FLAT_SELECTOR,
-  type Link,
-  type LinkSpec,
-  type LinkStatus,
-  type Condition,
-  type LabelSelector,
-  type MirroredServiceStatus,
-} from './link.js';
+export { MirrorController, type MirrorControllerOptions } from './controller.js';
+export { desiredShadow, diff, exportMode, ownedBy, recordedPorts, copyLabels, type DesiredShadow, type DesiredInput, type GatewayEndpoint, type Plan } from './desired.js';
+export { computeLinkStatus, mirroredServices, type StatusInput, type MirrorFacts, type ShadowProblem } from './status.js';
+export { encodeKey, decodeKey, type MirrorKey } from './keys.js';
 export { shadowName, podServiceName, fitName, remoteFqName } from './names.js';
-export { PortAllocator, parsePortRange, portKey, PortsExhaustedError, PortRangeError } from './ports.js';
+export { PortAllocator, claimPorts, parsePortRange, portKey, PortsExhaustedError, PortRangeError, type PortClaim, type PortView } from './ports.js';
 export { probeOnce, GatewayProber, type ProbeCredentials, type ProbeResult } from './probe.js';
-export * from './types.js';
+export type { Link, Secret, Service, EndpointSlice, Endpoint, ServicePort } from './types.js';
+// cmd-link still reads these two through the mirror; they are src/api's (import them from there).
+export { parseLinkSpec, type LinkStatus } from '../api/index.js';

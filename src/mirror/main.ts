@@ -5,25 +5,34 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
-import { KubeClient, LeaderElector, errorMessage, loadKubeConfig } from '../kube/index.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, LeaderElector, errorMessage, loadKubeConfig, realClock, type Clock } from '../kube/index.js';
 import { createLogger, type Logger } from '../log/index.js';
-import { DEFAULT_TRUST_DOMAIN } from '../api/index.js';
 import { TrustBundle, generateKeyPair, issueLeaf, loadAuthority, spiffeId } from '../trust/index.js';
 import { KubeTrustSource, startIdentityService, type IdentityService, type TrustSource } from '../identity/index.js';
 import { startAdminServer } from './admin.js';
 import { MirrorController } from './controller.js';
 import { PortAllocator, parsePortRange } from './ports.js';
 import type { ProbeCredentials } from './probe.js';
-import { MESH_NAMESPACE } from './types.js';
+import {
+  CONTROLLER_ADMIN_PORT,
+  CONTROLLER_NAME,
+  DEFAULT_CLUSTER_DOMAIN,
+  DEFAULT_OUTBOUND_PORTS,
+  DEFAULT_TRUST_DOMAIN,
+  IDENTITY_PORT,
+  MESH_NAMESPACE,
+  dnsLabelSchema,
+} from '../api/index.js';
 
 export const controllerOptionsSchema = z.object({
-  clusterName: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label').max(63),
-  clusterDomain: z.string().min(1).default('cluster.local'),
+  clusterName: dnsLabelSchema,
+  clusterDomain: z.string().min(1).default(DEFAULT_CLUSTER_DOMAIN),
   trustDomain: z.string().min(1).default(DEFAULT_TRUST_DOMAIN),
   namespace: z.string().min(1).default(MESH_NAMESPACE),
-  outboundPorts: z.string().default('14000-15999'),
-  adminPort: z.number().int().min(0).max(65535).default(9990),
-  identityPort: z.number().int().min(0).max(65535).default(8080),
+  outboundPorts: z.string().default(DEFAULT_OUTBOUND_PORTS),
+  adminPort: z.number().int().min(0).max(65535).default(CONTROLLER_ADMIN_PORT),
+  identityPort: z.number().int().min(0).max(65535).default(IDENTITY_PORT),
   ha: z.boolean().default(false),
   leaseDurationSeconds: z.number().int().min(2).max(300).default(15),
   kubeconfig: z.string().optional(),
@@ -42,7 +51,7 @@ export type ControllerOptions = z.infer<typeof controllerOptionsSchema>;
  * The probe's client identity: files given on the command line, or a leaf the controller issues itself from
  * the issuer (--issuer-dir, else the mesh-issuer Secret the trust source watches).
  */
-function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource | undefined): () => ProbeCredentials | undefined {
+function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource | undefined, clock: Clock = realClock): () => ProbeCredentials | undefined {
   // Warn once per distinct problem, not on every probe round.
   let lastWarning = '';
   const warn = (message: string, fields: Record<string, string>) => {
@@ -66,11 +75,12 @@ function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource
     return (): ProbeCredentials | undefined => {
       const m = issuerOf();
       if (!m) return undefined;
-      if (cached && cached.issuerPem === m.issuer.certPem && Date.now() < cached.renewAt) return cached.creds;
+      if (cached && cached.issuerPem === m.issuer.certPem && clock.now() < cached.renewAt) return cached.creds;
       const kp = generateKeyPair();
-      const leaf = issueLeaf({ issuer: m.issuer, identity: spiffeId(m.issuer.trustDomain, o.namespace, 'mesh-controller'), publicKey: kp.publicKey });
+      const leaf = issueLeaf({ issuer: m.issuer, identity: spiffeId(m.issuer.trustDomain, o.namespace, CONTROLLER_NAME), publicKey: kp.publicKey });
       const creds: ProbeCredentials = { keyPem: kp.keyPem, chainPem: leaf.chainPem, bundle: m.bundle };
-      cached = { creds, issuerPem: m.issuer.certPem, renewAt: Date.now() + (leaf.notAfter.getTime() - Date.now()) / 2 };
+      const now = clock.now();
+      cached = { creds, issuerPem: m.issuer.certPem, renewAt: now + (leaf.notAfter.getTime() - now) / 2 };
       return creds;
     };
   };
@@ -102,43 +112,18 @@ function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource
   };
 }
 
-export async function runController(o: ControllerOptions): Promise<{ stop: () => Promise<void> }> {
-  const log = createLogger('mirror', { fields: { cluster: o.clusterName } });
-  const range = parsePortRange(o.outboundPorts);
-  const kc = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context });
-  const client = await KubeClient.create(kc);
-  // The issuer and trust roots (Secret mesh-issuer, ConfigMap mesh-trust-roots): the Identity service's
-  // material and the source of the controller's own probe identity.
-  const trustSource = await KubeTrustSource.start({ kubeConfig: kc, namespace: o.namespace, logger: createLogger('trust', { fields: { cluster: o.clusterName } }) });
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const mirror = new MirrorController({
-    client,
-    clusterName: o.clusterName,
-    namespace: o.namespace,
-    ports: new PortAllocator(range.min, range.max),
-    logger: log,
-    registry,
-    workers: o.workers,
-    probeCredentials: probeCredentials(o, log, trustSource),
-    remoteBackoffMaxMs: o.remoteBackoffMaxMs,
-  });
-  let leading = !o.ha;
-  const host = process.env.POD_IP || '0.0.0.0';
-  const admin = await startAdminServer({
-    host,
-    port: o.adminPort,
-    registry,
-    ready: () => {
-      const synced = mirror.cachesSynced();
-      return { ok: synced, detail: { cachesSynced: synced, leader: leading, links: mirror.linkStates() } };
-    },
-  });
-  log.info('admin server listening', { address: host, port: admin.port });
-  await mirror.startCaches();
-  log.info('local caches synced', { links: mirror.links.size(), shadows: mirror.shadows.size() });
+/**
+ * Tuning that only tests change (documented in src/mirror/README.md): MESH_RECONCILE_TIMEOUT_MS (a reconcile
+ * running longer is abandoned and retried) and MESH_TOKEN_RENEW_AFTER_MS (renew a link token at most this long
+ * after it was issued).
+ */
+function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): { reconcileTimeoutMs?: number; tokenRenewCapMs?: number } {
+  const ms = (v: string | undefined) => (v && Number(v) > 0 ? Number(v) : undefined);
+  return { reconcileTimeoutMs: ms(env.MESH_RECONCILE_TIMEOUT_MS), tokenRenewCapMs: ms(env.MESH_TOKEN_RENEW_AFTER_MS) };
+}
 
-  // The Identity service starts once issuer material exists (it may be installed after the controller).
+/** The Identity service starts once issuer material exists (it may be installed after the controller). */
+function startIdentityWhenReady(o: ControllerOptions, kc: KubeConfig, trustSource: KubeTrustSource, log: Logger): { stop: () => Promise<void> } {
   let identity: IdentityService | undefined;
   let stopping = false;
   void (async () => {
@@ -153,44 +138,89 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
       }
     }
   })();
-
-  let elector: LeaderElector | undefined;
-  const stop = async () => {
-    stopping = true;
-    await identity?.stop();
-    trustSource.stop();
-    await elector?.stop();
-    await mirror.stop();
-    await admin.close();
-    client.close();
+  return {
+    stop: async () => {
+      stopping = true;
+      await identity?.stop();
+    },
   };
-  if (o.ha) {
-    const identity = process.env.POD_NAME || `${hostname()}-${process.pid}`;
-    elector = new LeaderElector(client, {
-      namespace: o.namespace,
-      name: 'mesh-controller',
-      identity,
-      leaseDurationMs: o.leaseDurationSeconds * 1000,
-      renewDeadlineMs: (o.leaseDurationSeconds * 1000 * 2) / 3,
-      retryPeriodMs: Math.max(200, (o.leaseDurationSeconds * 1000) / 7),
-      logger: log,
-      onStartedLeading: () => {
-        leading = true;
-        log.info('leading: reconciling', { identity });
-        mirror.run();
-      },
-      onStoppedLeading: () => {
-        // Only the holder writes. Stepping down mid-reconcile is safest as a fresh start: exit, and let
-        // the Deployment (or the sandbox) restart this replica as a standby.
-        leading = false;
-        log.warn('lost the lease: exiting so that only the new leader writes', { identity });
-        process.exit(0);
-      },
-    });
-    elector.start();
-  } else {
-    mirror.run();
-  }
+}
+
+/** With --ha, only the Lease holder writes: it runs the mirror once it leads, and exits when it loses the Lease. */
+function leadThenRun(o: ControllerOptions, client: KubeClient, mirror: MirrorController, log: Logger, onLeading: (v: boolean) => void): LeaderElector {
+  const identity = process.env.POD_NAME || `${hostname()}-${process.pid}`;
+  const elector = new LeaderElector(client, {
+    namespace: o.namespace,
+    name: CONTROLLER_NAME,
+    identity,
+    leaseDurationMs: o.leaseDurationSeconds * 1000,
+    renewDeadlineMs: (o.leaseDurationSeconds * 1000 * 2) / 3,
+    retryPeriodMs: Math.max(200, (o.leaseDurationSeconds * 1000) / 7),
+    logger: log,
+    onStartedLeading: () => {
+      onLeading(true);
+      log.info('leading: reconciling', { identity });
+      mirror.run();
+    },
+    onStoppedLeading: () => {
+      // Only the holder writes. Stepping down mid-reconcile is safest as a fresh start: exit, and let
+      // the Deployment (or the sandbox) restart this replica as a standby.
+      onLeading(false);
+      log.warn('lost the lease: exiting so that only the new leader writes', { identity });
+      process.exit(0);
+    },
+  });
+  elector.start();
+  return elector;
+}
+
+export async function runController(o: ControllerOptions): Promise<{ stop: () => Promise<void> }> {
+  const log = createLogger('mirror', { fields: { cluster: o.clusterName } });
+  const range = parsePortRange(o.outboundPorts);
+  const kc = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context });
+  const client = await KubeClient.create(kc);
+  // The issuer and trust roots (Secret mesh-issuer, ConfigMap mesh-trust-roots): the Identity service's
+  // material and the source of the controller's own probe identity.
+  const trustSource = await KubeTrustSource.start({ kubeConfig: kc, namespace: o.namespace, logger: createLogger('trust', { fields: { cluster: o.clusterName } }) });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const mirror = new MirrorController({
+    client,
+    namespace: o.namespace,
+    ports: new PortAllocator(range.min, range.max),
+    logger: log,
+    registry,
+    workers: o.workers,
+    probeCredentials: probeCredentials(o, log, trustSource),
+    remoteBackoffMaxMs: o.remoteBackoffMaxMs,
+    ...tuningFromEnv(),
+  });
+  let leading = !o.ha;
+  const host = process.env.POD_IP || '0.0.0.0';
+  const admin = await startAdminServer({
+    host,
+    port: o.adminPort,
+    registry,
+    ready: () => {
+      const synced = mirror.cachesSynced();
+      return { ok: synced, detail: { cachesSynced: synced, leader: leading, links: mirror.linkStates() } };
+    },
+  });
+  log.info('admin server listening', { address: host, port: admin.port });
+  await mirror.startCaches();
+  log.info('local caches synced', { links: mirror.caches.links.size(), services: mirror.caches.services.size() });
+  const identity = startIdentityWhenReady(o, kc, trustSource, log);
+  const elector = o.ha ? leadThenRun(o, client, mirror, log, (v) => (leading = v)) : undefined;
+  if (!o.ha) mirror.run();
   log.info('controller started', { ha: o.ha, outboundPorts: o.outboundPorts });
-  return { stop };
+  return {
+    stop: async () => {
+      await identity.stop();
+      trustSource.stop();
+      await elector?.stop();
+      await mirror.stop();
+      await admin.close();
+      client.close();
+    },
+  };
 }

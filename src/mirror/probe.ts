@@ -1,13 +1,16 @@
 // Gateway probe worker: an HTTP/2 GET /live over mutual TLS to each remote gateway address, with the
 // controller's own identity, on a jittered period. It reports the link's verdict only when it changes:
 // unhealthy after `failureThreshold` consecutive failed rounds, healthy again on the first success.
+// Its verdict and last result are observations of the remote gateway (as an informer's cache is of the API):
+// the Link status reads them; a restarted controller makes them again.
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { durationMs, type LinkSpec } from '../api/index.js';
 import { clientTlsOptions, type TrustBundle } from '../trust/index.js';
 import type { Logger } from '../log/index.js';
-import { errorMessage } from '../kube/index.js';
+import { errorMessage, realClock, type Clock, type TimerHandle } from '../kube/index.js';
 
 export interface ProbeCredentials {
   keyPem: string;
@@ -35,8 +38,11 @@ export interface ProberOptions {
   identity: string;
   credentials: () => ProbeCredentials | undefined;
   logger: Logger;
+  clock?: Clock;
   onResult(r: ProbeResult): void;
   onChange(healthy: boolean, r: ProbeResult): void;
+  /** A round ended: `last` is its best result. */
+  onRound?(r: ProbeResult): void;
 }
 
 /** One probe: HTTP/2 GET over mTLS; resolves with the outcome, never rejects. */
@@ -47,9 +53,10 @@ export async function probeOnce(
   timeoutMs: number,
   identity: string,
   creds: ProbeCredentials | undefined,
+  clock: Clock = realClock,
 ): Promise<ProbeResult> {
   const started = performance.now();
-  const time = new Date();
+  const time = new Date(clock.now());
   const done = (ok: boolean, message: string): ProbeResult => ({ ok, message, address, time, latencyMs: Math.round((performance.now() - started) * 100) / 100 });
   if (!creds) return done(false, 'no client credentials for the probe (identity not issued yet)');
   return new Promise<ProbeResult>((resolve) => {
@@ -84,13 +91,16 @@ export async function probeOnce(
 }
 
 export class GatewayProber {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private stopped = true;
   private misses = 0;
+  private readonly clock: Clock;
   healthy = true;
   last: ProbeResult | undefined;
 
-  constructor(readonly opts: ProberOptions) {}
+  constructor(readonly opts: ProberOptions) {
+    this.clock = opts.clock ?? realClock;
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -100,13 +110,12 @@ export class GatewayProber {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
   }
 
   private schedule(ms: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.round(), ms);
-    this.timer.unref?.();
+    this.timer = this.clock.setTimer(() => void this.round(), ms);
   }
 
   private async resolve(): Promise<string[]> {
@@ -130,14 +139,15 @@ export class GatewayProber {
     const creds = this.opts.credentials();
     let best: ProbeResult | undefined;
     for (const a of addrs) {
-      const r = await probeOnce(a, this.opts.port, this.opts.path, this.opts.timeoutMs, this.opts.identity, creds);
+      const r = await probeOnce(a, this.opts.port, this.opts.path, this.opts.timeoutMs, this.opts.identity, creds, this.clock);
       this.opts.onResult(r);
       // Every address is probed (each gateway replica); the link is healthy if any answers.
       if (!best || (r.ok && (!best.ok || r.latencyMs < best.latencyMs))) best = r;
     }
-    best ??= { ok: false, latencyMs: 0, address: '', message: 'no gateway address resolved', time: new Date() };
+    best ??= { ok: false, latencyMs: 0, address: '', message: 'no gateway address resolved', time: new Date(this.clock.now()) };
     if (this.stopped) return;
     this.last = best;
+    this.opts.onRound?.(best);
     if (best.ok) {
       this.misses = 0;
       if (!this.healthy) {
@@ -155,5 +165,84 @@ export class GatewayProber {
     }
     const jitter = 0.9 + Math.random() * 0.2;
     this.schedule(this.opts.periodMs * jitter);
+  }
+}
+
+/** What the Link status reads of a link's prober. */
+export interface ProbeView {
+  healthy: boolean;
+  last?: ProbeResult;
+}
+
+export interface ProbersOptions {
+  credentials: () => ProbeCredentials | undefined;
+  logger: Logger;
+  clock: Clock;
+  /** Every probe result (for metrics). */
+  onResult(link: string, r: ProbeResult): void;
+  /** The first round of a new prober ended: the link has a probe result to report. */
+  onFirstRound(link: string): void;
+  /** The link's verdict changed: its shadows' endpoints change readiness. */
+  onChange(link: string, healthy: boolean): void;
+}
+
+/** One prober per Link that has a gateway, rebuilt when the gateway or probe settings change. */
+export class Probers {
+  private readonly probers = new Map<string, { prober: GatewayProber; shape: string }>();
+
+  constructor(private readonly opts: ProbersOptions) {}
+
+  view(link: string): ProbeView | undefined {
+    const p = this.probers.get(link)?.prober;
+    return p && { healthy: p.healthy, last: p.last };
+  }
+
+  /** Healthy unless the link's prober has seen failureThreshold misses. */
+  healthy(link: string): boolean {
+    return this.probers.get(link)?.prober.healthy ?? true;
+  }
+
+  ensure(link: string, spec: LinkSpec): void {
+    const gw = spec.gateway;
+    const shape = JSON.stringify([gw, spec.probe]);
+    const have = this.probers.get(link);
+    if (have?.shape === shape) return;
+    this.drop(link);
+    if (!gw) return;
+    let first = true;
+    const prober: GatewayProber = new GatewayProber({
+      link,
+      addresses: gw.addresses,
+      port: spec.probe.port ?? gw.port,
+      path: spec.probe.path,
+      periodMs: durationMs(spec.probe.period),
+      timeoutMs: durationMs(spec.probe.timeout),
+      failureThreshold: spec.probe.failureThreshold,
+      identity: gw.identity,
+      credentials: this.opts.credentials,
+      logger: this.opts.logger,
+      clock: this.opts.clock,
+      onResult: (r) => {
+        if (this.probers.get(link)?.prober === prober) this.opts.onResult(link, r);
+      },
+      onRound: () => {
+        if (first && this.probers.get(link)?.prober === prober) this.opts.onFirstRound(link);
+        first = false;
+      },
+      onChange: (healthy) => {
+        if (this.probers.get(link)?.prober === prober) this.opts.onChange(link, healthy);
+      },
+    });
+    this.probers.set(link, { prober, shape });
+    prober.start();
+  }
+
+  drop(link: string): void {
+    this.probers.get(link)?.prober.stop();
+    this.probers.delete(link);
+  }
+
+  stop(): void {
+    for (const link of [...this.probers.keys()]) this.drop(link);
   }
 }

@@ -1,18 +1,11 @@
 // One remote cluster as seen through one Link: a client built from the credentials Secret, informers on the
-// exported Services and on EndpointSlices, health (reachable / credentials valid) and renewal of a
-// time-bound token. Remote trouble never touches local state: the caches keep their last content.
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import {
-  Informer,
-  KubeClient,
-  errorMessage,
-  isAuthError,
-  kubeConfigFromString,
-  resourcePath,
-  type KubeMetrics,
-} from '../kube/index.js';
+// exported Services and on EndpointSlices, and health (reachable / credentials valid) as the informers
+// observe it. Remote trouble never touches local state: the caches keep their last content.
+import { SLICE_SERVICE_LABEL } from '../api/index.js';
+import { Informer, KubeClient, errorMessage, isAuthError, kubeConfigFromString, realClock, type Clock, type KubeMetrics } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
-import { SLICE_SERVICE_LABEL, type EndpointSlice, type Service } from './types.js';
+import { shadowName } from './names.js';
+import type { EndpointSlice, Service } from './types.js';
 
 export interface RemoteHealth {
   reachable: boolean | undefined;
@@ -29,17 +22,21 @@ export interface RemoteClusterOptions {
   serviceSelector?: string;
   logger: Logger;
   metrics?: KubeMetrics;
+  clock?: Clock;
   onService(namespace: string, name: string): void;
   onSynced(): void;
   onHealth(h: RemoteHealth): void;
   backoffMaxMs?: number;
+  /** Every cached remote Service is handed to onService again this often (the safety net for missed events). */
+  resyncPeriodMs?: number;
 }
 
 export class RemoteCluster {
   readonly client: KubeClient;
   readonly services: Informer<Service>;
   readonly slices: Informer<EndpointSlice>;
-  health: RemoteHealth = { reachable: undefined, credentialsValid: undefined, message: 'connecting', since: Date.now() };
+  health: RemoteHealth;
+  private readonly clock: Clock;
   private stopped = false;
   private syncedOnce = false;
 
@@ -48,6 +45,8 @@ export class RemoteCluster {
     client: KubeClient,
   ) {
     this.client = client;
+    this.clock = opts.clock ?? realClock;
+    this.health = { reachable: undefined, credentialsValid: undefined, message: 'connecting', since: this.clock.now() };
     const base = `remote:${opts.linkName}`;
     const common = {
       logger: opts.logger,
@@ -60,6 +59,7 @@ export class RemoteCluster {
       name: `${base}:services`,
       path: '/api/v1/services',
       labelSelector: opts.serviceSelector,
+      resyncPeriodMs: opts.resyncPeriodMs,
       onRestart: (reason) => opts.metrics?.watchRestarts.inc({ informer: `${base}:services`, reason }),
     });
     this.slices = new Informer<EndpointSlice>(client, {
@@ -68,6 +68,8 @@ export class RemoteCluster {
       path: '/apis/discovery.k8s.io/v1/endpointslices',
       onRestart: (reason) => opts.metrics?.watchRestarts.inc({ informer: `${base}:endpointslices`, reason }),
     });
+    // The local shadow a remote Service maps to: a shadow key finds its remote Service through this.
+    this.services.addIndex('shadow', (s) => [`${s.metadata?.namespace}/${shadowName(s.metadata?.name ?? '', opts.cluster)}`]);
     this.slices.addIndex('service', (s) => {
       const svc = s.metadata?.labels?.[SLICE_SERVICE_LABEL];
       return svc ? [`${s.metadata?.namespace}/${svc}`] : [];
@@ -114,11 +116,16 @@ export class RemoteCluster {
     return this.slices.byIndex('service', `${namespace}/${name}`);
   }
 
+  /** The remote Service whose shadow is `namespace/shadow`. */
+  serviceForShadow(namespace: string, shadow: string): Service | undefined {
+    return this.services.byIndex('shadow', `${namespace}/${shadow}`)[0];
+  }
+
   private listed(): void {
     if (this.stopped) return;
     if (!this.services.isHealthy() || !this.slices.isHealthy()) return;
     const was = this.health;
-    this.health = { reachable: true, credentialsValid: true, message: 'watching', since: Date.now() };
+    this.health = { reachable: true, credentialsValid: true, message: 'watching', since: this.clock.now() };
     if (was.reachable !== true || was.credentialsValid !== true) this.opts.onHealth(this.health);
     if (this.hasSynced()) {
       // Every successful (re)list after a failure is a full resync: enqueue everything.
@@ -131,77 +138,10 @@ export class RemoteCluster {
     if (this.stopped) return;
     const auth = isAuthError(err);
     const next: RemoteHealth = auth
-      ? { reachable: true, credentialsValid: false, message: errorMessage(err), since: Date.now() }
-      : { reachable: false, credentialsValid: this.health.credentialsValid, message: errorMessage(err), since: Date.now() };
+      ? { reachable: true, credentialsValid: false, message: errorMessage(err), since: this.clock.now() }
+      : { reachable: false, credentialsValid: this.health.credentialsValid, message: errorMessage(err), since: this.clock.now() };
     const changed = next.reachable !== this.health.reachable || next.credentialsValid !== this.health.credentialsValid || next.message !== this.health.message;
     this.health = next;
     if (changed) this.opts.onHealth(next);
   }
-}
-
-// --- token renewal ----------------------------------------------------------------------------------------
-
-interface JwtClaims {
-  exp?: number;
-  iat?: number;
-  sub?: string;
-}
-
-export function decodeJwt(token: string): JwtClaims | undefined {
-  const parts = token.split('.');
-  if (parts.length !== 3) return undefined;
-  try {
-    return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as JwtClaims;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The bearer token of the kubeconfig's current user, if it uses one. */
-export function kubeconfigToken(kubeconfig: string): string | undefined {
-  try {
-    return kubeConfigFromString(kubeconfig).getCurrentUser()?.token;
-  } catch {
-    return undefined;
-  }
-}
-
-/** When to renew a token: at 2/3 of its lifetime, and never later than 60 s before it expires. */
-export function renewAtMs(claims: JwtClaims): number | undefined {
-  if (!claims.exp) return undefined;
-  const exp = claims.exp * 1000;
-  const iat = (claims.iat ?? claims.exp - 3600) * 1000;
-  return Math.min(iat + ((exp - iat) * 2) / 3, exp - 60_000);
-}
-
-/** Replaces the current user's token in a kubeconfig text. */
-export function withToken(kubeconfig: string, token: string): string {
-  const doc = parseYaml(kubeconfig) as {
-    'current-context'?: string;
-    contexts?: Array<{ name: string; context: { user: string } }>;
-    users?: Array<{ name: string; user: { token?: string } }>;
-  };
-  const ctx = doc.contexts?.find((c) => c.name === doc['current-context']) ?? doc.contexts?.[0];
-  const user = doc.users?.find((u) => u.name === ctx?.context.user) ?? doc.users?.[0];
-  if (!user) throw new Error('kubeconfig has no user to put the token in');
-  user.user.token = token;
-  return stringifyYaml(doc);
-}
-
-/**
- * Requests a fresh token for the link's own ServiceAccount (the `sub` of the current token) from the
- * target, with the same lifetime as the current one.
- */
-export async function requestToken(client: KubeClient, current: string): Promise<string> {
-  const claims = decodeJwt(current);
-  const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(claims?.sub ?? '');
-  if (!m) throw new Error('the link token is not a ServiceAccount token; cannot renew it');
-  const lifetime = claims?.exp && claims.iat ? claims.exp - claims.iat : 3600;
-  const res = await client.create<{ status?: { token?: string } }>(
-    `${resourcePath({ version: 'v1', plural: 'serviceaccounts', namespace: m[1], name: m[2] })}/token`,
-    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: lifetime } },
-  );
-  const token = res.status?.token;
-  if (!token) throw new Error('TokenRequest returned no token');
-  return token;
 }

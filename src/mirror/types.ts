@@ -1,30 +1,17 @@
-// Names from the design card and docs/architecture.md, and the shapes the mirror reads and writes.
+// The Kubernetes objects the mirror reads and writes, as far as it looks into them. The mesh's own names
+// and the Link's schema are contracts: they live in src/api.
 import type { KubeObject } from '../kube/index.js';
+import type { LinkStatus } from '../api/index.js';
 
-export {
-  MESH_NAMESPACE,
-  LINK_GROUP,
-  LINK_VERSION,
-  LINK_PLURAL,
-  LINK_FINALIZER,
-  EXPORT_LABEL,
-  MIRRORED_LABEL,
-  CLUSTER_LABEL,
-  HEADLESS_PARENT_LABEL,
-  REMOTE_FQ_ANNOTATION,
-  REMOTE_RV_ANNOTATION,
-  PORT_MAP_ANNOTATION,
-  MODE_ANNOTATION,
-  RESERVED_PREFIXES,
-  NEVER_COPIED,
-  SLICE_SERVICE_LABEL,
-  SLICE_MANAGED_BY_LABEL,
-  SLICE_MANAGED_BY,
-  GATEWAY_NAME as GATEWAY_SERVICE,
-  type PortMapEntry,
-} from '../api/index.js';
+/** A Link as the informer holds it: the spec is unchecked until parseLinkSpec has read it. */
+export interface Link extends KubeObject {
+  spec?: unknown;
+  status?: LinkStatus;
+}
 
-export type Mode = 'gateway' | 'flat';
+export interface Secret extends KubeObject {
+  data?: Record<string, string>;
+}
 
 export interface ServicePort {
   name?: string;
@@ -72,4 +59,3 @@ export interface EndpointSlice extends KubeObject {
   endpoints?: Endpoint[] | null;
   ports?: EndpointPort[] | null;
 }
-

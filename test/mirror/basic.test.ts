@@ -128,6 +128,36 @@ test('a foreign Service with a shadow\'s name is left untouched; conflict report
   const after = await getService(local, 'shop', 'taken-remote');
   assert.equal(after?.metadata?.resourceVersion, before?.metadata?.resourceVersion, 'foreign Service not written');
   assert.deepEqual(after?.spec?.ports?.map((p) => p.port), [1234]);
+  const conflict = condition(await until(async () => {
+    const l = await getLink(local, 'remote');
+    return condition(l, 'Conflict')?.status === 'True' ? l : undefined;
+  }, 'Conflict condition'), 'Conflict');
+  assert.equal(conflict?.reason, 'ShadowConflict');
+  assert.match(conflict?.message ?? '', /Service shop\/taken-remote/, 'the condition names the object');
+});
+
+test("another Link's shadow holding the name is a conflict too; once that Link is gone the name is free and the shadow follows", async () => {
+  // A second Link (its credentials never arrive) owns cluster `elsewhere`, whose shadow takes the name first.
+  await createLink(local, 'elsewhere', { targetClusterName: 'elsewhere', clusterCredentialsSecret: 'cluster-credentials-elsewhere' });
+  await until(async () => condition(await getLink(local, 'elsewhere'), 'CredentialsValid')?.reason === 'SecretNotFound', 'the other Link reconciled');
+  const theirs = { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'elsewhere' };
+  await local.client.create(svcPath('shop'), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'held-remote', namespace: 'shop', labels: theirs }, spec: { ports: [{ port: 1, protocol: 'TCP' }] } });
+  const before = await getService(local, 'shop', 'held-remote');
+  await exportService(remote, 'shop', 'held', { mode: 'flat' });
+  const l = await until(async () => {
+    const x = await getLink(local, 'remote');
+    return /Service shop\/held-remote/.test(condition(x, 'Conflict')?.message ?? '') ? x : undefined;
+  }, 'Conflict condition names the labelled Service');
+  assert.match(condition(l, 'Conflict')?.message ?? '', /Service shop\/taken-remote/, 'both conflicts are named');
+  assert.equal((await getService(local, 'shop', 'held-remote'))?.metadata?.resourceVersion, before?.metadata?.resourceVersion, 'not written');
+  // Its Link goes, and with it its shadows: the name is free, and ours follows without waiting for a resync.
+  await local.client.delete(linkPath('elsewhere'));
+  const shadow = await until(async () => {
+    const s = await getService(local, 'shop', 'held-remote');
+    return s?.metadata?.labels?.['mirror.mesh.io/cluster-name'] === 'remote' ? s : undefined;
+  }, 'shadow in the freed name');
+  assert.equal(shadow.metadata?.annotations?.['mirror.mesh.io/mode'], 'flat');
+  await until(async () => !/held-remote/.test(condition(await getLink(local, 'remote'), 'Conflict')?.message ?? ''), 'conflict cleared from the condition');
 });
 
 test('missing namespace: skipped with a status reason; created when createNamespaces is set', async () => {

@@ -9,20 +9,22 @@ import { repoRoot } from '../helpers/process.js';
 import {
   desiredShadow,
   diff,
-  parseLinkSpec,
   shadowName,
   podServiceName,
   PortAllocator,
   PortsExhaustedError,
+  claimPorts,
   parsePortRange,
   recordedPorts,
   portKey,
-  matchesSelector,
-  type LinkSpec,
+  encodeKey,
+  decodeKey,
+  type MirrorKey,
   type Service,
   type EndpointSlice,
   type GatewayEndpoint,
 } from '../../src/mirror/index.js';
+import { parseLinkSpec, matchesSelector, type LinkSpec } from '../../src/api/index.js';
 
 interface Case {
   name: string;
@@ -37,7 +39,8 @@ interface Case {
     slices?: unknown[];
     sliceCount?: number;
     podServices?: unknown[];
-    pendingPodIPs?: string[];
+    /** Endpoints over all of the shadow's own slices. */
+    endpointCount?: number;
     absentLabels?: string[];
     absentAnnotations?: string[];
   };
@@ -87,30 +90,48 @@ for (const c of cases) {
     if (c.expect.slices) assertSubset(d.slices, c.expect.slices, 'slices');
     if (c.expect.sliceCount !== undefined) assert.equal(d.slices.length, c.expect.sliceCount);
     if (c.expect.podServices) assertSubset(d.podServices, c.expect.podServices, 'podServices');
-    if (c.expect.pendingPodIPs) assert.deepEqual(d.pendingPodIPs, c.expect.pendingPodIPs);
+    if (c.expect.endpointCount !== undefined) assert.equal(d.slices.flatMap((x) => x.endpoints ?? []).length, c.expect.endpointCount);
     for (const l of c.expect.absentLabels ?? []) assert.equal(d.service.metadata?.labels?.[l], undefined, `label ${l} must not be copied`);
     for (const a of c.expect.absentAnnotations ?? []) assert.equal(d.service.metadata?.annotations?.[a], undefined, `annotation ${a} must not be copied`);
   });
 }
 
-test('desiredShadow is deterministic and keeps port allocations across calls; a removed port is released by the caller', () => {
+test('desiredShadow is pure: it claims ports without taking them; the claims hold once committed, a removed port is freed then', () => {
   const ports = new PortAllocator(14000, 14010);
   const s = spec({ targetClusterName: 'east', clusterCredentialsSecret: 'c', gateway: { addresses: ['127.0.0.1'], identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway' } });
   const remote: Service = { metadata: { name: 'web', namespace: 'shop', labels: { 'mirror.mesh.io/exported': 'true' } }, spec: { ports: [{ name: 'a', port: 80 }, { name: 'b', port: 81 }] } };
   const input = { remote, remoteSlices: [], linkSpec: s, gateway: [], gatewayHealthy: true, ports };
   const one = desiredShadow(input)!;
   const two = desiredShadow(input)!;
-  assert.deepEqual(one.service, two.service);
-  assert.equal(ports.inUse(), 2);
-  // Port 80 goes away: 81 keeps its outbound port, 80's is released after the write.
+  assert.deepEqual(one, two, 'the same world gives the same shadow');
+  assert.equal(ports.inUse(), 0, 'computing a shadow allocates nothing');
+  assert.deepEqual(one.claims.map((c) => [c.port, c.fresh]), [[14000, true], [14001, true]]);
+  // A failed write releases the reservation: nothing is held.
+  ports.reserve(one.key, one.claims).release();
+  assert.equal(ports.inUse(), 0);
+  ports.reserve(one.key, one.claims).commit();
+  assert.equal(ports.get(portKey('shop/web-east', 80, 'TCP')), 14000);
+  // Port 80 goes away: 81 keeps its outbound port, 80's is freed by the commit of the new claims.
   const changed = desiredShadow({ ...input, remote: { ...remote, spec: { ports: [{ name: 'b', port: 81 }] } } })!;
-  ports.releaseShadow(changed.key, new Set(changed.portKeys));
+  assert.deepEqual(changed.claims, [{ key: portKey('shop/web-east', 81, 'TCP'), port: 14001, fresh: false }]);
+  assert.equal(ports.inUse(), 2, 'still held until the write succeeded');
+  ports.reserve(changed.key, changed.claims).commit();
   assert.equal(ports.inUse(), 1);
-  assert.equal(ports.get(portKey('shop/web-east', 81, 'TCP')), 14001);
   // A new port never gets 14000 back at once (the cursor moves on), and never a port in use.
   const added = desiredShadow({ ...input, remote: { ...remote, spec: { ports: [{ name: 'b', port: 81 }, { name: 'c', port: 82 }] } } })!;
-  assert.equal(ports.get(portKey('shop/web-east', 82, 'TCP')), 14002);
-  assert.equal(added.portKeys.length, 2);
+  assert.deepEqual(added.claims.map((c) => c.port), [14001, 14002]);
+});
+
+test('port claims: a reserved port is never claimed by a second shadow written at the same time', () => {
+  const ports = new PortAllocator(14000, 14002);
+  const a = claimPorts(['shop/a|80/TCP|'], ports);
+  const held = ports.reserve('shop/a', a);
+  const b = claimPorts(['shop/b|80/TCP|', 'shop/b|81/TCP|'], ports);
+  assert.deepEqual([a[0].port, ...b.map((c) => c.port)], [14000, 14001, 14002]);
+  ports.reserve('shop/b', b).commit();
+  assert.throws(() => claimPorts(['shop/c|80/TCP|'], ports), PortsExhaustedError, 'the reserved one counts as taken');
+  held.release();
+  assert.deepEqual(claimPorts(['shop/c|80/TCP|'], ports).map((c) => c.port), [14000]);
 });
 
 test('port allocator: recovery from shadows, no double allocation, exhaustion, bad ranges', () => {
@@ -125,13 +146,28 @@ test('port allocator: recovery from shadows, no double allocation, exhaustion, b
   for (const r of recordedPorts(shadow)) assert.ok(p.recover(r.key, r.port));
   assert.equal(p.recover('other|80/TCP|', 14001), false, 'a recovered port is never given to another key');
   assert.equal(p.recover('x|1/TCP|', 20000), false, 'out of range');
-  assert.equal(p.allocate('new|80/TCP|'), 14000);
-  assert.throws(() => p.allocate('more|80/TCP|'), PortsExhaustedError);
+  const claims = claimPorts(['new|80/TCP|'], p);
+  assert.deepEqual(claims.map((c) => c.port), [14000]);
+  p.reserve('new', claims).commit();
+  assert.throws(() => claimPorts(['more|80/TCP|'], p), PortsExhaustedError);
+  p.releaseShadow('shop/web-east');
+  assert.equal(p.inUse(), 1, 'releasing a shadow frees all of its ports, per-pod ones too');
   assert.deepEqual(recordedPorts({ metadata: { name: 'x', namespace: 'y', annotations: { 'mirror.mesh.io/gateway-port-map': 'not json' } } }), []);
   assert.deepEqual(parsePortRange('14000-15999'), { min: 14000, max: 15999 });
   assert.throws(() => parsePortRange('15999-14000'));
   assert.throws(() => parsePortRange('abc'));
   assert.throws(() => parsePortRange('1-70000'));
+});
+
+test('keys: one string form, decoded back to the same key; anything else is refused', () => {
+  const keys: MirrorKey[] = [
+    { kind: 'link', name: 'east' },
+    { kind: 'renew', link: 'east' },
+    { kind: 'shadow', cluster: 'east', namespace: 'shop', name: 'web-east' },
+  ];
+  for (const k of keys) assert.deepEqual(decodeKey(encodeKey(k)), k);
+  assert.equal(encodeKey(keys[2]), 'shadow:east:shop/web-east');
+  for (const bad of ['', 'link:', 'svc:east:shop/web', 'shadow:east:shop', 'shadow:east/x:shop/web', 'nope']) assert.throws(() => decodeKey(bad), /not a mirror key/, bad);
 });
 
 test('names: <name>-<cluster>, cut to 63 characters ending in a stable short hash', () => {
@@ -151,22 +187,27 @@ test('names: <name>-<cluster>, cut to 63 characters ending in a stable short has
   assert.ok(podServiceName('web-0', n).length <= 63);
 });
 
-test('diff: create, update, delete, unchanged; foreign objects are conflicts, never updated or deleted', () => {
-  const mine = (name: string, data: string) => ({ metadata: { name, labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'east' } }, endpoints: [{ addresses: [data] }] });
-  const foreign = { metadata: { name: 'taken', labels: { app: 'theirs' } }, endpoints: [] };
-  const plan = diff(
-    [mine('new', '1'), mine('same', '2'), mine('changed', '3'), mine('taken', '4')],
-    [mine('same', '2'), mine('changed', 'old'), mine('stale', '9'), foreign, { metadata: { name: 'unrelated' } }],
-    'east',
-  );
-  assert.deepEqual(plan.create.map((o) => o.metadata?.name), ['new']);
-  assert.deepEqual(plan.unchanged.map((o) => o.metadata?.name), ['same']);
-  assert.deepEqual(plan.update.map((o) => o.desired.metadata?.name), ['changed']);
-  assert.deepEqual(plan.delete.map((o) => o.metadata?.name), ['stale']);
-  assert.deepEqual(plan.conflicts.map((o) => o.metadata?.name), ['taken']);
-  // Objects of another cluster's link are not ours either.
-  assert.equal(diff([], [{ metadata: { name: 'x', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'west' } } }], 'east').delete.length, 0);
-});
+const mine = (name: string, data: string, cluster = 'east') => ({ metadata: { name, labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': cluster } }, endpoints: [{ addresses: [data] }] });
+const diffCases: Array<{ name: string; desired: ReturnType<typeof mine>[]; actual: Array<{ metadata: { name: string; labels?: Record<string, string> }; endpoints?: unknown[] }>; expect: Record<'create' | 'update' | 'delete' | 'unchanged' | 'conflicts', string[]> }> = [
+  { name: 'nothing exists: create all', desired: [mine('a', '1'), mine('b', '2')], actual: [], expect: { create: ['a', 'b'], update: [], delete: [], unchanged: [], conflicts: [] } },
+  { name: 'same content: unchanged', desired: [mine('a', '1')], actual: [mine('a', '1')], expect: { create: [], update: [], delete: [], unchanged: ['a'], conflicts: [] } },
+  { name: 'changed content: update', desired: [mine('a', '1')], actual: [mine('a', 'old')], expect: { create: [], update: ['a'], delete: [], unchanged: [], conflicts: [] } },
+  { name: 'ours and no longer desired: delete', desired: [], actual: [mine('stale', '9')], expect: { create: [], update: [], delete: ['stale'], unchanged: [], conflicts: [] } },
+  { name: 'foreign object with a desired name: conflict, never updated', desired: [mine('taken', '4')], actual: [{ metadata: { name: 'taken', labels: { app: 'theirs' } }, endpoints: [] }], expect: { create: [], update: [], delete: [], unchanged: [], conflicts: ['taken'] } },
+  { name: "another cluster's object with a desired name: conflict", desired: [mine('x', '1')], actual: [mine('x', '1', 'west')], expect: { create: [], update: [], delete: [], unchanged: [], conflicts: ['x'] } },
+  { name: "unlabelled or another cluster's objects that are not desired: never deleted", desired: [], actual: [{ metadata: { name: 'unrelated' } }, mine('w', '1', 'west')], expect: { create: [], update: [], delete: [], unchanged: [], conflicts: [] } },
+];
+
+for (const c of diffCases) {
+  test(`diff: ${c.name}`, () => {
+    const plan = diff(c.desired, c.actual as ReturnType<typeof mine>[], 'east');
+    const names = (xs: Array<{ metadata?: { name?: string } }>) => xs.map((o) => o.metadata?.name ?? '');
+    assert.deepEqual(
+      { create: names(plan.create), update: names(plan.update.map((u) => u.desired)), delete: names(plan.delete), unchanged: names(plan.unchanged), conflicts: names(plan.conflicts.map((x) => x.live)) },
+      c.expect,
+    );
+  });
+}
 
 test('label selectors: In, NotIn, Exists, DoesNotExist, matchLabels; empty selects nothing', () => {
   assert.ok(matchesSelector({ a: '1' }, { matchLabels: { a: '1' } }));

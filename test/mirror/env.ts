@@ -182,12 +182,18 @@ export interface ControllerProc {
   metrics(): Promise<string>;
 }
 
-export async function startController(local: Cluster, extra: string[] = [], name = 'local'): Promise<ControllerProc> {
+export async function startController(
+  local: Cluster,
+  extra: string[] = [],
+  name = 'local',
+  opts: { kubeconfigPath?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<ControllerProc> {
   const adminPort = await freePort();
   const identityPort = await freePort();
+  const kubeconfig = opts.kubeconfigPath ?? local.api.kubeconfigPath;
   const proc = startMesh(
-    ['controller', '--cluster-name', name, '--kubeconfig', local.api.kubeconfigPath, '--admin-port', String(adminPort), '--identity-port', String(identityPort), '--outbound-ports', '14000-14999', ...extra],
-    { MESH_LOG_LEVEL: process.env.MESH_LOG_LEVEL ?? 'info', POD_IP: '127.0.0.1', POD_NAME: `controller-${adminPort}` },
+    ['controller', '--cluster-name', name, '--kubeconfig', kubeconfig, '--admin-port', String(adminPort), '--identity-port', String(identityPort), '--outbound-ports', '14000-14999', ...extra],
+    { MESH_LOG_LEVEL: process.env.MESH_LOG_LEVEL ?? 'info', POD_IP: '127.0.0.1', POD_NAME: `controller-${adminPort}`, ...opts.env },
   );
   await proc.waitFor(/controller started|stand|local caches synced/, 30_000);
   return {

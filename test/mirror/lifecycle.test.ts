@@ -108,7 +108,7 @@ test('invalid Link specs: each reported (status with the zod path + Event) or re
     ['bad-create-ns', { targetClusterName: 'x13', createNamespaces: 'yes' }, 'spec.createNamespaces'],
   ];
   let refused = 0;
-  let reported = 0;
+  const reported: string[] = [];
   for (const [name, spec, path] of bad) {
     try {
       await createLink(local, name, { clusterCredentialsSecret: 'cluster-credentials-remote', ...spec });
@@ -123,16 +123,18 @@ test('invalid Link specs: each reported (status with the zod path + Event) or re
       return condition(l, 'Ready')?.reason === 'InvalidSpec' ? l : undefined;
     }, `${name} reported`);
     assert.ok(condition(link, 'Ready')?.message.startsWith(path), `${name}: message ${condition(link, 'Ready')?.message} starts with ${path}`);
-    reported++;
+    reported.push(name);
   }
-  assert.equal(refused + reported, bad.length);
-  assert.ok(reported > 0, 'at least the fields the CRD schema cannot express reach the controller');
+  assert.equal(refused + reported.length, bad.length);
+  // The CRD is generated from the zod schema: only what OpenAPI cannot say (the selector rule) reaches the controller.
+  assert.deepEqual(reported, ['bad-selector'], 'every other invalid field is refused by the API server itself');
   const events = await local.client.list<KubeObject & { reason: string; involvedObject: { name: string } }>('/api/v1/namespaces/mesh-system/events');
-  assert.ok(events.items.some((e) => e.reason === 'InvalidSpec' && e.involvedObject.name === 'bad-domain'));
+  for (const name of reported) assert.ok(events.items.some((e) => e.reason === 'InvalidSpec' && e.involvedObject.name === name), `InvalidSpec Event for ${name}`);
   // The valid Link is unaffected.
   await exportService(remote, 'gc', 'after-invalid');
   await until(() => getService(local, 'gc', 'after-invalid-remote'), 'valid link still mirrors');
-  assert.equal(condition(await getLink(local, 'remote'), 'RemoteAPIReachable')?.status, 'True');
+  // Status writes are batched (a quarter second): the shadow can be there before the condition says so.
+  await until(async () => condition(await getLink(local, 'remote'), 'RemoteAPIReachable')?.status === 'True', 'the valid Link watching its remote');
   for (const [name] of bad) await local.client.delete(linkPath(name)).catch(() => undefined);
   await ctl.proc.stop();
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { decodeJwt, renewAtMs, withToken, kubeconfigToken } from '../../src/mirror/remote.js';
+import { decodeJwt, renewAtMs, withToken, kubeconfigToken } from '../../src/mirror/credentials.js';
 
 const jwt = (claims: object) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 

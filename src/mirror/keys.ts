@@ -1,0 +1,44 @@
+// The work queue's keys, typed. A key names what to reconcile, never what happened (controller-runtime's
+// reconcile.Request): `link` (one Link: lifecycle, finalizer, remote watch, probe, status), `shadow` (one
+// shadow Service of a remote cluster with its slices and per-pod Services) and `renew` (the link token).
+// Event handlers build keys from names and labels only; encodeKey/decodeKey are the one string form.
+
+export type MirrorKey =
+  | { kind: 'link'; name: string }
+  | { kind: 'renew'; link: string }
+  /** `name` is the shadow's own (local) name: `shadowName(remote name, cluster)`. */
+  | { kind: 'shadow'; cluster: string; namespace: string; name: string };
+
+export class KeyError extends Error {
+  readonly name = 'KeyError';
+  readonly code = 'BAD_KEY';
+}
+
+export const linkKey = (name: string): MirrorKey => ({ kind: 'link', name });
+export const renewKey = (link: string): MirrorKey => ({ kind: 'renew', link });
+export const shadowKey = (cluster: string, namespace: string, name: string): MirrorKey => ({ kind: 'shadow', cluster, namespace, name });
+
+// Kubernetes names and cluster names never contain ':' or '/', so the separators cannot be ambiguous.
+export function encodeKey(k: MirrorKey): string {
+  switch (k.kind) {
+    case 'link':
+      return `link:${k.name}`;
+    case 'renew':
+      return `renew:${k.link}`;
+    case 'shadow':
+      return `shadow:${k.cluster}:${k.namespace}/${k.name}`;
+  }
+}
+
+export function decodeKey(s: string): MirrorKey {
+  const i = s.indexOf(':');
+  const kind = s.slice(0, i);
+  const rest = s.slice(i + 1);
+  if (i > 0 && rest) {
+    if (kind === 'link') return linkKey(rest);
+    if (kind === 'renew') return renewKey(rest);
+    const m = kind === 'shadow' ? /^([^:/]+):([^:/]+)\/([^:/]+)$/.exec(rest) : null;
+    if (m) return shadowKey(m[1], m[2], m[3]);
+  }
+  throw new KeyError(`not a mirror key: ${JSON.stringify(s)}`);
+}
