@@ -15,13 +15,13 @@ import http from 'node:http';
 import type net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../../log/index.js';
 import { createAdminServer } from '../admin.js';
 import { GatewayConfigSchema, type GatewayConfig, type GatewayConfigInput } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { RunningGateway } from '../main.js';
 import type { CredentialSource, RouteSnapshot, RouteSource } from '../types.js';
+import { aggregatorRegistry } from '../prom.js';
 import { isFromWorker, type FromWorker, type ToWorker } from './ipc.js';
 
 const RESTART_BURST = 5;
@@ -172,7 +172,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<RunningGateway> {
   const primary = new Primary(o);
   const c = GatewayConfigSchema.parse(o.config);
   // Every worker's registry on request: one AggregatorRegistry in the primary collects them over IPC.
-  const aggregator = new AggregatorRegistry();
+  const aggregator = new (aggregatorRegistry())();
   const admin = createAdminServer({
     registry: { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
     notReady: () => primary.notReady(),

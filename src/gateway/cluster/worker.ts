@@ -4,11 +4,11 @@
 // the Identity client. Its metrics reach the primary's /metrics through prom-client's aggregator. It exits
 // after a drain the primary asks for, or when the primary goes away (the pod restarts as a whole).
 import cluster from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
 import { createLogger, type Logger } from '../../log/index.js';
 import { startGateway, type Gateway } from '../gateway.js';
 import { governHeapGrowth, HEAP_GROWTH_DEFAULTS } from '../heap-growth.js';
 import { GatewayMetrics } from '../metrics.js';
+import { aggregatorRegistry } from '../prom.js';
 import type { Credentials, CredentialSource, RouteSnapshot, RouteSource } from '../types.js';
 import { isToWorker, type FromWorker, type ToWorker } from './ipc.js';
 
@@ -74,6 +74,7 @@ class Worker {
     this.logger = logger;
     const metrics = new GatewayMetrics();
     // The primary asks every worker for its registry; constructing one aggregator installs the listener.
+    const AggregatorRegistry = aggregatorRegistry();
     AggregatorRegistry.setRegistries([metrics.registry]);
     new AggregatorRegistry();
     this.gateway = await startGateway(m.config, { credentials: this.credentials, routes: this.routes, logger, metrics, admin: false, ticketKeys: Buffer.from(m.ticketKeys, 'base64') });
