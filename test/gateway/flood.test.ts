@@ -50,7 +50,7 @@ before(async () => {
   };
   writeFileSync(join(dir, 'routes.yaml'), JSON.stringify(routes));
   tunnelPort = await freePort();
-  gw = startMesh(['gateway', '--cluster-name', 'cluster-b', '--host', '127.0.0.1', '--tunnel-port', String(tunnelPort), '--admin-port', '0', '--cert', b.cert, '--key', b.key, '--bundle', b.bundle, '--routes', join(dir, 'routes.yaml')], manifestEnv());
+  gw = startMesh(['gateway', '--cluster-name', 'cluster-b', '--workers', '1', '--host', '127.0.0.1', '--tunnel-port', String(tunnelPort), '--admin-port', '0', '--cert', b.cert, '--key', b.key, '--bundle', b.bundle, '--routes', join(dir, 'routes.yaml')], manifestEnv());
   adminPort = Number((await gw.waitFor(/gateway listening tunnel=\d+ admin=(\d+)/))[1]);
   gw.child.stderr?.on('data', (d: Buffer) => (logBytes += d.length));
 });

@@ -17,6 +17,7 @@ import type { GatewayConfig } from '../config.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { RateLimitedLog } from '../log-limit.js';
 import type { ByteTally, GatewayMetrics, TunnelLabels } from '../metrics.js';
+import type { IdleSweep } from '../idle.js';
 import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import { formatAuthority } from '../routing.js';
 import type { OutboundRoute, RemoteGateway } from '../types.js';
@@ -31,6 +32,8 @@ export interface OutboundTunnelDeps {
   metrics: GatewayMetrics;
   /** Tunnels open now on this gateway's outbound side (the tunnel limit and the drain wait on it). */
   load: { active: number };
+  /** Closes tunnels without bytes for config.idleTimeoutMs (one coarse timer, not one per socket). */
+  idle: IdleSweep;
   /** Refusal lines, rate limited (a local client connecting in a loop decides how often they happen). */
   refusals: RateLimitedLog<'outbound'>;
 }
@@ -50,6 +53,7 @@ export class OutboundTunnel implements RequestEvents {
   private pending: PendingRequest | undefined;
   private replayed = false;
   private started = 0;
+  private unwatch: (() => void) | undefined;
 
   constructor(
     private readonly local: net.Socket,
@@ -70,7 +74,7 @@ export class OutboundTunnel implements RequestEvents {
     this.started = performance.now();
     this.tally = metrics.openTunnel(labels);
     this.d.load.active++;
-    this.local.setTimeout(c.idleTimeoutMs, this.onIdle);
+    this.unwatch = this.d.idle.watch(this.tally, this.onIdle);
     this.early = new EarlyBytes(this.local, this.tally);
     this.early.onLocalGone(this.onLocalGone);
     this.send();
@@ -137,6 +141,7 @@ export class OutboundTunnel implements RequestEvents {
     if (was === 'closed') return;
     this.st = 'closed';
     this.pending = undefined;
+    this.unwatch?.();
     this.early?.detach();
     this.early = undefined;
     const { metrics } = this.d;
