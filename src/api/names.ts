@@ -65,6 +65,14 @@ export const REMOTE_FQ_ANNOTATION = 'mirror.mesh.io/remote-svc-fq-name';
 export const REMOTE_RV_ANNOTATION = 'mirror.mesh.io/remote-resource-version';
 export const PORT_MAP_ANNOTATION = 'mirror.mesh.io/gateway-port-map';
 export const MODE_ANNOTATION = 'mirror.mesh.io/mode';
+/**
+ * On a shadow or per-pod Service: exactly which remote object it stands for — `service/<ns>/<name>` or
+ * `pod/<ns>/<name>/<hostname>` (a remote Service's pod, by hostname). Ownership is this value in full (with
+ * the cluster label), so two remote objects whose names collide here never take each other's Service.
+ */
+export const SHADOW_OF_ANNOTATION = 'mirror.mesh.io/shadow-of';
+export const shadowOfService = (namespace: string, name: string): string => `service/${namespace}/${name}`;
+export const shadowOfPod = (namespace: string, name: string, hostname: string): string => `pod/${namespace}/${name}/${hostname}`;
 /** Values of MODE_ANNOTATION: which path a shadow's endpoints take (through the gateways, or pod to pod). */
 export const SHADOW_MODES = ['gateway', 'flat'] as const;
 export type ShadowMode = (typeof SHADOW_MODES)[number];

@@ -5,7 +5,7 @@
 import { MODE_ANNOTATION, REMOTE_FQ_ANNOTATION, type LinkCondition, type LinkSpec, type LinkStatus, type MirroredServiceStatus, type ParsedLink, type ShadowMode } from '../api/index.js';
 import { deepEqual } from '../kube/index.js';
 import type { Credentials } from './credentials.js';
-import { ownedBy } from './desired.js';
+import { isShadowOf } from './desired.js';
 import { shadowName } from './names.js';
 import type { ProbeView } from './probe.js';
 import type { RemoteHealth } from './remote.js';
@@ -70,7 +70,7 @@ export function mirroredServices(f: MirrorFacts): Mirrored {
     let problem: string | undefined;
     if (seen?.kind === 'namespace') problem = seen.message;
     else if (r.mode === 'gateway' && !f.spec?.gateway) problem = GATEWAY_MISSING;
-    else if (live && !ownedBy(live, f.cluster)) {
+    else if (live && !isShadowOf(live, f.cluster, r.namespace, r.name)) {
       problem = conflictMessage('Service', r.namespace, shadow);
       conflicts.push(`Service ${r.namespace}/${shadow}`);
     } else if (seen) {
