@@ -48,7 +48,7 @@ before(async () => {
     targetClusterName: 'remote',
     clusterCredentialsSecret: 'cluster-credentials-remote',
     gateway: { addresses: ['127.0.0.1'], port: (server.address() as AddressInfo).port, identity: GATEWAY_ID },
-    probe: { path: '/live', period: '300ms', timeout: '1s', failureThreshold: 2 },
+    probe: { path: '/live', period: '1s', timeout: '500ms', failureThreshold: 2 },
   });
   ctl = await startController(local);
 });
