@@ -35,8 +35,16 @@ export const TRUST_ROOTS_KEY = 'ca-bundle.crt';
 /** Key of a link credentials Secret holding the kubeconfig for the target cluster. */
 export const CREDENTIALS_KUBECONFIG_KEY = 'kubeconfig';
 export const credentialsSecretName = (target: string): string => `cluster-credentials-${target}`;
+/** Names of the ServiceAccounts source clusters' mirrors use in the mesh namespace of a target cluster. */
+export const LINK_SERVICE_ACCOUNT_PREFIX = 'mesh-link-';
 /** The ServiceAccount a source cluster's mirror uses in the target cluster. */
-export const linkServiceAccountName = (source: string): string => `mesh-link-${source}`;
+export const linkServiceAccountName = (source: string): string => `${LINK_SERVICE_ACCOUNT_PREFIX}${source}`;
+/**
+ * A link credential (a `mesh-link-*` ServiceAccount in the mesh namespace): it reads Services for another
+ * cluster's mirror and is never a workload identity (the Identity service refuses it).
+ */
+export const isLinkServiceAccount = (namespace: string, name: string, meshNamespace: string = MESH_NAMESPACE): boolean =>
+  namespace === meshNamespace && name.startsWith(LINK_SERVICE_ACCOUNT_PREFIX);
 
 // --- labels and annotations on what `mesh install` / `mesh link` write -------------------------------
 export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
