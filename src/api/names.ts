@@ -35,6 +35,9 @@ export const TRUST_ROOTS_KEY = 'ca-bundle.crt';
 /** Key of a link credentials Secret holding the kubeconfig for the target cluster. */
 export const CREDENTIALS_KUBECONFIG_KEY = 'kubeconfig';
 export const credentialsSecretName = (target: string): string => `cluster-credentials-${target}`;
+/** Lifetime of a link token (`mesh link` asks for it; the controller renews at most this long: a stolen
+ * token that minted itself a longer one is replaced by a bounded one at its first renewal). */
+export const LINK_TOKEN_TTL_SECONDS = 24 * 3600;
 /** Names of the ServiceAccounts source clusters' mirrors use in the mesh namespace of a target cluster. */
 export const LINK_SERVICE_ACCOUNT_PREFIX = 'mesh-link-';
 /** The ServiceAccount a source cluster's mirror uses in the target cluster. */

@@ -160,7 +160,7 @@ test('RBAC is least privilege: no wildcards, secrets only in mesh-system, gatewa
   }
 });
 
-test('link target RBAC: read Services/EndpointSlices, token for its own ServiceAccount only', () => {
+test('link target RBAC: read Services/EndpointSlices, token for and deletion of its own ServiceAccount only', () => {
   const objs = renderLinkTargetRbac('cluster-a');
   const sa = find(objs, 'ServiceAccount', 'mesh-link-cluster-a');
   assert.equal(sa.metadata.namespace, 'mesh-system');
@@ -168,7 +168,11 @@ test('link target RBAC: read Services/EndpointSlices, token for its own ServiceA
   assert.deepEqual(cr.map((r) => r.resources).flat().sort(), ['endpointslices', 'services']);
   for (const r of cr) assert.deepEqual(r.verbs, ['get', 'list', 'watch']);
   const role = rules(objs, 'Role', 'mesh-link-cluster-a');
-  assert.deepEqual(role, [{ apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['mesh-link-cluster-a'], verbs: ['create'] }]);
+  assert.deepEqual(role, [
+    { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['mesh-link-cluster-a'], verbs: ['create'] },
+    // The source's controller removes it when the Link is deleted (issue 17 item 7).
+    { apiGroups: [''], resources: ['serviceaccounts'], resourceNames: ['mesh-link-cluster-a'], verbs: ['delete'] },
+  ]);
 });
 
 test('bad values are refused with a clear message, not rendered', () => {
