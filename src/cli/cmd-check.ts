@@ -19,6 +19,7 @@ import { deploymentReady } from './cmd-install.js';
 import { LINKS_PATH } from './cmd-links.js';
 import { checkLink, type Add } from './check-link.js';
 import { checkDataPath, GATEWAY_HOLD_MS } from './check-datapath.js';
+import { checkLeftovers, staleIdentitiesLine, type LinkLeftoverFacts } from './check-leftovers.js';
 
 export { tokenSecondsLeft, TOKEN_MIN_LEFT_S } from './check-link.js';
 
@@ -72,8 +73,9 @@ async function probeApi(c: Cluster): Promise<{ ok: true; version: string; date?:
   });
 }
 
-export interface ClusterFacts {
+export interface ClusterFacts extends LinkLeftoverFacts {
   name: string;
+  context: string;
   roots: RootInfo[];
 }
 
@@ -177,7 +179,9 @@ export async function checkContext(context: string, kubeconfig: string | undefin
       orphans.length === 0 ? `${shadows.length} shadow(s), all with a Link` : `orphaned: ${orphans.map((s) => `${s.metadata?.namespace}/${s.metadata?.name} (from ${s.metadata?.labels?.[CLUSTER_LABEL] ?? '?'})`).join(', ')}`,
       orphans.length === 0 ? undefined : 'is the controller running? it removes them; or: mesh unlink / kubectl delete service',
     );
-    return { lines, facts: { name, roots } };
+    // What a Link deleted without `mesh unlink` leaves: credentials here, a link identity for another cluster.
+    const leftovers = await checkLeftovers(c, links, add);
+    return { lines, facts: { name, context, roots, ...leftovers } };
   } catch (err) {
     add('API requests', false, errorMessage(err), isAuthError(err) ? 'the context lacks permission to read the mesh objects' : undefined);
     return { lines };
@@ -187,7 +191,7 @@ export async function checkContext(context: string, kubeconfig: string | undefin
 }
 
 /** With several contexts: do their bundles share a root (they must, to link)? */
-export function sharedRootLine(facts: ClusterFacts[]): CheckLine | undefined {
+export function sharedRootLine(facts: Array<Pick<ClusterFacts, 'name' | 'roots'>>): CheckLine | undefined {
   if (facts.length < 2) return undefined;
   for (let i = 1; i < facts.length; i++) {
     const cmp = compareTrust({ name: facts[0].name, roots: facts[0].roots }, { name: facts[i].name, roots: facts[i].roots });
@@ -199,8 +203,11 @@ export function sharedRootLine(facts: ClusterFacts[]): CheckLine | undefined {
 export async function check(contexts: string[], kubeconfig: string | undefined, opts: CheckOptions = {}): Promise<CheckLine[]> {
   const results = await Promise.all(contexts.map((ctx) => checkContext(ctx, kubeconfig, opts)));
   const lines = results.flatMap((r) => r.lines);
-  const shared = sharedRootLine(results.flatMap((r) => (r.facts ? [r.facts] : [])));
+  const facts = results.flatMap((r) => (r.facts ? [r.facts] : []));
+  const shared = sharedRootLine(facts);
   if (shared) lines.push(shared);
+  const stale = staleIdentitiesLine(facts);
+  if (stale) lines.push(stale);
   return lines;
 }
 
@@ -234,8 +241,9 @@ export function registerCheck(program: Command): void {
 and gateway ready, issuer valid and not within ${ISSUER_MIN_LEFT_DAYS} days of expiry, issuer signed by a root of
 the trust bundle; per Link: spec valid, credentials valid (token accepted, not expired), remote API
 reachable (from this machine, else as the cluster's controller sees it: each line says which), gateway
-probe alive (the controller's probe), and the data path; shadows whose Link is gone. With several
-contexts: every cluster trusts a common root.
+probe alive (the controller's probe), and the data path; shadows whose Link is gone; what a Link deleted
+without mesh unlink leaves: credentials Secrets no Link names, link RBAC without its ServiceAccount. With
+several contexts: every cluster trusts a common root, and every link ServiceAccount's source still links.
 
 Data path: objects can all be right while traffic cannot pass, so for each Link and each mode that has a
 shadow, a short-lived pod in mesh-system (the controller's image) opens one TCP connection to one

@@ -73,7 +73,7 @@ test('a healthy pair of clusters passes every check (exit 0)', async () => {
   const r = await runCheck(A, B);
   assert.equal(r.code, 0, r.stdout);
   assert.deepEqual(r.failed, []);
-  for (const want of ['API reachable', 'clock skew', 'CRDs present', 'mesh-controller ready', 'mesh-gateway ready', 'issuer valid', 'issuer chains to root', 'link cluster-b: credentials valid', 'link cluster-b: remote API reachable', 'link cluster-b: gateway probe alive', 'no shadows without a Link', 'shared trust root']) {
+  for (const want of ['API reachable', 'clock skew', 'CRDs present', 'mesh-controller ready', 'mesh-gateway ready', 'issuer valid', 'issuer chains to root', 'link cluster-b: credentials valid', 'link cluster-b: remote API reachable', 'link cluster-b: gateway probe alive', 'no shadows without a Link', 'no link credentials without a Link', 'no link RBAC without its ServiceAccount', 'shared trust root', 'no link identities without a Link']) {
     assert.match(r.stdout, new RegExp(`✔ [^\\n]*${want}`), `missing ✔ ${want}`);
   }
 });
@@ -212,6 +212,37 @@ test('fault: a shadow without a Link', async () => {
     await a.create('/api/v1/namespaces/default/services', { metadata: { name: 'web-cluster-z', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-z' } }, spec: { ports: [{ port: 80 }] } });
   }, () => a.delete('/api/v1/namespaces/default/services/web-cluster-z').then(() => undefined));
   assert.match(out, /orphaned: default\/web-cluster-z \(from cluster-z\)/);
+});
+
+// Issue 17 item 7: what a Link deleted without `mesh unlink` leaves, on both sides.
+test('fault: link credentials no Link names (source side)', async () => {
+  const out = await fault(['no link credentials without a Link'], async () => {
+    await a.create(`${NS}/secrets`, { metadata: { name: 'cluster-credentials-cluster-z', labels: { 'mesh.io/link-target': 'cluster-z' } }, stringData: { kubeconfig: 'x' } });
+  }, () => a.delete(`${NS}/secrets/cluster-credentials-cluster-z`).then(() => undefined));
+  assert.match(out, /no Link names Secret mesh-system\/cluster-credentials-cluster-z \(a token of cluster-z\)/);
+  assert.match(out, /delete secret cluster-credentials-cluster-z/);
+});
+
+test('fault: link RBAC without its ServiceAccount (target side)', async () => {
+  const out = await fault(['no link RBAC without its ServiceAccount'], async () => {
+    await a.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', { metadata: { name: 'mesh-link-cluster-q', labels: { 'mesh.io/link-source': 'cluster-q' } }, rules: [] });
+  }, () => a.delete('/apis/rbac.authorization.k8s.io/v1/clusterroles/mesh-link-cluster-q').then(() => undefined));
+  assert.match(out, /left by a removed link: ClusterRole mesh-link-cluster-q/);
+});
+
+test('fault: a link identity whose source has no Link to its cluster (both contexts checked)', async () => {
+  // cluster-a holds an identity for cluster-b, which has no Link to cluster-a.
+  await a.create(`${NS}/serviceaccounts`, { metadata: { name: 'mesh-link-cluster-b', labels: { 'mesh.io/link-source': B } } });
+  try {
+    const r = await runCheck(A, B);
+    assert.equal(r.code, 1, r.stdout);
+    assert.deepEqual(r.failed, ['no link identities without a Link'], r.stdout);
+    assert.match(r.stdout, /cluster-a holds ServiceAccount mesh-system\/mesh-link-cluster-b, but cluster-b has no Link to cluster-a/);
+    assert.match(r.stdout, new RegExp(`hint: mesh unlink ${B} ${A}`));
+  } finally {
+    await a.delete(`${NS}/serviceaccounts/mesh-link-cluster-b`);
+  }
+  assert.equal((await runCheck(A, B)).code, 0);
 });
 
 test('fault: API unreachable, and an unknown context', async () => {
