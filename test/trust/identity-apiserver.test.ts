@@ -270,6 +270,27 @@ describe('root rotation with live connections', () => {
   });
 });
 
+describe('a changed trust bundle renews a CertificateManager at once (issue 17 item 1)', () => {
+  it('a root added to the ConfigMap reaches the manager without renewNow and long before the 70% renewal', async () => {
+    const mgr = new CertificateManager({ identity: WEB, address: `127.0.0.1:${svc.port}`, token: () => tokenFor('apps', 'web'), bundle: getBundle, bundleCheckMs: 200, backoffInitialMs: 100, backoffMaxMs: 500 });
+    try {
+      const first = await mgr.start();
+      const before = first.bundle.roots.length;
+      const renewed = new Promise<void>((resolve) => mgr.on('credentials', (c) => { if (c.bundle.roots.length === before + 1) resolve(); }));
+      const root3 = createRoot({ trustDomain: TD });
+      await putBundle((await getBundle()) + root3.certPem);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([renewed, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no new credentials within 15 s of the bundle change')), 15_000); })]).finally(() => clearTimeout(timer));
+      assert.ok(mgr.current()!.bundle.has(createRootFingerprint(root3.certPem)), 'the new root is in the bundle peers are verified with');
+      assert.notEqual(mgr.current()!.keyPem, first.keyPem, 'a new leaf');
+    } finally {
+      mgr.stop();
+    }
+  });
+});
+
+const createRootFingerprint = (pem: string): string => TrustBundle.fromPem(pem).roots[0].fingerprint;
+
 function issueOld(): string {
   return issueLeaf({ issuer: issuer1, identity: WEB, publicKey: generateKeyPair().publicKey }).chainPem;
 }
