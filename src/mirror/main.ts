@@ -43,7 +43,8 @@ export const controllerOptionsSchema = z.object({
   issuerDir: z.string().optional(),
   trustBundle: z.string().optional(),
   workers: z.number().int().min(1).max(64).default(4),
-  remoteBackoffMaxMs: z.number().int().min(100).default(30_000),
+  // Remote retries are capped short: a cut remote converges within seconds once it is back.
+  remoteBackoffMaxMs: z.number().int().min(100).default(4_000),
 });
 export type ControllerOptions = z.infer<typeof controllerOptionsSchema>;
 

@@ -7,6 +7,11 @@ import type { Logger } from '../log/index.js';
 import { shadowName } from './names.js';
 import type { EndpointSlice, Service } from './types.js';
 
+/** Idle timeout of every request to a remote API server. */
+const REMOTE_TIMEOUT_MS = 5_000;
+/** Retry cap of the remote informers: converge within seconds once a cut remote is back. */
+const REMOTE_BACKOFF_MAX_MS = 4_000;
+
 export interface RemoteHealth {
   reachable: boolean | undefined;
   credentialsValid: boolean | undefined;
@@ -50,7 +55,7 @@ export class RemoteCluster {
     const base = `remote:${opts.linkName}`;
     const common = {
       logger: opts.logger,
-      backoffMaxMs: opts.backoffMaxMs ?? 30_000,
+      backoffMaxMs: opts.backoffMaxMs ?? REMOTE_BACKOFF_MAX_MS,
       onError: (err: unknown) => this.setHealth(err),
       onListed: () => this.listed(),
     };
@@ -92,7 +97,10 @@ export class RemoteCluster {
   /** Builds the client; throws KubeConfigError for an unusable kubeconfig. */
   static async create(opts: RemoteClusterOptions): Promise<RemoteCluster> {
     const kc = kubeConfigFromString(opts.kubeconfig);
-    const client = await KubeClient.create(kc, { timeoutMs: 15_000 });
+    // Short: a black-holed remote must turn into an error (RemoteAPIReachable=False) and a retry soon, and a
+    // list sent while the cut lasts must not hold the recovery long after it lifts (the timeout is idle
+    // time, so a long list that streams is not cut by it).
+    const client = await KubeClient.create(kc, { timeoutMs: REMOTE_TIMEOUT_MS });
     return new RemoteCluster(opts, client);
   }
 
