@@ -16,7 +16,12 @@ export async function startBlackholeProxy(upstreamPort: number): Promise<Blackho
   const pairs = new Set<{ a: net.Socket; b: net.Socket }>();
   const waiting = new Set<() => void>();
   const setFlow = (on: boolean) => {
-    for (const { a, b } of pairs) for (const s of [a, b]) (on ? s.resume() : s.pause());
+    for (const { a, b } of pairs) {
+      for (const s of [a, b]) {
+        if (on) s.resume();
+        else s.pause();
+      }
+    }
   };
   const server = net.createServer((a) => {
     a.pause();
