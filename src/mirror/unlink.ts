@@ -1,8 +1,9 @@
 // What a deleted Link leaves behind that the source side can clean, run by the Link's finalizer (so also on
-// the next start when the Link was deleted while the controller was down): the credentials Secret `mesh
-// link` made (it holds a valid token of the target) and, with that token while it still works, the target's
-// link ServiceAccount — deleting it ends every token of it. The target's RBAC objects stay (the link
-// identity may not delete them); `mesh check` on the target flags them.
+// the next start when the Link was deleted while the controller was down): with the token of its
+// credentials Secret, the target's link ServiceAccount — deleting it ends every token of it, so the Secret
+// left here holds a dead token. The Secret itself stays (the controller may not delete Secrets: least
+// privilege) as do the target's RBAC objects (the link identity may not delete them); `mesh check` flags
+// both, `mesh unlink` removes both.
 import { LINK_TARGET_LABEL } from '../api/index.js';
 import { KubeClient, deleteObject, errorMessage, kubeConfigFromString, resourcePath, type ReconcileContext } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
@@ -13,20 +14,16 @@ import type { Link } from './types.js';
 /** A bounded wait for the target: an unreachable target must not hold the Link's deletion for long. */
 const TARGET_TIMEOUT_MS = 5000;
 
-export async function removeCredentials(env: MirrorEnv, link: Link, ctx: ReconcileContext, log: () => Logger): Promise<void> {
+export async function revokeLinkCredentials(env: MirrorEnv, link: Link, ctx: ReconcileContext, log: () => Logger): Promise<void> {
   const name = link.metadata?.name ?? '';
   const secretName = (link.spec as { clusterCredentialsSecret?: unknown } | undefined)?.clusterCredentialsSecret;
   if (typeof secretName !== 'string') return;
   const secret = env.caches.secret(secretName);
-  // Only what `mesh link` made (labelled with its target), and only once no other Link uses it.
+  // Only credentials `mesh link` made (labelled with their target), and only once no other Link uses them.
   if (!secret?.metadata?.labels?.[LINK_TARGET_LABEL]) return;
   if (env.caches.linksUsingSecret(secretName).some((l) => l.metadata?.name !== name && !l.metadata?.deletionTimestamp)) return;
   const creds = readCredentials(secret, env.namespace, secretName);
   if (creds.ok) await deleteLinkServiceAccount(creds.kubeconfig, ctx, log);
-  const path = resourcePath({ version: 'v1', plural: 'secrets', namespace: env.namespace, name: secretName });
-  if (await deleteObject(env.client, path, { uid: secret.metadata?.uid, signal: ctx.signal })) {
-    log().info('link deleted: removed its credentials Secret', { secret: secretName });
-  }
 }
 
 /** The target's ServiceAccount the token belongs to, deleted with that token (best effort, logged). */
