@@ -11,6 +11,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta
  */
 const commands: Array<{ names: string[]; load: () => Promise<(program: Command) => void> }> = [
   { names: ['apiserver'], load: async () => (await import('./cmd-apiserver.js')).registerApiserver },
+  { names: ['dns'], load: async () => (await import('./cmd-dns.js')).registerDns },
   { names: ['demo'], load: async () => (await import('./cmd-demo.js')).registerDemo },
   { names: ['sandbox'], load: async () => (await import('./cmd-sandbox.js')).registerSandbox },
   { names: ['install'], load: async () => (await import('./cmd-install.js')).registerInstall },
