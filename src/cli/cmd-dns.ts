@@ -60,19 +60,20 @@ Runs until SIGTERM. Exit codes: 0 stopped, 1 failure, 2 usage error.`)
       }
       const source = new ClustersetRecordSource();
       const watch = new ClustersetWatch({ client, source, log });
-      const server = await startDnsServer(source, { address: f.listen.address, port: f.listen.port, ttl: f.ttl }, log).catch((err: unknown) => {
-        client.close();
-        if (err instanceof DnsError) throw new CliError(err.message, ExitCode.Failure, f.listen.port < 1024 ? `use a port >= 1024 (the Service maps 53 to ${MESH_DNS_PORT})` : undefined);
-        throw err;
-      });
+      // Caches first, then the port: the pod's readiness probe (TCP connect) then means "answers correctly".
       try {
         await watch.start(30_000);
       } catch (err) {
         watch.stop();
-        await server.close();
         client.close();
         throw new CliError(`cannot watch ServiceImports/EndpointSlices: ${err instanceof Error ? err.message : String(err)}`, ExitCode.Failure, 'check the API server and the mesh-dns ClusterRole (list/watch serviceimports, endpointslices, customresourcedefinitions)');
       }
+      const server = await startDnsServer(source, { address: f.listen.address, port: f.listen.port, ttl: f.ttl }, log).catch((err: unknown) => {
+        watch.stop();
+        client.close();
+        if (err instanceof DnsError) throw new CliError(err.message, ExitCode.Failure, f.listen.port < 1024 ? `use a port >= 1024 (the Service maps 53 to ${MESH_DNS_PORT})` : undefined);
+        throw err;
+      });
       process.stdout.write(JSON.stringify({ ready: true, address: server.address, port: server.port, imports: source.importCount() }) + '\n');
       await new Promise<void>((resolve) => {
         const stop = () => {

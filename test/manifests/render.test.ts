@@ -158,6 +158,10 @@ test('RBAC is least privilege: no wildcards, secrets only in mesh-system, gatewa
   for (const r of [...rules(objs, 'ClusterRole', 'mesh-gateway'), ...rules(objs, 'Role', 'mesh-gateway')]) {
     assert.ok(!r.verbs.some((v) => WRITE.includes(v)), `gateway rule ${JSON.stringify(r)} writes`);
   }
+  // mesh-dns only reads what clusterset.local is made of.
+  const dns = rules(objs, 'ClusterRole', 'mesh-dns');
+  assert.deepEqual(dns.map((r) => r.resources).flat().sort(), ['customresourcedefinitions', 'endpointslices', 'serviceimports']);
+  for (const r of dns) assert.deepEqual(r.verbs, ['get', 'list', 'watch']);
 });
 
 test('link target RBAC: read Services/EndpointSlices, token for its own ServiceAccount only', () => {
