@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { portSchema } from './link.js';
-import { MCS_GROUP, MCS_STORAGE_VERSION } from './names.js';
+import { CLUSTERSET_DOMAIN, MCS_GROUP, MCS_STORAGE_VERSION } from './names.js';
 
 export const MCS_API_VERSION = `${MCS_GROUP}/${MCS_STORAGE_VERSION}`;
 export const SERVICE_EXPORT_KIND = 'ServiceExport';
@@ -104,18 +104,24 @@ export type ClusterPropertySpec = z.infer<typeof clusterPropertySpecSchema>;
 export const clusterIdSchema = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits, -)').max(63);
 
 // --- what the mirror writes for an import -----------------------------------------------------------------
-/** managed-by value of the EndpointSlices the mirror writes for an import (the shadows' slices have SLICE_MANAGED_BY). */
-export const MCS_SLICE_MANAGED_BY = 'mcs.mirror.mesh.io';
-/** On the derived Service and import slices: the ServiceImport they serve. */
-export const MCS_IMPORT_LABEL = 'multicluster.mesh.io/service-import';
+// Import EndpointSlices carry MCS_SERVICE_NAME_LABEL (the import), MCS_SOURCE_CLUSTER_LABEL (the cluster id
+// whose endpoints they hold), `kubernetes.io/service-name` = the derived Service and
+// `endpointslice.kubernetes.io/managed-by: mirror.mesh.io` (SLICE_MANAGED_BY, like the shadows' slices).
+/** On ServiceImports the mirror writes (a ServiceImport without it is someone else's: reported, never touched). */
+export const MCS_MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MCS_MANAGED_BY = 'mesh-mirror';
+
 /**
  * The derived Service backing an import's VIP (the reference implementation's "derived Service"): `mcs`
  * followed by 12 hex digits of a hash of the import's name. Every name the mirror gives a shadow
  * (`<svc>-<cluster>`) or a per-pod Service (`<hostname>-<shadow>`), truncated or not, contains a '-'; this
  * one never does, so the two schemes cannot collide. A user's Service holding the name is reported.
+ * It carries MIRRORED_LABEL and MCS_SERVICE_NAME_LABEL, and (gateway mode) the port map whose entries name
+ * their `cluster`: the gateway's outbound routes.
  */
 export function derivedServiceName(importName: string): string {
   return `mcs${createHash('sha256').update(importName).digest('hex').slice(0, 12)}`;
 }
-/** On a ServiceImport (and its derived Service): where each remote cluster's endpoints come from. */
-export const MCS_MODE_ANNOTATION = 'multicluster.mesh.io/modes';
+
+/** The remote FQDN a derived Service's port map routes to (namespace sameness: the same name everywhere). */
+export const clustersetFqName = (name: string, namespace: string): string => `${name}.${namespace}.svc.${CLUSTERSET_DOMAIN}`;
