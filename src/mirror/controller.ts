@@ -10,7 +10,10 @@ import type { Logger } from '../log/index.js';
 import { MirrorCaches, targetOf } from './caches.js';
 import { recordedPorts } from './desired.js';
 import { ShadowProblems, statusSoon, type MirrorEnv } from './env.js';
-import { KeyError, decodeKey, encodeKey, linkKey, renewKey, shadowKey } from './keys.js';
+import { ExportReconciler } from './export-reconciler.js';
+import { ImportReconciler } from './import-reconciler.js';
+import { KeyError, decodeKey, encodeKey, exportKey, importKey, linkKey, renewKey, shadowKey } from './keys.js';
+import { enqueueAllMcs, remoteServiceChanged, wireMcsTriggers } from './mcs-triggers.js';
 import { LinkReconciler } from './link-reconciler.js';
 import { mirrorMetrics } from './metrics.js';
 import { shadowName } from './names.js';
@@ -25,6 +28,8 @@ import { enqueueShadowsOf, wireTriggers } from './triggers.js';
 
 export interface MirrorControllerOptions {
   client: KubeClient;
+  /** This cluster's id (the source-cluster of its MCS exports). */
+  clusterName: string;
   namespace: string;
   ports: PortAllocator;
   logger: Logger;
@@ -53,6 +58,8 @@ export class MirrorController {
   private readonly links: LinkReconciler;
   private readonly shadows: ShadowReconciler;
   private readonly renewals: RenewReconciler;
+  private readonly imports: ImportReconciler;
+  private readonly exports: ExportReconciler;
   private running = false;
 
   constructor(opts: MirrorControllerOptions) {
@@ -78,7 +85,12 @@ export class MirrorController {
       clock,
       backoffMaxMs: opts.remoteBackoffMaxMs,
       resyncPeriodMs: opts.resyncPeriodMs ?? RESYNC_MS,
-      onService: (_link, cluster, ns, name) => queue.add(encodeKey(shadowKey(cluster, ns, shadowName(name, cluster)))),
+      onService: (link, cluster, ns, name) => {
+        queue.add(encodeKey(shadowKey(cluster, ns, shadowName(name, cluster))));
+        remoteServiceChanged(this.env, link, ns, name);
+      },
+      onMcs: (_link, _cluster, ns, name, what) => queue.add(encodeKey(what === 'export' ? importKey(ns, name) : exportKey(ns, name))),
+      onMcsSynced: () => enqueueAllMcs(this.env),
       onSynced: (link, cluster) => {
         enqueueShadowsOf(this.env, link, cluster);
         statusSoon(this.env, link);
@@ -100,10 +112,12 @@ export class MirrorController {
         const cluster = target && targetOf(target);
         if (cluster) enqueueShadowsOf(this.env, link, cluster);
         statusSoon(this.env, link);
+        enqueueAllMcs(this.env); // gateway-mode imports' readiness follows the probe
       },
     });
     this.env = {
       client: opts.client,
+      clusterName: opts.clusterName,
       namespace: opts.namespace,
       caches: this.caches,
       remotes,
@@ -122,7 +136,10 @@ export class MirrorController {
     this.links = new LinkReconciler(this.env);
     this.shadows = new ShadowReconciler(this.env);
     this.renewals = new RenewReconciler(this.env);
+    this.imports = new ImportReconciler(this.env);
+    this.exports = new ExportReconciler(this.env);
     wireTriggers(this.env);
+    wireMcsTriggers(this.env);
   }
 
   /** Starts the local informers and waits for them (read-only: safe on a standby replica). */
@@ -160,6 +177,8 @@ export class MirrorController {
       const shadow = s.metadata?.labels?.[HEADLESS_PARENT_LABEL] ?? s.metadata?.name;
       if (cluster && shadow) this.env.queue.enqueue(shadowKey(cluster, s.metadata?.namespace ?? '', shadow));
     }
+    // Every import and local export: stale imports go once the remotes have synced.
+    enqueueAllMcs(this.env);
   }
 
   async stop(): Promise<void> {
@@ -199,6 +218,10 @@ export class MirrorController {
         return this.renewals.reconcile(k.link, ctx);
       case 'shadow':
         return this.shadows.reconcile(k.cluster, k.namespace, k.name, ctx);
+      case 'import':
+        return this.imports.reconcile(k.namespace, k.name, ctx);
+      case 'export':
+        return this.exports.reconcile(k.namespace, k.name, ctx);
     }
   }
 }

@@ -185,6 +185,7 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const mirror = new MirrorController({
+    clusterName: o.clusterName,
     client,
     namespace: o.namespace,
     ports: new PortAllocator(range.min, range.max),
