@@ -242,7 +242,7 @@ export async function install(context: string, o: InstallOptions, progress: Prog
     for (const obj of plan) {
       const id = idOf(obj);
       try {
-        const { result } = await applyObject(c.client, collectionPath(id), obj);
+        const { result } = await applyServed(c.client, collectionPath(id), obj);
         objects.push({ kind: id.kind, name: id.name, namespace: id.namespace, result });
         progress.ok(`${describe(id)} ${result}`);
       } catch (err) {
@@ -269,6 +269,18 @@ export async function install(context: string, o: InstallOptions, progress: Prog
 function installSummary(r: InstallResult): string {
   const count = (x: AppliedObject['result']) => r.objects.filter((o) => o.result === x).length;
   return `${r.clusterName}: ${r.objects.length} objects applied (${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged); issuer ${r.issuer}${r.ready ? '; controller and gateway ready' : ''}\n`;
+}
+
+/** Applies `obj`; a custom resource whose CRD was just created may 404 until the API server serves it. */
+async function applyServed(client: KubeClient, path: string, obj: ApiObject): ReturnType<typeof applyObject> {
+  for (let i = 0; ; i++) {
+    try {
+      return await applyObject(client, path, obj);
+    } catch (err) {
+      if (!isNotFound(err) || i >= 20 || !String(obj.apiVersion).includes('.')) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 export function registerInstall(program: Command): void {
