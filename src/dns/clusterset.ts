@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { DnsError } from './errors.js';
 import { emptyRecords, endpointLabel, normalizeName, DnsRecordSource } from './records.js';
 import { DnsNameSchema, DnsPortSchema, type NameRecords, type SrvRecord } from './types.js';
-import { MCS_SERVICE_NAME_LABEL, MCS_SOURCE_CLUSTER_LABEL, CLUSTERSET_DOMAIN, MCS_DNS_SCHEMA_VERSION } from '../api/index.js';
+import { CLUSTERSET_DOMAIN, MCS_DNS_SCHEMA_VERSION, MCS_SERVICE_NAME_LABEL, MCS_SOURCE_CLUSTER_LABEL, SERVICE_IMPORT_TYPES, serviceImportSpecSchema } from '../api/index.js';
 
 const ip = z.union([z.ipv4(), z.ipv6()]);
 
@@ -21,7 +21,7 @@ export const ClustersetEndpointSchema = z.object({
 });
 
 export const ClustersetImportSchema = z.object({
-  type: z.enum(['ClusterSetIP', 'Headless']),
+  type: z.enum(SERVICE_IMPORT_TYPES),
   /** The clusterset VIPs (ServiceImport `spec.ips`), one per family; none for Headless. */
   ips: z.array(ip).max(2).default([]),
   ports: z.array(DnsPortSchema).default([]),
@@ -140,7 +140,8 @@ function parseImport(namespace: string, name: string, input: ClustersetImportInp
 // --- Kubernetes objects → input (only the fields DNS reads; partial objects are fine) ---------------------
 export interface ServiceImportLike {
   metadata?: { namespace?: string; name?: string };
-  spec?: { type?: string; ips?: string[]; ports?: { name?: string; protocol?: string; port?: number }[] };
+  /** Read through the MCS contract's schema (serviceImportSpecSchema). */
+  spec?: unknown;
 }
 export interface EndpointSliceLike {
   metadata?: { namespace?: string; name?: string; labels?: Record<string, string> };
@@ -148,13 +149,20 @@ export interface EndpointSliceLike {
   endpoints?: { addresses?: string[]; hostname?: string; conditions?: { ready?: boolean } }[];
 }
 
-/** One ServiceImport and the slices labelled for it (other imports' slices are ignored) → DNS input. */
+/**
+ * One ServiceImport and the slices labelled for it (other imports' slices are ignored) → DNS input. The
+ * spec is checked against the MCS contract's schema (src/api/mcs.ts); a spec it refuses is a DnsError
+ * (the import is left out of the zone and the reason logged), never a half-published name.
+ */
 export function clustersetImportFromObjects(imp: ServiceImportLike, slices: Iterable<EndpointSliceLike>): ClustersetImportInput {
-  const spec = imp.spec ?? {};
-  const ports = (spec.ports ?? []).flatMap((p) =>
-    typeof p.port === 'number' ? [{ ...(p.name ? { name: p.name } : {}), port: p.port, protocol: (p.protocol ?? 'TCP') as 'TCP' | 'UDP' | 'SCTP' }] : [],
-  );
-  const type = spec.type === 'Headless' ? 'Headless' : 'ClusterSetIP';
+  const checked = serviceImportSpecSchema.safeParse(imp.spec ?? {});
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    throw new DnsError('DNS_INVALID_SERVICE', `service import ${imp.metadata?.namespace ?? ''}/${imp.metadata?.name ?? ''}: spec.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  const spec = checked.data;
+  const ports = (spec.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), port: p.port, protocol: p.protocol ?? 'TCP' }));
+  const type = spec.type;
   const endpoints: z.input<typeof ClustersetEndpointSchema>[] = [];
   if (type === 'Headless') {
     const seen = new Set<string>();
@@ -178,8 +186,11 @@ export function clustersetImportFromObjects(imp: ServiceImportLike, slices: Iter
   return { type, ips: type === 'ClusterSetIP' ? (spec.ips ?? []) : [], ports, endpoints };
 }
 
-/** All imports and MCS slices → entries for `ClustersetRecordSource.replaceImports` (level-triggered). */
-export function clustersetImportsFromObjects(imports: Iterable<ServiceImportLike>, slices: Iterable<EndpointSliceLike>): [string, ClustersetImportInput][] {
+/**
+ * All imports and MCS slices → entries for `ClustersetRecordSource.replaceImports` (level-triggered), and
+ * the imports refused at the boundary with their reason.
+ */
+export function clustersetImportsFromObjects(imports: Iterable<ServiceImportLike>, slices: Iterable<EndpointSliceLike>): { entries: [string, ClustersetImportInput][]; errors: { key: string; error: string }[] } {
   const byImport = new Map<string, EndpointSliceLike[]>();
   for (const s of slices) {
     const n = s.metadata?.labels?.[MCS_SERVICE_NAME_LABEL];
@@ -189,10 +200,15 @@ export function clustersetImportsFromObjects(imports: Iterable<ServiceImportLike
     if (list) list.push(s);
     else byImport.set(key, [s]);
   }
-  const out: [string, ClustersetImportInput][] = [];
+  const entries: [string, ClustersetImportInput][] = [];
+  const errors: { key: string; error: string }[] = [];
   for (const imp of imports) {
     const key = `${imp.metadata?.namespace ?? ''}/${imp.metadata?.name ?? ''}`;
-    out.push([key, clustersetImportFromObjects(imp, byImport.get(key) ?? [])]);
+    try {
+      entries.push([key, clustersetImportFromObjects(imp, byImport.get(key) ?? [])]);
+    } catch (err) {
+      errors.push({ key, error: err instanceof Error ? err.message : String(err) });
+    }
   }
-  return out;
+  return { entries, errors };
 }

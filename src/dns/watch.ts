@@ -93,8 +93,8 @@ export class ClustersetWatch {
       this.pending = false;
       if (this.stopped) return;
       const imports = (this.imports?.list() ?? []) as ServiceImportLike[];
-      const errs = this.o.source.replaceImports(clustersetImportsFromObjects(imports, this.slices.list() as EndpointSliceLike[]));
-      for (const e of errs) this.o.log.warn('service import not published in clusterset DNS', { service: e.key, error: e.error });
+      const { entries, errors } = clustersetImportsFromObjects(imports, this.slices.list() as EndpointSliceLike[]);
+      for (const e of [...errors, ...this.o.source.replaceImports(entries)]) this.o.log.warn('service import not published in clusterset DNS', { service: e.key, error: e.error });
     });
   }
 }

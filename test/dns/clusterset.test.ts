@@ -25,7 +25,9 @@ const slices = [
 ];
 
 const zone = new ClustersetRecordSource();
-assert.deepEqual(zone.replaceImports(clustersetImportsFromObjects(imports, slices)), []);
+const fromObjects = clustersetImportsFromObjects(imports, slices);
+assert.deepEqual(fromObjects.errors, []);
+assert.deepEqual(zone.replaceImports(fromObjects.entries), []);
 const local = new DnsRecordSource('cluster.local');
 local.setService('demo', 'web', { clusterIPs: ['10.96.0.20'] });
 const opts = { source: [local, zone] };
@@ -118,6 +120,20 @@ test('bad imports are skipped with a reason; the others are published; deletes r
   assert.deepEqual(z.lookup('ok.demo.svc.clusterset.local').records.a, ['10.96.1.1']);
   assert.equal(z.deleteImport('demo', 'ok'), true);
   assert.equal(z.lookup('ok.demo.svc.clusterset.local').exists, false);
+});
+
+test('ServiceImports are read through the MCS contract schema: a bad spec is refused with its reason, the rest published', () => {
+  const r = clustersetImportsFromObjects(
+    [
+      { metadata: { namespace: 'demo', name: 'odd' }, spec: { type: 'LoadBalancer', ports: [] } },
+      { metadata: { namespace: 'demo', name: 'bigport' }, spec: { type: 'ClusterSetIP', ports: [{ port: 70000 }] } },
+      { metadata: { namespace: 'demo', name: 'fine' }, spec: { type: 'ClusterSetIP', ips: ['10.96.1.2'], ports: [{ port: 80 }] } },
+    ],
+    [],
+  );
+  assert.deepEqual(r.errors.map((e) => e.key), ['demo/odd', 'demo/bigport']);
+  assert.match(r.errors[0]?.error ?? '', /spec\.type/);
+  assert.deepEqual(r.entries.map(([k]) => k), ['demo/fine']);
 });
 
 test('importVersion: v1beta1 when served, else storage, else the first served; none without versions', () => {

@@ -1,50 +1,13 @@
-// Upstream-shaped MCS objects for tests of the DNS/conformance parts while the MCS core (branch `mcs`) is
-// built in parallel: the ServiceImport CRD as kubernetes-sigs/mcs-api ships it (v1beta1 storage, v1alpha1
-// served, same fields) and helpers that write ServiceImports and import EndpointSlices by hand, the way the
-// mirror will. Switch to the mirror's CRDs (manifests/crds) once they are in main.
+// MCS objects written by hand for the DNS and debug-image tests, in the upstream shapes (kubernetes-sigs/
+// mcs-api v1beta1), the way the mirror's import reconciler writes them: the ServiceImport CRD is the one
+// `mesh install` applies (manifests/crds, generated from src/api/mcs.ts).
 import type { KubeClient } from '../../src/kube/index.js';
-
-const port = {
-  type: 'object',
-  required: ['port'],
-  properties: { name: { type: 'string' }, protocol: { type: 'string' }, appProtocol: { type: 'string' }, port: { type: 'integer' } },
-};
-const importSchema = {
-  type: 'object',
-  properties: {
-    apiVersion: { type: 'string' },
-    kind: { type: 'string' },
-    metadata: { type: 'object' },
-    spec: {
-      type: 'object',
-      required: ['ports', 'type'],
-      properties: {
-        ips: { type: 'array', maxItems: 2, items: { type: 'string' } },
-        ports: { type: 'array', items: port, 'x-kubernetes-list-type': 'atomic' },
-        type: { type: 'string', enum: ['ClusterSetIP', 'Headless'] },
-        sessionAffinity: { type: 'string' },
-        sessionAffinityConfig: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-        ipFamilies: { type: 'array', items: { type: 'string' } },
-      },
-    },
-    status: { type: 'object', properties: { clusters: { type: 'array', items: { type: 'object', required: ['cluster'], properties: { cluster: { type: 'string' } } } } } },
-  },
-};
-
-export const SERVICE_IMPORT_CRD = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: 'serviceimports.multicluster.x-k8s.io' },
-  spec: {
-    group: 'multicluster.x-k8s.io',
-    scope: 'Namespaced',
-    names: { kind: 'ServiceImport', listKind: 'ServiceImportList', plural: 'serviceimports', singular: 'serviceimport', shortNames: ['svcim'] },
-    versions: ['v1beta1', 'v1alpha1'].map((name) => ({ name, served: true, storage: name === 'v1beta1', subresources: { status: {} }, schema: { openAPIV3Schema: importSchema } })),
-  },
-};
+import { renderCrds } from '../../src/cli/render.js';
 
 export async function installServiceImportCrd(client: KubeClient): Promise<void> {
-  await client.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', SERVICE_IMPORT_CRD).catch((err: unknown) => {
+  const crd = renderCrds().find((c) => c.metadata.name === 'serviceimports.multicluster.x-k8s.io');
+  if (!crd) throw new Error('manifests/crds has no serviceimports.multicluster.x-k8s.io');
+  await client.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd).catch((err: unknown) => {
     if (!/already exists|409/i.test(String(err))) throw err;
   });
 }
