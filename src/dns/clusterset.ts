@@ -143,10 +143,11 @@ export interface ServiceImportLike {
   /** Read through the MCS contract's schema (serviceImportSpecSchema). */
   spec?: unknown;
 }
+/** Nulls as the API server may send them (client types allow them), so any slice object fits. */
 export interface EndpointSliceLike {
-  metadata?: { namespace?: string; name?: string; labels?: Record<string, string> };
+  metadata?: { namespace?: string; name?: string; labels?: Record<string, string> | null };
   addressType?: string;
-  endpoints?: { addresses?: string[]; hostname?: string; conditions?: { ready?: boolean } }[];
+  endpoints?: { addresses?: string[] | null; hostname?: string | null; conditions?: { ready?: boolean | null } | null }[] | null;
 }
 
 /**
