@@ -38,6 +38,36 @@ export function patchCorefile(corefile: string, stanza: string): { corefile: str
   return { corefile: out, changed: out !== corefile };
 }
 
+/** The Corefile without our block (only a block under our marker: someone else's clusterset block stays). */
+export function unpatchCorefile(corefile: string): { corefile: string; changed: boolean } {
+  const lines = corefile.split('\n');
+  const at = lines.indexOf(MARKER);
+  if (at < 0) return { corefile, changed: false };
+  let depth = 0;
+  let end = at;
+  for (let i = at + 1; i < lines.length; i++) {
+    for (const ch of lines[i] ?? '') depth += ch === '{' ? 1 : ch === '}' ? -1 : 0;
+    end = i;
+    if (depth === 0 && (lines[i] ?? '').includes('}')) break;
+  }
+  const out = [...lines.slice(0, at), ...lines.slice(end + 1)].join('\n').replace(/\n+$/, '\n');
+  return { corefile: out, changed: out !== corefile };
+}
+
+/** Uninstall: takes our block out of kube-system/coredns again; absent ConfigMap or block: nothing to do. */
+export async function unpatchCoredns(client: KubeClient): Promise<'removed' | 'absent'> {
+  let cm: { metadata: { resourceVersion?: string }; data?: Record<string, string> };
+  try {
+    cm = await client.get(COREDNS_CONFIGMAP_PATH);
+  } catch {
+    return 'absent';
+  }
+  const p = unpatchCorefile(cm.data?.Corefile ?? '');
+  if (!p.changed) return 'absent';
+  await client.replace(COREDNS_CONFIGMAP_PATH, { ...cm, apiVersion: 'v1', kind: 'ConfigMap', data: { ...cm.data, Corefile: p.corefile } });
+  return 'removed';
+}
+
 export type CorednsPatchResult = { result: 'updated' | 'unchanged' } | { result: 'missing'; reason: string };
 
 /** Applies the stanza to kube-system/coredns (optimistic concurrency: the update carries the resourceVersion). */

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { stopAll } from '../helpers/process.js';
 import type { KubeClient } from '../../src/kube/index.js';
-import { corednsStanza, patchCorefile } from '../../src/cli/coredns.js';
+import { corednsStanza, patchCorefile, unpatchCorefile } from '../../src/cli/coredns.js';
 import { startClusters, getOrNull, type TestClusters } from './clusters.js';
 
 // kind's default Corefile (CoreDNS 1.11), abridged to what matters: one server block with `reload`.
@@ -48,6 +48,14 @@ test('patchCorefile: appends once, then unchanged; replaces an older clusterset 
   assert.ok(third.corefile.startsWith(KIND_COREFILE));
 });
 
+test('unpatchCorefile: takes out only the block under our marker', () => {
+  const ours = patchCorefile(KIND_COREFILE, corednsStanza('10.96.0.53')).corefile;
+  assert.deepEqual(unpatchCorefile(ours), { corefile: KIND_COREFILE, changed: true });
+  assert.deepEqual(unpatchCorefile(KIND_COREFILE), { corefile: KIND_COREFILE, changed: false });
+  const foreign = `${KIND_COREFILE}clusterset.local {\n    forward . 10.0.0.1\n}\n`;
+  assert.equal(unpatchCorefile(foreign).changed, false, 'a block someone else wrote stays');
+});
+
 let t: TestClusters;
 let a: KubeClient;
 before(async () => {
@@ -84,6 +92,14 @@ test('install deploys mesh-dns and prints the stanza; --patch-coredns applies it
   assert.equal(cm.data.Corefile, patchCorefile(KIND_COREFILE, corednsStanza(ip)).corefile);
   const again = await t.mesh(['install', 'cluster-a', '--trust-root', t.rootDir, '--no-wait', '--patch-coredns']);
   assert.match(again.stderr, /kube-system\/coredns unchanged/);
+
+  // Uninstall takes mesh-dns away, and with it the forward to its address.
+  const un = await t.mesh(['uninstall', 'cluster-a', '--wait-timeout', '5s']);
+  assert.equal(un.code, 0, un.stderr);
+  assert.match(un.stderr, /clusterset\.local block install added is removed/);
+  const after = (await getOrNull(a, '/api/v1/namespaces/kube-system/configmaps/coredns')) as { data: { Corefile: string } };
+  assert.equal(after.data.Corefile, KIND_COREFILE);
+  assert.equal(await getOrNull(a, '/apis/rbac.authorization.k8s.io/v1/clusterroles/mesh-dns'), null);
 });
 
 test('install --dry-run prints the stanza with a placeholder for the Service IP', async () => {
