@@ -50,7 +50,17 @@ export function exportObject(namespace: string, service: string, value: string):
 
 /** What `mesh export` (or unexport, `value` null) does to the Service and its ServiceExport. */
 export async function setExport(service: string, o: ExportOptions, value: string | null): Promise<ExportResult> {
-  return o.label || o.mode ? setExportLabel(service, o, value) : setServiceExport(service, o, value !== null);
+  if (o.label || o.mode) return setExportLabel(service, o, value);
+  if (value !== null) return setServiceExport(service, o, true);
+  // Unexport stops both ways of exporting: the ServiceExport, and the label if the Service still has it.
+  const mcs = await setServiceExport(service, o, false);
+  let label: ExportResult | undefined;
+  try {
+    label = await setExportLabel(service, o, null);
+  } catch (err) {
+    if (!(err instanceof CliError) || !/not found/.test(err.message)) throw err;
+  }
+  return { ...mcs, changed: mcs.changed || (label?.changed ?? false) };
 }
 
 async function setServiceExport(service: string, o: ExportOptions, exported: boolean): Promise<ExportResult> {
@@ -175,9 +185,9 @@ apply for the label, which then owns just that label), or keep it in Git.`,
   );
 
   const un = common(program.command('unexport'))
-    .summary('stop exporting a Service (delete its ServiceExport, or with --label remove the label)')
-    .description(`Delete the Service's ServiceExport; with --label remove the ${EXPORT_LABEL} label instead.`)
-    .option('--label', `remove the ${EXPORT_LABEL} label (the shadow path) instead`, false)
+    .summary('stop exporting a Service (its ServiceExport and its export label; --label: the label only)')
+    .description(`Delete the Service's ServiceExport and remove its ${EXPORT_LABEL} label; with --label only the label.`)
+    .option('--label', `only remove the ${EXPORT_LABEL} label (the shadow path)`, false)
     .action(async (service: string, raw: unknown) => {
       const o = parseOptions(ExportOptionsSchema, raw);
       const r = await setExport(service, o, null);
@@ -185,7 +195,7 @@ apply for the label, which then owns just that label), or keep it in Git.`,
     });
   helpText(
     un,
-    'Once no cluster exports the name any more, every cluster of the clusterset removes its ServiceImport (with --label: linked clusters delete their shadow of this Service).',
+    'Once no cluster exports the name any more, every cluster of the clusterset removes its ServiceImport, and linked clusters delete their shadow of this Service.',
     ['mesh unexport web -n shop --context cluster-b', 'mesh unexport web -n shop --context cluster-b --label'],
   );
 }

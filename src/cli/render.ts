@@ -118,7 +118,7 @@ function readTemplate(dir: string, file: string): string {
 }
 
 /** Files applied by `mesh install`, in order (CRDs first so Links can be stored). */
-export const INSTALL_FILES = ['namespace.yaml', 'cluster-properties.yaml', 'rbac-controller.yaml', 'rbac-gateway.yaml', 'controller.yaml', 'gateway.yaml', 'dns.yaml'] as const;
+export const INSTALL_FILES = ['namespace.yaml', 'rbac-controller.yaml', 'rbac-gateway.yaml', 'controller.yaml', 'gateway.yaml', 'dns.yaml'] as const;
 
 export function installVars(values: InstallValues): Vars {
   return {

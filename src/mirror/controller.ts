@@ -4,7 +4,8 @@
 // `link` (link-reconciler.ts), `shadow` (shadow-reconciler.ts), `renew` (renew.ts). A restart at any point
 // converges to the same state, and the Link status is computed, never remembered (status.ts).
 import type { Registry } from 'prom-client';
-import { CLUSTER_LABEL, CONTROLLER_NAME, HEADLESS_PARENT_LABEL, MIRRORED_LABEL } from '../api/index.js';
+import { CLUSTER_LABEL, CONTROLLER_NAME, DEFAULT_TRUST_DOMAIN, HEADLESS_PARENT_LABEL, MIRRORED_LABEL } from '../api/index.js';
+import { ensureClusterProperties } from './cluster-id.js';
 import { Controller, EventRecorder, TerminalError, keyOf, kubeMetrics, realClock, type Clock, type KubeClient, type ReconcileContext, type ReconcileResult } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { MirrorCaches, targetOf } from './caches.js';
@@ -30,6 +31,8 @@ export interface MirrorControllerOptions {
   client: KubeClient;
   /** This cluster's id (the source-cluster of its MCS exports). */
   clusterName: string;
+  /** The clusterset's id (ClusterProperty clusterset.k8s.io): the trust domain. */
+  clusterSet?: string;
   namespace: string;
   ports: PortAllocator;
   logger: Logger;
@@ -61,10 +64,12 @@ export class MirrorController {
   private readonly imports: ImportReconciler;
   private readonly exports: ExportReconciler;
   private running = false;
+  private readonly clusterSet: string;
 
   constructor(opts: MirrorControllerOptions) {
     const clock = opts.clock ?? realClock;
     const log = opts.logger;
+    this.clusterSet = opts.clusterSet ?? DEFAULT_TRUST_DOMAIN;
     const km = kubeMetrics(opts.registry);
     const metrics = mirrorMetrics(opts.registry);
     this.controller = new Controller({
@@ -179,6 +184,7 @@ export class MirrorController {
     }
     // Every import and local export: stale imports go once the remotes have synced.
     enqueueAllMcs(this.env);
+    void ensureClusterProperties(this.env.client, this.env.clusterName, this.clusterSet, log);
   }
 
   async stop(): Promise<void> {

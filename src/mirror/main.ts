@@ -186,6 +186,7 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
   collectDefaultMetrics({ register: registry });
   const mirror = new MirrorController({
     clusterName: o.clusterName,
+    clusterSet: o.trustDomain,
     client,
     namespace: o.namespace,
     ports: new PortAllocator(range.min, range.max),

@@ -8,7 +8,6 @@ import { resolve } from 'node:path';
 import { repoRoot } from '../helpers/process.js';
 import { renderInstall, renderLinkTargetRbac, toYamlStream, renderTemplate, RenderError, type KubeObject } from '../../src/cli/render.js';
 import { unknownFields } from './fields.js';
-import { clusterPropertySpecSchema } from '../../src/api/index.js';
 
 const goldenDir = resolve(repoRoot, 'test/manifests/golden');
 
@@ -63,13 +62,6 @@ test('every rendered object validates against the Kubernetes OpenAPI schema', as
   const all = [...renderInstall(cases[0].values), ...renderInstall(cases[1].values), ...renderLinkTargetRbac('cluster-a')];
   assert.ok(all.length >= 20);
   for (const obj of all.filter(builtIn)) await validateAgainstOpenApi(obj);
-});
-
-test('the ClusterProperties mesh install writes: the cluster id and the clusterset, valid for their schema', () => {
-  const props = renderInstall(cases[0].values).filter((o) => o.kind === 'ClusterProperty');
-  assert.deepEqual(props.map((p) => p.metadata.name), ['cluster.clusterset.k8s.io', 'clusterset.k8s.io']);
-  const values = props.map((p) => clusterPropertySpecSchema.parse((p as KubeObject & { spec: unknown }).spec).value);
-  assert.deepEqual(values, [base.clusterName, 'mesh.local'], 'the clusterset is the trust domain (one root, one clusterset)');
 });
 
 test('no rendered object has a field the Kubernetes API does not define (strict field validation)', () => {

@@ -5,7 +5,11 @@
 // ExternalName, unexport. The data path (traffic to the VIP) is checked in the sandbox (test/e2e, scenario 10).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { stopAll } from '../helpers/process.js';
+import { runMesh } from '../../src/demo/run.js';
+import { checkImports } from '../../src/cli/check-mcs.js';
 import { derivedServiceName, type Condition, type ServiceImportSpec } from '../../src/api/index.js';
 import { isNotFound, type KubeObject } from '../../src/kube/index.js';
 import type { EndpointSlice, Service } from '../../src/mirror/index.js';
@@ -205,9 +209,57 @@ test('unexport (delete the ServiceExport) and deleting the Service remove the im
   assert.equal(cond(e, 'Ready')?.status, 'False');
 });
 
+test('each controller wrote its KEP-2149 ClusterProperties: the cluster id (the source-cluster label value) and the clusterset', async () => {
+  for (const [c, name] of [[a, A], [b, B]] as const) {
+    const id = await until(() => getOrUndefined<{ spec: { value: string } }>(c, '/apis/about.k8s.io/v1alpha1/clusterproperties/cluster.clusterset.k8s.io'), 'ClusterProperty cluster.clusterset.k8s.io');
+    assert.equal(id.spec.value, name);
+    const set = await until(() => getOrUndefined<{ spec: { value: string } }>(c, '/apis/about.k8s.io/v1alpha1/clusterproperties/clusterset.k8s.io'), 'ClusterProperty clusterset.k8s.io');
+    assert.equal(set.spec.value, 'mesh.local');
+  }
+});
+
 test('the v1alpha1 version serves the same objects', async () => {
   const r = await a.client.list<SvcImport>(`/apis/multicluster.x-k8s.io/v1alpha1/namespaces/${NS}/serviceimports`);
   assert.ok(r.items.some((i) => i.metadata?.name === 'api' && i.spec?.type === 'ClusterSetIP'));
   const derived: Service | undefined = await getService(a, NS, derivedServiceName('api'));
   assert.ok(derived?.metadata?.name && !derived.metadata.name.includes('-'), 'the derived name has no dash: never a shadow name');
+});
+
+/** The current context of a test API server's kubeconfig (the CLI takes contexts). */
+function contextOf(c: Cluster): string {
+  return (parse(readFileSync(c.api.kubeconfigPath, 'utf8')) as { 'current-context': string })['current-context'];
+}
+
+test('the CLI: mesh export writes a ServiceExport (--dry-run prints it), mesh imports lists the import, mesh check reports conflicts and imports without endpoints', async () => {
+  await serve(b, 'cli', { ports: [{ name: 'http', port: 80, protocol: 'TCP' }], selector: { app: 'cli' } });
+  const ctxB = contextOf(b);
+  const dry = await runMesh(['export', 'cli', '-n', NS, '--context', ctxB, '--dry-run', '-o', 'yaml'], b.api.kubeconfigPath);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /kind: ServiceExport\n/);
+  assert.equal(await getOrUndefined(b, exportPath(NS, 'cli')), undefined, '--dry-run writes nothing');
+  const ex = await runMesh(['export', 'cli', '-n', NS, '--context', ctxB, '-o', 'json'], b.api.kubeconfigPath);
+  assert.equal(ex.code, 0, ex.stderr);
+  assert.deepEqual(JSON.parse(ex.stdout), { context: ctxB, namespace: NS, service: 'cli', exported: 'ServiceExport', changed: true });
+  const imp = await until(async () => {
+    const r = await runMesh(['imports', contextOf(a), '-o', 'json'], a.api.kubeconfigPath);
+    const infos = JSON.parse(r.stdout) as Array<{ name: string; clusters: string[]; ips: string[]; ports: string[]; endpoints: Record<string, { ready: number }> }>;
+    return infos.find((i) => i.name === 'cli' && i.ips.length === 1);
+  }, 'mesh imports lists cli with a VIP');
+  assert.deepEqual(imp.clusters, [B]);
+  assert.deepEqual(imp.ports, ['http:80/TCP']);
+  const table = await runMesh(['imports', contextOf(a)], a.api.kubeconfigPath);
+  assert.match(table.stdout, /NAMESPACE\s+NAME\s+TYPE\s+IPS\s+PORTS\s+CLUSTERS\s+ENDPOINTS\s+EXPORT HERE/);
+  // mesh check's MCS lines, as the command computes them (the rest of mesh check needs an installed mesh).
+  const lines: Array<{ check: string; ok: boolean; detail: string }> = [];
+  await checkImports(a.client, contextOf(a), (check, ok, detail) => lines.push({ check, ok, detail }));
+  const conflicts = lines.find((l) => l.check === 'no MCS export conflicts');
+  assert.equal(conflicts?.ok, false, 'cluster-a exports api in conflict');
+  assert.match(conflicts.detail, /shop\/api: PortConflict,TypeConflict,SessionAffinityConflict/);
+  const empty = lines.find((l) => l.check === 'every MCS import has ready endpoints');
+  assert.equal(empty?.ok, false);
+  assert.match(empty.detail, /shop\/cli \(from cluster-b\)/, 'cli has no endpoints');
+  assert.doesNotMatch(empty.detail, /shop\/api/, 'api has ready endpoints');
+  const un = await runMesh(['unexport', 'cli', '-n', NS, '--context', ctxB], b.api.kubeconfigPath);
+  assert.equal(un.code, 0, un.stderr);
+  await until(async () => (await getImport(a, 'cli')) === undefined, 'import of cli gone after mesh unexport');
 });
