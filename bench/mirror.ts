@@ -217,8 +217,8 @@ const ISSUE_12 = [
 /** Issue 13 (MCS): what was found about the full sync's growth, and how loaded the recorded run was. */
 const ISSUE_13 = [
   'Issue 13: the Link status sorted every mirrored Service (localeCompare on built strings) each time it was computed, every 250 ms through a sync, ' +
-    'so its cost grew with N x sync time, i.e. N^2 log N; it now keeps the first 200 with a bounded selection (same process, loaded box: 24.0 -> 6.5 ms at 10,000, 65.7 -> 4.4 ms at 20,000 per status). ' +
-    'The recorded run shared the 2 cores with four other engineers\' test suites (load average 10-17): the floor itself took 47 s for 1,000 services (2.7 s in the run before), so these ratios and the MCS latency (4 API writes per export: derived Service, slice, ServiceImport and its status, against a floor of ~40 writes/s in that run) say more about the load than about the controller; rerun on a quiet machine.',
+    'so its cost grew with N x sync time; it now keeps the first 200 with a bounded selection. The MCS export → import latency counts 4 API writes per export ' +
+    '(derived Service, slice, ServiceImport and its status). bench/notes/mirror.md has the full (10,000 / 20,000) run.',
 ];
 
 export async function run(): Promise<BenchResult> {
