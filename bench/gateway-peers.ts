@@ -31,8 +31,13 @@ export function writeCreds(dir: string, name: string, c: Credentials): { cert: s
   return { cert, key, pem };
 }
 
-export async function startOurs(dir: string, transport: Transport, a: Creds, b: Creds, bundle: string, upstream: Upstream): Started {
-  const bRoutes = join(dir, `b-${transport}.yaml`);
+/** Ours over one transport; `workers` > 1 runs node:cluster workers on both hops, accepting as `sched` says
+ * (rr: the primary accepts and hands connections round-robin; none: the workers accept themselves). */
+export async function startOurs(dir: string, transport: Transport, a: Creds, b: Creds, bundle: string, upstream: Upstream, workers = 1, sched?: 'rr' | 'none'): Started {
+  const tag = workers > 1 ? `${transport}-${workers}w-${sched ?? 'default'}` : transport;
+  const name = workers > 1 ? `mesh gateway (${transport}, ${workers} workers${sched ? `, ${sched === 'rr' ? 'SCHED_RR' : 'SCHED_NONE'}` : ''})` : `mesh gateway (${transport})`;
+  const env = { MESH_LOG_LEVEL: 'warn', ...(sched ? { NODE_CLUSTER_SCHED_POLICY: sched } : {}) };
+  const bRoutes = join(dir, `b-${tag}.yaml`);
   const route: RouteFile = {
     exported: [
       { namespace: 'bench', name: 'echo', ports: [{ port: 7, backends: [{ address: '127.0.0.1', port: upstream.echo }] }] },
@@ -40,13 +45,13 @@ export async function startOurs(dir: string, transport: Transport, a: Creds, b: 
     ],
   };
   writeFileSync(bRoutes, JSON.stringify(route));
-  const common = ['--host', '127.0.0.1', '--admin-port', '0', '--outbound-ports', '1024-65535', '--bundle', bundle, '--transport', transport];
-  const gb = startMesh(['gateway', '--cluster-name', 'cluster-b', '--tunnel-port', '0', '--cert', b.cert, '--key', b.key, '--routes', bRoutes, ...common], { MESH_LOG_LEVEL: 'warn' });
+  const common = ['--host', '127.0.0.1', '--admin-port', '0', '--outbound-ports', '1024-65535', '--bundle', bundle, '--transport', transport, '--workers', String(workers)];
+  const gb = startMesh(['gateway', '--cluster-name', 'cluster-b', '--tunnel-port', '0', '--cert', b.cert, '--key', b.key, '--routes', bRoutes, ...common], env);
   const m = await gb.waitFor(/gateway listening tunnel=(\d+)/);
   const tunnel = Number(m[1]);
   const echoPort = await freePort();
   const sinkPort = await freePort();
-  const aRoutes = join(dir, `a-${transport}.yaml`);
+  const aRoutes = join(dir, `a-${tag}.yaml`);
   writeFileSync(
     aRoutes,
     JSON.stringify({
@@ -57,12 +62,12 @@ export async function startOurs(dir: string, transport: Transport, a: Creds, b: 
       remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.1'], port: tunnel, transport }],
     } satisfies RouteFile),
   );
-  const ga = startMesh(['gateway', '--cluster-name', 'cluster-a', '--tunnel-port', '0', '--cert', a.cert, '--key', a.key, '--routes', aRoutes, ...common], { MESH_LOG_LEVEL: 'warn' });
+  const ga = startMesh(['gateway', '--cluster-name', 'cluster-a', '--tunnel-port', '0', '--cert', a.cert, '--key', a.key, '--routes', aRoutes, ...common], env);
   await ga.waitFor(/gateway listening/);
   await waitPort(echoPort);
   await waitPort(sinkPort);
   await sleep(300); // pools warm
-  return { subject: { name: `mesh gateway (${transport})`, echoPort, sinkPort, hopA: () => [ga.pid], hopB: () => [gb.pid] }, procs: [ga, gb] };
+  return { subject: { name, echoPort, sinkPort, hopA: () => [ga.pid, ...childrenOf(ga.pid)], hopB: () => [gb.pid, ...childrenOf(gb.pid)] }, procs: [ga, gb] };
 }
 
 /** The Node floor (bench/node-relay.ts): the same two hops with only Node's net/tls and stream.pipe. */

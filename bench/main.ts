@@ -2,7 +2,8 @@
 // Each bench/<name>.ts exports `run(): Promise<BenchResult>`; figures are compared with a baseline
 // measured in the same run, because these machines are shared and noisy. Every run records its results in
 // bench/results/<name>.json and rewrites bench/RESULTS.md from all recorded results, so one benchmark can be
-// re-run (when the machine is quiet) without re-running the others.
+// re-run (when the machine is quiet) without re-running the others; bench/notes/<name>.md, if any, follows
+// that benchmark's table (`npm run bench -- results` rewrites RESULTS.md alone).
 import { pathToFileURL } from 'node:url';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -18,6 +19,8 @@ const known = ['apiserver', 'trust', 'sandbox', 'mirror', 'gateway', 'h2'];
 
 async function main(): Promise<void> {
   const asked = process.argv.slice(2);
+  // `npm run bench -- results`: only rewrite RESULTS.md (after editing bench/notes/).
+  if (asked.length === 1 && asked[0] === 'results') return writeResults();
   const unknown = asked.filter((n) => !known.includes(n));
   if (unknown.length) {
     console.error(`unknown benchmark ${unknown.join(', ')}; known: ${known.join(', ')}`);
@@ -49,10 +52,8 @@ interface RecordedResult extends BenchResult {
 /** RESULTS.md, the record the README links: every recorded table, and the gateway beside its peers. */
 function writeResults(): void {
   const dir = resolve(sourceDir, 'results');
-  const results = known
-    .map((n) => resolve(dir, `${n}.json`))
-    .filter((f) => existsSync(f))
-    .map((f) => JSON.parse(readFileSync(f, 'utf8')) as RecordedResult);
+  const recorded = known.filter((n) => existsSync(resolve(dir, `${n}.json`)));
+  const results = recorded.map((n) => JSON.parse(readFileSync(resolve(dir, `${n}.json`), 'utf8')) as RecordedResult);
   const header = [
     '# Benchmark results',
     '',
@@ -66,7 +67,10 @@ function writeResults(): void {
     writeFileSync(resolve(sourceDir, 'gateway.svg'), renderChart(gateway, metrics));
     header.push('![gateway against direct, nginx and HAProxy](gateway.svg)', '');
   }
-  const tables = results.map((r) => `${renderTable(r)}\n_Measured ${r.measuredAt} with Node ${r.node} on ${r.machine}._\n`);
+  // bench/notes/<name>.md (written by hand: figures across several runs, what a table does not say) follows
+  // its table, so a re-run keeps it.
+  const notes = (n: string) => (existsSync(resolve(sourceDir, 'notes', `${n}.md`)) ? `\n${readFileSync(resolve(sourceDir, 'notes', `${n}.md`), 'utf8')}` : '');
+  const tables = results.map((r, i) => `${renderTable(r)}\n_Measured ${r.measuredAt} with Node ${r.node} on ${r.machine}._\n${notes(recorded[i]!)}`);
   writeFileSync(resolve(sourceDir, 'RESULTS.md'), header.concat(tables).join('\n'));
   console.log(`wrote ${resolve(sourceDir, 'RESULTS.md')}`);
 }

@@ -30,3 +30,4 @@ export {
 export { labelSelectorSchema, matchesSelector, selectorString, type LabelSelector } from './selector.js';
 export { portMapEntrySchema, portMapSchema, parsePortMap, formatPortMap, type PortMapEntry, type ParsedPortMap } from './port-map.js';
 export { LINKS_PATH, linkInfo, gatewayAlive, type LinkInfo, type LinkObject } from './link-info.js';
+export * from './mcs.js';

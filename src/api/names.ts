@@ -13,6 +13,12 @@ export const LINK_FINALIZER = 'multicluster.mesh.io/mirror-cleanup';
 // --- defaults ------------------------------------------------------------------------------------------
 export const DEFAULT_TRUST_DOMAIN = 'mesh.local';
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+/** Version of the MCS DNS schema we implement (`dns-version.clusterset.local` TXT). */
+export const MCS_DNS_SCHEMA_VERSION = '1.0.0';
+/** The `mesh dns` Deployment/Service in mesh-system that answers `clusterset.local` for CoreDNS in real clusters. */
+export const MESH_DNS_NAME = 'mesh-dns';
+/** Port `mesh dns` listens on in its pod (unprivileged; the Service maps 53 to it). */
+export const MESH_DNS_PORT = 5353;
 /** The east-west gateway's inbound mutual-TLS tunnel port. */
 export const GATEWAY_TUNNEL_PORT = 4143;
 /** The gateway's admin port: /live, /ready, /metrics. */

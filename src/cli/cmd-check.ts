@@ -7,10 +7,11 @@ import { z } from 'zod';
 import { isAuthError, errorMessage } from '../kube/index.js';
 import { TrustBundle, parseCertPem } from '../trust/index.js';
 import {
-  CLUSTER_LABEL, CLUSTER_NAME_LABEL, CONTROLLER_NAME, GATEWAY_NAME, ISSUER_SECRET, LINK_GROUP, LINK_PLURAL, MESH_NAMESPACE, MIRRORED_LABEL,
+  CLUSTER_LABEL, CLUSTER_NAME_LABEL, MCS_SERVICE_NAME_LABEL, CONTROLLER_NAME, GATEWAY_NAME, ISSUER_SECRET, LINK_GROUP, LINK_PLURAL, MESH_NAMESPACE, MIRRORED_LABEL,
   TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, type LinkSpec,
 } from '../api/index.js';
 import type { Link } from '../mirror/index.js';
+import { checkImports } from './check-mcs.js';
 import { CliError, ExitCode } from './errors.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, type Cluster, getOrNull } from './common.js';
 import { render, OutputFormatSchema } from './output.js';
@@ -172,13 +173,15 @@ export async function checkContext(context: string, kubeconfig: string | undefin
     // Shadows whose Link is gone.
     const targets = new Set(links.map((l) => (l.spec as { targetClusterName?: string } | undefined)?.targetClusterName));
     const shadows = (await c.client.list('/api/v1/services', { labelSelector: `${MIRRORED_LABEL}=true` })).items;
-    const orphans = shadows.filter((s) => !targets.has(s.metadata?.labels?.[CLUSTER_LABEL]));
+    // A derived Service of an MCS import carries the mirror's label but no cluster: not a shadow.
+    const orphans = shadows.filter((s) => !s.metadata?.labels?.[MCS_SERVICE_NAME_LABEL] && !targets.has(s.metadata?.labels?.[CLUSTER_LABEL]));
     add(
       'no shadows without a Link',
       orphans.length === 0,
       orphans.length === 0 ? `${shadows.length} shadow(s), all with a Link` : `orphaned: ${orphans.map((s) => `${s.metadata?.namespace}/${s.metadata?.name} (from ${s.metadata?.labels?.[CLUSTER_LABEL] ?? '?'})`).join(', ')}`,
       orphans.length === 0 ? undefined : 'is the controller running? it removes them; or: mesh unlink / kubectl delete service',
     );
+    await checkImports(c.client, context, add);
     // What a Link deleted without `mesh unlink` leaves: credentials here, a link identity for another cluster.
     const leftovers = await checkLeftovers(c, links, add);
     return { lines, facts: { name, context, roots, ...leftovers } };

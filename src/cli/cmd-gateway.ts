@@ -29,6 +29,7 @@ export function registerGateway(program: Command): void {
     .option('--idle-timeout-ms <ms>', 'close a tunnel after this long without bytes either way')
     .option('--drain-timeout-ms <ms>', 'on SIGTERM, how long tunnels may finish')
     .option('--drain-grace-seconds <s>', 'on SIGTERM, keep accepting this long (while /ready is 503) before stopping (default 5)')
+    .option('--workers <n>', 'data-plane processes sharing the ports (default: the CPUs this process may use, within its cgroup quota; 1 = a single process)')
     .option('--heap-growing-percent <n>', `V8 old-generation growth (--heap-growing-percent) while bytes flow fast: fewer full GCs under bulk traffic (default ${HEAP_GROWTH_DEFAULTS.busyPercent}; 0 = V8's own always)`)
     .option('--allowed-identities <list>', 'comma-separated peer identities allowed in (SPIFFE ids, spiffe://td/ns/x/* prefixes, trust domains)')
     .option('--cert <file>', 'certificate chain (PEM), for static setups (with --key, --bundle)')

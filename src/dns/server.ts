@@ -55,20 +55,23 @@ export interface DnsServer {
 const MAX_TCP_MESSAGE = 65535;
 const UPSTREAM_MAX_PENDING = 1024;
 
-export async function startDnsServer(source: DnsRecordSource, options: DnsServerOptions = {}, logger?: Logger): Promise<DnsServer> {
+export async function startDnsServer(source: DnsRecordSource | readonly DnsRecordSource[], options: DnsServerOptions = {}, logger?: Logger): Promise<DnsServer> {
   const parsed = DnsServerOptionsSchema.safeParse(options);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new DnsError('DNS_INVALID_CONFIG', `dns server options: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
   }
   const opts = parsed.data;
-  const log = logger ?? createLogger('dns', { fields: { domain: source.domain } });
+  const zones: readonly DnsRecordSource[] = Array.isArray(source) ? source : [source as DnsRecordSource];
+  if (zones.length === 0) throw new DnsError('DNS_INVALID_CONFIG', 'dns server: at least one zone is needed');
+  const domains = zones.map((z) => z.domain).join(',');
+  const log = logger ?? createLogger('dns', { fields: { domain: domains } });
   const stats: DnsServerStats = { queries: 0, byRcode: {}, truncated: 0, dropped: 0, forwarded: 0, tcpConnections: 0, tcpRejected: 0 };
   const warn = rateLimitedWarn(log);
 
   const answer = async (msg: Buffer, transport: 'udp' | 'tcp', peer: string): Promise<Buffer | undefined> => {
     stats.queries++;
-    const out = handleQuery(msg, transport, { source, ttl: opts.ttl, forwarding: opts.upstream !== undefined });
+    const out = handleQuery(msg, transport, { source: zones, ttl: opts.ttl, forwarding: opts.upstream !== undefined });
     if (out.kind === 'drop') {
       stats.dropped++;
       warn(`dropped a DNS packet from ${peer}: ${out.reason}`, { peer, reason: out.reason });
@@ -254,7 +257,7 @@ export async function startDnsServer(source: DnsRecordSource, options: DnsServer
   }
   udp?.on('message', onUdp);
   const port = udp ? udp.address().port : (tcp?.address() as { port: number }).port;
-  log.info('cluster DNS listening', { address: opts.address, port, udp: Boolean(udp), tcp: Boolean(tcp), upstream: opts.upstream ? `${opts.upstream.host}:${opts.upstream.port}` : 'none' });
+  log.info('cluster DNS listening', { address: opts.address, port, zones: domains, udp: Boolean(udp), tcp: Boolean(tcp), upstream: opts.upstream ? `${opts.upstream.host}:${opts.upstream.port}` : 'none' });
 
   return {
     address: opts.address,

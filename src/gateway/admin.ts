@@ -1,10 +1,16 @@
 // Admin port (4191): /live (the process serves), /ready (identity loaded, watches synced, tunnel port
-// listening), /metrics (Prometheus text). Never reachable through a tunnel (targets are exported Services only).
+// listening), /metrics (Prometheus text: one registry, or every worker's aggregated by the primary). Never
+// reachable through a tunnel (targets are exported Services only).
 import http from 'node:http';
-import type { Registry } from 'prom-client';
+
+/** Where /metrics comes from: a registry, or the primary's aggregate of its workers' registries. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
 
 export interface AdminDeps {
-  registry: Registry;
+  registry: MetricsSource;
   /** Empty when ready, else what is missing. */
   notReady: () => string[];
 }

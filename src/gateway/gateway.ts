@@ -21,12 +21,17 @@ export interface GatewayDeps {
   routes: RouteSource;
   logger?: Logger;
   metrics?: GatewayMetrics;
+  /** Serve the admin port (default). A worker does not: its primary serves one for all workers. */
+  admin?: boolean;
+  /** TLS session-ticket keys (48 bytes) shared by every worker, so a resumed session works on any of them. */
+  ticketKeys?: Buffer;
 }
 
 export interface Gateway {
   readonly config: GatewayConfig;
   readonly metrics: GatewayMetrics;
   tunnelPort: number;
+  /** 0 when this gateway serves no admin port (a worker). */
   adminPort: number;
   /** Outbound ports with a live listener. */
   outboundPorts(): number[];
@@ -48,7 +53,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   const metrics = deps.metrics ?? new GatewayMetrics();
   // Replaced whole on every routing change: a tunnel request reads one consistent snapshot.
   let policy: InboundPolicy = { trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, allowedIdentities: config.allowedIdentities, exports: new Map(), links: new Map() };
-  const inbound = new InboundServer({ config, logger, metrics, policy: () => policy });
+  const inbound = new InboundServer({ config, logger, metrics, policy: () => policy, ...(deps.ticketKeys ? { ticketKeys: deps.ticketKeys } : {}) });
   const context = watchCredentials(deps.credentials, inbound, logger);
   const outbound = new Outbound({ config, logger, metrics, context });
   const onRoutes = (s: RouteSnapshot) => {
@@ -57,7 +62,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
   };
   let draining = false;
-  const admin = createAdminServer({
+  const admin = deps.admin === false ? undefined : createAdminServer({
     registry: metrics.registry,
     notReady: () => {
       const missing: string[] = [];
@@ -68,7 +73,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
       return missing;
     },
   });
-  const adminPort = await listen(admin, config.adminPort, config.host);
+  const adminPort = admin ? await listen(admin, config.adminPort, config.host) : 0;
   const tunnelPort = await inbound.listen();
   await deps.routes.start(onRoutes);
   logger.info('gateway started', { cluster: config.clusterName, host: config.host, tunnelPort, adminPort, outboundRange: `${config.outboundPorts.min}-${config.outboundPorts.max}`, transport: config.defaultTransport });
@@ -81,7 +86,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     outbound.destroy();
     deps.credentials.stop?.();
     await deps.routes.stop();
-    await closeServer(admin);
+    if (admin) await closeServer(admin);
   };
   const active = () => inbound.active + outbound.active;
   return {

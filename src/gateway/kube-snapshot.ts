@@ -39,7 +39,10 @@ export interface KLink {
 }
 
 export interface KubeState {
+  /** Services, of which those exported through the gateway (label, or a ServiceExport) are routed inbound. */
   exported: KService[];
+  /** MCS: `namespace/name` of this cluster's ServiceExports (an MCS export is reachable through the gateway). */
+  serviceExports?: string[];
   slices: KSlice[];
   shadows: KService[];
   links: KLink[];
@@ -67,10 +70,11 @@ function exportedServices(st: KubeState): ExportedService[] {
     slicesBySvc.set(k, list);
   }
   const exported: ExportedService[] = [];
+  const mcs = new Set(st.serviceExports ?? []);
   for (const s of st.exported) {
     const ns = s.metadata?.namespace;
     const name = s.metadata?.name;
-    if (!ns || !name || !isExportedThroughGateway(s) || s.spec?.type === 'ExternalName') continue;
+    if (!ns || !name || !(isExportedThroughGateway(s) || mcs.has(`${ns}/${name}`)) || s.spec?.type === 'ExternalName') continue;
     // A shadow is never re-exported (no transit through this cluster).
     if (s.metadata?.labels?.[MIRRORED_LABEL] === 'true') continue;
     const slices = slicesBySvc.get(`${ns}/${name}`);
@@ -98,7 +102,7 @@ function outboundRoutes(shadows: KService[], problems: string[]): OutboundRoute[
     const cluster = m.labels?.[CLUSTER_LABEL];
     const fq = m.annotations?.[REMOTE_FQ_ANNOTATION];
     const parts = fq?.split('.') ?? [];
-    if (!cluster || parts.length < 3 || parts[2] !== 'svc') {
+    if (parts.length < 3 || parts[2] !== 'svc') {
       problems.push(`${where}: needs label ${CLUSTER_LABEL} and annotation ${REMOTE_FQ_ANNOTATION}=<svc>.<ns>.svc.<domain>`);
       continue;
     }
@@ -109,7 +113,13 @@ function outboundRoutes(shadows: KService[], problems: string[]): OutboundRoute[
     }
     for (const e of parsed.entries) {
       if (e.protocol !== 'TCP') continue;
-      outbound.push({ outboundPort: e.outboundPort, remoteCluster: cluster, namespace: parts[1]!, service: parts[0]!, port: e.port, ...(e.hostname ? { hostname: e.hostname } : {}) });
+      // An MCS derived Service's entries name their cluster; a shadow's cluster is its label.
+      const remoteCluster = e.cluster ?? cluster;
+      if (!remoteCluster) {
+        problems.push(`${where}: needs label ${CLUSTER_LABEL} and annotation ${REMOTE_FQ_ANNOTATION}=<svc>.<ns>.svc.<domain>`);
+        break;
+      }
+      outbound.push({ outboundPort: e.outboundPort, remoteCluster, namespace: parts[1]!, service: parts[0]!, port: e.port, ...(e.hostname ? { hostname: e.hostname } : {}) });
     }
   }
   outbound.sort((a, b) => a.outboundPort - b.outboundPort || `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`));

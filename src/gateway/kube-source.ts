@@ -3,7 +3,7 @@
 // coalesced rebuild (a level-triggered reconcile of a single key) turns the caches into a snapshot.
 import { Informer, KubeClient, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
-import { EXPORT_GATEWAY_VALUES, EXPORT_LABEL, LINK_API_VERSION, LINK_PLURAL, MIRRORED_LABEL } from '../api/index.js';
+import { LINK_API_VERSION, LINK_PLURAL, MCS_GROUP, MCS_STORAGE_VERSION, MIRRORED_LABEL, SERVICE_EXPORT_PLURAL } from '../api/index.js';
 import { buildSnapshot, type KLink, type KService, type KSlice } from './kube-snapshot.js';
 import type { RouteSnapshot, RouteSource } from './types.js';
 
@@ -16,6 +16,7 @@ export class KubeRouteSource implements RouteSource {
   private readonly shadows: Informer;
   private readonly slices: Informer;
   private readonly links: Informer;
+  private readonly serviceExports: Informer;
   private timer: NodeJS.Timeout | undefined;
   private lastProblems = '';
 
@@ -26,11 +27,13 @@ export class KubeRouteSource implements RouteSource {
   ) {
     const mk = (name: string, path: string, labelSelector?: string) =>
       new Informer<KubeObject>(client, { path, name: `gateway:${name}`, logger, ...(labelSelector ? { labelSelector } : {}) });
-    this.exported = mk('exported', '/api/v1/services', `${EXPORT_LABEL} in (${EXPORT_GATEWAY_VALUES.join(',')})`);
+    // Every Service: one exported with a ServiceExport (MCS) carries no export label.
+    this.exported = mk('exported', '/api/v1/services');
+    this.serviceExports = mk('serviceexports', `/apis/${MCS_GROUP}/${MCS_STORAGE_VERSION}/${SERVICE_EXPORT_PLURAL}`);
     this.shadows = mk('shadows', '/api/v1/services', `${MIRRORED_LABEL}=true`);
     this.slices = mk('slices', '/apis/discovery.k8s.io/v1/endpointslices');
     this.links = mk('links', `/apis/${LINK_API_VERSION}/namespaces/${namespace}/${LINK_PLURAL}`);
-    this.informers = [this.exported, this.shadows, this.slices, this.links];
+    this.informers = [this.exported, this.shadows, this.slices, this.links, this.serviceExports];
   }
 
   async start(onChange: (s: RouteSnapshot) => void): Promise<void> {
@@ -38,6 +41,7 @@ export class KubeRouteSource implements RouteSource {
       this.timer = undefined;
       const { snapshot, problems } = buildSnapshot({
         exported: this.exported.list() as KService[],
+        serviceExports: this.serviceExports.keys(),
         slices: this.slices.list() as KSlice[],
         shadows: this.shadows.list() as KService[],
         links: this.links.list() as KLink[],

@@ -12,9 +12,10 @@ import {
 import { spiffeId } from '../trust/index.js';
 import { GatewayError } from './errors.js';
 import { DEFAULT_OUTBOUND_RANGE, PortRangeSchema, type GatewayConfigInput } from './config.js';
-import { startGateway, type Gateway } from './gateway.js';
+import { startGateway } from './gateway.js';
 import { GatewayMetrics } from './metrics.js';
 import { governHeapGrowth, HEAP_GROWTH_DEFAULTS } from './heap-growth.js';
+import { availableCpus } from './cpus.js';
 import { FileCredentials, FileRouteSource } from './static-source.js';
 import type { CredentialSource, RouteSource } from './types.js';
 
@@ -49,6 +50,9 @@ export const GatewayOptionsSchema = z
     drainGraceSeconds: z.coerce.number().min(0).max(3600).optional(),
     /** --heap-growing-percent while bytes flow fast (heap-growth.ts says why); 0 keeps V8's own growth. */
     heapGrowingPercent: z.coerce.number().int().min(0).max(1000).default(HEAP_GROWTH_DEFAULTS.busyPercent),
+    /** Data-plane processes (node:cluster); default: the CPUs this process may use (cgroup quota). 1 = no
+     * cluster, everything in this process. */
+    workers: posInt.max(256).optional(),
     allowedIdentities: list,
     cert: z.string().optional(),
     key: z.string().optional(),
@@ -71,17 +75,50 @@ export const GatewayOptionsSchema = z
 export type GatewayOptions = z.infer<typeof GatewayOptionsSchema>;
 
 export interface RunningGateway {
-  gateway: Gateway;
   logger: Logger;
+  /** Where the ports ended up (port 0 picks a free one). */
+  tunnelPort: number;
+  adminPort: number;
   /** Drain and stop (what SIGTERM does). */
   stop(): Promise<void>;
 }
 
 export async function runGateway(o: GatewayOptions, env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
   const logger = createLogger('gateway', { fields: { cluster: o.clusterName, ...(env.POD_NAME ? { pod: env.POD_NAME } : {}) } });
+  const workers = o.workers ?? availableCpus();
   const credentials = await loadCredentials(o, env, logger);
   const routes = await loadRoutes(o, logger);
-  const config: GatewayConfigInput = {
+  const config = configFrom(o, env);
+  let running: RunningGateway;
+  if (workers > 1) {
+    // Only a multi-worker gateway loads node:cluster and the primary's IPC.
+    const { runPrimary } = await import('./cluster/primary.js');
+    running = await runPrimary({ config, workers, credentials, routes, logger, heapGrowingPercent: o.heapGrowingPercent });
+  } else {
+    running = await runSingle(config, credentials, routes, logger, o.heapGrowingPercent);
+  }
+  // One line on stdout for whoever started us (tests, scripts): where we listen.
+  process.stdout.write(`gateway listening tunnel=${running.tunnelPort} admin=${running.adminPort}${workers > 1 ? ` workers=${workers}` : ''}\n`);
+  return running;
+}
+
+/** The whole gateway in this process. */
+async function runSingle(config: GatewayConfigInput, credentials: CredentialSource, routes: RouteSource, logger: Logger, heapGrowingPercent: number): Promise<RunningGateway> {
+  const metrics = new GatewayMetrics();
+  const gateway = await startGateway(config, { credentials, routes, logger, metrics });
+  const stopGovernor = governHeapGrowth(() => metrics.bytesRelayed(), { ...HEAP_GROWTH_DEFAULTS, busyPercent: heapGrowingPercent });
+  let stopping: Promise<void> | undefined;
+  return {
+    logger,
+    tunnelPort: gateway.tunnelPort,
+    adminPort: gateway.adminPort,
+    stop: () => (stopping ??= gateway.drain().then(() => stopGovernor())),
+  };
+}
+
+/** The flags as a gateway configuration. */
+export function configFrom(o: GatewayOptions, env: NodeJS.ProcessEnv): GatewayConfigInput {
+  return {
     clusterName: o.clusterName,
     clusterDomain: o.clusterDomain,
     trustDomain: o.trustDomain,
@@ -100,17 +137,6 @@ export async function runGateway(o: GatewayOptions, env: NodeJS.ProcessEnv = pro
     ...(o.idleTimeoutMs !== undefined ? { idleTimeoutMs: o.idleTimeoutMs } : {}),
     ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
     ...(o.drainGraceSeconds !== undefined ? { drainGraceMs: Math.round(o.drainGraceSeconds * 1000) } : {}),
-  };
-  const metrics = new GatewayMetrics();
-  const gateway = await startGateway(config, { credentials, routes, logger, metrics });
-  const stopGovernor = governHeapGrowth(() => metrics.bytesRelayed(), { ...HEAP_GROWTH_DEFAULTS, busyPercent: o.heapGrowingPercent });
-  // One line on stdout for whoever started us (tests, scripts): where we listen.
-  process.stdout.write(`gateway listening tunnel=${gateway.tunnelPort} admin=${gateway.adminPort}\n`);
-  let stopping: Promise<void> | undefined;
-  return {
-    gateway,
-    logger,
-    stop: () => (stopping ??= gateway.drain().then(() => stopGovernor())),
   };
 }
 

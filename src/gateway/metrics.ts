@@ -2,7 +2,7 @@
 // figures (connections, tunnels opened, active tunnels, bytes) are tallied as plain numbers on a record
 // per label set and written into prom-client on scrape (`collect`), so neither the per-chunk nor the
 // per-connection hot path hashes labels (prom-client hashes the label object on every inc/dec).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.js';
 
 export type Direction = 'inbound' | 'outbound';
 

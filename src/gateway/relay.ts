@@ -3,6 +3,7 @@
 // END_STREAM), and resets propagated as resets. A chunk is handed on as is: no copies, no per-chunk
 // allocation beyond the Buffer the reader made.
 import type { Duplex } from 'node:stream';
+import { ErrorCode, type H2Stream } from '../h2/index.js';
 
 export interface RelayEnd {
   stream: Duplex;
@@ -55,7 +56,7 @@ export function relay(a: RelayEnd, b: RelayEnd, counts: RelayCounts, onDone: (ou
         if (!dst.destroyed) to.reset();
       } else if (!dst.destroyed && !dst.writableEnded) dst.end();
     };
-    // Node's Http2Stream.close(code) sends END_STREAM and then RST_STREAM (other peers may too), so an
+    // Node's Http2Stream.close(code) sends END_STREAM and then RST_STREAM (a peer may be Node), so an
     // HTTP/2 end waits one turn of the loop: if the RST follows, it is passed on as a reset, not a FIN.
     src.once('end', () => (from.wasReset ? setImmediate(passEnd) : passEnd()));
   };
@@ -109,16 +110,15 @@ export function socketEnd(s: import('node:net').Socket, raw: import('node:net').
   };
 }
 
-/** A RelayEnd for an HTTP/2 stream; a reset is a bare RST_STREAM. Node's `close(CONNECT_ERROR)` would
- * first send END_STREAM (the peer would see a clean FIN before the reset), so this destroys the stream
- * instead, which sends RST_STREAM(INTERNAL_ERROR) alone. */
-export function h2End(s: import('node:http2').Http2Stream): RelayEnd {
+/** A RelayEnd for an HTTP/2 stream (src/h2): a reset is a bare RST_STREAM(CONNECT_ERROR), as RFC 9113
+ * §8.5 has a CONNECT proxy signal a TCP connection that failed or was reset. */
+export function h2End(s: H2Stream): RelayEnd {
   return {
     stream: s,
     reset() {
-      if (!s.destroyed) s.destroy(new Error('tunnel reset by the other side'));
+      if (!s.destroyed) s.reset(ErrorCode.CONNECT_ERROR);
     },
-    closedAbnormally: () => (s.rstCode !== undefined && s.rstCode !== 0) || !(s.readableEnded && s.writableFinished),
-    wasReset: () => s.rstCode !== undefined && s.rstCode !== 0,
+    closedAbnormally: () => (s.rstCode !== undefined && s.rstCode !== ErrorCode.NO_ERROR) || !(s.readableEnded && s.writableFinished),
+    wasReset: () => s.rstCode !== undefined && s.rstCode !== ErrorCode.NO_ERROR,
   };
 }

@@ -24,7 +24,9 @@ export interface SessionOptions {
   connectionWindow?: number;
   /** SETTINGS_MAX_FRAME_SIZE we accept (default 64 KiB). */
   maxFrameSize?: number;
-  /** Bytes queued on the socket past which writers wait for 'drain' (default 256 KiB). */
+  /** Bytes queued on the socket past which writers wait for 'drain' (default: the socket's own mark, 16 KiB
+   * for a TLS socket): a writer waits for a large frame's write to complete rather than queueing more behind
+   * it, which Node would hand to TLS as one writev (a copy of everything queued). */
   socketHighWaterMark?: number;
   streamReadableHighWaterMark?: number;
   streamWritableHighWaterMark?: number;
@@ -67,6 +69,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
   goawaySent = -1;
   goawayReceived = -1;
   closed = false;
+  private holdFinish = false;
   closeError: H2Error | undefined;
   readonly resets: Budget;
   readonly control: Budget;
@@ -88,7 +91,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
     this.localStreamWindow = o.streamWindow ?? 4 * 1024 * 1024;
     this.localConnWindow = o.connectionWindow ?? 64 * 1024 * 1024;
     this.localMaxFrame = o.maxFrameSize ?? 64 * 1024;
-    this.out = new Sender(socket, o.socketHighWaterMark ?? 256 * 1024, this.limits.maxOutboundQueue);
+    this.out = new Sender(socket, o.socketHighWaterMark ?? socket.writableHighWaterMark, this.limits.maxOutboundQueue);
     this.streamOpts = { readableHighWaterMark: o.streamReadableHighWaterMark, writableHighWaterMark: o.streamWritableHighWaterMark };
     this.decoder = new Decoder(4096, this.limits.maxHeaderListSize);
     this.resets = new Budget(this.limits.resetBurst, this.limits.resetRate);
@@ -353,7 +356,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
 
   /** @internal */
   maybeFinish(): void {
-    if (this.closed || this.streams.size > 0) return;
+    if (this.closed || this.holdFinish || this.streams.size > 0) return;
     if (this.goawaySent >= 0 || this.goawayReceived >= 0) {
       // Our GOAWAY (or theirs) is out and nothing is left to finish.
       this.terminate(this.closeError);
@@ -376,6 +379,8 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
   peerGoaway(last: number, code: number, debug: string): void {
     this.goawayReceived = this.goawayReceived < 0 ? last : Math.min(last, this.goawayReceived);
     if (code !== ErrorCode.NO_ERROR) this.closeError = new H2Error('ERR_H2_SESSION_CLOSED', `the peer closed the connection${debug ? `: ${debug}` : ''}`, code);
+    // 'goaway' comes before 'close': the session does not finish while its refused streams leave.
+    this.holdFinish = true;
     for (const st of [...this.streams.values()]) {
       const ours = (st.id & 1) === (this.isServer ? 0 : 1);
       if (!ours || st.id <= last) continue;
@@ -383,6 +388,7 @@ export class H2Session extends EventEmitter<SessionEvents> implements StreamOwne
       this.remove(st);
       st.destroy(new H2Error('ERR_H2_REFUSED', `stream ${st.id} is above the peer's GOAWAY last-stream-id ${last}; retry it on another connection`, ErrorCode.REFUSED_STREAM));
     }
+    this.holdFinish = false;
     this.emit('goaway', code, last, debug);
     this.maybeFinish();
   }

@@ -4,13 +4,17 @@
 // `link` (link-reconciler.ts), `shadow` (shadow-reconciler.ts), `renew` (renew.ts). A restart at any point
 // converges to the same state, and the Link status is computed, never remembered (status.ts).
 import type { Registry } from 'prom-client';
-import { CLUSTER_LABEL, CONTROLLER_NAME, HEADLESS_PARENT_LABEL, MIRRORED_LABEL } from '../api/index.js';
+import { CLUSTER_LABEL, CONTROLLER_NAME, DEFAULT_TRUST_DOMAIN, HEADLESS_PARENT_LABEL, MIRRORED_LABEL } from '../api/index.js';
+import { ensureClusterProperties } from './cluster-id.js';
 import { Controller, EventRecorder, TerminalError, keyOf, kubeMetrics, realClock, type Clock, type KubeClient, type ReconcileContext, type ReconcileResult } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { MirrorCaches, targetOf } from './caches.js';
 import { recordedPorts } from './desired.js';
 import { ShadowProblems, statusSoon, type MirrorEnv } from './env.js';
-import { KeyError, decodeKey, encodeKey, linkKey, renewKey, shadowKey } from './keys.js';
+import { ExportReconciler } from './export-reconciler.js';
+import { ImportReconciler } from './import-reconciler.js';
+import { KeyError, decodeKey, encodeKey, exportKey, importKey, linkKey, renewKey, shadowKey } from './keys.js';
+import { enqueueAllMcs, remoteServiceChanged, wireMcsTriggers } from './mcs-triggers.js';
 import { LinkReconciler } from './link-reconciler.js';
 import { mirrorMetrics } from './metrics.js';
 import { shadowName } from './names.js';
@@ -25,6 +29,10 @@ import { enqueueShadowsOf, wireTriggers } from './triggers.js';
 
 export interface MirrorControllerOptions {
   client: KubeClient;
+  /** This cluster's id (the source-cluster of its MCS exports). */
+  clusterName: string;
+  /** The clusterset's id (ClusterProperty clusterset.k8s.io): the trust domain. */
+  clusterSet?: string;
   namespace: string;
   ports: PortAllocator;
   logger: Logger;
@@ -53,11 +61,15 @@ export class MirrorController {
   private readonly links: LinkReconciler;
   private readonly shadows: ShadowReconciler;
   private readonly renewals: RenewReconciler;
+  private readonly imports: ImportReconciler;
+  private readonly exports: ExportReconciler;
   private running = false;
+  private readonly clusterSet: string;
 
   constructor(opts: MirrorControllerOptions) {
     const clock = opts.clock ?? realClock;
     const log = opts.logger;
+    this.clusterSet = opts.clusterSet ?? DEFAULT_TRUST_DOMAIN;
     const km = kubeMetrics(opts.registry);
     const metrics = mirrorMetrics(opts.registry);
     this.controller = new Controller({
@@ -78,7 +90,12 @@ export class MirrorController {
       clock,
       backoffMaxMs: opts.remoteBackoffMaxMs,
       resyncPeriodMs: opts.resyncPeriodMs ?? RESYNC_MS,
-      onService: (_link, cluster, ns, name) => queue.add(encodeKey(shadowKey(cluster, ns, shadowName(name, cluster)))),
+      onService: (link, cluster, ns, name) => {
+        queue.add(encodeKey(shadowKey(cluster, ns, shadowName(name, cluster))));
+        remoteServiceChanged(this.env, link, ns, name);
+      },
+      onMcs: (_link, _cluster, ns, name, what) => queue.add(encodeKey(what === 'export' ? importKey(ns, name) : exportKey(ns, name))),
+      onMcsSynced: () => enqueueAllMcs(this.env),
       onSynced: (link, cluster) => {
         enqueueShadowsOf(this.env, link, cluster);
         statusSoon(this.env, link);
@@ -100,10 +117,12 @@ export class MirrorController {
         const cluster = target && targetOf(target);
         if (cluster) enqueueShadowsOf(this.env, link, cluster);
         statusSoon(this.env, link);
+        enqueueAllMcs(this.env); // gateway-mode imports' readiness follows the probe
       },
     });
     this.env = {
       client: opts.client,
+      clusterName: opts.clusterName,
       namespace: opts.namespace,
       caches: this.caches,
       remotes,
@@ -122,7 +141,10 @@ export class MirrorController {
     this.links = new LinkReconciler(this.env);
     this.shadows = new ShadowReconciler(this.env);
     this.renewals = new RenewReconciler(this.env);
+    this.imports = new ImportReconciler(this.env);
+    this.exports = new ExportReconciler(this.env);
     wireTriggers(this.env);
+    wireMcsTriggers(this.env);
   }
 
   /** Starts the local informers and waits for them (read-only: safe on a standby replica). */
@@ -160,6 +182,9 @@ export class MirrorController {
       const shadow = s.metadata?.labels?.[HEADLESS_PARENT_LABEL] ?? s.metadata?.name;
       if (cluster && shadow) this.env.queue.enqueue(shadowKey(cluster, s.metadata?.namespace ?? '', shadow));
     }
+    // Every import and local export: stale imports go once the remotes have synced.
+    enqueueAllMcs(this.env);
+    void ensureClusterProperties(this.env.client, this.env.clusterName, this.clusterSet, log);
   }
 
   async stop(): Promise<void> {
@@ -199,6 +224,10 @@ export class MirrorController {
         return this.renewals.reconcile(k.link, ctx);
       case 'shadow':
         return this.shadows.reconcile(k.cluster, k.namespace, k.name, ctx);
+      case 'import':
+        return this.imports.reconcile(k.namespace, k.name, ctx);
+      case 'export':
+        return this.exports.reconcile(k.namespace, k.name, ctx);
     }
   }
 }

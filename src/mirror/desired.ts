@@ -324,5 +324,6 @@ export function recordedPorts(shadow: Service): Array<{ key: string; port: numbe
   const parsed = parsePortMap(raw);
   if (!parsed.ok) return [];
   const key = `${shadow.metadata?.namespace ?? ''}/${shadow.metadata?.name ?? ''}`;
-  return parsed.entries.map((e) => ({ key: portKey(key, e.port, e.protocol, e.hostname), port: e.outboundPort }));
+  // A derived Service's (MCS import) entries name their cluster: `@<cluster>` in the key's last part.
+  return parsed.entries.map((e) => ({ key: portKey(key, e.port, e.protocol, e.hostname ?? (e.cluster ? `@${e.cluster}` : undefined)), port: e.outboundPort }));
 }

@@ -190,6 +190,8 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const mirror = new MirrorController({
+    clusterName: o.clusterName,
+    clusterSet: o.trustDomain,
     client,
     namespace: o.namespace,
     ports: new PortAllocator(range.min, range.max),

@@ -335,14 +335,14 @@ test('mesh export / unexport set and remove the export label; bad input is refus
   const b = await t.client(B);
   await b.create('/api/v1/namespaces', { metadata: { name: 'shop' } }).catch(() => undefined);
   await b.create('/api/v1/namespaces/shop/services', { metadata: { name: 'web' }, spec: { ports: [{ port: 80 }] } });
-  const ex = await t.mesh(['export', 'web', '-n', 'shop', '--context', B]);
+  const ex = await t.mesh(['export', 'web', '-n', 'shop', '--context', B, '--label']);
   assert.equal(ex.code, 0, ex.stderr);
   const label = async () => (await getOrNull(b, '/api/v1/namespaces/shop/services/web'))?.metadata as { labels?: Record<string, string> };
   assert.equal((await label()).labels?.['mirror.mesh.io/exported'], 'true');
   const flat = await t.mesh(['export', 'web', '-n', 'shop', '--context', B, '--mode', 'flat', '-o', 'json']);
   assert.equal(flat.code, 0, flat.stderr);
   assert.deepEqual(JSON.parse(flat.stdout), { context: B, namespace: 'shop', service: 'web', exported: 'flat', changed: true });
-  const un = await t.mesh(['unexport', 'web', '-n', 'shop', '--context', B]);
+  const un = await t.mesh(['unexport', 'web', '-n', 'shop', '--context', B, '--label']);
   assert.equal(un.code, 0, un.stderr);
   assert.equal((await label()).labels?.['mirror.mesh.io/exported'], undefined);
   const missing = await t.mesh(['export', 'nope', '-n', 'shop', '--context', B]);

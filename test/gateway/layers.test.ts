@@ -3,6 +3,7 @@
 // from certificate files loads at all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { importsFrom, type ImportEdge } from '../helpers/imports.js';
@@ -14,8 +15,8 @@ const gatewayFiles = (dir: string): string[] =>
 /** Direct imports of one file inside the repository. */
 const direct = (file: string): ImportEdge[] => importsFrom(file, { dynamic: true }).edges.filter((e) => e.from === file && e.to);
 
-test('pool/ sits below the tunnels: it imports errors, metrics, types, tls and the trust core only', () => {
-  const allowed = new Set(['src/gateway/errors.ts', 'src/gateway/metrics.ts', 'src/gateway/types.ts', 'src/gateway/tls.ts', 'src/trust/index.ts', 'src/log/index.ts']);
+test('pool/ sits below the tunnels: it imports errors, metrics, types, tls, the trust core and src/h2 only', () => {
+  const allowed = new Set(['src/gateway/errors.ts', 'src/gateway/metrics.ts', 'src/gateway/types.ts', 'src/gateway/tls.ts', 'src/trust/index.ts', 'src/log/index.ts', 'src/h2/index.ts']);
   const bad = gatewayFiles('pool').flatMap(direct).filter((e) => !e.to!.startsWith('src/gateway/pool/') && !allowed.has(e.to!));
   assert.deepEqual(bad.map((e) => `${e.from} → ${e.spec}`), []);
 });
@@ -43,6 +44,38 @@ test('a gateway from certificate files loads neither src/kube, src/identity, gRP
   const { edges } = importsFrom('src/gateway/index.ts');
   const heavy = edges.filter((e) => /^(@grpc\/|@kubernetes\/client-node|node-forge)/.test(e.spec) || /^src\/(kube|identity)\//.test(e.to ?? ''));
   assert.deepEqual(heavy.map((e) => `${e.from} → ${e.spec}`), []);
+});
+
+test("node:http2 is not on the gateway's data path: both tunnel ends speak HTTP/2 through src/h2", () => {
+  const { edges } = importsFrom('src/gateway/index.ts');
+  assert.deepEqual(edges.filter((e) => /^(node:)?http2$/.test(e.spec)).map((e) => `${e.from} → ${e.spec}`), []);
+  assert.ok(edges.some((e) => e.to === 'src/h2/index.ts'), 'the gateway reaches src/h2');
+});
+
+test('a gateway from files loads only the prom-client pieces it uses, and yaml only for a route file that is not JSON', () => {
+  // In a fresh Node process, as `mesh gateway` loads it: the packages in require's cache (CommonJS packages
+  // imported from ESM land there too) after importing the command, then after parsing each kind of route file.
+  const script = `
+    import { createRequire } from 'node:module';
+    const cache = () => Object.keys(createRequire(import.meta.url).cache).map((k) => k.replace(/^.*node_modules\\//, '')).filter((k) => /^(prom-client|yaml)\\//.test(k)).sort();
+    const seen = [];
+    await import('./dist/src/cli/cmd-gateway.js');
+    seen.push(cache());
+    const { parseRouteFile } = await import('./dist/src/gateway/static-source.js');
+    parseRouteFile('{"remotes":[]}', 'routes.json');
+    seen.push(cache());
+    parseRouteFile('remotes: []\\n', 'routes.yaml');
+    seen.push(cache());
+    process.stdout.write(JSON.stringify(seen));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: repoRoot, encoding: 'utf8' });
+  const [atImport, afterJson, afterYaml] = JSON.parse(out) as string[][];
+  const pieces = ['registry', 'counter', 'gauge', 'histogram'].map((p) => `prom-client/lib/${p}.js`);
+  for (const p of pieces) assert.ok(atImport!.includes(p), `${p} loaded`);
+  for (const p of ['prom-client/index.js', 'prom-client/lib/pushgateway.js', 'prom-client/lib/summary.js', 'prom-client/lib/defaultMetrics.js', 'prom-client/lib/cluster.js']) {
+    assert.ok(!atImport!.includes(p), `${p} not loaded`);
+  }
+  assert.deepEqual(afterJson!.filter((k) => k.startsWith('yaml/')), [], 'a JSON route file does not load yaml');
+  assert.ok(afterYaml!.some((k) => k.startsWith('yaml/')), 'a YAML route file loads yaml');
 });
 
 function readText(f: string): string {

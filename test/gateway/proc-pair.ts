@@ -31,7 +31,7 @@ export interface ProcPair {
   cleanup(): void;
 }
 
-export async function startProcPair(upstreams: Upstream[], extraArgs: { a?: string[]; b?: string[] } = {}): Promise<ProcPair> {
+export async function startProcPair(upstreams: Upstream[], extraArgs: { a?: string[]; b?: string[] } = {}, env: NodeJS.ProcessEnv = {}): Promise<ProcPair> {
   const pki = createPki();
   const dir = mkdtempSync(join(tmpdir(), 'gw-proc-'));
   const bCreds = writeCredentials(pki.leaf('cluster-b'), mkdtempSync(join(dir, 'b-')));
@@ -43,7 +43,7 @@ export async function startProcPair(upstreams: Upstream[], extraArgs: { a?: stri
   const bTunnelPort = await freePort();
   const common = ['--host', '127.0.0.1', '--outbound-ports', '1024-65535', '--idle-timeout-ms', '60000'];
   const startB = async () => {
-    const b = startMesh(['gateway', '--cluster-name', 'cluster-b', '--tunnel-port', String(bTunnelPort), '--admin-port', '0', '--cert', bCreds.cert, '--key', bCreds.key, '--bundle', bCreds.bundle, '--routes', join(dir, 'b.yaml'), ...common, ...(extraArgs.b ?? [])]);
+    const b = startMesh(['gateway', '--cluster-name', 'cluster-b', '--tunnel-port', String(bTunnelPort), '--admin-port', '0', '--cert', bCreds.cert, '--key', bCreds.key, '--bundle', bCreds.bundle, '--routes', join(dir, 'b.yaml'), ...common, ...(extraArgs.b ?? [])], env);
     await b.waitFor(/gateway listening tunnel=\d+ admin=\d+/);
     return b;
   };
@@ -62,7 +62,7 @@ export async function startProcPair(upstreams: Upstream[], extraArgs: { a?: stri
     }
   }
   writeFileSync(join(dir, 'a.yaml'), JSON.stringify({ outbound, remotes } satisfies RouteFile));
-  const a = startMesh(['gateway', '--cluster-name', 'cluster-a', '--tunnel-port', '0', '--admin-port', '0', '--cert', aCreds.cert, '--key', aCreds.key, '--bundle', aCreds.bundle, '--routes', join(dir, 'a.yaml'), ...common, ...(extraArgs.a ?? [])]);
+  const a = startMesh(['gateway', '--cluster-name', 'cluster-a', '--tunnel-port', '0', '--admin-port', '0', '--cert', aCreds.cert, '--key', aCreds.key, '--bundle', aCreds.bundle, '--routes', join(dir, 'a.yaml'), ...common, ...(extraArgs.a ?? [])], env);
   const aAdminPort = Number((await a.waitFor(/gateway listening tunnel=\d+ admin=(\d+)/))[1]);
   await a.waitFor(new RegExp(`outbound listener open.*"outboundPort":${[...ports.values()].at(-1)}`));
   return {

@@ -61,7 +61,7 @@ before(async () => {
     { name: 'web', port: ports.http },
     { name: 'h2c', port: ports.h2 },
     { name: 'grpc', port: ports.grpc, servicePort: 9090 },
-  ], { a: ['--drain-grace-seconds', '1.5'] });
+  ], { a: ['--drain-grace-seconds', '4'] });
 });
 
 after(async () => {

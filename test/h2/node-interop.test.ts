@@ -216,6 +216,25 @@ test('GOAWAY from Node: open tunnels finish, streams above last-stream-id are re
   await new Promise((r) => (c.closed ? r(undefined) : c.once('close', r)));
 });
 
+test("regression: a GOAWAY that refuses the session's last streams emits 'goaway' before 'close' (a pool reconnects on 'goaway')", async () => {
+  const node = await nodeServer();
+  const c = await ourClient(node.port);
+  const first = c.request({ ':method': 'CONNECT', ':authority': AUTH });
+  await response(first);
+  first.end();
+  await collect(first);
+  const above = c.request({ ':method': 'CONNECT', ':authority': AUTH });
+  above.on('error', () => {});
+  await response(above);
+  const order: string[] = [];
+  c.once('goaway', () => order.push(c.closed ? 'goaway after close' : 'goaway'));
+  const closed = new Promise((r) => c.once('close', () => r(order.push('close'))));
+  // Every stream left is above the last-stream-id: refusing them empties the session.
+  for (const s of node.sessions) s.goaway(http2.constants.NGHTTP2_NO_ERROR, first.id);
+  await closed;
+  assert.deepEqual(order, ['goaway', 'close']);
+});
+
 test('GOAWAY from us: Node\'s open tunnel finishes, Node opens no new stream, the connection closes', async () => {
   const ours = await oursServer();
   const c = nodeClient(ours.port);

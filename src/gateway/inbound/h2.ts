@@ -1,9 +1,10 @@
-// The HTTP/2 transport of the tunnel port (ALPN h2): one server session per authenticated connection,
-// made with http2.performServerHandshake so the peer is bound to its session by the closure that handles
-// its streams (no hand-off through a shared field, no private Node fields). A CONNECT stream becomes an
-// InboundTunnel; GET /live answers the mirror's probe; any other request is refused as NOT_CONNECT.
-import http2 from 'node:http2';
+// The HTTP/2 transport of the tunnel port (ALPN h2), on src/h2: one server session per authenticated
+// connection, so the peer is bound to its session by the closure that handles its streams. A CONNECT
+// stream becomes an InboundTunnel; GET /live answers the mirror's probe; any other request is refused as
+// NOT_CONNECT. No node:http2 here: its session pauses and resumes the TLS socket around every write and
+// makes an AsyncResource per stream (src/h2/README.md).
 import type tls from 'node:tls';
+import { accept, type H2Session, type H2Stream, type Headers } from '../../h2/index.js';
 import { GatewayError, statusFor, type GatewayErrorCode } from '../errors.js';
 import { h2End, type RelayEnd } from '../relay.js';
 import type { AuthenticatedPeer, AuthorizedTunnel } from './authorize.js';
@@ -12,7 +13,7 @@ import { InboundTunnel, type InboundRequest, type InboundTunnelDeps } from './tu
 /** A CONNECT stream as a tunnel request. */
 class H2Request implements InboundRequest {
   constructor(
-    private readonly stream: http2.ServerHttp2Stream,
+    private readonly stream: H2Stream,
     readonly authority: string | undefined,
   ) {}
 
@@ -21,7 +22,7 @@ class H2Request implements InboundRequest {
   }
 
   open(_auth: AuthorizedTunnel): RelayEnd {
-    this.stream.respond({ ':status': 200 }, { endStream: false });
+    this.stream.respond({ ':status': 200 });
     return h2End(this.stream);
   }
 
@@ -33,26 +34,22 @@ class H2Request implements InboundRequest {
 }
 
 /** Serves HTTP/2 on an authenticated TLS connection; returns its session (for drain and hard stop). */
-export function serveH2(sock: tls.TLSSocket, peer: AuthenticatedPeer, deps: InboundTunnelDeps): http2.ServerHttp2Session {
+export function serveH2(sock: tls.TLSSocket, peer: AuthenticatedPeer, deps: InboundTunnelDeps): H2Session {
   const c = deps.config;
-  // The listener allows half-open sockets (the pipe transport relays FIN); an HTTP/2 connection whose
-  // peer sent FIN can receive nothing more, so it is closed rather than left half-open.
-  sock.once('end', () => sock.destroy());
-  const session = http2.performServerHandshake(sock, {
-    maxSessionMemory: 256,
-    settings: { initialWindowSize: c.streamWindow, maxConcurrentStreams: c.maxStreamsPerConnection, maxFrameSize: 64 * 1024 },
+  const session = accept(sock, {
+    streamWindow: c.streamWindow,
+    connectionWindow: c.connectionWindow,
+    maxFrameSize: 64 * 1024,
+    limits: { maxConcurrentStreams: c.maxStreamsPerConnection },
   });
-  session.on('error', (err) => deps.logger.debug('inbound session error', { peer: peer.id?.uri, error: err.message }));
+  session.on('close', (err) => {
+    if (err) deps.logger.debug('inbound session closed', { peer: peer.id?.uri, error: err.message, code: err.code });
+  });
   session.on('stream', (stream, headers) => onStream(stream, headers, peer, deps));
-  try {
-    session.setLocalWindowSize(c.connectionWindow);
-  } catch {
-    // Session already gone.
-  }
   return session;
 }
 
-function onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, peer: AuthenticatedPeer, deps: InboundTunnelDeps): void {
+function onStream(stream: H2Stream, headers: Headers, peer: AuthenticatedPeer, deps: InboundTunnelDeps): void {
   stream.on('error', noop);
   const method = headers[':method'];
   if (method === 'GET' && headers[':path'] === '/live') {

@@ -6,7 +6,7 @@
 // an IP, the API server or our own admin port can never be named.
 import net from 'node:net';
 import tls from 'node:tls';
-import type http2 from 'node:http2';
+import type { H2Session } from '../../h2/index.js';
 import { verifiedPeer, type VerifiedPeer } from '../../trust/index.js';
 import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
@@ -15,6 +15,7 @@ import { ALPN_H2, ALPN_PIPE, secureOptions } from '../tls.js';
 import type { Credentials } from '../types.js';
 import type { AuthenticatedPeer, InboundPolicy } from './authorize.js';
 import { serveH2 } from './h2.js';
+import { IdleSweep } from '../idle.js';
 import { servePipe } from './pipe.js';
 import type { InboundLoad, InboundTunnelDeps } from './tunnel.js';
 
@@ -23,6 +24,8 @@ export interface InboundDeps {
   logger: Logger;
   metrics: GatewayMetrics;
   policy: () => InboundPolicy;
+  /** Session-ticket keys shared across workers (else each process makes its own). */
+  ticketKeys?: Buffer;
 }
 
 /** A TCP connection between accept and the end of its handshake. */
@@ -36,7 +39,7 @@ export class InboundServer {
   /** Accepted connections by their 4-tuple: Node hands a server TLSSocket no public link to the TCP socket
    * under it, and a reset must be a TCP RST on that socket. */
   private readonly accepted = new Map<string, Accepted>();
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sessions = new Set<H2Session>();
   private readonly sockets = new Set<net.Socket>();
   /** tls-pipe connections still waiting for their header (the remote's warm pool). */
   private readonly idlePipes = new Set<tls.TLSSocket>();
@@ -45,7 +48,7 @@ export class InboundServer {
 
   constructor(private readonly d: InboundDeps) {
     const c = d.config;
-    this.tunnelDeps = { config: c, logger: d.logger, metrics: d.metrics, policy: d.policy, load: this.load };
+    this.tunnelDeps = { config: c, logger: d.logger, metrics: d.metrics, policy: d.policy, load: this.load, idle: new IdleSweep(c.idleTimeoutMs) };
     // tls.Server (not a TLSSocket over net.Server): only it verifies the client chain, and it hands on a
     // socket with nothing read ahead.
     this.server = tls.createServer({
@@ -65,6 +68,7 @@ export class InboundServer {
       // With a listener here Node leaves the socket open: close it.
       sock.destroy();
     });
+    if (d.ticketKeys) this.server.setTicketKeys(d.ticketKeys);
     this.server.maxConnections = c.maxInboundConnections;
     this.server.on('drop', (info) => {
       d.metrics.refuse('inbound', 'OVERLOADED');
@@ -79,7 +83,7 @@ export class InboundServer {
 
   /** New certificate / bundle for new handshakes; established connections keep theirs. */
   setCredentials(c: Credentials): void {
-    this.server.setSecureContext(secureOptions(c));
+    this.server.setSecureContext({ ...secureOptions(c), ...(this.d.ticketKeys ? { ticketKeys: this.d.ticketKeys } : {}) });
   }
 
   listen(): Promise<number> {

@@ -10,6 +10,7 @@ import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { ByteTally, GatewayMetrics, TunnelLabels } from '../metrics.js';
+import type { IdleSweep } from '../idle.js';
 import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import type { Backend, ExportedService } from '../types.js';
 import { authorize, linkedCluster, type AuthenticatedPeer, type AuthorizedTunnel, type InboundPolicy } from './authorize.js';
@@ -44,6 +45,8 @@ export interface InboundTunnelDeps {
   metrics: GatewayMetrics;
   policy: () => InboundPolicy;
   load: InboundLoad;
+  /** Closes tunnels without bytes for config.idleTimeoutMs (one coarse timer, not one per socket). */
+  idle: IdleSweep;
 }
 
 type Ending =
@@ -93,17 +96,20 @@ export class InboundTunnel {
       upstream.destroy();
       return this.end({ kind: 'abandoned' });
     }
-    const { config: c, metrics, logger } = this.d;
+    const { metrics, logger } = this.d;
     const down = this.req.open(auth);
     this.st = 'relaying';
     const labels: TunnelLabels = { direction: 'inbound', remote_cluster: auth.remoteCluster, namespace: auth.service.namespace, service: auth.service.name };
     this.tally = metrics.openTunnel(labels);
     this.d.load.active++;
-    upstream.setTimeout(c.idleTimeoutMs, () => {
+    const unwatch = this.d.idle.watch(this.tally, () => {
       down.reset();
       upstream.destroy();
     });
-    relay(down, socketEnd(upstream), this.tally, () => this.end({ kind: 'relayed' }));
+    relay(down, socketEnd(upstream), this.tally, () => {
+      unwatch();
+      this.end({ kind: 'relayed' });
+    });
     // Per-tunnel hot path: winston builds and pipes the entry even when the level drops it.
     if (logger.isDebugEnabled()) logger.debug('inbound tunnel open', { peer: this.peer.id?.uri, namespace: labels.namespace, service: labels.service, backend: `${backend.address}:${backend.port}` });
   }

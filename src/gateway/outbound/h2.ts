@@ -1,14 +1,13 @@
 // The connect transport: a tunnel request is an HTTP/2 CONNECT stream on a pooled mTLS session to the
-// remote gateway. A warm session opens the stream in the same turn as the client's accept (no promise hop).
-import http2 from 'node:http2';
+// remote gateway (src/h2). A warm session opens the stream in the same turn as the client's accept (no
+// promise hop).
+import { ErrorCode, type H2Session, type H2Stream, type Headers } from '../../h2/index.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
 import { h2End } from '../relay.js';
 import type { H2Pool } from '../pool/h2-pool.js';
 import type { RemoteGateway } from '../types.js';
 import type { EarlyBytes } from './early.js';
 import type { PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
-
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 export class H2Transport implements TunnelTransport {
   readonly kind = 'connect' as const;
@@ -42,8 +41,8 @@ export class H2Transport implements TunnelTransport {
 /** One CONNECT request: reports opened or failed once, then nothing. */
 class H2Request implements PendingRequest {
   private done = false;
-  private stream: http2.ClientHttp2Stream | undefined;
-  private session: http2.ClientHttp2Session | undefined;
+  private stream: H2Stream | undefined;
+  private session: H2Session | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -54,11 +53,11 @@ class H2Request implements PendingRequest {
     private readonly timeoutMs: number,
   ) {}
 
-  open(session: http2.ClientHttp2Session): void {
+  open(session: H2Session): void {
     if (this.done) return;
-    let s: http2.ClientHttp2Stream;
+    let s: H2Stream;
     try {
-      s = session.request({ ':method': 'CONNECT', ':authority': this.authority }, { endStream: false });
+      s = session.request({ ':method': 'CONNECT', ':authority': this.authority });
     } catch (err) {
       // The session went away between pick and request (GOAWAY, closed): nothing was sent.
       return this.fail('REMOTE_UNAVAILABLE', (err as Error).message, true);
@@ -84,7 +83,7 @@ class H2Request implements PendingRequest {
     this.abort();
   }
 
-  private readonly onResponse = (headers: http2.IncomingHttpHeaders): void => {
+  private readonly onResponse = (headers: Headers): void => {
     clearTimeout(this.timer);
     const s = this.stream!;
     if (this.done) return;
@@ -96,7 +95,7 @@ class H2Request implements PendingRequest {
       return;
     }
     const reason = String(headers['mesh-refusal-reason'] ?? `HTTP ${status}`);
-    s.close(NGHTTP2_CANCEL);
+    s.reset(ErrorCode.CANCEL);
     // A draining replica refused before dialling the target: another one will take it.
     this.fail('REMOTE_REFUSED', `remote gateway refused the tunnel: ${status} ${reason}`, reason === 'DRAINING');
   };
@@ -108,7 +107,7 @@ class H2Request implements PendingRequest {
     if (this.done) return;
     const s = this.stream!;
     const session = this.session!;
-    const unprocessed = s.rstCode === NGHTTP2_REFUSED_STREAM || session.closed || session.destroyed;
+    const unprocessed = s.rstCode === ErrorCode.REFUSED_STREAM || session.closed;
     this.fail('REMOTE_UNAVAILABLE', `the remote gateway closed the tunnel request before answering (rst ${String(s.rstCode)})`, unprocessed);
   };
 
@@ -120,7 +119,7 @@ class H2Request implements PendingRequest {
 
   private abort(): void {
     clearTimeout(this.timer);
-    if (this.stream && !this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+    if (this.stream && !this.stream.destroyed) this.stream.reset(ErrorCode.CANCEL);
   }
 
   private fail(code: GatewayErrorCode, message: string, replayable: boolean): void {

@@ -12,6 +12,7 @@ import { resolveOutbound } from '../routing.js';
 import type { OutboundRoute, RemoteGateway, Transport } from '../types.js';
 import { H2Pool } from '../pool/h2-pool.js';
 import { PipePool } from '../pool/pipe-pool.js';
+import { IdleSweep } from '../idle.js';
 import { H2Transport } from './h2.js';
 import { PipeTransport } from './pipe.js';
 import type { TunnelTransport } from './transport.js';
@@ -45,7 +46,7 @@ export class Outbound {
   private draining = false;
 
   constructor(private readonly d: OutboundDeps) {
-    this.tunnelDeps = { config: d.config, logger: d.logger, metrics: d.metrics, load: this.load };
+    this.tunnelDeps = { config: d.config, logger: d.logger, metrics: d.metrics, load: this.load, idle: new IdleSweep(d.config.idleTimeoutMs) };
   }
 
   /** Tunnels open now. */

@@ -16,6 +16,7 @@ import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { ByteTally, GatewayMetrics, TunnelLabels } from '../metrics.js';
+import type { IdleSweep } from '../idle.js';
 import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import { formatAuthority } from '../routing.js';
 import type { OutboundRoute, RemoteGateway } from '../types.js';
@@ -30,6 +31,8 @@ export interface OutboundTunnelDeps {
   metrics: GatewayMetrics;
   /** Tunnels open now on this gateway's outbound side (the tunnel limit and the drain wait on it). */
   load: { active: number };
+  /** Closes tunnels without bytes for config.idleTimeoutMs (one coarse timer, not one per socket). */
+  idle: IdleSweep;
 }
 
 type Ending =
@@ -47,6 +50,7 @@ export class OutboundTunnel implements RequestEvents {
   private pending: PendingRequest | undefined;
   private replayed = false;
   private started = 0;
+  private unwatch: (() => void) | undefined;
 
   constructor(
     private readonly local: net.Socket,
@@ -67,7 +71,7 @@ export class OutboundTunnel implements RequestEvents {
     this.started = performance.now();
     this.tally = metrics.openTunnel(labels);
     this.d.load.active++;
-    this.local.setTimeout(c.idleTimeoutMs, this.onIdle);
+    this.unwatch = this.d.idle.watch(this.tally, this.onIdle);
     this.early = new EarlyBytes(this.local, this.tally);
     this.early.onLocalGone(this.onLocalGone);
     this.send();
@@ -134,6 +138,7 @@ export class OutboundTunnel implements RequestEvents {
     if (was === 'closed') return;
     this.st = 'closed';
     this.pending = undefined;
+    this.unwatch?.();
     this.early?.detach();
     this.early = undefined;
     const { metrics, logger } = this.d;

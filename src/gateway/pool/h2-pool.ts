@@ -4,8 +4,10 @@
 // success), trying the next address after each failure. New streams go to the ready session with the
 // fewest open streams. When no slot is ready and none is connecting, acquire() fails at once (callers
 // reset their client instead of hanging), so a dead remote costs a client one RST, not a timeout.
-import http2 from 'node:http2';
+// A session that got a GOAWAY leaves its slot at once (retiring: its streams finish, then it closes) and
+// the slot reconnects. Sessions are src/h2's: no node:http2 on the data path.
 import type tls from 'node:tls';
+import { connect as h2connect, type H2Session, type H2Stream } from '../../h2/index.js';
 import type { Logger } from '../../log/index.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -29,7 +31,7 @@ export interface PoolOptions {
 
 interface Slot {
   state: 'connecting' | 'ready' | 'backoff' | 'closed';
-  session?: http2.ClientHttp2Session;
+  session?: H2Session;
   streams: number;
   backoffMs: number;
   addressIndex: number;
@@ -40,7 +42,7 @@ export class H2Pool {
   private readonly slots: Slot[] = [];
   private waiters: Array<(err?: Error) => void> = [];
   /** Sessions that got a GOAWAY: their streams finish, then they close; a hard close destroys them. */
-  private readonly retiring = new Set<http2.ClientHttp2Session>();
+  private readonly retiring = new Set<H2Session>();
   private closed = false;
 
   constructor(
@@ -70,7 +72,7 @@ export class H2Pool {
   }
 
   /** A session for one new stream; the caller must call release() when the stream closes. */
-  acquire(): Promise<http2.ClientHttp2Session> {
+  acquire(): Promise<H2Session> {
     const s = this.pick();
     if (s) return Promise.resolve(s);
     if (this.closed) return Promise.reject(new GatewayError('REMOTE_UNAVAILABLE', `pool to ${this.remote.cluster} is closed`));
@@ -91,7 +93,7 @@ export class H2Pool {
   }
 
   /** Account a stream on its session (for least-loaded picking). */
-  track(session: http2.ClientHttp2Session, stream: http2.ClientHttp2Stream): void {
+  track(session: H2Session, stream: H2Stream): void {
     const slot = this.slots.find((s) => s.session === session);
     if (!slot) return;
     slot.streams++;
@@ -100,10 +102,10 @@ export class H2Pool {
   }
 
   /** The ready session with the fewest open streams, if any (acquire() without the promise). */
-  pick(): http2.ClientHttp2Session | undefined {
+  pick(): H2Session | undefined {
     let best: Slot | undefined;
     for (const s of this.slots) {
-      if (s.state !== 'ready' || !s.session || s.session.closed || s.session.destroyed) continue;
+      if (s.state !== 'ready' || !s.session || !s.session.available) continue;
       if (!best || s.streams < best.streams) best = s;
     }
     return best?.session;
@@ -127,36 +129,27 @@ export class H2Pool {
           return;
         }
         this.o.metrics.handshake.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
-        const session = http2.connect(`https://${address}:${r.port}`, {
-          createConnection: () => sock,
-          maxSessionMemory: 256,
-          settings: { enablePush: false, initialWindowSize: this.o.streamWindow, maxFrameSize: 64 * 1024 },
-        });
+        const session = h2connect(sock, { streamWindow: this.o.streamWindow, connectionWindow: this.o.connectionWindow, maxFrameSize: 64 * 1024 });
         slot.session = session;
         slot.streams = 0;
-        session.on('error', (err) => this.o.logger.debug('pool session error', { remoteCluster: r.cluster, address, error: err.message }));
-        session.once('connect', () => {
-          try {
-            session.setLocalWindowSize(this.o.connectionWindow);
-          } catch {
-            // closed meanwhile
-          }
-        });
         // GOAWAY (remote draining): its live streams finish on this session, but new streams need a new
         // connection now (through the Service, to a replica that is not draining). Waiting for the close and
         // a backoff left the pool with no usable slot, so tunnels opened meanwhile were refused.
         session.once('goaway', () => {
           if (slot.session !== session) return;
-          // Closes once its live streams are done (Node leaves it open otherwise, and the remote too).
-          this.retiring.add(session);
-          session.once('close', () => this.retiring.delete(session));
-          session.close();
+          // Out of the slot first: closing a session with no streams left ends it at once (its 'close'
+          // must not count as the slot's connection lost).
           slot.session = undefined;
           slot.state = 'backoff';
+          this.retiring.add(session);
+          session.once('close', () => this.retiring.delete(session));
+          // Closes once its live streams are done (the remote leaves it open otherwise).
+          session.close();
           this.gauge();
           if (!this.closed) this.connect(slot);
         });
-        session.once('close', () => {
+        session.once('close', (err) => {
+          if (err) this.o.logger.debug('pool session closed', { remoteCluster: r.cluster, address, error: err.message, code: err.code });
           if (slot.session !== session) return;
           slot.session = undefined;
           this.gauge();

@@ -11,7 +11,7 @@ import { createIssuer, createRoot, generateKeyPair, issueLeaf, readRoot, spiffeI
 import { DEMO_NS } from '../../../src/demo/index.js';
 import { clusterName, podIPs, probeGateway, type Scenario, type ScenarioContext } from './context.js';
 
-function writeLeaf(dir: string, name: string, root: CertificateAuthority): { cert: string; key: string } {
+export function writeLeaf(dir: string, name: string, root: CertificateAuthority): { cert: string; key: string } {
   const issuer = createIssuer({ root, clusterName: `intruder-${name}` });
   const kp = generateKeyPair();
   const leaf = issueLeaf({ issuer, identity: spiffeId(root.trustDomain, 'mesh-system', 'mesh-gateway'), publicKey: kp.publicKey });
