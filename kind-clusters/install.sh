@@ -18,5 +18,5 @@ if [ ! -f "$TRUST_DIR/root.crt" ] || [ "$DRY_RUN" -eq 1 ]; then
 fi
 for ((i = 0; i < CLUSTERS; i++)); do
   run "${MESH[@]}" install "$(context_name "$i")" --cluster-name "$(cluster_name "$i")" \
-    --trust-root "$TRUST_DIR" --gateway-service-type NodePort --image "$IMAGE"
+    --trust-root "$TRUST_DIR" --gateway-service-type NodePort --image "$IMAGE" --patch-coredns
 done

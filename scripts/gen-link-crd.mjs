@@ -1,8 +1,13 @@
-// Writes manifests/crds/link.yaml from the Link's zod schema (src/api) through src/mirror/crd.ts.
-// Run after `npm run build`; test/mirror/crd.test.ts fails while the file differs from what this writes.
+// Writes manifests/crds/ from the zod schemas (src/api) through src/mirror/crd.ts (Link) and
+// src/mirror/mcs-crd.ts (ServiceExport, ServiceImport, ClusterProperty). Run after `npm run build`;
+// test/mirror/crd.test.ts fails while a file differs from what this writes.
 import { writeFileSync } from 'node:fs';
 
 const { linkCrdYaml } = await import('../dist/src/mirror/crd.js');
-const target = new URL('../manifests/crds/link.yaml', import.meta.url);
-writeFileSync(target, linkCrdYaml());
-console.log(`wrote ${target.pathname}`);
+const { mcsCrdFiles } = await import('../dist/src/mirror/mcs-crd.js');
+const files = { 'link.yaml': linkCrdYaml(), ...mcsCrdFiles() };
+for (const [name, text] of Object.entries(files)) {
+  const target = new URL(`../manifests/crds/${name}`, import.meta.url);
+  writeFileSync(target, text);
+  console.log(`wrote ${target.pathname}`);
+}

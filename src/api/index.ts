@@ -44,3 +44,4 @@ export {
   type OutboundRoutes,
   type ParsedRoutes,
 } from './routes.js';
+export * from './mcs.js';

@@ -10,7 +10,15 @@ export const dnsSubdomainSchema = z
   .string()
   .max(253)
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS name');
-const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m)$/, 'must be a duration such as 500ms, 3s or 1m');
+/**
+ * Probe durations, bounded in the pattern itself so that the CRD (generated from this schema) refuses what
+ * zod refuses: a period of at least 1 s (`0ms` made the prober a flood of mTLS handshakes) and a positive
+ * timeout, each below 1,000 minutes (a timer past 2^31 ms fires at once in Node).
+ */
+const probePeriod = z.string().regex(/^([1-9]\d{3,5}ms|[1-9]\d{0,3}(\.\d+)?s|[1-9]\d{0,2}(\.\d+)?m)$/, 'must be a duration from 1s to 999m, such as 3s, 1500ms or 1m');
+const probeTimeout = z
+  .string()
+  .regex(/^([1-9]\d{0,5}ms|([1-9]\d{0,3}(\.\d+)?|0\.\d*[1-9]\d*)s|[1-9]\d{0,2}(\.\d+)?m)$/, 'must be a positive duration below 1000m, such as 500ms or 2s');
 export const portSchema = z.number().int().min(1).max(65535);
 const hostOrIp = z.string().min(1).max(253).regex(/^[A-Za-z0-9.:-]+$/, 'must be an IP address or a hostname');
 /** A SPIFFE id as a Link names a peer: the full parse and trust-domain checks live in src/trust. */
@@ -51,11 +59,13 @@ export const linkSpecSchema = z
       .object({
         path: z.string().startsWith('/').default(DEFAULT_PROBE.path),
         port: portSchema.optional(),
-        period: duration.default(DEFAULT_PROBE.period),
-        timeout: duration.default(DEFAULT_PROBE.timeout),
+        period: probePeriod.default(DEFAULT_PROBE.period),
+        timeout: probeTimeout.default(DEFAULT_PROBE.timeout),
         failureThreshold: z.number().int().min(1).max(100).default(DEFAULT_PROBE.failureThreshold),
       })
       .strict()
+      // A probe that may outlast its period overlaps the next one. Not expressible in the CRD: the mirror reports it.
+      .refine((p) => durationMs(p.timeout) < durationMs(p.period), { message: 'timeout must be shorter than period', path: ['timeout'] })
       .default({ ...DEFAULT_PROBE }),
     selector: labelSelectorSchema.default(DEFAULT_GATEWAY_SELECTOR),
     flatSelector: labelSelectorSchema.default(DEFAULT_FLAT_SELECTOR),

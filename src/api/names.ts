@@ -13,6 +13,12 @@ export const LINK_FINALIZER = 'multicluster.mesh.io/mirror-cleanup';
 // --- defaults ------------------------------------------------------------------------------------------
 export const DEFAULT_TRUST_DOMAIN = 'mesh.local';
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+/** Version of the MCS DNS schema we implement (`dns-version.clusterset.local` TXT). */
+export const MCS_DNS_SCHEMA_VERSION = '1.0.0';
+/** The `mesh dns` Deployment/Service in mesh-system that answers `clusterset.local` for CoreDNS in real clusters. */
+export const MESH_DNS_NAME = 'mesh-dns';
+/** Port `mesh dns` listens on in its pod (unprivileged; the Service maps 53 to it). */
+export const MESH_DNS_PORT = 5353;
 /** The east-west gateway's inbound mutual-TLS tunnel port. */
 export const GATEWAY_TUNNEL_PORT = 4143;
 /** The gateway's admin port: /live, /ready, /metrics. */
@@ -35,8 +41,19 @@ export const TRUST_ROOTS_KEY = 'ca-bundle.crt';
 /** Key of a link credentials Secret holding the kubeconfig for the target cluster. */
 export const CREDENTIALS_KUBECONFIG_KEY = 'kubeconfig';
 export const credentialsSecretName = (target: string): string => `cluster-credentials-${target}`;
+/** Lifetime of a link token (`mesh link` asks for it; the controller renews at most this long: a stolen
+ * token that minted itself a longer one is replaced by a bounded one at its first renewal). */
+export const LINK_TOKEN_TTL_SECONDS = 24 * 3600;
+/** Names of the ServiceAccounts source clusters' mirrors use in the mesh namespace of a target cluster. */
+export const LINK_SERVICE_ACCOUNT_PREFIX = 'mesh-link-';
 /** The ServiceAccount a source cluster's mirror uses in the target cluster. */
-export const linkServiceAccountName = (source: string): string => `mesh-link-${source}`;
+export const linkServiceAccountName = (source: string): string => `${LINK_SERVICE_ACCOUNT_PREFIX}${source}`;
+/**
+ * A link credential (a `mesh-link-*` ServiceAccount in the mesh namespace): it reads Services for another
+ * cluster's mirror and is never a workload identity (the Identity service refuses it).
+ */
+export const isLinkServiceAccount = (namespace: string, name: string, meshNamespace: string = MESH_NAMESPACE): boolean =>
+  namespace === meshNamespace && name.startsWith(LINK_SERVICE_ACCOUNT_PREFIX);
 
 // --- labels and annotations on what `mesh install` / `mesh link` write -------------------------------
 export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
@@ -65,6 +82,14 @@ export const REMOTE_FQ_ANNOTATION = 'mirror.mesh.io/remote-svc-fq-name';
 export const REMOTE_RV_ANNOTATION = 'mirror.mesh.io/remote-resource-version';
 export const PORT_MAP_ANNOTATION = 'mirror.mesh.io/gateway-port-map';
 export const MODE_ANNOTATION = 'mirror.mesh.io/mode';
+/**
+ * On a shadow or per-pod Service: exactly which remote object it stands for — `service/<ns>/<name>` or
+ * `pod/<ns>/<name>/<hostname>` (a remote Service's pod, by hostname). Ownership is this value in full (with
+ * the cluster label), so two remote objects whose names collide here never take each other's Service.
+ */
+export const SHADOW_OF_ANNOTATION = 'mirror.mesh.io/shadow-of';
+export const shadowOfService = (namespace: string, name: string): string => `service/${namespace}/${name}`;
+export const shadowOfPod = (namespace: string, name: string, hostname: string): string => `pod/${namespace}/${name}/${hostname}`;
 /** Values of MODE_ANNOTATION: which path a shadow's endpoints take (through the gateways, or pod to pod). */
 export const SHADOW_MODES = ['gateway', 'flat'] as const;
 export type ShadowMode = (typeof SHADOW_MODES)[number];

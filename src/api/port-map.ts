@@ -11,6 +11,8 @@ export const portMapEntrySchema = z.object({
   outboundPort: portSchema,
   /** A remote pod's hostname: this entry reaches that one pod of a headless Service. */
   hostname: z.string().min(1).max(63).optional(),
+  /** On a derived Service (MCS import): the remote cluster this entry tunnels to (a shadow has one, by label). */
+  cluster: z.string().min(1).max(63).optional(),
 });
 export const portMapSchema = z.array(portMapEntrySchema).max(4096);
 export type PortMapEntry = z.infer<typeof portMapEntrySchema>;

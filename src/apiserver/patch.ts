@@ -124,7 +124,9 @@ function mergeList(cur: Json | undefined, patch: Json[], path: string[]): Json[]
   const out = [...base];
   for (const item of patch) {
     if (!isObject(item) || !(kind.key in item)) throw badRequest(`map: ${JSON.stringify(item)} does not contain declared merge key: ${kind.key}`);
-    const idx = out.findIndex((x) => isObject(x) && x[kind.key] === item[kind.key]);
+    // Ports are keyed by number and protocol (as Kubernetes' list-map keys): DNS serves 53/UDP and 53/TCP.
+    const proto = (o: JsonObject) => (kind.key === 'port' || kind.key === 'containerPort' ? (o['protocol'] ?? 'TCP') : undefined);
+    const idx = out.findIndex((x) => isObject(x) && x[kind.key] === item[kind.key] && proto(x) === proto(item));
     if (item['$patch'] === 'delete') {
       if (idx >= 0) out.splice(idx, 1);
       continue;

@@ -7,10 +7,11 @@ import { z } from 'zod';
 import { isAuthError, errorMessage } from '../kube/index.js';
 import { TrustBundle, parseCertPem } from '../trust/index.js';
 import {
-  CLUSTER_LABEL, CLUSTER_NAME_LABEL, CONTROLLER_NAME, GATEWAY_NAME, ISSUER_SECRET, LINK_GROUP, LINK_PLURAL, MESH_NAMESPACE, MIRRORED_LABEL,
+  CLUSTER_LABEL, CLUSTER_NAME_LABEL, MCS_SERVICE_NAME_LABEL, CONTROLLER_NAME, GATEWAY_NAME, ISSUER_SECRET, LINK_GROUP, LINK_PLURAL, MESH_NAMESPACE, MIRRORED_LABEL,
   OUTBOUND_ROUTES_CONFIGMAP, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, type LinkSpec,
 } from '../api/index.js';
 import type { Link } from '../mirror/index.js';
+import { checkImports } from './check-mcs.js';
 import { CliError, ExitCode } from './errors.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, type Cluster, getOrNull } from './common.js';
 import { render, OutputFormatSchema } from './output.js';
@@ -20,6 +21,7 @@ import { LINKS_PATH } from './cmd-links.js';
 import { checkLink, type Add } from './check-link.js';
 import { checkDataPath, GATEWAY_HOLD_MS } from './check-datapath.js';
 import { routeVerdict } from './check-routes.js';
+import { checkLeftovers, staleIdentitiesLine, type LinkLeftoverFacts } from './check-leftovers.js';
 
 export { tokenSecondsLeft, TOKEN_MIN_LEFT_S } from './check-link.js';
 
@@ -73,8 +75,9 @@ async function probeApi(c: Cluster): Promise<{ ok: true; version: string; date?:
   });
 }
 
-export interface ClusterFacts {
+export interface ClusterFacts extends LinkLeftoverFacts {
   name: string;
+  context: string;
   roots: RootInfo[];
 }
 
@@ -171,7 +174,8 @@ export async function checkContext(context: string, kubeconfig: string | undefin
     // Shadows whose Link is gone.
     const targets = new Set(links.map((l) => (l.spec as { targetClusterName?: string } | undefined)?.targetClusterName));
     const shadows = (await c.client.list('/api/v1/services', { labelSelector: `${MIRRORED_LABEL}=true` })).items;
-    const orphans = shadows.filter((s) => !targets.has(s.metadata?.labels?.[CLUSTER_LABEL]));
+    // A derived Service of an MCS import carries the mirror's label but no cluster: not a shadow.
+    const orphans = shadows.filter((s) => !s.metadata?.labels?.[MCS_SERVICE_NAME_LABEL] && !targets.has(s.metadata?.labels?.[CLUSTER_LABEL]));
     add(
       'no shadows without a Link',
       orphans.length === 0,
@@ -181,7 +185,10 @@ export async function checkContext(context: string, kubeconfig: string | undefin
     const table = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps/${OUTBOUND_ROUTES_CONFIGMAP}`);
     const routes = routeVerdict(shadows.filter((s) => targets.has(s.metadata?.labels?.[CLUSTER_LABEL])), table, context);
     add('shadows route only through the controller', routes.ok, routes.detail, routes.hint);
-    return { lines, facts: { name, roots } };
+    await checkImports(c.client, context, add);
+    // What a Link deleted without `mesh unlink` leaves: credentials here, a link identity for another cluster.
+    const leftovers = await checkLeftovers(c, links, add);
+    return { lines, facts: { name, context, roots, ...leftovers } };
   } catch (err) {
     add('API requests', false, errorMessage(err), isAuthError(err) ? 'the context lacks permission to read the mesh objects' : undefined);
     return { lines };
@@ -191,7 +198,7 @@ export async function checkContext(context: string, kubeconfig: string | undefin
 }
 
 /** With several contexts: do their bundles share a root (they must, to link)? */
-export function sharedRootLine(facts: ClusterFacts[]): CheckLine | undefined {
+export function sharedRootLine(facts: Array<Pick<ClusterFacts, 'name' | 'roots'>>): CheckLine | undefined {
   if (facts.length < 2) return undefined;
   for (let i = 1; i < facts.length; i++) {
     const cmp = compareTrust({ name: facts[0].name, roots: facts[0].roots }, { name: facts[i].name, roots: facts[i].roots });
@@ -203,8 +210,11 @@ export function sharedRootLine(facts: ClusterFacts[]): CheckLine | undefined {
 export async function check(contexts: string[], kubeconfig: string | undefined, opts: CheckOptions = {}): Promise<CheckLine[]> {
   const results = await Promise.all(contexts.map((ctx) => checkContext(ctx, kubeconfig, opts)));
   const lines = results.flatMap((r) => r.lines);
-  const shared = sharedRootLine(results.flatMap((r) => (r.facts ? [r.facts] : [])));
+  const facts = results.flatMap((r) => (r.facts ? [r.facts] : []));
+  const shared = sharedRootLine(facts);
   if (shared) lines.push(shared);
+  const stale = staleIdentitiesLine(facts);
+  if (stale) lines.push(stale);
   return lines;
 }
 
@@ -238,8 +248,9 @@ export function registerCheck(program: Command): void {
 and gateway ready, issuer valid and not within ${ISSUER_MIN_LEFT_DAYS} days of expiry, issuer signed by a root of
 the trust bundle; per Link: spec valid, credentials valid (token accepted, not expired), remote API
 reachable (from this machine, else as the cluster's controller sees it: each line says which), gateway
-probe alive (the controller's probe), and the data path; shadows whose Link is gone. With several
-contexts: every cluster trusts a common root.
+probe alive (the controller's probe), and the data path; shadows whose Link is gone; what a Link deleted
+without mesh unlink leaves: credentials Secrets no Link names, link RBAC without its ServiceAccount. With
+several contexts: every cluster trusts a common root, and every link ServiceAccount's source still links.
 
 Data path: objects can all be right while traffic cannot pass, so for each Link and each mode that has a
 shadow, a short-lived pod in mesh-system (the controller's image) opens one TCP connection to one

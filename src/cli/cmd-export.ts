@@ -1,8 +1,9 @@
-// `mesh export SERVICE -n NS --context C [--mode gateway|flat]` and `mesh unexport SERVICE -n NS --context C`.
+// `mesh export SERVICE -n NS --context C` (a ServiceExport, the MCS API) or `--label [--mode gateway|flat]`
+// (the export label of the Linkerd-compatible shadow path), and `mesh unexport` for either.
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { isNotFound } from '../kube/index.js';
-import { EXPORT_LABEL, MIRRORED_LABEL } from '../api/index.js';
+import { EXPORT_LABEL, MCS_API_VERSION, MCS_GROUP, MCS_STORAGE_VERSION, MIRRORED_LABEL, SERVICE_EXPORT_KIND, SERVICE_EXPORT_PLURAL } from '../api/index.js';
 import { CliError, ExitCode } from './errors.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError } from './common.js';
 import { render, OutputFormatSchema } from './output.js';
@@ -17,7 +18,9 @@ const ExportOptionsSchema = z.object({
   namespace: dnsLabel.default('default'),
   context: z.string().optional(),
   kubeconfig: z.string().optional(),
-  mode: z.enum(['gateway', 'flat']).default('gateway'),
+  /** Given: the label export in this mode (implies --label). */
+  mode: z.enum(['gateway', 'flat']).optional(),
+  label: z.boolean().default(false),
   output: OutputFormatSchema,
   dryRun: z.boolean().default(false),
 });
@@ -33,12 +36,70 @@ export interface ExportResult {
   object?: KubeObject;
 }
 
+/** The ServiceExport `mesh export` writes (MCS): named like the Service, in its namespace. */
+export function serviceExportObject(namespace: string, service: string): KubeObject {
+  return { apiVersion: MCS_API_VERSION, kind: SERVICE_EXPORT_KIND, metadata: { name: service, namespace } };
+}
+
+const serviceExportPath = (ns: string, name?: string) => `/apis/${MCS_GROUP}/${MCS_STORAGE_VERSION}/namespaces/${ns}/${SERVICE_EXPORT_PLURAL}${name ? `/${name}` : ''}`;
+
 /** Exactly what export changes: the export label on the named Service (server-side apply owns just that). */
 export function exportObject(namespace: string, service: string, value: string): KubeObject {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name: service, namespace, labels: { [EXPORT_LABEL]: value } } };
 }
 
+/** What `mesh export` (or unexport, `value` null) does to the Service and its ServiceExport. */
 export async function setExport(service: string, o: ExportOptions, value: string | null): Promise<ExportResult> {
+  if (o.label || o.mode) return setExportLabel(service, o, value);
+  if (value !== null) return setServiceExport(service, o, true);
+  // Unexport stops both ways of exporting: the ServiceExport, and the label if the Service still has it.
+  const mcs = await setServiceExport(service, o, false);
+  let label: ExportResult | undefined;
+  try {
+    label = await setExportLabel(service, o, null);
+  } catch (err) {
+    if (!(err instanceof CliError) || !/not found/.test(err.message)) throw err;
+  }
+  return { ...mcs, changed: mcs.changed || (label?.changed ?? false) };
+}
+
+async function setServiceExport(service: string, o: ExportOptions, exported: boolean): Promise<ExportResult> {
+  const name = dnsLabel.safeParse(service);
+  if (!name.success) throw new CliError(`service name ${JSON.stringify(service)} must be a DNS label`, ExitCode.Usage);
+  const c = await connect(o.context ?? '', o.kubeconfig);
+  const ctxName = o.context ?? 'current context';
+  const base = { context: ctxName, namespace: o.namespace, service };
+  try {
+    const live = await c.client.get(serviceExportPath(o.namespace, service)).catch((err: unknown) => {
+      if (isNotFound(err)) return null;
+      throw err;
+    });
+    if (!exported) {
+      if (!live) return { ...base, exported: null, changed: false };
+      await c.client.delete(serviceExportPath(o.namespace, service));
+      return { ...base, exported: null, changed: true };
+    }
+    const svc = await c.client.get(`/api/v1/namespaces/${o.namespace}/services/${service}`).catch((err: unknown) => {
+      if (isNotFound(err)) throw new CliError(`${ctxName}: Service ${o.namespace}/${service} not found`, ExitCode.Failure, `kubectl --context ${ctxName} -n ${o.namespace} get services`);
+      throw err;
+    });
+    if (svc.metadata?.labels?.[MIRRORED_LABEL] === 'true') {
+      throw new CliError(`${o.namespace}/${service} is a shadow or an import of a remote Service; export the original in its own cluster`, ExitCode.Failure);
+    }
+    const object = serviceExportObject(o.namespace, service);
+    if (o.dryRun) return { ...base, context: o.context ?? c.client.kc.getCurrentContext(), exported: SERVICE_EXPORT_KIND, changed: !live, object };
+    if (live) return { ...base, exported: SERVICE_EXPORT_KIND, changed: false };
+    await c.client.create(serviceExportPath(o.namespace), object);
+    return { ...base, exported: SERVICE_EXPORT_KIND, changed: true };
+  } catch (err) {
+    if (isNotFound(err)) throw new CliError(`${ctxName}: the ServiceExport CRD (${SERVICE_EXPORT_PLURAL}.${MCS_GROUP}) is not installed`, ExitCode.Failure, `mesh install ${ctxName} --trust-root DIR`);
+    throw kubeError(err, ctxName, `${exported ? 'creating' : 'deleting'} ServiceExport ${o.namespace}/${service}`);
+  } finally {
+    c.client.close();
+  }
+}
+
+async function setExportLabel(service: string, o: ExportOptions, value: string | null): Promise<ExportResult> {
   const name = dnsLabel.safeParse(service);
   if (!name.success) throw new CliError(`service name ${JSON.stringify(service)} must be a DNS label`, ExitCode.Usage);
   const context = o.context ?? '';
@@ -80,19 +141,20 @@ function common(cmd: Command): Command {
 }
 
 function summary(r: ExportResult): string {
-  const what = r.exported === null ? 'not exported' : `exported (${EXPORT_LABEL}=${r.exported})`;
+  const what = r.exported === null ? 'not exported' : r.exported === SERVICE_EXPORT_KIND ? 'exported (ServiceExport)' : `exported (${EXPORT_LABEL}=${r.exported})`;
   return `${r.context}: Service ${r.namespace}/${r.service} ${what}${r.changed ? '' : ' (unchanged)'}\n`;
 }
 
 export function registerExport(program: Command): void {
   const ex = common(program.command('export'))
-    .summary('export a Service so that linked clusters mirror it')
-    .description(`Label a Service ${EXPORT_LABEL} so that every cluster linked to this one mirrors it.`)
-    .addOption(new Option('--mode <mode>', 'gateway: reached through the mTLS gateways; flat: pod to pod').choices(['gateway', 'flat']).default('gateway'))
+    .summary('export a Service to the clusterset (a ServiceExport), or with --label to linked clusters as shadows')
+    .description(`Create a ServiceExport for a Service (Multi-Cluster Services API): every cluster of the clusterset imports it.`)
+    .option('--label', `label the Service ${EXPORT_LABEL} instead (the shadow path: <name>-<cluster> in linked clusters)`, false)
+    .addOption(new Option('--mode <mode>', 'with --label (implied): gateway = through the mTLS gateways (default); flat = pod to pod').choices(['gateway', 'flat']))
     .option('--dry-run', 'print what it would apply (-o yaml, the default, or json); change nothing', false)
     .action(async (service: string, raw: unknown) => {
       const o = parseOptions(ExportOptionsSchema, raw);
-      const r = await setExport(service, o, EXPORT_VALUE[o.mode]);
+      const r = await setExport(service, o, EXPORT_VALUE[o.mode ?? 'gateway']);
       if (r.object) {
         process.stdout.write(renderDryRun([{ context: r.context, objects: [r.object] }], o.output === 'json' ? 'json' : 'yaml'));
         return;
@@ -101,28 +163,39 @@ export function registerExport(program: Command): void {
     });
   helpText(
     ex,
-    `Sets the label ${EXPORT_LABEL} on the Service: "true" (gateway mode: other clusters reach it through
-their gateway and this cluster's, over mTLS) or "flat" (other clusters get this Service's pod addresses
-and need routes between the clusters' pod networks). Linked clusters then keep a shadow Service
-<name>-<this cluster> in step (mesh links CONTEXT -o wide lists them).
+    `By default creates a ServiceExport (multicluster.x-k8s.io) named like the Service: every cluster of the
+clusterset (this one and the clusters linked to it, both ways) gets a ServiceImport with a clusterset VIP
+and the endpoints of every exporting cluster (mesh imports CONTEXT lists them; the ServiceExport's
+conditions Valid, Ready and Conflict say how it went). How a cluster reaches another is its Link's: through
+the gateways if the Link has one, else pod to pod.
+
+--label (or --mode) sets the label ${EXPORT_LABEL} on the Service instead: "true" (gateway mode: other
+clusters reach it through their gateway and this cluster's, over mTLS) or "flat" (other clusters get this
+Service's pod addresses and need routes between the clusters' pod networks). Linked clusters then keep a
+shadow Service <name>-<this cluster> in step (mesh links CONTEXT -o wide lists them).
 
 --dry-run writes nothing and prints what export applies, after a "# cluster: <context>" line: the
-Service's name and the label only. Apply it with server-side apply (which then owns just that label),
-or put the label into your own Service manifest in Git.`,
+ServiceExport, or with --label the Service's name and the label only. Apply it with kubectl (server-side
+apply for the label, which then owns just that label), or keep it in Git.`,
     [
       'mesh export web -n shop --context cluster-b',
-      'mesh export db -n data --context cluster-b --mode flat',
-      'mesh export web -n shop --context cluster-b --dry-run -o yaml | kubectl --context cluster-b apply --server-side -f -',
+      'mesh export db -n data --context cluster-b --label --mode flat',
+      'mesh export web -n shop --context cluster-b --dry-run -o yaml | kubectl --context cluster-b apply -f -',
     ],
   );
 
   const un = common(program.command('unexport'))
-    .summary('stop exporting a Service (linked clusters remove their shadows)')
-    .description(`Remove the ${EXPORT_LABEL} label from a Service.`)
+    .summary('stop exporting a Service (its ServiceExport and its export label; --label: the label only)')
+    .description(`Delete the Service's ServiceExport and remove its ${EXPORT_LABEL} label; with --label only the label.`)
+    .option('--label', `only remove the ${EXPORT_LABEL} label (the shadow path)`, false)
     .action(async (service: string, raw: unknown) => {
       const o = parseOptions(ExportOptionsSchema, raw);
       const r = await setExport(service, o, null);
       process.stdout.write(render(r, o.output, () => summary(r)));
     });
-  helpText(un, 'Linked clusters delete their shadow of this Service on their next reconcile.', ['mesh unexport web -n shop --context cluster-b']);
+  helpText(
+    un,
+    'Once no cluster exports the name any more, every cluster of the clusterset removes its ServiceImport, and linked clusters delete their shadow of this Service.',
+    ['mesh unexport web -n shop --context cluster-b', 'mesh unexport web -n shop --context cluster-b --label'],
+  );
 }

@@ -16,6 +16,7 @@ import { installPlan, secretText, type TrustMaterial } from './plan.js';
 import { collectionPath, objectPath, describe, idOf, type ObjectId } from './kinds.js';
 import { render, OutputFormatSchema } from './output.js';
 import { renderDryRun } from './dry-run.js';
+import { clustersetDnsStep, corednsStanza } from './coredns.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -35,6 +36,7 @@ const InstallOptionsSchema = z.object({
   output: OutputFormatSchema,
   wait: z.boolean().default(true),
   waitTimeout: z.number().int().positive().default(300),
+  patchCoredns: z.boolean().default(false),
 });
 type InstallOptions = z.infer<typeof InstallOptionsSchema>;
 
@@ -223,6 +225,7 @@ export async function install(context: string, o: InstallOptions, progress: Prog
   if (o.dryRun) {
     const chosen = chooseIssuer(root, clusterName, await dryRunLiveIssuer(context, o, clusterName, progress));
     const plan = installPlan(values, { issuerCertPem: chosen.ca.certPem, issuerKeyPem: chosen.ca.keyPem, rootsPem: root.certPem });
+    progress.note(`CoreDNS stanza for clusterset.local (the IP is the mesh-dns Service's, known once applied):\n${corednsStanza('<mesh-dns ClusterIP>')}`);
     return { result: { context, clusterName, issuer: chosen.state, objects: plan.map((p) => ({ ...idOf(p), result: 'unchanged' })), ready: false }, plan };
   }
 
@@ -239,13 +242,14 @@ export async function install(context: string, o: InstallOptions, progress: Prog
     for (const obj of plan) {
       const id = idOf(obj);
       try {
-        const { result } = await applyObject(c.client, collectionPath(id), obj);
+        const { result } = await applyServed(c.client, collectionPath(id), obj);
         objects.push({ kind: id.kind, name: id.name, namespace: id.namespace, result });
         progress.ok(`${describe(id)} ${result}`);
       } catch (err) {
         throw kubeError(err, context, `applying ${describe(id)}`);
       }
     }
+    await clustersetDnsStep(c.client, o.patchCoredns, progress, context);
     let ready = false;
     if (o.wait) {
       try {
@@ -267,6 +271,18 @@ function installSummary(r: InstallResult): string {
   return `${r.clusterName}: ${r.objects.length} objects applied (${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged); issuer ${r.issuer}${r.ready ? '; controller and gateway ready' : ''}\n`;
 }
 
+/** Applies `obj`; a custom resource whose CRD was just created may 404 until the API server serves it. */
+async function applyServed(client: KubeClient, path: string, obj: ApiObject): ReturnType<typeof applyObject> {
+  for (let i = 0; ; i++) {
+    try {
+      return await applyObject(client, path, obj);
+    } catch (err) {
+      if (!isNotFound(err) || i >= 20 || !String(obj.apiVersion).includes('.')) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 export function registerInstall(program: Command): void {
   const cmd = program
     .command('install')
@@ -279,12 +295,13 @@ export function registerInstall(program: Command): void {
     .option('--cluster-domain <domain>', 'the cluster\'s DNS domain', DEFAULT_CLUSTER_DOMAIN)
     .option('--trust-domain <domain>', 'trust domain (default: the root\'s)')
     .addOption(new Option('--gateway-service-type <type>', 'how other clusters reach the gateway').choices(['LoadBalancer', 'NodePort']).default('LoadBalancer'))
-    .option('--ha', 'two controller replicas with leader election, two gateways', false)
+    .option('--ha', 'two controller replicas with leader election, two gateways, two mesh-dns', false)
     .option('--image <ref>', `container image (default mesh-federation:${pkg.version})`)
     .option('--dry-run', 'print the objects it would apply (-o yaml, the default, or json); change nothing', false)
     .addOption(outputOption())
     .option('--no-wait', 'do not wait for the controller and gateway to be ready')
     .option('--wait-timeout <duration>', 'how long to wait for readiness', durationSeconds, 300)
+    .option('--patch-coredns', 'make CoreDNS (ConfigMap kube-system/coredns) forward clusterset.local to mesh-dns; without it the stanza is printed', false)
     .action(async (context: string, raw: unknown) => {
       const o = parseOptions(InstallOptionsSchema, raw);
       const { result, plan } = await install(context, o, stderrProgress());
@@ -299,7 +316,8 @@ export function registerInstall(program: Command): void {
     cmd,
     `Issues the cluster's issuer certificate from the shared trust root (--trust-root; the root's key never
 enters the cluster), stores it in Secret mesh-system/mesh-issuer with the root in ConfigMap
-mesh-trust-roots, applies the Link CRD and the manifests in manifests/ rendered with these values, and
+mesh-trust-roots, applies the Link CRD and the manifests in manifests/ rendered with these values (mesh-dns
+answers clusterset.local; the CoreDNS stanza forwarding it is printed, or applied with --patch-coredns), and
 waits until the controller and gateway are ready, showing each object and the wait on stderr (stdout:
 one summary line, or every object with -o json|yaml). Running it again upgrades in place: unchanged
 objects stay unchanged, the issuer is kept while it chains to the root and is not within 30 days of

@@ -243,6 +243,6 @@ controller renews that token in the Secret: let your GitOps tool create the Secr
 
 function linkTable(r: LinkResult): string {
   const head = `${r.source} → ${r.target} (${r.mode}${r.gateway ? ` via ${r.gateway}` : ''}): ${r.ready ? 'Ready' : 'created (not waited for)'}\n`;
-  if (r.mirrored.length === 0) return head + '  no Services mirrored yet (export one: mesh export SERVICE -n NS --context TARGET)\n';
+  if (r.mirrored.length === 0) return head + '  no Services mirrored yet (export one: mesh export SERVICE -n NS --context TARGET --label)\n';
   return head + formatTable({ columns: ['NAMESPACE', 'SERVICE', 'SHADOW', 'MODE', 'NOTE'], rows: r.mirrored.map((m) => [m.namespace, m.name, m.shadow, m.mode, m.problem ? `not mirrored: ${m.problem}` : '']) });
 }

@@ -25,7 +25,7 @@ const Options = z.object({ kubeconfig: z.string().optional(), output: z.union([O
 /** Every shadow of every Link: where to find each remote Service here, whatever its (cut) name. */
 export function shadowsTable(infos: LinkInfo[]): string {
   const rows = infos.flatMap((i) => i.services.map((m) => [i.name, m.namespace, m.shadow, `${m.name} (${i.target})`, m.mode, m.problem ? `not mirrored: ${m.problem}` : '']));
-  if (rows.length === 0) return 'no shadow Services (export a Service in the target: mesh export SERVICE -n NS --context TARGET)\n';
+  if (rows.length === 0) return 'no shadow Services (export a Service in the target: mesh export SERVICE -n NS --context TARGET --label)\n';
   return formatTable({ columns: ['LINK', 'NAMESPACE', 'SHADOW', 'REMOTE SERVICE', 'MODE', 'NOTE'], rows });
 }
 

@@ -12,6 +12,7 @@ import {
   connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError, stderrProgress, sleep, durationSeconds, getOrNull,
   type Cluster, type Progress,
 } from './common.js';
+import { unpatchCoredns } from './coredns.js';
 import { installPlan, uninstallPlan } from './plan.js';
 import { objectPath, describe, type ObjectId } from './kinds.js';
 import { render, OutputFormatSchema } from './output.js';
@@ -163,6 +164,8 @@ export async function uninstall(context: string, o: UninstallOptions, progress: 
     // 5. What install applied, in reverse (names do not depend on the install's values).
     const plan = installPlan({ clusterName: 'x', image: 'x', version: 'x' }, { issuerCertPem: '', issuerKeyPem: '', rootsPem: '' });
     for (const id of uninstallPlan(plan)) record(id, await deleteIfPresent(c.client, id));
+    // mesh-dns is gone: CoreDNS must not keep forwarding clusterset.local to its old address.
+    if ((await unpatchCoredns(c.client)) === 'removed') progress.ok('CoreDNS: the clusterset.local block install added is removed from kube-system/coredns');
     // The namespace finalizes asynchronously (the namespace controller empties it); wait, but do not fail on it.
     const nsDeadline = Date.now() + o.waitTimeout * 1000;
     for (let waited = false; await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}`); waited = true) {

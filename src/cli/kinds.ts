@@ -1,5 +1,5 @@
 // Where each kind of object the CLI writes lives in the API (no discovery round trip per object).
-import { LINK_API_VERSION, LINK_GROUP, LINK_KIND, LINK_PLURAL, LINK_VERSION } from '../api/index.js';
+import { ABOUT_GROUP, ABOUT_VERSION, CLUSTER_PROPERTY_KIND, CLUSTER_PROPERTY_PLURAL, LINK_API_VERSION, LINK_GROUP, LINK_KIND, LINK_PLURAL, LINK_VERSION, MCS_API_VERSION, MCS_GROUP, MCS_STORAGE_VERSION, SERVICE_EXPORT_KIND, SERVICE_EXPORT_PLURAL } from '../api/index.js';
 import { resourcePath, type ResourceRef } from '../kube/index.js';
 
 interface KindInfo {
@@ -23,6 +23,8 @@ const KINDS: Record<string, KindInfo> = {
   'rbac.authorization.k8s.io/v1/RoleBinding': { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'rolebindings', namespaced: true },
   'apiextensions.k8s.io/v1/CustomResourceDefinition': { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false },
   [`${LINK_API_VERSION}/${LINK_KIND}`]: { group: LINK_GROUP, version: LINK_VERSION, plural: LINK_PLURAL, namespaced: true },
+  [`${ABOUT_GROUP}/${ABOUT_VERSION}/${CLUSTER_PROPERTY_KIND}`]: { group: ABOUT_GROUP, version: ABOUT_VERSION, plural: CLUSTER_PROPERTY_PLURAL, namespaced: false },
+  [`${MCS_API_VERSION}/${SERVICE_EXPORT_KIND}`]: { group: MCS_GROUP, version: MCS_STORAGE_VERSION, plural: SERVICE_EXPORT_PLURAL, namespaced: true },
 };
 
 export interface ObjectId {

@@ -11,6 +11,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta
  */
 const commands: Array<{ names: string[]; load: () => Promise<(program: Command) => void> }> = [
   { names: ['apiserver'], load: async () => (await import('./cmd-apiserver.js')).registerApiserver },
+  { names: ['dns'], load: async () => (await import('./cmd-dns.js')).registerDns },
   { names: ['demo'], load: async () => (await import('./cmd-demo.js')).registerDemo },
   { names: ['sandbox'], load: async () => (await import('./cmd-sandbox.js')).registerSandbox },
   { names: ['install'], load: async () => (await import('./cmd-install.js')).registerInstall },
@@ -18,6 +19,7 @@ const commands: Array<{ names: string[]; load: () => Promise<(program: Command) 
   { names: ['link'], load: async () => (await import('./cmd-link.js')).registerLink },
   { names: ['unlink'], load: async () => (await import('./cmd-unlink.js')).registerUnlink },
   { names: ['export', 'unexport'], load: async () => (await import('./cmd-export.js')).registerExport },
+  { names: ['imports'], load: async () => (await import('./cmd-imports.js')).registerImports },
   { names: ['links'], load: async () => (await import('./cmd-links.js')).registerLinks },
   { names: ['gateways'], load: async () => (await import('./cmd-gateways.js')).registerGateways },
   { names: ['check'], load: async () => (await import('./cmd-check.js')).registerCheck },

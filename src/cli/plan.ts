@@ -2,13 +2,13 @@
 // and every rollback is unit-tested; the cmd-*.ts files carry the plans out.
 import { stringify } from 'yaml';
 import {
-  GATEWAY_NAME, GATEWAY_TUNNEL_PORT, ISSUER_SECRET, LINK_API_VERSION, LINK_KIND, LINK_TARGET_LABEL, MESH_NAMESPACE, PART_OF,
+  GATEWAY_NAME, GATEWAY_TUNNEL_PORT, ISSUER_SECRET, LINK_API_VERSION, LINK_KIND, LINK_TARGET_LABEL, LINK_TOKEN_TTL_SECONDS, MESH_NAMESPACE, PART_OF,
   PART_OF_LABEL, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, credentialsSecretName,
 } from '../api/index.js';
 import { renderInstall, renderLinkTargetRbac, type InstallValuesInput, type KubeObject } from './render.js';
 import { idOf, type ObjectId } from './kinds.js';
 
-export const TOKEN_TTL_SECONDS = 24 * 3600;
+export const TOKEN_TTL_SECONDS = LINK_TOKEN_TTL_SECONDS;
 
 
 export interface TrustMaterial {

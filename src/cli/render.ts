@@ -118,7 +118,7 @@ function readTemplate(dir: string, file: string): string {
 }
 
 /** Files applied by `mesh install`, in order (CRDs first so Links can be stored). */
-export const INSTALL_FILES = ['namespace.yaml', 'rbac-controller.yaml', 'rbac-gateway.yaml', 'controller.yaml', 'gateway.yaml'] as const;
+export const INSTALL_FILES = ['namespace.yaml', 'rbac-controller.yaml', 'rbac-gateway.yaml', 'controller.yaml', 'gateway.yaml', 'dns.yaml'] as const;
 
 export function installVars(values: InstallValues): Vars {
   return {
@@ -129,6 +129,7 @@ export function installVars(values: InstallValues): Vars {
     version: values.version,
     controllerReplicas: values.ha ? 2 : 1,
     gatewayReplicas: values.ha ? 2 : 1,
+    dnsReplicas: values.ha ? 2 : 1,
     haFlag: values.ha ? '--ha' : '',
     gatewayServiceType: values.gatewayServiceType,
   };

@@ -29,8 +29,11 @@ export interface Environment {
   apiAddressFromClusters(context: string): string | undefined;
   /** Adds (or removes) flat pod-to-pod routes between two clusters. */
   flatRoute(a: string, b: string, remove: boolean): Promise<void>;
-  /** Stops / starts a cluster's API server (the rest of the cluster keeps running). */
-  stopApiServer(context: string): Promise<void>;
+  /**
+   * Stops / starts a cluster's API server (the rest of the cluster keeps running). `silent`: the sandbox
+   * drops the packets instead of refusing them (a black-holed port: no RST, no ICMP), so only timeouts tell.
+   */
+  stopApiServer(context: string, opts?: { silent?: boolean }): Promise<void>;
   startApiServer(context: string): Promise<void>;
   /** Runs the traffic client from the traffic-agent pod of cluster `context` and returns its report. */
   traffic(context: string, req: TrafficRequest): Promise<ClientReport>;
@@ -139,7 +142,8 @@ export class SandboxEnvironment extends BaseEnvironment implements Environment {
    * cluster, which is what they see of a stopped API server: a policy rule in each other cluster's network
    * namespace refuses TCP to that API address and port (the gateway on the same node address still works).
    */
-  stopApiServer(context: string): Promise<void> {
+  stopApiServer(context: string, opts: { silent?: boolean } = {}): Promise<void> {
+    this.apiCut.set(context, opts.silent ? 'blackhole' : 'prohibit');
     return this.apiRule(context, 'add');
   }
 
@@ -147,11 +151,15 @@ export class SandboxEnvironment extends BaseEnvironment implements Environment {
     return this.apiRule(context, 'del');
   }
 
+  /** How each cut API server is cut (the rule is deleted with the same action it was added with). */
+  private readonly apiCut = new Map<string, 'prohibit' | 'blackhole'>();
+
   private async apiRule(context: string, verb: 'add' | 'del'): Promise<void> {
     if (!this.canStopApiServer) throw new DemoError('Usage', `cannot cut ${context}'s API server off in the ${this.network} network (needs isolated)`);
     const api = new URL(this.info(context).apiFromClusters);
+    const action = this.apiCut.get(context) ?? 'prohibit';
     for (const other of this.clusters.filter((c) => c.name !== context && c.netns)) {
-      const args = ['-n', other.netns!, 'rule', verb, 'to', api.hostname, 'ipproto', 'tcp', 'dport', api.port || '443', 'prohibit'];
+      const args = ['-n', other.netns!, 'rule', verb, 'to', api.hostname, 'ipproto', 'tcp', 'dport', api.port || '443', action];
       const r = await runCommand('ip', args, { timeoutMs: 10_000 });
       if (r.code !== 0 && !(verb === 'del' && /No such file|not found/i.test(r.stderr))) throw new DemoError('Command', `ip ${args.join(' ')} failed: ${r.stderr.trim()}`);
     }

@@ -31,6 +31,9 @@ export function runCommand(cmd: string, args: string[], opts: { env?: NodeJS.Pro
       clearTimeout(timer);
       res({ code: code ?? (sig ? 128 : 1), stdout, stderr });
     });
+    // A command that exits before reading its input (ip, kubectl, a failing mesh) closes the pipe: the EPIPE
+    // is no error of ours (the exit code says what happened), and unheard it would crash the caller.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }

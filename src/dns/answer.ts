@@ -14,7 +14,8 @@ export const UDP_MAX_PAYLOAD = 1232;
 export const DEFAULT_TTL = 5;
 
 export interface AnswerOptions {
-  source: DnsRecordSource;
+  /** One zone, or several (cluster DNS + `clusterset.local`): a question goes to the first that answers for it. */
+  source: DnsRecordSource | readonly DnsRecordSource[];
   ttl?: number;
   /** Whether names outside the domain are forwarded (an upstream is configured) rather than REFUSED. */
   forwarding?: boolean;
@@ -92,8 +93,9 @@ export function handleQuery(buf: Buffer, transport: 'udp' | 'tcp', opts: AnswerO
   const qclass = q.class ?? 'IN';
   if (qclass !== 'IN' && qclass !== 'ANY') return finish(base('REFUSED', false), 'REFUSED', q);
 
-  const { source } = opts;
-  if (!source.answersFor(q.name)) {
+  const sources: readonly DnsRecordSource[] = Array.isArray(opts.source) ? opts.source : [opts.source as DnsRecordSource];
+  const source = sources.find((z) => z.answersFor(q.name));
+  if (!source) {
     if (opts.forwarding) return { kind: 'forward', question: q };
     return finish(base('REFUSED', false), 'REFUSED', q);
   }
@@ -143,6 +145,7 @@ export function handleQuery(buf: Buffer, transport: 'udp' | 'tcp', opts: AnswerO
         for (const ip of tr.aaaa) additionals.push({ type: 'AAAA', name: t, ttl, class: 'IN', data: ip });
       }
     }
+    if (want('TXT')) for (const t of r.txt ?? []) answers.push({ type: 'TXT', name: q.name, ttl, class: 'IN', data: t });
     if (want('PTR')) for (const t of r.ptr) answers.push({ type: 'PTR', name: q.name, ttl, class: 'IN', data: t });
     if (want('SOA') && normalize(q.name) === source.domain) answers.push({ ...soa, name: q.name });
   }

@@ -34,7 +34,7 @@ function podRecord(n: string, domain: string): NameRecords | undefined {
   return undefined;
 }
 
-function emptyRecords(): NameRecords {
+export function emptyRecords(): NameRecords {
   return { a: [], aaaa: [], srv: [], ptr: [] };
 }
 
@@ -116,16 +116,34 @@ export interface LookupResult {
  */
 export class DnsRecordSource {
   readonly domain: string;
-  private readonly services = new Map<string, Map<string, NameRecords>>();
+  /** Owner key (`ns/name`, or a reserved key with a space for zone records) → the names it contributes. */
+  protected readonly services = new Map<string, Map<string, NameRecords>>();
   private index = new Map<string, NameRecords>();
   private ancestors = new Set<string>();
   private dirty = false;
   /** Bumped on every change; used as the SOA serial. */
   generation = 1;
+  /** Whether `<a-b-c-d>.<ns>.pod.<domain>` names exist (cluster DNS yes; the clusterset zone has none). */
+  protected podNames = true;
 
   constructor(domain = DEFAULT_CLUSTER_DOMAIN) {
     this.domain = normalizeName(domain);
     if (!this.domain) throw new DnsError('DNS_INVALID_CONFIG', 'cluster domain must not be empty');
+  }
+
+  /** Adds or replaces the names one owner contributes (subclasses map their own objects to names). */
+  protected setNames(key: string, names: Map<string, NameRecords>): void {
+    this.services.set(key, names);
+    this.dirty = true;
+    this.generation++;
+  }
+
+  /** Replaces every owner's names at once, keeping owners whose key `keep` accepts (zone records). */
+  protected replaceNames(next: Map<string, Map<string, NameRecords>>, keep: (key: string) => boolean = () => false): void {
+    for (const k of [...this.services.keys()]) if (!keep(k)) this.services.delete(k);
+    for (const [k, v] of next) this.services.set(k, v);
+    this.dirty = true;
+    this.generation++;
   }
 
   /** Adds or replaces one Service. Throws DnsError DNS_INVALID_SERVICE on bad input (nothing changes then). */
@@ -191,9 +209,9 @@ export class DnsRecordSource {
     const n = normalizeName(name);
     const records = this.index.get(n);
     if (records) return { exists: true, records };
-    const pod = podRecord(n, this.domain);
+    const pod = this.podNames ? podRecord(n, this.domain) : undefined;
     if (pod) return { exists: true, records: pod };
-    return { exists: n === this.domain || this.ancestors.has(n) || n === `pod.${this.domain}`, records: emptyRecords() };
+    return { exists: n === this.domain || this.ancestors.has(n) || (this.podNames && n === `pod.${this.domain}`), records: emptyRecords() };
   }
 
   // The index is rebuilt lazily on the first lookup after a change: updates stay O(1) and bursts of
@@ -204,8 +222,9 @@ export class DnsRecordSource {
     for (const names of this.services.values()) {
       for (const [n, r] of names) {
         const cur = index.get(n);
-        if (!cur) index.set(n, { a: [...r.a], aaaa: [...r.aaaa], srv: [...r.srv], ptr: [...r.ptr], ...(r.cname ? { cname: r.cname } : {}) });
+        if (!cur) index.set(n, { a: [...r.a], aaaa: [...r.aaaa], srv: [...r.srv], ptr: [...r.ptr], ...(r.cname ? { cname: r.cname } : {}), ...(r.txt ? { txt: [...r.txt] } : {}) });
         else {
+          if (r.txt) cur.txt = [...(cur.txt ?? []), ...r.txt];
           for (const t of r.ptr) if (!cur.ptr.includes(t)) cur.ptr.push(t);
           for (const ip of r.a) if (!cur.a.includes(ip)) cur.a.push(ip);
           for (const ip of r.aaaa) if (!cur.aaaa.includes(ip)) cur.aaaa.push(ip);

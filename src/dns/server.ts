@@ -55,20 +55,27 @@ export interface DnsServer {
 const MAX_TCP_MESSAGE = 65535;
 const UPSTREAM_MAX_PENDING = 1024;
 
-export async function startDnsServer(source: DnsRecordSource, options: DnsServerOptions = {}, logger?: Logger): Promise<DnsServer> {
+type Warn = (msg: string, fields: Record<string, unknown>) => void;
+type Answer = (msg: Buffer, transport: 'udp' | 'tcp', peer: string) => Promise<Buffer | undefined>;
+
+export async function startDnsServer(source: DnsRecordSource | readonly DnsRecordSource[], options: DnsServerOptions = {}, logger?: Logger): Promise<DnsServer> {
   const parsed = DnsServerOptionsSchema.safeParse(options);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new DnsError('DNS_INVALID_CONFIG', `dns server options: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
   }
   const opts = parsed.data;
-  const log = logger ?? createLogger('dns', { fields: { domain: source.domain } });
+  const zones: readonly DnsRecordSource[] = Array.isArray(source) ? source : [source as DnsRecordSource];
+  if (zones.length === 0) throw new DnsError('DNS_INVALID_CONFIG', 'dns server: at least one zone is needed');
+  const domains = zones.map((z) => z.domain).join(',');
+  const log = logger ?? createLogger('dns', { fields: { domain: domains } });
   const stats: DnsServerStats = { queries: 0, byRcode: {}, truncated: 0, dropped: 0, forwarded: 0, tcpConnections: 0, tcpRejected: 0 };
   const warn = rateLimitedWarn(log);
+  const upstream = new UpstreamForwarder(opts, log, warn);
 
-  const answer = async (msg: Buffer, transport: 'udp' | 'tcp', peer: string): Promise<Buffer | undefined> => {
+  const answer: Answer = async (msg, transport, peer) => {
     stats.queries++;
-    const out = handleQuery(msg, transport, { source, ttl: opts.ttl, forwarding: opts.upstream !== undefined });
+    const out = handleQuery(msg, transport, { source: zones, ttl: opts.ttl, forwarding: opts.upstream !== undefined });
     if (out.kind === 'drop') {
       stats.dropped++;
       warn(`dropped a DNS packet from ${peer}: ${out.reason}`, { peer, reason: out.reason });
@@ -76,7 +83,7 @@ export async function startDnsServer(source: DnsRecordSource, options: DnsServer
     }
     if (out.kind === 'forward') {
       stats.forwarded++;
-      return forward(msg);
+      return upstream.forward(msg);
     }
     stats.byRcode[out.rcode] = (stats.byRcode[out.rcode] ?? 0) + 1;
     if (out.truncated) stats.truncated++;
@@ -84,51 +91,172 @@ export async function startDnsServer(source: DnsRecordSource, options: DnsServer
     return out.bytes;
   };
 
-  // Forwarding goes over UDP from one socket, matched by a fresh id; pending entries are bounded.
-  let upstreamSock: UdpSocket | undefined;
-  const pending = new Map<number, { id: number; resolve: (b: Buffer | undefined) => void; timer: NodeJS.Timeout }>();
-  let nextId = Math.floor(Math.random() * 0xffff);
-  const forward = (msg: Buffer): Promise<Buffer | undefined> => {
-    const up = opts.upstream;
-    if (!up) return Promise.resolve(servfailFor(msg));
-    if (pending.size >= UPSTREAM_MAX_PENDING) return Promise.resolve(servfailFor(msg));
-    if (!upstreamSock) {
-      upstreamSock = createSocket(isIPv6(up.host) ? 'udp6' : 'udp4');
-      upstreamSock.on('error', (err) => log.warn('upstream DNS socket error', { upstream: `${up.host}:${up.port}`, error: err.message }));
-      upstreamSock.on('message', (reply) => {
-        if (reply.length < 12) return;
-        const p = pending.get(reply.readUInt16BE(0));
-        if (!p) return;
-        pending.delete(reply.readUInt16BE(0));
-        clearTimeout(p.timer);
-        const copy = Buffer.from(reply);
-        copy.writeUInt16BE(p.id, 0);
-        p.resolve(copy);
-      });
-    }
-    const sock = upstreamSock;
+  const conns = new Set<Socket>();
+  const onTcp = (sock: Socket) => {
+    stats.tcpConnections++;
+    conns.add(sock);
+    sock.on('close', () => conns.delete(sock));
+    serveTcpConnection(sock, opts.tcpIdleMs, answer, log, warn);
+  };
+  const onDrop = () => {
+    stats.tcpRejected++;
+    warn(`DNS TCP connection refused: ${opts.maxTcpConnections} connections open`, {});
+  };
+  const { udp, tcp } = await listenOnOnePort(opts, log, onTcp, onDrop);
+  udp?.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+    const peer = `${rinfo.address}:${rinfo.port}`;
+    answer(msg, 'udp', peer).then(
+      (bytes) => {
+        if (bytes) udp.send(bytes, rinfo.port, rinfo.address);
+      },
+      (err: unknown) => log.error('DNS UDP answer failed', { peer, error: String(err) }),
+    );
+  });
+  const port = udp ? udp.address().port : (tcp?.address() as { port: number }).port;
+  log.info('cluster DNS listening', { address: opts.address, port, zones: domains, udp: Boolean(udp), tcp: Boolean(tcp), upstream: opts.upstream ? `${opts.upstream.host}:${opts.upstream.port}` : 'none' });
+
+  return {
+    address: opts.address,
+    port,
+    stats: () => ({ ...stats, byRcode: { ...stats.byRcode } }),
+    async close() {
+      upstream.close();
+      for (const c of conns) c.destroy();
+      await Promise.all([
+        udp ? new Promise<void>((r) => udp.close(() => r())) : Promise.resolve(),
+        tcp ? new Promise<void>((r) => tcp.close(() => r())) : Promise.resolve(),
+      ]);
+    },
+  };
+}
+
+type ServerOpts = z.output<typeof DnsServerOptionsSchema>;
+
+/** Forwarding goes over UDP from one socket, matched by a fresh id; pending entries are bounded. */
+class UpstreamForwarder {
+  private sock: UdpSocket | undefined;
+  private readonly pending = new Map<number, { id: number; resolve: (b: Buffer | undefined) => void; timer: NodeJS.Timeout }>();
+  private nextId = Math.floor(Math.random() * 0xffff);
+
+  constructor(
+    private readonly opts: ServerOpts,
+    private readonly log: Logger,
+    private readonly warn: Warn,
+  ) {}
+
+  forward(msg: Buffer): Promise<Buffer | undefined> {
+    const up = this.opts.upstream;
+    if (!up || this.pending.size >= UPSTREAM_MAX_PENDING) return Promise.resolve(servfailFor(msg));
+    const sock = this.socket(up);
     return new Promise((resolve) => {
-      let id = nextId;
-      while (pending.has(id)) id = (id + 1) & 0xffff;
-      nextId = (id + 1) & 0xffff;
+      let id = this.nextId;
+      while (this.pending.has(id)) id = (id + 1) & 0xffff;
+      this.nextId = (id + 1) & 0xffff;
       const originalId = msg.readUInt16BE(0);
       const timer = setTimeout(() => {
-        pending.delete(id);
-        warn(`upstream DNS ${up.host}:${up.port} did not answer in ${opts.upstreamTimeoutMs} ms`, { upstream: `${up.host}:${up.port}` });
+        this.pending.delete(id);
+        this.warn(`upstream DNS ${up.host}:${up.port} did not answer in ${this.opts.upstreamTimeoutMs} ms`, { upstream: `${up.host}:${up.port}` });
         resolve(servfailFor(msg));
-      }, opts.upstreamTimeoutMs);
-      pending.set(id, { id: originalId, resolve, timer });
+      }, this.opts.upstreamTimeoutMs);
+      this.pending.set(id, { id: originalId, resolve, timer });
       const out = Buffer.from(msg);
       out.writeUInt16BE(id, 0);
       sock.send(out, up.port, up.host);
     });
+  }
+
+  close(): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.resolve(undefined);
+    }
+    this.pending.clear();
+    this.sock?.close();
+  }
+
+  private socket(up: { host: string; port: number }): UdpSocket {
+    if (this.sock) return this.sock;
+    const sock = createSocket(isIPv6(up.host) ? 'udp6' : 'udp4');
+    sock.on('error', (err) => this.log.warn('upstream DNS socket error', { upstream: `${up.host}:${up.port}`, error: err.message }));
+    sock.on('message', (reply) => {
+      if (reply.length < 12) return;
+      const p = this.pending.get(reply.readUInt16BE(0));
+      if (!p) return;
+      this.pending.delete(reply.readUInt16BE(0));
+      clearTimeout(p.timer);
+      const copy = Buffer.from(reply);
+      copy.writeUInt16BE(p.id, 0);
+      p.resolve(copy);
+    });
+    this.sock = sock;
+    return sock;
+  }
+}
+
+/** DNS over TCP (RFC 7766): length-prefixed messages answered in order, one at a time, with bounded buffering. */
+function serveTcpConnection(sock: Socket, idleMs: number, answer: Answer, log: Logger, warn: Warn): void {
+  const peer = `${sock.remoteAddress}:${sock.remotePort}`;
+  sock.setTimeout(idleMs, () => sock.destroy());
+  sock.on('error', () => sock.destroy());
+  // Accumulate at most one full message plus its prefix; anything beyond waits in the kernel because
+  // we pause while a message is being answered.
+  let buf: Buffer = Buffer.alloc(0);
+  let busy = false;
+  const pump = async () => {
+    if (busy) return;
+    busy = true;
+    sock.pause();
+    try {
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0);
+        if (len === 0) {
+          warn(`DNS TCP message of length 0 from ${peer}, closing`, { peer });
+          sock.destroy();
+          return;
+        }
+        if (buf.length < 2 + len) break;
+        const msg = buf.subarray(2, 2 + len);
+        buf = buf.subarray(2 + len);
+        const bytes = await answer(Buffer.from(msg), 'tcp', peer);
+        if (sock.destroyed) return;
+        if (!bytes) {
+          // Undecodable beyond a header: the stream may be out of sync, so end it (RFC 7766 §6.2.5 allows it).
+          sock.destroy();
+          return;
+        }
+        const frame = Buffer.allocUnsafe(2 + bytes.length);
+        frame.writeUInt16BE(bytes.length, 0);
+        bytes.copy(frame, 2);
+        if (!sock.write(frame)) await new Promise<void>((r) => sock.once('drain', r));
+      }
+    } finally {
+      busy = false;
+      if (!sock.destroyed) sock.resume();
+    }
   };
+  sock.on('data', (chunk: Buffer) => {
+    // More than one message buffered: the client pipelines faster than we answer; apply backpressure
+    // by pausing rather than growing the buffer without bound.
+    if (buf.length + chunk.length > MAX_TCP_MESSAGE + 2 + 2) sock.pause();
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    if (buf.length > 2 * (MAX_TCP_MESSAGE + 2)) {
+      warn(`DNS TCP buffer over limit for ${peer}, closing`, { peer });
+      sock.destroy();
+      return;
+    }
+    void pump().catch((err: unknown) => {
+      log.error('DNS TCP answer failed', { peer, error: String(err) });
+      sock.destroy();
+    });
+  });
+}
 
+/**
+ * UDP and TCP on one address and port. With port 0 they must still share one port (clients fall back
+ * from UDP to TCP on the same port): take an ephemeral UDP port, then try TCP on it, a few times.
+ */
+async function listenOnOnePort(opts: ServerOpts, log: Logger, onTcp: (s: Socket) => void, onDrop: () => void): Promise<{ udp?: UdpSocket; tcp?: Server }> {
   const family = isIPv6(opts.address) ? 'udp6' : 'udp4';
-  let udp: UdpSocket | undefined;
-  let tcp: Server | undefined;
-  const conns = new Set<Socket>();
-
   const openUdp = (port: number): Promise<UdpSocket> =>
     new Promise((resolve, reject) => {
       const s = createSocket({ type: family, reuseAddr: false });
@@ -141,12 +269,9 @@ export async function startDnsServer(source: DnsRecordSource, options: DnsServer
     });
   const openTcp = (port: number): Promise<Server> =>
     new Promise((resolve, reject) => {
-      const srv = createServer({ allowHalfOpen: false }, (sock) => onTcp(sock));
+      const srv = createServer({ allowHalfOpen: false }, onTcp);
       srv.maxConnections = opts.maxTcpConnections;
-      srv.on('drop', () => {
-        stats.tcpRejected++;
-        warn(`DNS TCP connection refused: ${opts.maxTcpConnections} connections open`, {});
-      });
+      srv.on('drop', onDrop);
       srv.once('error', reject);
       srv.listen(port, opts.address, () => {
         srv.off('error', reject);
@@ -154,126 +279,25 @@ export async function startDnsServer(source: DnsRecordSource, options: DnsServer
         resolve(srv);
       });
     });
-
-  const onUdp = (msg: Buffer, rinfo: RemoteInfo) => {
-    const peer = `${rinfo.address}:${rinfo.port}`;
-    answer(msg, 'udp', peer).then(
-      (bytes) => {
-        if (bytes && udp) udp.send(bytes, rinfo.port, rinfo.address);
-      },
-      (err: unknown) => log.error('DNS UDP answer failed', { peer, error: String(err) }),
-    );
-  };
-
-  const onTcp = (sock: Socket) => {
-    stats.tcpConnections++;
-    conns.add(sock);
-    const peer = `${sock.remoteAddress}:${sock.remotePort}`;
-    sock.setTimeout(opts.tcpIdleMs, () => sock.destroy());
-    sock.on('error', () => sock.destroy());
-    sock.on('close', () => conns.delete(sock));
-    // Accumulate at most one full message plus its prefix; anything beyond waits in the kernel because
-    // we pause while a message is being answered (queries are answered in order, one at a time).
-    let buf: Buffer = Buffer.alloc(0);
-    let busy = false;
-    const pump = async () => {
-      if (busy) return;
-      busy = true;
-      sock.pause();
-      try {
-        while (buf.length >= 2) {
-          const len = buf.readUInt16BE(0);
-          if (len === 0) {
-            warn(`DNS TCP message of length 0 from ${peer}, closing`, { peer });
-            sock.destroy();
-            return;
-          }
-          if (buf.length < 2 + len) break;
-          const msg = buf.subarray(2, 2 + len);
-          buf = buf.subarray(2 + len);
-          const bytes = await answer(Buffer.from(msg), 'tcp', peer);
-          if (sock.destroyed) return;
-          if (!bytes) {
-            // Undecodable beyond a header: the stream may be out of sync, so end it (RFC 7766 §6.2.5 allows it).
-            sock.destroy();
-            return;
-          }
-          const frame = Buffer.allocUnsafe(2 + bytes.length);
-          frame.writeUInt16BE(bytes.length, 0);
-          bytes.copy(frame, 2);
-          if (!sock.write(frame)) await new Promise<void>((r) => sock.once('drain', r));
-        }
-      } finally {
-        busy = false;
-        if (!sock.destroyed) sock.resume();
-      }
-    };
-    sock.on('data', (chunk: Buffer) => {
-      if (buf.length + chunk.length > MAX_TCP_MESSAGE + 2 + 2) {
-        // More than one message buffered: the client pipelines faster than we answer; apply backpressure
-        // by pausing rather than growing the buffer without bound.
-        sock.pause();
-      }
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      if (buf.length > 2 * (MAX_TCP_MESSAGE + 2)) {
-        warn(`DNS TCP buffer over limit for ${peer}, closing`, { peer });
-        sock.destroy();
-        return;
-      }
-      void pump().catch((err: unknown) => {
-        log.error('DNS TCP answer failed', { peer, error: String(err) });
-        sock.destroy();
-      });
-    });
-  };
-
-  // With port 0, UDP and TCP must still share one port (clients fall back from UDP to TCP on the same
-  // port): take an ephemeral UDP port, then try TCP on it, a few times.
   let lastErr: unknown;
-  for (let attempt = 0; attempt < 20 && !(udp || tcp); attempt++) {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    let udp: UdpSocket | undefined;
     try {
       if (opts.udp) {
         udp = await openUdp(opts.port);
-        const port = udp.address().port;
-        if (opts.tcp) tcp = await openTcp(port);
-      } else if (opts.tcp) {
-        tcp = await openTcp(opts.port);
+        return { udp, tcp: opts.tcp ? await openTcp(udp.address().port) : undefined };
       }
+      if (opts.tcp) return { tcp: await openTcp(opts.port) };
+      break;
     } catch (err) {
       lastErr = err;
       udp?.close();
-      udp = undefined;
-      tcp = undefined;
       if (opts.port !== 0) break;
     }
   }
-  if (!udp && !tcp) {
-    const e = lastErr as NodeJS.ErrnoException | undefined;
-    const hint = e?.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : '';
-    throw new DnsError('DNS_LISTEN_FAILED', `cannot listen on ${opts.address}:${opts.port}: ${e?.message ?? 'unknown error'}${hint}`, { cause: lastErr });
-  }
-  udp?.on('message', onUdp);
-  const port = udp ? udp.address().port : (tcp?.address() as { port: number }).port;
-  log.info('cluster DNS listening', { address: opts.address, port, udp: Boolean(udp), tcp: Boolean(tcp), upstream: opts.upstream ? `${opts.upstream.host}:${opts.upstream.port}` : 'none' });
-
-  return {
-    address: opts.address,
-    port,
-    stats: () => ({ ...stats, byRcode: { ...stats.byRcode } }),
-    async close() {
-      for (const p of pending.values()) {
-        clearTimeout(p.timer);
-        p.resolve(undefined);
-      }
-      pending.clear();
-      upstreamSock?.close();
-      for (const c of conns) c.destroy();
-      await Promise.all([
-        udp ? new Promise<void>((r) => udp?.close(() => r())) : Promise.resolve(),
-        tcp ? new Promise<void>((r) => tcp?.close(() => r())) : Promise.resolve(),
-      ]);
-    },
-  };
+  const e = lastErr as NodeJS.ErrnoException | undefined;
+  const hint = e?.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : '';
+  throw new DnsError('DNS_LISTEN_FAILED', `cannot listen on ${opts.address}:${opts.port}: ${e?.message ?? 'unknown error'}${hint}`, { cause: lastErr });
 }
 
 /** At most one warning a second per server, with a count of what was suppressed: bad packets must not flood logs. */

@@ -55,4 +55,6 @@ export interface NameRecords {
   cname?: string;
   /** Reverse names (`…in-addr.arpa`, `…ip6.arpa`) → the Service or endpoint names owning that IP. */
   ptr: string[];
+  /** TXT strings (the clusterset zone's `dns-version` record). */
+  txt?: string[];
 }

@@ -41,7 +41,10 @@ export interface KConfigMap {
 }
 
 export interface KubeState {
+  /** Services, of which those exported through the gateway (label, or a ServiceExport) are routed inbound. */
   exported: KService[];
+  /** MCS: `namespace/name` of this cluster's ServiceExports (an MCS export is reachable through the gateway). */
+  serviceExports?: string[];
   slices: KSlice[];
   /** Link ServiceAccounts `mesh link` made here for source clusters (label mesh.io/link-source). */
   linkAccounts: Array<{ metadata?: Meta }>;
@@ -73,10 +76,11 @@ function exportedServices(st: KubeState): ExportedService[] {
     slicesBySvc.set(k, list);
   }
   const exported: ExportedService[] = [];
+  const mcs = new Set(st.serviceExports ?? []);
   for (const s of st.exported) {
     const ns = s.metadata?.namespace;
     const name = s.metadata?.name;
-    if (!ns || !name || !isExportedThroughGateway(s) || s.spec?.type === 'ExternalName') continue;
+    if (!ns || !name || !(isExportedThroughGateway(s) || mcs.has(`${ns}/${name}`)) || s.spec?.type === 'ExternalName') continue;
     // A shadow is never re-exported (no transit through this cluster).
     if (s.metadata?.labels?.[MIRRORED_LABEL] === 'true') continue;
     const slices = slicesBySvc.get(`${ns}/${name}`);

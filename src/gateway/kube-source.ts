@@ -4,7 +4,7 @@
 // coalesced rebuild (a level-triggered reconcile of a single key) turns the caches into a snapshot.
 import { Informer, KubeClient, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
-import { EXPORT_GATEWAY_VALUES, EXPORT_LABEL, LINK_API_VERSION, LINK_PLURAL, LINK_SOURCE_LABEL, OUTBOUND_ROUTES_CONFIGMAP } from '../api/index.js';
+import { LINK_API_VERSION, LINK_PLURAL, LINK_SOURCE_LABEL, MCS_GROUP, MCS_STORAGE_VERSION, OUTBOUND_ROUTES_CONFIGMAP, SERVICE_EXPORT_PLURAL } from '../api/index.js';
 import { buildSnapshot, type KConfigMap, type KLink, type KService, type KSlice } from './kube-snapshot.js';
 import type { RouteSnapshot, RouteSource } from './types.js';
 
@@ -18,6 +18,7 @@ export class KubeRouteSource implements RouteSource {
   private readonly slices: Informer;
   private readonly links: Informer;
   private readonly linkAccounts: Informer;
+  private readonly serviceExports: Informer;
   private timer: NodeJS.Timeout | undefined;
   private lastProblems = '';
 
@@ -28,13 +29,15 @@ export class KubeRouteSource implements RouteSource {
   ) {
     const mk = (name: string, path: string, labelSelector?: string, fieldSelector?: string) =>
       new Informer<KubeObject>(client, { path, name: `gateway:${name}`, logger, ...(labelSelector ? { labelSelector } : {}), ...(fieldSelector ? { fieldSelector } : {}) });
-    this.exported = mk('exported', '/api/v1/services', `${EXPORT_LABEL} in (${EXPORT_GATEWAY_VALUES.join(',')})`);
+    // Every Service: one exported with a ServiceExport (MCS) carries no export label.
+    this.exported = mk('exported', '/api/v1/services');
+    this.serviceExports = mk('serviceexports', `/apis/${MCS_GROUP}/${MCS_STORAGE_VERSION}/${SERVICE_EXPORT_PLURAL}`);
     this.routes = mk('routes', `/api/v1/namespaces/${namespace}/configmaps`, undefined, `metadata.name=${OUTBOUND_ROUTES_CONFIGMAP}`);
     this.slices = mk('slices', '/apis/discovery.k8s.io/v1/endpointslices');
     this.links = mk('links', `/apis/${LINK_API_VERSION}/namespaces/${namespace}/${LINK_PLURAL}`);
     // Which source clusters `mesh link` admitted here: their gateways may open tunnels (inbound policy).
     this.linkAccounts = mk('link-accounts', `/api/v1/namespaces/${namespace}/serviceaccounts`, LINK_SOURCE_LABEL);
-    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts];
+    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts, this.serviceExports];
   }
 
   async start(onChange: (s: RouteSnapshot) => void): Promise<void> {
@@ -42,6 +45,7 @@ export class KubeRouteSource implements RouteSource {
       this.timer = undefined;
       const { snapshot, problems } = buildSnapshot({
         exported: this.exported.list() as KService[],
+        serviceExports: this.serviceExports.keys(),
         slices: this.slices.list() as KSlice[],
         routes: (this.routes.list() as KConfigMap[]).find((c) => c.metadata?.name === OUTBOUND_ROUTES_CONFIGMAP),
         links: this.links.list() as KLink[],

@@ -2,13 +2,15 @@
 // Identity service for a leaf with its ServiceAccount token, renews at 70% of the leaf's life and retries
 // with capped exponential backoff while the old leaf is still valid. Consumers get the key and chain,
 // never a signing key: `current()` / `secureContextOptions()` for new connections and a 'credentials'
-// event so servers can call setSecureContext (existing connections keep their old context).
+// event so servers can call setSecureContext (existing connections keep their old context). A bundle read
+// from a function (a ConfigMap mount) is checked every few seconds: a changed bundle (a root rotation) means
+// new credentials at once — the new bundle for peers, and a leaf from whichever issuer signs now.
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type tls from 'node:tls';
 import { silentLogger, type Logger } from '../log/index.js';
 import {
-  createCsr, generateKeyPair, TrustBundle, parseWorkloadId, verifyChain, secureContextOptions, serverTlsOptions, clientTlsOptions, type IdentityMatcher,
+  createCsr, generateKeyPair, TrustBundle, trustKey, parseWorkloadId, verifyChain, secureContextOptions, serverTlsOptions, clientTlsOptions, type IdentityMatcher,
 } from '../trust/index.js';
 import { IdentityClient, type CertifyResult } from './identity-client.js';
 
@@ -27,6 +29,7 @@ export interface Credentials {
 export const RENEW_FRACTION = 0.7;
 export const BACKOFF_INITIAL_MS = 500;
 export const BACKOFF_MAX_MS = 60_000;
+export const BUNDLE_CHECK_MS = 5000;
 /** setTimeout's limit (2^31-1 ms, ~24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -46,6 +49,8 @@ export interface CertificateManagerOptions {
   /** Trust bundle PEM, or a function that returns the current one (e.g. re-reads the ConfigMap mount). */
   bundle: string | (() => Promise<string> | string);
   renewFraction?: number;
+  /** How often a bundle function is read for a change (default 5 s; 0: never). */
+  bundleCheckMs?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
   logger?: Logger;
@@ -61,6 +66,7 @@ export class CertificateManager extends EventEmitter<CertificateManagerEvents> {
   private st: CertificateState = 'Initializing';
   private timer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  private bundleTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private stopped = false;
   private inFlight: Promise<void> | undefined;
@@ -90,6 +96,7 @@ export class CertificateManager extends EventEmitter<CertificateManagerEvents> {
   /** Starts fetching; resolves with the first credentials (retries until then, or until stop()). */
   start(): Promise<Credentials> {
     void this.refresh();
+    this.watchBundle();
     return this.ready();
   }
 
@@ -126,6 +133,7 @@ export class CertificateManager extends EventEmitter<CertificateManagerEvents> {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.expiryTimer);
+    clearInterval(this.bundleTimer);
     this.ownedClient?.close();
     this.emit('state', this.st);
   }
@@ -196,6 +204,28 @@ export class CertificateManager extends EventEmitter<CertificateManagerEvents> {
       if (!stillValid && this.st !== 'Initializing') this.setState('Unavailable');
       this.schedule(delay);
     }
+  }
+
+  /** Reads a bundle function now and then; new credentials when its roots differ from those in use. */
+  private watchBundle(): void {
+    const read = this.opts.bundle;
+    const every = this.opts.bundleCheckMs ?? BUNDLE_CHECK_MS;
+    if (typeof read === 'string' || every <= 0 || this.bundleTimer) return;
+    this.bundleTimer = setInterval(() => {
+      void (async () => {
+        if (!this.creds || this.inFlight || this.stopped) return;
+        let now: TrustBundle;
+        try {
+          now = TrustBundle.fromPem(await read());
+        } catch {
+          return; // a half-written or broken file: the renewal reports it if it persists
+        }
+        if (trustKey(now) === trustKey(this.creds.bundle)) return;
+        this.log.info('trust bundle changed; renewing the certificate now', { identity: this.opts.identity, roots: now.roots.length });
+        await this.refresh();
+      })();
+    }, every);
+    this.bundleTimer.unref();
   }
 
   private schedule(ms: number): void {

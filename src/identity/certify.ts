@@ -1,7 +1,7 @@
 // The Identity service's decision: may this token have a certificate for this identity and this CSR?
 // Returns a leaf or throws CertifyError, a domain error; only the gRPC adapter turns kinds into status codes.
 import { z } from 'zod';
-import { IDENTITY_TOKEN_AUDIENCE, ISSUER_SECRET } from '../api/index.js';
+import { IDENTITY_TOKEN_AUDIENCE, ISSUER_SECRET, MESH_NAMESPACE, isLinkServiceAccount } from '../api/index.js';
 import { TrustError, parseCsr, MAX_CSR_BYTES, parseWorkloadId, issueLeaf, type CertificateAuthority, type Leaf } from '../trust/index.js';
 import { serviceAccountOf, type TokenReviewer } from './token-review.js';
 
@@ -35,6 +35,8 @@ export interface CertifyDeps {
   issuer: () => CertificateAuthority | undefined;
   ttlSeconds: number;
   audience?: string;
+  /** The mesh namespace, where the link ServiceAccounts live (default mesh-system). */
+  meshNamespace?: string;
   now?: () => Date;
 }
 
@@ -52,6 +54,11 @@ export async function certify(input: unknown, deps: CertifyDeps): Promise<Leaf> 
     id = parseWorkloadId(req.identity, issuer.trustDomain);
   } catch (err) {
     throw new CertifyError('invalid-argument', 'BAD_IDENTITY', (err as Error).message);
+  }
+  // A link ServiceAccount may mint tokens for itself (renewal), any audience included: its tokens are
+  // another cluster's read credentials, never a workload identity here.
+  if (isLinkServiceAccount(id.namespace, id.serviceAccount, deps.meshNamespace ?? MESH_NAMESPACE)) {
+    throw new CertifyError('permission-denied', 'LINK_CREDENTIALS', `${req.identity} is a link ServiceAccount (another cluster's read credentials), never a workload identity`);
   }
 
   // Cheap, local checks before the network round trip.

@@ -91,7 +91,7 @@ export async function startIdentityService(opts: IdentityServiceOptions): Promis
     'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
     'grpc.max_send_message_length': MAX_REQUEST_BYTES,
   });
-  const deps: CertifyDeps = { reviewer, issuer: () => source.current()?.issuer, ttlSeconds: leafTtl, audience: opts.audience ?? IDENTITY_TOKEN_AUDIENCE };
+  const deps: CertifyDeps = { reviewer, issuer: () => source.current()?.issuer, ttlSeconds: leafTtl, audience: opts.audience ?? IDENTITY_TOKEN_AUDIENCE, meshNamespace: opts.namespace ?? MESH_NAMESPACE };
   server.addService(identityServiceDefinition(), { Certify: certifyHandler(deps, certifyCounter(opts.registry), log) });
   const host = opts.host ?? process.env.POD_IP ?? '0.0.0.0';
   const creds = grpc.experimental.createCertificateProviderServerCredentials(serving.provider, serving.provider, false);

@@ -5,7 +5,7 @@
 export { certify, CertifyError, certifyRequestSchema, MAX_TOKEN_BYTES, type CertifyErrorKind, type CertifyRequest, type CertifyDeps } from './certify.js';
 export { KubeTokenReviewer, KeepAliveTokenReviewer, serviceAccountOf, type TokenReviewer, type TokenReviewResult } from './token-review.js';
 export {
-  StaticTrustSource, KubeTrustSource, materialFromObjects, checkMaterial,
+  StaticTrustSource, KubeTrustSource, materialFromObjects, checkMaterial, materialKey,
   type TrustMaterial, type TrustSource, type KubeTrustSourceOptions,
 } from './trust-source.js';
 export {

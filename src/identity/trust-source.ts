@@ -8,7 +8,7 @@ import { Informer, KubeClient, type KubeObject } from '../kube/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ISSUER_SECRET, MESH_NAMESPACE, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY } from '../api/index.js';
-import { TrustBundle, loadAuthority, TrustError, type CertificateAuthority } from '../trust/index.js';
+import { TrustBundle, loadAuthority, trustKey, TrustError, type CertificateAuthority } from '../trust/index.js';
 
 export interface TrustMaterial {
   issuer: CertificateAuthority;
@@ -32,7 +32,8 @@ export function checkMaterial(m: TrustMaterial): TrustMaterial {
   return m;
 }
 
-const materialKey = (m: TrustMaterial): string => m.issuer.cert.x509.fingerprint256 + '|' + m.bundle.roots.map((r) => r.fingerprint).join(',');
+/** The issuer and the bundle, both (see trustKey): a change to either is a change. */
+export const materialKey = (m: TrustMaterial): string => trustKey(m.bundle, m.issuer.cert.x509.fingerprint256);
 
 /** Material held in memory: tests, benchmarks, and `mesh controller --issuer-dir`. */
 export class StaticTrustSource implements TrustSource {

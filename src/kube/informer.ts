@@ -27,6 +27,12 @@ export interface InformerOptions {
   name?: string;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /**
+   * A watch that sends nothing (no event, no bookmark) this long is checked (default 15 s, or
+   * MESH_WATCH_SILENCE_MS): the API server is asked for /version; no answer is a watch error (the informer
+   * turns unhealthy), an answer re-opens the watch.
+   */
+  silenceMs?: number;
   /** Server-side watch timeout; the watch is re-opened after it (from the last resourceVersion). */
   watchTimeoutSeconds?: number;
   /** A list or watch failed (unreachable, 401/403, 5xx). The informer keeps retrying by itself. */
@@ -42,6 +48,11 @@ export interface InformerOptions {
    */
   resyncPeriodMs?: number;
 }
+
+/** Silence before a watch is checked: the sandbox API server sends a bookmark every 10 s. */
+export const SILENCE_MS = 15_000;
+/** How long the API server has to answer that check. */
+const SILENCE_PROBE_MS = 5_000;
 
 export function keyOf(obj: KubeObject): string {
   const m = obj.metadata ?? {};
@@ -215,13 +226,28 @@ export class Informer<T extends KubeObject = KubeObject> {
         this.watch();
       }
     };
-    // A watch that goes silent past its own timeout is dead (half-open connection): abort and relist.
+    // We ask for bookmarks (the server sends one every few seconds) and get an event for every change, so a
+    // watch that says nothing for `silenceMs` is suspect. The API server not answering a GET /version either
+    // means it is cut off: an error now, not minutes later on TCP retransmission. Answering means this
+    // watch's connection died (half-open) or the server sends bookmarks rarely: the watch is re-opened.
+    const silenceMs = this.opts.silenceMs ?? (Number(process.env.MESH_WATCH_SILENCE_MS) > 0 ? Number(process.env.MESH_WATCH_SILENCE_MS) : SILENCE_MS);
+    const onSilence = async () => {
+      let failure: Error | null = null;
+      try {
+        await this.client.get('/version', { timeoutMs: Math.min(SILENCE_PROBE_MS, silenceMs) });
+      } catch (err) {
+        failure = new Error(`watch silent for ${silenceMs / 1000}s and the API server does not answer: ${errorMessage(err)}`);
+      }
+      if (ended) return;
+      if (!failure) this.opts.onRestart?.('silent');
+      // Finish first (with our reason), then abort: the abort's own error then finds the watch ended.
+      const old = this.abort;
+      finish(failure);
+      old?.abort();
+    };
     const armWatchdog = () => {
       if (this.watchdog) clearTimeout(this.watchdog);
-      this.watchdog = setTimeout(() => {
-        this.abort?.abort();
-        finish(new Error(`watch silent for ${timeoutSeconds + 30}s`));
-      }, (timeoutSeconds + 30) * 1000);
+      this.watchdog = setTimeout(() => void onSilence(), silenceMs);
       this.watchdog.unref?.();
     };
     armWatchdog();

@@ -8,8 +8,13 @@ import {
   LINK_GROUP,
   LINK_PLURAL,
   LINK_VERSION,
+  MCS_GROUP,
+  MCS_SERVICE_NAME_LABEL,
+  MCS_STORAGE_VERSION,
   MIRRORED_LABEL,
   OUTBOUND_ROUTES_CONFIGMAP,
+  SERVICE_EXPORT_PLURAL,
+  SERVICE_IMPORT_PLURAL,
   SLICE_MANAGED_BY,
   SLICE_MANAGED_BY_LABEL,
   SLICE_SERVICE_LABEL,
@@ -19,6 +24,7 @@ import {
 import { Informer, resourcePath, type KubeClient, type KubeMetrics, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import type { GatewayEndpoint } from './desired.js';
+import type { ServiceExport, ServiceImport } from './mcs-types.js';
 import type { ConfigMap, EndpointSlice, Link, Secret, Service } from './types.js';
 
 export interface CachesOptions {
@@ -36,6 +42,9 @@ export function targetOf(link: Link): string | undefined {
   return typeof t === 'string' ? t : undefined;
 }
 
+/** managed-by of the slices Kubernetes' EndpointSlice controller writes (and the sandbox's). */
+export const LOCAL_SLICE_MANAGER = 'endpointslice-controller.k8s.io';
+
 export class MirrorCaches {
   readonly links: Informer<Link>;
   readonly secrets: Informer<Secret>;
@@ -44,6 +53,11 @@ export class MirrorCaches {
   readonly gatewaySlices: Informer<EndpointSlice>;
   /** The route table the controller publishes (one ConfigMap), to write only what changed. */
   readonly routes: Informer<ConfigMap>;
+  /** MCS: the local ServiceExports, the ServiceImports (ours), and the slices the EndpointSlice controller
+   * writes for local Services (the local endpoints of an import). */
+  readonly serviceExports: Informer<ServiceExport>;
+  readonly serviceImports: Informer<ServiceImport>;
+  readonly localSlices: Informer<EndpointSlice>;
   private readonly parsed = new WeakMap<Link, ParsedLink>();
 
   constructor(private readonly opts: CachesOptions) {
@@ -67,6 +81,15 @@ export class MirrorCaches {
       `${SLICE_SERVICE_LABEL}=${GATEWAY_NAME}`,
     );
     this.routes = inf<ConfigMap>('routes', resourcePath({ version: 'v1', plural: 'configmaps', namespace: opts.namespace }), undefined, false, `metadata.name=${OUTBOUND_ROUTES_CONFIGMAP}`);
+    const mcs = (plural: string) => `/apis/${MCS_GROUP}/${MCS_STORAGE_VERSION}/${plural}`;
+    this.serviceExports = inf<ServiceExport>('serviceexports', mcs(SERVICE_EXPORT_PLURAL), undefined, true);
+    this.serviceImports = inf<ServiceImport>('serviceimports', mcs(SERVICE_IMPORT_PLURAL));
+    this.localSlices = inf<EndpointSlice>('local-slices', '/apis/discovery.k8s.io/v1/endpointslices', `${SLICE_MANAGED_BY_LABEL}=${LOCAL_SLICE_MANAGER}`);
+    this.localSlices.addIndex('service', (s) => [`${s.metadata?.namespace}/${s.metadata?.labels?.[SLICE_SERVICE_LABEL] ?? ''}`]);
+    this.shadowSlices.addIndex('import', (s) => {
+      const n = s.metadata?.labels?.[MCS_SERVICE_NAME_LABEL];
+      return n ? [`${s.metadata?.namespace}/${n}`] : [];
+    });
     this.links.addIndex('target', (l) => [targetOf(l) ?? ''].filter(Boolean));
     this.links.addIndex('secret', (l) => {
       const s = (l.spec as { clusterCredentialsSecret?: unknown } | undefined)?.clusterCredentialsSecret;
@@ -85,7 +108,7 @@ export class MirrorCaches {
   }
 
   private all(): Informer<KubeObject>[] {
-    return [this.links, this.secrets, this.services, this.shadowSlices, this.gatewaySlices, this.routes] as unknown as Informer<KubeObject>[];
+    return [this.links, this.secrets, this.services, this.shadowSlices, this.gatewaySlices, this.routes, this.serviceExports, this.serviceImports, this.localSlices] as unknown as Informer<KubeObject>[];
   }
 
   async start(timeoutMs: number): Promise<void> {
@@ -151,6 +174,16 @@ export class MirrorCaches {
 
   slicesOf(namespace: string, service: string): EndpointSlice[] {
     return this.shadowSlices.byIndex('service', `${namespace}/${service}`);
+  }
+
+  /** The slices of a local Service written by the EndpointSlice controller. */
+  localSlicesOf(namespace: string, service: string): EndpointSlice[] {
+    return this.localSlices.byIndex('service', `${namespace}/${service}`);
+  }
+
+  /** The EndpointSlices the mirror wrote for the import namespace/name. */
+  importSlicesOf(namespace: string, name: string): EndpointSlice[] {
+    return this.shadowSlices.byIndex('import', `${namespace}/${name}`);
   }
 
   /** The local mesh-gateway pod addresses, ready if any slice says so. */

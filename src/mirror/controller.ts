@@ -4,13 +4,17 @@
 // `link` (link-reconciler.ts), `shadow` (shadow-reconciler.ts), `renew` (renew.ts). A restart at any point
 // converges to the same state, and the Link status is computed, never remembered (status.ts).
 import type { Registry } from 'prom-client';
-import { CLUSTER_LABEL, CONTROLLER_NAME, HEADLESS_PARENT_LABEL, MIRRORED_LABEL } from '../api/index.js';
+import { CLUSTER_LABEL, CONTROLLER_NAME, DEFAULT_TRUST_DOMAIN, HEADLESS_PARENT_LABEL, MIRRORED_LABEL } from '../api/index.js';
+import { ensureClusterProperties } from './cluster-id.js';
 import { Controller, EventRecorder, TerminalError, keyOf, kubeMetrics, realClock, type Clock, type KubeClient, type ReconcileContext, type ReconcileResult } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { MirrorCaches, targetOf } from './caches.js';
 import { recordedPorts } from './desired.js';
 import { ShadowProblems, statusSoon, type MirrorEnv } from './env.js';
-import { KeyError, decodeKey, encodeKey, linkKey, renewKey, shadowKey } from './keys.js';
+import { ExportReconciler } from './export-reconciler.js';
+import { ImportReconciler } from './import-reconciler.js';
+import { KeyError, decodeKey, encodeKey, exportKey, importKey, linkKey, renewKey, shadowKey } from './keys.js';
+import { enqueueAllMcs, remoteServiceChanged, wireMcsTriggers } from './mcs-triggers.js';
 import { LinkReconciler } from './link-reconciler.js';
 import { mirrorMetrics } from './metrics.js';
 import { shadowName } from './names.js';
@@ -26,6 +30,10 @@ import { enqueueShadowsOf, routesSoon, wireTriggers } from './triggers.js';
 
 export interface MirrorControllerOptions {
   client: KubeClient;
+  /** This cluster's id (the source-cluster of its MCS exports). */
+  clusterName: string;
+  /** The clusterset's id (ClusterProperty clusterset.k8s.io): the trust domain. */
+  clusterSet?: string;
   namespace: string;
   ports: PortAllocator;
   logger: Logger;
@@ -55,11 +63,15 @@ export class MirrorController {
   private readonly shadows: ShadowReconciler;
   private readonly renewals: RenewReconciler;
   private readonly routes: RoutesReconciler;
+  private readonly imports: ImportReconciler;
+  private readonly exports: ExportReconciler;
   private running = false;
+  private readonly clusterSet: string;
 
   constructor(opts: MirrorControllerOptions) {
     const clock = opts.clock ?? realClock;
     const log = opts.logger;
+    this.clusterSet = opts.clusterSet ?? DEFAULT_TRUST_DOMAIN;
     const km = kubeMetrics(opts.registry);
     const metrics = mirrorMetrics(opts.registry);
     this.controller = new Controller({
@@ -80,7 +92,12 @@ export class MirrorController {
       clock,
       backoffMaxMs: opts.remoteBackoffMaxMs,
       resyncPeriodMs: opts.resyncPeriodMs ?? RESYNC_MS,
-      onService: (_link, cluster, ns, name) => queue.add(encodeKey(shadowKey(cluster, ns, shadowName(name, cluster)))),
+      onService: (link, cluster, ns, name) => {
+        queue.add(encodeKey(shadowKey(cluster, ns, shadowName(name, cluster))));
+        remoteServiceChanged(this.env, link, ns, name);
+      },
+      onMcs: (_link, _cluster, ns, name, what) => queue.add(encodeKey(what === 'export' ? importKey(ns, name) : exportKey(ns, name))),
+      onMcsSynced: () => enqueueAllMcs(this.env),
       onSynced: (link, cluster) => {
         enqueueShadowsOf(this.env, link, cluster);
         statusSoon(this.env, link);
@@ -102,11 +119,13 @@ export class MirrorController {
         const cluster = target && targetOf(target);
         if (cluster) enqueueShadowsOf(this.env, link, cluster);
         statusSoon(this.env, link);
+        enqueueAllMcs(this.env); // gateway-mode imports' readiness follows the probe
       },
     });
     const events = new EventRecorder(opts.client, { component: CONTROLLER_NAME, host: process.env.POD_NAME ?? '', logger: log, clock });
     this.env = {
       client: opts.client,
+      clusterName: opts.clusterName,
       namespace: opts.namespace,
       caches: this.caches,
       remotes,
@@ -127,7 +146,10 @@ export class MirrorController {
     this.shadows = new ShadowReconciler(this.env);
     this.renewals = new RenewReconciler(this.env);
     this.routes = new RoutesReconciler(this.env);
+    this.imports = new ImportReconciler(this.env);
+    this.exports = new ExportReconciler(this.env);
     wireTriggers(this.env);
+    wireMcsTriggers(this.env);
   }
 
   /** Starts the local informers and waits for them (read-only: safe on a standby replica). */
@@ -166,6 +188,9 @@ export class MirrorController {
       const shadow = s.metadata?.labels?.[HEADLESS_PARENT_LABEL] ?? s.metadata?.name;
       if (cluster && shadow) this.env.queue.enqueue(shadowKey(cluster, s.metadata?.namespace ?? '', shadow));
     }
+    // Every import and local export: stale imports go once the remotes have synced.
+    enqueueAllMcs(this.env);
+    void ensureClusterProperties(this.env.client, this.env.clusterName, this.clusterSet, log);
   }
 
   async stop(): Promise<void> {
@@ -211,6 +236,14 @@ export class MirrorController {
         routesSoon(this.env);
         return r;
       }
+      case 'import': {
+        // A derived Service's outbound ports are routes too (ServiceImport origins): the table follows.
+        const r = await this.imports.reconcile(k.namespace, k.name, ctx);
+        routesSoon(this.env);
+        return r;
+      }
+      case 'export':
+        return this.exports.reconcile(k.namespace, k.name, ctx);
     }
   }
 }

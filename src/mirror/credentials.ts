@@ -1,7 +1,7 @@
 // A Link's credentials: the kubeconfig in its Secret (read and judged here, purely), and the renewal of a
 // time-bound ServiceAccount token before it expires.
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { CREDENTIALS_KUBECONFIG_KEY } from '../api/index.js';
+import { CREDENTIALS_KUBECONFIG_KEY, LINK_TOKEN_TTL_SECONDS } from '../api/index.js';
 import { errorMessage, kubeConfigFromString, resourcePath, type CallOptions, type KubeClient } from '../kube/index.js';
 import type { Secret } from './types.js';
 
@@ -86,13 +86,13 @@ export function withToken(kubeconfig: string, token: string): string {
 
 /**
  * Requests a fresh token for the link's own ServiceAccount (the `sub` of the current token) from the
- * target, with the same lifetime as the current one.
+ * target, with the same lifetime as the current one, at most LINK_TOKEN_TTL_SECONDS.
  */
 export async function requestToken(client: KubeClient, current: string, call: CallOptions = {}): Promise<string> {
   const claims = decodeJwt(current);
   const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(claims?.sub ?? '');
   if (!m) throw new Error('the link token is not a ServiceAccount token; cannot renew it');
-  const lifetime = claims?.exp && claims.iat ? claims.exp - claims.iat : 3600;
+  const lifetime = Math.min(claims?.exp && claims.iat ? claims.exp - claims.iat : 3600, LINK_TOKEN_TTL_SECONDS);
   const res = await client.create<{ status?: { token?: string } }>(
     `${resourcePath({ version: 'v1', plural: 'serviceaccounts', namespace: m[1], name: m[2] })}/token`,
     { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: lifetime } },

@@ -15,8 +15,11 @@ import {
   RESERVED_PREFIXES,
   SLICE_MANAGED_BY,
   SLICE_MANAGED_BY_LABEL,
+  SHADOW_OF_ANNOTATION,
   SLICE_SERVICE_LABEL,
   formatPortMap,
+  shadowOfPod,
+  shadowOfService,
   matchesSelector,
   parsePortMap,
   type LinkSpec,
@@ -144,6 +147,7 @@ export function desiredShadow(input: DesiredInput): DesiredShadow | undefined {
     [REMOTE_FQ_ANNOTATION]: remoteFqName(rname, ns, spec.targetClusterDomain),
     [REMOTE_RV_ANNOTATION]: remote.metadata?.resourceVersion ?? '',
     [MODE_ANNOTATION]: mode,
+    [SHADOW_OF_ANNOTATION]: shadowOfService(ns, rname),
   };
   const service: Service = {
     apiVersion: 'v1',
@@ -227,7 +231,7 @@ function gatewayHeadless(input: DesiredInput, out: DesiredShadow): PortMapEntry[
     const service: Service = {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name: podName, namespace: ns, labels: { ...mirrorLabels(cluster), [HEADLESS_PARENT_LABEL]: name }, annotations: { [REMOTE_FQ_ANNOTATION]: `${hostname}.${fq}`, [MODE_ANNOTATION]: 'gateway' } },
+      metadata: { name: podName, namespace: ns, labels: { ...mirrorLabels(cluster), [HEADLESS_PARENT_LABEL]: name }, annotations: { [REMOTE_FQ_ANNOTATION]: `${hostname}.${fq}`, [MODE_ANNOTATION]: 'gateway', [SHADOW_OF_ANNOTATION]: shadowOfPod(ns, input.remote.metadata?.name ?? '', hostname) } },
       spec: { type: 'ClusterIP', ports },
     };
     const endpoints = gatewayEndpoints(input.gateway, input.gatewayHealthy && ready);
@@ -258,6 +262,38 @@ export function ownedBy(obj: KubeObject, cluster: string): boolean {
   return l[MIRRORED_LABEL] === 'true' && l[CLUSTER_LABEL] === cluster;
 }
 
+/**
+ * `live` is the object `desired` stands for, exactly: the mirror's labels for this cluster, the same parent
+ * (a per-pod Service or its slice names its headless shadow; a shadow and its slices name none), the same
+ * Service for a slice, and the same remote object (SHADOW_OF_ANNOTATION). An object written before that
+ * annotation existed is told by its labels alone, and gains the annotation on its next update (upgrade).
+ */
+export function sameOwner(live: KubeObject, desired: KubeObject, cluster: string): boolean {
+  if (!ownedBy(live, cluster)) return false;
+  const ll = live.metadata?.labels ?? {};
+  const dl = desired.metadata?.labels ?? {};
+  if (ll[HEADLESS_PARENT_LABEL] !== dl[HEADLESS_PARENT_LABEL] || ll[SLICE_SERVICE_LABEL] !== dl[SLICE_SERVICE_LABEL]) return false;
+  const of = live.metadata?.annotations?.[SHADOW_OF_ANNOTATION];
+  return of === undefined || of === desired.metadata?.annotations?.[SHADOW_OF_ANNOTATION];
+}
+
+/** A live Service of ours that is a shadow itself (not a per-pod Service), whatever remote object it mirrors. */
+export function isShadow(live: KubeObject, cluster: string): boolean {
+  const of = live.metadata?.annotations?.[SHADOW_OF_ANNOTATION];
+  return ownedBy(live, cluster) && !live.metadata?.labels?.[HEADLESS_PARENT_LABEL] && (of === undefined || of.startsWith('service/'));
+}
+
+/** `live` is the shadow of the remote Service `namespace/name` (see sameOwner). */
+export function isShadowOf(live: KubeObject, cluster: string, namespace: string, name: string): boolean {
+  const of = live.metadata?.annotations?.[SHADOW_OF_ANNOTATION];
+  return isShadow(live, cluster) && (of === undefined || of === shadowOfService(namespace, name));
+}
+
+/** An object of ours that belongs to the headless shadow `parent` (its per-pod Services and their slices), or to none. */
+export function ownedUnder(obj: KubeObject, cluster: string, parent: string | undefined): boolean {
+  return ownedBy(obj, cluster) && obj.metadata?.labels?.[HEADLESS_PARENT_LABEL] === parent;
+}
+
 /** What to create, update, delete and leave alone; `differs` says whether a live object needs an update. */
 export function diff<T extends KubeObject>(desired: T[], actual: T[], cluster: string, differs: (live: T, desired: T) => boolean = needsUpdate): Plan<T> {
   const plan: Plan<T> = { create: [], update: [], delete: [], unchanged: [], conflicts: [] };
@@ -268,7 +304,7 @@ export function diff<T extends KubeObject>(desired: T[], actual: T[], cluster: s
     wanted.add(n);
     const l = live.get(n);
     if (!l) plan.create.push(d);
-    else if (!ownedBy(l, cluster)) plan.conflicts.push({ live: l, desired: d });
+    else if (!sameOwner(l, d, cluster)) plan.conflicts.push({ live: l, desired: d });
     else if (differs(l, d)) plan.update.push({ live: l, desired: d });
     else plan.unchanged.push(l);
   }
@@ -288,5 +324,6 @@ export function recordedPorts(shadow: Service): Array<{ key: string; port: numbe
   const parsed = parsePortMap(raw);
   if (!parsed.ok) return [];
   const key = `${shadow.metadata?.namespace ?? ''}/${shadow.metadata?.name ?? ''}`;
-  return parsed.entries.map((e) => ({ key: portKey(key, e.port, e.protocol, e.hostname), port: e.outboundPort }));
+  // A derived Service's (MCS import) entries name their cluster: `@<cluster>` in the key's last part.
+  return parsed.entries.map((e) => ({ key: portKey(key, e.port, e.protocol, e.hostname ?? (e.cluster ? `@${e.cluster}` : undefined)), port: e.outboundPort }));
 }

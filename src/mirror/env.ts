@@ -46,6 +46,9 @@ export class ShadowProblems {
 
 export interface MirrorEnv {
   client: KubeClient;
+  /** This cluster's id (ClusterProperty cluster.clusterset.k8s.io, written by `mesh install`): the
+   * source-cluster of its exports. */
+  clusterName: string;
   /** The mesh namespace: Links and their Secrets. */
   namespace: string;
   caches: MirrorCaches;

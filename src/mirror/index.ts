@@ -2,7 +2,7 @@
 // the Link schema the mirror shares with them are in src/api.
 export { runController, controllerOptionsSchema, type ControllerOptions } from './main.js';
 export { MirrorController, type MirrorControllerOptions } from './controller.js';
-export { desiredShadow, diff, exportMode, ownedBy, recordedPorts, copyLabels, type DesiredShadow, type DesiredInput, type GatewayEndpoint, type Plan } from './desired.js';
+export { desiredShadow, diff, exportMode, ownedBy, sameOwner, serviceDiffers, recordedPorts, copyLabels, type DesiredShadow, type DesiredInput, type GatewayEndpoint, type Plan } from './desired.js';
 export { computeLinkStatus, mirroredServices, type StatusInput, type MirrorFacts, type ShadowProblem } from './status.js';
 export { encodeKey, decodeKey, type MirrorKey } from './keys.js';
 export { shadowName, podServiceName, fitName, remoteFqName } from './names.js';

@@ -10,7 +10,11 @@ export type MirrorKey =
   /** The outbound route table (one for the controller: routes.ts). */
   | { kind: 'routes' }
   /** `name` is the shadow's own (local) name: `shadowName(remote name, cluster)`. */
-  | { kind: 'shadow'; cluster: string; namespace: string; name: string };
+  | { kind: 'shadow'; cluster: string; namespace: string; name: string }
+  /** MCS: the ServiceImport namespace/name, its derived Service and slices (import-reconciler.ts). */
+  | { kind: 'import'; namespace: string; name: string }
+  /** MCS: the local ServiceExport namespace/name's status (export-reconciler.ts). */
+  | { kind: 'export'; namespace: string; name: string };
 
 export class KeyError extends Error {
   readonly name = 'KeyError';
@@ -20,6 +24,8 @@ export class KeyError extends Error {
 export const linkKey = (name: string): MirrorKey => ({ kind: 'link', name });
 export const renewKey = (link: string): MirrorKey => ({ kind: 'renew', link });
 export const routesKey: MirrorKey = { kind: 'routes' };
+export const importKey = (namespace: string, name: string): MirrorKey => ({ kind: 'import', namespace, name });
+export const exportKey = (namespace: string, name: string): MirrorKey => ({ kind: 'export', namespace, name });
 export const shadowKey = (cluster: string, namespace: string, name: string): MirrorKey => ({ kind: 'shadow', cluster, namespace, name });
 
 // Kubernetes names and cluster names never contain ':' or '/', so the separators cannot be ambiguous.
@@ -33,6 +39,9 @@ export function encodeKey(k: MirrorKey): string {
       return 'routes';
     case 'shadow':
       return `shadow:${k.cluster}:${k.namespace}/${k.name}`;
+    case 'import':
+    case 'export':
+      return `${k.kind}:${k.namespace}/${k.name}`;
   }
 }
 
@@ -44,6 +53,8 @@ export function decodeKey(s: string): MirrorKey {
   if (i > 0 && rest) {
     if (kind === 'link') return linkKey(rest);
     if (kind === 'renew') return renewKey(rest);
+    const n = kind === 'import' || kind === 'export' ? /^([^:/]+)\/([^:/]+)$/.exec(rest) : null;
+    if (n) return kind === 'import' ? importKey(n[1], n[2]) : exportKey(n[1], n[2]);
     const m = kind === 'shadow' ? /^([^:/]+):([^:/]+)\/([^:/]+)$/.exec(rest) : null;
     if (m) return shadowKey(m[1], m[2], m[3]);
   }

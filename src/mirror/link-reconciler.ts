@@ -23,6 +23,7 @@ import { exportMode } from './desired.js';
 import { reconcileLog, type MirrorEnv } from './env.js';
 import { computeLinkStatus, mirroredServices, statusNeedsWrite, statusPatch, type ExportedService } from './status.js';
 import type { EndpointSlice, Link, Service } from './types.js';
+import { revokeLinkCredentials } from './unlink.js';
 
 /** Status is refreshed this often even when nothing triggers it (probe time, remote health). */
 const STATUS_PERIOD_MS = 30_000;
@@ -101,7 +102,10 @@ export class LinkReconciler {
     await this.env.events.record({ ...link, apiVersion: LINK_API_VERSION, kind: LINK_KIND }, 'Warning', reason, message, { signal: ctx.signal, log: log() });
   }
 
-  /** Removes every shadow of the Link's cluster (unless another Link mirrors it), then the finalizer. */
+  /**
+   * Removes every shadow of the Link's cluster (unless another Link mirrors it) and revokes the credentials
+   * it leaves (unlink.ts), then the finalizer.
+   */
   private async finalize(link: Link, ctx: ReconcileContext, log: () => Logger): Promise<void> {
     const name = link.metadata?.name ?? '';
     const finalizers = link.metadata?.finalizers ?? [];
@@ -111,6 +115,7 @@ export class LinkReconciler {
     const cluster = targetOf(link);
     const others = cluster ? this.env.caches.links.byIndex('target', cluster).filter((l) => l.metadata?.name !== name && !l.metadata?.deletionTimestamp) : [];
     if (cluster && others.length === 0) await this.removeShadowsOf(cluster, ctx, log);
+    await revokeLinkCredentials(this.env, link, ctx, log);
     const metadata = { finalizers: finalizers.filter((f) => f !== LINK_FINALIZER), resourceVersion: link.metadata?.resourceVersion };
     await this.env.client.patch(this.linkPath(name), { metadata }, 'merge', { signal: ctx.signal });
   }

@@ -9,7 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, LeaderElector, errorMessage, loadKubeConfig, realClock, type Clock } from '../kube/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { TrustBundle, generateKeyPair, issueLeaf, loadAuthority, spiffeId } from '../trust/index.js';
-import { KubeTrustSource, startIdentityService, type IdentityService, type TrustSource } from '../identity/index.js';
+import { KubeTrustSource, materialKey, startIdentityService, type IdentityService, type TrustMaterial, type TrustSource } from '../identity/index.js';
 import { startAdminServer } from './admin.js';
 import { MirrorController } from './controller.js';
 import { PortAllocator, parsePortRange } from './ports.js';
@@ -43,7 +43,8 @@ export const controllerOptionsSchema = z.object({
   issuerDir: z.string().optional(),
   trustBundle: z.string().optional(),
   workers: z.number().int().min(1).max(64).default(4),
-  remoteBackoffMaxMs: z.number().int().min(100).default(30_000),
+  // Remote retries are capped short: a cut remote converges within seconds once it is back.
+  remoteBackoffMaxMs: z.number().int().min(100).default(4_000),
 });
 export type ControllerOptions = z.infer<typeof controllerOptionsSchema>;
 
@@ -70,17 +71,21 @@ function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource
       }
     };
   }
-  const fromIssuer = (issuerOf: () => { issuer: ReturnType<typeof loadAuthority>; bundle: TrustBundle } | undefined) => {
-    let cached: { creds: ProbeCredentials; renewAt: number; issuerPem: string } | undefined;
+  // Keyed on the issuer AND the bundle (trustKey): a root rotation adds the new root to the bundle before
+  // any issuer changes, and a probe still verifying with the old bundle would fail new gateways.
+  const fromIssuer = (issuerOf: () => TrustMaterial | undefined) => {
+    let cached: { creds: ProbeCredentials; renewAt: number; key: string } | undefined;
     return (): ProbeCredentials | undefined => {
       const m = issuerOf();
       if (!m) return undefined;
-      if (cached && cached.issuerPem === m.issuer.certPem && clock.now() < cached.renewAt) return cached.creds;
+      const key = materialKey(m);
+      if (cached && cached.key === key && clock.now() < cached.renewAt) return cached.creds;
       const kp = generateKeyPair();
       const leaf = issueLeaf({ issuer: m.issuer, identity: spiffeId(m.issuer.trustDomain, o.namespace, CONTROLLER_NAME), publicKey: kp.publicKey });
       const creds: ProbeCredentials = { keyPem: kp.keyPem, chainPem: leaf.chainPem, bundle: m.bundle };
       const now = clock.now();
-      cached = { creds, issuerPem: m.issuer.certPem, renewAt: now + (leaf.notAfter.getTime() - now) / 2 };
+      if (cached && cached.key !== key) log.info('probe identity re-issued: trust material changed', { issuer: m.issuer.cert.x509.fingerprint256, roots: m.bundle.roots.length });
+      cached = { creds, key, renewAt: now + (leaf.notAfter.getTime() - now) / 2 };
       return creds;
     };
   };
@@ -185,6 +190,8 @@ export async function runController(o: ControllerOptions): Promise<{ stop: () =>
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const mirror = new MirrorController({
+    clusterName: o.clusterName,
+    clusterSet: o.trustDomain,
     client,
     namespace: o.namespace,
     ports: new PortAllocator(range.min, range.max),

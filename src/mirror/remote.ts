@@ -1,11 +1,17 @@
 // One remote cluster as seen through one Link: a client built from the credentials Secret, informers on the
 // exported Services and on EndpointSlices, and health (reachable / credentials valid) as the informers
 // observe it. Remote trouble never touches local state: the caches keep their last content.
-import { SLICE_SERVICE_LABEL } from '../api/index.js';
+import { MCS_GROUP, MCS_STORAGE_VERSION, SERVICE_EXPORT_PLURAL, SERVICE_IMPORT_PLURAL, SLICE_SERVICE_LABEL } from '../api/index.js';
 import { Informer, KubeClient, errorMessage, isAuthError, kubeConfigFromString, realClock, type Clock, type KubeMetrics } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { shadowName } from './names.js';
+import type { ServiceExport, ServiceImport } from './mcs-types.js';
 import type { EndpointSlice, Service } from './types.js';
+
+/** Idle timeout of every request to a remote API server. */
+const REMOTE_TIMEOUT_MS = 5_000;
+/** Retry cap of the remote informers: converge within seconds once a cut remote is back. */
+const REMOTE_BACKOFF_MAX_MS = 4_000;
 
 export interface RemoteHealth {
   reachable: boolean | undefined;
@@ -24,6 +30,10 @@ export interface RemoteClusterOptions {
   metrics?: KubeMetrics;
   clock?: Clock;
   onService(namespace: string, name: string): void;
+  /** MCS: a remote ServiceExport or ServiceImport of namespace/name changed. */
+  onMcs?(namespace: string, name: string, what: 'export' | 'import'): void;
+  /** MCS: both MCS caches (re)listed: every import and export is to be reconciled again. */
+  onMcsSynced?(): void;
   onSynced(): void;
   onHealth(h: RemoteHealth): void;
   backoffMaxMs?: number;
@@ -35,10 +45,15 @@ export class RemoteCluster {
   readonly client: KubeClient;
   readonly services: Informer<Service>;
   readonly slices: Informer<EndpointSlice>;
+  /** MCS: the remote cluster's ServiceExports (what it exports) and ServiceImports (what it has imported: the
+   * exporter's Ready condition is computed from them). */
+  readonly exports: Informer<ServiceExport>;
+  readonly imports: Informer<ServiceImport>;
   health: RemoteHealth;
   private readonly clock: Clock;
   private stopped = false;
   private syncedOnce = false;
+  private mcsError: string | undefined;
 
   private constructor(
     readonly opts: RemoteClusterOptions,
@@ -50,7 +65,7 @@ export class RemoteCluster {
     const base = `remote:${opts.linkName}`;
     const common = {
       logger: opts.logger,
-      backoffMaxMs: opts.backoffMaxMs ?? 30_000,
+      backoffMaxMs: opts.backoffMaxMs ?? REMOTE_BACKOFF_MAX_MS,
       onError: (err: unknown) => this.setHealth(err),
       onListed: () => this.listed(),
     };
@@ -68,6 +83,28 @@ export class RemoteCluster {
       path: '/apis/discovery.k8s.io/v1/endpointslices',
       onRestart: (reason) => opts.metrics?.watchRestarts.inc({ informer: `${base}:endpointslices`, reason }),
     });
+    // The MCS caches have a health of their own: a peer without the MCS CRDs (or a Link made before they
+    // existed, whose RBAC lacks them) must not stop the shadows of the Linkerd-compatible path.
+    const mcs = (plural: string, what: 'export' | 'import') => {
+      const inf = new Informer<ServiceExport>(client, {
+        logger: opts.logger,
+        backoffMaxMs: opts.backoffMaxMs ?? 30_000,
+        onError: (err: unknown) => this.mcsFailed(plural, err),
+        onListed: () => this.mcsListed(),
+        name: `${base}:${plural}`,
+        path: `/apis/${MCS_GROUP}/${MCS_STORAGE_VERSION}/${plural}`,
+        resyncPeriodMs: opts.resyncPeriodMs,
+        onRestart: (reason) => opts.metrics?.watchRestarts.inc({ informer: `${base}:${plural}`, reason }),
+      });
+      inf.onKey((key) => {
+        if (!this.mcsSynced()) return;
+        const i = key.indexOf('/');
+        opts.onMcs?.(key.slice(0, i), key.slice(i + 1), what);
+      });
+      return inf;
+    };
+    this.exports = mcs(SERVICE_EXPORT_PLURAL, 'export');
+    this.imports = mcs(SERVICE_IMPORT_PLURAL, 'import') as Informer<ServiceImport>;
     // The local shadow a remote Service maps to: a shadow key finds its remote Service through this.
     this.services.addIndex('shadow', (s) => [`${s.metadata?.namespace}/${shadowName(s.metadata?.name ?? '', opts.cluster)}`]);
     this.slices.addIndex('service', (s) => {
@@ -92,19 +129,46 @@ export class RemoteCluster {
   /** Builds the client; throws KubeConfigError for an unusable kubeconfig. */
   static async create(opts: RemoteClusterOptions): Promise<RemoteCluster> {
     const kc = kubeConfigFromString(opts.kubeconfig);
-    const client = await KubeClient.create(kc, { timeoutMs: 15_000 });
+    // Short: a black-holed remote must turn into an error (RemoteAPIReachable=False) and a retry soon, and a
+    // list sent while the cut lasts must not hold the recovery long after it lifts (the timeout is idle
+    // time, so a long list that streams is not cut by it).
+    const client = await KubeClient.create(kc, { timeoutMs: REMOTE_TIMEOUT_MS });
     return new RemoteCluster(opts, client);
   }
 
   start(): void {
-    this.services.start();
-    this.slices.start();
+    for (const i of this.informers()) i.start();
+  }
+
+  private informers(): Array<Informer<Service> | Informer<EndpointSlice> | Informer<ServiceExport> | Informer<ServiceImport>> {
+    return [this.services, this.slices, this.exports, this.imports];
+  }
+
+  /** The MCS caches are complete (and the Services and slices they are read with). */
+  mcsSynced(): boolean {
+    return this.hasSynced() && this.exports.hasSynced() && this.imports.hasSynced();
+  }
+
+  /** Why the MCS caches cannot be read (no CRDs there, RBAC), if they cannot. */
+  mcsProblem(): string | undefined {
+    return this.mcsError;
+  }
+
+  private mcsFailed(plural: string, err: unknown): void {
+    const message = `${plural}: ${errorMessage(err)}`;
+    if (message !== this.mcsError) this.opts.logger.warn('cannot watch the remote MCS objects; MCS imports from this cluster wait', { link: this.opts.linkName, cluster: this.opts.cluster, error: message });
+    this.mcsError = message;
+  }
+
+  private mcsListed(): void {
+    if (this.stopped || !this.exports.isHealthy() || !this.imports.isHealthy()) return;
+    this.mcsError = undefined;
+    if (this.mcsSynced()) this.opts.onMcsSynced?.();
   }
 
   stop(): void {
     this.stopped = true;
-    this.services.stop();
-    this.slices.stop();
+    for (const i of this.informers()) i.stop();
     this.client.close();
   }
 
@@ -129,7 +193,10 @@ export class RemoteCluster {
     if (was.reachable !== true || was.credentialsValid !== true) this.opts.onHealth(this.health);
     if (this.hasSynced()) {
       // Every successful (re)list after a failure is a full resync: enqueue everything.
-      if (!this.syncedOnce || was.reachable !== true || was.credentialsValid !== true) this.opts.onSynced();
+      if (!this.syncedOnce || was.reachable !== true || was.credentialsValid !== true) {
+        this.opts.onSynced();
+        if (this.mcsSynced()) this.opts.onMcsSynced?.();
+      }
       this.syncedOnce = true;
     }
   }

@@ -3,9 +3,8 @@
 // caches never go empty in between. These are caches of the remote world (as informers are), read by the
 // reconcilers; they hold no decision of their own.
 import type { LinkSpec } from '../api/index.js';
-import { deepEqual, errorMessage, type Clock, type KubeMetrics } from '../kube/index.js';
+import { errorMessage, type Clock, type KubeMetrics } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
-import { DEFAULT_FLAT_SELECTOR, DEFAULT_GATEWAY_SELECTOR, EXPORT_LABEL, selectorString } from '../api/index.js';
 import { RemoteCluster } from './remote.js';
 
 export interface RemotesOptions {
@@ -20,6 +19,10 @@ export interface RemotesOptions {
   onSynced(link: string, cluster: string): void;
   /** Reachability or credential validity changed. */
   onHealth(link: string): void;
+  /** MCS: a remote ServiceExport or ServiceImport changed (only for the watcher in use). */
+  onMcs(link: string, cluster: string, namespace: string, name: string, what: 'export' | 'import'): void;
+  /** MCS: the link's watcher (re)listed its MCS objects: reconcile every import and export. */
+  onMcsSynced(link: string): void;
 }
 
 interface Watch {
@@ -32,14 +35,6 @@ interface Watch {
   pendingVersion?: string;
   /** The last credentials version that could not be used, and why. */
   failed?: { version: string; message: string };
-}
-
-/** A server-side selector for the remote Service watch when both Link selectors are the defaults. */
-export function serviceSelectorFor(spec: LinkSpec): string | undefined {
-  if (deepEqual(spec.selector, DEFAULT_GATEWAY_SELECTOR) && deepEqual(spec.flatSelector, DEFAULT_FLAT_SELECTOR)) return EXPORT_LABEL;
-  const a = selectorString(spec.selector);
-  const b = selectorString(spec.flatSelector);
-  return a && a === b ? a : undefined;
 }
 
 export class Remotes {
@@ -88,7 +83,7 @@ export class Remotes {
         linkName: link,
         cluster: spec.targetClusterName,
         kubeconfig,
-        serviceSelector: serviceSelectorFor(spec),
+        // No server-side selector: a Service exported with a ServiceExport (MCS) carries no export label.
         logger: this.opts.logger.child({ link, cluster: spec.targetClusterName }),
         metrics: this.opts.metrics,
         clock: this.opts.clock,
@@ -98,6 +93,12 @@ export class Remotes {
           if (watch.current === rc) this.opts.onService(link, watch.cluster, ns, n);
         },
         onSynced: () => this.synced(link, watch, rc),
+        onMcs: (ns, n, what) => {
+          if (watch.current === rc) this.opts.onMcs(link, watch.cluster, ns, n, what);
+        },
+        onMcsSynced: () => {
+          if (watch.current === rc) this.opts.onMcsSynced(link);
+        },
         onHealth: () => {
           if (watch.current === rc || (!watch.current && watch.pending === rc)) this.opts.onHealth(link);
         },

@@ -14,10 +14,12 @@ import {
   LINK_API_VERSION,
   LINK_KIND,
   MIRRORED_LABEL,
+  MCS_SERVICE_NAME_LABEL,
   MODE_ANNOTATION,
   OUTBOUND_ROUTES_CONFIGMAP,
   OUTBOUND_ROUTES_KEY,
   PORT_MAP_ANNOTATION,
+  derivedServiceName,
   formatOutboundRoutes,
   parseOutboundRoutes,
   parsePortMap,
@@ -43,6 +45,8 @@ export interface RouteFacts {
   clusters: RouteCluster[];
   /** Local top-level Services carrying the mirror's labels (what claims to be a shadow). */
   shadows: Service[];
+  /** MCS: the derived Services of this cluster's ServiceImports (the controller's own imports). */
+  derived: Service[];
   ports: Pick<PortView, 'get'>;
   /** The table as last published (kept for clusters whose remote cache has not synced). */
   published: OutboundRoute[];
@@ -89,9 +93,33 @@ export function computeRoutes(f: RouteFacts): { routes: OutboundRoute[]; imposto
       routes.push({ outboundPort: e.outboundPort, remoteCluster: cluster, namespace: target.namespace, service: target.name, port: e.port, ...(e.hostname ? { hostname: e.hostname } : {}), origin });
     }
   }
+  routes.push(...importRoutes(f.derived, byCluster, f.ports));
   // The allocator never hands one port to two keys; keep the first should a bug ever do so.
   const seen = new Set<number>();
   return { routes: routes.filter((r) => !seen.has(r.outboundPort) && seen.add(r.outboundPort)), impostors };
+}
+
+/**
+ * MCS derived Services in gateway mode: each port-map entry names its exporting cluster; it routes only if
+ * that cluster is linked and the allocator gave that very port to that very (import, cluster, port).
+ */
+function importRoutes(derived: Service[], byCluster: ReadonlyMap<string, RouteCluster>, ports: Pick<PortView, 'get'>): OutboundRoute[] {
+  const routes: OutboundRoute[] = [];
+  for (const s of derived) {
+    const m = s.metadata ?? {};
+    const ns = m.namespace ?? '';
+    const name = m.labels?.[MCS_SERVICE_NAME_LABEL];
+    if (!name || m.name !== derivedServiceName(name) || m.labels?.[MIRRORED_LABEL] !== 'true' || m.labels[CLUSTER_LABEL]) continue;
+    const parsed = parsePortMap(m.annotations?.[PORT_MAP_ANNOTATION] ?? '[]');
+    if (!parsed.ok) continue;
+    const origin = { kind: 'ServiceImport' as const, namespace: ns, name };
+    for (const e of parsed.entries) {
+      if (e.protocol !== 'TCP' || !e.cluster || !byCluster.has(e.cluster)) continue;
+      if (ports.get(portKey(`${ns}/${m.name}`, e.port, 'TCP', `@${e.cluster}`)) !== e.outboundPort) continue;
+      routes.push({ outboundPort: e.outboundPort, remoteCluster: e.cluster, namespace: ns, service: name, port: e.port, origin });
+    }
+  }
+  return routes;
 }
 
 const cmPath = (ns: string) => resourcePath({ version: 'v1', plural: 'configmaps', namespace: ns });
@@ -153,7 +181,11 @@ export class RoutesReconciler {
     const shadows = clusters.flatMap((c) => caches.shadowsOf(c.cluster));
     const live = caches.routeTable();
     const parsed = parseOutboundRoutes(live?.data?.[OUTBOUND_ROUTES_KEY]);
-    return { clusters, shadows, ports: this.env.ports, published: parsed.ok ? parsed.routes : [] };
+    const derived = caches.serviceImports
+      .list()
+      .map((i) => caches.service(i.metadata?.namespace ?? '', derivedServiceName(i.metadata?.name ?? '')))
+      .filter((x): x is Service => x !== undefined);
+    return { clusters, shadows, derived, ports: this.env.ports, published: parsed.ok ? parsed.routes : [] };
   }
 
   async reconcile(ctx: ReconcileContext): Promise<void> {

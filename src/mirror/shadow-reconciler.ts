@@ -4,8 +4,8 @@
 // held by an object the mirror does not own is never written: it is reported (Event + Link status).
 import { apply, deleteObject, mergeForUpdate, resourcePath, type ApplyOptions, type ApplyResult, type KubeObject, type ReconcileContext, type ReconcileResult } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
-import { LINK_API_VERSION, LINK_KIND } from '../api/index.js';
-import { desiredShadow, diff, exportMode, isHeadless, ownedBy, serviceDiffers, type DesiredShadow, type Plan } from './desired.js';
+import { HEADLESS_PARENT_LABEL, LINK_API_VERSION, LINK_KIND } from '../api/index.js';
+import { desiredShadow, diff, exportMode, isHeadless, isShadow, ownedBy, ownedUnder, sameOwner, serviceDiffers, type DesiredShadow, type Plan } from './desired.js';
 import { reconcileLog, statusSoon, type MirrorEnv } from './env.js';
 import { PortsExhaustedError } from './ports.js';
 import { forgedPortMap, impostorMessage } from './routes.js';
@@ -91,7 +91,7 @@ export class ShadowReconciler {
   private podServiceIPs(s: Shadow): Map<string, string> {
     const ips = new Map<string, string>();
     for (const p of this.env.caches.podServicesOf(s.ns, s.name)) {
-      if (p.spec?.clusterIP && ownedBy(p, s.cluster)) ips.set(p.metadata?.name ?? '', p.spec.clusterIP);
+      if (p.spec?.clusterIP && ownedUnder(p, s.cluster, s.name)) ips.set(p.metadata?.name ?? '', p.spec.clusterIP);
     }
     return ips;
   }
@@ -140,10 +140,10 @@ export class ShadowReconciler {
         await conflict('Service', name);
         continue;
       }
-      for (const taken of await this.applySlices(s, name, ps.slices)) await conflict('EndpointSlice', taken);
+      for (const taken of await this.applySlices(s, name, s.name, ps.slices)) await conflict('EndpointSlice', taken);
     }
     for (const gone of plan.delete) await this.removeService(s, gone);
-    for (const taken of await this.applySlices(s, s.name, d.slices)) await conflict('EndpointSlice', taken);
+    for (const taken of await this.applySlices(s, s.name, undefined, d.slices)) await conflict('EndpointSlice', taken);
     return problem;
   }
 
@@ -158,14 +158,18 @@ export class ShadowReconciler {
   ): Promise<ApplyResult> {
     if (plan.unchanged.some((u) => u.metadata?.name === desired.metadata?.name)) return 'unchanged';
     const live = plan.update.find((u) => u.desired === desired)?.live ?? null;
-    const r = await apply<T>(this.env.client, collection, desired, { ...how, existing: live, owns: (o) => ownedBy(o, s.cluster), signal: s.ctx.signal });
+    const r = await apply<T>(this.env.client, collection, desired, { ...how, existing: live, owns: (o) => sameOwner(o, desired, s.cluster), signal: s.ctx.signal });
     if (r.result === 'created' || r.result === 'updated') this.env.metrics.writes.inc({ kind, result: r.recreated ? 'recreated' : r.result });
     return r.result;
   }
 
-  /** Brings one Service's slices in line; returns the names held by slices the mirror does not own. */
-  private async applySlices(s: Shadow, service: string, desired: EndpointSlice[]): Promise<string[]> {
-    const plan = diff(desired, this.env.caches.slicesOf(s.ns, service), s.cluster);
+  /**
+   * Brings one Service's slices in line (`parent`: the headless shadow of a per-pod Service); returns the
+   * names held by slices the mirror does not own for this Service.
+   */
+  private async applySlices(s: Shadow, service: string, parent: string | undefined, desired: EndpointSlice[]): Promise<string[]> {
+    const actual = this.env.caches.slicesOf(s.ns, service).filter((sl) => !ownedBy(sl, s.cluster) || ownedUnder(sl, s.cluster, parent));
+    const plan = diff(desired, actual, s.cluster);
     const held = plan.conflicts.map((c) => c.live.metadata?.name ?? '');
     for (const d of [...plan.create, ...plan.update.map((u) => u.desired)]) {
       if ((await this.applyPlanned(s, slicePath(s.ns), d, plan, 'endpointslice')) === 'conflict') held.push(d.metadata?.name ?? '');
@@ -188,14 +192,18 @@ export class ShadowReconciler {
     if (await deleteObject(this.env.client, path, { uid, signal: s.ctx.signal })) this.env.metrics.writes.inc({ kind, result: 'deleted' });
   }
 
-  /** A Service of ours and its slices. */
+  /** A Service of ours and its slices (those under the same parent: a name taken twice keeps the other's). */
   private async removeService(s: Shadow, svc: Service): Promise<void> {
     const name = svc.metadata?.name ?? '';
-    for (const sl of this.env.caches.slicesOf(s.ns, name)) if (ownedBy(sl, s.cluster)) await this.deleteOne(s, `${slicePath(s.ns)}/${sl.metadata?.name}`, 'endpointslice');
+    const parent = svc.metadata?.labels?.[HEADLESS_PARENT_LABEL];
+    for (const sl of this.env.caches.slicesOf(s.ns, name)) if (ownedUnder(sl, s.cluster, parent)) await this.deleteOne(s, `${slicePath(s.ns)}/${sl.metadata?.name}`, 'endpointslice');
     await this.deleteOne(s, `${svcPath(s.ns)}/${name}`, 'service', svc.metadata?.uid);
   }
 
-  /** Removes a shadow and everything it owns, if (and only if) it carries our labels for the cluster. */
+  /**
+   * Removes a shadow and everything it owns: its per-pod Services, and the Service of its name only if that
+   * is a shadow of ours (not another shadow's per-pod Service holding the name).
+   */
   private async remove(s: Shadow, why: string): Promise<void> {
     const { caches, ports } = this.env;
     const live = caches.service(s.ns, s.name);
@@ -203,17 +211,19 @@ export class ShadowReconciler {
     const slices = caches.slicesOf(s.ns, s.name);
     const link = caches.linkFor(s.cluster)?.metadata?.name;
     if (this.env.problems.clear(s.cluster, s.key) && link) statusSoon(this.env, link);
-    if (live && !ownedBy(live, s.cluster)) return;
-    // Labelled as ours with a port map we never wrote: someone forged it. It never routed (routes.ts); say so
-    // before it goes, or its author and the operator never learn why it vanished.
-    if (live && forgedPortMap(live, ports)) await this.env.impostors.report({ cluster: s.cluster, service: live, message: impostorMessage(s.ns, s.name, s.cluster) }, { signal: s.ctx.signal, log: s.log() });
-    if (!live && !pods.length && !slices.length) {
+    const ours = live && isShadow(live, s.cluster) ? live : undefined;
+    // Labelled as ours with a port map we never wrote: someone forged it. It never routed (routes.ts); say so,
+    // or its author and the operator never learn why it routes nothing (or why it vanished).
+    if (live && ownedBy(live, s.cluster) && forgedPortMap(live, ports)) await this.env.impostors.report({ cluster: s.cluster, service: live, message: impostorMessage(s.ns, s.name, s.cluster) }, { signal: s.ctx.signal, log: s.log() });
+    const podsOurs = pods.filter((p) => ownedUnder(p, s.cluster, s.name));
+    const slicesOurs = slices.filter((sl) => ownedUnder(sl, s.cluster, undefined));
+    if (!ours && !podsOurs.length && (live || !slicesOurs.length)) {
       ports.releaseShadow(s.key);
       return;
     }
-    for (const p of pods) if (ownedBy(p, s.cluster)) await this.removeService(s, p);
-    if (live) await this.removeService(s, live);
-    else for (const sl of slices) if (ownedBy(sl, s.cluster)) await this.deleteOne(s, `${slicePath(s.ns)}/${sl.metadata?.name}`, 'endpointslice');
+    for (const p of podsOurs) await this.removeService(s, p);
+    if (ours) await this.removeService(s, ours);
+    else if (!live) for (const sl of slicesOurs) await this.deleteOne(s, `${slicePath(s.ns)}/${sl.metadata?.name}`, 'endpointslice');
     ports.releaseShadow(s.key);
     s.log().info('removed shadow', { reason: why });
   }

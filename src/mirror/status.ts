@@ -5,7 +5,7 @@
 import { MODE_ANNOTATION, REMOTE_FQ_ANNOTATION, type LinkCondition, type LinkSpec, type LinkStatus, type MirroredServiceStatus, type ParsedLink, type ShadowMode } from '../api/index.js';
 import { deepEqual } from '../kube/index.js';
 import type { Credentials } from './credentials.js';
-import { ownedBy } from './desired.js';
+import { isShadowOf } from './desired.js';
 import { shadowName } from './names.js';
 import type { ProbeView } from './probe.js';
 import type { RemoteHealth } from './remote.js';
@@ -74,7 +74,7 @@ export function mirroredServices(f: MirrorFacts): Mirrored {
     let problem: string | undefined;
     if (seen?.kind === 'namespace') problem = seen.message;
     else if (r.mode === 'gateway' && !f.spec?.gateway) problem = GATEWAY_MISSING;
-    else if (live && !ownedBy(live, f.cluster)) {
+    else if (live && !isShadowOf(live, f.cluster, r.namespace, r.name)) {
       problem = conflictMessage('Service', r.namespace, shadow);
       conflicts.push(`Service ${r.namespace}/${shadow}`);
     } else if (seen) {
@@ -166,6 +166,32 @@ function conditionsOf(i: StatusInput): Cond[] {
   return out;
 }
 
+/**
+ * The first `max` entries in list order (problems first, then by namespace/name), without sorting all of
+ * them: the status is computed every few hundred ms during a sync, and a full sort of every mirrored Service
+ * each time made the sync's cost grow with N² (N log N per status, a number of statuses that grows with N).
+ * One pass keeping the `max` smallest in a sorted array: O(N log max) comparisons of precomputed keys.
+ */
+export function firstListed(all: readonly MirroredServiceStatus[], max: number): MirroredServiceStatus[] {
+  const keyOf = (m: MirroredServiceStatus) => `${m.problem ? 0 : 1}${m.namespace}/${m.name}`;
+  const kept: Array<{ k: string; m: MirroredServiceStatus }> = [];
+  if (max <= 0) return [];
+  for (const m of all) {
+    const k = keyOf(m);
+    if (kept.length >= max && k >= kept[kept.length - 1].k) continue;
+    let lo = 0;
+    let hi = kept.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (kept[mid].k <= k) lo = mid + 1;
+      else hi = mid;
+    }
+    kept.splice(lo, 0, { k, m });
+    if (kept.length > max) kept.pop();
+  }
+  return kept.map((x) => x.m);
+}
+
 export function computeLinkStatus(i: StatusInput): LinkStatus {
   const prev = i.link.status?.conditions ?? [];
   const gen = i.link.metadata?.generation;
@@ -173,11 +199,10 @@ export function computeLinkStatus(i: StatusInput): LinkStatus {
     const old = prev.find((x) => x.type === c.type);
     return { ...c, lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : i.now, observedGeneration: gen };
   });
-  const all = [...i.mirrored.services].sort((a, b) => (a.problem ? 0 : 1) - (b.problem ? 0 : 1) || `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
   const status: LinkStatus = {
     observedGeneration: gen,
     conditions,
-    mirroredServices: { count: all.filter((m) => !m.problem).length, services: all.slice(0, i.listMax) },
+    mirroredServices: { count: i.mirrored.services.filter((m) => !m.problem).length, services: firstListed(i.mirrored.services, i.listMax) },
   };
   const lp = i.parsed.ok && i.parsed.spec.gateway ? i.probe?.last : undefined;
   if (lp) status.lastProbe = { time: lp.time.toISOString(), latencyMs: lp.latencyMs, success: lp.ok, message: lp.message };

@@ -39,7 +39,10 @@ function enqueueForMirrored(env: MirrorEnv, obj: KubeObject, slice = false): str
   return cluster;
 }
 
-/** A local Service changed: its own shadow key, and any shadow whose name it holds (a conflict, or one freed). */
+/**
+ * A local Service changed: its own shadow key, and any shadow whose name, or whose per-pod Service's name
+ * (`<hostname>-<shadow>`), it holds — a conflict, or a name just freed (the first owner keeps a name).
+ */
 function serviceChanged(env: MirrorEnv, svc: KubeObject): void {
   const cluster = enqueueForMirrored(env, svc);
   if (cluster) {
@@ -49,11 +52,15 @@ function serviceChanged(env: MirrorEnv, svc: KubeObject): void {
     routesSoon(env);
   }
   const { namespace, name } = splitKey(keyOf(svc));
+  const suffixes = [...name.matchAll(/-/g)].map((m) => name.slice((m.index ?? 0) + 1));
   for (const [link, rc] of env.remotes.entries()) {
     const c = env.remotes.clusterOf(link);
-    if (!c || c === cluster || !rc.serviceForShadow(namespace, name)) continue;
-    env.queue.enqueue(shadowKey(c, namespace, name));
-    statusSoon(env, link);
+    if (!c) continue;
+    for (const shadow of [name, ...suffixes]) {
+      if (!rc.serviceForShadow(namespace, shadow)) continue;
+      env.queue.enqueue(shadowKey(c, namespace, shadow));
+      statusSoon(env, link);
+    }
   }
 }
 

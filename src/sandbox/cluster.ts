@@ -6,7 +6,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { SANDBOX_CLUSTER_LABEL } from '../api/index.js';
 import { startApiServer } from '../apiserver/index.js';
-import { DnsRecordSource, dnsServicesFromObjects, startDnsServer, type DnsServer } from '../dns/index.js';
+import { ClustersetRecordSource, ClustersetWatch, DnsRecordSource, dnsServicesFromObjects, startDnsServer, type DnsServer } from '../dns/index.js';
 import { Controller, Informer, KubeClient, kubeConfigFromString, isAlreadyExists, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { ControllerManager, type Caches } from './controller-manager.js';
@@ -84,7 +84,10 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
   };
   caches.services.onKey(syncDns);
   caches.slices.onKey(syncDns);
-  const dnsServer: DnsServer = await startDnsServer(source, { address: plan.dnsAddress, port: plan.dnsPort }, log.child({ part: 'dns' }));
+  // clusterset.local (MCS): the same server answers it from ServiceImports and their MCS EndpointSlices.
+  const clusterset = new ClustersetRecordSource();
+  const clustersetWatch = new ClustersetWatch({ client, source: clusterset, log: log.child({ part: 'dns-clusterset' }) });
+  const dnsServer: DnsServer = await startDnsServer([source, clusterset], { address: plan.dnsAddress, port: plan.dnsPort }, log.child({ part: 'dns' }));
   const dns = `${dnsServer.address}:${dnsServer.port}`;
 
   const proxy: ProxyHandle = await startServiceProxy({ client, services: caches.services, slices: caches.slices, nodeAddress: plan.nodeAddress, log });
@@ -106,7 +109,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
 
   const all = Object.values(caches) as Informer<KubeObject>[];
   for (const i of all) i.start();
-  await Promise.all(all.map((i) => i.waitForSync(20_000)));
+  await Promise.all([...all.map((i) => i.waitForSync(20_000)), clustersetWatch.start(20_000)]);
   cm.start();
   kubeletCtl.start();
 
@@ -125,6 +128,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
         await kubelet.stop(3_000);
         await cm.stop();
         for (const i of all) i.stop();
+        clustersetWatch.stop();
         await proxy.close();
         await dnsServer.close();
         sockServer?.close();

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { ApiError, type ExecOptions, type ExecProcess, type PodLogOptions, type PodStreams } from '../apiserver/index.js';
 import { killGroup, osSignals, type ContainerRt, type PodRt } from './kubelet-runtime.js';
+import { debugExecArgv, hostTools } from './debug-images.js';
 
 /** How often a followed log is checked for new bytes. */
 const FOLLOW_POLL_MS = 200;
@@ -82,7 +83,7 @@ export class KubeletStreams implements PodStreams {
   async exec(pod: PodLike, o: ExecOptions): Promise<ExecProcess> {
     const { rt, c } = this.container(pod, o.container);
     if (!c.proc || !c.env) throw badRequest(`unable to upgrade connection: container not found ("${o.container}")`);
-    const argv = this.execArgv(o.command);
+    const argv = this.execArgv(debugExecArgv(c.spec.image, o.command, hostTools()));
     const withTty = o.tty ? ['script', '-qefc', argv.map(shellQuote).join(' '), '/dev/null'] : argv;
     const [cmd, ...args] = this.o.podDns ? ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', join(rt.root, 'resolv.conf'), ...withTty] : withTty;
     const child = spawn(cmd as string, args, { cwd: this.o.repoRoot, env: { ...c.env, ...(o.tty ? { TERM: 'xterm' } : {}) }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });

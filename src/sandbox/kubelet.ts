@@ -3,7 +3,7 @@
 // (start, restart with backoff, stop on delete), then writes the Pod status that follows from them.
 // Pods get a finalizer so that a delete waits for the process to be stopped (grace period, then SIGKILL).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import type { Controller, Informer, KubeClient } from '../kube/index.js';
 import { isNotFound, isConflict, errorMessage } from '../kube/index.js';
@@ -11,6 +11,7 @@ import type { Logger } from '../log/index.js';
 import type { Recorder } from './events.js';
 import { IpAllocator, type ClusterPlan } from './plan.js';
 import { buildEnv, podStatus, resolveContainer, EnvError, expandVars, rewriteMountPaths } from './podspec.js';
+import { debugImage, hostTools, resolveDebugContainer } from './debug-images.js';
 import { osSignals, podObj, SA_DIR, stopContainer, writeAtomic, type ContainerRt, type PodRt } from './kubelet-runtime.js';
 import { clearProbes, startProbes } from './kubelet-probes.js';
 import { PodVolumes } from './kubelet-volumes.js';
@@ -147,7 +148,8 @@ export class Kubelet {
   }
 
   private startContainer(rt: PodRt, c: ContainerRt, pod: Pod): void {
-    const resolved = resolveContainer(c.spec, this.o.meshBin);
+    const img = debugImage(c.spec.image);
+    const resolved = img ? resolveDebugContainer(c.spec, img, hostTools()) : { ...resolveContainer(c.spec, this.o.meshBin), host: false, busybox: false };
     if (!resolved.ok) {
       const already = c.waiting?.reason === 'ErrImagePull' || c.waiting?.reason === 'ImagePullBackOff';
       c.waiting = { reason: already ? 'ImagePullBackOff' : resolved.reason, message: resolved.message };
@@ -157,8 +159,9 @@ export class Kubelet {
     }
     const launch = this.launchSpec(rt, c, pod, resolved.argv);
     if (!launch) return;
+    if (resolved.busybox) launch.env.PATH = `${this.appletDir()}:${launch.env.PATH ?? ''}`;
     const logPath = this.instanceLog(rt, c, pod);
-    const child = this.spawnProcess(rt, pod, launch.argv, launch.env, logPath);
+    const child = this.spawnProcess(rt, pod, launch.argv, launch.env, logPath, resolved.host);
     if (c.logPath !== logPath) c.prevLogPath = c.logPath;
     c.logPath = logPath;
     c.env = launch.env;
@@ -232,8 +235,18 @@ export class Kubelet {
     return path;
   }
 
-  /** Starts `node <argv>` in its own process group, output appended to `logPath` (and, as root, with the pod's resolv.conf). */
-  private spawnProcess(rt: PodRt, pod: Pod, argv: string[], env: Record<string, string>, logPath: string): ChildProcess {
+  /** A directory of busybox applet links: PATH of busybox-image containers, so `sh -c 'nslookup …'` finds applets. */
+  private appletDir(): string {
+    const dir = join(this.o.clusterDir, 'images', 'busybox', 'bin');
+    const bb = hostTools().paths.busybox;
+    if (!bb || existsSync(join(dir, 'sh'))) return dir;
+    mkdirSync(dir, { recursive: true });
+    for (const a of hostTools().applets) if (!a.includes('/')) { try { symlinkSync(bb, join(dir, a)); } catch { /* exists */ } }
+    return dir;
+  }
+
+  /** Starts `node <argv>` (or a debug image's host command) in its own process group, output appended to `logPath` (and, as root, with the pod's resolv.conf). */
+  private spawnProcess(rt: PodRt, pod: Pod, argv: string[], env: Record<string, string>, logPath: string, host: boolean): ChildProcess {
     const fd = openSync(logPath, 'a');
     try {
       // unshare and sh both exec, so the pid is the container's node process either way.
@@ -244,9 +257,11 @@ export class Kubelet {
         resolvConf = join(rt.root, 'resolv.conf');
         writeAtomic(resolvConf, `nameserver ${nameserver}\nsearch ${ns}.svc.${domain} svc.${domain} ${domain}\noptions ndots:5\n`);
       }
+      // Debug images run a host command (argv[0]); everything else is node running the mesh binary.
+      const full = host ? argv : [process.execPath, ...argv];
       const [cmd, args] = resolvConf
-        ? ['unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolvConf, process.execPath, ...argv]]
-        : [process.execPath, argv];
+        ? ['unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolvConf, ...full]]
+        : [full[0] as string, full.slice(1)];
       return spawn(cmd, args, { cwd: this.o.repoRoot, env, stdio: ['ignore', fd, fd], detached: true });
     } finally {
       closeSync(fd);

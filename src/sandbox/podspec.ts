@@ -15,7 +15,7 @@ export type Resolved = { ok: true; argv: string[] } | { ok: false; reason: 'ErrI
 export function resolveContainer(c: Container, meshBin: string): Resolved {
   const image = c.image ?? '';
   if (!MESH_IMAGE.test(image)) {
-    return { ok: false, reason: 'ErrImagePull', message: `Failed to pull image "${image}": the sandbox runs only the mesh-federation image (mesh-federation:<tag>, optionally with a registry prefix)` };
+    return { ok: false, reason: 'ErrImagePull', message: `Failed to pull image "${image}": the sandbox runs only the mesh-federation image (mesh-federation:<tag>, optionally with a registry prefix) and the debug images nicolaka/netshoot, alpine/socat and busybox (from host tools)` };
   }
   const args = c.args ?? [];
   const cmd = c.command ?? [];

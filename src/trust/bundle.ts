@@ -45,6 +45,11 @@ export class TrustBundle {
     return new TrustBundle(left);
   }
 
+  /** The roots' fingerprints in order: two bundles with the same key trust the same roots. */
+  key(): string {
+    return this.roots.map((r) => r.fingerprint).join(',');
+  }
+
   has(fingerprint: string): boolean {
     return this.roots.some((r) => r.fingerprint === fingerprint);
   }
@@ -58,4 +63,15 @@ export class TrustBundle {
 function toRoot(cert: ParsedCert): BundleRoot {
   if (!cert.x509.ca) throw new TrustError('INVALID_CERT', `bundle entry ${cert.x509.subject?.replace(/\n/g, ', ')} is not a CA certificate`);
   return { cert, pem: certPem(cert), fingerprint: cert.x509.fingerprint256, trustDomain: subjectAttributes(cert).O };
+}
+
+/**
+ * The generation of the trust material a credential was derived from: the issuer that signed it (when the
+ * consumer sees one) and the bundle it verifies peers with. Every credential consumer (the controller's
+ * probe, the Identity service's serving certificate, a workload's or gateway's CertificateManager) keeps
+ * the key its credentials were made under and makes them again when the key changes: a root rotation
+ * changes the bundle first and the issuers later, so keying on either alone misses a step.
+ */
+export function trustKey(bundle: TrustBundle, issuerFingerprint = ''): string {
+  return `${issuerFingerprint}|${bundle.key()}`;
 }

@@ -9,7 +9,7 @@ export {
   type CertificateAuthority, type Leaf, type KeyPair, type CreateRootOptions, type CreateIssuerOptions, type IssueLeafOptions,
 } from './pki.js';
 export { createCsr, parseCsr, MAX_CSR_BYTES, type ParsedCsr } from './csr.js';
-export { TrustBundle, type BundleRoot } from './bundle.js';
+export { TrustBundle, trustKey, type BundleRoot } from './bundle.js';
 export {
   ROOT_CERT_FILE, ROOT_KEY_FILE, ISSUER_CERT_FILE, ISSUER_KEY_FILE,
   writeAuthority, readAuthority, writeRoot, readRoot, writeIssuer, readIssuer,

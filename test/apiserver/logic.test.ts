@@ -127,3 +127,12 @@ test('the snapshot keeps objects and the resourceVersion counter; old watch posi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('strategic merge keys ports by number and protocol: 53/UDP and 53/TCP both stay (DNS Services, mesh-dns)', () => {
+  const svc = { spec: { ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, protocol: 'TCP' }] } };
+  const merged = strategicMerge(svc, { spec: { ports: [{ name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 5353 }] } }) as typeof svc;
+  assert.deepEqual(merged.spec.ports, [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 5353 }]);
+  const pod = { spec: { containers: [{ name: 'c', ports: [{ containerPort: 5353, protocol: 'UDP' }] }] } };
+  const p2 = strategicMerge(pod, { spec: { containers: [{ name: 'c', ports: [{ containerPort: 5353 }] }] } }) as typeof pod;
+  assert.deepEqual(p2.spec.containers[0]?.ports, [{ containerPort: 5353, protocol: 'UDP' }, { containerPort: 5353 }], 'no protocol means TCP: a second port');
+});

@@ -73,7 +73,7 @@ test('a healthy pair of clusters passes every check (exit 0)', async () => {
   const r = await runCheck(A, B);
   assert.equal(r.code, 0, r.stdout);
   assert.deepEqual(r.failed, []);
-  for (const want of ['API reachable', 'clock skew', 'CRDs present', 'mesh-controller ready', 'mesh-gateway ready', 'issuer valid', 'issuer chains to root', 'link cluster-b: credentials valid', 'link cluster-b: remote API reachable', 'link cluster-b: gateway probe alive', 'no shadows without a Link', 'shadows route only through the controller', 'shared trust root']) {
+  for (const want of ['API reachable', 'clock skew', 'CRDs present', 'mesh-controller ready', 'mesh-gateway ready', 'issuer valid', 'issuer chains to root', 'link cluster-b: credentials valid', 'link cluster-b: remote API reachable', 'link cluster-b: gateway probe alive', 'no shadows without a Link', 'shadows route only through the controller', 'no link credentials without a Link', 'no link RBAC without its ServiceAccount', 'shared trust root', 'no link identities without a Link']) {
     assert.match(r.stdout, new RegExp(`✔ [^\\n]*${want}`), `missing ✔ ${want}`);
   }
 });
@@ -225,6 +225,37 @@ test('fault: a Service with forged mirror labels and a port map is not in the co
   assert.match(out, /reason=ImpostorShadow/);
 });
 
+// Issue 17 item 7: what a Link deleted without `mesh unlink` leaves, on both sides.
+test('fault: link credentials no Link names (source side)', async () => {
+  const out = await fault(['no link credentials without a Link'], async () => {
+    await a.create(`${NS}/secrets`, { metadata: { name: 'cluster-credentials-cluster-z', labels: { 'mesh.io/link-target': 'cluster-z' } }, stringData: { kubeconfig: 'x' } });
+  }, () => a.delete(`${NS}/secrets/cluster-credentials-cluster-z`).then(() => undefined));
+  assert.match(out, /no Link names Secret mesh-system\/cluster-credentials-cluster-z \(a token of cluster-z\)/);
+  assert.match(out, /delete secret cluster-credentials-cluster-z/);
+});
+
+test('fault: link RBAC without its ServiceAccount (target side)', async () => {
+  const out = await fault(['no link RBAC without its ServiceAccount'], async () => {
+    await a.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', { metadata: { name: 'mesh-link-cluster-q', labels: { 'mesh.io/link-source': 'cluster-q' } }, rules: [] });
+  }, () => a.delete('/apis/rbac.authorization.k8s.io/v1/clusterroles/mesh-link-cluster-q').then(() => undefined));
+  assert.match(out, /left by a removed link: ClusterRole mesh-link-cluster-q/);
+});
+
+test('fault: a link identity whose source has no Link to its cluster (both contexts checked)', async () => {
+  // cluster-a holds an identity for cluster-b, which has no Link to cluster-a.
+  await a.create(`${NS}/serviceaccounts`, { metadata: { name: 'mesh-link-cluster-b', labels: { 'mesh.io/link-source': B } } });
+  try {
+    const r = await runCheck(A, B);
+    assert.equal(r.code, 1, r.stdout);
+    assert.deepEqual(r.failed, ['no link identities without a Link'], r.stdout);
+    assert.match(r.stdout, /cluster-a holds ServiceAccount mesh-system\/mesh-link-cluster-b, but cluster-b has no Link to cluster-a/);
+    assert.match(r.stdout, new RegExp(`hint: mesh unlink ${B} ${A}`));
+  } finally {
+    await a.delete(`${NS}/serviceaccounts/mesh-link-cluster-b`);
+  }
+  assert.equal((await runCheck(A, B)).code, 0);
+});
+
 test('fault: API unreachable, and an unknown context', async () => {
   const port = await freePort();
   const kc = join(t.dir, 'dead-kubeconfig');
@@ -315,14 +346,14 @@ test('mesh export / unexport set and remove the export label; bad input is refus
   const b = await t.client(B);
   await b.create('/api/v1/namespaces', { metadata: { name: 'shop' } }).catch(() => undefined);
   await b.create('/api/v1/namespaces/shop/services', { metadata: { name: 'web' }, spec: { ports: [{ port: 80 }] } });
-  const ex = await t.mesh(['export', 'web', '-n', 'shop', '--context', B]);
+  const ex = await t.mesh(['export', 'web', '-n', 'shop', '--context', B, '--label']);
   assert.equal(ex.code, 0, ex.stderr);
   const label = async () => (await getOrNull(b, '/api/v1/namespaces/shop/services/web'))?.metadata as { labels?: Record<string, string> };
   assert.equal((await label()).labels?.['mirror.mesh.io/exported'], 'true');
   const flat = await t.mesh(['export', 'web', '-n', 'shop', '--context', B, '--mode', 'flat', '-o', 'json']);
   assert.equal(flat.code, 0, flat.stderr);
   assert.deepEqual(JSON.parse(flat.stdout), { context: B, namespace: 'shop', service: 'web', exported: 'flat', changed: true });
-  const un = await t.mesh(['unexport', 'web', '-n', 'shop', '--context', B]);
+  const un = await t.mesh(['unexport', 'web', '-n', 'shop', '--context', B, '--label']);
   assert.equal(un.code, 0, un.stderr);
   assert.equal((await label()).labels?.['mirror.mesh.io/exported'], undefined);
   const missing = await t.mesh(['export', 'nope', '-n', 'shop', '--context', B]);

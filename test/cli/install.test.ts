@@ -58,7 +58,7 @@ test('upgrade in place: --ha changes only what it should', async () => {
   const r = await t.mesh(['install', A, '--trust-root', t.rootDir, '--no-wait', '--ha', '-o', 'json']);
   assert.equal(r.code, 0, r.stderr);
   const changed = (JSON.parse(r.stdout) as { objects: { kind: string; name: string; result: string }[] }).objects.filter((o) => o.result !== 'unchanged').map((o) => `${o.kind}/${o.name}`);
-  assert.deepEqual(changed.sort(), ['Deployment/mesh-controller', 'Deployment/mesh-gateway']);
+  assert.deepEqual(changed.sort(), ['Deployment/mesh-controller', 'Deployment/mesh-dns', 'Deployment/mesh-gateway']);
   const d = await a.get<{ spec: { replicas: number; template: { spec: { containers: { args: string[] }[] } } } }>('/apis/apps/v1/namespaces/mesh-system/deployments/mesh-controller');
   assert.equal(d.spec.replicas, 2);
   assert.ok(d.spec.template.spec.containers[0].args.includes('--ha'));

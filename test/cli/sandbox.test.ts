@@ -182,7 +182,7 @@ test('check tests the flat data path from a pod: ✘ with the route to add while
 test('gateway mode: link through the gateways is Ready, the probe is alive, and check connects through the tunnel', async () => {
   // Needs the sandbox kubelet to provide what the gateway Deployment mounts (a projected token with
   // audience identity.mesh.io, the trust-roots ConfigMap) where the gateway process looks for them.
-  const ex = await mesh(['export', 'web', '-n', 'demo', '--context', B]);
+  const ex = await mesh(['export', 'web', '-n', 'demo', '--context', B, '--label']);
   assert.equal(ex.code, 0, ex.stderr);
   const ready = await mesh(['install', B, '--trust-root', rootDir, '--wait-timeout', '60s']);
   assert.equal(ready.code, 0, `the gateway of the rendered manifests did not become ready in the sandbox:\n${ready.stderr.split('\n').filter((l) => !/unchanged/.test(l)).join('\n')}`);

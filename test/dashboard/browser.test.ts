@@ -129,7 +129,7 @@ test('services: a new export appears without a reload, then where it is imported
   await page.evaluate(() => { (globalThis as unknown as { stillHere: boolean }).stillHere = true; });
   const rendered = Number(await page.getAttribute('body', 'data-rendered'));
   assert.equal(await page.locator(`[data-export="${C}/demo/web"]`).count(), 0, 'cluster-c\'s web is not exported yet');
-  await mustMesh(['export', 'web', '-n', 'demo', '--context', C], cs!.env.kubeconfig);
+  await mustMesh(['export', 'web', '-n', 'demo', '--context', C, '--label'], cs!.env.kubeconfig);
   await page.waitForSelector(`[data-export="${C}/demo/web"]`, { timeout: 15_000 });
   await page.waitForSelector(`[data-export="${C}/demo/web"] [data-import="${A}/web-${C}"]`, { timeout: 90_000 });
   assert.equal(await page.evaluate(() => (globalThis as unknown as { stillHere?: boolean }).stillHere), true, 'the page was not reloaded');

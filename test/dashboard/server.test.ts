@@ -71,6 +71,11 @@ before(async () => {
     assert.equal(r.code, 0, r.stderr);
   }
   [a, b] = [await t.client(A), await t.client(B)];
+  // mesh install applies the MCS CRDs; these clusters start without them, as one installed by an older mesh,
+  // so that the dashboard is seen to discover the MCS API when it arrives (the last test installs it).
+  for (const c of [a, b]) {
+    for (const plural of ['serviceimports', 'serviceexports']) await c.delete(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${plural}.multicluster.x-k8s.io`);
+  }
   await markReady(a);
   await markReady(b);
   const l = await t.mesh(['link', A, B, '--no-wait', '--gateway-address', '127.0.2.1:4143']);

@@ -12,7 +12,7 @@ import { listNetns } from '../../src/sandbox/netns.js';
 import { markedProcesses } from '../sandbox/sandbox-helpers.js';
 import { stopAll } from '../helpers/process.js';
 import { SCENARIOS, type ScenarioContext } from './scenarios/index.js';
-import { prepare, runScenario, renderResult } from './runner.js';
+import { prepare, runScenario, renderResult, parseScenarioList, selected } from './runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-e2e-'));
 const [A, B, C] = ['cluster-a', 'cluster-b', 'cluster-c'];
@@ -50,7 +50,9 @@ test('setup: three sandbox clusters, mesh installed with one root, apps deployed
   assert.ok(ctx);
 });
 
-for (const s of SCENARIOS) {
+// MESH_E2E_SCENARIOS=9,10 runs only those (while working on them); CI runs all.
+const only = parseScenarioList(process.env.MESH_E2E_SCENARIOS);
+for (const s of only ? selected(only) : SCENARIOS) {
   test(`scenario ${s.id}: ${s.name}`, async (t) => {
     if (!ctx) { t.skip(`setup failed: ${setupError instanceof Error ? setupError.message : String(setupError)}`); return; }
     const r = await runScenario(s, ctx);

@@ -77,9 +77,13 @@ before(async () => {
   client = await KubeClient.create(api.kubeConfig);
   await ensureNs('mesh-system');
   await ensureNs('demo');
-  const crd = parse(readFileSync(join(repoRoot, 'manifests/crds/link.yaml'), 'utf8')) as KubeObject;
-  await client.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  // The CRDs `mesh install` applies: Links, and ServiceExports (the gateway watches them for MCS exports).
+  for (const f of ['link.yaml', 'serviceexport.yaml']) {
+    const crd = parse(readFileSync(join(repoRoot, 'manifests/crds', f), 'utf8')) as KubeObject;
+    await client.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  }
   await waitUntil(async () => client.list(linkPath()).then(() => true, () => false), 10_000, 'Link CRD served');
+  await waitUntil(async () => client.list('/apis/multicluster.x-k8s.io/v1beta1/serviceexports').then(() => true, () => false), 10_000, 'ServiceExport CRD served');
   echo = await startEchoServer();
   outPort = await freePort(A_HOST);
   bTunnel = await freePort(B_HOST);

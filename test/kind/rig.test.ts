@@ -68,8 +68,8 @@ test('load-image, install, link, e2e and teardown plans', () => {
   const inst = sh('install.sh', ['--dry-run', '--clusters', '2'], { MESH_TRUST_DIR: '/tmp/trust-x' });
   const mesh = `node ${repoRoot}/bin/mesh.js`;
   assert.deepEqual(inst.plan.slice(-2), [
-    `${mesh} install kind-cluster-a --cluster-name cluster-a --trust-root /tmp/trust-x --gateway-service-type NodePort --image mesh-federation:9.9.9`,
-    `${mesh} install kind-cluster-b --cluster-name cluster-b --trust-root /tmp/trust-x --gateway-service-type NodePort --image mesh-federation:9.9.9`,
+    `${mesh} install kind-cluster-a --cluster-name cluster-a --trust-root /tmp/trust-x --gateway-service-type NodePort --image mesh-federation:9.9.9 --patch-coredns`,
+    `${mesh} install kind-cluster-b --cluster-name cluster-b --trust-root /tmp/trust-x --gateway-service-type NodePort --image mesh-federation:9.9.9 --patch-coredns`,
   ]);
   assert.ok(inst.plan.some((l) => l.includes('trust') && l.includes('/tmp/trust-x')), 'one shared root is made first');
   const link = sh('link.sh', ['--dry-run', '--clusters', '3', '--mode', 'flat']);
@@ -105,6 +105,42 @@ test('up.sh runs the steps in order and tears down at the end (flat adds routes)
   const kindCreate = f.plan.findIndex((l) => l.startsWith('kind create'));
   const e2e = f.plan.findIndex((l) => l.includes('e2e/run.js'));
   assert.ok(kindCreate >= 0 && e2e > kindCreate);
+});
+
+test('mcs-conformance.sh: both modes on fresh clusters, the pinned suite with --contexts, report.yaml kept per mode', () => {
+  const r = sh('mcs-conformance.sh', ['--dry-run'], { MESH_CONFORMANCE_OUT: '/tmp/conf', KUBECONFIG: '/tmp/kc' });
+  assert.equal(r.code, 0, r.err);
+  const steps = r.err.split('\n').filter((l) => l.startsWith('== ')).map((l) => l.slice(3).trim());
+  assert.deepEqual(steps, [
+    'mode gateway', 'create.sh', 'load-image.sh', 'install.sh', 'link.sh --mode gateway', 'check.sh', 'teardown.sh',
+    'mode flat', 'create.sh', 'load-image.sh', 'install.sh', 'link.sh --mode flat', 'flat-routes.sh', 'check.sh', 'teardown.sh',
+  ]);
+  const src = `${kindDir}/.mcs-api-v0.5.2`;
+  assert.equal(r.plan[0], `git clone --depth 1 --branch v0.5.2 https://github.com/kubernetes-sigs/mcs-api ${src}`);
+  const suites = r.plan.filter((l) => l.startsWith('go '));
+  assert.equal(suites.length, 2);
+  for (const [i, mode] of ['gateway', 'flat'].entries()) {
+    const line = suites[i] ?? '';
+    assert.ok(line.startsWith(`go -C ${src}/conformance test . -count=1 -timeout=60m -v -args -kubeconfig=/tmp/kc -contexts=kind-cluster-a,kind-cluster-b `), line);
+    assert.ok(line.includes(`'-project=mesh-federation (${mode} mode)' -version=9.9.9`), line);
+    assert.ok(line.includes(`-ginkgo.json-report=/tmp/conf/${mode}/ginkgo-report.json`), line);
+    assert.ok(r.plan.includes(`mv -f ${src}/conformance/report.yaml /tmp/conf/${mode}/report.yaml`), `${mode}: report.yaml kept`);
+  }
+  // CoreDNS forwards clusterset.local to mesh-dns in every cluster, or the suite's DNS specs cannot pass.
+  assert.equal(r.plan.filter((l) => l.includes(' install kind-cluster-') && l.endsWith('--patch-coredns')).length, 4);
+  // The suite runs after the mesh is checked, and flat routes exist before the flat run.
+  const flatGo = r.plan.indexOf(suites[1] ?? '');
+  assert.ok(r.plan.findIndex((l) => l.includes('ip route replace')) < flatGo);
+
+  const one = sh('mcs-conformance.sh', ['--dry-run', '--mode', 'flat', '--clusters', '3', '--ref', 'v0.5.0', '--keep']);
+  assert.equal(one.code, 0, one.err);
+  assert.equal(one.plan.filter((l) => l.startsWith('go ')).length, 1);
+  assert.match(one.plan.find((l) => l.startsWith('go ')) ?? '', /\.mcs-api-v0\.5\.0\/conformance .*-contexts=kind-cluster-a,kind-cluster-b,kind-cluster-c /);
+  assert.ok(!one.plan.some((l) => l.startsWith('kind delete')), '--keep leaves the clusters');
+  const badRef = sh('mcs-conformance.sh', ['--dry-run', '--ref', 'main']);
+  assert.equal(badRef.code, 2);
+  assert.match(badRef.err, /--ref must be a release tag/);
+  assert.equal(badRef.plan.length, 0);
 });
 
 function parseKind(text: string, where: string): KindCluster[] {

@@ -92,6 +92,9 @@ test('bounds and patterns of the CRD agree with zod: what zod refuses the API se
     ['gateway.identity', 'mesh-gateway', spec.gateway.properties!.identity, { ...base, gateway: { addresses: ['1.2.3.4'], identity: 'mesh-gateway' } }],
     ['gateway.addresses[]', 'a b', spec.gateway.properties!.addresses.items!, { ...base, gateway: { addresses: ['a b'], identity: 'spiffe://mesh.local/x' } }],
     ['probe.period', 'often', spec.probe.properties!.period, { ...base, probe: { period: 'often' } }],
+    ['probe.period', '0ms', spec.probe.properties!.period, { ...base, probe: { period: '0ms' } }],
+    ['probe.period', '500ms', spec.probe.properties!.period, { ...base, probe: { period: '500ms', timeout: '100ms' } }],
+    ['probe.timeout', '0s', spec.probe.properties!.timeout, { ...base, probe: { timeout: '0s' } }],
     ['probe.path', 'live', spec.probe.properties!.path, { ...base, probe: { path: 'live' } }],
   ];
   for (const [field, value, schema, raw] of cases) {

@@ -1,6 +1,6 @@
 // Shared set-up for the mirror's integration tests: two embedded API servers ("local" and "remote"), the
 // Link CRD, credentials, and the controller as its own process.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { parse, stringify } from 'yaml';
@@ -41,13 +41,17 @@ export async function ensureNamespace(c: Cluster, name: string): Promise<void> {
   }
 }
 
+/** Every CRD of manifests/crds (Link, and the MCS ones the controller watches), as `mesh install` applies them. */
 export async function installCrd(c: Cluster): Promise<void> {
-  const crd = parse(readFileSync(join(repoRoot, 'manifests/crds/link.yaml'), 'utf8')) as KubeObject;
-  await c.client.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-  // The group is served once the CRD is established.
+  for (const f of readdirSync(join(repoRoot, 'manifests/crds')).filter((x) => x.endsWith('.yaml')).sort()) {
+    const crd = parse(readFileSync(join(repoRoot, 'manifests/crds', f), 'utf8')) as KubeObject;
+    await c.client.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  }
+  // The groups are served once the CRDs are established.
   for (let i = 0; i < 100; i++) {
     try {
       await c.client.list(linkPath());
+      await c.client.list('/apis/multicluster.x-k8s.io/v1beta1/serviceexports');
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 100));

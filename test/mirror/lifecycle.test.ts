@@ -106,6 +106,9 @@ test('invalid Link specs: each reported (status with the zod path + Event) or re
     ['bad-selector', { targetClusterName: 'x11', selector: { matchExpressions: [{ key: 'a', operator: 'In' }] } }, 'spec.selector'],
     ['bad-excluded', { targetClusterName: 'x12', excludedLabels: [''] }, 'spec.excludedLabels.0'],
     ['bad-create-ns', { targetClusterName: 'x13', createNamespaces: 'yes' }, 'spec.createNamespaces'],
+    // Issue 17 item 7: `period: 0ms` was accepted and probed 880 times in 15 s.
+    ['zero-probe-period', { targetClusterName: 'x14', probe: { period: '0ms' } }, 'spec.probe.period'],
+    ['probe-timeout-not-below-period', { targetClusterName: 'x15', probe: { period: '2s', timeout: '5s' } }, 'spec.probe.timeout'],
   ];
   let refused = 0;
   const reported: string[] = [];
@@ -126,8 +129,9 @@ test('invalid Link specs: each reported (status with the zod path + Event) or re
     reported.push(name);
   }
   assert.equal(refused + reported.length, bad.length);
-  // The CRD is generated from the zod schema: only what OpenAPI cannot say (the selector rule) reaches the controller.
-  assert.deepEqual(reported, ['bad-selector'], 'every other invalid field is refused by the API server itself');
+  // The CRD is generated from the zod schema: only what OpenAPI cannot say (the selector rule, timeout < period)
+  // reaches the controller.
+  assert.deepEqual(reported, ['bad-selector', 'probe-timeout-not-below-period'], 'every other invalid field is refused by the API server itself');
   const events = await local.client.list<KubeObject & { reason: string; involvedObject: { name: string } }>('/api/v1/namespaces/mesh-system/events');
   for (const name of reported) assert.ok(events.items.some((e) => e.reason === 'InvalidSpec' && e.involvedObject.name === name), `InvalidSpec Event for ${name}`);
   // The valid Link is unaffected.

@@ -48,7 +48,7 @@ before(async () => {
     targetClusterName: 'remote',
     clusterCredentialsSecret: 'cluster-credentials-remote',
     gateway: { addresses: ['127.0.0.1'], port: (server.address() as AddressInfo).port, identity: GATEWAY_ID },
-    probe: { path: '/live', period: '300ms', timeout: '1s', failureThreshold: 2 },
+    probe: { path: '/live', period: '1s', timeout: '500ms', failureThreshold: 2 },
   });
   ctl = await startController(local);
 });
@@ -100,6 +100,26 @@ test('a gateway with a certificate from another root fails the probe', async () 
   await until(async () => (await readyStates()).join() === 'false', 'endpoints not ready with a foreign gateway');
   server.setSecureContext(secureContextOptions({ keyPem: gwKey.keyPem, chainPem: gwLeaf.chainPem, bundle: root.certPem }));
   await until(async () => (await readyStates()).join() === 'true', 'ready with the real gateway again');
+});
+
+// Issue 17 item 1: the probe's credentials were cached by issuer only, so a new root in the bundle (the
+// first step of a root rotation) was ignored and gateways with leaves from the new root failed the probe.
+test('root rotation, step 1: a root added to mesh-trust-roots (issuer unchanged) is trusted by the probe at once', async () => {
+  const root2 = createRoot({ trustDomain: 'mesh.local' });
+  const issuer2 = createIssuer({ root: root2, clusterName: 'remote' });
+  const k = generateKeyPair();
+  const leaf = issueLeaf({ issuer: issuer2, identity: GATEWAY_ID, publicKey: k.publicKey });
+  await until(async () => condition(await getLink(local, 'remote'), 'GatewayReachable')?.status === 'True', 'probe healthy before');
+  // The remote gateway already on the new root (it trusts both): refused while our bundle has only the old one.
+  server.setSecureContext(secureContextOptions({ keyPem: k.keyPem, chainPem: leaf.chainPem, bundle: root.certPem + root2.certPem }));
+  await until(async () => condition(await getLink(local, 'remote'), 'GatewayReachable')?.status === 'False', 'a gateway of an untrusted root refused');
+  await local.client.create('/api/v1/namespaces/mesh-system/configmaps', {
+    apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'mesh-trust-roots', namespace: 'mesh-system' }, data: { 'ca-bundle.crt': root.certPem + root2.certPem },
+  });
+  await until(async () => condition(await getLink(local, 'remote'), 'GatewayReachable')?.status === 'True', 'the probe trusts the new root', 30_000);
+  await until(async () => (await readyStates()).join() === 'true', 'shadow endpoints ready again');
+  assert.match(ctl.proc.stderr(), /probe identity re-issued: trust material changed/);
+  server.setSecureContext(secureContextOptions({ keyPem: gwKey.keyPem, chainPem: gwLeaf.chainPem, bundle: root.certPem }));
 });
 
 test('the controller hosts the Identity service once the issuer is present', async () => {

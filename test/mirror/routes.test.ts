@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeRoutes, type RouteFacts } from '../../src/mirror/routes.js';
 import { portKey } from '../../src/mirror/ports.js';
+import { derivedServiceName } from '../../src/api/index.js';
 import type { Service } from '../../src/mirror/types.js';
 
 const shadow = (ns: string, name: string, map: Array<{ port: number; outboundPort: number; hostname?: string }>, cluster = 'east'): Service => ({
@@ -10,7 +11,7 @@ const shadow = (ns: string, name: string, map: Array<{ port: number; outboundPor
 });
 
 function facts(over: Partial<RouteFacts>, held: Record<string, number>): RouteFacts {
-  return { clusters: [], shadows: [], published: [], ports: { get: (k) => held[k] }, ...over };
+  return { clusters: [], shadows: [], derived: [], published: [], ports: { get: (k) => held[k] }, ...over };
 }
 
 const web = shadow('shop', 'web-east', [{ port: 80, outboundPort: 14000 }, { port: 80, outboundPort: 14001, hostname: 'web-0' }]);
@@ -50,4 +51,30 @@ test('computeRoutes: while the remote cache has not synced, the published routes
 
 test('computeRoutes: a shadow of a cluster no Link routes through is left alone', () => {
   assert.deepEqual(computeRoutes(facts({ shadows: [web] }, held)), { routes: [], impostors: [] });
+});
+
+test('computeRoutes: an MCS derived Service routes each entry to its own cluster, only at the ports the allocator gave it', () => {
+  const d = derivedServiceName('api');
+  const derived: Service = {
+    metadata: {
+      namespace: 'shop',
+      name: d,
+      labels: { 'mirror.mesh.io/mirrored-service': 'true', 'multicluster.kubernetes.io/service-name': 'api' },
+      annotations: {
+        'mirror.mesh.io/gateway-port-map': JSON.stringify([
+          { port: 8080, protocol: 'TCP', outboundPort: 14100, cluster: 'east' },
+          { port: 8080, protocol: 'TCP', outboundPort: 14101, cluster: 'west' },
+          { port: 9090, protocol: 'TCP', outboundPort: 14102, cluster: 'east' },
+        ]),
+      },
+    },
+  };
+  // 9090 was never allocated to this import (a forged entry); west has no Link.
+  const h = { [portKey(`shop/${d}`, 8080, 'TCP', '@east')]: 14100, [portKey(`shop/${d}`, 8080, 'TCP', '@west')]: 14101 };
+  const r = computeRoutes(facts({ clusters: [{ cluster: 'east', exported: new Map() }], derived: [derived] }, h));
+  assert.deepEqual(r.routes, [{ outboundPort: 14100, remoteCluster: 'east', namespace: 'shop', service: 'api', port: 8080, origin: { kind: 'ServiceImport', namespace: 'shop', name: 'api' } }]);
+  assert.deepEqual(r.impostors, []);
+  // A Service posing as the derived Service under another name routes nothing.
+  const other = { ...derived, metadata: { ...derived.metadata, name: 'mcsfake' } };
+  assert.deepEqual(computeRoutes(facts({ clusters: [{ cluster: 'east', exported: new Map() }], derived: [other] }, h)).routes, []);
 });

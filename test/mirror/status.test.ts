@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { parseLinkSpec, type LinkCondition, type LinkSpec, type LinkStatus, type ParsedLink } from '../../src/api/index.js';
 import { computeLinkStatus, mirroredServices, type MirrorFacts, type ShadowProblem, type StatusInput } from '../../src/mirror/index.js';
 import type { Service } from '../../src/mirror/index.js';
-import { GATEWAY_MISSING, statusNeedsWrite, statusPatch } from '../../src/mirror/status.js';
+import { GATEWAY_MISSING, firstListed, statusNeedsWrite, statusPatch } from '../../src/mirror/status.js';
 
 const gatewaySpec = { targetClusterName: 'east', clusterCredentialsSecret: 'creds', gateway: { addresses: ['10.0.0.1'], identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway' } };
 const flatSpec = { targetClusterName: 'east', clusterCredentialsSecret: 'creds' };
@@ -252,4 +252,14 @@ test('statusNeedsWrite: a status equal but for the probe time is written at most
   assert.equal(statusNeedsWrite(undefined, next, 0), true, 'no status yet');
   const flat = computeLinkStatus(input({}));
   assert.deepEqual(statusPatch(live, flat).status.lastProbe, null, 'a gateway removed: lastProbe goes');
+});
+
+test('firstListed: the first entries of the full order (problems first, then namespace/name), without a full sort', () => {
+  const all = Array.from({ length: 3000 }, (_, i) => ({ namespace: `ns-${(i * 7) % 13}`, name: `svc-${(i * 7919) % 3000}`, shadow: 'x', mode: 'flat', ...(i % 500 === 0 ? { problem: 'p' } : {}) }));
+  const key = (m: (typeof all)[number]) => `${m.problem ? 0 : 1}${m.namespace}/${m.name}`;
+  const sorted = [...all].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  assert.deepEqual(firstListed(all, 200), sorted.slice(0, 200));
+  assert.ok(firstListed(all, 200).slice(0, 6).every((m) => m.problem), 'problems first');
+  assert.deepEqual(firstListed(all.slice(0, 5), 200), sorted.filter((m) => all.slice(0, 5).includes(m)));
+  assert.deepEqual(firstListed(all, 0), []);
 });

@@ -8,7 +8,10 @@ import * as grpc from '@grpc/grpc-js';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { KubeClient } from '../../src/kube/index.js';
+import { renderLinkTargetRbac } from '../../src/cli/render.js';
+import { collectionPath, idOf } from '../../src/cli/kinds.js';
 import { createRoot, createIssuer, issueLeaf, generateKeyPair, spiffeId, verifyChain, peerIdentity, TrustBundle, type CertificateAuthority } from '../../src/trust/index.js';
 import { startIdentityService, IdentityClient, CertificateManager, type IdentityService } from '../../src/identity/index.js';
 import { issueServiceAccountToken, loadSigningKey, type StoredObject } from '../../src/apiserver/auth/index.js';
@@ -142,6 +145,37 @@ describe('Certify with real ServiceAccount tokens', () => {
   });
 });
 
+describe('link credentials are never a workload identity (issue 17 item 6)', () => {
+  it('the link ServiceAccount can mint an identity.mesh.io token for itself, and the Identity service refuses it', async () => {
+    // The target side exactly as `mesh link` creates it: ServiceAccount, read-only ClusterRole, token renewal Role.
+    const admin = await KubeClient.create(api.kubeConfig);
+    try {
+      for (const obj of renderLinkTargetRbac('north')) await admin.create(collectionPath(idOf(obj)), obj);
+    } finally {
+      admin.close();
+    }
+    const linkToken = (await core.createNamespacedServiceAccountToken({ namespace: 'mesh-system', name: 'mesh-link-north', body: { spec: { audiences: [], expirationSeconds: 86400 } } })).status!.token;
+    // With its own credentials (the Secret in the source cluster holds them), it asks for the Identity audience.
+    const asLink = new KubeConfig();
+    asLink.loadFromOptions({
+      clusters: [{ name: 'c', server: api.url, caData: Buffer.from(api.caPem).toString('base64') }],
+      users: [{ name: 'link', token: linkToken }],
+      contexts: [{ name: 'c', cluster: 'c', user: 'link' }],
+      currentContext: 'c',
+    });
+    const minted = await asLink.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({ namespace: 'mesh-system', name: 'mesh-link-north', body: { spec: { audiences: [AUD] } } });
+    const id = spiffeId(TD, 'mesh-system', 'mesh-link-north');
+    const e = await refused(client.certify({ identity: id, token: minted.status!.token, csr: csrFor(id) }));
+    assert.equal(e.status, grpc.status.PERMISSION_DENIED);
+    assert.match(e.details, /link ServiceAccount/);
+    // A workload ServiceAccount of the mesh namespace is still served (only link credentials are refused).
+    await core.createNamespacedServiceAccount({ namespace: 'mesh-system', body: { metadata: { name: 'mesh-gateway' } } });
+    const gw = spiffeId(TD, 'mesh-system', 'mesh-gateway');
+    const ok = await client.certify({ identity: gw, token: await tokenFor('mesh-system', 'mesh-gateway'), csr: csrFor(gw) });
+    assert.equal(verifyChain(ok.chainPem, root1.certPem).uri, gw);
+  });
+});
+
 describe('issuer reload from the Secret', () => {
   it('an invalid Secret is logged and ignored (the last good issuer keeps signing); a valid one is picked up', async () => {
     const good = await core.readNamespacedSecret({ namespace: 'mesh-system', name: 'mesh-issuer' });
@@ -235,6 +269,27 @@ describe('root rotation with live connections', () => {
     }
   });
 });
+
+describe('a changed trust bundle renews a CertificateManager at once (issue 17 item 1)', () => {
+  it('a root added to the ConfigMap reaches the manager without renewNow and long before the 70% renewal', async () => {
+    const mgr = new CertificateManager({ identity: WEB, address: `127.0.0.1:${svc.port}`, token: () => tokenFor('apps', 'web'), bundle: getBundle, bundleCheckMs: 200, backoffInitialMs: 100, backoffMaxMs: 500 });
+    try {
+      const first = await mgr.start();
+      const before = first.bundle.roots.length;
+      const renewed = new Promise<void>((resolve) => mgr.on('credentials', (c) => { if (c.bundle.roots.length === before + 1) resolve(); }));
+      const root3 = createRoot({ trustDomain: TD });
+      await putBundle((await getBundle()) + root3.certPem);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([renewed, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no new credentials within 15 s of the bundle change')), 15_000); })]).finally(() => clearTimeout(timer));
+      assert.ok(mgr.current()!.bundle.has(createRootFingerprint(root3.certPem)), 'the new root is in the bundle peers are verified with');
+      assert.notEqual(mgr.current()!.keyPem, first.keyPem, 'a new leaf');
+    } finally {
+      mgr.stop();
+    }
+  });
+});
+
+const createRootFingerprint = (pem: string): string => TrustBundle.fromPem(pem).roots[0].fingerprint;
 
 function issueOld(): string {
   return issueLeaf({ issuer: issuer1, identity: WEB, publicKey: generateKeyPair().publicKey }).chainPem;

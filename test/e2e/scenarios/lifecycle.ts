@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { DEMO_NS, deployDemoApps, eventually, link, mustMesh, waitForShadows, demoTargets } from '../../../src/demo/index.js';
 import { allFrom, clusterName, describe, podIPs, shadow, traffic, underLoad, url, waitShadow, type Scenario, type ScenarioContext } from './context.js';
+import { rootRotation } from './rotation.js';
 
 async function scaleWeb(ctx: ScenarioContext, replicas: number): Promise<void> {
   const c = await ctx.env.client(ctx.b);
@@ -83,7 +84,7 @@ export const lifecycle: Scenario = {
 
 export const threeClusters: Scenario = {
   id: 9,
-  name: 'three clusters: a linked to b and c, both mirrored; unlinking c leaves b untouched',
+  name: 'three clusters: a linked to b and c, both mirrored; a full root rotation under load; unlinking c leaves b untouched',
   skip: (ctx) => (ctx.c ? undefined : 'needs a third context (--context-c)'),
   async run(ctx, step) {
     const C = clusterName(ctx.c!);
@@ -94,6 +95,13 @@ export const threeClusters: Scenario = {
       await waitShadow(ctx, `web-${C}`, 'ready');
       allFrom(await traffic(ctx, { url: url('web', C), count: 6 }), C, `web-${C}`);
       allFrom(await traffic(ctx, { url: url('web', B), count: 6 }), B, `web-${B}`);
+    });
+    await step('root rotation across the three clusters under a steady request loop: zero failed requests, GatewayReachable unchanged', async () => {
+      if (!ctx.trustRoot) {
+        ctx.log('  skipped: needs the shared trust root (--trust-root) to add a new root next to it');
+        return;
+      }
+      await rootRotation(ctx, [ctx.a, ctx.b, ctx.c!], [ctx.b, ctx.c!]);
     });
     await step(`unlinking ${C} leaves ${B} untouched`, async () => {
       const a = await ctx.env.client(ctx.a);

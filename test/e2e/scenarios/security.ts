@@ -12,7 +12,7 @@ import { DEMO_NS } from '../../../src/demo/index.js';
 import { clusterName, podIPs, probeGateway, type Scenario, type ScenarioContext } from './context.js';
 
 /** A leaf under `root`, issued by an issuer for `cluster` (default: a cluster nobody linked), as `ns/sa`. */
-function writeLeaf(dir: string, name: string, root: CertificateAuthority, cluster = `intruder-${name}`, ns = 'mesh-system', sa = 'mesh-gateway'): { cert: string; key: string } {
+export function writeLeaf(dir: string, name: string, root: CertificateAuthority, cluster = `intruder-${name}`, ns = 'mesh-system', sa = 'mesh-gateway'): { cert: string; key: string } {
   const issuer = createIssuer({ root, clusterName: cluster });
   const kp = generateKeyPair();
   const leaf = issueLeaf({ issuer, identity: spiffeId(root.trustDomain, ns, sa), publicKey: kp.publicKey });

@@ -1,0 +1,190 @@
+// The pure core of the MCS import, part two: from the merged exports, the objects one cluster should have for
+// an import: the ServiceImport, its derived Service (the VIP kube-proxy balances) and the EndpointSlices of
+// the derived Service, one group per exporting cluster (local pods, the local gateway at outbound ports, or
+// the remote pod addresses). Which clusters' endpoints go in is one function, servingClusters(): issue 14's
+// traffic policy (local-first, ordered) replaces it without touching the rest.
+import {
+  CLUSTER_LABEL,
+  MCS_API_VERSION,
+  MCS_MANAGED_BY,
+  MCS_MANAGED_BY_LABEL,
+  MCS_SERVICE_NAME_LABEL,
+  MCS_SOURCE_CLUSTER_LABEL,
+  MIRRORED_LABEL,
+  MODE_ANNOTATION,
+  PORT_MAP_ANNOTATION,
+  REMOTE_FQ_ANNOTATION,
+  SERVICE_IMPORT_KIND,
+  SLICE_MANAGED_BY,
+  SLICE_MANAGED_BY_LABEL,
+  SLICE_SERVICE_LABEL,
+  clustersetFqName,
+  derivedServiceName,
+  formatPortMap,
+  type ImportPort,
+  type PortMapEntry,
+} from '../api/index.js';
+import type { GatewayEndpoint } from './desired.js';
+import { importSpec, mergeExports, type MergedImport } from './imports-desired.js';
+import type { Exporter, ImportWorld, ServiceImport } from './mcs-types.js';
+import { fitName, shortHash } from './names.js';
+import { claimPorts, portKey, type PortClaim, type PortView } from './ports.js';
+import type { Endpoint, EndpointPort, EndpointSlice, Service } from './types.js';
+
+export interface DesiredImport {
+  merged: MergedImport;
+  serviceImport: ServiceImport;
+  derived: Service;
+  slices: EndpointSlice[];
+  /** Outbound ports the derived Service holds once written (gateway mode). */
+  claims: PortClaim[];
+  /** Ports some exporter's endpoints cannot serve here (UDP/SCTP through a gateway): said in an Event. */
+  notCarried: string[];
+}
+
+/** The derived Service's port name for an import port: its own name, else one made from port and protocol. */
+export function derivedPortName(p: ImportPort, ports: ImportPort[]): string {
+  if (p.name && ports.filter((x) => x.name === p.name).length === 1) return p.name;
+  return `${(p.protocol ?? 'TCP').toLowerCase()}-${p.port}`;
+}
+
+/**
+ * The clusters whose endpoints the import's slices carry, in order. `balanced` (today's only policy): every
+ * valid exporter. Issue 14 extends this with local-first / ordered from the same world.
+ */
+export function servingClusters(m: MergedImport): Exporter[] {
+  return m.exporters;
+}
+
+const sliceLabels = (name: string, derived: string, cluster: string) => ({
+  [SLICE_SERVICE_LABEL]: derived,
+  [SLICE_MANAGED_BY_LABEL]: SLICE_MANAGED_BY,
+  [MCS_SERVICE_NAME_LABEL]: name,
+  [MCS_SOURCE_CLUSTER_LABEL]: cluster,
+});
+
+function slice(name: string, ns: string, labels: Record<string, string>, addressType: string, endpoints: Endpoint[], ports: EndpointPort[]): EndpointSlice {
+  return { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name, namespace: ns, labels }, addressType, endpoints, ports };
+}
+
+/** The exporter's own endpoint port number for one import port (through its Service's port and slice port name). */
+function targetPorts(e: Exporter, sl: EndpointSlice, ports: ImportPort[]): EndpointPort[] {
+  const out: EndpointPort[] = [];
+  for (const p of ports) {
+    const sp = (e.service?.spec?.ports ?? []).find((x) => x.port === p.port && (x.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+    if (!sp) continue;
+    const slp = (sl.ports ?? []).find((x) => (x.name ?? '') === (sp.name ?? '') && (x.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+    if (slp?.port === undefined) continue;
+    out.push({ name: derivedPortName(p, ports), port: slp.port, protocol: p.protocol ?? 'TCP' });
+  }
+  return out;
+}
+
+/** Local or flat: one slice per source slice, the pod addresses with their readiness. */
+function podSlices(e: Exporter, ns: string, name: string, derived: string, ports: ImportPort[]): EndpointSlice[] {
+  const sorted = [...e.slices].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  return sorted.flatMap((sl) => {
+    const eps = targetPorts(e, sl, ports);
+    if (!eps.length) return [];
+    const endpoints: Endpoint[] = (sl.endpoints ?? []).map((x) => {
+      const c = x.conditions;
+      const ep: Endpoint = { addresses: [...x.addresses], conditions: { ready: c?.ready ?? true, serving: c?.serving ?? c?.ready ?? true, terminating: c?.terminating ?? false } };
+      if (x.hostname) ep.hostname = x.hostname;
+      if (x.zone) ep.zone = x.zone;
+      return ep;
+    });
+    return [slice(fitName(`${derived}-${e.cluster}-${shortHash(sl.metadata?.name ?? '')}`), ns, sliceLabels(name, derived, e.cluster), sl.addressType ?? 'IPv4', endpoints, eps)];
+  });
+}
+
+const anyReady = (e: Exporter) => e.slices.some((s) => (s.endpoints ?? []).some((x) => x.conditions?.ready !== false));
+
+interface GatewayPart {
+  slices: EndpointSlice[];
+  claims: PortClaim[];
+  entries: PortMapEntry[];
+  notCarried: string[];
+}
+
+/** Gateway mode: the local gateway pods at one outbound port per (import, cluster, TCP port). */
+function gatewaySlices(w: ImportWorld, e: Exporter, derived: string, ports: ImportPort[], pending: Set<number>): GatewayPart {
+  const own = ports.filter((p) => (e.service?.spec?.ports ?? []).some((x) => x.port === p.port && (x.protocol ?? 'TCP') === (p.protocol ?? 'TCP')));
+  const tcp = own.filter((p) => (p.protocol ?? 'TCP') === 'TCP');
+  const notCarried = own.filter((p) => (p.protocol ?? 'TCP') !== 'TCP').map((p) => `${p.port}/${p.protocol} of ${e.cluster}`);
+  const key = `${w.namespace}/${derived}`;
+  // Ports claimed for earlier clusters of this import are not free for this one (claimPorts is per call).
+  const view: PortView = { min: w.ports.min, max: w.ports.max, cursor: w.ports.cursor, get: (k) => w.ports.get(k), isTaken: (p) => w.ports.isTaken(p) || pending.has(p) };
+  const claims = claimPorts(tcp.map((p) => portKey(key, p.port, 'TCP', `@${e.cluster}`)), view);
+  for (const c of claims) pending.add(c.port);
+  const ready = e.reachable && anyReady(e);
+  const endpoints: Endpoint[] = [...w.gateway]
+    .sort((a: GatewayEndpoint, b: GatewayEndpoint) => a.ip.localeCompare(b.ip))
+    .map((g) => ({ addresses: [g.ip], conditions: { ready: g.ready && ready, serving: g.ready, terminating: false } }));
+  const slicePorts = tcp.map((p, i) => ({ name: derivedPortName(p, ports), port: claims[i].port, protocol: 'TCP' }));
+  const entries = tcp.map((p, i) => ({ port: p.port, ...(p.name ? { name: p.name } : {}), protocol: 'TCP', outboundPort: claims[i].port, cluster: e.cluster }));
+  const addressType = (w.gateway[0]?.ip ?? '').includes(':') ? 'IPv6' : 'IPv4';
+  const slices = tcp.length ? [slice(fitName(`${derived}-${e.cluster}-gateway`), w.namespace, sliceLabels(w.name, derived, e.cluster), addressType, endpoints, slicePorts)] : [];
+  return { slices, claims, entries, notCarried };
+}
+
+function derivedService(w: ImportWorld, m: MergedImport, derived: string, entries: PortMapEntry[]): Service {
+  const p = m.props;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: derived,
+      namespace: w.namespace,
+      // The port map's entries are what the controller's route table publishes for this import (routes.ts).
+      labels: { [MIRRORED_LABEL]: 'true', [MCS_SERVICE_NAME_LABEL]: w.name },
+      annotations: { [MODE_ANNOTATION]: 'gateway', [REMOTE_FQ_ANNOTATION]: clustersetFqName(w.name, w.namespace), [PORT_MAP_ANNOTATION]: formatPortMap(entries) },
+    },
+    spec: {
+      type: 'ClusterIP',
+      ...(p.type === 'Headless' ? { clusterIP: 'None' } : {}),
+      ports: m.ports.map((x) => ({ name: derivedPortName(x, m.ports), port: x.port, protocol: x.protocol ?? 'TCP', targetPort: x.port, ...(x.appProtocol ? { appProtocol: x.appProtocol } : {}) })),
+      sessionAffinity: p.sessionAffinity,
+      ...(p.sessionAffinityConfig ? { sessionAffinityConfig: p.sessionAffinityConfig } : {}),
+      ...(p.type === 'ClusterSetIP' ? { ipFamilies: p.ipFamilies, ipFamilyPolicy: p.ipFamilies.length > 1 ? 'PreferDualStack' : 'SingleStack' } : {}),
+    },
+  };
+}
+
+/** Everything one import should be in this cluster; undefined when no cluster validly exports the name. */
+export function desiredImport(w: ImportWorld): DesiredImport | undefined {
+  const merged = mergeExports(w.exporters);
+  if (!merged) return undefined;
+  const derived = derivedServiceName(w.name);
+  const slices: EndpointSlice[] = [];
+  const claims: PortClaim[] = [];
+  const entries: PortMapEntry[] = [];
+  const notCarried: string[] = [];
+  const pending = new Set<number>();
+  for (const e of servingClusters(merged)) {
+    if (e.mode === 'gateway') {
+      const g = gatewaySlices(w, e, derived, merged.ports, pending);
+      slices.push(...g.slices);
+      claims.push(...g.claims);
+      entries.push(...g.entries);
+      notCarried.push(...g.notCarried);
+    } else {
+      slices.push(...podSlices(e, w.namespace, w.name, derived, merged.ports));
+    }
+  }
+  const serviceImport: ServiceImport = {
+    apiVersion: MCS_API_VERSION,
+    kind: SERVICE_IMPORT_KIND,
+    metadata: { name: w.name, namespace: w.namespace, labels: { ...merged.props.labels, [MCS_MANAGED_BY_LABEL]: MCS_MANAGED_BY }, annotations: { ...merged.props.annotations } },
+    spec: importSpec(merged, w.derivedIPs),
+    status: { clusters: merged.exporters.map((e) => ({ cluster: e.cluster })).sort((a, b) => a.cluster.localeCompare(b.cluster)) },
+  };
+  return { merged, serviceImport, derived: derivedService(w, merged, derived, entries), slices, claims, notCarried };
+}
+
+/** An object is the mirror's import object: a ServiceImport with our managed-by label, or a derived Service or slice. */
+export function ownedImportObject(o: { metadata?: { labels?: Record<string, string> } }): boolean {
+  const l = o.metadata?.labels ?? {};
+  if (l[MCS_MANAGED_BY_LABEL] === MCS_MANAGED_BY) return true;
+  // Derived Services and import slices carry MCS_SERVICE_NAME_LABEL beside the mirror's own label, and no cluster label.
+  return (l[MIRRORED_LABEL] === 'true' || l[SLICE_MANAGED_BY_LABEL] === SLICE_MANAGED_BY) && !!l[MCS_SERVICE_NAME_LABEL] && !l[CLUSTER_LABEL];
+}
