@@ -16,7 +16,7 @@ interface Ev {
 }
 
 export const hijack: Scenario = {
-  id: 10,
+  id: 11,
   name: "routing hijack: a Service with forged mirror labels naming a shadow's outbound port takes nothing over, and is reported",
   async run(ctx, step) {
     const B = clusterName(ctx.b);
