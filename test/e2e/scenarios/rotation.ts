@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import type { ClientReport } from '../../../src/apps/index.js';
 import { eventually } from '../../../src/demo/index.js';
-import { TrustBundle, createIssuer, createRoot, readRoot } from '../../../src/trust/index.js';
+import { join } from 'node:path';
+import { TrustBundle, createIssuer, createRoot, readRoot, writeRoot } from '../../../src/trust/index.js';
 import { clusterName, describe, traffic, url, waitShadow, type ScenarioContext } from './context.js';
 import { rolloutRestart } from './failures.js';
 
@@ -69,6 +70,11 @@ export async function rootRotation(ctx: ScenarioContext, contexts: string[], lin
     for (const c of contexts) await putBundle(ctx, c, onlyNew);
     await rollGateways();
   });
+  // The clusters now trust only the new root: later scenarios that make test certificates (the MCS
+  // scenario's gateway probe) need it, so the context points at it (beside the old one, which stays).
+  const rotated = join(ctx.trustRoot!, 'rotated');
+  await writeRoot(rotated, newRoot, { overwrite: true });
+  ctx.trustRoot = rotated;
   const total = reports.reduce((n, r) => n + r.summary.total, 0);
   const failed = reports.filter((r) => r.summary.ok !== r.summary.total);
   assert.ok(total > 0, 'requests were sent during the rotation');
