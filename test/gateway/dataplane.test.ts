@@ -90,7 +90,7 @@ for (const transport of TRANSPORTS) {
         remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.1'], port: p.b.tunnelPort, transport }],
       });
       try {
-        await waitUntil(() => p.a.outboundPorts().includes(port2), 3000, 'second listener');
+        await waitUntil(() => p.a.outboundPorts().includes(port2), 15_000, 'second listener');
         const c = net.connect({ port: port2, host: '127.0.0.1' });
         c.on('error', () => {});
         c.write('ping');
@@ -160,13 +160,13 @@ describe('limits, timeouts and failover', () => {
   test('tls-pipe: warm connections the remote closes (its idle timeout) are replaced in the background', async () => {
     const p = await startPair('tls-pipe', { pipeWarm: 2, idleTimeoutMs: 1_500 });
     try {
-      await waitUntil(() => p.a.poolReady('cluster-b') === 2, 3000, 'pool full');
+      await waitUntil(() => p.a.poolReady('cluster-b') === 2, 15_000, 'pool full');
       // B closes idle warm pipes after 1.5 s (seen as more handshakes at B: the replacements); without a
       // refill the pool would stay empty until its sweep (15 s).
       const handshakes = async () => Number(/gateway_tls_handshake_seconds_count\{direction="inbound"\} (\d+)/.exec(await p.b.metrics.registry.getSingleMetricAsString('gateway_tls_handshake_seconds'))?.[1] ?? 0);
       const first = await handshakes();
-      await waitUntil(async () => (await handshakes()) >= first + 2, 4000, 'B closed the idle warm pipes and A dialed replacements');
-      await waitUntil(() => p.a.poolReady('cluster-b') === 2, 1000, 'pool refilled');
+      await waitUntil(async () => (await handshakes()) >= first + 2, 10_000, 'B closed the idle warm pipes and A dialed replacements');
+      await waitUntil(() => p.a.poolReady('cluster-b') === 2, 5000, 'pool refilled');
       const msg = randomBytes(100);
       assert.ok((await roundTrip(p.port, msg)).equals(msg));
     } finally {
@@ -192,7 +192,7 @@ describe('limits, timeouts and failover', () => {
       const am = await p.a.metrics.registry.getSingleMetricAsString('gateway_refused_total');
       assert.match(am, /reason="OVERLOADED"/);
       for (const s of held) s.destroy();
-      await waitUntil(() => p.a.activeTunnels() === 0 && p.b.activeTunnels() === 0, 5000, 'tunnels released');
+      await waitUntil(() => p.a.activeTunnels() === 0 && p.b.activeTunnels() === 0, 15_000, 'tunnels released');
       assert.equal((await roundTrip(p.port, Buffer.from('again'))).toString(), 'again');
     } finally {
       await p.close();
@@ -216,7 +216,7 @@ test('a remote gateway that never answers the CONNECT is given the connect timeo
   });
   const a = await startGateway({ clusterName: 'cluster-a', host: '127.0.0.1', tunnelPort: 0, adminPort: 0, outboundPorts: { min: 1024, max: 65535 }, connectTimeoutMs: 300 }, { credentials: new MemoryCredentials(pki.leaf('cluster-a')), routes, metrics });
   try {
-    await waitUntil(() => a.poolReady('cluster-b') > 0, 5000, 'pool to the silent gateway');
+    await waitUntil(() => a.poolReady('cluster-b') > 0, 15_000, 'pool to the silent gateway');
     const started = Date.now();
     const c = net.connect({ port, host: '127.0.0.1' });
     c.write('hello?');
@@ -288,7 +288,7 @@ async function withOutboundTo(remotePort: number, transport: Transport, pki: Ret
   });
   const a = await startGateway({ clusterName: 'cluster-a', host: '127.0.0.1', tunnelPort: 0, adminPort: 0, outboundPorts: { min: 1024, max: 65535 }, connectTimeoutMs: 2_000, poolSize }, { credentials: new MemoryCredentials(pki.leaf('cluster-a')), routes, metrics });
   try {
-    await waitUntil(() => a.poolReady('cluster-b') > 0 && a.outboundPorts().includes(port), 5000, 'pool to the fake remote');
+    await waitUntil(() => a.poolReady('cluster-b') > 0 && a.outboundPorts().includes(port), 15_000, 'pool to the fake remote');
     await run(port, metrics);
   } finally {
     await a.close();

@@ -71,11 +71,13 @@ class Primary {
     const up = new Promise<void>((resolve, reject) => {
       this.onStarted = (err) => (err ? reject(err) : resolve());
     });
+    // Credentials before the first fork: the first certificate may arrive while workers start, after a
+    // worker was welcomed without one; each worker gets every change from here on, and the latest at hello.
+    this.o.credentials.onChange((c) => this.broadcast({ type: 'mesh:credentials', credentials: c }));
     for (let i = 0; i < this.o.workers; i++) this.fork();
     await up;
     this.started = true;
     // Routes after the workers: each gets every snapshot from here on, and the latest at fork.
-    this.o.credentials.onChange((c) => this.broadcast({ type: 'mesh:credentials', credentials: c }));
     await this.o.routes.start((s) => {
       this.snapshot = s;
       this.broadcast({ type: 'mesh:routes', snapshot: s, synced: this.o.routes.synced() });

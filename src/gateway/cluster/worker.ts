@@ -9,7 +9,8 @@ import { startGateway, type Gateway } from '../gateway.js';
 import { governHeapGrowth, HEAP_GROWTH_DEFAULTS } from '../heap-growth.js';
 import { GatewayMetrics } from '../metrics.js';
 import { aggregatorRegistry } from '../prom.js';
-import type { Credentials, CredentialSource, RouteSnapshot, RouteSource } from '../types.js';
+import { MemoryCredentials } from '../static-source.js';
+import type { RouteSnapshot, RouteSource } from '../types.js';
 import { isToWorker, type FromWorker, type ToWorker } from './ipc.js';
 
 /** Routes as the primary last sent them. */
@@ -38,32 +39,14 @@ class IpcRoutes implements RouteSource {
   }
 }
 
-/** Credentials as the primary last sent them. */
-class IpcCredentials implements CredentialSource {
-  private c: Credentials | undefined;
-  private readonly listeners: Array<(c: Credentials) => void> = [];
-
-  current(): Credentials | undefined {
-    return this.c;
-  }
-
-  set(c: Credentials): void {
-    this.c = c;
-    for (const l of this.listeners) l(c);
-  }
-
-  onChange(l: (c: Credentials) => void): void {
-    this.listeners.push(l);
-  }
-}
-
 function send(m: FromWorker): void {
   process.send?.(m);
 }
 
 class Worker {
   private readonly routes = new IpcRoutes();
-  private readonly credentials = new IpcCredentials();
+  /** Credentials as the primary last sent them. */
+  private readonly credentials = new MemoryCredentials(undefined);
   private gateway: Gateway | undefined;
   private logger: Logger | undefined;
   private stopGovernor: (() => void) | undefined;
