@@ -30,4 +30,18 @@ export {
 export { labelSelectorSchema, matchesSelector, selectorString, type LabelSelector } from './selector.js';
 export { portMapEntrySchema, portMapSchema, parsePortMap, formatPortMap, type PortMapEntry, type ParsedPortMap } from './port-map.js';
 export { LINKS_PATH, linkInfo, gatewayAlive, type LinkInfo, type LinkObject } from './link-info.js';
+export {
+  OUTBOUND_ROUTES_CONFIGMAP,
+  OUTBOUND_ROUTES_KEY,
+  MAX_OUTBOUND_ROUTES,
+  routeOriginSchema,
+  outboundRouteSchema,
+  outboundRoutesSchema,
+  parseOutboundRoutes,
+  formatOutboundRoutes,
+  type RouteOrigin,
+  type OutboundRoute,
+  type OutboundRoutes,
+  type ParsedRoutes,
+} from './routes.js';
 export * from './mcs.js';

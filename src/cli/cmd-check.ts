@@ -8,7 +8,7 @@ import { isAuthError, errorMessage } from '../kube/index.js';
 import { TrustBundle, parseCertPem } from '../trust/index.js';
 import {
   CLUSTER_LABEL, CLUSTER_NAME_LABEL, MCS_SERVICE_NAME_LABEL, CONTROLLER_NAME, GATEWAY_NAME, ISSUER_SECRET, LINK_GROUP, LINK_PLURAL, MESH_NAMESPACE, MIRRORED_LABEL,
-  TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, type LinkSpec,
+  OUTBOUND_ROUTES_CONFIGMAP, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, type LinkSpec,
 } from '../api/index.js';
 import type { Link } from '../mirror/index.js';
 import { checkImports } from './check-mcs.js';
@@ -20,6 +20,7 @@ import { deploymentReady } from './cmd-install.js';
 import { LINKS_PATH } from './cmd-links.js';
 import { checkLink, type Add } from './check-link.js';
 import { checkDataPath, GATEWAY_HOLD_MS } from './check-datapath.js';
+import { routeVerdict } from './check-routes.js';
 import { checkLeftovers, staleIdentitiesLine, type LinkLeftoverFacts } from './check-leftovers.js';
 
 export { tokenSecondsLeft, TOKEN_MIN_LEFT_S } from './check-link.js';
@@ -181,6 +182,9 @@ export async function checkContext(context: string, kubeconfig: string | undefin
       orphans.length === 0 ? `${shadows.length} shadow(s), all with a Link` : `orphaned: ${orphans.map((s) => `${s.metadata?.namespace}/${s.metadata?.name} (from ${s.metadata?.labels?.[CLUSTER_LABEL] ?? '?'})`).join(', ')}`,
       orphans.length === 0 ? undefined : 'is the controller running? it removes them; or: mesh unlink / kubectl delete service',
     );
+    const table = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps/${OUTBOUND_ROUTES_CONFIGMAP}`);
+    const routes = routeVerdict(shadows.filter((s) => targets.has(s.metadata?.labels?.[CLUSTER_LABEL])), table, context);
+    add('shadows route only through the controller', routes.ok, routes.detail, routes.hint);
     await checkImports(c.client, context, add);
     // What a Link deleted without `mesh unlink` leaves: credentials here, a link identity for another cluster.
     const leftovers = await checkLeftovers(c, links, add);

@@ -25,6 +25,9 @@ export const GatewayConfigSchema = z.object({
   outboundPorts: z.object({ min: z.number().int(), max: z.number().int() }).default(DEFAULT_OUTBOUND_RANGE),
   /** Gateway-wide allow list of peer identities (narrows the default "any identity in the trust domain"). */
   allowedIdentities: z.array(z.string()).default([]),
+  /** Let any identity of the trust domain open tunnels (a workload straight to this gateway). Off by
+   * default: only the gateways of linked clusters may, so workloads go through their own gateway. */
+  allowDirectWorkloads: z.boolean().default(false),
   /** Transport for Links that do not name one; the benchmark winner. */
   defaultTransport: z.enum(TRANSPORTS).default(DEFAULT_TRANSPORT),
   /** Warm HTTP/2 connections per remote gateway (streams are spread over them). */

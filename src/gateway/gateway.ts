@@ -52,12 +52,21 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   const logger = deps.logger ?? silentLogger();
   const metrics = deps.metrics ?? new GatewayMetrics();
   // Replaced whole on every routing change: a tunnel request reads one consistent snapshot.
-  let policy: InboundPolicy = { trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, allowedIdentities: config.allowedIdentities, exports: new Map(), links: new Map() };
+  let policy: InboundPolicy = {
+    trustDomain: config.trustDomain,
+    clusterDomain: config.clusterDomain,
+    allowedIdentities: config.allowedIdentities,
+    directWorkloads: config.allowDirectWorkloads,
+    linkedClusters: undefined,
+    exports: new Map(),
+    links: new Map(),
+  };
   const inbound = new InboundServer({ config, logger, metrics, policy: () => policy, ...(deps.ticketKeys ? { ticketKeys: deps.ticketKeys } : {}) });
   const context = watchCredentials(deps.credentials, inbound, logger);
   const outbound = new Outbound({ config, logger, metrics, context });
   const onRoutes = (s: RouteSnapshot) => {
-    policy = { ...policy, exports: indexExports(s.exported), links: new Map(s.remotes.map((r) => [r.cluster, r])) };
+    const linkedClusters = s.linkedClusters && new Set(s.linkedClusters);
+    policy = { ...policy, exports: indexExports(s.exported), links: new Map(s.remotes.map((r) => [r.cluster, r])), linkedClusters };
     outbound.update(s.outbound, s.remotes);
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
   };

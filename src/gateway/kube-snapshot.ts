@@ -1,20 +1,18 @@
-// Pure: Kubernetes objects (exported Services, their EndpointSlices, shadow Services, Links) → the
+// Pure: Kubernetes objects (exported Services, their EndpointSlices, the controller's route table, Links) → the
 // gateway's routing snapshot. Malformed objects are skipped with a reason (returned for logging), never
 // thrown, so one bad shadow cannot take routing down for the others.
 import type { ExportedService, OutboundRoute, RemoteGateway, RouteSnapshot, Backend } from './types.js';
 
 import {
   ALLOWED_IDENTITIES_ANNOTATION,
-  CLUSTER_LABEL,
   EXPORT_GATEWAY_VALUES,
   EXPORT_LABEL,
+  LINK_SOURCE_LABEL,
   MIRRORED_LABEL,
-  MODE_ANNOTATION,
-  PORT_MAP_ANNOTATION,
-  REMOTE_FQ_ANNOTATION,
+  OUTBOUND_ROUTES_KEY,
   SLICE_SERVICE_LABEL,
   linkSpecSchema,
-  parsePortMap,
+  parseOutboundRoutes,
 } from '../api/index.js';
 
 interface Meta {
@@ -37,6 +35,10 @@ export interface KLink {
   metadata?: Meta;
   spec?: unknown;
 }
+export interface KConfigMap {
+  metadata?: Meta;
+  data?: Record<string, string>;
+}
 
 export interface KubeState {
   /** Services, of which those exported through the gateway (label, or a ServiceExport) are routed inbound. */
@@ -44,7 +46,10 @@ export interface KubeState {
   /** MCS: `namespace/name` of this cluster's ServiceExports (an MCS export is reachable through the gateway). */
   serviceExports?: string[];
   slices: KSlice[];
-  shadows: KService[];
+  /** Link ServiceAccounts `mesh link` made here for source clusters (label mesh.io/link-source). */
+  linkAccounts: Array<{ metadata?: Meta }>;
+  /** The controller's route table (ConfigMap mesh-gateway-routes in the gateway's namespace), if it exists. */
+  routes: KConfigMap | undefined;
   links: KLink[];
 }
 
@@ -54,7 +59,8 @@ export function isExportedThroughGateway(s: KService): boolean {
 
 export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problems: string[] } {
   const problems: string[] = [];
-  const snapshot = { exported: exportedServices(st), outbound: outboundRoutes(st.shadows, problems), remotes: remoteGateways(st.links, problems) };
+  const remotes = remoteGateways(st.links, problems);
+  const snapshot = { exported: exportedServices(st), outbound: outboundRoutes(st.routes, problems), remotes, linkedClusters: linkedClusters(remotes, st.linkAccounts) };
   return { snapshot, problems };
 }
 
@@ -88,51 +94,29 @@ function exportedServices(st: KubeState): ExportedService[] {
   return exported;
 }
 
-/** Gateway-mode shadows' port maps → outbound listeners; two shadows claiming one port: the first (by
- * name order) keeps it and the conflict is reported. */
-function outboundRoutes(shadows: KService[], problems: string[]): OutboundRoute[] {
-  const outbound: OutboundRoute[] = [];
-  for (const sh of shadows) {
-    const m = sh.metadata ?? {};
-    if (m.labels?.[MIRRORED_LABEL] !== 'true') continue;
-    if ((m.annotations?.[MODE_ANNOTATION] ?? 'gateway') !== 'gateway') continue;
-    const raw = m.annotations?.[PORT_MAP_ANNOTATION];
-    if (raw === undefined) continue;
-    const where = `shadow ${m.namespace}/${m.name}`;
-    const cluster = m.labels?.[CLUSTER_LABEL];
-    const fq = m.annotations?.[REMOTE_FQ_ANNOTATION];
-    const parts = fq?.split('.') ?? [];
-    if (parts.length < 3 || parts[2] !== 'svc') {
-      problems.push(`${where}: needs label ${CLUSTER_LABEL} and annotation ${REMOTE_FQ_ANNOTATION}=<svc>.<ns>.svc.<domain>`);
-      continue;
-    }
-    const parsed = parsePortMap(raw);
-    if (!parsed.ok) {
-      problems.push(`${where}: bad ${PORT_MAP_ANNOTATION}: ${parsed.message}`);
-      continue;
-    }
-    for (const e of parsed.entries) {
-      if (e.protocol !== 'TCP') continue;
-      // An MCS derived Service's entries name their cluster; a shadow's cluster is its label.
-      const remoteCluster = e.cluster ?? cluster;
-      if (!remoteCluster) {
-        problems.push(`${where}: needs label ${CLUSTER_LABEL} and annotation ${REMOTE_FQ_ANNOTATION}=<svc>.<ns>.svc.<domain>`);
-        break;
-      }
-      outbound.push({ outboundPort: e.outboundPort, remoteCluster, namespace: parts[1]!, service: parts[0]!, port: e.port, ...(e.hostname ? { hostname: e.hostname } : {}) });
-    }
+/**
+ * The controller's published route table (ConfigMap mesh-gateway-routes) → outbound listeners. Nothing else
+ * routes outbound traffic: Service labels and annotations are writable by anyone who may create a Service
+ * (issue 17 item 2). Absent table: no outbound routes; a malformed one routes nothing and is reported.
+ */
+function outboundRoutes(table: KConfigMap | undefined, problems: string[]): OutboundRoute[] {
+  if (!table) return [];
+  const parsed = parseOutboundRoutes(table.data?.[OUTBOUND_ROUTES_KEY]);
+  if (!parsed.ok) {
+    problems.push(`ConfigMap ${table.metadata?.namespace}/${table.metadata?.name}: ${parsed.message}`);
+    return [];
   }
-  outbound.sort((a, b) => a.outboundPort - b.outboundPort || `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`));
-  const dedup: OutboundRoute[] = [];
-  for (const r of outbound) {
-    const prev = dedup[dedup.length - 1];
-    if (prev && prev.outboundPort === r.outboundPort) {
-      problems.push(`outbound port ${r.outboundPort} claimed by ${prev.namespace}/${prev.service}@${prev.remoteCluster} and ${r.namespace}/${r.service}@${r.remoteCluster}; keeping the first`);
-      continue;
-    }
-    dedup.push(r);
+  return parsed.routes;
+}
+
+/** Clusters linked with this one, either way: a Link here targets it, or its link ServiceAccount is here. */
+function linkedClusters(remotes: RemoteGateway[], accounts: Array<{ metadata?: Meta }>): string[] {
+  const out = new Set(remotes.map((r) => r.cluster));
+  for (const a of accounts) {
+    const source = a.metadata?.labels?.[LINK_SOURCE_LABEL];
+    if (source) out.add(source);
   }
-  return dedup;
+  return [...out].sort();
 }
 
 /** Links with a gateway → the linked clusters' gateways (flat-only Links have none on the path). */

@@ -1,10 +1,11 @@
-// Routing state from the local API server: exported Services (+ their EndpointSlices) for inbound,
-// shadow Services for outbound, Links for remote gateways. Informers only mark the state dirty; one
+// Routing state from the local API server: exported Services (+ their EndpointSlices) for inbound, the
+// controller's route table (ConfigMap mesh-gateway-routes, writable only by the controller) for outbound,
+// Links for remote gateways. Informers only mark the state dirty; one
 // coalesced rebuild (a level-triggered reconcile of a single key) turns the caches into a snapshot.
 import { Informer, KubeClient, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
-import { LINK_API_VERSION, LINK_PLURAL, MCS_GROUP, MCS_STORAGE_VERSION, MIRRORED_LABEL, SERVICE_EXPORT_PLURAL } from '../api/index.js';
-import { buildSnapshot, type KLink, type KService, type KSlice } from './kube-snapshot.js';
+import { LINK_API_VERSION, LINK_PLURAL, LINK_SOURCE_LABEL, MCS_GROUP, MCS_STORAGE_VERSION, OUTBOUND_ROUTES_CONFIGMAP, SERVICE_EXPORT_PLURAL } from '../api/index.js';
+import { buildSnapshot, type KConfigMap, type KLink, type KService, type KSlice } from './kube-snapshot.js';
 import type { RouteSnapshot, RouteSource } from './types.js';
 
 /** Changes within this window are applied together. */
@@ -13,9 +14,10 @@ const COALESCE_MS = 20;
 export class KubeRouteSource implements RouteSource {
   private readonly informers: Informer[];
   private readonly exported: Informer;
-  private readonly shadows: Informer;
+  private readonly routes: Informer;
   private readonly slices: Informer;
   private readonly links: Informer;
+  private readonly linkAccounts: Informer;
   private readonly serviceExports: Informer;
   private timer: NodeJS.Timeout | undefined;
   private lastProblems = '';
@@ -25,15 +27,17 @@ export class KubeRouteSource implements RouteSource {
     private readonly namespace: string,
     private readonly logger: Logger,
   ) {
-    const mk = (name: string, path: string, labelSelector?: string) =>
-      new Informer<KubeObject>(client, { path, name: `gateway:${name}`, logger, ...(labelSelector ? { labelSelector } : {}) });
+    const mk = (name: string, path: string, labelSelector?: string, fieldSelector?: string) =>
+      new Informer<KubeObject>(client, { path, name: `gateway:${name}`, logger, ...(labelSelector ? { labelSelector } : {}), ...(fieldSelector ? { fieldSelector } : {}) });
     // Every Service: one exported with a ServiceExport (MCS) carries no export label.
     this.exported = mk('exported', '/api/v1/services');
     this.serviceExports = mk('serviceexports', `/apis/${MCS_GROUP}/${MCS_STORAGE_VERSION}/${SERVICE_EXPORT_PLURAL}`);
-    this.shadows = mk('shadows', '/api/v1/services', `${MIRRORED_LABEL}=true`);
+    this.routes = mk('routes', `/api/v1/namespaces/${namespace}/configmaps`, undefined, `metadata.name=${OUTBOUND_ROUTES_CONFIGMAP}`);
     this.slices = mk('slices', '/apis/discovery.k8s.io/v1/endpointslices');
     this.links = mk('links', `/apis/${LINK_API_VERSION}/namespaces/${namespace}/${LINK_PLURAL}`);
-    this.informers = [this.exported, this.shadows, this.slices, this.links, this.serviceExports];
+    // Which source clusters `mesh link` admitted here: their gateways may open tunnels (inbound policy).
+    this.linkAccounts = mk('link-accounts', `/api/v1/namespaces/${namespace}/serviceaccounts`, LINK_SOURCE_LABEL);
+    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts, this.serviceExports];
   }
 
   async start(onChange: (s: RouteSnapshot) => void): Promise<void> {
@@ -43,8 +47,9 @@ export class KubeRouteSource implements RouteSource {
         exported: this.exported.list() as KService[],
         serviceExports: this.serviceExports.keys(),
         slices: this.slices.list() as KSlice[],
-        shadows: this.shadows.list() as KService[],
+        routes: (this.routes.list() as KConfigMap[]).find((c) => c.metadata?.name === OUTBOUND_ROUTES_CONFIGMAP),
         links: this.links.list() as KLink[],
+        linkAccounts: this.linkAccounts.list(),
       });
       const p = problems.join('\n');
       if (p && p !== this.lastProblems) this.logger.warn('ignoring malformed routing objects', { problems });

@@ -54,6 +54,7 @@ export const GatewayOptionsSchema = z
      * cluster, everything in this process. */
     workers: posInt.max(256).optional(),
     allowedIdentities: list,
+    allowDirectWorkloads: z.boolean().default(false),
     cert: z.string().optional(),
     key: z.string().optional(),
     bundle: z.string().optional(),
@@ -128,6 +129,7 @@ export function configFrom(o: GatewayOptions, env: NodeJS.ProcessEnv): GatewayCo
     outboundPorts: o.outboundPorts,
     defaultTransport: o.transport,
     allowedIdentities: o.allowedIdentities ?? [],
+    allowDirectWorkloads: o.allowDirectWorkloads,
     ...(o.poolSize !== undefined ? { poolSize: o.poolSize } : {}),
     ...(o.pipeWarm !== undefined ? { pipeWarm: o.pipeWarm } : {}),
     ...(o.maxConnections !== undefined ? { maxInboundConnections: o.maxConnections } : {}),

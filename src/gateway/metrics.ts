@@ -3,8 +3,15 @@
 // per label set and written into prom-client on scrape (`collect`), so neither the per-chunk nor the
 // per-connection hot path hashes labels (prom-client hashes the label object on every inc/dec).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.js';
+import type { GatewayErrorCode } from './errors.js';
 
 export type Direction = 'inbound' | 'outbound';
+
+/** Refusals of a connection before any tunnel request (the tunnel port's TLS listener). */
+export type TlsRefusalReason = 'NOT_TLS' | 'NO_CLIENT_CERT' | 'UNTRUSTED_CERT' | 'CERT_EXPIRED' | 'HANDSHAKE_TIMEOUT' | 'PEER_RESET' | 'TLS_ERROR' | 'NO_ALPN' | 'DRAINING' | 'OVERLOADED';
+
+/** The `reason` label: a fixed set, never text a peer sent. */
+export type RefusalReason = GatewayErrorCode | TlsRefusalReason;
 
 export interface TunnelLabels {
   direction: Direction;
@@ -103,7 +110,9 @@ export class GatewayMetrics {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
-  refuse(direction: Direction, reason: string, l: Partial<TunnelLabels> = {}): void {
+  /** Labels come from bounded sets only: `reason` is a code, `remote_cluster` a known cluster, `namespace`
+   * and `service` an exported Service (inbound) or a route (outbound); '' where none applies. */
+  refuse(direction: Direction, reason: RefusalReason, l: Partial<TunnelLabels> = {}): void {
     this.refusals.inc({ direction, reason, remote_cluster: l.remote_cluster ?? '', namespace: l.namespace ?? '', service: l.service ?? '' });
   }
 

@@ -13,6 +13,7 @@ export const RouteFileSchema = z.object({
   exported: z.array(ExportedServiceSchema).default([]),
   outbound: z.array(OutboundRouteSchema).default([]),
   remotes: z.array(RemoteGatewaySchema).default([]),
+  linkedClusters: z.array(z.string().min(1)).optional(),
 });
 export type RouteFile = z.input<typeof RouteFileSchema>;
 

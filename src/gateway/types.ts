@@ -3,7 +3,7 @@
 // reach each linked cluster's gateway. Plain data, so routing decisions are pure functions over it.
 import { z } from 'zod';
 
-import { TRANSPORTS, DEFAULT_CLUSTER_DOMAIN, GATEWAY_TUNNEL_PORT } from '../api/index.js';
+import { TRANSPORTS, DEFAULT_CLUSTER_DOMAIN, GATEWAY_TUNNEL_PORT, outboundRouteSchema, type OutboundRoute } from '../api/index.js';
 export { TRANSPORTS, type Transport } from '../api/index.js';
 
 export const BackendSchema = z.object({
@@ -32,16 +32,9 @@ export const ExportedServiceSchema = z.object({
 });
 export type ExportedService = z.infer<typeof ExportedServiceSchema>;
 
-/** One outbound listener: tunnels to <hostname.>service.namespace.svc.<remote domain>:port in remoteCluster. */
-export const OutboundRouteSchema = z.object({
-  outboundPort: z.number().int().min(1).max(65535),
-  remoteCluster: z.string().min(1),
-  namespace: z.string().min(1),
-  service: z.string().min(1),
-  port: z.number().int().min(1).max(65535),
-  hostname: z.string().min(1).optional(),
-});
-export type OutboundRoute = z.infer<typeof OutboundRouteSchema>;
+/** One outbound listener: the contract is src/api's (the controller publishes these; static files name them too). */
+export const OutboundRouteSchema = outboundRouteSchema;
+export type { OutboundRoute };
 
 /** A linked cluster's gateway, from the Link spec. */
 export const RemoteGatewaySchema = z.object({
@@ -62,6 +55,10 @@ export interface RouteSnapshot {
   exported: ExportedService[];
   outbound: OutboundRoute[];
   remotes: RemoteGateway[];
+  /** Clusters linked with this one (a Link here targets it, or `mesh link` granted it a link ServiceAccount
+   * here): only their gateways may open tunnels by default. Undefined = not known (static routes without
+   * the list): any cluster of the trust domain. */
+  linkedClusters?: string[];
 }
 
 /** A source of routing state: calls `onChange` with a full snapshot whenever anything changes. */

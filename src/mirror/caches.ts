@@ -12,6 +12,7 @@ import {
   MCS_SERVICE_NAME_LABEL,
   MCS_STORAGE_VERSION,
   MIRRORED_LABEL,
+  OUTBOUND_ROUTES_CONFIGMAP,
   SERVICE_EXPORT_PLURAL,
   SERVICE_IMPORT_PLURAL,
   SLICE_MANAGED_BY,
@@ -24,7 +25,7 @@ import { Informer, resourcePath, type KubeClient, type KubeMetrics, type KubeObj
 import type { Logger } from '../log/index.js';
 import type { GatewayEndpoint } from './desired.js';
 import type { ServiceExport, ServiceImport } from './mcs-types.js';
-import type { EndpointSlice, Link, Secret, Service } from './types.js';
+import type { ConfigMap, EndpointSlice, Link, Secret, Service } from './types.js';
 
 export interface CachesOptions {
   client: KubeClient;
@@ -50,6 +51,8 @@ export class MirrorCaches {
   readonly services: Informer<Service>;
   readonly shadowSlices: Informer<EndpointSlice>;
   readonly gatewaySlices: Informer<EndpointSlice>;
+  /** The route table the controller publishes (one ConfigMap), to write only what changed. */
+  readonly routes: Informer<ConfigMap>;
   /** MCS: the local ServiceExports, the ServiceImports (ours), and the slices the EndpointSlice controller
    * writes for local Services (the local endpoints of an import). */
   readonly serviceExports: Informer<ServiceExport>;
@@ -58,11 +61,12 @@ export class MirrorCaches {
   private readonly parsed = new WeakMap<Link, ParsedLink>();
 
   constructor(private readonly opts: CachesOptions) {
-    const inf = <T extends KubeObject>(name: string, path: string, labelSelector?: string, resync = false) =>
+    const inf = <T extends KubeObject>(name: string, path: string, labelSelector?: string, resync = false, fieldSelector?: string) =>
       new Informer<T>(opts.client, {
         name,
         path,
         labelSelector,
+        fieldSelector,
         logger: opts.logger,
         resyncPeriodMs: resync ? opts.resyncPeriodMs : undefined,
         onRestart: (reason) => opts.metrics.watchRestarts.inc({ informer: name, reason }),
@@ -76,6 +80,7 @@ export class MirrorCaches {
       resourcePath({ group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespace: opts.namespace }),
       `${SLICE_SERVICE_LABEL}=${GATEWAY_NAME}`,
     );
+    this.routes = inf<ConfigMap>('routes', resourcePath({ version: 'v1', plural: 'configmaps', namespace: opts.namespace }), undefined, false, `metadata.name=${OUTBOUND_ROUTES_CONFIGMAP}`);
     const mcs = (plural: string) => `/apis/${MCS_GROUP}/${MCS_STORAGE_VERSION}/${plural}`;
     this.serviceExports = inf<ServiceExport>('serviceexports', mcs(SERVICE_EXPORT_PLURAL), undefined, true);
     this.serviceImports = inf<ServiceImport>('serviceimports', mcs(SERVICE_IMPORT_PLURAL));
@@ -103,7 +108,7 @@ export class MirrorCaches {
   }
 
   private all(): Informer<KubeObject>[] {
-    return [this.links, this.secrets, this.services, this.shadowSlices, this.gatewaySlices, this.serviceExports, this.serviceImports, this.localSlices] as unknown as Informer<KubeObject>[];
+    return [this.links, this.secrets, this.services, this.shadowSlices, this.gatewaySlices, this.routes, this.serviceExports, this.serviceImports, this.localSlices] as unknown as Informer<KubeObject>[];
   }
 
   async start(timeoutMs: number): Promise<void> {
@@ -139,6 +144,10 @@ export class MirrorCaches {
 
   linksUsingSecret(name: string): Link[] {
     return this.links.byIndex('secret', name);
+  }
+
+  routeTable(): ConfigMap | undefined {
+    return this.routes.getByName(this.opts.namespace, OUTBOUND_ROUTES_CONFIGMAP);
   }
 
   secret(name: string): Secret | undefined {

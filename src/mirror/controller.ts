@@ -24,8 +24,9 @@ import { Probers, type ProbeCredentials } from './probe.js';
 import type { RemoteHealth } from './remote.js';
 import { Remotes } from './remotes.js';
 import { RenewReconciler } from './renew.js';
+import { ImpostorReporter, RoutesReconciler } from './routes.js';
 import { ShadowReconciler } from './shadow-reconciler.js';
-import { enqueueShadowsOf, wireTriggers } from './triggers.js';
+import { enqueueShadowsOf, routesSoon, wireTriggers } from './triggers.js';
 
 export interface MirrorControllerOptions {
   client: KubeClient;
@@ -61,6 +62,7 @@ export class MirrorController {
   private readonly links: LinkReconciler;
   private readonly shadows: ShadowReconciler;
   private readonly renewals: RenewReconciler;
+  private readonly routes: RoutesReconciler;
   private readonly imports: ImportReconciler;
   private readonly exports: ExportReconciler;
   private running = false;
@@ -120,6 +122,7 @@ export class MirrorController {
         enqueueAllMcs(this.env); // gateway-mode imports' readiness follows the probe
       },
     });
+    const events = new EventRecorder(opts.client, { component: CONTROLLER_NAME, host: process.env.POD_NAME ?? '', logger: log, clock });
     this.env = {
       client: opts.client,
       clusterName: opts.clusterName,
@@ -131,7 +134,8 @@ export class MirrorController {
       namespaces: new Namespaces(opts.client, clock),
       problems: new ShadowProblems(),
       metrics,
-      events: new EventRecorder(opts.client, { component: CONTROLLER_NAME, host: process.env.POD_NAME ?? '', logger: log, clock }),
+      events,
+      impostors: new ImpostorReporter({ events, caches: this.caches }),
       clock,
       log,
       queue: { enqueue: (k) => queue.add(encodeKey(k)), enqueueAfter: (k, ms) => queue.addAfter(encodeKey(k), ms) },
@@ -141,6 +145,7 @@ export class MirrorController {
     this.links = new LinkReconciler(this.env);
     this.shadows = new ShadowReconciler(this.env);
     this.renewals = new RenewReconciler(this.env);
+    this.routes = new RoutesReconciler(this.env);
     this.imports = new ImportReconciler(this.env);
     this.exports = new ExportReconciler(this.env);
     wireTriggers(this.env);
@@ -171,6 +176,7 @@ export class MirrorController {
     }
     log.info('recovered outbound port allocations from existing shadows', { ports: recovered, shadows: mirrored.length });
     this.controller.start();
+    routesSoon(this.env);
     for (const l of this.caches.links.list()) {
       this.env.queue.enqueue(linkKey(l.metadata?.name ?? ''));
       this.env.queue.enqueue(renewKey(l.metadata?.name ?? ''));
@@ -222,10 +228,20 @@ export class MirrorController {
         return this.links.reconcile(k.name, ctx);
       case 'renew':
         return this.renewals.reconcile(k.link, ctx);
-      case 'shadow':
-        return this.shadows.reconcile(k.cluster, k.namespace, k.name, ctx);
-      case 'import':
-        return this.imports.reconcile(k.namespace, k.name, ctx);
+      case 'routes':
+        return this.routes.reconcile(ctx);
+      case 'shadow': {
+        // Its port claims are committed (or released) now: the route table follows.
+        const r = await this.shadows.reconcile(k.cluster, k.namespace, k.name, ctx);
+        routesSoon(this.env);
+        return r;
+      }
+      case 'import': {
+        // A derived Service's outbound ports are routes too (ServiceImport origins): the table follows.
+        const r = await this.imports.reconcile(k.namespace, k.name, ctx);
+        routesSoon(this.env);
+        return r;
+      }
       case 'export':
         return this.exports.reconcile(k.namespace, k.name, ctx);
     }

@@ -9,6 +9,7 @@ import type { Namespaces } from './namespaces.js';
 import type { PortAllocator } from './ports.js';
 import type { Probers } from './probe.js';
 import type { Remotes } from './remotes.js';
+import type { ImpostorReporter } from './routes.js';
 import type { ShadowProblem } from './status.js';
 
 export interface KeyQueue {
@@ -58,6 +59,8 @@ export interface MirrorEnv {
   problems: ShadowProblems;
   metrics: MirrorMetrics;
   events: EventRecorder;
+  /** Services with forged mirror labels, reported once each (routes.ts). */
+  impostors: ImpostorReporter;
   clock: Clock;
   log: Logger;
   queue: KeyQueue;

@@ -135,7 +135,7 @@ function derivedService(w: ImportWorld, m: MergedImport, derived: string, entrie
     metadata: {
       name: derived,
       namespace: w.namespace,
-      // MIRRORED_LABEL: the gateway reads outbound routes from mirrored Services' port maps (docs/architecture.md).
+      // The port map's entries are what the controller's route table publishes for this import (routes.ts).
       labels: { [MIRRORED_LABEL]: 'true', [MCS_SERVICE_NAME_LABEL]: w.name },
       annotations: { [MODE_ANNOTATION]: 'gateway', [REMOTE_FQ_ANNOTATION]: clustersetFqName(w.name, w.namespace), [PORT_MAP_ANNOTATION]: formatPortMap(entries) },
     },

@@ -1,11 +1,14 @@
 // The work queue's keys, typed. A key names what to reconcile, never what happened (controller-runtime's
 // reconcile.Request): `link` (one Link: lifecycle, finalizer, remote watch, probe, status), `shadow` (one
-// shadow Service of a remote cluster with its slices and per-pod Services) and `renew` (the link token).
+// shadow Service of a remote cluster with its slices and per-pod Services), `renew` (the link token) and
+// `routes` (the outbound route table the gateway reads).
 // Event handlers build keys from names and labels only; encodeKey/decodeKey are the one string form.
 
 export type MirrorKey =
   | { kind: 'link'; name: string }
   | { kind: 'renew'; link: string }
+  /** The outbound route table (one for the controller: routes.ts). */
+  | { kind: 'routes' }
   /** `name` is the shadow's own (local) name: `shadowName(remote name, cluster)`. */
   | { kind: 'shadow'; cluster: string; namespace: string; name: string }
   /** MCS: the ServiceImport namespace/name, its derived Service and slices (import-reconciler.ts). */
@@ -20,6 +23,7 @@ export class KeyError extends Error {
 
 export const linkKey = (name: string): MirrorKey => ({ kind: 'link', name });
 export const renewKey = (link: string): MirrorKey => ({ kind: 'renew', link });
+export const routesKey: MirrorKey = { kind: 'routes' };
 export const importKey = (namespace: string, name: string): MirrorKey => ({ kind: 'import', namespace, name });
 export const exportKey = (namespace: string, name: string): MirrorKey => ({ kind: 'export', namespace, name });
 export const shadowKey = (cluster: string, namespace: string, name: string): MirrorKey => ({ kind: 'shadow', cluster, namespace, name });
@@ -31,6 +35,8 @@ export function encodeKey(k: MirrorKey): string {
       return `link:${k.name}`;
     case 'renew':
       return `renew:${k.link}`;
+    case 'routes':
+      return 'routes';
     case 'shadow':
       return `shadow:${k.cluster}:${k.namespace}/${k.name}`;
     case 'import':
@@ -40,6 +46,7 @@ export function encodeKey(k: MirrorKey): string {
 }
 
 export function decodeKey(s: string): MirrorKey {
+  if (s === 'routes') return routesKey;
   const i = s.indexOf(':');
   const kind = s.slice(0, i);
   const rest = s.slice(i + 1);

@@ -187,7 +187,7 @@ export class LinkReconciler {
       mirrored,
       listMax: this.env.statusListMax,
     });
-    this.setMetrics(name, status, mirrored.conflicts.length);
+    this.setMetrics(name, status, mirrored.conflicts.length + mirrored.impostors.length);
     if (!statusNeedsWrite(link.status, status, nowMs)) return;
     try {
       await this.env.client.patch(`${this.linkPath(name)}/status`, statusPatch(link.status, status), 'merge', { signal: ctx.signal });

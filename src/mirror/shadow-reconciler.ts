@@ -8,6 +8,7 @@ import { HEADLESS_PARENT_LABEL, LINK_API_VERSION, LINK_KIND } from '../api/index
 import { desiredShadow, diff, exportMode, isHeadless, isShadow, ownedBy, ownedUnder, sameOwner, serviceDiffers, type DesiredShadow, type Plan } from './desired.js';
 import { reconcileLog, statusSoon, type MirrorEnv } from './env.js';
 import { PortsExhaustedError } from './ports.js';
+import { forgedPortMap, impostorMessage } from './routes.js';
 import { conflictMessage, type ShadowProblem } from './status.js';
 import type { EndpointSlice, Link, Service } from './types.js';
 
@@ -211,6 +212,9 @@ export class ShadowReconciler {
     const link = caches.linkFor(s.cluster)?.metadata?.name;
     if (this.env.problems.clear(s.cluster, s.key) && link) statusSoon(this.env, link);
     const ours = live && isShadow(live, s.cluster) ? live : undefined;
+    // Labelled as ours with a port map we never wrote: someone forged it. It never routed (routes.ts); say so,
+    // or its author and the operator never learn why it routes nothing (or why it vanished).
+    if (live && ownedBy(live, s.cluster) && forgedPortMap(live, ports)) await this.env.impostors.report({ cluster: s.cluster, service: live, message: impostorMessage(s.ns, s.name, s.cluster) }, { signal: s.ctx.signal, log: s.log() });
     const podsOurs = pods.filter((p) => ownedUnder(p, s.cluster, s.name));
     const slicesOurs = slices.filter((sl) => ownedUnder(sl, s.cluster, undefined));
     if (!ours && !podsOurs.length && (live || !slicesOurs.length)) {

@@ -42,6 +42,8 @@ export interface Mirrored {
   services: MirroredServiceStatus[];
   /** Objects holding a shadow's name that the mirror does not own. */
   conflicts: string[];
+  /** Services carrying this cluster's mirror labels that stand for no exported remote Service (routes.ts). */
+  impostors: string[];
 }
 
 export const GATEWAY_MISSING = 'exported through the gateway, but the Link has no spec.gateway';
@@ -61,9 +63,11 @@ export function mirroredServices(f: MirrorFacts): Mirrored {
       const namespace = s.metadata?.namespace ?? '';
       services.push({ namespace, name: fq.split('.')[0] ?? '', shadow: s.metadata?.name ?? '', mode: s.metadata?.annotations?.[MODE_ANNOTATION] ?? 'gateway' });
     }
-    return { services, conflicts };
+    return { services, conflicts, impostors: [] };
   }
+  const expected = new Set<string>();
   for (const r of f.exported) {
+    expected.add(`${r.namespace}/${shadowName(r.name, f.cluster)}`);
     const shadow = shadowName(r.name, f.cluster);
     const seen = f.problems.get(`${r.namespace}/${shadow}`);
     const live = f.local(r.namespace, shadow);
@@ -79,7 +83,8 @@ export function mirroredServices(f: MirrorFacts): Mirrored {
     } else if (!live) continue; // not mirrored yet
     services.push({ namespace: r.namespace, name: r.name, shadow, mode: r.mode, ...(problem ? { problem } : {}) });
   }
-  return { services, conflicts };
+  const impostors = f.shadows.map((s) => `${s.metadata?.namespace}/${s.metadata?.name}`).filter((k) => !expected.has(k));
+  return { services, conflicts, impostors };
 }
 
 export interface StatusInput {
@@ -127,7 +132,12 @@ function remoteConditions(i: StatusInput): { conditions: Cond[]; ok: boolean } {
   return { conditions: [credentials, reachable], ok: credOk === true && apiOk === true };
 }
 
-function conflictCondition(conflicts: string[]): Cond {
+function conflictCondition(conflicts: string[], impostors: string[]): Cond {
+  if (impostors.length) {
+    const shown = impostors.slice(0, 5).map((k) => `Service ${k}`).join(', ');
+    const more = impostors.length > 5 ? ` and ${impostors.length - 5} more` : '';
+    return cond('Conflict', true, 'ImpostorShadow', `${shown}${more} carry the mirror's labels but stand for no exported Service: not made by the mirror, they route nothing`);
+  }
   if (!conflicts.length) return cond('Conflict', false, 'NoConflict', 'no shadow name is held by an object the mirror does not own');
   const shown = conflicts.slice(0, 5).join(', ');
   const more = conflicts.length > 5 ? ` and ${conflicts.length - 5} more` : '';
@@ -148,7 +158,7 @@ function conditionsOf(i: StatusInput): Cond[] {
   } else {
     out.push(cond('GatewayReachable', true, 'NoGateway', 'flat mode only: no gateway to probe'));
   }
-  out.push(conflictCondition(i.mirrored.conflicts));
+  out.push(conflictCondition(i.mirrored.conflicts, i.mirrored.impostors));
   const problems = i.mirrored.services.filter((m) => m.problem).length;
   const ok = i.mirrored.services.length - problems;
   const ready = remote.ok && probeOk;

@@ -4,7 +4,7 @@ import { CLUSTER_LABEL, HEADLESS_PARENT_LABEL, MIRRORED_LABEL, SLICE_SERVICE_LAB
 import { keyOf, splitKey, type KubeObject } from '../kube/index.js';
 import { targetOf } from './caches.js';
 import { statusSoon, type MirrorEnv } from './env.js';
-import { linkKey, renewKey, shadowKey } from './keys.js';
+import { linkKey, renewKey, routesKey, shadowKey } from './keys.js';
 import { shadowName } from './names.js';
 import type { Link } from './types.js';
 
@@ -18,7 +18,15 @@ export function enqueueShadowsOf(env: MirrorEnv, link: string | undefined, clust
     }
   }
   for (const s of env.caches.mirroredOf(cluster)) enqueueForMirrored(env, s);
+  routesSoon(env);
 }
+
+/** The route table soon (batched: a burst of shadow changes is one write). */
+export function routesSoon(env: Pick<MirrorEnv, 'queue'>): void {
+  env.queue.enqueueAfter(routesKey, ROUTES_BATCH_MS);
+}
+
+export const ROUTES_BATCH_MS = 100;
 
 /** A shadow, per-pod Service or slice of ours: the key of the shadow it belongs to; its cluster. */
 function enqueueForMirrored(env: MirrorEnv, obj: KubeObject, slice = false): string | undefined {
@@ -40,6 +48,8 @@ function serviceChanged(env: MirrorEnv, svc: KubeObject): void {
   if (cluster) {
     const owner = env.caches.linkFor(cluster)?.metadata?.name;
     if (owner) statusSoon(env, owner);
+    // Whatever carries the mirror's labels is checked against what the mirror made (routes.ts).
+    routesSoon(env);
   }
   const { namespace, name } = splitKey(keyOf(svc));
   const suffixes = [...name.matchAll(/-/g)].map((m) => name.slice((m.index ?? 0) + 1));
@@ -83,6 +93,8 @@ export function wireTriggers(env: MirrorEnv): void {
       queue.enqueue(renewKey(l.metadata?.name ?? ''));
     }
   });
+  // Someone else changed or deleted the table: publish it again.
+  caches.routes.onKey(() => routesSoon(env));
   caches.services.onObject({ onAdd: (s) => serviceChanged(env, s), onUpdate: (_o, s) => serviceChanged(env, s), onDelete: (s) => serviceChanged(env, s) });
   const sliceChanged = (s: KubeObject) => void enqueueForMirrored(env, s, true);
   caches.shadowSlices.onObject({ onAdd: sliceChanged, onUpdate: (_o, s) => sliceChanged(s), onDelete: sliceChanged });

@@ -13,6 +13,10 @@ export interface Secret extends KubeObject {
   data?: Record<string, string>;
 }
 
+export interface ConfigMap extends KubeObject {
+  data?: Record<string, string>;
+}
+
 export interface ServicePort {
   name?: string;
   port: number;

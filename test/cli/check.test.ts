@@ -73,7 +73,7 @@ test('a healthy pair of clusters passes every check (exit 0)', async () => {
   const r = await runCheck(A, B);
   assert.equal(r.code, 0, r.stdout);
   assert.deepEqual(r.failed, []);
-  for (const want of ['API reachable', 'clock skew', 'CRDs present', 'mesh-controller ready', 'mesh-gateway ready', 'issuer valid', 'issuer chains to root', 'link cluster-b: credentials valid', 'link cluster-b: remote API reachable', 'link cluster-b: gateway probe alive', 'no shadows without a Link', 'no link credentials without a Link', 'no link RBAC without its ServiceAccount', 'shared trust root', 'no link identities without a Link']) {
+  for (const want of ['API reachable', 'clock skew', 'CRDs present', 'mesh-controller ready', 'mesh-gateway ready', 'issuer valid', 'issuer chains to root', 'link cluster-b: credentials valid', 'link cluster-b: remote API reachable', 'link cluster-b: gateway probe alive', 'no shadows without a Link', 'shadows route only through the controller', 'no link credentials without a Link', 'no link RBAC without its ServiceAccount', 'shared trust root', 'no link identities without a Link']) {
     assert.match(r.stdout, new RegExp(`✔ [^\\n]*${want}`), `missing ✔ ${want}`);
   }
 });
@@ -212,6 +212,17 @@ test('fault: a shadow without a Link', async () => {
     await a.create('/api/v1/namespaces/default/services', { metadata: { name: 'web-cluster-z', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-z' } }, spec: { ports: [{ port: 80 }] } });
   }, () => a.delete('/api/v1/namespaces/default/services/web-cluster-z').then(() => undefined));
   assert.match(out, /orphaned: default\/web-cluster-z \(from cluster-z\)/);
+});
+
+// Issue 17 item 2: a Service anyone may create, with the mirror's labels and a port map, routes nothing
+// (the gateway reads only the controller's table); mesh check names it.
+test('fault: a Service with forged mirror labels and a port map is not in the controller\'s route table', async () => {
+  const forged = { metadata: { name: 'db', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' }, annotations: { 'mirror.mesh.io/gateway-port-map': JSON.stringify([{ port: 5432, protocol: 'TCP', outboundPort: 14000 }]) } }, spec: { ports: [{ port: 5432 }] } };
+  const out = await fault(['shadows route only through the controller'], async () => {
+    await a.create('/api/v1/namespaces/default/services', forged);
+  }, () => a.delete('/api/v1/namespaces/default/services/db').then(() => undefined));
+  assert.match(out, /not in the controller's route table \(they route nothing\): default\/db/);
+  assert.match(out, /reason=ImpostorShadow/);
 });
 
 // Issue 17 item 7: what a Link deleted without `mesh unlink` leaves, on both sides.

@@ -12,6 +12,9 @@ const policy = (over: Partial<InboundPolicy> = {}): InboundPolicy => ({
   trustDomain: 'mesh.local',
   clusterDomain: 'cluster.local',
   allowedIdentities: [],
+  // The list semantics below; the default "gateways of linked clusters only" has its own cases.
+  directWorkloads: true,
+  linkedClusters: undefined,
   exports,
   links: new Map([['cluster-a', { cluster: 'cluster-a', clusterDomain: 'cluster.local', addresses: ['192.0.2.1'], port: 4143, allowedIdentities: ['spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway'] }]]),
   ...over,
@@ -29,6 +32,14 @@ const cases: Array<{ name: string; authority: string; peer: AuthenticatedPeer; p
   { name: "the Service's own list after the caller's", authority: 'ops-only.demo.svc.cluster.local:7', peer: peer(GW, 'cluster-a'), want: 'FORBIDDEN', service: 'ops-only', remoteCluster: 'cluster-a' },
   { name: 'the gateway-wide list narrows everyone', authority: 'echo.demo.svc.cluster.local:7', peer: peer(WEB, 'cluster-c'), policy: { allowedIdentities: ['cluster:cluster-a'] }, want: 'FORBIDDEN', service: 'echo', remoteCluster: '' },
   { name: 'a bad authority names no Service (no label from it)', authority: '10.0.0.1:7007', peer: peer(GW, 'cluster-a'), want: 'BAD_AUTHORITY', remoteCluster: 'cluster-a' },
+  // Regression (issue 17 item 7): any workload of the trust domain could connect straight to a remote
+  // gateway. By default only the gateways of linked clusters may.
+  { name: 'default policy: the gateway of a linked cluster', authority: 'echo.demo.svc.cluster.local:7', peer: peer(GW, 'cluster-a'), policy: { directWorkloads: false, linkedClusters: new Set(['cluster-a']) }, want: 'ok', service: 'echo', remoteCluster: 'cluster-a' },
+  { name: 'default policy: linked only by its ServiceAccount here (no Link back): admitted, labelled with its cluster', authority: 'echo.demo.svc.cluster.local:7', peer: peer(GW, 'cluster-d'), policy: { directWorkloads: false, linkedClusters: new Set(['cluster-d']) }, want: 'ok', service: 'echo', remoteCluster: 'cluster-d' },
+  { name: 'default policy: a workload of a linked cluster goes through its own gateway', authority: 'echo.demo.svc.cluster.local:7', peer: peer(WEB, 'cluster-c'), policy: { directWorkloads: false, linkedClusters: new Set(['cluster-a', 'cluster-c']) }, want: 'FORBIDDEN', service: 'echo', remoteCluster: 'cluster-c' },
+  { name: 'default policy: the gateway of a cluster not linked here', authority: 'echo.demo.svc.cluster.local:7', peer: peer(GW, 'cluster-z'), policy: { directWorkloads: false, linkedClusters: new Set(['cluster-a']) }, want: 'FORBIDDEN', service: 'echo', remoteCluster: '' },
+  { name: 'default policy: refused before existence (unknown Service, workload caller)', authority: 'nothing.demo.svc.cluster.local:7', peer: peer(WEB, 'cluster-a'), policy: { directWorkloads: false, links: new Map() }, want: 'FORBIDDEN', remoteCluster: '' },
+  { name: 'default policy without a linked list (static routes): any cluster\'s gateway', authority: 'echo.demo.svc.cluster.local:7', peer: peer(GW, 'cluster-z'), policy: { directWorkloads: false }, want: 'ok', service: 'echo', remoteCluster: '' },
   { name: 'another trust domain', authority: 'echo.demo.svc.cluster.local:7', peer: peer('spiffe://other.org/ns/web/sa/frontend', 'cluster-c'), want: 'FORBIDDEN', service: 'echo', remoteCluster: '' },
 ];
 

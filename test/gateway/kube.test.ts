@@ -1,6 +1,7 @@
 // The Kubernetes feed: gateways as processes watching a real embedded API server over HTTPS (with
-// client-node): exported Services + EndpointSlices become reachable targets, shadows' port maps become
-// outbound listeners, Links name the remote gateway; changes apply while the gateways run.
+// client-node): exported Services + EndpointSlices become reachable targets, the controller's route table
+// (ConfigMap mesh-gateway-routes) becomes outbound listeners, Links name the remote gateway; changes apply
+// while the gateways run. A Service carrying the mirror's labels and a port map routes nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -31,6 +32,7 @@ const bCreds = writeCredentials(pki.leaf('cluster-b'));
 
 const svcPath = (ns: string, name?: string) => resourcePath({ version: 'v1', plural: 'services', namespace: ns, name });
 const slicePath = (ns: string, name?: string) => resourcePath({ group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespace: ns, name });
+const cmPath = (name?: string) => resourcePath({ version: 'v1', plural: 'configmaps', namespace: 'mesh-system', name });
 const linkPath = (name?: string) => resourcePath({ group: 'multicluster.mesh.io', version: 'v1alpha1', plural: 'links', namespace: 'mesh-system', name });
 
 async function ensureNs(name: string): Promise<void> {
@@ -54,6 +56,13 @@ function status(port: number, path: string, host = A_HOST): Promise<{ code: numb
 // Both gateways watch this one API server (so both see the shadow); each binds its own loopback address.
 const A_HOST = '127.0.0.2';
 const B_HOST = '127.0.0.3';
+
+type Route = { outboundPort: number; remoteCluster: string; namespace: string; service: string; port: number; origin?: { kind: string; namespace: string; name: string } };
+
+/** The controller's published route table, as the gateway reads it. */
+function routeTable(routes: Route[]): KubeObject {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'mesh-gateway-routes', namespace: 'mesh-system' }, data: { 'routes.json': JSON.stringify({ routes }) } };
+}
 
 async function tunnelWorks(port: number): Promise<boolean> {
   try {
@@ -96,17 +105,9 @@ before(async () => {
     metadata: { name: 'cluster-b', namespace: 'mesh-system' },
     spec: { targetClusterName: 'cluster-b', targetClusterDomain: 'cluster.local', clusterCredentialsSecret: 'cluster-credentials-cluster-b', gateway: { addresses: [B_HOST], port: bTunnel, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway' } },
   });
-  await client.create(svcPath('demo'), {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: {
-      name: 'echo-cluster-b',
-      namespace: 'demo',
-      labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' },
-      annotations: { 'mirror.mesh.io/remote-svc-fq-name': 'echo.demo.svc.cluster.local', 'mirror.mesh.io/mode': 'gateway', 'mirror.mesh.io/gateway-port-map': JSON.stringify([{ port: 7, name: 'tcp', protocol: 'TCP', outboundPort: outPort }]) },
-    },
-    spec: { ports: [{ name: 'tcp', port: 7, protocol: 'TCP' }] },
-  });
+  // `mesh link cluster-a cluster-b` leaves this ServiceAccount in B: cluster-a's gateway may tunnel in.
+  await client.create('/api/v1/namespaces/mesh-system/serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'mesh-link-cluster-a', namespace: 'mesh-system', labels: { 'mesh.io/link-source': 'cluster-a' } } });
+  await client.create(cmPath(), routeTable([{ outboundPort: outPort, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 7, origin: { kind: 'Service', namespace: 'demo', name: 'echo-cluster-b' } }]));
 
   const common = ['--admin-port', '0', '--outbound-ports', '1024-65535', '--kubeconfig', api.kubeconfigPath, '--bundle', aCreds.bundle];
   b = startMesh(['gateway', '--cluster-name', 'cluster-b', '--host', B_HOST, '--tunnel-port', String(bTunnel), '--cert', bCreds.cert, '--key', bCreds.key, ...common]);
@@ -135,10 +136,10 @@ test('both gateways become ready once their watches sync; /live and /metrics ans
   assert.equal((await status(aAdmin, '/nope')).code, 404);
 });
 
-test('a shadow with a port map opens a listener that tunnels to the exported Service', async () => {
+test('a route in the controller\'s table opens a listener that tunnels to the exported Service', async () => {
   await waitUntil(() => tunnelWorks(outPort), 15_000, 'tunnel through the shadow port');
   const m = await status(bAdmin, '/metrics', B_HOST);
-  assert.match(m.body, /gateway_streams_opened_total\{direction="inbound",remote_cluster="",namespace="demo",service="echo"\} [1-9]/);
+  assert.match(m.body, /gateway_streams_opened_total\{direction="inbound",remote_cluster="cluster-a",namespace="demo",service="echo"\} [1-9]/);
   const am = await status(aAdmin, '/metrics');
   assert.match(am.body, /gateway_bytes_total\{direction="outbound",remote_cluster="cluster-b",namespace="demo",service="echo",flow="up"\} [1-9]/);
 });
@@ -173,8 +174,36 @@ test("a Link's gateway.allowedIdentities (a CRD field) is enforced for callers i
   }
 });
 
-test('deleting the shadow closes its listener', async () => {
-  await client.delete(svcPath('demo', 'echo-cluster-b'));
+// Regression (issue 17 item 2): a Service anyone may create, carrying the mirror's labels and a port map
+// naming an outbound port, opened (or took over) that listener.
+test('a Service with the mirror labels and a port map opens no listener; only the table does', async () => {
+  const impostorPort = await freePort(A_HOST);
+  const nextPort = await freePort(A_HOST);
+  await ensureNs('attacker');
+  await client.create(svcPath('attacker'), {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: 'evil',
+      namespace: 'attacker',
+      labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' },
+      annotations: { 'mirror.mesh.io/remote-svc-fq-name': 'echo.demo.svc.cluster.local', 'mirror.mesh.io/mode': 'gateway', 'mirror.mesh.io/gateway-port-map': JSON.stringify([{ port: 7, protocol: 'TCP', outboundPort: impostorPort }, { port: 7, protocol: 'TCP', outboundPort: outPort }]) },
+    },
+    spec: { ports: [{ port: 7, protocol: 'TCP' }] },
+  });
+  // A later change to the table is applied: the impostor, created before it, has been seen by then.
+  const route = (p: number, origin: string): Route => ({ outboundPort: p, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 7, origin: { kind: 'Service', namespace: 'demo', name: origin } });
+  await client.replace(cmPath('mesh-gateway-routes'), routeTable([route(outPort, 'echo-cluster-b'), route(nextPort, 'echo-next')]));
+  await waitUntil(() => tunnelWorks(nextPort), 15_000, 'the route added to the table');
+  assert.equal(await outcomeOf(net.connect({ port: impostorPort, host: A_HOST })), 'ECONNREFUSED');
+  assert.ok(await tunnelWorks(outPort), 'the published route still tunnels to its Service');
+  await client.delete(svcPath('attacker', 'evil'));
+  await client.replace(cmPath('mesh-gateway-routes'), routeTable([route(outPort, 'echo-cluster-b')]));
+  await waitUntil(async () => !(await tunnelWorks(nextPort)), 15_000, 'the removed route closes');
+});
+
+test('removing a route from the table closes its listener', async () => {
+  await client.replace(cmPath('mesh-gateway-routes'), routeTable([]));
   await waitUntil(async () => !(await tunnelWorks(outPort)), 15_000, 'tunnel gone');
   assert.equal(await outcomeOf(net.connect({ port: outPort, host: A_HOST })), 'ECONNREFUSED');
 });

@@ -41,7 +41,30 @@ async function statusFor(port: number, c: Credentials): Promise<{ status: number
   }
 }
 
-describe('Link allowedIdentities on the tunnel port (direct mTLS clients)', () => {
+// Regression (issue 17 item 7): any workload of the trust domain could connect straight to a remote gateway,
+// bypassing its own. By default only the gateways of linked clusters may open tunnels.
+describe('default inbound policy: only gateways of linked clusters (direct mTLS clients)', () => {
+  let gw: Gateway;
+  let echo: Awaited<ReturnType<typeof startEchoServer>>;
+  before(async () => {
+    echo = await startEchoServer();
+    const routes = new MemoryRouteSource();
+    routes.set({ exported: [{ namespace: 'demo', name: 'echo', ports: [{ port: 7, backends: [{ address: '127.0.0.1', port: echo.port }] }] }], linkedClusters: ['cluster-a'] });
+    gw = await startGateway({ clusterName: 'cluster-b', host: '127.0.0.1', tunnelPort: 0, adminPort: 0 }, { credentials: new MemoryCredentials(pki.leaf('cluster-b')), routes, metrics: new GatewayMetrics() });
+  });
+  after(async () => {
+    await gw?.close();
+    await echo?.close();
+  });
+
+  test("a linked cluster's gateway passes; its workloads and an unlinked cluster's gateway get 403", async () => {
+    assert.equal((await statusFor(gw.tunnelPort, pki.leaf('cluster-a'))).status, 200);
+    assert.deepEqual(await statusFor(gw.tunnelPort, pki.leaf('cluster-a', 'default', 'web')), { status: 403, reason: 'FORBIDDEN' });
+    assert.deepEqual(await statusFor(gw.tunnelPort, pki.leaf('cluster-c')), { status: 403, reason: 'FORBIDDEN' });
+  });
+});
+
+describe('Link allowedIdentities on the tunnel port (direct mTLS clients, --allow-direct-workloads)', () => {
   let gw: Gateway;
   let echo: Awaited<ReturnType<typeof startEchoServer>>;
   const routes = new MemoryRouteSource();
@@ -54,7 +77,7 @@ describe('Link allowedIdentities on the tunnel port (direct mTLS clients)', () =
   before(async () => {
     echo = await startEchoServer();
     routes.set(routeFile({}));
-    gw = await startGateway({ clusterName: 'cluster-b', host: '127.0.0.1', tunnelPort: 0, adminPort: 0 }, { credentials: new MemoryCredentials(pki.leaf('cluster-b')), routes, metrics: new GatewayMetrics() });
+    gw = await startGateway({ clusterName: 'cluster-b', host: '127.0.0.1', tunnelPort: 0, adminPort: 0, allowDirectWorkloads: true }, { credentials: new MemoryCredentials(pki.leaf('cluster-b')), routes, metrics: new GatewayMetrics() });
   });
   after(async () => {
     await gw?.close();

@@ -7,6 +7,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import http2 from 'node:http2';
 import { spawnSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startGateway, MemoryRouteSource, MemoryCredentials, GatewayMetrics, ALPN_PIPE, type Gateway } from '../../src/gateway/index.js';
 import { createPki, expiredLeaf, startEchoServer, writeCredentials, outcomeOf } from './fixtures.js';
 
@@ -141,29 +144,62 @@ test('plaintext on the tunnel port is closed and counted', async () => {
   await stillServes();
 });
 
-test('TLS without a client certificate is refused (openssl s_client)', { skip: !hasOpenssl && 'openssl not installed' }, async () => {
+// Regression (issue 17 item 3): a refused client certificate ended in a bare close, so openssl and curl
+// reported an unexpected EOF. Each refusal must now arrive as the TLS alert that says why.
+test('TLS without a client certificate gets a certificate_required alert (openssl s_client, curl)', { skip: (!hasOpenssl || !hasCurl) && 'openssl or curl not installed' }, async () => {
   const before = await refusedCount('NO_CLIENT_CERT');
   const out = await openssl([]);
-  assert.match(out, /certificate required|alert|unexpected eof/i, out);
-  assert.equal(await refusedCount('NO_CLIENT_CERT'), before + 1);
+  assert.match(out, /tlsv13 alert certificate required.*SSL alert number 116/, out);
+  const c = await run('curl', ['-sS', '--http2', '-k', `https://127.0.0.1:${gw.tunnelPort}/live`]);
+  assert.notEqual(c.status, 0);
+  assert.match(c.stderr, /alert certificate required/, c.stderr);
+  assert.equal(await refusedCount('NO_CLIENT_CERT'), before + 2);
   await stillServes();
 });
 
-test('a client certificate from another root is refused (openssl s_client)', { skip: !hasOpenssl && 'openssl not installed' }, async () => {
+test('a client certificate from another root gets an unknown_ca alert (openssl s_client, curl)', { skip: (!hasOpenssl || !hasCurl) && 'openssl or curl not installed' }, async () => {
   const before = await refusedCount('UNTRUSTED_CERT');
   const out = await openssl(['-cert', foreign.cert, '-key', foreign.key]);
-  // Node verifies the chain after OpenSSL's handshake and closes without an alert: s_client sees EOF.
-  assert.match(out, /unknown ca|alert|unexpected eof/i, out);
-  assert.equal(await refusedCount('UNTRUSTED_CERT'), before + 1);
+  assert.match(out, /tlsv1 alert unknown ca.*SSL alert number 48/, out);
+  const c = await run('curl', ['-sS', '--http2', '-k', '--cert', foreign.cert, '--key', foreign.key, `https://127.0.0.1:${gw.tunnelPort}/live`]);
+  assert.notEqual(c.status, 0);
+  assert.match(c.stderr, /alert unknown ca/, c.stderr);
+  assert.equal(await refusedCount('UNTRUSTED_CERT'), before + 2);
   await stillServes();
 });
 
-test('an expired client certificate is refused (openssl s_client)', { skip: !hasOpenssl && 'openssl not installed' }, async () => {
+test('a self-signed client certificate gets an unknown_ca alert, over every TLS 1.3 suite (openssl)', { skip: !hasOpenssl && 'openssl not installed' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-self-'));
+  try {
+    const made = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=self-signed']);
+    assert.equal(made.status, 0, made.stderr);
+    for (const suite of ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']) {
+      const out = await openssl(['-cert', join(dir, 'c.pem'), '-key', join(dir, 'k.pem'), '-ciphersuites', suite]);
+      assert.match(out, new RegExp(`Ciphersuite: ${suite}|Cipher is ${suite}`), out);
+      assert.match(out, /tlsv1 alert unknown ca/, `${suite}: ${out}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await stillServes();
+});
+
+test('an expired client certificate gets a certificate_expired alert (openssl s_client)', { skip: !hasOpenssl && 'openssl not installed' }, async () => {
   const before = await refusedCount('CERT_EXPIRED');
   const out = await openssl(['-cert', expired.cert, '-key', expired.key]);
-  assert.match(out, /certificate expired|alert|unexpected eof/i, out);
+  assert.match(out, /sslv3 alert certificate expired.*SSL alert number 45/, out);
   assert.equal(await refusedCount('CERT_EXPIRED'), before + 1);
   await stillServes();
+});
+
+test('a Node client sees the alert as its error code', async () => {
+  const err = await new Promise<NodeJS.ErrnoException>((resolve) => {
+    const s = tls.connect({ port: gw.tunnelPort, host: '127.0.0.1', ca: pki.bundle, cert: readText(foreign.cert), key: readText(foreign.key), ALPNProtocols: ['h2'], checkServerIdentity: () => undefined });
+    s.once('error', resolve);
+    s.once('close', () => resolve(Object.assign(new Error('closed without an error'), { code: 'NONE' })));
+    s.resume();
+  });
+  assert.equal(err.code, 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', err.message);
 });
 
 test('CONNECT refusals answer the right status and reason', async () => {

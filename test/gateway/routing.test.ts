@@ -73,7 +73,7 @@ test('resolveTarget: only exported Services, only declared ports, headless by ho
   assert.throws(() => resolveTarget({ service: 'idle', namespace: 'prod', port: 80 }, idx), code('NO_ENDPOINTS'));
 });
 
-test('buildSnapshot: exported Services with ready endpoints, shadows with port maps, Links with gateways', () => {
+test('buildSnapshot: exported Services with ready endpoints, the controller\'s route table, Links with gateways', () => {
   const { snapshot, problems } = buildSnapshot({
     exported: [
       { metadata: { namespace: 'prod', name: 'web', labels: { 'mirror.mesh.io/exported': 'true' }, annotations: { 'mirror.mesh.io/allowed-identities': 'spiffe://mesh.local/ns/a/*, mesh.local' } }, spec: { clusterIP: '10.96.0.5', ports: [{ name: 'http', port: 80 }, { name: 'dns', port: 53, protocol: 'UDP' }] } },
@@ -90,35 +90,49 @@ test('buildSnapshot: exported Services with ready endpoints, shadows with port m
         ],
       },
     ],
-    shadows: [
-      {
-        metadata: {
-          namespace: 'prod',
-          name: 'api-cluster-b',
-          labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' },
-          annotations: { 'mirror.mesh.io/remote-svc-fq-name': 'api.prod.svc.b.local', 'mirror.mesh.io/gateway-port-map': JSON.stringify([{ port: 80, name: 'http', protocol: 'TCP', outboundPort: 14001 }, { port: 80, protocol: 'TCP', outboundPort: 14002, hostname: 'api-0' }]) },
-        },
+    // The controller's table is the only outbound source; a Service carrying the mirror's labels and a port
+    // map (anyone who may create a Service can write those) routes nothing (issue 17 item 2).
+    routes: {
+      metadata: { namespace: 'mesh-system', name: 'mesh-gateway-routes' },
+      data: {
+        'routes.json': JSON.stringify({
+          routes: [
+            { outboundPort: 14001, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80, origin: { kind: 'Service', namespace: 'prod', name: 'api-cluster-b' } },
+            { outboundPort: 14002, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80, hostname: 'api-0' },
+          ],
+        }),
       },
-      { metadata: { namespace: 'prod', name: 'bad-cluster-b', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' }, annotations: { 'mirror.mesh.io/remote-svc-fq-name': 'bad.prod.svc.b.local', 'mirror.mesh.io/gateway-port-map': '{not json' } } },
-      { metadata: { namespace: 'prod', name: 'dup-cluster-b', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'cluster-b' }, annotations: { 'mirror.mesh.io/remote-svc-fq-name': 'dup.prod.svc.b.local', 'mirror.mesh.io/gateway-port-map': JSON.stringify([{ port: 80, outboundPort: 14001 }]) } } },
-    ],
+    },
     links: [
       { metadata: { namespace: 'mesh-system', name: 'cluster-b' }, spec: { targetClusterName: 'cluster-b', targetClusterDomain: 'b.local', clusterCredentialsSecret: 'cluster-credentials-cluster-b', gateway: { addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe', allowedIdentities: ['cluster:cluster-b'] } } },
       { metadata: { namespace: 'mesh-system', name: 'flat' }, spec: { targetClusterName: 'cluster-c', clusterCredentialsSecret: 'cluster-credentials-cluster-c' } },
       { metadata: { namespace: 'mesh-system', name: 'broken' }, spec: { gateway: {} } },
     ],
+    // `mesh link cluster-d <here>` left its ServiceAccount here: cluster-d's gateway may connect in.
+    linkAccounts: [{ metadata: { namespace: 'mesh-system', name: 'mesh-link-cluster-d', labels: { 'mesh.io/link-source': 'cluster-d' } } }],
   });
   assert.deepEqual(snapshot.exported, [
     { namespace: 'prod', name: 'web', ports: [{ port: 80, name: 'http', backends: [{ address: '10.1.0.1', port: 8080, hostname: 'web-0' }] }], allowedIdentities: ['spiffe://mesh.local/ns/a/*', 'mesh.local'] },
     { namespace: 'prod', name: 'noslices', ports: [{ port: 81, backends: [{ address: '10.96.0.9', port: 81 }] }] },
   ]);
   assert.deepEqual(snapshot.outbound, [
-    { outboundPort: 14001, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80 },
+    { outboundPort: 14001, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80, origin: { kind: 'Service', namespace: 'prod', name: 'api-cluster-b' } },
     { outboundPort: 14002, remoteCluster: 'cluster-b', namespace: 'prod', service: 'api', port: 80, hostname: 'api-0' },
   ]);
   assert.deepEqual(snapshot.remotes, [{ cluster: 'cluster-b', clusterDomain: 'b.local', addresses: ['192.0.2.1'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway', transport: 'tls-pipe', allowedIdentities: ['cluster:cluster-b'] }]);
-  assert.equal(problems.length, 3, problems.join('\n'));
-  assert.match(problems.join('\n'), /bad-cluster-b/);
-  assert.match(problems.join('\n'), /14001 claimed/);
+  assert.deepEqual(snapshot.linkedClusters, ['cluster-b', 'cluster-d']);
+  assert.equal(problems.length, 1, problems.join('\n'));
   assert.match(problems.join('\n'), /broken/);
+});
+
+test('buildSnapshot: a malformed route table (duplicate port, not JSON) routes nothing and is reported', () => {
+  const base = { exported: [], slices: [], links: [], linkAccounts: [] };
+  const table = (text: string) => ({ metadata: { namespace: 'mesh-system', name: 'mesh-gateway-routes' }, data: { 'routes.json': text } });
+  const dup = JSON.stringify({ routes: [{ outboundPort: 14001, remoteCluster: 'b', namespace: 'p', service: 'x', port: 80 }, { outboundPort: 14001, remoteCluster: 'b', namespace: 'p', service: 'y', port: 80 }] });
+  for (const [text, why] of [[dup, /14001 appears twice/], ['{not json', /not JSON/]] as const) {
+    const { snapshot, problems } = buildSnapshot({ ...base, routes: table(text) });
+    assert.deepEqual(snapshot.outbound, []);
+    assert.match(problems.join('\n'), why);
+  }
+  assert.deepEqual(buildSnapshot({ ...base, routes: undefined }), { snapshot: { exported: [], outbound: [], remotes: [], linkedClusters: [] }, problems: [] });
 });

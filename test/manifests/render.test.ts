@@ -126,12 +126,17 @@ test('controller and gateway Deployments are hardened, probed and resource-bound
   }
 });
 
-test('Services: controller 8080/9990, gateway 4143/4191 with the chosen service type', () => {
+// Issue 17 item 7: the admin port (unauthenticated /metrics) was published on the externally reachable
+// gateway Service; it has its own ClusterIP Service now.
+test('Services: controller 8080/9990, gateway 4143 with the chosen service type, gateway admin 4191 on a ClusterIP Service', () => {
   for (const type of ['LoadBalancer', 'NodePort'] as const) {
     const objs = renderInstall({ ...base, gatewayServiceType: type });
     const gw = find(objs, 'Service', 'mesh-gateway') as KubeObject & { spec: { type: string; ports: { name: string; port: number }[] } };
     assert.equal(gw.spec.type, type);
-    assert.deepEqual(gw.spec.ports.map((p) => [p.name, p.port]), [['tunnel', 4143], ['admin', 4191]]);
+    assert.deepEqual(gw.spec.ports.map((p) => [p.name, p.port]), [['tunnel', 4143]]);
+    const admin = find(objs, 'Service', 'mesh-gateway-admin') as KubeObject & { spec: { type?: string; ports: { name: string; port: number }[] } };
+    assert.equal(admin.spec.type, 'ClusterIP');
+    assert.deepEqual(admin.spec.ports.map((p) => [p.name, p.port]), [['admin', 4191]]);
     const ctl = find(objs, 'Service', 'mesh-controller') as KubeObject & { spec: { ports: { name: string; port: number }[] } };
     assert.deepEqual(ctl.spec.ports.map((p) => [p.name, p.port]), [['identity', 8080], ['admin', 9990]]);
   }
@@ -158,6 +163,10 @@ test('RBAC is least privilege: no wildcards, secrets only in mesh-system, gatewa
   assert.ok(ctlNs.some((r) => r.resources.includes('links/status')));
   assert.ok(ctlNs.some((r) => r.resources.includes('secrets') && r.verbs.includes('update')));
   assert.ok(!ctlNs.some((r) => r.resources.includes('secrets') && (r.verbs.includes('create') || r.verbs.includes('delete'))));
+  // Issue 17 item 2: only the controller writes the outbound route table, and only that ConfigMap by name.
+  const cmWrites = ctlNs.filter((r) => r.resources.includes('configmaps') && r.verbs.some((v) => v === 'update' || v === 'patch'));
+  assert.deepEqual(cmWrites.map((r) => r.resourceNames), [['mesh-gateway-routes']]);
+  assert.ok(!ctlNs.some((r) => r.resources.includes('configmaps') && r.verbs.includes('delete')));
   for (const r of [...rules(objs, 'ClusterRole', 'mesh-gateway'), ...rules(objs, 'Role', 'mesh-gateway')]) {
     assert.ok(!r.verbs.some((v) => WRITE.includes(v)), `gateway rule ${JSON.stringify(r)} writes`);
   }

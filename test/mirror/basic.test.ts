@@ -58,6 +58,43 @@ test('a gateway-mode export gets a shadow Service with the port map and an Endpo
   assert.equal(link.status?.observedGeneration, link.metadata?.generation);
 });
 
+type EventObj = import('../../src/kube/index.js').KubeObject & { reason: string; type: string; message: string; involvedObject: { kind: string; name: string; namespace?: string } };
+type Routes = { routes: Array<{ outboundPort: number; remoteCluster: string; namespace: string; service: string; port: number; origin?: { namespace: string; name: string } }> };
+
+async function routeTable(): Promise<Routes | undefined> {
+  const cm = await local.client.get<{ data?: Record<string, string> }>('/api/v1/namespaces/mesh-system/configmaps/mesh-gateway-routes').catch(() => undefined);
+  return cm?.data?.['routes.json'] ? (JSON.parse(cm.data['routes.json']) as Routes) : undefined;
+}
+
+// Regression (issue 17 item 2): the gateway routed by any Service's mirror labels and port map. The
+// controller now publishes the only table the gateway reads, from what it made; an impostor is reported.
+test('the controller publishes the route table from its shadows; a Service with forged mirror labels gets no route and is reported', async () => {
+  const shadow = await until(() => getService(local, 'shop', 'web-remote'), 'shadow web-remote');
+  const map = JSON.parse(shadow.metadata?.annotations?.['mirror.mesh.io/gateway-port-map'] ?? '[]') as Array<{ port: number; outboundPort: number }>;
+  const want = map.map((e) => ({ outboundPort: e.outboundPort, remoteCluster: 'remote', namespace: 'shop', service: 'web', port: e.port, origin: { kind: 'Service', namespace: 'shop', name: 'web-remote' } })).sort((a, b) => a.outboundPort - b.outboundPort);
+  await until(async () => JSON.stringify((await routeTable())?.routes) === JSON.stringify(want) || undefined, 'route table with web-remote\'s ports');
+  await ensureNamespace(local, 'attacker');
+  const forged = JSON.stringify(map.map((e) => ({ port: 5432, protocol: 'TCP', outboundPort: e.outboundPort })).concat([{ port: 5432, protocol: 'TCP', outboundPort: 14999 }]));
+  await local.client.create(svcPath('attacker'), {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'db', namespace: 'attacker', labels: { 'mirror.mesh.io/mirrored-service': 'true', 'mirror.mesh.io/cluster-name': 'remote' }, annotations: { 'mirror.mesh.io/gateway-port-map': forged, 'mirror.mesh.io/remote-svc-fq-name': 'web.shop.svc.cluster.local' } },
+    spec: { ports: [{ port: 5432, protocol: 'TCP' }] },
+  });
+  try {
+    const events = async () => (await local.client.list<EventObj>('/api/v1/events')).items.filter((e) => e.reason === 'ImpostorShadow');
+    const seen = await until(async () => {
+      const evs = await events();
+      return evs.some((e) => e.involvedObject.kind === 'Link') && evs.some((e) => e.involvedObject.kind === 'Service') ? evs : undefined;
+    }, 'ImpostorShadow events on the Link and on the Service');
+    assert.match(seen[0]!.message, /Service attacker\/db carries the mirror's labels for cluster remote/);
+    assert.deepEqual(seen.find((e) => e.involvedObject.kind === 'Service')?.involvedObject.namespace, 'attacker');
+    assert.deepEqual((await routeTable())?.routes, want, 'the table still routes only web-remote\'s ports');
+  } finally {
+    await local.client.delete(svcPath('attacker', 'db')).catch(() => undefined);
+  }
+});
+
 test('port, label and annotation changes propagate; unexport removes the shadow', async () => {
   const live = await remote.client.get<import('../../src/mirror/index.js').Service>(svcPath('shop', 'web'));
   live.metadata!.labels = { ...live.metadata!.labels, tier: 'front' };

@@ -125,7 +125,7 @@ test('every field of a status the mirror writes is in the CRD status schema (not
     health: { reachable: true, credentialsValid: true, message: '', since: 0 },
     server: 'https://x',
     probe: { healthy: true, last: { ok: true, latencyMs: 1, address: '10.0.0.1', message: 'HTTP 200', time: new Date(0) } },
-    mirrored: { services: [{ namespace: 'a', name: 'b', shadow: 'b-east', mode: 'flat', problem: 'p' }], conflicts: ['Service a/b-east'] },
+    mirrored: { services: [{ namespace: 'a', name: 'b', shadow: 'b-east', mode: 'flat', problem: 'p' }], conflicts: ['Service a/b-east'], impostors: [] },
     listMax: 10,
   });
   const walk = (v: unknown, s: Props | undefined, path: string) => {

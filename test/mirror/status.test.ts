@@ -91,13 +91,28 @@ for (const c of mirroredCases) {
   });
 }
 
+// Regression (issue 17 item 2): a Service anyone may create, carrying the mirror's labels for a cluster, is
+// reported by the Link (it routes nothing: src/mirror/routes.ts).
+test('mirroredServices: a Service with the mirror labels that stands for no exported Service is an impostor, reported by the Conflict condition', () => {
+  const m = mirroredServices(facts({ exported: [{ namespace: 'shop', name: 'web', mode: 'gateway' }], shadows: [shadow('shop', 'web-east', 'web'), shadow('attacker', 'evil', 'web')] }));
+  assert.deepEqual(m.impostors, ['attacker/evil']);
+  assert.deepEqual(m.conflicts, []);
+  const st = computeLinkStatus(input({ mirrored: m }));
+  const c = st.conditions?.find((x) => x.type === 'Conflict');
+  assert.equal(c?.status, 'True');
+  assert.equal(c?.reason, 'ImpostorShadow');
+  assert.match(c?.message ?? '', /Service attacker\/evil carry the mirror's labels/);
+  // Without a remote cache nothing can be judged: nothing is called an impostor.
+  assert.deepEqual(mirroredServices(facts({ exported: undefined, shadows: [shadow('attacker', 'evil', 'web')] })).impostors, []);
+});
+
 test('mirroredServices: modes come from the export (remote) or the shadow annotation (no remote cache)', () => {
   assert.deepEqual(mirroredServices(facts({ exported: [{ namespace: 'shop', name: 'db', mode: 'flat' }], shadows: [shadow('shop', 'db-east', 'db')] })).services[0].mode, 'flat');
   assert.deepEqual(mirroredServices(facts({ shadows: [shadow('shop', 'db-east', 'db', 'east', 'flat')] })).services[0].mode, 'flat');
 });
 
 const parsed = (raw: unknown): ParsedLink => parseLinkSpec(raw);
-const ok = (n: number) => ({ services: Array.from({ length: n }, (_, i) => ({ namespace: 'shop', name: `s${i}`, shadow: `s${i}-east`, mode: 'flat' })), conflicts: [] });
+const ok = (n: number) => ({ services: Array.from({ length: n }, (_, i) => ({ namespace: 'shop', name: `s${i}`, shadow: `s${i}-east`, mode: 'flat' })), conflicts: [], impostors: [] });
 const watching = { reachable: true, credentialsValid: true, message: 'watching', since: 0 };
 const probeAt = new Date('2030-01-01T00:00:00Z');
 
@@ -180,6 +195,7 @@ const conditionCases: Array<{ name: string; input: StatusInput; want: Want }> = 
       mirrored: {
         services: [...ok(1).services, { namespace: 'shop', name: 'taken', shadow: 'taken-east', mode: 'flat', problem: 'in the way' }],
         conflicts: ['Service shop/taken-east'],
+        impostors: [],
       },
     }),
     want: { Conflict: ['True', 'ShadowConflict', /^Service shop\/taken-east exist and are not managed by the mirror/], Ready: ['True', 'ServiceProblems', /^1 services mirrored, 1 with problems$/] },
@@ -215,7 +231,7 @@ test('computeLinkStatus: lastTransitionTime moves only when a condition changes 
 
 test('computeLinkStatus: the count is exact, the list shows problems first and is capped', () => {
   const services = [...ok(5).services, { namespace: 'a', name: 'z', shadow: 'z-east', mode: 'flat', problem: 'p' }];
-  const st = computeLinkStatus(input({ mirrored: { services, conflicts: [] }, listMax: 3 }));
+  const st = computeLinkStatus(input({ mirrored: { services, conflicts: [], impostors: [] }, listMax: 3 }));
   assert.equal(st.mirroredServices?.count, 5);
   assert.deepEqual(st.mirroredServices?.services.map((s) => s.name), ['z', 's0', 's1']);
 });

@@ -3,9 +3,10 @@
 // only an AuthorizedTunnel can dial a backend or open the client's end of a tunnel, so bytes of a request
 // that was not authorized never reach the forwarding code (ztunnel's shape).
 //
-// Order: the caller's own policy (gateway-wide list, then the list of the Link to the caller's cluster)
-// before existence, so an unauthorized peer learns nothing about which Services exist; then the target;
+// Order: the caller's own policy (gateway-wide list, then the list of the Link to the caller's cluster, then
+// "gateways of linked clusters only" unless direct workloads are allowed) before existence, so an unauthorized peer learns nothing about which Services exist; then the target;
 // then the Service's own list. Later steps (caller attestation, namespace defaults) slot in here.
+import { GATEWAY_NAME, MESH_NAMESPACE } from '../../api/index.js';
 import { GatewayError } from '../errors.js';
 import { checkPolicy, parseAuthority, resolveTarget, type Caller, type ExportIndex, type Target } from '../routing.js';
 import type { Backend, ExportedService, RemoteGateway } from '../types.js';
@@ -21,6 +22,10 @@ export interface InboundPolicy {
   clusterDomain: string;
   /** Gateway-wide allow list (--allowed-identities); empty = no narrowing. */
   allowedIdentities: readonly string[];
+  /** --allow-direct-workloads: any identity of the trust domain may open tunnels, not only gateways. */
+  directWorkloads: boolean;
+  /** Clusters linked with this one; undefined = not known (static routes): any cluster of the trust domain. */
+  linkedClusters: ReadonlySet<string> | undefined;
   exports: ExportIndex;
   /** The Links of this cluster by target cluster: a Link's gateway.allowedIdentities narrows what callers
    * whose issuer names that cluster may do here. */
@@ -37,7 +42,7 @@ export interface AuthorizedTunnel {
   readonly target: Target;
   readonly service: ExportedService;
   readonly candidates: readonly Backend[];
-  /** The caller's cluster when this cluster has a Link to it, else '': a metric label from a bounded set. */
+  /** The caller's cluster when it is linked with this one, else '': a metric label from a bounded set. */
   readonly remoteCluster: string;
 }
 
@@ -46,9 +51,34 @@ export type Authorization =
   /** `service`: the exported Service the request named, if it names one (bounded metric labels). */
   | { ok: false; error: GatewayError; service: ExportedService | undefined; remoteCluster: string };
 
-/** The caller's cluster when this cluster has a Link to it, else '' (metric labels from a bounded set). */
+/** The caller's cluster when it is linked with this one (a Link either way), else '': a metric label from a
+ * bounded set. (Usually this cluster has no Link back: `mesh link A B` leaves only A's ServiceAccount in B.) */
 export function linkedCluster(peer: AuthenticatedPeer, p: InboundPolicy): string {
-  return (peer.cluster !== undefined && p.links.get(peer.cluster)?.cluster) || '';
+  const c = peer.cluster;
+  if (c === undefined) return '';
+  return p.links.get(c)?.cluster ?? (p.linkedClusters?.has(c) ? c : '');
+}
+
+/** The identity every mesh gateway has (its ServiceAccount in the mesh namespace). */
+export function gatewayIdentity(trustDomain: string): string {
+  return `spiffe://${trustDomain}/ns/${MESH_NAMESPACE}/sa/${GATEWAY_NAME}`;
+}
+
+/**
+ * Who may open tunnels at all (issue 17 item 7). By default only the gateway of a linked cluster: a workload
+ * goes through its own gateway (which enforces that cluster's outbound routes and is what a Link admits),
+ * never straight here. `--allow-direct-workloads` lets any identity of the trust domain in, for setups that
+ * use per-Service allowed-identities with workload ids.
+ */
+export function checkPeerKind(peer: AuthenticatedPeer, p: InboundPolicy): void {
+  if (p.directWorkloads) return;
+  const uri = peer.id?.uri ?? '';
+  if (uri !== gatewayIdentity(p.trustDomain)) {
+    throw new GatewayError('FORBIDDEN', `peer ${uri || '(no SPIFFE id)'} is not a mesh gateway: workloads connect through their own cluster's gateway (this gateway runs without --allow-direct-workloads)`);
+  }
+  if (p.linkedClusters && (peer.cluster === undefined || !p.linkedClusters.has(peer.cluster))) {
+    throw new GatewayError('FORBIDDEN', `peer gateway of cluster ${peer.cluster ?? '(none named by its issuer)'} is not linked with this cluster`);
+  }
 }
 
 export function authorize(authority: string | undefined, peer: AuthenticatedPeer, p: InboundPolicy): Authorization {
@@ -58,6 +88,7 @@ export function authorize(authority: string | undefined, peer: AuthenticatedPeer
   try {
     target = parseAuthority(authority, p.clusterDomain);
     checkPolicy(peer, p.trustDomain, p.allowedIdentities, link?.allowedIdentities);
+    checkPeerKind(peer, p);
     const decision = resolveTarget(target, p.exports);
     checkPolicy(peer, p.trustDomain, decision.service.allowedIdentities);
     const tunnel: AuthorizedTunnel = { [AUTHORIZED]: true, caller: peer, target, service: decision.service, candidates: decision.candidates, remoteCluster };

@@ -4,7 +4,7 @@
 // NOT_CONNECT. No node:http2 here: its session pauses and resumes the TLS socket around every write and
 // makes an AsyncResource per stream (src/h2/README.md).
 import type tls from 'node:tls';
-import { accept, type H2Session, type H2Stream, type Headers } from '../../h2/index.js';
+import { accept, ErrorCode, type H2Session, type H2Stream, type Headers } from '../../h2/index.js';
 import { GatewayError, statusFor, type GatewayErrorCode } from '../errors.js';
 import { h2End, type RelayEnd } from '../relay.js';
 import type { AuthenticatedPeer, AuthorizedTunnel } from './authorize.js';
@@ -29,7 +29,15 @@ class H2Request implements InboundRequest {
   refuse(code: GatewayErrorCode, message: string): void {
     if (this.stream.destroyed) return;
     this.stream.respond({ ':status': statusFor(code), 'mesh-refusal-reason': code, 'content-type': 'text/plain' });
-    this.stream.end(`${code}: ${message}\n`);
+    // The refusal is a complete response sent before the request ended (a CONNECT never ends on its own):
+    // RST_STREAM(NO_ERROR) once it is out (RFC 9113 §8.1) frees the stream on both sides. Without it every
+    // refused stream stayed open until the client half-closed, holding its slot of the connection's
+    // concurrent streams and its state for the session's life, and a client waiting for the stream to close
+    // (as node:http2's server did this) waited forever.
+    const stream = this.stream;
+    stream.end(`${code}: ${message}\n`, () => {
+      if (!stream.remoteEnded) stream.reset(ErrorCode.NO_ERROR);
+    });
   }
 }
 

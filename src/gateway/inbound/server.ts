@@ -10,14 +10,15 @@ import type { H2Session } from '../../h2/index.js';
 import { verifiedPeer, type VerifiedPeer } from '../../trust/index.js';
 import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
-import type { GatewayMetrics } from '../metrics.js';
-import { ALPN_H2, ALPN_PIPE, secureOptions } from '../tls.js';
+import { RateLimitedLog } from '../log-limit.js';
+import type { GatewayMetrics, TlsRefusalReason } from '../metrics.js';
+import { ALPN_H2, ALPN_PIPE, alertFor, alertRecord, noteKeylog, secureOptions, type HandshakeKeys } from '../tls.js';
 import type { Credentials } from '../types.js';
 import type { AuthenticatedPeer, InboundPolicy } from './authorize.js';
 import { serveH2 } from './h2.js';
 import { IdleSweep } from '../idle.js';
 import { servePipe } from './pipe.js';
-import type { InboundLoad, InboundTunnelDeps } from './tunnel.js';
+import type { InboundLoad, InboundRefusalKind, InboundTunnelDeps } from './tunnel.js';
 
 export interface InboundDeps {
   config: GatewayConfig;
@@ -32,7 +33,11 @@ export interface InboundDeps {
 interface Accepted {
   raw: net.Socket;
   started: number;
+  keys: HandshakeKeys;
 }
+
+/** How long a refused client gets to read its alert before the connection is destroyed. */
+const ALERT_LINGER_MS = 1_000;
 
 export class InboundServer {
   private readonly server: tls.Server;
@@ -45,10 +50,12 @@ export class InboundServer {
   private readonly idlePipes = new Set<tls.TLSSocket>();
   private readonly load: InboundLoad = { active: 0, draining: false, next: 0 };
   private readonly tunnelDeps: InboundTunnelDeps;
+  private readonly refusals: RateLimitedLog<InboundRefusalKind>;
 
   constructor(private readonly d: InboundDeps) {
     const c = d.config;
-    this.tunnelDeps = { config: c, logger: d.logger, metrics: d.metrics, policy: d.policy, load: this.load, idle: new IdleSweep(c.idleTimeoutMs) };
+    this.refusals = new RateLimitedLog(d.logger);
+    this.tunnelDeps = { config: c, logger: d.logger, metrics: d.metrics, policy: d.policy, load: this.load, idle: new IdleSweep(c.idleTimeoutMs), refusals: this.refusals };
     // tls.Server (not a TLSSocket over net.Server): only it verifies the client chain, and it hands on a
     // socket with nothing read ahead.
     this.server = tls.createServer({
@@ -63,6 +70,11 @@ export class InboundServer {
     });
     this.server.on('connection', (raw: net.Socket) => this.onConnection(raw));
     this.server.on('secureConnection', (sock: tls.TLSSocket) => this.onSecure(sock));
+    // Key log lines only so that a refused client certificate gets a proper alert (tls.ts alertRecord).
+    this.server.on('keylog', (line: Buffer, sock: tls.TLSSocket) => {
+      const conn = this.accepted.get(tupleOf(sock));
+      if (conn) noteKeylog(conn.keys, line, conn.raw.bytesWritten);
+    });
     this.server.on('tlsClientError', (err: NodeJS.ErrnoException, sock: tls.TLSSocket) => {
       this.tlsRefused(tlsReason(err), err.message, sock.remoteAddress ?? '');
       // With a listener here Node leaves the socket open: close it.
@@ -72,7 +84,7 @@ export class InboundServer {
     this.server.maxConnections = c.maxInboundConnections;
     this.server.on('drop', (info) => {
       d.metrics.refuse('inbound', 'OVERLOADED');
-      d.logger.warn('inbound connection refused: connection limit reached', { reason: 'OVERLOADED', remoteAddress: info?.remoteAddress, limit: c.maxInboundConnections });
+      this.refusals.warn('connection', 'OVERLOADED', 'inbound connection refused: connection limit reached', { reason: 'OVERLOADED', remoteAddress: info?.remoteAddress, limit: c.maxInboundConnections });
     });
   }
 
@@ -99,7 +111,7 @@ export class InboundServer {
   private onConnection(raw: net.Socket): void {
     const key = tupleOf(raw);
     this.sockets.add(raw);
-    this.accepted.set(key, { raw, started: performance.now() });
+    this.accepted.set(key, { raw, started: performance.now(), keys: {} });
     raw.once('close', () => {
       this.sockets.delete(raw);
       if (this.accepted.get(key)?.raw === raw) this.accepted.delete(key);
@@ -117,9 +129,9 @@ export class InboundServer {
     if (!sock.authorized) {
       const noCert = !sock.getPeerX509Certificate();
       const code = String(sock.authorizationError ?? '');
-      const reason = noCert ? 'NO_CLIENT_CERT' : code === 'CERT_HAS_EXPIRED' ? 'CERT_EXPIRED' : 'UNTRUSTED_CERT';
+      const reason: TlsRefusalReason = noCert ? 'NO_CLIENT_CERT' : code === 'CERT_HAS_EXPIRED' ? 'CERT_EXPIRED' : 'UNTRUSTED_CERT';
       this.tlsRefused(reason, noCert ? 'peer sent no client certificate' : `peer certificate not trusted: ${code}`, address);
-      sock.destroy();
+      refuseCertificate(sock, conn, alertFor(!noCert, code));
       return;
     }
     const peer = authenticated(sock, address);
@@ -140,9 +152,9 @@ export class InboundServer {
     }
   }
 
-  private tlsRefused(reason: string, message: string, remoteAddress: string, identity?: string): void {
+  private tlsRefused(reason: TlsRefusalReason, message: string, remoteAddress: string, identity?: string): void {
     this.d.metrics.refuse('inbound', reason);
-    this.d.logger.warn('inbound connection refused', { reason, detail: message, remoteAddress, peer: identity });
+    this.refusals.warn('connection', reason, 'inbound connection refused', { reason, detail: message, remoteAddress, peer: identity });
   }
 
   /** Stop accepting; GOAWAY every HTTP/2 session so peers open new streams elsewhere, close idle pipes; live
@@ -158,6 +170,7 @@ export class InboundServer {
 
   /** Hard stop: every connection goes. */
   destroy(): void {
+    this.refusals.stop();
     this.load.draining = true;
     this.server.close();
     for (const s of this.sessions) s.destroy();
@@ -181,6 +194,27 @@ function authenticated(sock: tls.TLSSocket, address: string): AuthenticatedPeer 
   return { id: v?.id, address, ...(v?.cluster !== undefined ? { cluster: v.cluster } : {}) };
 }
 
+/** Sends the alert that says why a client certificate was refused, where it can (tls.ts alertRecord: nothing
+ * written under the application secret yet), then a FIN rather than a reset, so the client reads the alert
+ * even if it already sent its first request; destroyed once the client closes, or after ALERT_LINGER_MS. */
+function refuseCertificate(sock: tls.TLSSocket, conn: Accepted | undefined, description: number): void {
+  const secret = conn?.keys.serverAppSecret;
+  const untouched = conn !== undefined && conn.keys.writtenAtFinished === conn.raw.bytesWritten;
+  const record = secret && untouched ? alertRecord(sock.getCipher().name, secret, description) : undefined;
+  if (!conn || !record) {
+    sock.destroy();
+    return;
+  }
+  sock.on('data', noop);
+  // The listener allows half-open sockets: the client's FIN (it read the alert) ends this one.
+  sock.once('end', () => sock.destroy());
+  conn.raw.write(record);
+  conn.raw.end();
+  const timer = setTimeout(() => sock.destroy(), ALERT_LINGER_MS);
+  timer.unref();
+  sock.once('close', () => clearTimeout(timer));
+}
+
 /** A connection's 4-tuple: unique among live TCP connections, and the same on the TLS socket over it. */
 function tupleOf(s: net.Socket): string {
   return `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
@@ -189,7 +223,7 @@ function tupleOf(s: net.Socket): string {
 function noop(): void {}
 
 /** A short, stable reason for a failed handshake, for logs and the refusal metric. */
-export function tlsReason(err: NodeJS.ErrnoException): string {
+export function tlsReason(err: NodeJS.ErrnoException): TlsRefusalReason {
   const code = String(err.code ?? '');
   const msg = err.message ?? '';
   if (/wrong version number|http request|unknown protocol|packet length too long/i.test(msg)) return 'NOT_TLS';

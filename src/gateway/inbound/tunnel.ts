@@ -9,6 +9,7 @@ import type net from 'node:net';
 import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
+import type { RateLimitedLog } from '../log-limit.js';
 import type { ByteTally, GatewayMetrics, TunnelLabels } from '../metrics.js';
 import type { IdleSweep } from '../idle.js';
 import { relay, socketEnd, type RelayEnd } from '../relay.js';
@@ -47,7 +48,14 @@ export interface InboundTunnelDeps {
   load: InboundLoad;
   /** Closes tunnels without bytes for config.idleTimeoutMs (one coarse timer, not one per socket). */
   idle: IdleSweep;
+  /** Refusal lines, rate limited: what a peer causes must not decide how much the gateway writes. */
+  refusals: RateLimitedLog<InboundRefusalKind>;
 }
+
+export type InboundRefusalKind = 'connection' | 'tunnel';
+
+/** At most this much of a peer's target text goes into a log line. */
+const SHOWN_AUTHORITY = 120;
 
 type Ending =
   | { kind: 'refused'; error: GatewayError; service: ExportedService | undefined; remoteCluster: string }
@@ -119,13 +127,15 @@ export class InboundTunnel {
     const was = this.st;
     if (was === 'closed') return;
     this.st = 'closed';
-    const { metrics, logger } = this.d;
+    const { metrics } = this.d;
     switch (e.kind) {
       case 'refused': {
         const { code, message } = e.error;
         // Labels only from bounded sets (exported Services, linked clusters), never from what the peer sent.
         metrics.refuse('inbound', code, { remote_cluster: e.remoteCluster, namespace: e.service?.namespace ?? '', service: e.service?.name ?? '' });
-        logger.warn('inbound tunnel refused', { reason: code, detail: message, state: was, peer: this.peer.id?.uri, peerCluster: this.peer.cluster, remoteAddress: this.peer.address, authority: this.req.authority });
+        const authority = this.req.authority;
+        const shown = authority !== undefined && authority.length > SHOWN_AUTHORITY ? `${authority.slice(0, SHOWN_AUTHORITY)}…` : authority;
+        this.d.refusals.warn('tunnel', code, 'inbound tunnel refused', { reason: code, detail: message, state: was, peer: this.peer.id?.uri, peerCluster: this.peer.cluster, remoteAddress: this.peer.address, authority: shown });
         this.req.refuse(code, message);
         return;
       }

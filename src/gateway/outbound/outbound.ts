@@ -7,6 +7,7 @@ import type tls from 'node:tls';
 import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
+import { RateLimitedLog } from '../log-limit.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { resolveOutbound } from '../routing.js';
 import type { OutboundRoute, RemoteGateway, Transport } from '../types.js';
@@ -46,7 +47,7 @@ export class Outbound {
   private draining = false;
 
   constructor(private readonly d: OutboundDeps) {
-    this.tunnelDeps = { config: d.config, logger: d.logger, metrics: d.metrics, load: this.load, idle: new IdleSweep(d.config.idleTimeoutMs) };
+    this.tunnelDeps = { config: d.config, logger: d.logger, metrics: d.metrics, load: this.load, idle: new IdleSweep(d.config.idleTimeoutMs), refusals: new RateLimitedLog(d.logger) };
   }
 
   /** Tunnels open now. */
@@ -177,6 +178,7 @@ export class Outbound {
   }
 
   destroy(): void {
+    this.tunnelDeps.refusals.stop();
     this.startDrain();
     for (const t of this.transports.values()) t.close(true);
     for (const s of this.sockets) s.destroy();

@@ -14,7 +14,8 @@
 import type net from 'node:net';
 import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, type GatewayErrorCode } from '../errors.js';
+import type { RateLimitedLog } from '../log-limit.js';
 import type { ByteTally, GatewayMetrics, TunnelLabels } from '../metrics.js';
 import type { IdleSweep } from '../idle.js';
 import { relay, socketEnd, type RelayEnd } from '../relay.js';
@@ -33,10 +34,12 @@ export interface OutboundTunnelDeps {
   load: { active: number };
   /** Closes tunnels without bytes for config.idleTimeoutMs (one coarse timer, not one per socket). */
   idle: IdleSweep;
+  /** Refusal lines, rate limited (a local client connecting in a loop decides how often they happen). */
+  refusals: RateLimitedLog<'outbound'>;
 }
 
 type Ending =
-  | { kind: 'refused'; code: string; message: string }
+  | { kind: 'refused'; code: GatewayErrorCode; message: string }
   | { kind: 'abandoned' }
   | { kind: 'relayed' };
 
@@ -96,7 +99,7 @@ export class OutboundTunnel implements RequestEvents {
     this.local.resume();
   }
 
-  failed(code: string, message: string, replayable: boolean): void {
+  failed(code: GatewayErrorCode, message: string, replayable: boolean): void {
     if (this.st !== 'requesting') return;
     this.pending = undefined;
     if (replayable && !this.replayed && !this.local.destroyed) {
@@ -141,14 +144,14 @@ export class OutboundTunnel implements RequestEvents {
     this.unwatch?.();
     this.early?.detach();
     this.early = undefined;
-    const { metrics, logger } = this.d;
+    const { metrics } = this.d;
     if (this.tally) {
       this.d.load.active--;
       metrics.closeTunnel(this.tally);
     }
     if (e.kind !== 'refused') return;
     metrics.refuse('outbound', e.code, this.labels ?? {});
-    logger.warn('outbound connection refused', { reason: e.code, detail: e.message, state: was, authority: this.authority || undefined, outboundPort: this.outboundPort, ...this.labels });
+    this.d.refusals.warn('outbound', e.code, 'outbound connection refused', { reason: e.code, detail: e.message, state: was, authority: this.authority || undefined, outboundPort: this.outboundPort, ...this.labels });
     // A reset, not a FIN: the client must not mistake a refused tunnel for an empty answer.
     resetSocket(this.local);
   }

@@ -5,7 +5,8 @@ import { gatewayMode, flatMode, separateNetworks, statefulSet } from './traffic.
 import { scaling, lifecycle, threeClusters } from './lifecycle.js';
 import { failures } from './failures.js';
 import { security } from './security.js';
+import { hijack } from './hijack.js';
 import { mcs } from './mcs.js';
 
-export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, scaling, lifecycle, failures, threeClusters, mcs];
+export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs];
 export type { Scenario, ScenarioContext } from './context.js';

@@ -93,7 +93,8 @@ export const mcs: Scenario = {
         if (!ctx.trustRoot) return;
         const dir = mkdtempSync(join(tmpdir(), 'mesh-e2e-mcs-'));
         try {
-          const member = writeLeaf(dir, 'member', await readRoot(ctx.trustRoot));
+          // A gateway identity of a linked cluster: the default inbound policy admits only those.
+          const member = writeLeaf(dir, 'member', await readRoot(ctx.trustRoot), clusterName(ctx.a));
           const r = await probeGateway(ctx, ctx.a, { ...(await remoteGateway(ctx)), ca: join(ctx.trustRoot, 'root.crt'), ...member, authorities: [`hello.${DEMO_NS}.svc.cluster.local:8080`, `hidden.${DEMO_NS}.svc.cluster.local:8080`] });
           assert.equal(r.results[0]?.status, 200, `the MCS export crosses: ${JSON.stringify(r.results[0])}`);
           assert.notEqual(r.results[1]?.status, 200, `the unexported Service must be refused: ${JSON.stringify(r.results[1])}`);

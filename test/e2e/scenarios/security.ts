@@ -11,10 +11,11 @@ import { createIssuer, createRoot, generateKeyPair, issueLeaf, readRoot, spiffeI
 import { DEMO_NS } from '../../../src/demo/index.js';
 import { clusterName, podIPs, probeGateway, type Scenario, type ScenarioContext } from './context.js';
 
-export function writeLeaf(dir: string, name: string, root: CertificateAuthority): { cert: string; key: string } {
-  const issuer = createIssuer({ root, clusterName: `intruder-${name}` });
+/** A leaf under `root`, issued by an issuer for `cluster` (default: a cluster nobody linked), as `ns/sa`. */
+export function writeLeaf(dir: string, name: string, root: CertificateAuthority, cluster = `intruder-${name}`, ns = 'mesh-system', sa = 'mesh-gateway'): { cert: string; key: string } {
+  const issuer = createIssuer({ root, clusterName: cluster });
   const kp = generateKeyPair();
-  const leaf = issueLeaf({ issuer, identity: spiffeId(root.trustDomain, 'mesh-system', 'mesh-gateway'), publicKey: kp.publicKey });
+  const leaf = issueLeaf({ issuer, identity: spiffeId(root.trustDomain, ns, sa), publicKey: kp.publicKey });
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
   writeFileSync(cert, leaf.chainPem);
@@ -32,7 +33,7 @@ async function remoteGateway(ctx: ScenarioContext): Promise<{ host: string; port
 
 export const security: Scenario = {
   id: 8,
-  name: 'security: other roots and no certificate reach nothing; only exported Services cross; link credentials cannot read Secrets',
+  name: 'security: other roots and no certificate reach nothing; only linked gateways may tunnel in; admin port not published; only exported Services cross; link credentials cannot read Secrets',
   skip: (ctx) => (ctx.trustRoot ? undefined : 'needs the shared trust root directory (--trust-root) to make test certificates'),
   async run(ctx, step) {
     const B = clusterName(ctx.b);
@@ -51,8 +52,24 @@ export const security: Scenario = {
         const r = await probeGateway(ctx, ctx.a, { ...gw, ca, authorities: [exported] });
         assert.ok(!r.results.some((x) => x.status === 200), `no certificate got through: ${JSON.stringify(r)}`);
       });
+      // Regression (issue 17 item 7): any identity of the trust domain could connect straight to a remote
+      // gateway. By default only the gateways of linked clusters may; workloads go through their own.
+      await step(`default inbound policy: a workload of linked ${ctx.a}, and the gateway of an unlinked cluster, are refused`, async () => {
+        for (const [who, leaf] of [['workload', writeLeaf(dir, 'workload', root, clusterName(ctx.a), DEMO_NS, 'default')], ['unlinked gateway', writeLeaf(dir, 'unlinked', root)]] as const) {
+          const r = await probeGateway(ctx, ctx.a, { ...gw, ca, ...leaf, authorities: [exported] });
+          assert.ok(r.connected, `${who}: the mTLS handshake itself succeeds: ${JSON.stringify(r)}`);
+          assert.equal(r.results[0]?.status, 403, `${who} must be refused with 403: ${JSON.stringify(r.results[0])}`);
+        }
+      });
+      await step(`the gateway admin port (/metrics) is not on ${B}'s externally published gateway Service`, async () => {
+        const b = await ctx.env.client(ctx.b);
+        const pub = await b.get<{ spec: { type: string; ports: Array<{ name?: string; port: number }> } }>('/api/v1/namespaces/mesh-system/services/mesh-gateway');
+        assert.deepEqual(pub.spec.ports.map((p) => p.port), [4143], `published ports: ${JSON.stringify(pub.spec.ports)}`);
+        const admin = await b.get<{ spec: { type: string; ports: Array<{ port: number }> } }>('/api/v1/namespaces/mesh-system/services/mesh-gateway-admin');
+        assert.deepEqual([admin.spec.type, admin.spec.ports.map((p) => p.port)], ['ClusterIP', [4191]]);
+      });
       await step('with the shared root: exported Service yes; unexported, pod IP and API server no', async () => {
-        const good = writeLeaf(dir, 'member', root);
+        const good = writeLeaf(dir, 'member', root, clusterName(ctx.a));
         const [pod] = await podIPs(ctx, ctx.b, 'app=web');
         assert.ok(pod);
         const authorities = [exported, `grpc-unexported.${DEMO_NS}.svc.cluster.local:9090`, `${pod.ip}:8080`, 'kubernetes.default.svc.cluster.local:443', `${pod.ip.replaceAll('.', '-')}.${DEMO_NS}.pod.cluster.local:8080`];
