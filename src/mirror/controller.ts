@@ -92,6 +92,7 @@ export class MirrorController {
       clock,
       backoffMaxMs: opts.remoteBackoffMaxMs,
       resyncPeriodMs: opts.resyncPeriodMs ?? RESYNC_MS,
+      localCluster: opts.clusterName,
       onService: (link, cluster, ns, name) => {
         queue.add(encodeKey(shadowKey(cluster, ns, shadowName(name, cluster))));
         remoteServiceChanged(this.env, link, ns, name);
