@@ -80,3 +80,16 @@ test('MCS: a ServiceExport whose Service is exported to other clusters contribut
   await setScope('cart', 'cluster-c');
   await until(async () => (await getImport('cart')) === undefined, 'the ServiceImport removed once cluster-a is unlisted');
 });
+
+test('an exported Service whose authorization does not parse gets a Warning Event saying why', async () => {
+  await exportService(a, NS, 'locked', { annotations: { 'mirror.mesh.io/allowed-identities': 'cluster:cluster-b,cluster:', [SCOPE]: '' } });
+  const events = await until(async () => {
+    const l = await a.client.list<KubeObject & { reason?: string; message?: string; involvedObject?: { kind?: string; name?: string } }>(`/api/v1/namespaces/${NS}/events`);
+    const mine = l.items.filter((e) => e.reason === 'InvalidAuthorization' && e.involvedObject?.name === 'locked');
+    return mine.length >= 2 ? mine : undefined;
+  }, 'InvalidAuthorization Events on Service shop/locked');
+  const messages = events.map((e) => e.message ?? '').sort();
+  assert.match(messages[0]!, /allowed-identities invalid entry: "cluster:" names no valid cluster \(cluster:<DNS label>\); the gateway admits no caller/);
+  assert.match(messages[1]!, /export-to lists no cluster .*; it is exported to no cluster/);
+  assert.equal(events[0]!.involvedObject?.kind, 'Service');
+});

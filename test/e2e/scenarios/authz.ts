@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as api from '../../../src/api/index.js';
-import { DEMO_NS, deployDemoApps, link, mustMesh, type TrafficRequest } from '../../../src/demo/index.js';
+import { DEMO_NS, deployTrafficAgent, link, mustMesh, type TrafficRequest } from '../../../src/demo/index.js';
 import { readRoot } from '../../../src/trust/index.js';
 import { allFrom, clusterName, gatewayMetric, noneOk, probeGateway, traffic, url, waitShadow, type Scenario, type ScenarioContext } from './context.js';
 import { writeLeaf } from './security.js';
@@ -48,7 +48,8 @@ export const authz: Scenario = {
     const dir = mkdtempSync(join(tmpdir(), 'mesh-e2e-authz-'));
     const exported = `${WEB}.${DEMO_NS}.svc.cluster.local:8080`;
     try {
-      await deployDemoApps(ctx.env, ctx.c!, C, { progress: ctx.log });
+      // cluster-c's clients: the traffic agent (its own apps are not needed here).
+      await deployTrafficAgent(ctx.env, ctx.c!, C, { progress: ctx.log });
       await link(ctx.env, ctx.c!, ctx.b, { progress: ctx.log });
       await waitShadow(ctx, `${WEB}-${B}`, 'ready', 60_000, ctx.c!);
       const root = await readRoot(ctx.trustRoot!);
