@@ -139,4 +139,11 @@ describe('the denial log line (rate-limited refusal log): caller, cluster, servi
     assert.equal(l.rule, 'export-to: cluster-a');
     assert.equal(l.reason, 'FORBIDDEN');
   });
+
+  test('an unparsable policy is logged once when routing state brings it, as deny-all', async () => {
+    routes.set({ exported: [{ namespace: 'demo', name: 'web', allowedIdentities: ['cluster:'], ports: [{ port: 80, backends: [{ address: '127.0.0.1', port: 9 }] }] }] });
+    const line = () => log.lines().find((l) => l.message === 'unparsable authorization policies: deny-all until fixed');
+    await waitUntil(() => line() !== undefined, 5_000, 'the unparsable-policy log line');
+    assert.match(JSON.stringify(line()!.policies), /Service demo\/web allowed-identities invalid entry: \\"cluster:\\" names no valid cluster.*admits nobody/);
+  });
 });

@@ -98,3 +98,19 @@ export function authorize(target: AccessTarget, caller: VerifiedCaller): AccessD
   const what = allow.source === 'service' ? 'its allowed-identities' : `namespace ${target.namespace}'s default-allowed-identities`;
   return deny(checkList(allow.list, allow.source, what, caller));
 }
+
+/** The unparsable lists of a snapshot, one line each (the gateway logs them when they change). */
+export function unparsablePolicies(exported: readonly ExportedService[], remotes: readonly RemoteGateway[]): string[] {
+  const out: string[] = [];
+  for (const svc of exported) {
+    const a = serviceAccess(svc);
+    const where = `Service ${svc.namespace}/${svc.name}`;
+    if (a.allow && !a.allow.list.ok) out.push(`${where} ${a.allow.source === 'service' ? 'allowed-identities' : 'namespace default-allowed-identities'} ${a.allow.list.message}: it admits nobody`);
+    if (a.exportTo && !a.exportTo.ok) out.push(`${where} export-to ${a.exportTo.message}: it is exported to no cluster`);
+  }
+  for (const r of remotes) {
+    const l = linkAccess(r);
+    if (l && !l.ok) out.push(`Link to ${r.cluster} allowedIdentities ${l.message}: its callers are refused`);
+  }
+  return out;
+}
