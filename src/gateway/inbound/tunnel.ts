@@ -138,7 +138,7 @@ export class InboundTunnel {
         const shown = authority !== undefined && authority.length > SHOWN_AUTHORITY ? `${authority.slice(0, SHOWN_AUTHORITY)}…` : authority;
         const denied = e.error instanceof AccessDenied ? e.error : undefined;
         if (denied) metrics.authzDenied.inc({ ...labels, source: denied.source });
-        const why = denied ? { rule: denied.rule, ruleSource: denied.source, caller: denied.caller.id, callerCluster: denied.caller.cluster, service: `${labels.namespace}/${labels.service}` } : {};
+        const why = denied ? { rule: denied.rule, ruleSource: denied.source, caller: denied.caller.id, callerCluster: denied.caller.cluster, service: e.service ? `${labels.namespace}/${labels.service}` : undefined } : {};
         this.d.refusals.warn('tunnel', code, 'inbound tunnel refused', { reason: code, detail: message, state: was, peer: this.peer.id?.uri, peerCluster: this.peer.cluster, remoteAddress: this.peer.address, authority: shown, ...why });
         this.req.refuse(code, message);
         return;
