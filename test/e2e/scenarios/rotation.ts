@@ -78,7 +78,7 @@ export async function rootRotation(ctx: ScenarioContext, contexts: string[], lin
   const total = reports.reduce((n, r) => n + r.summary.total, 0);
   const failed = reports.filter((r) => r.summary.ok !== r.summary.total);
   assert.ok(total > 0, 'requests were sent during the rotation');
-  assert.deepEqual(failed.map(describe), [], `no failed request during the root rotation (${total} sent)`);
+  assert.deepEqual(failed.map((r) => `${describe(r)}; failed at ${r.results.filter((x) => !x.ok).map((x) => `${x.at} (${x.error ?? '?'})`).join(', ')}`), [], `no failed request during the root rotation (${total} sent)`);
   ctx.log(`  root rotation: ${total} requests to ${targets.length} clusters while it ran, none failed`);
   assert.deepEqual(await gatewayConditions(ctx, ctx.a), before, 'GatewayReachable never changed during the rotation');
   await eventually('traffic after the rotation', async () => {
