@@ -147,9 +147,11 @@ async function drainTunnels(g: { inbound: InboundServer; outbound: Outbound; act
     await sleep(graceMs);
     logger.info('drain grace over; no longer accepting', { activeTunnels: active() });
   }
-  inbound.startDrain();
+  const sessions = inbound.startDrain();
   outbound.startDrain();
   const until = Date.now() + deadlineMs;
+  // Tunnels a peer opened before it read our GOAWAY notice still arrive until its final GOAWAY is out.
+  await within(sessions, deadlineMs);
   while (active() > 0 && Date.now() < until) await sleep(50);
   const forced = active();
   if (forced > 0) logger.warn('drain deadline reached; closing remaining tunnels', { forced });
@@ -163,6 +165,13 @@ function listen(s: http.Server, port: number, host: string): Promise<number> {
     s.once('error', reject);
     s.listen(port, host, () => resolve((s.address() as net.AddressInfo).port));
   });
+}
+
+/** `p`, or nothing after `ms` (the timer does not outlive it). */
+async function within(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
 
 function sleep(ms: number): Promise<void> {
