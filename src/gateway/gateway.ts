@@ -35,6 +35,8 @@ export interface Gateway {
   adminPort: number;
   /** Outbound ports with a live listener. */
   outboundPorts(): number[];
+  /** Whether the routes applied last have every outbound listener bound (or failed and retrying). */
+  routesApplied(): boolean;
   /** Warm connections to a remote cluster's gateway. */
   poolReady(cluster: string): number;
   activeTunnels(): number;
@@ -78,6 +80,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
       if (draining) missing.push('draining (terminating)');
       if (!context()) missing.push('no identity (certificate) loaded');
       if (!deps.routes.synced()) missing.push('watches not synced');
+      else if (outbound.opening() > 0) missing.push(`${outbound.opening()} outbound listeners opening`);
       if (!inbound.listening()) missing.push('tunnel port not listening');
       return missing;
     },
@@ -104,6 +107,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     tunnelPort,
     adminPort,
     outboundPorts: () => outbound.boundPorts(),
+    routesApplied: () => deps.routes.synced() && outbound.opening() === 0,
     poolReady: (c) => outbound.poolReady(c),
     activeTunnels: active,
     draining: () => draining,
