@@ -119,6 +119,13 @@ export class Outbound {
     for (const port of this.routes.keys()) {
       const l = this.listeners.get(port);
       if (l && l.bound) continue;
+      if (l && !l.failed) {
+        // Its bind is under way: never replace it. In a worker, node:cluster would take a second listen on the
+        // port for another socket and bind it beside the sibling workers' (EADDRINUSE, and every retry after
+        // it too): routes arriving in a burst at start left a worker without outbound listeners for good.
+        unbound = true;
+        continue;
+      }
       if (l) l.server.close();
       // A retry of a failed bind stays counted as failed, not opening, until it binds.
       this.listen(port, l?.failed === true);
