@@ -154,7 +154,8 @@ async function drainTunnels(g: { inbound: InboundServer; outbound: Outbound; act
   const sessions = inbound.startDrain();
   outbound.startDrain();
   const until = Date.now() + deadlineMs;
-  // Tunnels a peer opened before it read our GOAWAY notice still arrive until its final GOAWAY is out.
+  // Tunnels a peer opened before it read our GOAWAY notice still arrive until its final GOAWAY is out, and
+  // a session ends only once its streams have (tunnels still dialing, which active() does not count).
   await within(sessions, deadlineMs);
   while (active() > 0 && Date.now() < until) await sleep(50);
   const forced = active();

@@ -160,11 +160,15 @@ export class InboundServer {
   /** Stop accepting; shut every HTTP/2 session down gracefully (src/h2 gracefulShutdown: a GOAWAY notice, then
    * the final GOAWAY once the peer has sent whatever it opened before reading it) so peers open new streams
    * elsewhere and none they opened meanwhile is refused; close idle pipes; live tunnels go on. Resolves
-   * when every session's final GOAWAY is out. */
+   * when every session has ended (its final GOAWAY out and its streams done). */
   startDrain(): Promise<void> {
     this.load.draining = true;
     this.server.close();
-    const sessions = Promise.all([...this.sessions].map((s) => gracefulShutdown(s)));
+    // Each session ends once its streams have (tunnels still dialing included, which `active` does not count).
+    const sessions = Promise.all([...this.sessions].map(async (s) => {
+      await gracefulShutdown(s);
+      if (!s.closed) await new Promise<void>((r) => s.once('close', () => r()));
+    }));
     // Warm pipes that carry no tunnel yet: closed unanswered, which tells the remote that a request it may
     // have just sent on one never reached a target (it replays it elsewhere) and empties its warm pool.
     for (const s of this.idlePipes) s.destroy();
