@@ -1,5 +1,6 @@
 // Gateways as their own processes (`mesh gateway`, static routes and credential files): cluster-b
 // exports services of this test process; cluster-a has one outbound port per (service, transport).
+import http from 'node:http';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +45,9 @@ export async function startProcPair(upstreams: Upstream[], extraArgs: { a?: stri
   const common = ['--host', '127.0.0.1', '--outbound-ports', '1024-65535', '--idle-timeout-ms', '60000'];
   const startB = async () => {
     const b = startMesh(['gateway', '--cluster-name', 'cluster-b', '--tunnel-port', String(bTunnelPort), '--admin-port', '0', '--cert', bCreds.cert, '--key', bCreds.key, '--bundle', bCreds.bundle, '--routes', join(dir, 'b.yaml'), ...common, ...(extraArgs.b ?? [])], env);
-    await b.waitFor(/gateway listening tunnel=\d+ admin=\d+/);
+    // Ready, not just listening: /ready is 200 once every worker runs the routes (a tunnel sent before
+    // that is refused, as a kubelet would keep the pod out of the Service until then).
+    await waitReady(Number((await b.waitFor(/gateway listening tunnel=\d+ admin=(\d+)/))[1]));
     return b;
   };
   const b = await startB();
@@ -65,6 +68,7 @@ export async function startProcPair(upstreams: Upstream[], extraArgs: { a?: stri
   const a = startMesh(['gateway', '--cluster-name', 'cluster-a', '--tunnel-port', '0', '--admin-port', '0', '--cert', aCreds.cert, '--key', aCreds.key, '--bundle', aCreds.bundle, '--routes', join(dir, 'a.yaml'), ...common, ...(extraArgs.a ?? [])], env);
   const aAdminPort = Number((await a.waitFor(/gateway listening tunnel=\d+ admin=(\d+)/))[1]);
   await a.waitFor(new RegExp(`outbound listener open.*"outboundPort":${[...ports.values()].at(-1)}`));
+  await waitReady(aAdminPort);
   return {
     pki,
     dir,
@@ -83,6 +87,22 @@ export async function startProcPair(upstreams: Upstream[], extraArgs: { a?: stri
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** Polls the admin port's /ready until it answers 200 (bounded: 30 s). */
+export async function waitReady(adminPort: number): Promise<void> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const status = await new Promise<number>((resolve) => {
+      http.get({ host: '127.0.0.1', port: adminPort, path: '/ready' }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', () => resolve(0));
+    });
+    if (status === 200) return;
+    if (Date.now() > until) throw new Error(`gateway admin port ${adminPort}: /ready not 200 after 30 s (last ${status})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export function renew(pki: Pki, cluster: string, files: { cert: string; key: string }): Credentials {
