@@ -45,3 +45,4 @@ export {
   type ParsedRoutes,
 } from './routes.js';
 export * from './mcs.js';
+export * from './traffic-policy.js';

@@ -102,7 +102,10 @@ export class MirrorController {
         enqueueShadowsOf(this.env, link, cluster);
         statusSoon(this.env, link);
       },
-      onHealth: (link) => statusSoon(this.env, link),
+      onHealth: (link) => {
+        statusSoon(this.env, link);
+        enqueueAllMcs(this.env); // the imports' status says whose endpoints are the last known
+      },
     });
     const probers = new Probers({
       credentials: () => opts.probeCredentials?.(),

@@ -45,7 +45,7 @@ export function exportersOf(env: MirrorEnv, namespace: string, name: string): Ex
   const local = caches.serviceExports.getByName(namespace, name);
   if (local) {
     const service = caches.service(namespace, name);
-    exporters.push({ cluster: env.clusterName, mode: 'local', export: local, ...(service ? { service } : {}), slices: caches.localSlicesOf(namespace, name), reachable: true });
+    exporters.push({ cluster: env.clusterName, mode: 'local', export: local, ...(service ? { service } : {}), slices: caches.localSlicesOf(namespace, name), reachable: true, apiReachable: true });
   }
   for (const p of peers(env)) {
     if (!p.remote) {
@@ -61,8 +61,17 @@ export function exportersOf(env: MirrorEnv, namespace: string, name: string): Ex
       export: ex,
       ...(service ? { service } : {}),
       slices: p.remote.slicesOf(namespace, name),
-      reachable: p.mode === 'flat' || env.probers.healthy(p.link),
+      ...health(env, p, p.remote),
     });
   }
   return { exporters, pending };
+}
+
+/** The data path's and the API's health of one peer (issue 14: separate failure domains). */
+function health(env: MirrorEnv, p: Peer, remote: RemoteCluster): Pick<Exporter, 'reachable' | 'unhealthyMessage' | 'apiReachable'> {
+  const apiReachable = remote.health.reachable !== false;
+  if (p.mode === 'flat') return { reachable: true, apiReachable };
+  const view = env.probers.view(p.link);
+  const reachable = view?.healthy ?? true;
+  return { reachable, apiReachable, ...(reachable ? {} : { unhealthyMessage: `gateway probe failing: ${view?.last?.message ?? 'no answer'}` }) };
 }
