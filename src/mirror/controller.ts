@@ -15,6 +15,7 @@ import { ExportReconciler } from './export-reconciler.js';
 import { ImportReconciler } from './import-reconciler.js';
 import { KeyError, decodeKey, encodeKey, exportKey, importKey, linkKey, renewKey, shadowKey } from './keys.js';
 import { enqueueAllMcs, remoteServiceChanged, wireMcsTriggers } from './mcs-triggers.js';
+import { flatTargetsOf } from './mcs-world.js';
 import { LinkReconciler } from './link-reconciler.js';
 import { mirrorMetrics } from './metrics.js';
 import { shadowName } from './names.js';
@@ -50,6 +51,8 @@ export interface MirrorControllerOptions {
   resyncPeriodMs?: number;
   /** Renew a link token at most this long after it was issued (tests). */
   tokenRenewCapMs?: number;
+  /** Flat links' data-path probe (default on); off in tests whose remote endpoints are made-up addresses. */
+  flatProbe?: boolean;
   clock?: Clock;
 }
 
@@ -123,6 +126,11 @@ export class MirrorController {
         if (cluster) enqueueShadowsOf(this.env, link, cluster);
         statusSoon(this.env, link);
         enqueueAllMcs(this.env); // gateway-mode imports' readiness follows the probe
+      },
+      ...(opts.flatProbe === false ? {} : { flatTargets: (link: string) => flatTargetsOf(this.env, link) }),
+      onFlatChange: (link, healthy) => {
+        log.info('flat link data path verdict changed; imports follow', { link, healthy });
+        enqueueAllMcs(this.env);
       },
     });
     const events = new EventRecorder(opts.client, { component: CONTROLLER_NAME, host: process.env.POD_NAME ?? '', logger: log, clock });

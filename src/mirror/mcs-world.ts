@@ -5,6 +5,7 @@
 import type { MirrorEnv } from './env.js';
 import type { Exporter } from './mcs-types.js';
 import type { RemoteCluster } from './remote.js';
+import { flatTargets, type FlatTarget } from './flat-probe.js';
 
 /** One linked cluster as the MCS reconcilers see it. */
 export interface Peer {
@@ -70,8 +71,18 @@ export function exportersOf(env: MirrorEnv, namespace: string, name: string): Ex
 /** The data path's and the API's health of one peer (issue 14: separate failure domains). */
 function health(env: MirrorEnv, p: Peer, remote: RemoteCluster): Pick<Exporter, 'reachable' | 'unhealthyMessage' | 'apiReachable'> {
   const apiReachable = remote.health.reachable !== false;
-  if (p.mode === 'flat') return { reachable: true, apiReachable };
+  if (p.mode === 'flat') {
+    const flat = env.probers.flatView(p.link);
+    return { reachable: flat.healthy, apiReachable, ...(flat.healthy ? {} : { unhealthyMessage: `remote endpoints unreachable: ${flat.message ?? 'no answer'}` }) };
+  }
   const view = env.probers.view(p.link);
   const reachable = view?.healthy ?? true;
   return { reachable, apiReachable, ...(reachable ? {} : { unhealthyMessage: `gateway probe failing: ${view?.last?.message ?? 'no answer'}` }) };
+}
+
+/** A flat link's probe sample pool: the ready endpoints of every Service its cluster exports (MCS). */
+export function flatTargetsOf(env: MirrorEnv, link: string): FlatTarget[] {
+  const rc = env.remotes.current(link);
+  if (!rc?.mcsSynced()) return [];
+  return flatTargets(rc.exports.list().flatMap((e) => rc.slicesOf(e.metadata?.namespace ?? '', e.metadata?.name ?? '')));
 }
