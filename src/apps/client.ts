@@ -38,6 +38,8 @@ export interface RequestResult {
   seq: number;
   ok: boolean;
   latencyMs: number;
+  /** When the request started (epoch ms): a timeline across processes of one machine (the demo's failover act). */
+  at?: number;
   /** The address actually connected to, after DNS. */
   address?: string;
   cluster?: string;
@@ -144,14 +146,15 @@ export async function runClient(options: ClientOptions): Promise<ClientReport> {
   for (let seq = 1; seq <= o.count; seq++) {
     if (options.signal?.aborted) break;
     const started = performance.now();
+    const at = Date.now();
     let r: RequestResult;
     try {
       const ip = await resolve(target.host);
       const address = hostPort(ip, target.port);
       const got = await withTimeout(one(target, ip, o.timeoutMs), o.timeoutMs, `no answer from ${address} within ${o.timeoutMs} ms`);
-      r = { seq, latencyMs: performance.now() - started, address, ...got };
+      r = { seq, latencyMs: performance.now() - started, at, address, ...got };
     } catch (err) {
-      r = { seq, ok: false, latencyMs: performance.now() - started, error: err instanceof Error ? err.message : String(err) };
+      r = { seq, ok: false, latencyMs: performance.now() - started, at, error: err instanceof Error ? err.message : String(err) };
     }
     r.latencyMs = Math.round(r.latencyMs * 1000) / 1000;
     results.push(r);
