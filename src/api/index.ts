@@ -46,3 +46,17 @@ export {
 } from './routes.js';
 export * from './mcs.js';
 export * from './traffic-policy.js';
+export {
+  MAX_ALLOW_ENTRIES,
+  parseAllowEntry,
+  parseAllowList,
+  ruleMatches,
+  firstMatch,
+  formatAllowList,
+  parseExportTo,
+  exportedTo,
+  type VerifiedCaller,
+  type AllowRule,
+  type ParsedAllowList,
+  type ParsedExportTo,
+} from './authz.js';

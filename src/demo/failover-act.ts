@@ -19,8 +19,8 @@ interface Mark {
 }
 
 /**
- * Segments of the loop by who answered, at each request's start (`at`, epoch ms, same machine) relative to
- * t0; a client without `at` (an older image) is placed by its interval plus latency instead.
+ * Segments of the loop by who answered, at each request's start (`at`, same machine's clock) relative to t0
+ * (epoch ms); a result whose `at` does not parse is placed by the intervals and latencies before it.
  */
 export function timeline(r: ClientReport, marks: Mark[], t0: number, intervalMs: number): string[] {
   const rows: Mark[] = [...marks];
@@ -33,7 +33,8 @@ export function timeline(r: ClientReport, marks: Mark[], t0: number, intervalMs:
   };
   for (const x of r.results) {
     const who = x.ok ? (x.cluster ?? '?') : `nobody (failed: ${x.error ?? '?'})`;
-    const when = x.at !== undefined ? x.at - t0 : approx;
+    const at = Date.parse(x.at);
+    const when = Number.isFinite(at) ? at - t0 : approx;
     if (who !== current) {
       flush();
       current = who;

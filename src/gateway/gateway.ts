@@ -13,6 +13,7 @@ import { InboundServer } from './inbound/server.js';
 import { Outbound } from './outbound/outbound.js';
 import type { InboundPolicy } from './inbound/authorize.js';
 import { indexExports } from './routing.js';
+import { unparsablePolicies } from './inbound/access.js';
 import { serverContext } from './tls.js';
 import type { CredentialSource, RouteSnapshot, RouteSource } from './types.js';
 
@@ -35,6 +36,8 @@ export interface Gateway {
   adminPort: number;
   /** Outbound ports with a live listener. */
   outboundPorts(): number[];
+  /** Whether the routes applied last have every outbound listener bound (or failed and retrying). */
+  routesApplied(): boolean;
   /** Warm connections to a remote cluster's gateway. */
   poolReady(cluster: string): number;
   activeTunnels(): number;
@@ -64,8 +67,13 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   const inbound = new InboundServer({ config, logger, metrics, policy: () => policy, ...(deps.ticketKeys ? { ticketKeys: deps.ticketKeys } : {}) });
   const context = watchCredentials(deps.credentials, inbound, logger);
   const outbound = new Outbound({ config, logger, metrics, context });
+  let lastUnparsable = '';
   const onRoutes = (s: RouteSnapshot) => {
     const linkedClusters = s.linkedClusters && new Set(s.linkedClusters);
+    // Safe by default: an unparsable list admits nobody; say so once per change, not per refused tunnel only.
+    const unparsable = unparsablePolicies(s.exported, s.remotes);
+    if (unparsable.join('\n') !== lastUnparsable && unparsable.length) logger.warn('unparsable authorization policies: deny-all until fixed', { policies: unparsable });
+    lastUnparsable = unparsable.join('\n');
     policy = { ...policy, exports: indexExports(s.exported), links: new Map(s.remotes.map((r) => [r.cluster, r])), linkedClusters };
     outbound.update(s.outbound, s.remotes);
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
@@ -78,6 +86,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
       if (draining) missing.push('draining (terminating)');
       if (!context()) missing.push('no identity (certificate) loaded');
       if (!deps.routes.synced()) missing.push('watches not synced');
+      else if (outbound.opening() > 0) missing.push(`${outbound.opening()} outbound listeners opening`);
       if (!inbound.listening()) missing.push('tunnel port not listening');
       return missing;
     },
@@ -104,6 +113,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     tunnelPort,
     adminPort,
     outboundPorts: () => outbound.boundPorts(),
+    routesApplied: () => deps.routes.synced() && outbound.opening() === 0,
     poolReady: (c) => outbound.poolReady(c),
     activeTunnels: active,
     draining: () => draining,
@@ -147,9 +157,12 @@ async function drainTunnels(g: { inbound: InboundServer; outbound: Outbound; act
     await sleep(graceMs);
     logger.info('drain grace over; no longer accepting', { activeTunnels: active() });
   }
-  inbound.startDrain();
+  const sessions = inbound.startDrain();
   outbound.startDrain();
   const until = Date.now() + deadlineMs;
+  // Tunnels a peer opened before it read our GOAWAY notice still arrive until its final GOAWAY is out, and
+  // a session ends only once its streams have (tunnels still dialing, which active() does not count).
+  await within(sessions, deadlineMs);
   while (active() > 0 && Date.now() < until) await sleep(50);
   const forced = active();
   if (forced > 0) logger.warn('drain deadline reached; closing remaining tunnels', { forced });
@@ -163,6 +176,13 @@ function listen(s: http.Server, port: number, host: string): Promise<number> {
     s.once('error', reject);
     s.listen(port, host, () => resolve((s.address() as net.AddressInfo).port));
   });
+}
+
+/** `p`, or nothing after `ms` (the timer does not outlive it). */
+async function within(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
 
 function sleep(ms: number): Promise<void> {

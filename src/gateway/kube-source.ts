@@ -19,8 +19,11 @@ export class KubeRouteSource implements RouteSource {
   private readonly links: Informer;
   private readonly linkAccounts: Informer;
   private readonly serviceExports: Informer;
+  private readonly namespaces: Informer;
   private timer: NodeJS.Timeout | undefined;
   private lastProblems = '';
+  /** A snapshot built from synced caches has been handed on (synced() is about what was applied). */
+  private deliveredSynced = false;
 
   constructor(
     private readonly client: KubeClient,
@@ -37,7 +40,9 @@ export class KubeRouteSource implements RouteSource {
     this.links = mk('links', `/apis/${LINK_API_VERSION}/namespaces/${namespace}/${LINK_PLURAL}`);
     // Which source clusters `mesh link` admitted here: their gateways may open tunnels (inbound policy).
     this.linkAccounts = mk('link-accounts', `/api/v1/namespaces/${namespace}/serviceaccounts`, LINK_SOURCE_LABEL);
-    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts, this.serviceExports];
+    // Their default-allowed-identities annotation: the allow list of exports that have none.
+    this.namespaces = mk('namespaces', '/api/v1/namespaces');
+    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts, this.serviceExports, this.namespaces];
   }
 
   async start(onChange: (s: RouteSnapshot) => void): Promise<void> {
@@ -50,10 +55,14 @@ export class KubeRouteSource implements RouteSource {
         routes: (this.routes.list() as KConfigMap[]).find((c) => c.metadata?.name === OUTBOUND_ROUTES_CONFIGMAP),
         links: this.links.list() as KLink[],
         linkAccounts: this.linkAccounts.list(),
+        namespaces: this.namespaces.list(),
       });
       const p = problems.join('\n');
       if (p && p !== this.lastProblems) this.logger.warn('ignoring malformed routing objects', { problems });
       this.lastProblems = p;
+      // Said before the hand-off, so a consumer that asks synced() while applying it (the primary, which
+      // forwards the flag to its workers) already sees true.
+      if (this.informers.every((i) => i.hasSynced())) this.deliveredSynced = true;
       onChange(snapshot);
     };
     const dirty = () => {
@@ -73,8 +82,10 @@ export class KubeRouteSource implements RouteSource {
     );
   }
 
+  /** Whether a snapshot from synced caches was applied, not merely whether the caches synced: between the
+   * two lies the coalescing delay, and a gateway Ready then (issue 17 item 1, suspect a) had no listeners. */
   synced(): boolean {
-    return this.informers.every((i) => i.hasSynced());
+    return this.deliveredSynced;
   }
 
   async stop(): Promise<void> {

@@ -25,7 +25,7 @@ test('parseScenarioList: lists and ranges; unknown ids and junk are refused', ()
 test('renderReport: path, answering pods, latency, identities and commands, from the facts given', () => {
   const [web, , , , flat] = demoTargets('cluster-b');
   const report = (byPod: Record<string, number>, ok: number, errors: string[] = []): ClientReport => ({
-    results: [...Array(ok).fill(0).map((_, i) => ({ seq: i + 1, ok: true, latencyMs: 2 })), ...errors.map((e, i) => ({ seq: ok + i + 1, ok: false, latencyMs: 1, error: e }))],
+    results: [...Array(ok).fill(0).map((_, i) => ({ seq: i + 1, at: '2026-01-01T00:00:00.000Z', ok: true, latencyMs: 2 })), ...errors.map((e, i) => ({ seq: ok + i + 1, at: '2026-01-01T00:00:00.000Z', ok: false, latencyMs: 1, error: e }))],
     summary: { target: 'x', total: ok + errors.length, ok, failed: errors.length, byCluster: (ok ? { 'cluster-b': ok } : {}) as Record<string, number>, byPod, latencyMs: { min: 1, p50: 2, p90: 3, p99: 4, max: 5, mean: 2 } },
   });
   const facts: DemoFacts = {
@@ -66,8 +66,8 @@ test('KindEnvironment dry-run: flat routes, API server stop/start and traffic ar
   assert.ok(lines.some((l) => l.startsWith('dry-run: POST http://<node of kind-east>')));
 });
 
-test('failover act timeline: segments by who answered at each request\'s start, the actions in between; approximate without `at`', () => {
-  const res = (seq: number, at: number | undefined, cluster: string | undefined) => ({ seq, ok: !!cluster, latencyMs: 10, ...(at !== undefined ? { at } : {}), ...(cluster ? { cluster } : { error: 'read ECONNRESET' }) });
+test('failover act timeline: segments by who answered at each request\'s start, the actions in between; approximate where `at` does not parse', () => {
+  const res = (seq: number, at: number | undefined, cluster: string | undefined) => ({ seq, ok: !!cluster, latencyMs: 10, at: at !== undefined ? new Date(at).toISOString() : '?', ...(cluster ? { cluster } : { error: 'read ECONNRESET' }) });
   const summary = { target: 'x', total: 5, ok: 4, failed: 1, byCluster: {}, byPod: {}, latencyMs: { min: 0, p50: 0, p90: 0, p99: 0, max: 0, mean: 0 } };
   const r: ClientReport = { results: [res(1, 1000, 'cluster-a'), res(2, 1060, 'cluster-a'), res(3, 3100, undefined), res(4, 3400, 'cluster-b'), res(5, 3460, 'cluster-b')], summary };
   assert.deepEqual(timeline(r, [{ atMs: 1500, what: 'scale to 0' }], 1000, 50), [
