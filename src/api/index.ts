@@ -45,6 +45,7 @@ export {
   type ParsedRoutes,
 } from './routes.js';
 export * from './mcs.js';
+export * from './traffic-policy.js';
 export {
   MAX_ALLOW_ENTRIES,
   parseAllowEntry,

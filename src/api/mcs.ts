@@ -29,7 +29,7 @@ export const serviceExportSpecSchema = z.object({
 export type ServiceExportSpec = z.infer<typeof serviceExportSpecSchema>;
 
 /** ServiceExport condition types (upstream's, plus what the KEP's conflict rule needs). */
-export const SERVICE_EXPORT_CONDITIONS = ['Valid', 'Ready', 'Conflict'] as const;
+export const SERVICE_EXPORT_CONDITIONS = ['Valid', 'Ready', 'Conflict', 'TrafficPolicy'] as const;
 export type ServiceExportConditionType = (typeof SERVICE_EXPORT_CONDITIONS)[number];
 
 /** Reasons of `Valid`. */
@@ -53,6 +53,7 @@ export const EXPORT_CONFLICT_REASONS = [
   'IPFamilyConflict',
   'LabelsConflict',
   'AnnotationsConflict',
+  'TrafficPolicyConflict',
 ] as const;
 export type ExportConflictReason = (typeof EXPORT_CONFLICT_REASONS)[number];
 export const NO_CONFLICTS_REASON = 'NoConflicts';
@@ -91,8 +92,30 @@ export const serviceImportSpecSchema = z.object({
 });
 export type ServiceImportSpec = z.infer<typeof serviceImportSpecSchema>;
 
+/**
+ * One exporting cluster in the import's status. `cluster` is upstream's; the rest is the mesh's (issue 14):
+ * what the traffic policy made of the cluster, computed from what is observed. `eligibleSince` (when the
+ * cluster last became able to serve: healthy, at least min-ready ready endpoints) is the hold-down's clock.
+ */
+export const importClusterStatusSchema = z.object({
+  cluster: z.string().max(253),
+  readyEndpoints: z.number().int().min(0).max(1_000_000).optional(),
+  serving: z.boolean().optional(),
+  /** A SERVING_REASONS value (src/api/traffic-policy.ts). */
+  reason: z.string().max(63).optional(),
+  message: z.string().max(1024).optional(),
+  /** False while the cluster's API server cannot be watched: its last known endpoints are served. */
+  apiReachable: z.boolean().optional(),
+  eligibleSince: z.string().max(64).optional(),
+  /** When `serving` last changed. */
+  lastTransitionTime: z.string().max(64).optional(),
+});
+export type ImportClusterStatus = z.infer<typeof importClusterStatusSchema>;
+
 export const serviceImportStatusSchema = z.object({
-  clusters: z.array(z.object({ cluster: z.string().max(253) })).optional(),
+  clusters: z.array(importClusterStatusSchema).optional(),
+  /** The merged traffic policy in effect (the oldest export's), as `describePolicy` prints it. */
+  trafficPolicy: z.string().max(4400).optional(),
 });
 export type ServiceImportStatus = z.infer<typeof serviceImportStatusSchema>;
 

@@ -134,6 +134,8 @@ export const CLUSTERSET_ID_PROPERTY = 'clusterset.k8s.io';
 export const TRAFFIC_POLICY_ANNOTATION = 'multicluster.mesh.io/traffic-policy';
 export const FAILOVER_ORDER_ANNOTATION = 'multicluster.mesh.io/failover-order';
 export const MIN_READY_ANNOTATION = 'multicluster.mesh.io/min-ready';
+/** How long a preferred cluster must stay able to serve before traffic moves back to it (issue 14). */
+export const HOLD_DOWN_ANNOTATION = 'multicluster.mesh.io/hold-down-seconds';
 
 // --- mesh dashboard -------------------------------------------------------------------------------------
 /** `mesh dashboard`'s default local port (as `linkerd viz dashboard` has its own). */

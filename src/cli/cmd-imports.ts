@@ -1,5 +1,6 @@
-// `mesh imports CONTEXT`: the ServiceImports of a cluster (MCS API) with their ports, VIPs, exporting
-// clusters, endpoints and the conditions of this cluster's own ServiceExport of the same name.
+// `mesh imports CONTEXT`: the ServiceImports of a cluster (MCS API) with their ports, VIPs, traffic policy,
+// exporting clusters (ready endpoints, serving or not and why, issue 14), endpoints and the conditions of this
+// cluster's own ServiceExport of the same name.
 import type { Command } from 'commander';
 import { z } from 'zod';
 import {
@@ -11,6 +12,7 @@ import {
   SERVICE_IMPORT_PLURAL,
   type Condition,
   type ServiceImportSpec,
+  type ServiceImportStatus,
 } from '../api/index.js';
 import { isNotFound, type KubeClient, type KubeObject } from '../kube/index.js';
 import { CliError, ExitCode } from './errors.js';
@@ -19,7 +21,7 @@ import { formatTable, render, OutputFormatSchema } from './output.js';
 
 interface ImportObject extends KubeObject {
   spec?: ServiceImportSpec;
-  status?: { clusters?: Array<{ cluster: string }> };
+  status?: ServiceImportStatus;
 }
 interface ExportObject extends KubeObject {
   status?: { conditions?: Condition[] };
@@ -35,6 +37,10 @@ export interface ImportInfo {
   ips: string[];
   ports: string[];
   clusters: string[];
+  /** The traffic policy in effect (the oldest export's), as the import's status says. */
+  policy?: string;
+  /** Per exporting cluster, from the import's status: ready endpoints there, serving under the policy or not, and why. */
+  serving: Record<string, { readyEndpoints?: number; serving?: boolean; reason?: string; message?: string; apiReachable?: boolean }>;
   /** Ready / all endpoints in the import's slices, per source cluster. */
   endpoints: Record<string, { ready: number; total: number }>;
   /** This cluster's own ServiceExport's conditions, when it exports the name too. */
@@ -70,6 +76,8 @@ export function importInfos(imports: ImportObject[], slices: SliceObject[], expo
         ips: i.spec?.ips ?? [],
         ports: (i.spec?.ports ?? []).map((p) => `${p.name ? `${p.name}:` : ''}${p.port}/${p.protocol ?? 'TCP'}`),
         clusters: (i.status?.clusters ?? []).map((c) => c.cluster),
+        ...(i.status?.trafficPolicy ? { policy: i.status.trafficPolicy } : {}),
+        serving: Object.fromEntries((i.status?.clusters ?? []).map(({ cluster, ...rest }) => [cluster, { ...rest }])),
         endpoints,
         ...(own ? { exportConditions: (own.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })) } : {}),
       };
@@ -92,17 +100,25 @@ export async function listImports(client: KubeClient, context: string): Promise<
   }
 }
 
+/** `cluster-b 2 ready serving`, `cluster-a 0 ready NoReadyEndpoints`, `(API unreachable: last known)`. */
+function clusterCell(cluster: string, s: ImportInfo['serving'][string] | undefined): string {
+  if (!s || s.serving === undefined) return cluster;
+  const api = s.apiReachable === false ? ' (API unreachable: last known)' : '';
+  return `${cluster} ${s.readyEndpoints ?? '?'} ready ${s.serving ? 'serving' : s.reason ?? 'not serving'}${api}`;
+}
+
 export function importsTable(infos: ImportInfo[]): string {
   if (infos.length === 0) return 'no ServiceImports (export a Service in a linked cluster: mesh export SERVICE -n NS --context CLUSTER)\n';
   return formatTable({
-    columns: ['NAMESPACE', 'NAME', 'TYPE', 'IPS', 'PORTS', 'CLUSTERS', 'ENDPOINTS', 'EXPORT HERE'],
+    columns: ['NAMESPACE', 'NAME', 'TYPE', 'IPS', 'PORTS', 'POLICY', 'CLUSTERS', 'ENDPOINTS', 'EXPORT HERE'],
     rows: infos.map((i) => [
       i.namespace,
       i.name,
       i.type,
       i.ips.join(',') || '-',
       i.ports.join(',') || '-',
-      i.clusters.join(',') || '-',
+      i.policy ?? '-',
+      i.clusters.map((c) => clusterCell(c, i.serving[c])).join(', ') || '-',
       Object.entries(i.endpoints).map(([c, e]) => `${c} ${e.ready}/${e.total}`).join(', ') || 'none',
       i.exportConditions ? i.exportConditions.map((c) => `${c.type}=${c.status}${c.status !== (c.type === 'Conflict' ? 'False' : 'True') ? ` (${c.reason})` : ''}`).join(',') : '-',
     ]),
@@ -132,7 +148,10 @@ export function registerImports(program: Command): void {
   helpText(
     cmd,
     `One ServiceImport per Service name exported anywhere in the clusterset (this cluster and the clusters it
-has Links to). IPS are the clusterset VIPs (none for Headless); ENDPOINTS counts ready/all endpoints per
+has Links to). IPS are the clusterset VIPs (none for Headless); POLICY the traffic policy (the oldest export's
+multicluster.mesh.io/traffic-policy); CLUSTERS each exporting cluster with its ready endpoints and whether the
+policy serves it now, else why not (NoReadyEndpoints, ProbeFailing, Policy, HoldDown; -o yaml has the
+message); ENDPOINTS counts ready/all endpoints per
 exporting cluster as the import's EndpointSlices carry them (the local gateway for a cluster reached through
 the gateways); EXPORT HERE shows the conditions of this cluster's own ServiceExport of that name, if any.`,
     ['mesh imports cluster-a', 'mesh imports cluster-a -o yaml'],

@@ -1,4 +1,5 @@
-// The whole demo: two sandbox clusters, one root, the mesh in both, apps in B, traffic from A, a report.
+// The whole demo: two sandbox clusters, one root, the mesh in both, apps in B, traffic from A, a report, and
+// a failover act (local-first: A's own web pods, gone and back).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DemoError } from './errors.js';
@@ -6,6 +7,7 @@ import { setUpClusters, type Clusters, type NetworkChoice } from './sandbox.js';
 import { demoTargets } from './names.js';
 import { deployDemoApps, deployTrafficAgent, gatewayFacts, installMesh, link, sendTraffic, waitForShadows, type Progress } from './steps.js';
 import { renderReport, summarize } from './report.js';
+import { failoverAct } from './failover-act.js';
 
 export interface DemoOptions {
   dir: string;
@@ -63,6 +65,8 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
     const gateways = await gatewayFacts(env, A).catch(() => []);
     const facts = { source: A, target: B, network: env.network, networkWhy: clusters.why, kubeconfig: env.kubeconfig, dir: sandboxDir, results, gateways, flatRoutes };
     o.out(renderReport(facts));
+    // Issue 14: the last act moves the answers between clusters and back, printed as a timeline.
+    o.out((await step(failoverAct(env, A, B, { progress: o.progress }))).join('\n') + '\n');
     const summaryPath = join(dir, 'demo-summary.json');
     writeFileSync(summaryPath, JSON.stringify(summarize(facts), null, 2) + '\n');
     const ok = results.every((r) => r.report.summary.ok === r.report.summary.total && r.report.summary.total > 0);

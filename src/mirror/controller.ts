@@ -17,6 +17,7 @@ import { KeyError, decodeKey, encodeKey, exportKey, importKey, linkKey, policyKe
 import { hasPolicy, reconcilePolicy } from './policy-reconciler.js';
 import type { Service } from './types.js';
 import { enqueueAllMcs, remoteServiceChanged, wireMcsTriggers } from './mcs-triggers.js';
+import { flatTargetsOf } from './mcs-world.js';
 import { LinkReconciler } from './link-reconciler.js';
 import { mirrorMetrics } from './metrics.js';
 import { shadowName } from './names.js';
@@ -52,6 +53,8 @@ export interface MirrorControllerOptions {
   resyncPeriodMs?: number;
   /** Renew a link token at most this long after it was issued (tests). */
   tokenRenewCapMs?: number;
+  /** Flat links' data-path probe (default on); off in tests whose remote endpoints are made-up addresses. */
+  flatProbe?: boolean;
   clock?: Clock;
 }
 
@@ -105,7 +108,10 @@ export class MirrorController {
         enqueueShadowsOf(this.env, link, cluster);
         statusSoon(this.env, link);
       },
-      onHealth: (link) => statusSoon(this.env, link),
+      onHealth: (link) => {
+        statusSoon(this.env, link);
+        enqueueAllMcs(this.env); // the imports' status says whose endpoints are the last known
+      },
     });
     const probers = new Probers({
       credentials: () => opts.probeCredentials?.(),
@@ -123,6 +129,11 @@ export class MirrorController {
         if (cluster) enqueueShadowsOf(this.env, link, cluster);
         statusSoon(this.env, link);
         enqueueAllMcs(this.env); // gateway-mode imports' readiness follows the probe
+      },
+      ...(opts.flatProbe === false ? {} : { flatTargets: (link: string) => flatTargetsOf(this.env, link) }),
+      onFlatChange: (link, healthy) => {
+        log.info('flat link data path verdict changed; imports follow', { link, healthy });
+        enqueueAllMcs(this.env);
       },
     });
     // Exported Services' authorization annotations: an Event when they do not parse (policy-reconciler.ts).

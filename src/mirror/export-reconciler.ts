@@ -3,11 +3,11 @@
 // oldest-wins rule: the same reasons on every exporter) and Ready (every cluster of the clusterset — this
 // one and each linked cluster, through its Link's cache of that cluster's ServiceImports — lists this
 // cluster among the import's clusters).
-import { EXPORT_READY_REASONS, MCS_API_VERSION, MCS_GROUP, MCS_STORAGE_VERSION, SERVICE_EXPORT_KIND, SERVICE_EXPORT_PLURAL, type Condition, type ServiceExportConditionType } from '../api/index.js';
+import { EXPORT_READY_REASONS, TRAFFIC_POLICY_REASONS, describePolicy, MCS_API_VERSION, MCS_GROUP, MCS_STORAGE_VERSION, SERVICE_EXPORT_KIND, SERVICE_EXPORT_PLURAL, type Condition, type ServiceExportConditionType } from '../api/index.js';
 import { deepEqual, type ReconcileContext, type ReconcileResult } from '../kube/index.js';
 import { reconcileLog, type MirrorEnv } from './env.js';
-import { conflictCondition, exportValidity, mergeExports } from './imports-desired.js';
-import type { ServiceExport, ServiceImport } from './mcs-types.js';
+import { conflictCondition, exportPolicy, exportValidity, mergeExports } from './imports-desired.js';
+import type { Exporter, ServiceExport, ServiceImport } from './mcs-types.js';
 import { exportersOf, peers } from './mcs-world.js';
 
 type Cond = Omit<Condition<ServiceExportConditionType>, 'lastTransitionTime' | 'observedGeneration'>;
@@ -20,6 +20,13 @@ export interface ReadyView {
   missing: string[];
   /** Linked clusters whose caches have not synced. */
   unknown: string[];
+}
+
+/** Pure: the TrafficPolicy condition echoes this export's policy, or says which annotation is wrong and why. */
+export function trafficPolicyCondition(e: Pick<Exporter, 'export'>): Cond {
+  const p = exportPolicy(e);
+  if (p.error) return { type: 'TrafficPolicy', status: 'False', reason: TRAFFIC_POLICY_REASONS.invalid, message: `${p.error} (balanced is used)` };
+  return { type: 'TrafficPolicy', status: 'True', reason: TRAFFIC_POLICY_REASONS.accepted, message: describePolicy(p.policy) };
 }
 
 /** Pure: the Ready condition from the clusters' imports and the export's validity. */
@@ -55,6 +62,7 @@ export class ExportReconciler {
       { type: 'Valid', status: status(validity.valid), reason: validity.reason, message: validity.message },
       readyCondition(validity.valid, view),
       { type: 'Conflict', status: status(conflict.conflict), reason: conflict.reason, message: conflict.message },
+      trafficPolicyCondition(mine),
     ];
     const prev = se.status?.conditions ?? [];
     const now = new Date(env.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
@@ -81,5 +89,7 @@ export class ExportReconciler {
     if (valid?.status === 'False') await this.env.events.record(obj, 'Warning', valid.reason, valid.message, { signal: ctx.signal, log: log() });
     const conflict = changed('Conflict');
     if (conflict?.status === 'True') await this.env.events.record(obj, 'Warning', 'ExportConflict', `${conflict.reason}: ${conflict.message}`, { signal: ctx.signal, log: log() });
+    const policy = changed('TrafficPolicy');
+    if (policy?.status === 'False') await this.env.events.record(obj, 'Warning', policy.reason, policy.message, { signal: ctx.signal, log: log() });
   }
 }

@@ -2,7 +2,7 @@
 // an import: the ServiceImport, its derived Service (the VIP kube-proxy balances) and the EndpointSlices of
 // the derived Service, one group per exporting cluster (local pods, the local gateway at outbound ports, or
 // the remote pod addresses). Which clusters' endpoints go in is one function, servingClusters(): issue 14's
-// traffic policy (local-first, ordered) replaces it without touching the rest.
+// traffic policy (traffic-decision.ts) from the exporters' readiness and health.
 import {
   CLUSTER_LABEL,
   MCS_API_VERSION,
@@ -20,6 +20,7 @@ import {
   SLICE_SERVICE_LABEL,
   clustersetFqName,
   derivedServiceName,
+  describePolicy,
   formatPortMap,
   type ImportPort,
   type PortMapEntry,
@@ -28,6 +29,7 @@ import type { GatewayEndpoint } from './desired.js';
 import { importSpec, mergeExports, type MergedImport } from './imports-desired.js';
 import type { Exporter, ImportWorld, ServiceImport } from './mcs-types.js';
 import { fitName, shortHash } from './names.js';
+import { decideServing, type ClusterState, type Decision } from './traffic-decision.js';
 import { claimPorts, portKey, type PortClaim, type PortView } from './ports.js';
 import type { Endpoint, EndpointPort, EndpointSlice, Service } from './types.js';
 
@@ -40,6 +42,8 @@ export interface DesiredImport {
   claims: PortClaim[];
   /** Ports some exporter's endpoints cannot serve here (UDP/SCTP through a gateway): said in an Event. */
   notCarried: string[];
+  /** The traffic policy's decision: serving clusters, per-cluster status, a hold-down's end, a failover. */
+  decision: Decision;
 }
 
 /** The derived Service's port name for an import port: its own name, else one made from port and protocol. */
@@ -48,12 +52,42 @@ export function derivedPortName(p: ImportPort, ports: ImportPort[]): string {
   return `${(p.protocol ?? 'TCP').toLowerCase()}-${p.port}`;
 }
 
+/** Ready endpoints of one exporter as observed (its own slices; the last known while its API is unreachable). */
+export function readyEndpoints(e: Exporter): number {
+  return e.slices.reduce((n, s) => n + (s.endpoints ?? []).filter((x) => x.conditions?.ready !== false).length, 0);
+}
+
+export function clusterState(e: Exporter): ClusterState {
+  return {
+    cluster: e.cluster,
+    readyEndpoints: readyEndpoints(e),
+    healthy: e.reachable,
+    ...(e.reachable ? {} : { unhealthyMessage: e.unhealthyMessage ?? 'the data path to it is failing' }),
+    apiReachable: e.apiReachable,
+  };
+}
+
 /**
- * The clusters whose endpoints the import's slices carry, in order. `balanced` (today's only policy): every
- * valid exporter. Issue 14 extends this with local-first / ordered from the same world.
+ * The clusters whose endpoints the import's slices carry as ready, under the merged traffic policy (the
+ * oldest export's), and the decision behind it (traffic-decision.ts).
  */
-export function servingClusters(m: MergedImport): Exporter[] {
-  return m.exporters;
+export function servingClusters(m: MergedImport, w: Pick<ImportWorld, 'localCluster' | 'previous' | 'now'>): Decision {
+  return decideServing({
+    policy: m.props.trafficPolicy,
+    localCluster: w.localCluster,
+    clusters: m.exporters.map(clusterState),
+    ...(w.previous ? { previous: w.previous } : {}),
+    now: w.now,
+  });
+}
+
+/**
+ * A cluster the policy does not serve keeps its slices (its outbound ports and routes stay put, so a
+ * failback is one write of conditions) with every endpoint neither ready nor serving: kube-proxy and the
+ * sandbox's proxy send nothing there.
+ */
+function standBy(slices: EndpointSlice[]): EndpointSlice[] {
+  return slices.map((s) => ({ ...s, endpoints: (s.endpoints ?? []).map((e) => ({ ...e, conditions: { ready: false, serving: false, terminating: e.conditions?.terminating ?? false } })) }));
 }
 
 const sliceLabels = (name: string, derived: string, cluster: string) => ({
@@ -160,15 +194,18 @@ export function desiredImport(w: ImportWorld): DesiredImport | undefined {
   const entries: PortMapEntry[] = [];
   const notCarried: string[] = [];
   const pending = new Set<number>();
-  for (const e of servingClusters(merged)) {
+  const decision = servingClusters(merged, w);
+  for (const e of merged.exporters) {
+    const on = decision.serving.includes(e.cluster);
     if (e.mode === 'gateway') {
       const g = gatewaySlices(w, e, derived, merged.ports, pending);
-      slices.push(...g.slices);
+      slices.push(...(on ? g.slices : standBy(g.slices)));
       claims.push(...g.claims);
       entries.push(...g.entries);
       notCarried.push(...g.notCarried);
     } else {
-      slices.push(...podSlices(e, w.namespace, w.name, derived, merged.ports));
+      const own = podSlices(e, w.namespace, w.name, derived, merged.ports);
+      slices.push(...(on ? own : standBy(own)));
     }
   }
   const serviceImport: ServiceImport = {
@@ -176,9 +213,9 @@ export function desiredImport(w: ImportWorld): DesiredImport | undefined {
     kind: SERVICE_IMPORT_KIND,
     metadata: { name: w.name, namespace: w.namespace, labels: { ...merged.props.labels, [MCS_MANAGED_BY_LABEL]: MCS_MANAGED_BY }, annotations: { ...merged.props.annotations } },
     spec: importSpec(merged, w.derivedIPs),
-    status: { clusters: merged.exporters.map((e) => ({ cluster: e.cluster })).sort((a, b) => a.cluster.localeCompare(b.cluster)) },
+    status: { clusters: decision.status, trafficPolicy: describePolicy(merged.props.trafficPolicy) },
   };
-  return { merged, serviceImport, derived: derivedService(w, merged, derived, entries), slices, claims, notCarried };
+  return { merged, serviceImport, derived: derivedService(w, merged, derived, entries), slices, claims, notCarried, decision };
 }
 
 /** An object is the mirror's import object: a ServiceImport with our managed-by label, or a derived Service or slice. */

@@ -61,7 +61,18 @@ export class ImportReconciler {
     const liveDerived = this.env.caches.service(ns, derived);
     let d: DesiredImport | undefined;
     try {
-      d = desiredImport({ namespace: ns, name, localCluster: this.env.clusterName, exporters, gateway: this.env.caches.gatewayEndpoints(), ports: this.env.ports, derivedIPs: vips(liveDerived) });
+      const previous = this.env.caches.serviceImports.getByName(ns, name)?.status?.clusters;
+      d = desiredImport({
+        namespace: ns,
+        name,
+        localCluster: this.env.clusterName,
+        exporters,
+        gateway: this.env.caches.gatewayEndpoints(),
+        ports: this.env.ports,
+        derivedIPs: vips(liveDerived),
+        ...(previous ? { previous } : {}),
+        now: this.env.clock.now(),
+      });
     } catch (err) {
       if (!(err instanceof PortsExhaustedError)) throw err;
       r.log().warn('cannot import: outbound ports exhausted', { error: err.message });
@@ -76,6 +87,8 @@ export class ImportReconciler {
       return { requeueAfter: 15_000 };
     }
     await this.write(r, d, liveDerived);
+    // A hold-down ends with nothing observed changing: come back then.
+    return d.decision.requeueAfterMs !== undefined ? { requeueAfter: d.decision.requeueAfterMs } : undefined;
   }
 
   private async write(r: Run, d: DesiredImport, liveDerived: Service | undefined): Promise<void> {
@@ -98,7 +111,13 @@ export class ImportReconciler {
     if (svc.result !== 'unchanged') env.metrics.writes.inc({ kind: 'service', result: svc.recreated ? 'recreated' : svc.result });
     await this.applySlices(r, d.slices);
     const desired: ServiceImport = { ...d.serviceImport, spec: importSpec(d.merged, vips(svc.object)) };
-    await this.applyImport(r, desired, d.notCarried);
+    const written = await this.applyImport(r, desired, d.notCarried);
+    // The status just written is the memory of the move: one Event per failover or failback.
+    const c = d.decision.change;
+    if (written && c) {
+      r.log().info(`traffic ${c.reason.toLowerCase()}`, { serving: d.decision.serving.join(','), detail: c.message });
+      await this.event(r, c.type, c.reason, c.message, written);
+    }
   }
 
   private async applySlices(r: Run, desired: EndpointSlice[]): Promise<void> {
@@ -118,13 +137,13 @@ export class ImportReconciler {
   }
 
   /** The ServiceImport's spec (apply), then its status (the status subresource), each only when it differs. */
-  private async applyImport(r: Run, desired: ServiceImport, notCarried: string[]): Promise<void> {
+  private async applyImport(r: Run, desired: ServiceImport, notCarried: string[]): Promise<ServiceImport | undefined> {
     const live = this.env.caches.serviceImports.getByName(r.ns, r.name) ?? null;
     const { status, ...body } = desired;
     const res = await apply<ServiceImport>(this.env.client, importPath(r.ns), body, { existing: live, owns: (o) => o.metadata?.labels?.[MCS_MANAGED_BY_LABEL] === MCS_MANAGED_BY, signal: r.ctx.signal });
     if (res.result === 'conflict') {
       r.log().warn('a ServiceImport of this name exists and is not the mirror\'s; not touching it', { object: `ServiceImport ${r.ns}/${r.name}` });
-      return;
+      return undefined;
     }
     const obj = res.object;
     if (!deepEqual(obj.status ?? {}, status ?? {})) {
@@ -134,6 +153,7 @@ export class ImportReconciler {
       r.log().info(`ServiceImport ${res.result}`, { clusters: (status?.clusters ?? []).map((c) => c.cluster).join(','), ips: (desired.spec?.ips ?? []).join(',') });
       if (notCarried.length) await this.event(r, 'Warning', 'PortNotCarried', `the gateway carries TCP only: ${notCarried.join(', ')} can only be served by a flat (pod-to-pod) Link`, obj);
     }
+    return obj;
   }
 
   private async event(r: Run, type: 'Normal' | 'Warning', reason: string, message: string, obj?: KubeObject): Promise<void> {

@@ -1,7 +1,7 @@
 // The pure core of the MCS import: which exports are valid, how they merge into one ServiceImport (the KEP's
 // rule: the oldest export wins every conflicting property; ports are the union), and which conflicts every
 // exporter is told about. No I/O: the import and export reconcilers read the caches, call these, and write.
-import { EXPORT_CONFLICT_REASONS, EXPORT_VALID_REASONS, type ExportConflictReason, type ImportPort, type IpFamily, type McsProtocol, type ServiceImportSpec, type SessionAffinityConfig } from '../api/index.js';
+import { DEFAULT_POLICY, EXPORT_CONFLICT_REASONS, EXPORT_VALID_REASONS, parseTrafficPolicy, type ExportConflictReason, type TrafficPolicy, type ImportPort, type IpFamily, type McsProtocol, type ServiceImportSpec, type SessionAffinityConfig } from '../api/index.js';
 import { deepEqual } from '../kube/index.js';
 import type { Exporter } from './mcs-types.js';
 import type { Service } from './types.js';
@@ -38,6 +38,14 @@ export interface ExportProperties {
   ipFamilies: IpFamily[];
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** Issue 14: from the export's annotations; an invalid one counts as the default (its condition says why). */
+  trafficPolicy: TrafficPolicy;
+}
+
+/** The traffic policy of one export, or the default with the reason its annotations were refused. */
+export function exportPolicy(e: Pick<Exporter, 'export'>): { policy: TrafficPolicy; error?: string } {
+  const p = parseTrafficPolicy(e.export.metadata?.annotations);
+  return p.ok ? { policy: p.policy } : { policy: DEFAULT_POLICY, error: p.error };
 }
 
 const PROTOCOLS: readonly string[] = ['TCP', 'UDP', 'SCTP'];
@@ -65,6 +73,7 @@ export function propertiesOf(e: Exporter): ExportProperties {
     ipFamilies: families.length ? families : ['IPv4'],
     labels: e.export.spec?.exportedLabels ?? {},
     annotations: e.export.spec?.exportedAnnotations ?? {},
+    trafficPolicy: exportPolicy(e).policy,
   };
 }
 
@@ -103,6 +112,7 @@ const CHECKS: Record<ExportConflictReason, (w: ExportProperties, o: ExportProper
   IPFamilyConflict: (w, o) => !deepEqual(w.ipFamilies, o.ipFamilies),
   LabelsConflict: (w, o) => !deepEqual(w.labels, o.labels),
   AnnotationsConflict: (w, o) => !deepEqual(w.annotations, o.annotations),
+  TrafficPolicyConflict: (w, o) => !deepEqual(w.trafficPolicy, o.trafficPolicy),
 };
 
 /** Merges the valid exports of one name; undefined when there is none (no import). */

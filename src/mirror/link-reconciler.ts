@@ -57,7 +57,7 @@ export class LinkReconciler {
     if (!parsed.ok) {
       // Invalid spec: reported where the user looks; the shadows stay as they are, nothing remote is watched.
       remotes.drop(name);
-      probers.drop(name);
+      probers.dropAll(name);
       if (!reported(link, 'Ready', 'InvalidSpec', parsed.message)) {
         log().warn('invalid Link spec', { path: parsed.path, error: parsed.message });
         await this.event(link, 'InvalidSpec', parsed.message, ctx, log);
@@ -67,7 +67,7 @@ export class LinkReconciler {
       if (owner === name) owner = undefined;
       if (owner) {
         remotes.drop(name);
-        probers.drop(name);
+        probers.dropAll(name);
       } else {
         credentials = await this.watchRemote(link, parsed.spec, ctx, log);
         probers.ensure(name, parsed.spec);
@@ -111,7 +111,7 @@ export class LinkReconciler {
     const finalizers = link.metadata?.finalizers ?? [];
     if (!finalizers.includes(LINK_FINALIZER)) return;
     this.env.remotes.drop(name);
-    this.env.probers.drop(name);
+    this.env.probers.dropAll(name);
     const cluster = targetOf(link);
     const others = cluster ? this.env.caches.links.byIndex('target', cluster).filter((l) => l.metadata?.name !== name && !l.metadata?.deletionTimestamp) : [];
     if (cluster && others.length === 0) await this.removeShadowsOf(cluster, ctx, log);
@@ -142,7 +142,7 @@ export class LinkReconciler {
   /** The Link is gone: nothing of it stays in memory. */
   private forget(name: string): void {
     this.env.remotes.drop(name);
-    this.env.probers.drop(name);
+    this.env.probers.dropAll(name);
     const m = this.env.metrics;
     for (const g of [m.shadows, m.problems, m.conflicts, m.remoteReachable, m.credentialsValid, m.probeUp]) g.remove({ link: name });
   }

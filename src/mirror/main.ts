@@ -122,12 +122,13 @@ function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource
 
 /**
  * Tuning that only tests change (documented in src/mirror/README.md): MESH_RECONCILE_TIMEOUT_MS (a reconcile
- * running longer is abandoned and retried) and MESH_TOKEN_RENEW_AFTER_MS (renew a link token at most this long
- * after it was issued).
+ * running longer is abandoned and retried), MESH_TOKEN_RENEW_AFTER_MS (renew a link token at most this long
+ * after it was issued) and MESH_FLAT_PROBE=off (no flat data-path probe: the remote endpoints are made up and
+ * a test may not send packets off loopback).
  */
-function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): { reconcileTimeoutMs?: number; tokenRenewCapMs?: number } {
+function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): { reconcileTimeoutMs?: number; tokenRenewCapMs?: number; flatProbe?: boolean } {
   const ms = (v: string | undefined) => (v && Number(v) > 0 ? Number(v) : undefined);
-  return { reconcileTimeoutMs: ms(env.MESH_RECONCILE_TIMEOUT_MS), tokenRenewCapMs: ms(env.MESH_TOKEN_RENEW_AFTER_MS) };
+  return { reconcileTimeoutMs: ms(env.MESH_RECONCILE_TIMEOUT_MS), tokenRenewCapMs: ms(env.MESH_TOKEN_RENEW_AFTER_MS), ...(env.MESH_FLAT_PROBE === 'off' ? { flatProbe: false } : {}) };
 }
 
 /** The Identity service starts once issuer material exists (it may be installed after the controller). */

@@ -1,6 +1,6 @@
 // The MCS objects as the mirror reads and writes them (their spec schemas are the contract in src/api/mcs.ts),
 // and the world one import is computed from: every cluster of the clusterset that exports the name.
-import type { Condition, ServiceExportSpec, ServiceImportSpec, ServiceImportStatus } from '../api/index.js';
+import type { Condition, ImportClusterStatus, ServiceExportSpec, ServiceImportSpec, ServiceImportStatus } from '../api/index.js';
 import type { KubeObject } from '../kube/index.js';
 import type { GatewayEndpoint } from './desired.js';
 import type { PortView } from './ports.js';
@@ -34,6 +34,10 @@ export interface Exporter {
   slices: EndpointSlice[];
   /** Gateway mode: the Link's gateway probe passes (false after failureThreshold misses). */
   reachable: boolean;
+  /** Why not reachable, for the import's status. */
+  unhealthyMessage?: string;
+  /** Its API server is watched (false: the slices are the last known; they are still served). */
+  apiReachable: boolean;
 }
 
 /** Everything one import (namespace/name) is decided from. */
@@ -49,4 +53,8 @@ export interface ImportWorld {
   ports: PortView;
   /** The live derived Service's addresses: the import's VIPs once the API server allocated them. */
   derivedIPs: string[];
+  /** The live ServiceImport's per-cluster status: which clusters served and since when (the hold-down's memory). */
+  previous?: ImportClusterStatus[];
+  /** The injected clock's now (ms). */
+  now: number;
 }

@@ -5,6 +5,7 @@
 import type { MirrorEnv } from './env.js';
 import type { Exporter } from './mcs-types.js';
 import type { RemoteCluster } from './remote.js';
+import { flatTargets, type FlatTarget } from './flat-probe.js';
 
 /** One linked cluster as the MCS reconcilers see it. */
 export interface Peer {
@@ -45,7 +46,7 @@ export function exportersOf(env: MirrorEnv, namespace: string, name: string): Ex
   const local = caches.serviceExports.getByName(namespace, name);
   if (local) {
     const service = caches.service(namespace, name);
-    exporters.push({ cluster: env.clusterName, mode: 'local', export: local, ...(service ? { service } : {}), slices: caches.localSlicesOf(namespace, name), reachable: true });
+    exporters.push({ cluster: env.clusterName, mode: 'local', export: local, ...(service ? { service } : {}), slices: caches.localSlicesOf(namespace, name), reachable: true, apiReachable: true });
   }
   for (const p of peers(env)) {
     if (!p.remote) {
@@ -61,8 +62,27 @@ export function exportersOf(env: MirrorEnv, namespace: string, name: string): Ex
       export: ex,
       ...(service ? { service } : {}),
       slices: p.remote.slicesOf(namespace, name),
-      reachable: p.mode === 'flat' || env.probers.healthy(p.link),
+      ...health(env, p, p.remote),
     });
   }
   return { exporters, pending };
+}
+
+/** The data path's and the API's health of one peer (issue 14: separate failure domains). */
+function health(env: MirrorEnv, p: Peer, remote: RemoteCluster): Pick<Exporter, 'reachable' | 'unhealthyMessage' | 'apiReachable'> {
+  const apiReachable = remote.health.reachable !== false;
+  if (p.mode === 'flat') {
+    const flat = env.probers.flatView(p.link);
+    return { reachable: flat.healthy, apiReachable, ...(flat.healthy ? {} : { unhealthyMessage: `remote endpoints unreachable: ${flat.message ?? 'no answer'}` }) };
+  }
+  const view = env.probers.view(p.link);
+  const reachable = view?.healthy ?? true;
+  return { reachable, apiReachable, ...(reachable ? {} : { unhealthyMessage: `gateway probe failing: ${view?.last?.message ?? 'no answer'}` }) };
+}
+
+/** A flat link's probe sample pool: the ready endpoints of every Service its cluster exports (MCS). */
+export function flatTargetsOf(env: MirrorEnv, link: string): FlatTarget[] {
+  const rc = env.remotes.current(link);
+  if (!rc?.mcsSynced()) return [];
+  return flatTargets(rc.exports.list().flatMap((e) => rc.slicesOf(e.metadata?.namespace ?? '', e.metadata?.name ?? '')));
 }

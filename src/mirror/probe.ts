@@ -11,6 +11,7 @@ import { durationMs, type LinkSpec } from '../api/index.js';
 import { clientTlsOptions, type TrustBundle } from '../trust/index.js';
 import type { Logger } from '../log/index.js';
 import { errorMessage, realClock, type Clock, type TimerHandle } from '../kube/index.js';
+import { FlatProber, type FlatTarget } from './flat-probe.js';
 
 export interface ProbeCredentials {
   keyPem: string;
@@ -184,11 +185,16 @@ export interface ProbersOptions {
   onFirstRound(link: string): void;
   /** The link's verdict changed: its shadows' endpoints change readiness. */
   onChange(link: string, healthy: boolean): void;
+  /** Flat links (issue 14): the remote endpoints a round samples. Without it flat links are not probed. */
+  flatTargets?: (link: string) => FlatTarget[];
+  /** A flat link's verdict changed: the imports follow it. */
+  onFlatChange?: (link: string, healthy: boolean) => void;
 }
 
 /** One prober per Link that has a gateway, rebuilt when the gateway or probe settings change. */
 export class Probers {
   private readonly probers = new Map<string, { prober: GatewayProber; shape: string }>();
+  private readonly flat = new Map<string, { prober: FlatProber; shape: string }>();
 
   constructor(private readonly opts: ProbersOptions) {}
 
@@ -202,13 +208,48 @@ export class Probers {
     return this.probers.get(link)?.prober.healthy ?? true;
   }
 
+  /** A flat link's data path: healthy unless failureThreshold rounds of TCP connects to its endpoints all failed. */
+  flatView(link: string): { healthy: boolean; message?: string } {
+    const p = this.flat.get(link)?.prober;
+    return { healthy: p?.healthy ?? true, ...(p?.last ? { message: p.last.message } : {}) };
+  }
+
+  private ensureFlat(link: string, spec: LinkSpec): void {
+    const shape = JSON.stringify(spec.probe);
+    if (this.flat.get(link)?.shape === shape) return;
+    this.flat.get(link)?.prober.stop();
+    this.flat.delete(link);
+    const targets = this.opts.flatTargets;
+    if (!targets) return;
+    const prober: FlatProber = new FlatProber({
+      link,
+      periodMs: durationMs(spec.probe.period),
+      timeoutMs: durationMs(spec.probe.timeout),
+      failureThreshold: spec.probe.failureThreshold,
+      targets: () => targets(link),
+      logger: this.opts.logger,
+      clock: this.opts.clock,
+      onChange: (healthy) => {
+        if (this.flat.get(link)?.prober === prober) this.opts.onFlatChange?.(link, healthy);
+      },
+    });
+    this.flat.set(link, { prober, shape });
+    prober.start();
+  }
+
   ensure(link: string, spec: LinkSpec): void {
     const gw = spec.gateway;
+    if (!gw) {
+      this.drop(link);
+      this.ensureFlat(link, spec);
+      return;
+    }
+    this.flat.get(link)?.prober.stop();
+    this.flat.delete(link);
     const shape = JSON.stringify([gw, spec.probe]);
     const have = this.probers.get(link);
     if (have?.shape === shape) return;
     this.drop(link);
-    if (!gw) return;
     let first = true;
     const prober: GatewayProber = new GatewayProber({
       link,
@@ -242,7 +283,14 @@ export class Probers {
     this.probers.delete(link);
   }
 
+  /** Both probers of a link (the Link is gone, invalid or not the owner of its target). */
+  dropAll(link: string): void {
+    this.drop(link);
+    this.flat.get(link)?.prober.stop();
+    this.flat.delete(link);
+  }
+
   stop(): void {
-    for (const link of [...this.probers.keys()]) this.drop(link);
+    for (const link of [...this.probers.keys(), ...this.flat.keys()]) this.dropAll(link);
   }
 }

@@ -128,7 +128,7 @@ function remoteConditions(i: StatusInput): { conditions: Cond[]; ok: boolean } {
   const credentials =
     credOk === false ? cond('CredentialsValid', false, 'Unauthorized', h?.message ?? '') : credOk ? cond('CredentialsValid', true, 'Accepted', 'the target accepts the link credentials') : cond('CredentialsValid', undefined, 'Pending', 'connecting');
   const reachable =
-    apiOk === false ? cond('RemoteAPIReachable', false, 'Unreachable', h?.message ?? '') : apiOk ? cond('RemoteAPIReachable', true, 'Watching', `watching ${i.server ?? ''}`) : cond('RemoteAPIReachable', undefined, 'Pending', 'not connected yet');
+    apiOk === false ? cond('RemoteAPIReachable', false, 'Unreachable', `${h?.message ?? ''}; its last known shadows and MCS endpoints keep serving while its data path works`) : apiOk ? cond('RemoteAPIReachable', true, 'Watching', `watching ${i.server ?? ''}`) : cond('RemoteAPIReachable', undefined, 'Pending', 'not connected yet');
   return { conditions: [credentials, reachable], ok: credOk === true && apiOk === true };
 }
 

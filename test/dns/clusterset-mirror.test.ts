@@ -14,6 +14,7 @@ function exporter(cluster: string, mode: Exporter['mode'], headless: boolean, po
     cluster,
     mode,
     reachable: true,
+    apiReachable: true,
     export: { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: 'db', namespace: NS, creationTimestamp: created } },
     service: {
       apiVersion: 'v1',
@@ -35,7 +36,7 @@ function exporter(cluster: string, mode: Exporter['mode'], headless: boolean, po
 }
 
 function world(exporters: Exporter[], derivedIPs: string[] = []): ImportWorld {
-  return { namespace: NS, name: 'db', localCluster: 'cluster-a', exporters, gateway: [], ports: { min: 14000, max: 15999, cursor: 14000, get: () => undefined, isTaken: () => false }, derivedIPs };
+  return { namespace: NS, name: 'db', localCluster: 'cluster-a', exporters, gateway: [], ports: { min: 14000, max: 15999, cursor: 14000, get: () => undefined, isTaken: () => false }, derivedIPs, now: 0 };
 }
 
 function zoneFrom(w: ImportWorld): ClustersetRecordSource {

@@ -31,12 +31,17 @@ interface Summary {
 
 test('mesh demo: traffic from cluster-a answered by cluster-b pods through the gateway and flat; Ctrl-C removes everything', async () => {
   const demo = startMesh(['demo', '--dir', dir]);
-  await demo.waitFor(/demo ready: /, 300_000);
+  await demo.waitFor(/demo ready: /, 420_000);
   const out = demo.stdout();
   const err = demo.stderr();
   assert.match(err, /network: (isolated|loopback) — /, 'says which network and why');
   if (process.getuid?.() !== 0) assert.match(err, /falling back to loopback/);
   assert.match(out, /demo ready: every request was answered/, out);
+  // The failover act: answers from cluster-a, then cluster-b, then cluster-a again, with the Events.
+  const act = out.slice(out.indexOf('Failover act'));
+  assert.match(act, /scale deployment\/web[\s\S]*answered by cluster-b[\s\S]*answered by cluster-a/, act);
+  assert.match(act, /Event Failover: serving cluster-b \(was cluster-a\)/, act);
+  assert.match(act, /Event Failback: serving cluster-a \(was cluster-b\)/, act);
 
   const summary = JSON.parse(readFileSync(join(dir, 'demo-summary.json'), 'utf8')) as Summary;
   const sandboxDir = join(dir, 'sandbox');

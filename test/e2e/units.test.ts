@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import type { ClientReport } from '../../src/apps/index.js';
 import { chooseNetwork, DemoError, KindEnvironment, renderReport, summarize, demoTargets, type DemoFacts } from '../../src/demo/index.js';
 import { parseScenarioList } from './runner.js';
+import { timeline } from '../../src/demo/failover-act.js';
 
 test('chooseNetwork: isolated when possible, loopback with the reason otherwise; an impossible --network isolated is a usage error', () => {
   assert.deepEqual(chooseNetwork('auto', undefined).network, 'isolated');
@@ -63,4 +64,18 @@ test('KindEnvironment dry-run: flat routes, API server stop/start and traffic ar
   ]);
   assert.equal(env.apiAddressFromClusters('kind-west'), 'https://west-control-plane:6443');
   assert.ok(lines.some((l) => l.startsWith('dry-run: POST http://<node of kind-east>')));
+});
+
+test('failover act timeline: segments by who answered at each request\'s start, the actions in between; approximate where `at` does not parse', () => {
+  const res = (seq: number, at: number | undefined, cluster: string | undefined) => ({ seq, ok: !!cluster, latencyMs: 10, at: at !== undefined ? new Date(at).toISOString() : '?', ...(cluster ? { cluster } : { error: 'read ECONNRESET' }) });
+  const summary = { target: 'x', total: 5, ok: 4, failed: 1, byCluster: {}, byPod: {}, latencyMs: { min: 0, p50: 0, p90: 0, p99: 0, max: 0, mean: 0 } };
+  const r: ClientReport = { results: [res(1, 1000, 'cluster-a'), res(2, 1060, 'cluster-a'), res(3, 3100, undefined), res(4, 3400, 'cluster-b'), res(5, 3460, 'cluster-b')], summary };
+  assert.deepEqual(timeline(r, [{ atMs: 1500, what: 'scale to 0' }], 1000, 50), [
+    '  t+  0.0s  2 requests answered by cluster-a',
+    '  t+  1.5s  scale to 0',
+    '  t+  2.1s  1 request answered by nobody (failed: read ECONNRESET)',
+    '  t+  2.4s  2 requests answered by cluster-b',
+  ]);
+  const old: ClientReport = { results: [res(1, undefined, 'cluster-a'), res(2, undefined, 'cluster-b')], summary };
+  assert.deepEqual(timeline(old, [], 0, 50), ['  t+  0.0s  1 request answered by cluster-a', '  t+  0.1s  1 request answered by cluster-b']);
 });

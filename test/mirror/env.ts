@@ -197,7 +197,8 @@ export async function startController(
   const kubeconfig = opts.kubeconfigPath ?? local.api.kubeconfigPath;
   const proc = startMesh(
     ['controller', '--cluster-name', name, '--kubeconfig', kubeconfig, '--admin-port', String(adminPort), '--identity-port', String(identityPort), '--outbound-ports', '14000-14999', ...extra],
-    { MESH_LOG_LEVEL: process.env.MESH_LOG_LEVEL ?? 'info', POD_IP: '127.0.0.1', POD_NAME: `controller-${adminPort}`, ...opts.env },
+    // The remote endpoints of these tests are made-up addresses: no flat data-path probe sends packets to them.
+    { MESH_LOG_LEVEL: process.env.MESH_LOG_LEVEL ?? 'info', POD_IP: '127.0.0.1', POD_NAME: `controller-${adminPort}`, MESH_FLAT_PROBE: 'off', ...opts.env },
   );
   await proc.waitFor(/controller started|stand|local caches synced/, 30_000);
   return {

@@ -18,6 +18,7 @@ function exporter(cluster: string, created: string, spec: Record<string, unknown
     ...(spec ? { service: { metadata: { name: 'web', namespace: 'shop' }, spec } } : {}),
     slices: [],
     reachable: true,
+    apiReachable: true,
     ...o,
   };
 }
@@ -82,13 +83,14 @@ test('desiredImport: a local exporter and a flat one give pod slices, a gateway 
     gateway: [{ ip: '10.1.9.9', ready: true }],
     ports: new PortAllocator(14000, 14010),
     derivedIPs: ['10.96.0.50'],
+    now: 0,
   };
   const d = desiredImport(world);
   assert.ok(d);
   const derived = derivedServiceName('web');
   assert.equal(d.derived.metadata?.name, derived);
   assert.deepEqual(d.serviceImport.spec?.ips, ['10.96.0.50']);
-  assert.deepEqual(d.serviceImport.status?.clusters, [{ cluster: 'a' }, { cluster: 'b' }, { cluster: 'c' }]);
+  assert.deepEqual(d.serviceImport.status?.clusters?.map((c) => [c.cluster, c.serving, c.reason]), [['a', true, 'Serving'], ['b', false, 'NoReadyEndpoints'], ['c', true, 'Serving']]);
   const byCluster: Record<string, EndpointSlice> = Object.fromEntries(d.slices.map((s) => [s.metadata?.labels?.['multicluster.kubernetes.io/source-cluster'], s]));
   assert.deepEqual(Object.keys(byCluster).sort(), ['a', 'b', 'c']);
   assert.deepEqual(byCluster.a.endpoints?.map((e) => e.addresses[0]), ['10.1.0.1']);

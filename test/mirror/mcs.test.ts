@@ -106,7 +106,7 @@ test('export in cluster-b → one ServiceImport in both clusters: ports exact (T
       { port: 2905, protocol: 'SCTP', name: 'sig' },
     ]);
     assert.deepEqual(imp.spec?.ipFamilies, ['IPv4']);
-    assert.deepEqual(imp.status?.clusters, [{ cluster: B }]);
+    assert.deepEqual(imp.status?.clusters?.map((x) => x.cluster), [B]);
     const derived = await getService(c, NS, derivedServiceName('web'));
     assert.ok(derived, 'the derived Service exists');
     assert.deepEqual(imp.spec?.ips, [derived.spec?.clusterIP], 'one VIP: the derived Service ClusterIP');
@@ -248,7 +248,8 @@ test('the CLI: mesh export writes a ServiceExport (--dry-run prints it), mesh im
   assert.deepEqual(imp.clusters, [B]);
   assert.deepEqual(imp.ports, ['http:80/TCP']);
   const table = await runMesh(['imports', contextOf(a)], a.api.kubeconfigPath);
-  assert.match(table.stdout, /NAMESPACE\s+NAME\s+TYPE\s+IPS\s+PORTS\s+CLUSTERS\s+ENDPOINTS\s+EXPORT HERE/);
+  assert.match(table.stdout, /NAMESPACE\s+NAME\s+TYPE\s+IPS\s+PORTS\s+POLICY\s+CLUSTERS\s+ENDPOINTS\s+EXPORT HERE/);
+  assert.match(table.stdout, /cli\s.*balanced\s+cluster-b 0 ready NoReadyEndpoints\s/);
   // mesh check's MCS lines, as the command computes them (the rest of mesh check needs an installed mesh).
   const lines: Array<{ check: string; ok: boolean; detail: string }> = [];
   await checkImports(a.client, contextOf(a), (check, ok, detail) => lines.push({ check, ok, detail }));

@@ -8,7 +8,8 @@ import { failures } from './failures.js';
 import { security } from './security.js';
 import { hijack } from './hijack.js';
 import { mcs } from './mcs.js';
+import { failover } from './failover.js';
 import { authz } from './authz.js';
 
-export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, authz];
+export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, failover, authz];
 export type { Scenario, ScenarioContext } from './context.js';
