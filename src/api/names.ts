@@ -146,4 +146,8 @@ export const GATEWAY_METRICS = {
   handshakeSeconds: 'gateway_tls_handshake_seconds',
   poolConnections: 'gateway_pool_connections',
   retries: 'gateway_tunnel_retries_total',
+  remoteFailures: 'gateway_remote_failures_total',
+  remoteEjections: 'gateway_remote_ejections_total',
+  remoteEjected: 'gateway_remote_addresses_ejected',
+  backendTunnels: 'gateway_backend_tunnels_total',
 } as const;

@@ -22,7 +22,7 @@ import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import { formatAuthority } from '../routing.js';
 import type { OutboundRoute, RemoteGateway } from '../types.js';
 import { EarlyBytes } from './early.js';
-import type { PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
+import type { AttemptPlace, PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
 
 export type OutboundTunnelState = 'accepted' | 'requesting' | 'relaying' | 'closed';
 
@@ -52,6 +52,8 @@ export class OutboundTunnel implements RequestEvents {
   private transport: TunnelTransport | undefined;
   private pending: PendingRequest | undefined;
   private replayed = false;
+  /** Where the last attempt went: a replay avoids it (outlier detection, issue 14). */
+  private place: AttemptPlace | undefined;
   private started = 0;
   private unwatch: (() => void) | undefined;
 
@@ -99,14 +101,15 @@ export class OutboundTunnel implements RequestEvents {
     this.local.resume();
   }
 
-  failed(code: GatewayErrorCode, message: string, replayable: boolean): void {
+  failed(code: GatewayErrorCode, message: string, replayable: boolean, place?: AttemptPlace): void {
     if (this.st !== 'requesting') return;
     this.pending = undefined;
+    this.place = place;
     if (replayable && !this.replayed && !this.local.destroyed) {
       this.replayed = true;
       const cluster = this.labels?.remote_cluster ?? '';
       this.d.metrics.retries.inc({ remote_cluster: cluster });
-      this.d.logger.info('tunnel request refused before it reached the target; retrying on another connection', { why: message, authority: this.authority, remoteCluster: cluster, outboundPort: this.outboundPort });
+      this.d.logger.info('tunnel request refused before it reached the target; retrying on another connection', { why: message, authority: this.authority, remoteCluster: cluster, remoteAddress: place?.address, outboundPort: this.outboundPort });
       this.send();
       return;
     }
@@ -115,7 +118,7 @@ export class OutboundTunnel implements RequestEvents {
 
   private send(): void {
     this.st = 'requesting';
-    const pending = this.transport!.request(this.authority, this.early!, this, this.replayed);
+    const pending = this.transport!.request(this.authority, this.early!, this, this.replayed, this.place);
     // A transport may answer at once (e.g. no session at all): keep only a request still in flight.
     if (this.st === 'requesting' && this.pending === undefined) this.pending = pending;
   }
@@ -151,7 +154,7 @@ export class OutboundTunnel implements RequestEvents {
     }
     if (e.kind !== 'refused') return;
     metrics.refuse('outbound', e.code, this.labels ?? {});
-    this.d.refusals.warn('outbound', e.code, 'outbound connection refused', { reason: e.code, detail: e.message, state: was, authority: this.authority || undefined, outboundPort: this.outboundPort, ...this.labels });
+    this.d.refusals.warn('outbound', e.code, 'outbound connection refused', { reason: e.code, detail: e.message, state: was, authority: this.authority || undefined, outboundPort: this.outboundPort, remoteAddress: this.place?.address, ...this.labels });
     // A reset, not a FIN: the client must not mistake a refused tunnel for an empty answer.
     resetSocket(this.local);
   }

@@ -2,6 +2,9 @@
 // (no handshake on the connection's critical path) and a replacement is dialed in the background. Warm
 // connections older than MAX_WARM_AGE_MS are recycled so they never meet the remote's idle timeout.
 // Dials resume the last TLS session ticket, so refills cost an ECDHE, not a certificate signature.
+// Passive health (outlier.ts): failed dials and tunnel requests closed unanswered or timed out count against
+// the address; an ejected address is not dialed and its warm pipes are dropped. Dials stay on one address
+// until it fails (as before), so an address back from ejection is used again once the current one fails.
 import type tls from 'node:tls';
 import type { Logger } from '../../log/index.js';
 import { GatewayError } from '../errors.js';
@@ -9,6 +12,9 @@ import type { GatewayMetrics } from '../metrics.js';
 import type { RemoteGateway } from '../types.js';
 import { ALPN_PIPE } from '../tls.js';
 import { dial, type Dialed } from './connect.js';
+import type { Place } from './h2-pool.js';
+import { reportOutlier } from './health.js';
+import { OutlierDetector, type FailureKind, type OutlierOptions } from './outlier.js';
 
 export const MAX_WARM_AGE_MS = 30_000;
 /** A warm connection closed by the remote sooner than this counts as a dial failure. */
@@ -21,6 +27,7 @@ export interface PipePoolOptions {
   context: () => tls.SecureContext | undefined;
   logger: Logger;
   metrics: GatewayMetrics;
+  outlier: OutlierOptions;
 }
 
 interface Warm extends Dialed {
@@ -37,11 +44,16 @@ export class PipePool {
   private closed = false;
   private failures = 0;
   private readonly sweeper: NodeJS.Timeout;
+  readonly health: OutlierDetector;
 
   constructor(
     private remote: RemoteGateway,
     private readonly o: PipePoolOptions,
   ) {
+    this.health = new OutlierDetector(remote.addresses, o.outlier, (e) => {
+      reportOutlier(e, { cluster: this.remote.cluster, transport: 'tls-pipe', logger: o.logger, metrics: o.metrics, ejectedNow: this.health.ejectedCount() });
+      if (e.kind === 'ejected') this.dropWarm(e.address);
+    });
     this.refill();
     this.sweeper = setInterval(() => this.sweep(), MAX_WARM_AGE_MS / 2);
     this.sweeper.unref();
@@ -51,6 +63,7 @@ export class PipePool {
     const same = JSON.stringify([remote.addresses, remote.port, remote.identity]) === JSON.stringify([this.remote.addresses, this.remote.port, this.remote.identity]);
     this.remote = remote;
     if (same) return;
+    this.health.setAddresses(remote.addresses);
     this.ticket = undefined;
     for (const w of this.ready.splice(0)) w.sock.destroy();
     this.refill();
@@ -63,14 +76,14 @@ export class PipePool {
   /** A fresh connection: a warm one if any, else dialed now (next address after a failure). `dialNew` skips
    * the warm ones: a retry after a warm pipe closed unanswered (its replica draining) would likely take a
    * sibling that is closing too. */
-  async take(dialNew = false): Promise<Dialed> {
+  async take(dialNew = false, avoid?: Place): Promise<Dialed> {
     if (this.closed) throw new GatewayError('REMOTE_UNAVAILABLE', `pool to ${this.remote.cluster} is closed`);
     const now = Date.now();
     while (!dialNew && this.ready.length) {
       const w = this.ready.pop()!;
       // Only our listeners: Node's own (e.g. net.Socket's 'end' handler) must stay.
       if (w.drop) for (const ev of ['close', 'end', 'error']) w.sock.off(ev, w.drop);
-      if (!w.sock.destroyed && !w.sock.readableEnded && now - w.at < MAX_WARM_AGE_MS) {
+      if (!w.sock.destroyed && !w.sock.readableEnded && now - w.at < MAX_WARM_AGE_MS && !this.health.isEjected(w.address)) {
         this.gauge();
         this.refill();
         return w;
@@ -82,7 +95,7 @@ export class PipePool {
     let last: Error | undefined;
     for (let i = 0; i < tries; i++) {
       try {
-        const d = await this.dialOne();
+        const d = await this.dialOne(i === 0 ? avoid?.address : undefined);
         this.refill();
         return d;
       } catch (err) {
@@ -92,12 +105,30 @@ export class PipePool {
     throw last ?? new GatewayError('REMOTE_UNAVAILABLE', `no connection to ${this.remote.cluster}`);
   }
 
-  private async dialOne(): Promise<Dialed> {
+  /** A tunnel request's outcome on a pipe to `address`: any answer is a success. */
+  report(address: string, failure?: { kind: FailureKind; detail: string }): void {
+    if (!failure) return this.health.success(address);
+    this.o.metrics.remoteFailures.inc({ remote_cluster: this.remote.cluster, reason: failure.kind });
+    this.health.failure(address, failure.kind, failure.detail);
+  }
+
+  /** An ejected address: its idle warm pipes go (refilled elsewhere). */
+  private dropWarm(address: string): void {
+    for (const w of this.ready.filter((x) => x.address === address)) {
+      this.ready.splice(this.ready.indexOf(w), 1);
+      if (w.drop) for (const ev of ['close', 'end', 'error']) w.sock.off(ev, w.drop);
+      w.sock.destroy();
+    }
+    this.gauge();
+    this.refill();
+  }
+
+  /** `avoid`: a replay's failed address, not dialed again while another is eligible. */
+  private async dialOne(avoid?: string): Promise<Dialed> {
     const ctx = this.o.context();
     if (!ctx) throw new GatewayError('BAD_CREDENTIALS', 'no credentials yet');
     const r = this.remote;
-    const index = this.addressIndex % r.addresses.length;
-    const address = r.addresses[index]!;
+    const { address, index } = this.health.eligibleFrom(this.addressIndex % r.addresses.length, avoid);
     const started = performance.now();
     try {
       const d = await dial({
@@ -116,12 +147,16 @@ export class PipePool {
       });
       this.o.metrics.handshake.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
       this.failures = 0;
+      // Stay on the address that works (it may be past an ejected one).
+      if (avoid === undefined) this.addressIndex = index;
       return d;
     } catch (err) {
       // Next address, once: concurrent dials failing on the same address must not step past the next one.
       if (this.addressIndex % r.addresses.length === index) this.addressIndex = index + 1;
       this.failures++;
       this.ticket = undefined;
+      this.o.metrics.remoteFailures.inc({ remote_cluster: r.cluster, reason: 'connect' });
+      this.health.failure(address, 'connect', (err as Error).message);
       throw err;
     }
   }
@@ -185,6 +220,7 @@ export class PipePool {
 
   close(): void {
     this.closed = true;
+    this.health.stop();
     clearInterval(this.sweeper);
     for (const w of this.ready.splice(0)) w.sock.destroy();
     this.gauge();
