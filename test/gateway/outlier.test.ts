@@ -2,7 +2,7 @@
 // the inbound backend-order bounds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HEALTHY, OutlierDetector, ejectionMs, onFailure, onReturn, onSuccess, type AddressHealth, type OutlierClock, type OutlierEvent, type OutlierOptions } from '../../src/gateway/pool/outlier.js';
+import { HEALTHY, OutlierDetector, ejectionMs, onFailure, onReturn, onSuccess, type AddressHealth, type FailureKind, type OutlierClock, type OutlierEvent, type OutlierOptions } from '../../src/gateway/pool/outlier.js';
 import { MAX_ATTEMPTS, tryAnother } from '../../src/gateway/inbound/backend-order.js';
 
 const O: OutlierOptions = { consecutiveFailures: 3, baseEjectionMs: 1_000, maxEjectionMs: 8_000 };
@@ -13,9 +13,9 @@ test('ejection time doubles with each repeated ejection, capped', () => {
   for (const [n, ms] of table) assert.equal(ejectionMs(n, O), ms, `ejection ${n}`);
 });
 
-test('a failure: counted below the threshold, ejects at it, never the last eligible address; probation ejects at once', () => {
+test('a failure: counted below the threshold, ejects at it, never the last eligible address; probation and a failed dial eject at once', () => {
   const now = 50_000;
-  const table: Array<{ name: string; before: AddressHealth; others: number; action: string; next: Partial<AddressHealth> }> = [
+  const table: Array<{ name: string; before: AddressHealth; others: number; action: string; next: Partial<AddressHealth>; kind?: FailureKind }> = [
     { name: 'first failure', before: h(), others: 1, action: 'count', next: { failures: 1 } },
     { name: 'second failure', before: h({ failures: 1 }), others: 1, action: 'count', next: { failures: 2 } },
     { name: 'third failure ejects for the base time', before: h({ failures: 2 }), others: 1, action: 'eject', next: { failures: 0, ejections: 1, ejectedUntil: now + 1_000 } },
@@ -23,9 +23,12 @@ test('a failure: counted below the threshold, ejects at it, never the last eligi
     { name: 'the last eligible address is kept', before: h({ failures: 2 }), others: 0, action: 'keep-last', next: { failures: 3, ejectedUntil: 0 } },
     { name: 'on probation one failure ejects again', before: h({ ejections: 1, probation: true, returnedAt: now - 10 }), others: 1, action: 'eject', next: { ejections: 2, ejectedUntil: now + 2_000, probation: false } },
     { name: 'on probation but the last one: kept', before: h({ ejections: 1, probation: true }), others: 0, action: 'keep-last', next: { failures: 1 } },
+    { name: 'a failed dial ejects at once', before: h(), others: 1, kind: 'connect', action: 'eject', next: { ejections: 1, ejectedUntil: now + 1_000 } },
+    { name: 'a failed dial of the last one: kept', before: h(), others: 0, kind: 'connect', action: 'keep-last', next: { failures: 1 } },
+    { name: 'a lost session counts like a tunnel failure', before: h(), others: 1, kind: 'closed', action: 'count', next: { failures: 1 } },
   ];
   for (const row of table) {
-    const d = onFailure(row.before, now, row.others, O);
+    const d = onFailure(row.before, now, row.others, O, row.kind);
     assert.equal(d.action, row.action, row.name);
     for (const [k, v] of Object.entries(row.next)) assert.equal(d.next[k as keyof AddressHealth], v, `${row.name}: ${k}`);
   }

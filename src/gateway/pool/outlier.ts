@@ -1,7 +1,9 @@
 // Passive health of one remote cluster's gateway addresses (outlier detection), shared by its pool's
-// connections: an address whose new tunnels fail `consecutiveFailures` times in a row (its dial is refused
-// or times out, its session drops, a tunnel request is reset or unanswered) is ejected: no connection is
-// made to it and no tunnel is sent to it until its ejection ends. The ejection doubles with each repeated
+// connections: an address whose new tunnels fail `consecutiveFailures` times in a row (its session drops,
+// a tunnel request is reset or unanswered) is ejected: no connection is made to it and no tunnel is sent to
+// it until its ejection ends. A failed dial (refused, timed out, TLS) ejects at once: no tunnel can use an
+// address that takes no connection, and the pool's reconnects would otherwise just move past it (never
+// reaching the count, never trying it again when it comes back). The ejection doubles with each repeated
 // ejection (base, 2×base, … up to max) and the count is forgotten once the address has stayed healthy for
 // `maxEjectionMs`. An address back from ejection is on probation: its first failure ejects it again.
 //
@@ -53,9 +55,9 @@ export type FailureDecision =
 
 /** A failure on an address that is not ejected now. `othersEligible`: the remote's other addresses not
  * ejected now. */
-export function onFailure(h: AddressHealth, now: number, othersEligible: number, o: OutlierOptions): FailureDecision {
+export function onFailure(h: AddressHealth, now: number, othersEligible: number, o: OutlierOptions, kind: FailureKind = 'reset'): FailureDecision {
   const failures = h.failures + 1;
-  if (failures < o.consecutiveFailures && !h.probation) return { action: 'count', next: { ...h, failures } };
+  if (failures < o.consecutiveFailures && !h.probation && kind !== 'connect') return { action: 'count', next: { ...h, failures } };
   if (othersEligible === 0) return { action: 'keep-last', next: { ...h, failures } };
   const ejections = h.ejections + 1;
   const forMs = ejectionMs(ejections, o);
@@ -99,6 +101,8 @@ export const REAL_CLOCK: OutlierClock = {
 export class OutlierDetector {
   private readonly health = new Map<string, AddressHealth>();
   private readonly timers = new Map<string, () => void>();
+  /** Addresses kept as the last one in their current failure streak (reported once). */
+  private readonly keptReported = new Set<string>();
   private addresses: readonly string[] = [];
 
   constructor(
@@ -113,6 +117,7 @@ export class OutlierDetector {
   /** The remote's addresses changed: state is kept for those that stay. */
   setAddresses(addresses: readonly string[]): void {
     this.addresses = [...addresses];
+    for (const a of [...this.keptReported]) if (!addresses.includes(a)) this.keptReported.delete(a);
     for (const a of [...this.health.keys()]) {
       if (addresses.includes(a)) continue;
       this.health.delete(a);
@@ -145,6 +150,7 @@ export class OutlierDetector {
   }
 
   success(address: string): void {
+    this.keptReported.delete(address);
     const h = this.health.get(address);
     if (!h || this.isEjected(address)) return;
     const next = onSuccess(h, this.clock.now(), this.o);
@@ -156,11 +162,12 @@ export class OutlierDetector {
     if (!this.addresses.includes(address) || this.isEjected(address)) return;
     const h = this.health.get(address) ?? HEALTHY;
     const others = this.addresses.filter((a) => a !== address && !this.isEjected(a)).length;
-    const d = onFailure(h, this.clock.now(), others, this.o);
+    const d = onFailure(h, this.clock.now(), others, this.o, kind);
     this.health.set(address, d.next);
     if (d.action === 'keep-last') {
       // Once per streak, not per failure: a dead last address fails every tunnel.
-      if (d.next.failures === this.o.consecutiveFailures || h.probation) this.onEvent({ kind: 'kept-last', address, failures: d.next.failures, failure: kind, detail });
+      if (!this.keptReported.has(address)) this.onEvent({ kind: 'kept-last', address, failures: d.next.failures, failure: kind, detail });
+      this.keptReported.add(address);
       return;
     }
     if (d.action !== 'eject') return;

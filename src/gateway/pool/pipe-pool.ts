@@ -3,8 +3,8 @@
 // connections older than MAX_WARM_AGE_MS are recycled so they never meet the remote's idle timeout.
 // Dials resume the last TLS session ticket, so refills cost an ECDHE, not a certificate signature.
 // Passive health (outlier.ts): failed dials and tunnel requests closed unanswered or timed out count against
-// the address; an ejected address is not dialed and its warm pipes are dropped. Dials stay on one address
-// until it fails (as before), so an address back from ejection is used again once the current one fails.
+// the address; an ejected address is not dialed and its warm pipes are dropped. Dials go round robin over
+// the addresses not ejected (so an address back from ejection takes its share again), a ticket per address.
 import type tls from 'node:tls';
 import type { Logger } from '../../log/index.js';
 import { GatewayError } from '../errors.js';
@@ -39,8 +39,10 @@ interface Warm extends Dialed {
 export class PipePool {
   private readonly ready: Warm[] = [];
   private dialing = 0;
-  private addressIndex = 0;
-  private ticket: Buffer | undefined;
+  /** Round-robin position over the addresses. */
+  private next = 0;
+  /** The last TLS session ticket per address (replicas do not share ticket keys). */
+  private readonly tickets = new Map<string, Buffer>();
   private closed = false;
   private failures = 0;
   private readonly sweeper: NodeJS.Timeout;
@@ -64,7 +66,7 @@ export class PipePool {
     this.remote = remote;
     if (same) return;
     this.health.setAddresses(remote.addresses);
-    this.ticket = undefined;
+    this.tickets.clear();
     for (const w of this.ready.splice(0)) w.sock.destroy();
     this.refill();
   }
@@ -93,13 +95,17 @@ export class PipePool {
     this.gauge();
     const tries = Math.min(2, this.remote.addresses.length);
     let last: Error | undefined;
+    // A replay avoids its failed address, a second dial the first one's.
+    let skip = avoid?.address;
     for (let i = 0; i < tries; i++) {
+      const address = this.nextAddress(skip);
       try {
-        const d = await this.dialOne(i === 0 ? avoid?.address : undefined);
+        const d = await this.dialOne(address);
         this.refill();
         return d;
       } catch (err) {
         last = err as Error;
+        skip = address;
       }
     }
     throw last ?? new GatewayError('REMOTE_UNAVAILABLE', `no connection to ${this.remote.cluster}`);
@@ -123,12 +129,15 @@ export class PipePool {
     this.refill();
   }
 
-  /** `avoid`: a replay's failed address, not dialed again while another is eligible. */
-  private async dialOne(avoid?: string): Promise<Dialed> {
+  /** The next address not ejected, round robin; `avoid` is taken only when no other is eligible. */
+  private nextAddress(avoid?: string): string {
+    return this.health.eligibleFrom(this.next++ % this.remote.addresses.length, avoid).address;
+  }
+
+  private async dialOne(address: string): Promise<Dialed> {
     const ctx = this.o.context();
     if (!ctx) throw new GatewayError('BAD_CREDENTIALS', 'no credentials yet');
     const r = this.remote;
-    const { address, index } = this.health.eligibleFrom(this.addressIndex % r.addresses.length, avoid);
     const started = performance.now();
     try {
       const d = await dial({
@@ -139,22 +148,18 @@ export class PipePool {
         trustDomain: this.o.trustDomain,
         identity: r.identity,
         timeoutMs: this.o.connectTimeoutMs,
-        session: this.ticket,
+        session: this.tickets.get(address),
         allowHalfOpen: true,
         onSession: (t) => {
-          this.ticket = t;
+          this.tickets.set(address, t);
         },
       });
       this.o.metrics.handshake.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
       this.failures = 0;
-      // Stay on the address that works (it may be past an ejected one).
-      if (avoid === undefined) this.addressIndex = index;
       return d;
     } catch (err) {
-      // Next address, once: concurrent dials failing on the same address must not step past the next one.
-      if (this.addressIndex % r.addresses.length === index) this.addressIndex = index + 1;
       this.failures++;
-      this.ticket = undefined;
+      this.tickets.delete(address);
       this.o.metrics.remoteFailures.inc({ remote_cluster: r.cluster, reason: 'connect' });
       this.health.failure(address, 'connect', (err as Error).message);
       throw err;
@@ -167,7 +172,7 @@ export class PipePool {
     if (this.failures > 3) return;
     while (this.ready.length + this.dialing < this.o.warm) {
       this.dialing++;
-      this.dialOne()
+      this.dialOne(this.nextAddress())
         .then((d) => {
           this.dialing--;
           if (this.closed) {
