@@ -87,10 +87,15 @@ export class H2Pool {
     this.remote = remote;
     if (same) return;
     this.health.setAddresses(remote.addresses);
+    this.o.metrics.ejected.set({ remote_cluster: remote.cluster }, this.health.ejectedCount());
     for (const [i, slot] of this.slots.entries()) {
       slot.addressIndex = slot.addressIndex % remote.addresses.length;
       slot.home = i % remote.addresses.length;
-      if (slot.state === 'ready' && slot.session) slot.session.close();
+      // Our own close, not a lost connection: retired (its streams finish), reconnected to the new list.
+      if (slot.state === 'ready' && slot.session) {
+        this.retire(slot);
+        this.connect(slot);
+      }
     }
   }
 

@@ -3,8 +3,11 @@
 // connections older than MAX_WARM_AGE_MS are recycled so they never meet the remote's idle timeout.
 // Dials resume the last TLS session ticket, so refills cost an ECDHE, not a certificate signature.
 // Passive health (outlier.ts): failed dials and tunnel requests closed unanswered or timed out count against
-// the address; an ejected address is not dialed and its warm pipes are dropped. Dials go round robin over
-// the addresses not ejected (so an address back from ejection takes its share again), a ticket per address.
+// the address; an ejected address is not dialed and its warm pipes are closed. Dials go to the first
+// address not ejected, in the Link's order (the others are fallbacks, as before ejection existed), so an
+// address back from ejection takes the traffic again; a TLS ticket per address. (Round robin over the
+// addresses was tried: closing the young warm pipes of an address as it is ejected then often hit pipes
+// whose handshake the remote had not finished, which it counts as PEER_RESET refusals.)
 import type tls from 'node:tls';
 import type { Logger } from '../../log/index.js';
 import { GatewayError } from '../errors.js';
@@ -39,8 +42,6 @@ interface Warm extends Dialed {
 export class PipePool {
   private readonly ready: Warm[] = [];
   private dialing = 0;
-  /** Round-robin position over the addresses. */
-  private next = 0;
   /** The last TLS session ticket per address (replicas do not share ticket keys). */
   private readonly tickets = new Map<string, Buffer>();
   private closed = false;
@@ -66,6 +67,7 @@ export class PipePool {
     this.remote = remote;
     if (same) return;
     this.health.setAddresses(remote.addresses);
+    this.o.metrics.ejected.set({ remote_cluster: remote.cluster }, this.health.ejectedCount());
     this.tickets.clear();
     for (const w of this.ready.splice(0)) w.sock.destroy();
     this.refill();
@@ -90,7 +92,8 @@ export class PipePool {
         this.refill();
         return w;
       }
-      w.sock.destroy();
+      if (this.health.isEjected(w.address)) w.sock.end();
+      else w.sock.destroy();
     }
     this.gauge();
     const tries = Math.min(2, this.remote.addresses.length);
@@ -123,15 +126,17 @@ export class PipePool {
     for (const w of this.ready.filter((x) => x.address === address)) {
       this.ready.splice(this.ready.indexOf(w), 1);
       if (w.drop) for (const ev of ['close', 'end', 'error']) w.sock.off(ev, w.drop);
-      w.sock.destroy();
+      // A clean close (close_notify, FIN), as the sweep does: one just dialed may still be finishing its
+      // handshake at the remote, which would count a reset as a refusal.
+      w.sock.end();
     }
     this.gauge();
     this.refill();
   }
 
-  /** The next address not ejected, round robin; `avoid` is taken only when no other is eligible. */
+  /** The first address not ejected; `avoid` is taken only when no other is eligible. */
   private nextAddress(avoid?: string): string {
-    return this.health.eligibleFrom(this.next++ % this.remote.addresses.length, avoid).address;
+    return this.health.eligibleFrom(0, avoid).address;
   }
 
   private async dialOne(address: string): Promise<Dialed> {
