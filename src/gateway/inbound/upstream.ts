@@ -1,6 +1,6 @@
 // The inbound tunnel's dial to its target: one of an authorized tunnel's ready backends (round robin),
-// the next ones while they refuse (backend-order.ts has the bounds), each within the connect timeout. Takes an AuthorizedTunnel: nothing
-// else can make the gateway open a connection inside the cluster.
+// the next ones while they refuse (backend-order.ts has the bounds), each within the connect timeout.
+// Takes an AuthorizedTunnel: nothing else can make the gateway open a connection inside the cluster.
 import net from 'node:net';
 import { GatewayError } from '../errors.js';
 import type { Backend } from '../types.js';
