@@ -11,6 +11,8 @@
 // before it reached the target (HTTP/2: REFUSED_STREAM, above a GOAWAY's last-stream-id, its session gone;
 // tls-pipe: closed before any answer; both: a DRAINING refusal) is replayed once on another connection: a
 // remote gateway that rolls loses no request. After a 200 the bytes may have reached the target: no retry.
+// A request reset or unanswered before any client byte went out is replayed too; the replay avoids the
+// failed attempt's address (outlier detection, pool/outlier.ts).
 import type net from 'node:net';
 import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
@@ -109,7 +111,7 @@ export class OutboundTunnel implements RequestEvents {
       this.replayed = true;
       const cluster = this.labels?.remote_cluster ?? '';
       this.d.metrics.retries.inc({ remote_cluster: cluster });
-      this.d.logger.info('tunnel request refused before it reached the target; retrying on another connection', { why: message, authority: this.authority, remoteCluster: cluster, remoteAddress: place?.address, outboundPort: this.outboundPort });
+      this.d.logger.info('tunnel request failed before it could reach the target; retrying on another connection (another address when there is one)', { why: message, authority: this.authority, remoteCluster: cluster, remoteAddress: place?.address, outboundPort: this.outboundPort });
       this.send();
       return;
     }
