@@ -22,11 +22,12 @@ export async function startFaultProxy(host: string, port: number, target: { host
   let accepted = 0;
   let forwarded = 0;
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket; dead: boolean }>();
-  const server = net.createServer({ noDelay: true }, (client) => {
+  // Half-open both ways, FINs forwarded only while passing: a black hole must not answer a FIN with its own.
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (client) => {
     accepted++;
     client.on('error', () => {});
     if (mode === 'refuse') return void client.resetAndDestroy();
-    const upstream = net.connect({ host: target.host, port: target.port, noDelay: true });
+    const upstream = net.connect({ host: target.host, port: target.port, noDelay: true, allowHalfOpen: true });
     upstream.on('error', () => {});
     const pair = { client, upstream, dead: mode === 'freeze' };
     pairs.add(pair);
@@ -37,6 +38,8 @@ export async function startFaultProxy(host: string, port: number, target: { host
     };
     client.on('data', forward(upstream));
     upstream.on('data', forward(client));
+    client.on('end', () => pair.dead || upstream.end());
+    upstream.on('end', () => pair.dead || client.end());
     const done = () => {
       pairs.delete(pair);
       if (pair.dead) return; // a black hole says nothing, not even a close
