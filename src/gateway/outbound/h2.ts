@@ -104,9 +104,10 @@ class H2Request implements PendingRequest {
     this.fail('REMOTE_REFUSED', `remote gateway refused the tunnel: ${status} ${reason}`, reason === 'DRAINING');
   };
 
-  /** Closed before any answer: REFUSED_STREAM, a GOAWAY below our stream, or its session gone means the
-   * remote never processed it. Another reset may come after the remote dialled the target: replayed only
-   * if no byte of the client went out (the target saw at most a connection). */
+  /** Closed before any answer: REFUSED_STREAM, a GOAWAY below our stream, or its session closed means the
+   * remote never processed it (it answers 200 before relaying a byte, and a closing connection delivers
+   * what was sent before). A reset connection may have lost a 200 already sent, and a reset stream may come
+   * after the remote dialled the target: those are replayed only if no byte of the client went out. */
   private readonly onEarlyClose = (): void => {
     clearTimeout(this.timer);
     if (this.done) return;
@@ -116,7 +117,8 @@ class H2Request implements PendingRequest {
     const message = `the remote gateway closed the tunnel request before answering (rst ${String(s.rstCode)})`;
     // A lost session is counted once by the pool, a refusal is the remote speaking: neither is this stream's.
     if (!refused && !session.closed) this.pool.report(session, { kind: 'reset', detail: message });
-    this.fail('REMOTE_UNAVAILABLE', message, refused || session.closed || !this.early.sentAny);
+    const closedCleanly = session.closed && !this.pool.isBroken(session);
+    this.fail('REMOTE_UNAVAILABLE', message, refused || closedCleanly || !this.early.sentAny);
   };
 
   /** No answer in time: the remote may have dialled the target, so replayed only if no client byte went out. */

@@ -50,6 +50,7 @@ class PipeRequest implements PendingRequest {
   private done = false;
   private raw: net.Socket | undefined;
   private address: string | undefined;
+  private broken = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -64,7 +65,8 @@ class PipeRequest implements PendingRequest {
       sock.destroy();
       return;
     }
-    sock.on('error', noop);
+    // A reset (not a close) may have lost an answer already sent: see the replay rule below.
+    sock.on('error', () => (this.broken = true));
     this.raw = raw;
     this.address = address;
     sock.write(header);
@@ -83,9 +85,9 @@ class PipeRequest implements PendingRequest {
       }
       raw.destroy();
       // Closed before any answer: mostly a warm pipe the remote dropped (its drain closes idle pipes), so
-      // nothing reached the target. A remote that crashed between dialling the target and answering may
-      // have passed the first bytes on: the same window as an HTTP/2 session lost before its response.
-      const replayable = err !== undefined || (reason ?? '').startsWith('DRAINING');
+      // nothing reached the target (the remote answers before relaying a byte, and a close delivers what
+      // was sent before it). A reset may have lost a 200 already sent: replayed only if no client byte went.
+      const replayable = (err !== undefined && (!this.broken || !this.early.sentAny)) || (reason ?? '').startsWith('DRAINING');
       this.fail('REMOTE_REFUSED', `remote gateway refused the tunnel: ${status ?? '-'} ${reason ?? err?.message ?? ''}`, replayable);
     });
   }
@@ -112,5 +114,3 @@ class PipeRequest implements PendingRequest {
     this.fail('UPSTREAM_TIMEOUT', message, !this.early.sentAny);
   };
 }
-
-function noop(): void {}

@@ -63,6 +63,8 @@ export class H2Pool {
   private closed = false;
   /** The address each session (retiring ones too) was dialed at. */
   private readonly addressOf = new WeakMap<H2Session, string>();
+  /** Sessions whose connection failed (reset, TLS error) rather than closed: an answer may have been lost. */
+  private readonly broken = new WeakSet<H2Session>();
   readonly health: OutlierDetector;
 
   constructor(
@@ -148,6 +150,11 @@ export class H2Pool {
     return best?.session;
   }
 
+  /** The session's connection failed (a reset): data the remote had sent, an answer too, may be lost. */
+  isBroken(session: H2Session): boolean {
+    return this.broken.has(session);
+  }
+
   /** Where a session of this pool goes (for the stream's outcome and a replay). */
   placeOf(session: H2Session): Place | undefined {
     const address = this.addressOf.get(session);
@@ -229,6 +236,7 @@ export class H2Pool {
         slot.session = session;
         slot.streams = 0;
         this.addressOf.set(session, address);
+        sock.once('error', () => this.broken.add(session));
         // GOAWAY (remote draining): its live streams finish on this session, but new streams need a new
         // connection now (through the Service, to a replica that is not draining). Waiting for the close and
         // a backoff left the pool with no usable slot, so tunnels opened meanwhile were refused.
