@@ -45,3 +45,17 @@ export {
   type ParsedRoutes,
 } from './routes.js';
 export * from './mcs.js';
+export {
+  MAX_ALLOW_ENTRIES,
+  parseAllowEntry,
+  parseAllowList,
+  ruleMatches,
+  firstMatch,
+  formatAllowList,
+  parseExportTo,
+  exportedTo,
+  type VerifiedCaller,
+  type AllowRule,
+  type ParsedAllowList,
+  type ParsedExportTo,
+} from './authz.js';

@@ -19,6 +19,7 @@ export class KubeRouteSource implements RouteSource {
   private readonly links: Informer;
   private readonly linkAccounts: Informer;
   private readonly serviceExports: Informer;
+  private readonly namespaces: Informer;
   private timer: NodeJS.Timeout | undefined;
   private lastProblems = '';
 
@@ -37,7 +38,9 @@ export class KubeRouteSource implements RouteSource {
     this.links = mk('links', `/apis/${LINK_API_VERSION}/namespaces/${namespace}/${LINK_PLURAL}`);
     // Which source clusters `mesh link` admitted here: their gateways may open tunnels (inbound policy).
     this.linkAccounts = mk('link-accounts', `/api/v1/namespaces/${namespace}/serviceaccounts`, LINK_SOURCE_LABEL);
-    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts, this.serviceExports];
+    // Their default-allowed-identities annotation: the allow list of exports that have none.
+    this.namespaces = mk('namespaces', '/api/v1/namespaces');
+    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts, this.serviceExports, this.namespaces];
   }
 
   async start(onChange: (s: RouteSnapshot) => void): Promise<void> {
@@ -50,6 +53,7 @@ export class KubeRouteSource implements RouteSource {
         routes: (this.routes.list() as KConfigMap[]).find((c) => c.metadata?.name === OUTBOUND_ROUTES_CONFIGMAP),
         links: this.links.list() as KLink[],
         linkAccounts: this.linkAccounts.list(),
+        namespaces: this.namespaces.list(),
       });
       const p = problems.join('\n');
       if (p && p !== this.lastProblems) this.logger.warn('ignoring malformed routing objects', { problems });

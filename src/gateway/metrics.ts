@@ -61,6 +61,8 @@ export class GatewayMetrics {
   readonly ejected: Gauge<'remote_cluster'>;
   /** Inbound tunnels by the backend that served them (backend-metrics.ts). */
   readonly backends: BackendTally;
+  /** Tunnels refused by authorization, by which rule list refused them (src/gateway/inbound/access.ts). */
+  readonly authzDenied: Counter<'remote_cluster' | 'namespace' | 'service' | 'source'>;
   private readonly live = new Set<ByteTally>();
   private readonly stats = new Map<string, LabelStats>();
   private readonly conns = new Map<string, { direction: Direction; remote_cluster: string; n: number; reported: number }>();
@@ -118,6 +120,12 @@ export class GatewayMetrics {
     this.ejections = new Counter({ name: 'gateway_remote_ejections_total', help: 'Remote gateway addresses ejected from the pool by outlier detection', labelNames: ['remote_cluster'], registers });
     this.ejected = new Gauge({ name: 'gateway_remote_addresses_ejected', help: 'Remote gateway addresses ejected now (summed over workers)', labelNames: ['remote_cluster'], registers });
     this.backends = new BackendTally(registers);
+    this.authzDenied = new Counter({
+      name: 'gateway_authz_denied_total',
+      help: 'Inbound tunnels refused by authorization, by rule source (export-to, link, service, namespace); labels from bounded sets only',
+      labelNames: ['remote_cluster', 'namespace', 'service', 'source'],
+      registers,
+    });
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 

@@ -29,6 +29,10 @@ export const ExportedServiceSchema = z.object({
   /** From `mirror.mesh.io/allowed-identities`: SPIFFE ids (exact, or a prefix ending in `/*`) or cluster
    * trust domains allowed to connect. Absent = any identity in the trust domain. */
   allowedIdentities: z.array(z.string().min(1)).optional(),
+  /** The Namespace's `mirror.mesh.io/default-allowed-identities` entries: the list when the Service has none. */
+  defaultAllowedIdentities: z.array(z.string().min(1)).optional(),
+  /** `mirror.mesh.io/export-to` as written (comma-separated cluster names); absent = every cluster. */
+  exportTo: z.string().optional(),
 });
 export type ExportedService = z.infer<typeof ExportedServiceSchema>;
 

@@ -3,13 +3,16 @@
 // only an AuthorizedTunnel can dial a backend or open the client's end of a tunnel, so bytes of a request
 // that was not authorized never reach the forwarding code (ztunnel's shape).
 //
-// Order: the caller's own policy (gateway-wide list, then the list of the Link to the caller's cluster, then
-// "gateways of linked clusters only" unless direct workloads are allowed) before existence, so an unauthorized peer learns nothing about which Services exist; then the target;
-// then the Service's own list. Later steps (caller attestation, namespace defaults) slot in here.
+// Order: the peer's own policy (gateway-wide list, then "gateways of linked clusters only" unless direct
+// workloads are allowed) before existence, so an unauthorized peer learns nothing about which Services
+// exist; then the target; then the caller's rules for that target (access.ts: export scope, the Link's list,
+// the Service's or its Namespace's list), before anything is dialled.
 import { GATEWAY_NAME, MESH_NAMESPACE } from '../../api/index.js';
+import type { VerifiedCaller } from '../../api/index.js';
 import { GatewayError } from '../errors.js';
 import { checkPolicy, parseAuthority, resolveTarget, type Caller, type ExportIndex, type Target } from '../routing.js';
 import type { Backend, ExportedService, RemoteGateway } from '../types.js';
+import { authorize as authorizeCaller, linkAccess, serviceAccess, type DenySource } from './access.js';
 
 /** A peer that completed the mTLS handshake with a chain verified against the trust bundle. */
 export interface AuthenticatedPeer extends Caller {
@@ -87,10 +90,11 @@ export function authorize(authority: string | undefined, peer: AuthenticatedPeer
   let target: Target | undefined;
   try {
     target = parseAuthority(authority, p.clusterDomain);
-    checkPolicy(peer, p.trustDomain, p.allowedIdentities, link?.allowedIdentities);
+    checkPolicy(peer, p.trustDomain, p.allowedIdentities);
     checkPeerKind(peer, p);
+    // The caller's rules before existence too: a caller its Link refuses learns nothing about what exists.
+    checkCaller(target, p.exports.get(`${target.namespace}/${target.service}`), link, callerOfPeer(peer));
     const decision = resolveTarget(target, p.exports);
-    checkPolicy(peer, p.trustDomain, decision.service.allowedIdentities);
     const tunnel: AuthorizedTunnel = { [AUTHORIZED]: true, caller: peer, target, service: decision.service, candidates: decision.candidates, remoteCluster };
     return { ok: true, tunnel };
   } catch (err) {
@@ -98,4 +102,33 @@ export function authorize(authority: string | undefined, peer: AuthenticatedPeer
     const service = target && p.exports.get(`${target.namespace}/${target.service}`);
     return { ok: false, error, service, remoteCluster };
   }
+}
+
+/** A refusal by the caller rules: the GatewayError (FORBIDDEN, 403 / reset) plus which list refused and its
+ * rule, for the log line and gateway_authz_denied_total. */
+export class AccessDenied extends GatewayError {
+  constructor(
+    readonly source: DenySource,
+    readonly rule: string,
+    readonly caller: VerifiedCaller,
+    message: string,
+  ) {
+    super('FORBIDDEN', message);
+  }
+}
+
+/** The caller as the inbound knows it today: the peer's own certificate identity and issuer cluster. (The
+ * caller-attestation path replaces this with the verified claim.) */
+export function callerOfPeer(peer: AuthenticatedPeer): VerifiedCaller {
+  return { id: peer.id?.uri ?? '', cluster: peer.cluster ?? '', unknown: false };
+}
+
+const NO_RULES = { allow: undefined, exportTo: undefined } as const;
+
+/** The one authorization call of the inbound path: after the target is parsed and looked up (`service`:
+ * the exported Service it names, if any), before the dial. */
+export function checkCaller(target: Target, service: ExportedService | undefined, link: RemoteGateway | undefined, caller: VerifiedCaller): void {
+  const access = service ? serviceAccess(service) : NO_RULES;
+  const d = authorizeCaller({ namespace: target.namespace, service: target.service, access, link: linkAccess(link) }, caller);
+  if (!d.ok) throw new AccessDenied(d.source, d.rule, caller, d.reason);
 }

@@ -50,7 +50,6 @@ class PipeRequest implements PendingRequest {
   private done = false;
   private raw: net.Socket | undefined;
   private address: string | undefined;
-  private broken = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -65,8 +64,7 @@ class PipeRequest implements PendingRequest {
       sock.destroy();
       return;
     }
-    // A reset (not a close) may have lost an answer already sent: see the replay rule below.
-    sock.on('error', () => (this.broken = true));
+    sock.on('error', noop);
     this.raw = raw;
     this.address = address;
     sock.write(header);
@@ -85,9 +83,10 @@ class PipeRequest implements PendingRequest {
       }
       raw.destroy();
       // Closed before any answer: mostly a warm pipe the remote dropped (its drain closes idle pipes), so
-      // nothing reached the target (the remote answers before relaying a byte, and a close delivers what
-      // was sent before it). A reset may have lost a 200 already sent: replayed only if no client byte went.
-      const replayable = (err !== undefined && (!this.broken || !this.early.sentAny)) || (reason ?? '').startsWith('DRAINING');
+      // nothing reached the target (the remote answers before relaying a byte). Unlike HTTP/2, a reset is
+      // replayed too: a draining remote's close of an idle pipe meets our header as a reset (nothing read),
+      // which cannot be told from a crash after its 200 until the drain closes pipes without one.
+      const replayable = err !== undefined || (reason ?? '').startsWith('DRAINING');
       this.fail('REMOTE_REFUSED', `remote gateway refused the tunnel: ${status ?? '-'} ${reason ?? err?.message ?? ''}`, replayable);
     });
   }
@@ -114,3 +113,5 @@ class PipeRequest implements PendingRequest {
     this.fail('UPSTREAM_TIMEOUT', message, !this.early.sentAny);
   };
 }
+
+function noop(): void {}
