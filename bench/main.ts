@@ -15,7 +15,7 @@ import { renderChart } from './chart.js';
 const here = dirname(fileURLToPath(import.meta.url));
 /** bench/ in the source tree (this file runs from dist/bench). */
 const sourceDir = resolve(here, '../../bench');
-const known = ['apiserver', 'trust', 'sandbox', 'mirror', 'gateway', 'h2', 'failover'];
+const known = ['apiserver', 'trust', 'sandbox', 'mirror', 'gateway', 'h2', 'failover', 'outlier'];
 
 async function main(): Promise<void> {
   const asked = process.argv.slice(2);

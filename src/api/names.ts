@@ -153,6 +153,10 @@ export const GATEWAY_METRICS = {
   handshakeSeconds: 'gateway_tls_handshake_seconds',
   poolConnections: 'gateway_pool_connections',
   retries: 'gateway_tunnel_retries_total',
+  remoteFailures: 'gateway_remote_failures_total',
+  remoteEjections: 'gateway_remote_ejections_total',
+  remoteEjected: 'gateway_remote_addresses_ejected',
+  backendTunnels: 'gateway_backend_tunnels_total',
   /** Tunnels refused by authorization (export scope, Link, Service or Namespace rules), by rule source. */
   authzDenied: 'gateway_authz_denied_total',
 } as const;

@@ -44,6 +44,11 @@ export const GatewayConfigSchema = z.object({
   /** On SIGTERM, keep accepting this long while /ready says 503, so the endpoints that still name this
    * replica (propagation lag) lose no connection; then stop accepting and wait up to drainTimeoutMs. */
   drainGraceMs: z.number().int().min(0).default(5_000),
+  /** Outlier detection of remote gateway addresses (pool/outlier.ts): failures in a row that eject an
+   * address, its first ejection (doubling with each repeat) and the cap. */
+  outlierFailures: z.number().int().min(1).max(100).default(3),
+  outlierEjectionMs: z.number().int().min(1).default(5_000),
+  outlierMaxEjectionMs: z.number().int().min(1).default(60_000),
   /** HTTP/2 flow-control windows: large so one stream can fill a fast link without waiting for WINDOW_UPDATEs. */
   streamWindow: z.number().int().min(65535).max(2 ** 31 - 1).default(4 * 1024 * 1024),
   connectionWindow: z.number().int().min(65535).max(2 ** 31 - 1).default(64 * 1024 * 1024),

@@ -76,6 +76,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     lastUnparsable = unparsable.join('\n');
     policy = { ...policy, exports: indexExports(s.exported), links: new Map(s.remotes.map((r) => [r.cluster, r])), linkedClusters };
     outbound.update(s.outbound, s.remotes);
+    metrics.backends.setCurrent(s.exported);
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
   };
   let draining = false;

@@ -48,6 +48,9 @@ export const GatewayOptionsSchema = z
     idleTimeoutMs: posInt.optional(),
     drainTimeoutMs: z.coerce.number().int().min(0).optional(),
     drainGraceSeconds: z.coerce.number().min(0).max(3600).optional(),
+    outlierFailures: posInt.max(100).optional(),
+    outlierEjectionMs: posInt.optional(),
+    outlierMaxEjectionMs: posInt.optional(),
     /** --heap-growing-percent while bytes flow fast (heap-growth.ts says why); 0 keeps V8's own growth. */
     heapGrowingPercent: z.coerce.number().int().min(0).max(1000).default(HEAP_GROWTH_DEFAULTS.busyPercent),
     /** Data-plane processes (node:cluster); default: the CPUs this process may use (cgroup quota). 1 = no
@@ -139,6 +142,9 @@ export function configFrom(o: GatewayOptions, env: NodeJS.ProcessEnv): GatewayCo
     ...(o.idleTimeoutMs !== undefined ? { idleTimeoutMs: o.idleTimeoutMs } : {}),
     ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
     ...(o.drainGraceSeconds !== undefined ? { drainGraceMs: Math.round(o.drainGraceSeconds * 1000) } : {}),
+    ...(o.outlierFailures !== undefined ? { outlierFailures: o.outlierFailures } : {}),
+    ...(o.outlierEjectionMs !== undefined ? { outlierEjectionMs: o.outlierEjectionMs } : {}),
+    ...(o.outlierMaxEjectionMs !== undefined ? { outlierMaxEjectionMs: o.outlierMaxEjectionMs } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
 // per-connection hot path hashes labels (prom-client hashes the label object on every inc/dec).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.js';
 import type { GatewayErrorCode } from './errors.js';
+import { BackendTally } from './backend-metrics.js';
 
 export type Direction = 'inbound' | 'outbound';
 
@@ -54,6 +55,12 @@ export class GatewayMetrics {
   readonly poolSize: Gauge<'remote_cluster' | 'transport'>;
   /** Outbound tunnel requests replayed on another connection (refused before they reached the target). */
   readonly retries: Counter<'remote_cluster'>;
+  /** Outlier detection (pool/outlier.ts): failures per remote, ejections, addresses ejected now. */
+  readonly remoteFailures: Counter<'remote_cluster' | 'reason'>;
+  readonly ejections: Counter<'remote_cluster'>;
+  readonly ejected: Gauge<'remote_cluster'>;
+  /** Inbound tunnels by the backend that served them (backend-metrics.ts). */
+  readonly backends: BackendTally;
   /** Tunnels refused by authorization, by which rule list refused them (src/gateway/inbound/access.ts). */
   readonly authzDenied: Counter<'remote_cluster' | 'namespace' | 'service' | 'source'>;
   private readonly live = new Set<ByteTally>();
@@ -108,7 +115,11 @@ export class GatewayMetrics {
     this.handshake = new Histogram({ name: 'gateway_tls_handshake_seconds', help: 'TLS handshake latency', labelNames: ['direction'], buckets, registers });
     this.connect = new Histogram({ name: 'gateway_connect_seconds', help: 'Latency to open a tunnel: target connect (inbound) or remote stream/pipe established (outbound)', labelNames: ['direction'], buckets, registers });
     this.poolSize = new Gauge({ name: 'gateway_pool_connections', help: 'Warm connections to remote gateways', labelNames: ['remote_cluster', 'transport'], registers });
-    this.retries = new Counter({ name: 'gateway_tunnel_retries_total', help: 'Outbound tunnel requests retried on another connection: refused by the remote before reaching the target (REFUSED_STREAM, GOAWAY, session closed, DRAINING)', labelNames: ['remote_cluster'], registers });
+    this.retries = new Counter({ name: 'gateway_tunnel_retries_total', help: 'Outbound tunnel requests retried on another connection (another address when there is one): refused by the remote before reaching the target (REFUSED_STREAM, GOAWAY, session closed, DRAINING) or failed before any client byte was sent', labelNames: ['remote_cluster'], registers });
+    this.remoteFailures = new Counter({ name: 'gateway_remote_failures_total', help: 'Failures of a remote gateway address seen by outlier detection: connect (dial refused, timed out, TLS), closed (session lost), reset (tunnel request reset unanswered), timeout (tunnel request unanswered)', labelNames: ['remote_cluster', 'reason'], registers });
+    this.ejections = new Counter({ name: 'gateway_remote_ejections_total', help: 'Remote gateway addresses ejected from the pool by outlier detection', labelNames: ['remote_cluster'], registers });
+    this.ejected = new Gauge({ name: 'gateway_remote_addresses_ejected', help: 'Remote gateway addresses ejected now (summed over workers)', labelNames: ['remote_cluster'], registers });
+    this.backends = new BackendTally(registers);
     this.authzDenied = new Counter({
       name: 'gateway_authz_denied_total',
       help: 'Inbound tunnels refused by authorization, by rule source (export-to, link, service, namespace); labels from bounded sets only',

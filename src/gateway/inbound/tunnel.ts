@@ -113,6 +113,7 @@ export class InboundTunnel {
     this.st = 'relaying';
     const labels: TunnelLabels = { direction: 'inbound', remote_cluster: auth.remoteCluster, namespace: auth.service.namespace, service: auth.service.name };
     this.tally = metrics.openTunnel(labels);
+    metrics.backends.served(labels.namespace, labels.service, backend);
     this.d.load.active++;
     const unwatch = this.d.idle.watch(this.tally, () => {
       down.reset();

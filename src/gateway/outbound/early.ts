@@ -29,6 +29,12 @@ export class EarlyBytes {
     if (this.ended) t.end();
   }
 
+  /** Whether any byte (or the FIN) of the client has gone to an attempt: after that, an attempt the remote
+   * may have processed must not be replayed (the bytes may have reached the target). */
+  get sentAny(): boolean {
+    return this.bytes > 0 || this.ended;
+  }
+
   /** Called once if the client's socket closes before detach(). */
   onLocalGone(f: () => void): void {
     this.gone = f;

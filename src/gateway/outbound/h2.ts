@@ -4,10 +4,10 @@
 import { ErrorCode, type H2Session, type H2Stream, type Headers } from '../../h2/index.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
 import { h2End } from '../relay.js';
-import type { H2Pool } from '../pool/h2-pool.js';
+import type { H2Pool, Place } from '../pool/h2-pool.js';
 import type { RemoteGateway } from '../types.js';
 import type { EarlyBytes } from './early.js';
-import type { PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
+import type { AttemptPlace, PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
 
 export class H2Transport implements TunnelTransport {
   readonly kind = 'connect' as const;
@@ -17,9 +17,9 @@ export class H2Transport implements TunnelTransport {
     private readonly timeoutMs: number,
   ) {}
 
-  request(authority: string, early: EarlyBytes, events: RequestEvents): PendingRequest {
+  request(authority: string, early: EarlyBytes, events: RequestEvents, _replay: boolean, avoid?: AttemptPlace): PendingRequest {
     const req = new H2Request(this.pool, authority, early, events, this.timeoutMs);
-    const session = this.pool.pick();
+    const session = this.pool.pick(avoid);
     if (session) req.open(session);
     else this.pool.acquire().then((s) => req.open(s), (err: Error) => req.unavailable(err));
     return req;
@@ -43,6 +43,7 @@ class H2Request implements PendingRequest {
   private done = false;
   private stream: H2Stream | undefined;
   private session: H2Session | undefined;
+  private place: Place | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -66,6 +67,7 @@ class H2Request implements PendingRequest {
     this.pool.track(session, s);
     this.stream = s;
     this.session = session;
+    this.place = this.pool.placeOf(session);
     this.early.sendTo(s);
     this.timer = setTimeout(this.onTimeout, this.timeoutMs);
     s.once('close', this.onEarlyClose);
@@ -88,33 +90,44 @@ class H2Request implements PendingRequest {
     const s = this.stream!;
     if (this.done) return;
     const status = Number(headers[':status']);
+    const reason = String(headers['mesh-refusal-reason'] ?? `HTTP ${status}`);
+    // Any answer shows the remote gateway alive (a draining one is neither: it is leaving on purpose).
+    if (reason !== 'DRAINING') this.pool.report(this.session!);
     if (status === 200) {
       s.off('close', this.onEarlyClose);
       this.done = true;
       this.events.opened(h2End(s));
       return;
     }
-    const reason = String(headers['mesh-refusal-reason'] ?? `HTTP ${status}`);
     s.reset(ErrorCode.CANCEL);
     // A draining replica refused before dialling the target: another one will take it.
     this.fail('REMOTE_REFUSED', `remote gateway refused the tunnel: ${status} ${reason}`, reason === 'DRAINING');
   };
 
-  /** Closed before any answer: REFUSED_STREAM, a GOAWAY below our stream, or its session gone means the
-   * remote never processed it. */
+  /** Closed before any answer: REFUSED_STREAM, a GOAWAY below our stream, or its session closed means the
+   * remote never processed it (it answers 200 before relaying a byte, and a closing connection delivers
+   * what was sent before). A reset connection may have lost a 200 already sent, and a reset stream may come
+   * after the remote dialled the target: those are replayed only if no byte of the client went out. */
   private readonly onEarlyClose = (): void => {
     clearTimeout(this.timer);
     if (this.done) return;
     const s = this.stream!;
     const session = this.session!;
-    const unprocessed = s.rstCode === ErrorCode.REFUSED_STREAM || session.closed;
-    this.fail('REMOTE_UNAVAILABLE', `the remote gateway closed the tunnel request before answering (rst ${String(s.rstCode)})`, unprocessed);
+    const refused = s.rstCode === ErrorCode.REFUSED_STREAM;
+    const message = `the remote gateway closed the tunnel request before answering (rst ${String(s.rstCode)})`;
+    // A lost session is counted once by the pool, a refusal is the remote speaking: neither is this stream's.
+    if (!refused && !session.closed) this.pool.report(session, { kind: 'reset', detail: message });
+    const closedCleanly = session.closed && !this.pool.isBroken(session);
+    this.fail('REMOTE_UNAVAILABLE', message, refused || closedCleanly || !this.early.sentAny);
   };
 
+  /** No answer in time: the remote may have dialled the target, so replayed only if no client byte went out. */
   private readonly onTimeout = (): void => {
     if (this.done) return;
     this.abort();
-    this.fail('UPSTREAM_TIMEOUT', `remote gateway did not answer the tunnel request within ${this.timeoutMs} ms`, false);
+    const message = `remote gateway did not answer the tunnel request within ${this.timeoutMs} ms`;
+    if (this.session) this.pool.report(this.session, { kind: 'timeout', detail: message });
+    this.fail('UPSTREAM_TIMEOUT', message, !this.early.sentAny);
   };
 
   private abort(): void {
@@ -125,7 +138,7 @@ class H2Request implements PendingRequest {
   private fail(code: GatewayErrorCode, message: string, replayable: boolean): void {
     if (this.done) return;
     this.done = true;
-    this.events.failed(code, message, replayable);
+    this.events.failed(code, message, replayable, this.place);
   }
 }
 

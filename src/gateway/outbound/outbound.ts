@@ -99,7 +99,8 @@ export class Outbound {
 
   private newTransport(r: RemoteGateway): TunnelTransport {
     const c = this.d.config;
-    const common = { trustDomain: c.trustDomain, connectTimeoutMs: c.connectTimeoutMs, context: this.d.context, logger: this.d.logger, metrics: this.d.metrics };
+    const outlier = { consecutiveFailures: c.outlierFailures, baseEjectionMs: c.outlierEjectionMs, maxEjectionMs: c.outlierMaxEjectionMs };
+    const common = { trustDomain: c.trustDomain, connectTimeoutMs: c.connectTimeoutMs, context: this.d.context, logger: this.d.logger, metrics: this.d.metrics, outlier };
     if (this.transportOf(r) === 'connect') {
       return new H2Transport(new H2Pool(r, { ...common, size: c.poolSize, streamWindow: c.streamWindow, connectionWindow: c.connectionWindow }), c.connectTimeoutMs);
     }

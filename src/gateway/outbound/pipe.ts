@@ -8,7 +8,7 @@ import type { PipePool } from '../pool/pipe-pool.js';
 import { socketEnd } from '../relay.js';
 import type { RemoteGateway } from '../types.js';
 import type { EarlyBytes } from './early.js';
-import type { PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
+import type { AttemptPlace, PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
 
 export class PipeTransport implements TunnelTransport {
   readonly kind = 'tls-pipe' as const;
@@ -18,8 +18,8 @@ export class PipeTransport implements TunnelTransport {
     private readonly timeoutMs: number,
   ) {}
 
-  request(authority: string, early: EarlyBytes, events: RequestEvents, replay: boolean): PendingRequest {
-    const req = new PipeRequest(early, events, this.timeoutMs);
+  request(authority: string, early: EarlyBytes, events: RequestEvents, replay: boolean, avoid?: AttemptPlace): PendingRequest {
+    const req = new PipeRequest(this.pool, early, events, this.timeoutMs);
     let header: Buffer;
     try {
       header = pipeHeader(authority);
@@ -29,7 +29,7 @@ export class PipeTransport implements TunnelTransport {
     }
     // A replay dials a new pipe: warm siblings of one that closed unanswered (its replica draining) are
     // likely closing too.
-    this.pool.take(replay).then((d) => req.open(d, header), (err: Error) => req.fail(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message, false));
+    this.pool.take(replay, avoid).then((d) => req.open(d, header), (err: Error) => req.fail(err instanceof GatewayError ? err.code : 'REMOTE_UNAVAILABLE', err.message, false));
     return req;
   }
 
@@ -49,27 +49,33 @@ export class PipeTransport implements TunnelTransport {
 class PipeRequest implements PendingRequest {
   private done = false;
   private raw: net.Socket | undefined;
+  private address: string | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
+    private readonly pool: PipePool,
     private readonly early: EarlyBytes,
     private readonly events: RequestEvents,
     private readonly timeoutMs: number,
   ) {}
 
-  open({ sock, raw }: Dialed, header: Buffer): void {
+  open({ address, sock, raw }: Dialed, header: Buffer): void {
     if (this.done) {
       sock.destroy();
       return;
     }
     sock.on('error', noop);
     this.raw = raw;
+    this.address = address;
     sock.write(header);
     this.early.sendTo(sock);
     this.timer = setTimeout(this.onTimeout, this.timeoutMs);
     readPipeStatus(sock, (err, status, reason) => {
       clearTimeout(this.timer);
       if (this.done) return;
+      // Any answer but DRAINING shows the remote alive; closed unanswered counts against the address.
+      if (err) this.pool.report(address, { kind: 'closed', detail: err.message });
+      else if (!(reason ?? '').startsWith('DRAINING')) this.pool.report(address);
       if (!err && status === 200) {
         this.done = true;
         this.events.opened(socketEnd(sock, raw));
@@ -77,8 +83,9 @@ class PipeRequest implements PendingRequest {
       }
       raw.destroy();
       // Closed before any answer: mostly a warm pipe the remote dropped (its drain closes idle pipes), so
-      // nothing reached the target. A remote that crashed between dialling the target and answering may
-      // have passed the first bytes on: the same window as an HTTP/2 session lost before its response.
+      // nothing reached the target (the remote answers before relaying a byte). Unlike HTTP/2, a reset is
+      // replayed too: a draining remote's close of an idle pipe meets our header as a reset (nothing read),
+      // which cannot be told from a crash after its 200 until the drain closes pipes without one.
       const replayable = err !== undefined || (reason ?? '').startsWith('DRAINING');
       this.fail('REMOTE_REFUSED', `remote gateway refused the tunnel: ${status ?? '-'} ${reason ?? err?.message ?? ''}`, replayable);
     });
@@ -94,13 +101,16 @@ class PipeRequest implements PendingRequest {
   fail(code: GatewayErrorCode, message: string, replayable: boolean): void {
     if (this.done) return;
     this.done = true;
-    this.events.failed(code, message, replayable);
+    this.events.failed(code, message, replayable, this.address === undefined ? undefined : { address: this.address });
   }
 
+  /** No answer in time: the remote may have dialled the target, so replayed only if no client byte went out. */
   private readonly onTimeout = (): void => {
     if (this.done) return;
     this.raw?.destroy();
-    this.fail('UPSTREAM_TIMEOUT', `remote gateway did not answer the tunnel request within ${this.timeoutMs} ms`, false);
+    const message = `remote gateway did not answer the tunnel request within ${this.timeoutMs} ms`;
+    if (this.address !== undefined) this.pool.report(this.address, { kind: 'timeout', detail: message });
+    this.fail('UPSTREAM_TIMEOUT', message, !this.early.sentAny);
   };
 }
 

@@ -7,13 +7,21 @@ import type { RelayEnd } from '../relay.js';
 import type { RemoteGateway, Transport } from '../types.js';
 import type { EarlyBytes } from './early.js';
 
+/** Where an attempt went, as its transport knows it (a remote address and the connection): a replay is
+ * sent elsewhere when it can be. */
+export interface AttemptPlace {
+  readonly address: string;
+  readonly connection?: object;
+}
+
 /** What one tunnel request came to; a transport calls exactly one of these, once, and none after cancel(). */
 export interface RequestEvents {
   /** The remote answered 200: `remote` is the tunnel's far end (the early bytes already went out on it). */
   opened(remote: RelayEnd): void;
   /** No tunnel. `replayable`: the request did not reach the target (refused before it, or its connection
-   * went away unanswered), so the same bytes may be sent again on another connection. */
-  failed(code: GatewayErrorCode, message: string, replayable: boolean): void;
+   * went away unanswered, or failed before any byte of the client was sent), so the same bytes may be sent
+   * again on another connection. `place`: where it went, when it got that far. */
+  failed(code: GatewayErrorCode, message: string, replayable: boolean, place?: AttemptPlace): void;
 }
 
 /** A request in flight. */
@@ -26,8 +34,9 @@ export interface PendingRequest {
 export interface TunnelTransport {
   readonly kind: Transport;
   /** Sends a tunnel request for `authority` followed by the early bytes. `replay`: this repeats a request
-   * refused before it reached the target, so avoid connections likely to fail the same way. */
-  request(authority: string, early: EarlyBytes, events: RequestEvents, replay: boolean): PendingRequest;
+   * refused before it reached the target, so avoid connections likely to fail the same way: `avoid` is
+   * where the failed attempt went (another address if one is usable, else another connection). */
+  request(authority: string, early: EarlyBytes, events: RequestEvents, replay: boolean, avoid?: AttemptPlace): PendingRequest;
   /** New addresses or identity for the same remote. */
   update(remote: RemoteGateway): void;
   /** Connections ready now (for tests and the pool gauge). */

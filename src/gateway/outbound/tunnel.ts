@@ -11,6 +11,8 @@
 // before it reached the target (HTTP/2: REFUSED_STREAM, above a GOAWAY's last-stream-id, its session gone;
 // tls-pipe: closed before any answer; both: a DRAINING refusal) is replayed once on another connection: a
 // remote gateway that rolls loses no request. After a 200 the bytes may have reached the target: no retry.
+// A request reset or unanswered before any client byte went out is replayed too; the replay avoids the
+// failed attempt's address (outlier detection, pool/outlier.ts).
 import type net from 'node:net';
 import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
@@ -22,7 +24,7 @@ import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import { formatAuthority } from '../routing.js';
 import type { OutboundRoute, RemoteGateway } from '../types.js';
 import { EarlyBytes } from './early.js';
-import type { PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
+import type { AttemptPlace, PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
 
 export type OutboundTunnelState = 'accepted' | 'requesting' | 'relaying' | 'closed';
 
@@ -52,6 +54,8 @@ export class OutboundTunnel implements RequestEvents {
   private transport: TunnelTransport | undefined;
   private pending: PendingRequest | undefined;
   private replayed = false;
+  /** Where the last attempt went: a replay avoids it (outlier detection, issue 14). */
+  private place: AttemptPlace | undefined;
   private started = 0;
   private unwatch: (() => void) | undefined;
 
@@ -99,14 +103,15 @@ export class OutboundTunnel implements RequestEvents {
     this.local.resume();
   }
 
-  failed(code: GatewayErrorCode, message: string, replayable: boolean): void {
+  failed(code: GatewayErrorCode, message: string, replayable: boolean, place?: AttemptPlace): void {
     if (this.st !== 'requesting') return;
     this.pending = undefined;
+    this.place = place;
     if (replayable && !this.replayed && !this.local.destroyed) {
       this.replayed = true;
       const cluster = this.labels?.remote_cluster ?? '';
       this.d.metrics.retries.inc({ remote_cluster: cluster });
-      this.d.logger.info('tunnel request refused before it reached the target; retrying on another connection', { why: message, authority: this.authority, remoteCluster: cluster, outboundPort: this.outboundPort });
+      this.d.logger.info('tunnel request failed before it could reach the target; retrying on another connection (another address when there is one)', { why: message, authority: this.authority, remoteCluster: cluster, remoteAddress: place?.address, outboundPort: this.outboundPort });
       this.send();
       return;
     }
@@ -115,7 +120,7 @@ export class OutboundTunnel implements RequestEvents {
 
   private send(): void {
     this.st = 'requesting';
-    const pending = this.transport!.request(this.authority, this.early!, this, this.replayed);
+    const pending = this.transport!.request(this.authority, this.early!, this, this.replayed, this.place);
     // A transport may answer at once (e.g. no session at all): keep only a request still in flight.
     if (this.st === 'requesting' && this.pending === undefined) this.pending = pending;
   }
@@ -151,7 +156,7 @@ export class OutboundTunnel implements RequestEvents {
     }
     if (e.kind !== 'refused') return;
     metrics.refuse('outbound', e.code, this.labels ?? {});
-    this.d.refusals.warn('outbound', e.code, 'outbound connection refused', { reason: e.code, detail: e.message, state: was, authority: this.authority || undefined, outboundPort: this.outboundPort, ...this.labels });
+    this.d.refusals.warn('outbound', e.code, 'outbound connection refused', { reason: e.code, detail: e.message, state: was, authority: this.authority || undefined, outboundPort: this.outboundPort, remoteAddress: this.place?.address, ...this.labels });
     // A reset, not a FIN: the client must not mistake a refused tunnel for an empty answer.
     resetSocket(this.local);
   }

@@ -22,6 +22,8 @@ export interface DialOptions {
 }
 
 export interface Dialed {
+  /** The remote address dialed (outlier detection counts outcomes against it). */
+  address: string;
   sock: tls.TLSSocket;
   /** The TCP socket under it, so a reset can be a real TCP RST. */
   raw: net.Socket;
@@ -60,7 +62,7 @@ export function dial(o: DialOptions): Promise<Dialed> {
         reject(new GatewayError('REMOTE_UNAVAILABLE', `remote gateway ${o.address}:${o.port} does not speak ${o.alpn}`));
         return;
       }
-      resolve({ sock, raw });
+      resolve({ address: o.address, sock, raw });
     });
   });
 }

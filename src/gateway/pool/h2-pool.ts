@@ -6,6 +6,10 @@
 // reset their client instead of hanging), so a dead remote costs a client one RST, not a timeout.
 // A session that got a GOAWAY leaves its slot at once (retiring: its streams finish, then it closes) and
 // the slot reconnects. Sessions are src/h2's: no node:http2 on the data path.
+// Passive health (outlier.ts): dial failures, lost sessions and tunnel requests reset or unanswered count
+// against the address; an ejected address gets no new connection or stream (its sessions retire, their
+// live streams finish) until its ejection ends, when a slot whose home it is moves back (while another
+// slot is ready, so the pool never empties itself to move).
 import type tls from 'node:tls';
 import { connect as h2connect, type H2Session, type H2Stream } from '../../h2/index.js';
 import type { Logger } from '../../log/index.js';
@@ -14,6 +18,8 @@ import type { GatewayMetrics } from '../metrics.js';
 import type { RemoteGateway } from '../types.js';
 import { ALPN_H2 } from '../tls.js';
 import { dial } from './connect.js';
+import { OutlierDetector, type FailureKind, type OutlierOptions } from './outlier.js';
+import { reportOutlier } from './health.js';
 
 export const BACKOFF_MIN_MS = 100;
 export const BACKOFF_MAX_MS = 5_000;
@@ -27,6 +33,13 @@ export interface PoolOptions {
   context: () => tls.SecureContext | undefined;
   logger: Logger;
   metrics: GatewayMetrics;
+  outlier: OutlierOptions;
+}
+
+/** Where a stream went: a replay avoids both (another address if one is ready, else another session). */
+export interface Place {
+  address: string;
+  connection?: object;
 }
 
 interface Slot {
@@ -35,6 +48,10 @@ interface Slot {
   streams: number;
   backoffMs: number;
   addressIndex: number;
+  /** The address of its session (or dial). */
+  address?: string;
+  /** Its share of the addresses (i mod n): where it returns once an ejection there ends. */
+  home: number;
   timer?: NodeJS.Timeout;
 }
 
@@ -44,13 +61,23 @@ export class H2Pool {
   /** Sessions that got a GOAWAY: their streams finish, then they close; a hard close destroys them. */
   private readonly retiring = new Set<H2Session>();
   private closed = false;
+  /** The address each session (retiring ones too) was dialed at. */
+  private readonly addressOf = new WeakMap<H2Session, string>();
+  /** Sessions whose connection failed (reset, TLS error) rather than closed: an answer may have been lost. */
+  private readonly broken = new WeakSet<H2Session>();
+  readonly health: OutlierDetector;
 
   constructor(
     private remote: RemoteGateway,
     private readonly o: PoolOptions,
   ) {
+    this.health = new OutlierDetector(remote.addresses, o.outlier, (e) => {
+      reportOutlier(e, { cluster: this.remote.cluster, transport: 'connect', logger: o.logger, metrics: o.metrics, ejectedNow: this.health.ejectedCount() });
+      if (e.kind === 'ejected') this.leave(e.address);
+      if (e.kind === 'returned') this.moveHome(e.address);
+    });
     for (let i = 0; i < o.size; i++) {
-      const slot: Slot = { state: 'backoff', streams: 0, backoffMs: BACKOFF_MIN_MS, addressIndex: i % remote.addresses.length };
+      const slot: Slot = { state: 'backoff', streams: 0, backoffMs: BACKOFF_MIN_MS, addressIndex: i % remote.addresses.length, home: i % remote.addresses.length };
       this.slots.push(slot);
       this.connect(slot);
     }
@@ -61,9 +88,16 @@ export class H2Pool {
     const same = JSON.stringify([remote.addresses, remote.port, remote.identity]) === JSON.stringify([this.remote.addresses, this.remote.port, this.remote.identity]);
     this.remote = remote;
     if (same) return;
-    for (const slot of this.slots) {
+    this.health.setAddresses(remote.addresses);
+    this.o.metrics.ejected.set({ remote_cluster: remote.cluster }, this.health.ejectedCount());
+    for (const [i, slot] of this.slots.entries()) {
       slot.addressIndex = slot.addressIndex % remote.addresses.length;
-      if (slot.state === 'ready' && slot.session) slot.session.close();
+      slot.home = i % remote.addresses.length;
+      // Our own close, not a lost connection: retired (its streams finish), reconnected to the new list.
+      if (slot.state === 'ready' && slot.session) {
+        this.retire(slot);
+        this.connect(slot);
+      }
     }
   }
 
@@ -101,21 +135,84 @@ export class H2Pool {
     stream.once('close', () => { if (slot.session === session) slot.streams--; });
   }
 
-  /** The ready session with the fewest open streams, if any (acquire() without the promise). */
-  pick(): H2Session | undefined {
+  /** The ready session with the fewest open streams, if any (acquire() without the promise); never on an
+   * ejected address. `avoid` (a replay): not that session, and another address when one is ready. */
+  pick(avoid?: Place): H2Session | undefined {
     let best: Slot | undefined;
+    let bestScore = Infinity;
     for (const s of this.slots) {
-      if (s.state !== 'ready' || !s.session || !s.session.available) continue;
-      if (!best || s.streams < best.streams) best = s;
+      if (s.state !== 'ready' || !s.session || !s.session.available || s.session === avoid?.connection) continue;
+      if (s.address !== undefined && this.health.isEjected(s.address)) continue;
+      // Another address first (a replay), then the fewest streams.
+      const score = (avoid && s.address === avoid.address ? 1e9 : 0) + s.streams;
+      if (score < bestScore) [best, bestScore] = [s, score];
     }
     return best?.session;
+  }
+
+  /** The session's connection failed (a reset): data the remote had sent, an answer too, may be lost. */
+  isBroken(session: H2Session): boolean {
+    return this.broken.has(session);
+  }
+
+  /** Where a session of this pool goes (for the stream's outcome and a replay). */
+  placeOf(session: H2Session): Place | undefined {
+    const address = this.addressOf.get(session);
+    return address === undefined ? undefined : { address, connection: session };
+  }
+
+  /** A tunnel request's outcome on a session: an answer (any status) is a success; a reset or no answer
+   * counts against its address. */
+  report(session: H2Session, failure?: { kind: FailureKind; detail: string }): void {
+    const address = this.addressOf.get(session);
+    if (address === undefined) return;
+    if (!failure) return this.health.success(address);
+    this.o.metrics.remoteFailures.inc({ remote_cluster: this.remote.cluster, reason: failure.kind });
+    this.health.failure(address, failure.kind, failure.detail);
+  }
+
+  /** An ejected address: its sessions retire (live streams finish) and their slots reconnect elsewhere. */
+  private leave(address: string): void {
+    for (const slot of this.slots) {
+      if (slot.address !== address || slot.state !== 'ready') continue;
+      this.retire(slot);
+      this.connect(slot);
+    }
+    this.gauge();
+  }
+
+  /** An address is back: slots whose home it is return to it, one at a time while another slot is ready. */
+  private moveHome(address: string): void {
+    for (const slot of this.slots) {
+      if (this.remote.addresses[slot.home] !== address || slot.address === address || slot.state !== 'ready') continue;
+      if (this.readySessions() < 2) return;
+      this.retire(slot);
+      slot.addressIndex = slot.home;
+      this.connect(slot);
+    }
+    this.gauge();
+  }
+
+  /** Out of the slot first: closing a session with no streams left ends it at once (its 'close' must not
+   * count as the slot's connection lost). It closes once its live streams are done. */
+  private retire(slot: Slot): void {
+    const session = slot.session;
+    slot.session = undefined;
+    slot.state = 'backoff';
+    if (!session) return;
+    this.retiring.add(session);
+    session.once('close', () => this.retiring.delete(session));
+    session.close();
   }
 
   private connect(slot: Slot): void {
     if (this.closed) return;
     const ctx = this.o.context();
     const r = this.remote;
-    const address = r.addresses[slot.addressIndex % r.addresses.length]!;
+    const next = this.health.eligibleFrom(slot.addressIndex);
+    slot.addressIndex = next.index;
+    const address = next.address;
+    slot.address = address;
     if (!ctx) {
       this.retry(slot, new Error('no credentials yet'));
       return;
@@ -128,23 +225,24 @@ export class H2Pool {
           sock.destroy();
           return;
         }
+        if (this.health.isEjected(address)) {
+          // Ejected while this dial was under way.
+          sock.destroy();
+          this.retry(slot);
+          return;
+        }
         this.o.metrics.handshake.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
         const session = h2connect(sock, { streamWindow: this.o.streamWindow, connectionWindow: this.o.connectionWindow, maxFrameSize: 64 * 1024 });
         slot.session = session;
         slot.streams = 0;
+        this.addressOf.set(session, address);
+        sock.once('error', () => this.broken.add(session));
         // GOAWAY (remote draining): its live streams finish on this session, but new streams need a new
         // connection now (through the Service, to a replica that is not draining). Waiting for the close and
         // a backoff left the pool with no usable slot, so tunnels opened meanwhile were refused.
         session.once('goaway', () => {
           if (slot.session !== session) return;
-          // Out of the slot first: closing a session with no streams left ends it at once (its 'close'
-          // must not count as the slot's connection lost).
-          slot.session = undefined;
-          slot.state = 'backoff';
-          this.retiring.add(session);
-          session.once('close', () => this.retiring.delete(session));
-          // Closes once its live streams are done (the remote leaves it open otherwise).
-          session.close();
+          this.retire(slot);
           this.gauge();
           if (!this.closed) this.connect(slot);
         });
@@ -152,9 +250,14 @@ export class H2Pool {
           if (err) this.o.logger.debug('pool session closed', { remoteCluster: r.cluster, address, error: err.message, code: err.code });
           if (slot.session !== session) return;
           slot.session = undefined;
+          // Not 'ready' before the failure is counted: an ejection it causes must not reconnect this slot too.
+          slot.state = 'backoff';
           this.gauge();
           if (!this.closed) {
             this.o.logger.info('connection to remote gateway closed; reconnecting', { remoteCluster: r.cluster, address });
+            // Lost without a GOAWAY (reset, crashed, cut off): against its address.
+            this.o.metrics.remoteFailures.inc({ remote_cluster: r.cluster, reason: 'closed' });
+            this.health.failure(address, 'closed', err?.message ?? 'the connection closed without a GOAWAY');
             slot.backoffMs = BACKOFF_MIN_MS;
             this.retry(slot);
           }
@@ -166,6 +269,8 @@ export class H2Pool {
       })
       .catch((err: Error) => {
         this.o.logger.warn('cannot connect to remote gateway', { remoteCluster: r.cluster, address, port: r.port, error: err.message, retryInMs: slot.backoffMs });
+        this.o.metrics.remoteFailures.inc({ remote_cluster: r.cluster, reason: 'connect' });
+        this.health.failure(address, 'connect', err.message);
         slot.addressIndex++;
         this.retry(slot, err);
       });
@@ -190,6 +295,7 @@ export class H2Pool {
   /** Graceful: GOAWAY, streams finish. `hard` destroys at once. */
   close(hard = false): void {
     this.closed = true;
+    this.health.stop();
     for (const s of this.slots) {
       if (s.timer) clearTimeout(s.timer);
       s.state = 'closed';
@@ -203,5 +309,6 @@ export class H2Pool {
     }
     for (const w of [...this.waiters]) w(new GatewayError('REMOTE_UNAVAILABLE', 'pool closed'));
     this.o.metrics.poolSize.set({ remote_cluster: this.remote.cluster, transport: 'connect' }, 0);
+    this.o.metrics.ejected.set({ remote_cluster: this.remote.cluster }, 0);
   }
 }
