@@ -67,7 +67,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   const onRoutes = (s: RouteSnapshot) => {
     const linkedClusters = s.linkedClusters && new Set(s.linkedClusters);
     policy = { ...policy, exports: indexExports(s.exported), links: new Map(s.remotes.map((r) => [r.cluster, r])), linkedClusters };
-    outbound.update(s.outbound, s.remotes);
+    outbound.update(s.outbound, s.remotes, s.callers);
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
   };
   let draining = false;

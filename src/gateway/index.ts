@@ -5,6 +5,7 @@ export { GatewayError, statusFor, type GatewayErrorCode } from './errors.js';
 export { GatewayMetrics } from './metrics.js';
 export { MemoryRouteSource, FileRouteSource, RouteFileSchema, parseRouteFile, staticCredentials, MemoryCredentials, FileCredentials, type RouteFile } from './static-source.js';
 export { parseAuthority, formatAuthority, checkPolicy, callerOf, identityMatches, resolveTarget, indexExports, type Caller, type Target } from './routing.js';
+export { verifyCaller, authorizeCaller, gatewayIdentity, NO_CLAIM } from './inbound/caller.js';
 export { authorize, type AuthorizedTunnel, type AuthenticatedPeer, type InboundPolicy, type Authorization } from './inbound/authorize.js';
 export { ALPN_H2, ALPN_PIPE } from './tls.js';
 export { TRANSPORTS, type Transport, type Credentials, type CredentialSource, type RouteSource, type RouteSnapshot, type ExportedService, type OutboundRoute, type RemoteGateway } from './types.js';

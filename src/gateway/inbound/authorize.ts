@@ -5,15 +5,21 @@
 //
 // Order: the caller's own policy (gateway-wide list, then the list of the Link to the caller's cluster, then
 // "gateways of linked clusters only" unless direct workloads are allowed) before existence, so an unauthorized peer learns nothing about which Services exist; then the target;
-// then the Service's own list. Later steps (caller attestation, namespace defaults) slot in here.
-import { GATEWAY_NAME, MESH_NAMESPACE } from '../../api/index.js';
+// then the caller's claim (caller.ts: verifyCaller), then the target, then the one authorization call for the
+// verified caller (caller.ts: authorizeCaller; today the Service's own list).
+import type { CallerClaim, VerifiedCaller } from '../../api/index.js';
 import { GatewayError } from '../errors.js';
 import { checkPolicy, parseAuthority, resolveTarget, type Caller, type ExportIndex, type Target } from '../routing.js';
 import type { Backend, ExportedService, RemoteGateway } from '../types.js';
+import { authorizeCaller, gatewayIdentity, verifyCaller } from './caller.js';
+
+export { gatewayIdentity };
 
 /** A peer that completed the mTLS handshake with a chain verified against the trust bundle. */
 export interface AuthenticatedPeer extends Caller {
   address: string;
+  /** The peer's source port (the PROXY header's source port); absent in pure tests. */
+  port?: number;
 }
 
 /** Everything authorization reads, as one snapshot (routing state changes between requests, not during one). */
@@ -39,6 +45,8 @@ const AUTHORIZED: unique symbol = Symbol('authorized');
 export interface AuthorizedTunnel {
   readonly [AUTHORIZED]: true;
   readonly caller: Caller;
+  /** Who is calling, as verified from the source gateway's claim (the peer itself for a direct workload). */
+  readonly verified: VerifiedCaller;
   readonly target: Target;
   readonly service: ExportedService;
   readonly candidates: readonly Backend[];
@@ -59,11 +67,6 @@ export function linkedCluster(peer: AuthenticatedPeer, p: InboundPolicy): string
   return p.links.get(c)?.cluster ?? (p.linkedClusters?.has(c) ? c : '');
 }
 
-/** The identity every mesh gateway has (its ServiceAccount in the mesh namespace). */
-export function gatewayIdentity(trustDomain: string): string {
-  return `spiffe://${trustDomain}/ns/${MESH_NAMESPACE}/sa/${GATEWAY_NAME}`;
-}
-
 /**
  * Who may open tunnels at all (issue 17 item 7). By default only the gateway of a linked cluster: a workload
  * goes through its own gateway (which enforces that cluster's outbound routes and is what a Link admits),
@@ -81,7 +84,7 @@ export function checkPeerKind(peer: AuthenticatedPeer, p: InboundPolicy): void {
   }
 }
 
-export function authorize(authority: string | undefined, peer: AuthenticatedPeer, p: InboundPolicy): Authorization {
+export function authorize(authority: string | undefined, claim: CallerClaim, peer: AuthenticatedPeer, p: InboundPolicy): Authorization {
   const link = peer.cluster === undefined ? undefined : p.links.get(peer.cluster);
   const remoteCluster = linkedCluster(peer, p);
   let target: Target | undefined;
@@ -89,9 +92,10 @@ export function authorize(authority: string | undefined, peer: AuthenticatedPeer
     target = parseAuthority(authority, p.clusterDomain);
     checkPolicy(peer, p.trustDomain, p.allowedIdentities, link?.allowedIdentities);
     checkPeerKind(peer, p);
+    const verified = verifyCaller(claim, peer, p);
     const decision = resolveTarget(target, p.exports);
-    checkPolicy(peer, p.trustDomain, decision.service.allowedIdentities);
-    const tunnel: AuthorizedTunnel = { [AUTHORIZED]: true, caller: peer, target, service: decision.service, candidates: decision.candidates, remoteCluster };
+    authorizeCaller(target, decision.service, verified, peer, p);
+    const tunnel: AuthorizedTunnel = { [AUTHORIZED]: true, caller: peer, verified, target, service: decision.service, candidates: decision.candidates, remoteCluster };
     return { ok: true, tunnel };
   } catch (err) {
     const error = err instanceof GatewayError ? err : new GatewayError('BAD_AUTHORITY', (err as Error).message);

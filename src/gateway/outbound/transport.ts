@@ -5,6 +5,7 @@
 import type { GatewayErrorCode } from '../errors.js';
 import type { RelayEnd } from '../relay.js';
 import type { RemoteGateway, Transport } from '../types.js';
+import type { AttestedClaim } from './attest.js';
 import type { EarlyBytes } from './early.js';
 
 /** What one tunnel request came to; a transport calls exactly one of these, once, and none after cancel(). */
@@ -26,8 +27,9 @@ export interface PendingRequest {
 export interface TunnelTransport {
   readonly kind: Transport;
   /** Sends a tunnel request for `authority` followed by the early bytes. `replay`: this repeats a request
-   * refused before it reached the target, so avoid connections likely to fail the same way. */
-  request(authority: string, early: EarlyBytes, events: RequestEvents, replay: boolean): PendingRequest;
+   * refused before it reached the target, so avoid connections likely to fail the same way. `claim`: who
+   * the client is (mesh-caller-id / mesh-caller-cluster). */
+  request(authority: string, claim: AttestedClaim, early: EarlyBytes, events: RequestEvents, replay: boolean): PendingRequest;
   /** New addresses or identity for the same remote. */
   update(remote: RemoteGateway): void;
   /** Connections ready now (for tests and the pool gauge). */
