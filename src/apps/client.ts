@@ -44,6 +44,9 @@ export interface RequestResult {
   namespace?: string;
   pod?: string;
   podIP?: string;
+  /** The caller the target was told about by the mesh gateway (PROXY v2, issue 15): SPIFFE id and cluster. */
+  callerIdentity?: string;
+  callerCluster?: string;
   /** HTTP status or gRPC status name. */
   status?: string;
   error?: string;
@@ -124,7 +127,7 @@ export function makeResolver(dnsServer: string | undefined, search: string[], nd
   };
 }
 
-const identityBody = z.object({ cluster: z.string(), namespace: z.string().optional(), pod: z.string(), podIP: z.string().optional() });
+const identityBody = z.object({ cluster: z.string(), namespace: z.string().optional(), pod: z.string(), podIP: z.string().optional(), callerIdentity: z.string().optional(), callerCluster: z.string().optional() });
 
 export async function runClient(options: ClientOptions): Promise<ClientReport> {
   const envSearch = (process.env.MESH_DNS_SEARCH ?? '').split(/[\s,]+/).filter(Boolean);
@@ -195,7 +198,7 @@ function httpOnce(t: Target, ip: string): Promise<Omit<RequestResult, 'seq' | 'l
         }
         const cluster = who?.cluster ?? header(res.headers['x-mesh-cluster']);
         const pod = who?.pod ?? header(res.headers['x-mesh-pod']);
-        resolve({ ok, status, ...(cluster ? { cluster } : {}), ...(pod ? { pod } : {}), ...(who?.namespace ? { namespace: who.namespace } : {}), ...(who?.podIP ? { podIP: who.podIP } : {}), ...(ok ? {} : { error: `HTTP ${status}` }) });
+        resolve({ ok, status, ...(cluster ? { cluster } : {}), ...(pod ? { pod } : {}), ...(who?.namespace ? { namespace: who.namespace } : {}), ...(who?.podIP ? { podIP: who.podIP } : {}), ...(who?.callerIdentity ? { callerIdentity: who.callerIdentity } : {}), ...(who?.callerCluster ? { callerCluster: who.callerCluster } : {}), ...(ok ? {} : { error: `HTTP ${status}` }) });
       });
     });
     req.on('error', reject);
