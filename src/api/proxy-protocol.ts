@@ -49,15 +49,13 @@ function ipBytes(address: string, family: 4 | 6): Buffer {
   return out;
 }
 
-/** Encodes a PROXY command header for a TCP connection. Both addresses must be of one family; an IPv4-mapped
- * IPv6 address counts as IPv4. */
+/** Encodes a PROXY command header for a TCP connection. An IPv4-mapped IPv6 address counts as IPv4. */
 export function encodeProxyV2(source: { address: string; port: number }, destination: { address: string; port: number }, tlvs: readonly ProxyV2Tlv[] = []): Buffer {
   const src = source.address.replace(/^::ffff:(?=\d+\.)/, '');
   const dst = destination.address.replace(/^::ffff:(?=\d+\.)/, '');
-  let family: 4 | 6;
-  if (isIPv4(src) && isIPv4(dst)) family = 4;
-  else if (isIPv6(src) && isIPv6(dst)) family = 6;
-  else throw new ProxyProtocolError(`addresses ${source.address} and ${destination.address} are not of one IP family`);
+  if (!(isIPv4(src) || isIPv6(src)) || !(isIPv4(dst) || isIPv6(dst))) throw new ProxyProtocolError(`addresses ${source.address} and ${destination.address} are not IP addresses`);
+  // One family per header: with one of each, the IPv4 one is written IPv4-mapped (::ffff:a.b.c.d).
+  const family: 4 | 6 = isIPv4(src) && isIPv4(dst) ? 4 : 6;
   const addrLen = family === 4 ? 12 : 36;
   let tlvLen = 0;
   for (const t of tlvs) {
@@ -70,8 +68,9 @@ export function encodeProxyV2(source: { address: string; port: number }, destina
   b[12] = 0x21; // version 2, PROXY
   b[13] = family === 4 ? 0x11 : 0x21; // AF_INET / AF_INET6, STREAM
   b.writeUInt16BE(addrLen + tlvLen, 14);
-  const s = ipBytes(src, family);
-  const d = ipBytes(dst, family);
+  const v6 = (x: string) => (isIPv4(x) ? `::ffff:${x}` : x);
+  const s = ipBytes(family === 4 ? src : v6(src), family);
+  const d = ipBytes(family === 4 ? dst : v6(dst), family);
   s.copy(b, 16);
   d.copy(b, 16 + s.length);
   let o = 16 + 2 * s.length;

@@ -64,7 +64,10 @@ test('IPv6 and IPv4-mapped addresses; the unknown flag round-trips', () => {
   assert.equal(callerOfHeader(p.header)?.unknown, true);
   const mapped = encodeProxyV2({ address: '::ffff:127.0.0.5', port: 3 }, { address: '127.0.0.6', port: 4 });
   assert.equal(mapped[13], 0x11);
-  assert.throws(() => encodeProxyV2({ address: '10.0.0.1', port: 1 }, { address: '::1', port: 2 }), ProxyProtocolError);
+  const mixed = parseProxyV2(encodeProxyV2({ address: '10.0.0.1', port: 1 }, { address: 'fd00::2', port: 2 }));
+  assert.ok(mixed.kind === 'header');
+  assert.equal(mixed.header.source?.address, '::ffff:a00:1', 'IPv4 written IPv4-mapped beside an IPv6 address');
+  assert.throws(() => encodeProxyV2({ address: 'host.example', port: 1 }, { address: '::1', port: 2 }), ProxyProtocolError);
 });
 
 test('parser: incomplete prefixes wait, no signature is absent, malformed headers throw', () => {
