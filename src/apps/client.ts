@@ -25,6 +25,10 @@ export const ClientOptionsSchema = z
     /** Suffixes tried for names with fewer than `ndots` dots (as resolv.conf search); default env MESH_DNS_SEARCH. */
     search: z.array(z.string().min(1)).default([]),
     ndots: z.number().int().min(0).max(15).default(5),
+    /** Source address of HTTP and TCP connections; default env POD_IP. In a pod that is the pod's own address
+     * anyway; in the sandbox, whose pods share their cluster's network namespace, it is what makes a
+     * connection come from this pod (the mesh gateway attests callers by source address). */
+    localAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
   })
   .refine((o) => [o.url, o.grpc, o.tcp].filter(Boolean).length === 1, { message: 'give exactly one of url, grpc, tcp' });
 
@@ -135,6 +139,7 @@ export async function runClient(options: ClientOptions): Promise<ClientReport> {
     ...options,
     dnsServer: options.dnsServer ?? (process.env.MESH_CLUSTER_DNS || undefined),
     search: options.search ?? envSearch,
+    localAddress: options.localAddress ?? (isIP(process.env.POD_IP ?? '') ? process.env.POD_IP : undefined),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -151,7 +156,8 @@ export async function runClient(options: ClientOptions): Promise<ClientReport> {
     try {
       const ip = await resolve(target.host);
       const address = hostPort(ip, target.port);
-      const got = await withTimeout(one(target, ip, o.timeoutMs), o.timeoutMs, `no answer from ${address} within ${o.timeoutMs} ms`);
+      const local = o.localAddress !== undefined && isIP(o.localAddress) === isIP(ip) ? o.localAddress : undefined;
+      const got = await withTimeout(one(target, ip, o.timeoutMs, local), o.timeoutMs, `no answer from ${address} within ${o.timeoutMs} ms`);
       r = { seq, latencyMs: performance.now() - started, address, ...got };
     } catch (err) {
       r = { seq, ok: false, latencyMs: performance.now() - started, error: err instanceof Error ? err.message : String(err) };
@@ -164,21 +170,21 @@ export async function runClient(options: ClientOptions): Promise<ClientReport> {
   return { results, summary: summarize(target.display, results) };
 }
 
-async function one(t: Target, ip: string, timeoutMs: number): Promise<Omit<RequestResult, 'seq' | 'latencyMs' | 'address'>> {
+async function one(t: Target, ip: string, timeoutMs: number, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'latencyMs' | 'address'>> {
   switch (t.kind) {
     case 'http':
-      return httpOnce(t, ip);
+      return httpOnce(t, ip, localAddress);
     case 'grpc':
       return grpcOnce(t, ip, timeoutMs);
     case 'tcp':
-      return tcpOnce(t, ip);
+      return tcpOnce(t, ip, localAddress);
   }
 }
 
-function httpOnce(t: Target, ip: string): Promise<Omit<RequestResult, 'seq' | 'latencyMs' | 'address'>> {
+function httpOnce(t: Target, ip: string, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'latencyMs' | 'address'>> {
   return new Promise((resolve, reject) => {
     // agent: false = a new connection per request, so the Service proxy's per-connection spread shows.
-    const req = httpRequest({ host: ip, port: t.port, path: t.path || '/', method: 'GET', agent: false, headers: { host: hostPort(t.host, t.port), 'user-agent': 'mesh-app-client' } }, (res) => {
+    const req = httpRequest({ host: ip, port: t.port, path: t.path || '/', method: 'GET', agent: false, ...(localAddress ? { localAddress } : {}), headers: { host: hostPort(t.host, t.port), 'user-agent': 'mesh-app-client' } }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (d: Buffer) => {
@@ -226,9 +232,9 @@ function grpcOnce(t: Target, ip: string, timeoutMs: number): Promise<Omit<Reques
   });
 }
 
-function tcpOnce(t: Target, ip: string): Promise<Omit<RequestResult, 'seq' | 'latencyMs' | 'address'>> {
+function tcpOnce(t: Target, ip: string, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'latencyMs' | 'address'>> {
   return new Promise((resolve, reject) => {
-    const s = netConnect({ host: ip, port: t.port });
+    const s = netConnect({ host: ip, port: t.port, ...(localAddress ? { localAddress } : {}) });
     let buf = '';
     let done = false;
     const finish = (fn: () => void) => {

@@ -7,6 +7,7 @@ import { failures } from './failures.js';
 import { security } from './security.js';
 import { hijack } from './hijack.js';
 import { mcs } from './mcs.js';
+import { callerIdentity } from './caller.js';
 
-export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs];
+export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, callerIdentity];
 export type { Scenario, ScenarioContext } from './context.js';
