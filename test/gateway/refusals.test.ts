@@ -319,3 +319,31 @@ test('connections over the limit are dropped and counted', async () => {
     }
   }
 });
+
+test('regression: a refused CONNECT frees its stream without the client ending it (RFC 9113 §8.1), so refusals never use up a connection', async () => {
+  // A CONNECT client never half-closes a refused stream: unless the gateway resets it after the refusal,
+  // each one keeps a slot of the connection's concurrent streams until the session ends.
+  const small = await startGateway(
+    { clusterName: 'cluster-b', host: '127.0.0.1', tunnelPort: 0, adminPort: 0, maxStreamsPerConnection: 4 },
+    { credentials: new MemoryCredentials(pki.leaf('cluster-b')), routes: new MemoryRouteSource(), metrics: new GatewayMetrics() },
+  );
+  const s = await new Promise<http2.ClientHttp2Session>((resolve, reject) => {
+    const c = http2.connect(`https://127.0.0.1:${small.tunnelPort}`, { ca: pki.bundle, cert: readText(good.cert), key: readText(good.key), checkServerIdentity: () => undefined });
+    c.once('remoteSettings', () => resolve(c));
+    c.once('error', reject);
+  });
+  try {
+    for (let i = 0; i < 12; i++) {
+      // Bounded: a stream the gateway never frees leaves the next request waiting for a slot, forever.
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`refusal ${i + 1} of 12 got no answer in 10 s: earlier refused streams still hold the connection's 4 slots`)), 10_000);
+      });
+      const r = await Promise.race([connectRequest(s, `nothing${i}.demo.svc.cluster.local:7`), stuck]).finally(() => clearTimeout(timer));
+      assert.equal(r.status, 404, `refusal ${i + 1} of 12 on one connection with 4 streams: ${r.body}`);
+    }
+  } finally {
+    s.close();
+    await small.close();
+  }
+});
