@@ -63,7 +63,7 @@ export function renderReport(f: DemoFacts): string {
     L.push(`    path      ${path}: ${via}`);
     L.push(`    answered  ${s.ok}/${s.total} ok; by cluster ${Object.entries(s.byCluster).map(([k, v]) => `${k}×${v}`).join(', ') || '-'}; by pod ${Object.entries(s.byPod).map(([k, v]) => `${k}×${v}`).join(', ') || '-'}`);
     const callers = callersOf(r);
-    if (callers.length) L.push(`    caller    ${f.target}'s web saw ${callers.join(', ')} (PROXY v2 from its gateway: the client pod's ServiceAccount, attested by ${f.source}'s gateway)`);
+    if (callers.length) L.push(`    caller    the target saw ${callers.join(', ')} (PROXY v2 from ${f.target}'s gateway: the client pod's ServiceAccount, attested by ${f.source}'s gateway)`);
     if (s.ok) L.push(`    latency   p50 ${pct(s.latencyMs.p50)}, max ${pct(s.latencyMs.max)} (new connection per request)`);
     const errs = [...new Set(r.report.results.filter((x) => !x.ok).map((x) => x.error ?? '?'))];
     if (errs.length) L.push(`    errors    ${errs.slice(0, 3).join(' | ')}`);
