@@ -16,7 +16,7 @@ import type { IdleSweep } from '../idle.js';
 import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import type { Backend, ExportedService } from '../types.js';
 import { authorize, linkedCluster, type AuthenticatedPeer, type AuthorizedTunnel, type InboundPolicy } from './authorize.js';
-import { proxyHeaderFor } from './proxy-protocol.js';
+import { proxyHeaderFor, writeProxyHeader } from './proxy-protocol.js';
 import { dialBackend } from './upstream.js';
 
 export type InboundTunnelState = 'accepted' | 'authorized' | 'dialing' | 'relaying' | 'closed';
@@ -117,7 +117,7 @@ export class InboundTunnel {
       upstream.destroy();
       return this.end({ kind: 'refused', error: new GatewayError('UPSTREAM_CONNECT', `cannot write the PROXY header: ${(err as Error).message}`), service: auth.service, remoteCluster: auth.remoteCluster });
     }
-    if (header) upstream.write(header);
+    if (header) writeProxyHeader(upstream, header);
     const down = this.req.open(auth);
     this.st = 'relaying';
     const labels: TunnelLabels = { direction: 'inbound', remote_cluster: auth.remoteCluster, namespace: auth.service.namespace, service: auth.service.name };
