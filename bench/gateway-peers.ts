@@ -9,6 +9,8 @@ import type { Credentials, RouteFile, Transport } from '../src/gateway/index.js'
 import { childrenOf, connect, sleep, type Subject } from './gateway-load.js';
 
 export const NODE_FLOOR = 'Node floor (bare TLS relay)';
+/** Ours (connect) with issue 15's authorization rules on every export: compared with connect in the same run. */
+export const POLICY_SUBJECT = 'mesh gateway (connect, 50-entry allow list + export-to)';
 
 export type Started = Promise<{ subject: Subject; procs: Proc[] }>;
 type Creds = ReturnType<typeof writeCreds>;
@@ -35,6 +37,8 @@ export function writeCreds(dir: string, name: string, c: Credentials): { cert: s
  * real caller id, and B sends PROXY v2 to the targets (the load server drops it): all of issue 15's work
  * per tunnel. `bin` = another build's bin/mesh.js (GATEWAY_BENCH_BASE: the baseline before a change). */
 export interface OursVariant {
+  /** B's exports carry benchPolicy() (the authorization bench). */
+  policy?: boolean;
   attested?: boolean;
   /** With `attested`: B also sends PROXY v2 to the targets. */
   proxyProtocol?: boolean;
@@ -44,18 +48,31 @@ export interface OursVariant {
 
 /** Ours over one transport; `workers` > 1 runs node:cluster workers on both hops, accepting as `sched` says
  * (rr: the primary accepts and hands connections round-robin; none: the workers accept themselves). */
+/** Issue 15's bench policy on B's exports: 50 allow-list entries with the one that admits cluster-a's gateway
+ * last (every entry is tried), and an export-to of 10 clusters with cluster-a last. */
+export function benchPolicy(): { allowedIdentities: string[]; exportTo: string } {
+  const allowedIdentities = [
+    ...Array.from({ length: 24 }, (_, i) => `spiffe://mesh.local/ns/team-${i}/sa/client`),
+    ...Array.from({ length: 15 }, (_, i) => `spiffe://mesh.local/ns/batch-${i}/*`),
+    ...Array.from({ length: 10 }, (_, i) => `cluster:other-${i}`),
+    'cluster:cluster-a',
+  ];
+  return { allowedIdentities, exportTo: [...Array.from({ length: 9 }, (_, i) => `other-${i}`), 'cluster-a'].join(',') };
+}
+
 export async function startOurs(dir: string, transport: Transport, a: Creds, b: Creds, bundle: string, upstream: Upstream, workers = 1, sched?: 'rr' | 'none', v: OursVariant = {}): Started {
-  const tag = `${workers > 1 ? `${transport}-${workers}w-${sched ?? 'default'}` : transport}${v.label ? `-${v.label.replace(/\W+/g, '-')}` : ''}`;
-  const base = workers > 1 ? `mesh gateway (${transport}, ${workers} workers${sched ? `, ${sched === 'rr' ? 'SCHED_RR' : 'SCHED_NONE'}` : ''})` : `mesh gateway (${transport})`;
+  const policy = v.policy === true;
+  const tag = `${workers > 1 ? `${transport}-${workers}w-${sched ?? 'default'}` : transport}${policy ? '-policy' : ''}${v.label ? `-${v.label.replace(/\W+/g, '-')}` : ''}`;
+  const base = workers > 1 ? `mesh gateway (${transport}, ${workers} workers${sched ? `, ${sched === 'rr' ? 'SCHED_RR' : 'SCHED_NONE'}` : ''})` : policy ? POLICY_SUBJECT : `mesh gateway (${transport})`;
   const name = v.label ? `${base.slice(0, -1)}, ${v.label})` : base;
   const mesh = (args: string[], env: NodeJS.ProcessEnv) => (v.bin ? startProcess(process.execPath, [v.bin, ...args], env) : startMesh(args, env));
-  const pp = v.attested && v.proxyProtocol ? { proxyProtocol: 'v2' as const } : {};
+  const rules = { ...(policy ? benchPolicy() : {}), ...(v.attested && v.proxyProtocol ? { proxyProtocol: 'v2' as const } : {}) };
   const env = { MESH_LOG_LEVEL: 'warn', ...(sched ? { NODE_CLUSTER_SCHED_POLICY: sched } : {}) };
   const bRoutes = join(dir, `b-${tag}.yaml`);
   const route: RouteFile = {
     exported: [
-      { namespace: 'bench', name: 'echo', ...pp, ports: [{ port: 7, backends: [{ address: '127.0.0.1', port: upstream.echo }] }] },
-      { namespace: 'bench', name: 'sink', ...pp, ports: [{ port: 9, backends: [{ address: '127.0.0.1', port: upstream.sink }] }] },
+      { namespace: 'bench', name: 'echo', ...rules, ports: [{ port: 7, backends: [{ address: '127.0.0.1', port: upstream.echo }] }] },
+      { namespace: 'bench', name: 'sink', ...rules, ports: [{ port: 9, backends: [{ address: '127.0.0.1', port: upstream.sink }] }] },
     ],
   };
   writeFileSync(bRoutes, JSON.stringify(route));

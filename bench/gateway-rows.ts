@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import type { BenchRow } from './report.js';
 import { CONN_CONCURRENCY, CONN_CONCURRENCY_HIGH, CONN_LATENCY_RATE, IDLE_CONNS, LATENCY_RATE, ROUNDS, ROUND_TRIP_CONNS, SECONDS, SETTLE_MS, type Figures, type RoundFigures } from './gateway-load.js';
-import { NODE_FLOOR } from './gateway-peers.js';
+import { NODE_FLOOR, POLICY_SUBJECT } from './gateway-peers.js';
 
 export const CONNECT = 'mesh gateway (connect)';
 export const PIPE = 'mesh gateway (tls-pipe)';
@@ -182,9 +182,9 @@ function memoryRows(results: Map<string, Figures>, peer: string): BenchRow[] {
 }
 
 /** Min–max across rounds of ours ÷ the floor (each round's figures interleaved, so both saw the same load). */
-function spread(rounds: Map<string, RoundFigures[]>, name: string, get: (r: RoundFigures) => number | undefined): string {
+function spread(rounds: Map<string, RoundFigures[]>, name: string, get: (r: RoundFigures) => number | undefined, base = NODE_FLOOR): string {
   const a = rounds.get(name);
-  const f = rounds.get(NODE_FLOOR);
+  const f = rounds.get(base);
   if (!a || !f) return '?';
   const ratios = a.map((r, i) => {
     const x = get(r);
@@ -198,6 +198,12 @@ export function notesOn(rounds: Map<string, RoundFigures[]>): string[] {
   const notes: string[] = [];
   const s = (get: (r: RoundFigures) => number | undefined) => spread(rounds, CONNECT, get);
   notes.push(`Per-round ratios of connect to the Node floor (min–max of ${ROUNDS}): round trips ${s((r) => r.rt)}, bulk ${s((r) => r.bulk)}, CPU per round trip ${s((r) => r.cpu.rtUs)}, CPU per MB ${s((r) => r.cpu.bulkMs)}.`);
+  if (rounds.has(POLICY_SUBJECT) && rounds.has(CONNECT)) {
+    const p = (get: (r: RoundFigures) => number | undefined) => spread(rounds, POLICY_SUBJECT, get, CONNECT);
+    notes.push(
+      `Authorization (issue 15; target ≤ 1.05×): ${POLICY_SUBJECT} against connect without rules, per round (min–max of ${ROUNDS}): CPU per new connection ${p((r) => r.cpu.connUs)} (8 at once), ${p((r) => r.cpu.connHighUs)} (64 at once); CPU per 64 B round trip ${p((r) => r.cpu.rtUs)}; new connections/s ${p((r) => r.conns)}. Every new tunnel checks export-to (10 clusters) and walks all 50 entries (the match is last).`,
+    );
+  }
   notes.push(
     `Node ${process.version}, median of ${ROUNDS} interleaved rounds of ${SECONDS} s per figure, on this machine (${cpuCount()} cores shared by client, two hops and server; none pinned). Single-process subjects: every hop one process with one worker/thread (nginx worker_processes 1, HAProxy nbthread 1, ours --workers 1); "2 workers": ours with --workers 2 on both hops (node:cluster; SCHED_RR = the primary accepts and hands connections round-robin, SCHED_NONE = the workers accept). ` +
       "TLS 1.3 TLS_AES_128_GCM_SHA256 everywhere; B verifies A's client certificate against the root in every setup; nginx/HAProxy do not verify B's name (SPIFFE URI SAN only), ours checks B's SPIFFE identity.",

@@ -67,6 +67,8 @@ async function startSubjects(dir: string, notes: string[]): Promise<Subject[]> {
   else if (want('HAProxy')) await optional('HAProxy', () => startHaproxy(haproxy, dir, a, b, bundle, upstream));
   if (want('floor')) subjects.push((await startNodeRelay(a, b, bundle, upstream)).subject);
   for (const t of ['connect', 'tls-pipe'] as const) if (want(t)) subjects.push((await startOurs(dir, t, a, b, bundle, upstream)).subject);
+  // Issue 15: the same as connect with a 50-entry allow list and an export-to on every export.
+  if (want('policy')) subjects.push((await startOurs(dir, 'connect', a, b, bundle, upstream, 1, undefined, { policy: true })).subject);
   // Two workers per hop, both ways node:cluster can hand out connections.
   for (const sched of ['rr', 'none'] as const) if (want(`workers-${sched}`)) subjects.push((await startOurs(dir, 'connect', a, b, bundle, upstream, 2, sched)).subject);
   // Issue 15: every tunnel attested (a known client pod, a real caller id) and PROXY v2 to the target,

@@ -17,16 +17,6 @@ export interface CallerClaim {
   cluster: string | undefined;
 }
 
-/** The caller after the remote gateway verified the claim: the one input of authorize(target, caller). */
-export interface VerifiedCaller {
-  /** SPIFFE id of the calling workload, or of the source gateway when `unknown`. */
-  id: string;
-  /** The source cluster ('' when its issuer names none: a static-route setup). */
-  cluster: string;
-  /** The source gateway could not attest the client: `id` is the gateway's own. */
-  unknown: boolean;
-}
-
 /** Values of `mirror.mesh.io/proxy-protocol` on an exported Service. */
 export const PROXY_PROTOCOL_VERSIONS = ['v2'] as const;
 export type ProxyProtocolVersion = (typeof PROXY_PROTOCOL_VERSIONS)[number];

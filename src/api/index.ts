@@ -54,7 +54,6 @@ export {
   parseProxyProtocolAnnotation,
   serviceAccountId,
   type CallerClaim,
-  type VerifiedCaller,
   type ProxyProtocolVersion,
 } from './caller.js';
 export {
@@ -73,3 +72,17 @@ export {
   type ProxyV2Tlv,
   type ProxyV2Parse,
 } from './proxy-protocol.js';
+export {
+  MAX_ALLOW_ENTRIES,
+  parseAllowEntry,
+  parseAllowList,
+  ruleMatches,
+  firstMatch,
+  formatAllowList,
+  parseExportTo,
+  exportedTo,
+  type VerifiedCaller,
+  type AllowRule,
+  type ParsedAllowList,
+  type ParsedExportTo,
+} from './authz.js';

@@ -95,6 +95,11 @@ export const SHADOW_MODES = ['gateway', 'flat'] as const;
 export type ShadowMode = (typeof SHADOW_MODES)[number];
 /** On an exported Service: who may call it through the gateway (see allowed-identities in the gateway). */
 export const ALLOWED_IDENTITIES_ANNOTATION = 'mirror.mesh.io/allowed-identities';
+/** On a Namespace: the allow list (same syntax) of every exported Service in it that has none of its own. */
+export const DEFAULT_ALLOWED_IDENTITIES_ANNOTATION = 'mirror.mesh.io/default-allowed-identities';
+/** On an exported Service: the clusters it is exported to (comma-separated names); absent = every linked
+ * cluster. Another cluster gets no shadow and its gateway is refused (src/api/authz.ts). */
+export const EXPORT_TO_ANNOTATION = 'mirror.mesh.io/export-to';
 /** On an exported Service: send a PROXY v2 header with the caller's identity to the target. */
 export const PROXY_PROTOCOL_ANNOTATION = 'mirror.mesh.io/proxy-protocol';
 /** Labels and annotations under these prefixes are the mesh's own and never copied from a remote Service. */
@@ -146,4 +151,6 @@ export const GATEWAY_METRICS = {
   handshakeSeconds: 'gateway_tls_handshake_seconds',
   poolConnections: 'gateway_pool_connections',
   retries: 'gateway_tunnel_retries_total',
+  /** Tunnels refused by authorization (export scope, Link, Service or Namespace rules), by rule source. */
+  authzDenied: 'gateway_authz_denied_total',
 } as const;

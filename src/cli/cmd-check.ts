@@ -22,6 +22,7 @@ import { checkLink, type Add } from './check-link.js';
 import { checkDataPath, GATEWAY_HOLD_MS } from './check-datapath.js';
 import { routeVerdict } from './check-routes.js';
 import { checkLeftovers, staleIdentitiesLine, type LinkLeftoverFacts } from './check-leftovers.js';
+import { checkAuthz } from './check-authz.js';
 
 export { tokenSecondsLeft, TOKEN_MIN_LEFT_S } from './check-link.js';
 
@@ -186,6 +187,8 @@ export async function checkContext(context: string, kubeconfig: string | undefin
     const routes = routeVerdict(shadows.filter((s) => targets.has(s.metadata?.labels?.[CLUSTER_LABEL])), table, context);
     add('shadows route only through the controller', routes.ok, routes.detail, routes.hint);
     await checkImports(c.client, context, add);
+    // Authorization: policies that do not parse, exports open in a locked namespace, Links refusing their peer.
+    await checkAuthz(c, valid.map((v) => ({ name: v.link.metadata?.name ?? '', spec: v.spec })), add);
     // What a Link deleted without `mesh unlink` leaves: credentials here, a link identity for another cluster.
     const leftovers = await checkLeftovers(c, links, add);
     return { lines, facts: { name, context, roots, ...leftovers } };
@@ -249,7 +252,10 @@ and gateway ready, issuer valid and not within ${ISSUER_MIN_LEFT_DAYS} days of e
 the trust bundle; per Link: spec valid, credentials valid (token accepted, not expired), remote API
 reachable (from this machine, else as the cluster's controller sees it: each line says which), gateway
 probe alive (the controller's probe), and the data path; shadows whose Link is gone; what a Link deleted
-without mesh unlink leaves: credentials Secrets no Link names, link RBAC without its ServiceAccount. With
+without mesh unlink leaves: credentials Secrets no Link names, link RBAC without its ServiceAccount;
+authorization: every export's allowed-identities and export-to and every namespace default parse (else the
+gateway admits nobody), no export admits every caller where its namespace default is locked, no Link's
+allowedIdentities refuses its peer's gateway. With
 several contexts: every cluster trusts a common root, and every link ServiceAccount's source still links.
 
 Data path: objects can all be right while traffic cannot pass, so for each Link and each mode that has a

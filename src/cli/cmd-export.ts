@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { isNotFound } from '../kube/index.js';
-import { EXPORT_LABEL, MCS_API_VERSION, MCS_GROUP, MCS_STORAGE_VERSION, MIRRORED_LABEL, SERVICE_EXPORT_KIND, SERVICE_EXPORT_PLURAL } from '../api/index.js';
+import { EXPORT_LABEL, EXPORT_TO_ANNOTATION, parseExportTo, MCS_API_VERSION, MCS_GROUP, MCS_STORAGE_VERSION, MIRRORED_LABEL, SERVICE_EXPORT_KIND, SERVICE_EXPORT_PLURAL } from '../api/index.js';
 import { CliError, ExitCode } from './errors.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError } from './common.js';
 import { render, OutputFormatSchema } from './output.js';
@@ -23,6 +23,8 @@ const ExportOptionsSchema = z.object({
   label: z.boolean().default(false),
   output: OutputFormatSchema,
   dryRun: z.boolean().default(false),
+  /** --to: the clusters the Service is exported to (mirror.mesh.io/export-to on the Service). */
+  to: z.string().optional(),
 });
 type ExportOptions = z.infer<typeof ExportOptionsSchema>;
 
@@ -34,6 +36,47 @@ export interface ExportResult {
   changed: boolean;
   /** --dry-run: what export applies (the Service's name and the label only, for server-side apply). */
   object?: KubeObject;
+  /** --to: the clusters it is exported to (absent: every linked cluster, or not asked). */
+  exportTo?: string[];
+  /** --dry-run with --to on the ServiceExport path: the Service's export-to annotation, apart. */
+  scopeObject?: KubeObject;
+}
+
+/** --to, validated by src/api's parser: a bad cluster name is a usage error. */
+export function exportScope(to: string | undefined): string[] | undefined {
+  if (to === undefined) return undefined;
+  const p = parseExportTo(to);
+  if (!p.ok) throw new CliError(`--to ${p.message}`, ExitCode.Usage, 'list cluster names: --to cluster-a,cluster-c');
+  return p.clusters;
+}
+
+/** The Service's export-to annotation alone (server-side apply owns just that). */
+export function scopeObject(namespace: string, service: string, clusters: string[]): KubeObject {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name: service, namespace, annotations: { [EXPORT_TO_ANNOTATION]: clusters.join(',') } } };
+}
+
+/** `mesh export --to`: the export (either way), then its scope on the Service. */
+async function exportWithScope(service: string, o: ExportOptions, value: string): Promise<ExportResult> {
+  const clusters = exportScope(o.to);
+  const r = o.label || o.mode ? await setExportLabel(service, o, value) : await setServiceExport(service, o, true);
+  if (!clusters) return r;
+  if (o.dryRun) {
+    if (r.object?.kind === 'Service') return { ...r, exportTo: clusters, object: { ...r.object, metadata: { ...r.object.metadata, annotations: scopeObject(o.namespace, service, clusters).metadata?.annotations } } };
+    return { ...r, exportTo: clusters, scopeObject: scopeObject(o.namespace, service, clusters) };
+  }
+  const c = await connect(o.context ?? '', o.kubeconfig);
+  try {
+    const path = `/api/v1/namespaces/${o.namespace}/services/${service}`;
+    const live = await c.client.get(path);
+    const text = clusters.join(',');
+    if (live.metadata?.annotations?.[EXPORT_TO_ANNOTATION] === text) return { ...r, exportTo: clusters };
+    await c.client.patch(path, { metadata: { annotations: { [EXPORT_TO_ANNOTATION]: text } } });
+    return { ...r, exportTo: clusters, changed: true };
+  } catch (err) {
+    throw kubeError(err, o.context ?? 'current context', `annotating Service ${o.namespace}/${service} with ${EXPORT_TO_ANNOTATION}`);
+  } finally {
+    c.client.close();
+  }
 }
 
 /** The ServiceExport `mesh export` writes (MCS): named like the Service, in its namespace. */
@@ -50,8 +93,8 @@ export function exportObject(namespace: string, service: string, value: string):
 
 /** What `mesh export` (or unexport, `value` null) does to the Service and its ServiceExport. */
 export async function setExport(service: string, o: ExportOptions, value: string | null): Promise<ExportResult> {
+  if (value !== null) return exportWithScope(service, o, value);
   if (o.label || o.mode) return setExportLabel(service, o, value);
-  if (value !== null) return setServiceExport(service, o, true);
   // Unexport stops both ways of exporting: the ServiceExport, and the label if the Service still has it.
   const mcs = await setServiceExport(service, o, false);
   let label: ExportResult | undefined;
@@ -142,7 +185,8 @@ function common(cmd: Command): Command {
 
 function summary(r: ExportResult): string {
   const what = r.exported === null ? 'not exported' : r.exported === SERVICE_EXPORT_KIND ? 'exported (ServiceExport)' : `exported (${EXPORT_LABEL}=${r.exported})`;
-  return `${r.context}: Service ${r.namespace}/${r.service} ${what}${r.changed ? '' : ' (unchanged)'}\n`;
+  const scope = r.exportTo ? ` to ${r.exportTo.join(', ')} only` : '';
+  return `${r.context}: Service ${r.namespace}/${r.service} ${what}${scope}${r.changed ? '' : ' (unchanged)'}\n`;
 }
 
 export function registerExport(program: Command): void {
@@ -152,11 +196,13 @@ export function registerExport(program: Command): void {
     .option('--label', `label the Service ${EXPORT_LABEL} instead (the shadow path: <name>-<cluster> in linked clusters)`, false)
     .addOption(new Option('--mode <mode>', 'with --label (implied): gateway = through the mTLS gateways (default); flat = pod to pod').choices(['gateway', 'flat']))
     .option('--dry-run', 'print what it would apply (-o yaml, the default, or json); change nothing', false)
+    .option('--to <clusters>', `export to these clusters only (comma-separated; ${EXPORT_TO_ANNOTATION} on the Service)`)
     .action(async (service: string, raw: unknown) => {
       const o = parseOptions(ExportOptionsSchema, raw);
       const r = await setExport(service, o, EXPORT_VALUE[o.mode ?? 'gateway']);
       if (r.object) {
-        process.stdout.write(renderDryRun([{ context: r.context, objects: [r.object] }], o.output === 'json' ? 'json' : 'yaml'));
+        const objects = [r.object, ...(r.scopeObject ? [r.scopeObject] : [])];
+        process.stdout.write(renderDryRun([{ context: r.context, objects }], o.output === 'json' ? 'json' : 'yaml'));
         return;
       }
       process.stdout.write(render(r, o.output, () => summary(r)));
@@ -176,10 +222,16 @@ shadow Service <name>-<this cluster> in step (mesh links CONTEXT -o wide lists t
 
 --dry-run writes nothing and prints what export applies, after a "# cluster: <context>" line: the
 ServiceExport, or with --label the Service's name and the label only. Apply it with kubectl (server-side
-apply for the label, which then owns just that label), or keep it in Git.`,
+apply for the label, which then owns just that label), or keep it in Git.
+
+--to cluster-a,cluster-c exports to those clusters only (either way of exporting): the annotation
+${EXPORT_TO_ANNOTATION} on the Service. Another cluster gets no shadow and no ServiceImport from this
+one, and this cluster's gateway refuses its tunnels to the Service even when it asks by name. Who may call
+it within those clusters: mesh authz.`,
     [
       'mesh export web -n shop --context cluster-b',
       'mesh export db -n data --context cluster-b --label --mode flat',
+      'mesh export web -n demo --context cluster-b --label --to cluster-a,cluster-c',
       'mesh export web -n shop --context cluster-b --dry-run -o yaml | kubectl --context cluster-b apply -f -',
     ],
   );

@@ -19,6 +19,7 @@ const commands: Array<{ names: string[]; load: () => Promise<(program: Command) 
   { names: ['link'], load: async () => (await import('./cmd-link.js')).registerLink },
   { names: ['unlink'], load: async () => (await import('./cmd-unlink.js')).registerUnlink },
   { names: ['export', 'unexport'], load: async () => (await import('./cmd-export.js')).registerExport },
+  { names: ['authz'], load: async () => (await import('./cmd-authz.js')).registerAuthz },
   { names: ['imports'], load: async () => (await import('./cmd-imports.js')).registerImports },
   { names: ['links'], load: async () => (await import('./cmd-links.js')).registerLinks },
   { names: ['gateways'], load: async () => (await import('./cmd-gateways.js')).registerGateways },

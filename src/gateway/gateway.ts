@@ -13,6 +13,7 @@ import { InboundServer } from './inbound/server.js';
 import { Outbound } from './outbound/outbound.js';
 import type { InboundPolicy } from './inbound/authorize.js';
 import { indexExports } from './routing.js';
+import { unparsablePolicies } from './inbound/access.js';
 import { serverContext } from './tls.js';
 import type { CredentialSource, RouteSnapshot, RouteSource } from './types.js';
 
@@ -64,8 +65,13 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   const inbound = new InboundServer({ config, logger, metrics, policy: () => policy, ...(deps.ticketKeys ? { ticketKeys: deps.ticketKeys } : {}) });
   const context = watchCredentials(deps.credentials, inbound, logger);
   const outbound = new Outbound({ config, logger, metrics, context });
+  let lastUnparsable = '';
   const onRoutes = (s: RouteSnapshot) => {
     const linkedClusters = s.linkedClusters && new Set(s.linkedClusters);
+    // Safe by default: an unparsable list admits nobody; say so once per change, not per refused tunnel only.
+    const unparsable = unparsablePolicies(s.exported, s.remotes);
+    if (unparsable.join('\n') !== lastUnparsable && unparsable.length) logger.warn('unparsable authorization policies: deny-all until fixed', { policies: unparsable });
+    lastUnparsable = unparsable.join('\n');
     policy = { ...policy, exports: indexExports(s.exported), links: new Map(s.remotes.map((r) => [r.cluster, r])), linkedClusters };
     outbound.update(s.outbound, s.remotes, s.callers);
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });

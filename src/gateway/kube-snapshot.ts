@@ -5,6 +5,8 @@ import type { ExportedService, OutboundRoute, PodCaller, RemoteGateway, RouteSna
 
 import {
   ALLOWED_IDENTITIES_ANNOTATION,
+  DEFAULT_ALLOWED_IDENTITIES_ANNOTATION,
+  EXPORT_TO_ANNOTATION,
   EXPORT_GATEWAY_VALUES,
   EXPORT_LABEL,
   LINK_SOURCE_LABEL,
@@ -60,6 +62,8 @@ export interface KubeState {
   links: KLink[];
   /** This cluster's pods (caller attestation); absent = not watched. */
   pods?: KPod[];
+  /** Namespaces (for their default-allowed-identities annotation); absent = none known. */
+  namespaces?: Array<{ metadata?: Meta }>;
 }
 
 export function isExportedThroughGateway(s: KService): boolean {
@@ -87,6 +91,7 @@ function exportedServices(st: KubeState, problems: string[]): ExportedService[] 
   }
   const exported: ExportedService[] = [];
   const mcs = new Set(st.serviceExports ?? []);
+  const nsDefaults = new Map((st.namespaces ?? []).map((n) => [n.metadata?.name ?? '', n.metadata?.annotations?.[DEFAULT_ALLOWED_IDENTITIES_ANNOTATION]]));
   for (const s of st.exported) {
     const ns = s.metadata?.namespace;
     const name = s.metadata?.name;
@@ -97,14 +102,26 @@ function exportedServices(st: KubeState, problems: string[]): ExportedService[] 
     const ports = (s.spec?.ports ?? [])
       .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
       .map((p) => ({ port: p.port, ...(p.name ? { name: p.name } : {}), backends: backendsFor(p, slices, s.spec?.clusterIP) }));
-    const allowRaw = s.metadata?.annotations?.[ALLOWED_IDENTITIES_ANNOTATION];
-    const allowed = allowRaw?.split(',').map((x) => x.trim()).filter(Boolean);
     const ppRaw = s.metadata?.annotations?.[PROXY_PROTOCOL_ANNOTATION];
     const proxyProtocol = parseProxyProtocolAnnotation(ppRaw);
     if (ppRaw !== undefined && !proxyProtocol) problems.push(`service ${ns}/${name}: ${PROXY_PROTOCOL_ANNOTATION} ${JSON.stringify(ppRaw.slice(0, 40))} is not one of: v2 (no PROXY header is sent)`);
-    exported.push({ namespace: ns, name, ports, ...(allowed && allowed.length ? { allowedIdentities: allowed } : {}), ...(proxyProtocol ? { proxyProtocol } : {}) });
+    exported.push({ namespace: ns, name, ports, ...accessOf(s.metadata?.annotations, nsDefaults.get(ns)), ...(proxyProtocol ? { proxyProtocol } : {}) });
   }
   return exported;
+}
+
+const entries = (text: string | undefined): string[] => (text ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+
+/** Who may call an exported Service, as written (parsed and judged by inbound/access.ts): its own list, else
+ * its Namespace's default; and its export scope. A blank list counts as none. */
+function accessOf(annotations: Record<string, string> | undefined, nsDefault: string | undefined): Pick<ExportedService, 'allowedIdentities' | 'defaultAllowedIdentities' | 'exportTo'> {
+  const own = entries(annotations?.[ALLOWED_IDENTITIES_ANNOTATION]);
+  const dflt = entries(nsDefault);
+  const exportTo = annotations?.[EXPORT_TO_ANNOTATION];
+  return {
+    ...(own.length ? { allowedIdentities: own } : dflt.length ? { defaultAllowedIdentities: dflt } : {}),
+    ...(exportTo !== undefined ? { exportTo } : {}),
+  };
 }
 
 /**

@@ -20,6 +20,7 @@ export class KubeRouteSource implements RouteSource {
   private readonly linkAccounts: Informer;
   private readonly serviceExports: Informer;
   private readonly pods: Informer;
+  private readonly namespaces: Informer;
   private timer: NodeJS.Timeout | undefined;
   private lastProblems = '';
 
@@ -40,7 +41,9 @@ export class KubeRouteSource implements RouteSource {
     this.linkAccounts = mk('link-accounts', `/api/v1/namespaces/${namespace}/serviceaccounts`, LINK_SOURCE_LABEL);
     // Caller attestation: a client's source address → its Pod → ServiceAccount (issue 15).
     this.pods = mk('pods', '/api/v1/pods');
-    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts, this.serviceExports, this.pods];
+    // Their default-allowed-identities annotation: the allow list of exports that have none.
+    this.namespaces = mk('namespaces', '/api/v1/namespaces');
+    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts, this.serviceExports, this.pods, this.namespaces];
   }
 
   async start(onChange: (s: RouteSnapshot) => void): Promise<void> {
@@ -54,6 +57,7 @@ export class KubeRouteSource implements RouteSource {
         links: this.links.list() as KLink[],
         linkAccounts: this.linkAccounts.list(),
         pods: this.pods.list() as KPod[],
+        namespaces: this.namespaces.list(),
       });
       const p = problems.join('\n');
       if (p && p !== this.lastProblems) this.logger.warn('ignoring malformed routing objects', { problems });

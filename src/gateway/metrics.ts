@@ -54,6 +54,8 @@ export class GatewayMetrics {
   readonly poolSize: Gauge<'remote_cluster' | 'transport'>;
   /** Outbound tunnel requests replayed on another connection (refused before they reached the target). */
   readonly retries: Counter<'remote_cluster'>;
+  /** Tunnels refused by authorization, by which rule list refused them (src/gateway/inbound/access.ts). */
+  readonly authzDenied: Counter<'remote_cluster' | 'namespace' | 'service' | 'source'>;
   private readonly live = new Set<ByteTally>();
   private readonly stats = new Map<string, LabelStats>();
   private readonly conns = new Map<string, { direction: Direction; remote_cluster: string; n: number; reported: number }>();
@@ -107,6 +109,12 @@ export class GatewayMetrics {
     this.connect = new Histogram({ name: 'gateway_connect_seconds', help: 'Latency to open a tunnel: target connect (inbound) or remote stream/pipe established (outbound)', labelNames: ['direction'], buckets, registers });
     this.poolSize = new Gauge({ name: 'gateway_pool_connections', help: 'Warm connections to remote gateways', labelNames: ['remote_cluster', 'transport'], registers });
     this.retries = new Counter({ name: 'gateway_tunnel_retries_total', help: 'Outbound tunnel requests retried on another connection: refused by the remote before reaching the target (REFUSED_STREAM, GOAWAY, session closed, DRAINING)', labelNames: ['remote_cluster'], registers });
+    this.authzDenied = new Counter({
+      name: 'gateway_authz_denied_total',
+      help: 'Inbound tunnels refused by authorization, by rule source (export-to, link, service, namespace); labels from bounded sets only',
+      labelNames: ['remote_cluster', 'namespace', 'service', 'source'],
+      registers,
+    });
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 

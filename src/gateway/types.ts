@@ -31,6 +31,10 @@ export const ExportedServiceSchema = z.object({
   allowedIdentities: z.array(z.string().min(1)).optional(),
   /** From `mirror.mesh.io/proxy-protocol`: the gateway writes a PROXY header with the caller to the target. */
   proxyProtocol: z.enum(PROXY_PROTOCOL_VERSIONS).optional(),
+  /** The Namespace's `mirror.mesh.io/default-allowed-identities` entries: the list when the Service has none. */
+  defaultAllowedIdentities: z.array(z.string().min(1)).optional(),
+  /** `mirror.mesh.io/export-to` as written (comma-separated cluster names); absent = every cluster. */
+  exportTo: z.string().optional(),
 });
 export type ExportedService = z.infer<typeof ExportedServiceSchema>;
 

@@ -47,6 +47,8 @@ export interface InformerOptions {
    * converge even after a missed or mishandled event.
    */
   resyncPeriodMs?: number;
+  /** Objects the cache holds: one refused is as absent (an update that makes it refused deletes it). */
+  accept?: (obj: KubeObject) => boolean;
 }
 
 /** Silence before a watch is checked: the sandbox API server sends a bookmark every 10 s. */
@@ -336,6 +338,10 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private upsert(obj: T): void {
+    if (this.opts.accept && !this.opts.accept(obj)) {
+      this.remove(obj);
+      return;
+    }
     const key = keyOf(obj);
     const old = this.store.get(key);
     if (old && old.metadata?.resourceVersion === obj.metadata?.resourceVersion && old.metadata?.resourceVersion) return;

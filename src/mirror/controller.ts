@@ -13,7 +13,9 @@ import { recordedPorts } from './desired.js';
 import { ShadowProblems, statusSoon, type MirrorEnv } from './env.js';
 import { ExportReconciler } from './export-reconciler.js';
 import { ImportReconciler } from './import-reconciler.js';
-import { KeyError, decodeKey, encodeKey, exportKey, importKey, linkKey, renewKey, shadowKey } from './keys.js';
+import { KeyError, decodeKey, encodeKey, exportKey, importKey, linkKey, policyKey, renewKey, shadowKey } from './keys.js';
+import { hasPolicy, reconcilePolicy } from './policy-reconciler.js';
+import type { Service } from './types.js';
 import { enqueueAllMcs, remoteServiceChanged, wireMcsTriggers } from './mcs-triggers.js';
 import { LinkReconciler } from './link-reconciler.js';
 import { mirrorMetrics } from './metrics.js';
@@ -92,6 +94,7 @@ export class MirrorController {
       clock,
       backoffMaxMs: opts.remoteBackoffMaxMs,
       resyncPeriodMs: opts.resyncPeriodMs ?? RESYNC_MS,
+      localCluster: opts.clusterName,
       onService: (link, cluster, ns, name) => {
         queue.add(encodeKey(shadowKey(cluster, ns, shadowName(name, cluster))));
         remoteServiceChanged(this.env, link, ns, name);
@@ -122,6 +125,11 @@ export class MirrorController {
         enqueueAllMcs(this.env); // gateway-mode imports' readiness follows the probe
       },
     });
+    // Exported Services' authorization annotations: an Event when they do not parse (policy-reconciler.ts).
+    const policyChanged = (s: Service) => {
+      if (hasPolicy(s)) queue.add(encodeKey(policyKey(s.metadata?.namespace ?? '', s.metadata?.name ?? '')));
+    };
+    this.caches.services.onObject({ onAdd: policyChanged, onUpdate: (_o, n) => policyChanged(n) });
     const events = new EventRecorder(opts.client, { component: CONTROLLER_NAME, host: process.env.POD_NAME ?? '', logger: log, clock });
     this.env = {
       client: opts.client,
@@ -244,6 +252,8 @@ export class MirrorController {
       }
       case 'export':
         return this.exports.reconcile(k.namespace, k.name, ctx);
+      case 'policy':
+        return reconcilePolicy(this.env, k.namespace, k.name, ctx);
     }
   }
 }

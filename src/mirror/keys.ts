@@ -14,7 +14,9 @@ export type MirrorKey =
   /** MCS: the ServiceImport namespace/name, its derived Service and slices (import-reconciler.ts). */
   | { kind: 'import'; namespace: string; name: string }
   /** MCS: the local ServiceExport namespace/name's status (export-reconciler.ts). */
-  | { kind: 'export'; namespace: string; name: string };
+  | { kind: 'export'; namespace: string; name: string }
+  /** A local exported Service's authorization annotations (policy-reconciler.ts: Events when they do not parse). */
+  | { kind: 'policy'; namespace: string; name: string };
 
 export class KeyError extends Error {
   readonly name = 'KeyError';
@@ -26,6 +28,7 @@ export const renewKey = (link: string): MirrorKey => ({ kind: 'renew', link });
 export const routesKey: MirrorKey = { kind: 'routes' };
 export const importKey = (namespace: string, name: string): MirrorKey => ({ kind: 'import', namespace, name });
 export const exportKey = (namespace: string, name: string): MirrorKey => ({ kind: 'export', namespace, name });
+export const policyKey = (namespace: string, name: string): MirrorKey => ({ kind: 'policy', namespace, name });
 export const shadowKey = (cluster: string, namespace: string, name: string): MirrorKey => ({ kind: 'shadow', cluster, namespace, name });
 
 // Kubernetes names and cluster names never contain ':' or '/', so the separators cannot be ambiguous.
@@ -41,6 +44,7 @@ export function encodeKey(k: MirrorKey): string {
       return `shadow:${k.cluster}:${k.namespace}/${k.name}`;
     case 'import':
     case 'export':
+    case 'policy':
       return `${k.kind}:${k.namespace}/${k.name}`;
   }
 }
@@ -53,8 +57,8 @@ export function decodeKey(s: string): MirrorKey {
   if (i > 0 && rest) {
     if (kind === 'link') return linkKey(rest);
     if (kind === 'renew') return renewKey(rest);
-    const n = kind === 'import' || kind === 'export' ? /^([^:/]+)\/([^:/]+)$/.exec(rest) : null;
-    if (n) return kind === 'import' ? importKey(n[1], n[2]) : exportKey(n[1], n[2]);
+    const n = kind === 'import' || kind === 'export' || kind === 'policy' ? /^([^:/]+)\/([^:/]+)$/.exec(rest) : null;
+    if (n) return kind === 'import' ? importKey(n[1], n[2]) : kind === 'export' ? exportKey(n[1], n[2]) : policyKey(n[1], n[2]);
     const m = kind === 'shadow' ? /^([^:/]+):([^:/]+)\/([^:/]+)$/.exec(rest) : null;
     if (m) return shadowKey(m[1], m[2], m[3]);
   }

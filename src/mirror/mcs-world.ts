@@ -53,7 +53,7 @@ export function exportersOf(env: MirrorEnv, namespace: string, name: string): Ex
       continue;
     }
     const ex = p.remote.exports.getByName(namespace, name);
-    if (!ex) continue;
+    if (!ex || p.remote.exportedElsewhere(namespace, name)) continue;
     const service = p.remote.services.getByName(namespace, name);
     exporters.push({
       cluster: p.cluster,

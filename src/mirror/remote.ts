@@ -1,8 +1,8 @@
 // One remote cluster as seen through one Link: a client built from the credentials Secret, informers on the
 // exported Services and on EndpointSlices, and health (reachable / credentials valid) as the informers
 // observe it. Remote trouble never touches local state: the caches keep their last content.
-import { MCS_GROUP, MCS_STORAGE_VERSION, SERVICE_EXPORT_PLURAL, SERVICE_IMPORT_PLURAL, SLICE_SERVICE_LABEL } from '../api/index.js';
-import { Informer, KubeClient, errorMessage, isAuthError, kubeConfigFromString, realClock, type Clock, type KubeMetrics } from '../kube/index.js';
+import { EXPORT_TO_ANNOTATION, exportedTo, MCS_GROUP, MCS_STORAGE_VERSION, SERVICE_EXPORT_PLURAL, SERVICE_IMPORT_PLURAL, SLICE_SERVICE_LABEL } from '../api/index.js';
+import { Informer, KubeClient, type KubeObject, errorMessage, isAuthError, kubeConfigFromString, realClock, type Clock, type KubeMetrics } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { shadowName } from './names.js';
 import type { ServiceExport, ServiceImport } from './mcs-types.js';
@@ -37,6 +37,9 @@ export interface RemoteClusterOptions {
   onSynced(): void;
   onHealth(h: RemoteHealth): void;
   backoffMaxMs?: number;
+  /** This cluster's name: a remote Service whose export-to leaves it out is not in this view (no shadow, no
+   * route, no MCS contribution). Absent: every Service is. */
+  localCluster?: string;
   /** Every cached remote Service is handed to onService again this often (the safety net for missed events). */
   resyncPeriodMs?: number;
 }
@@ -54,6 +57,8 @@ export class RemoteCluster {
   private stopped = false;
   private syncedOnce = false;
   private mcsError: string | undefined;
+  /** `ns/name` of the remote Services out of this cluster's export scope (MCS reads ServiceExports apart). */
+  private readonly outOfScope = new Set<string>();
 
   private constructor(
     readonly opts: RemoteClusterOptions,
@@ -75,6 +80,7 @@ export class RemoteCluster {
       path: '/api/v1/services',
       labelSelector: opts.serviceSelector,
       resyncPeriodMs: opts.resyncPeriodMs,
+      accept: (s) => this.inScope(s),
       onRestart: (reason) => opts.metrics?.watchRestarts.inc({ informer: `${base}:services`, reason }),
     });
     this.slices = new Informer<EndpointSlice>(client, {
@@ -178,6 +184,22 @@ export class RemoteCluster {
 
   slicesOf(namespace: string, name: string): EndpointSlice[] {
     return this.slices.byIndex('service', `${namespace}/${name}`);
+  }
+
+  /** Export scope (issue 15): a Service exported to other clusters only is absent from this view; a change
+   * of its export-to adds or deletes it (and its shadow) like any other change. */
+  private inScope(s: KubeObject): boolean {
+    const local = this.opts.localCluster;
+    const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+    const ok = local === undefined || exportedTo(s.metadata?.annotations?.[EXPORT_TO_ANNOTATION], local);
+    if (ok) this.outOfScope.delete(key);
+    else this.outOfScope.add(key);
+    return ok;
+  }
+
+  /** MCS: namespace/name is exported, but not to this cluster (its ServiceExport contributes nothing here). */
+  exportedElsewhere(namespace: string, name: string): boolean {
+    return this.outOfScope.has(`${namespace}/${name}`);
   }
 
   /** The remote Service whose shadow is `namespace/shadow`. */

@@ -13,6 +13,8 @@ export interface RemotesOptions {
   clock: Clock;
   backoffMaxMs?: number;
   resyncPeriodMs?: number;
+  /** This cluster's name: remote Services whose export-to leaves it out are not in the remote view. */
+  localCluster?: string;
   /** A remote Service of `cluster` changed (only for the watcher in use). */
   onService(link: string, cluster: string, namespace: string, name: string): void;
   /** The link's watcher (re)listed everything: reconcile all of its shadows. */
@@ -89,6 +91,7 @@ export class Remotes {
         clock: this.opts.clock,
         backoffMaxMs: this.opts.backoffMaxMs,
         resyncPeriodMs: this.opts.resyncPeriodMs,
+        ...(this.opts.localCluster ? { localCluster: this.opts.localCluster } : {}),
         onService: (ns, n) => {
           if (watch.current === rc) this.opts.onService(link, watch.cluster, ns, n);
         },

@@ -164,6 +164,7 @@ test('keys: one string form, decoded back to the same key; anything else is refu
     { kind: 'link', name: 'east' },
     { kind: 'renew', link: 'east' },
     { kind: 'shadow', cluster: 'east', namespace: 'shop', name: 'web-east' },
+    { kind: 'policy', namespace: 'shop', name: 'web' },
   ];
   for (const k of keys) assert.deepEqual(decodeKey(encodeKey(k)), k);
   assert.equal(encodeKey(keys[2]), 'shadow:east:shop/web-east');

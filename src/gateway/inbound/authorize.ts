@@ -3,15 +3,17 @@
 // only an AuthorizedTunnel can dial a backend or open the client's end of a tunnel, so bytes of a request
 // that was not authorized never reach the forwarding code (ztunnel's shape).
 //
-// Order: the caller's own policy (gateway-wide list, then the list of the Link to the caller's cluster, then
-// "gateways of linked clusters only" unless direct workloads are allowed) before existence, so an unauthorized peer learns nothing about which Services exist; then the target;
-// then the caller's claim (caller.ts: verifyCaller), then the target, then the one authorization call for the
-// verified caller (caller.ts: authorizeCaller; today the Service's own list).
+// Order: the peer's own policy (gateway-wide list, then "gateways of linked clusters only" unless direct
+// workloads are allowed) and the caller's claim (caller.ts: verifyCaller, issue 15) before existence, so an
+// unauthorized peer learns nothing about which Services exist; then the target; then the verified caller's
+// rules for that target (access.ts: export scope, the Link's list, the Service's or its Namespace's list),
+// before anything is dialled.
 import type { CallerClaim, VerifiedCaller } from '../../api/index.js';
 import { GatewayError } from '../errors.js';
 import { checkPolicy, parseAuthority, resolveTarget, type Caller, type ExportIndex, type Target } from '../routing.js';
 import type { Backend, ExportedService, RemoteGateway } from '../types.js';
-import { authorizeCaller, gatewayIdentity, verifyCaller } from './caller.js';
+import { authorize as authorizeCaller, linkAccess, serviceAccess, type DenySource } from './access.js';
+import { gatewayIdentity, verifyCaller } from './caller.js';
 
 export { gatewayIdentity };
 
@@ -90,11 +92,12 @@ export function authorize(authority: string | undefined, claim: CallerClaim, pee
   let target: Target | undefined;
   try {
     target = parseAuthority(authority, p.clusterDomain);
-    checkPolicy(peer, p.trustDomain, p.allowedIdentities, link?.allowedIdentities);
+    checkPolicy(peer, p.trustDomain, p.allowedIdentities);
     checkPeerKind(peer, p);
     const verified = verifyCaller(claim, peer, p);
+    // The caller's rules before existence too: a caller its Link refuses learns nothing about what exists.
+    checkCaller(target, p.exports.get(`${target.namespace}/${target.service}`), link, verified);
     const decision = resolveTarget(target, p.exports);
-    authorizeCaller(target, decision.service, verified, peer, p);
     const tunnel: AuthorizedTunnel = { [AUTHORIZED]: true, caller: peer, verified, target, service: decision.service, candidates: decision.candidates, remoteCluster };
     return { ok: true, tunnel };
   } catch (err) {
@@ -102,4 +105,33 @@ export function authorize(authority: string | undefined, claim: CallerClaim, pee
     const service = target && p.exports.get(`${target.namespace}/${target.service}`);
     return { ok: false, error, service, remoteCluster };
   }
+}
+
+/** A refusal by the caller rules: the GatewayError (FORBIDDEN, 403 / reset) plus which list refused and its
+ * rule, for the log line and gateway_authz_denied_total. */
+export class AccessDenied extends GatewayError {
+  constructor(
+    readonly source: DenySource,
+    readonly rule: string,
+    readonly caller: VerifiedCaller,
+    message: string,
+  ) {
+    super('FORBIDDEN', message);
+  }
+}
+
+/** A peer as its own caller (its certificate identity and issuer cluster), for checks without a claim. The
+ * inbound path uses the verified claim (verifyCaller). */
+export function callerOfPeer(peer: AuthenticatedPeer): VerifiedCaller {
+  return { id: peer.id?.uri ?? '', cluster: peer.cluster ?? '', unknown: false };
+}
+
+const NO_RULES = { allow: undefined, exportTo: undefined } as const;
+
+/** The one authorization call of the inbound path: after the target is parsed and looked up (`service`:
+ * the exported Service it names, if any), before the dial. */
+export function checkCaller(target: Target, service: ExportedService | undefined, link: RemoteGateway | undefined, caller: VerifiedCaller): void {
+  const access = service ? serviceAccess(service) : NO_RULES;
+  const d = authorizeCaller({ namespace: target.namespace, service: target.service, access, link: linkAccess(link) }, caller);
+  if (!d.ok) throw new AccessDenied(d.source, d.rule, caller, d.reason);
 }

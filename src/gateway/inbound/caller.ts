@@ -2,12 +2,10 @@
 // (mesh-caller-id, mesh-caller-cluster) becomes a VerifiedCaller, or a refusal. A claim counts only from a
 // peer whose certificate is the gateway identity of a cluster linked with this one, for that cluster and for
 // an id of the trust domain; a workload peer (--allow-direct-workloads) is its own caller and cannot claim
-// another. Then the one authorization call (authorizeCaller) that the policy rules plug into.
+// another. The verified caller is what the authorization rules (authorize.ts: checkCaller) judge.
 import { GATEWAY_NAME, MAX_CLAIM_LENGTH, MESH_NAMESPACE, UNKNOWN_CALLER, serviceAccountId, type CallerClaim, type VerifiedCaller } from '../../api/index.js';
 import { parseSpiffeId } from '../../trust/index.js';
 import { GatewayError } from '../errors.js';
-import { checkPolicy, type Target } from '../routing.js';
-import type { ExportedService } from '../types.js';
 import type { AuthenticatedPeer, InboundPolicy } from './authorize.js';
 
 /** The identity every mesh gateway has (its ServiceAccount in the mesh namespace). */
@@ -62,13 +60,4 @@ export function verifyCaller(claim: CallerClaim, peer: AuthenticatedPeer, p: Inb
   }
   if (trustDomain !== p.trustDomain) refuse(peer, `caller ${claim.id} is not in trust domain ${p.trustDomain}`);
   return { id: claim.id, cluster, unknown: false };
-}
-
-/**
- * The one authorization call of the inbound path: the target is resolved, nothing is dialed yet. The
- * per-caller rules (Service annotation, Link, Namespace default, export scope) replace this body with
- * `authorize(target, caller)`; until then today's check (the Service's allowed-identities against the peer).
- */
-export function authorizeCaller(_target: Target, service: ExportedService, _caller: VerifiedCaller, peer: AuthenticatedPeer, p: InboundPolicy): void {
-  checkPolicy(peer, p.trustDomain, service.allowedIdentities);
 }

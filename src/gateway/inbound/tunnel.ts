@@ -15,7 +15,7 @@ import type { ByteTally, GatewayMetrics, TunnelLabels } from '../metrics.js';
 import type { IdleSweep } from '../idle.js';
 import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import type { Backend, ExportedService } from '../types.js';
-import { authorize, linkedCluster, type AuthenticatedPeer, type AuthorizedTunnel, type InboundPolicy } from './authorize.js';
+import { AccessDenied, authorize, linkedCluster, type AuthenticatedPeer, type AuthorizedTunnel, type InboundPolicy } from './authorize.js';
 import { proxyHeaderFor, writeProxyHeader } from './proxy-protocol.js';
 import { dialBackend } from './upstream.js';
 
@@ -145,23 +145,19 @@ export class InboundTunnel {
       case 'refused': {
         const { code, message } = e.error;
         // Labels only from bounded sets (exported Services, linked clusters), never from what the peer sent.
-        metrics.refuse('inbound', code, { remote_cluster: e.remoteCluster, namespace: e.service?.namespace ?? '', service: e.service?.name ?? '' });
+        const labels = { remote_cluster: e.remoteCluster, namespace: e.service?.namespace ?? '', service: e.service?.name ?? '' };
+        metrics.refuse('inbound', code, labels);
         const authority = this.req.authority;
         const shown = authority !== undefined && authority.length > SHOWN_AUTHORITY ? `${authority.slice(0, SHOWN_AUTHORITY)}…` : authority;
+        const denied = e.error instanceof AccessDenied ? e.error : undefined;
+        if (denied) metrics.authzDenied.inc({ ...labels, source: denied.source });
+        // A denial names the verified caller and its rule; any other refusal the claim as sent (bounded).
         const claim = this.req.claim;
-        this.d.refusals.warn('tunnel', code, 'inbound tunnel refused', {
-          reason: code,
-          detail: message,
-          state: was,
-          peer: this.peer.id?.uri,
-          peerCluster: this.peer.cluster,
-          remoteAddress: this.peer.address,
-          authority: shown,
-          namespace: e.service?.namespace,
-          service: e.service?.name,
-          caller: clip(claim.id),
-          callerCluster: clip(claim.cluster),
-        });
+        const why = denied
+          ? { rule: denied.rule, ruleSource: denied.source, caller: denied.caller.id, callerCluster: denied.caller.cluster }
+          : { caller: clip(claim.id), callerCluster: clip(claim.cluster) };
+        const service = e.service ? `${labels.namespace}/${labels.service}` : undefined;
+        this.d.refusals.warn('tunnel', code, 'inbound tunnel refused', { reason: code, detail: message, state: was, peer: this.peer.id?.uri, peerCluster: this.peer.cluster, remoteAddress: this.peer.address, authority: shown, service, ...why });
         this.req.refuse(code, message);
         return;
       }

@@ -1,5 +1,6 @@
 // Every scenario in the order that makes sense on one set of clusters: plain traffic first, then what
-// changes topology (routes, scaling, links), then failures, security, and the third cluster last.
+// changes topology (routes, scaling, links), then failures, security, and the third cluster last
+// (authorization links it to cluster-b and unlinks it again).
 import type { Scenario } from './context.js';
 import { gatewayMode, flatMode, separateNetworks, statefulSet } from './traffic.js';
 import { scaling, lifecycle, threeClusters } from './lifecycle.js';
@@ -8,6 +9,7 @@ import { security } from './security.js';
 import { hijack } from './hijack.js';
 import { mcs } from './mcs.js';
 import { callerIdentity } from './caller.js';
+import { authz } from './authz.js';
 
-export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, callerIdentity];
+export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, authz, callerIdentity];
 export type { Scenario, ScenarioContext } from './context.js';
