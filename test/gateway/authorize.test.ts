@@ -47,7 +47,8 @@ const cases: Array<{ name: string; authority: string; peer: AuthenticatedPeer; c
 ];
 
 function claimCases(): typeof cases {
-  const strict: Partial<InboundPolicy> = { directWorkloads: false, linkedClusters: new Set(['cluster-a', 'cluster-c']) };
+  // No Link list here: the Link's allowedIdentities judge the verified caller (access.ts), not the claim.
+  const strict: Partial<InboundPolicy> = { directWorkloads: false, linkedClusters: new Set(['cluster-a', 'cluster-c']), links: new Map() };
   const echo = 'echo.demo.svc.cluster.local:7';
   const claim = (id: string | undefined, cluster: string | undefined): CallerClaim => ({ id, cluster });
   return [
@@ -69,6 +70,7 @@ function claimCases(): typeof cases {
     { name: 'claim: a valid claim does not open raw IPs', authority: '10.0.0.1:7007', peer: peer(GW, 'cluster-a'), claim: claim(WEB, 'cluster-a'), policy: strict, want: 'BAD_AUTHORITY', remoteCluster: 'cluster-a' },
     { name: 'claim: a valid claim does not open the API server', authority: 'kubernetes.default.svc.cluster.local:443', peer: peer(GW, 'cluster-a'), claim: claim(WEB, 'cluster-a'), policy: strict, want: 'UNKNOWN_SERVICE', remoteCluster: 'cluster-a' },
     { name: 'claim: a valid claim does not open unexported Services', authority: 'secret.demo.svc.cluster.local:7', peer: peer(GW, 'cluster-a'), claim: claim(WEB, 'cluster-a'), policy: strict, want: 'UNKNOWN_SERVICE', remoteCluster: 'cluster-a' },
+    { name: "claim: the Link's list judges the verified caller, not the gateway that carried it", authority: echo, peer: peer(GW, 'cluster-a'), claim: claim(WEB, 'cluster-a'), policy: { directWorkloads: false, linkedClusters: new Set(['cluster-a']) }, want: 'FORBIDDEN', service: 'echo', remoteCluster: 'cluster-a' },
   ];
 }
 
