@@ -40,6 +40,8 @@ export type ClientOptions = z.input<typeof ClientOptionsSchema> & {
 
 export interface RequestResult {
   seq: number;
+  /** When the request started (ISO 8601): failures are lined up with other components' logs by it. */
+  at: string;
   ok: boolean;
   latencyMs: number;
   /** The address actually connected to, after DNS. */
@@ -152,15 +154,16 @@ export async function runClient(options: ClientOptions): Promise<ClientReport> {
   for (let seq = 1; seq <= o.count; seq++) {
     if (options.signal?.aborted) break;
     const started = performance.now();
+    const at = new Date().toISOString();
     let r: RequestResult;
     try {
       const ip = await resolve(target.host);
       const address = hostPort(ip, target.port);
       const local = o.localAddress !== undefined && isIP(o.localAddress) === isIP(ip) ? o.localAddress : undefined;
       const got = await withTimeout(one(target, ip, o.timeoutMs, local), o.timeoutMs, `no answer from ${address} within ${o.timeoutMs} ms`);
-      r = { seq, latencyMs: performance.now() - started, address, ...got };
+      r = { seq, at, latencyMs: performance.now() - started, address, ...got };
     } catch (err) {
-      r = { seq, ok: false, latencyMs: performance.now() - started, error: err instanceof Error ? err.message : String(err) };
+      r = { seq, at, ok: false, latencyMs: performance.now() - started, error: err instanceof Error ? err.message : String(err) };
     }
     r.latencyMs = Math.round(r.latencyMs * 1000) / 1000;
     results.push(r);
@@ -170,7 +173,7 @@ export async function runClient(options: ClientOptions): Promise<ClientReport> {
   return { results, summary: summarize(target.display, results) };
 }
 
-async function one(t: Target, ip: string, timeoutMs: number, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'latencyMs' | 'address'>> {
+async function one(t: Target, ip: string, timeoutMs: number, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
   switch (t.kind) {
     case 'http':
       return httpOnce(t, ip, localAddress);
@@ -181,7 +184,7 @@ async function one(t: Target, ip: string, timeoutMs: number, localAddress: strin
   }
 }
 
-function httpOnce(t: Target, ip: string, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'latencyMs' | 'address'>> {
+function httpOnce(t: Target, ip: string, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
   return new Promise((resolve, reject) => {
     // agent: false = a new connection per request, so the Service proxy's per-connection spread shows.
     const req = httpRequest({ host: ip, port: t.port, path: t.path || '/', method: 'GET', agent: false, ...(localAddress ? { localAddress } : {}), headers: { host: hostPort(t.host, t.port), 'user-agent': 'mesh-app-client' } }, (res) => {
@@ -216,7 +219,7 @@ function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function grpcOnce(t: Target, ip: string, timeoutMs: number): Promise<Omit<RequestResult, 'seq' | 'latencyMs' | 'address'>> {
+function grpcOnce(t: Target, ip: string, timeoutMs: number): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
   // A local subchannel pool: otherwise grpc-js shares one connection across clients and every request
   // would land on the same endpoint.
   const client = echoClient(hostPort(ip, t.port), { 'grpc.default_authority': hostPort(t.host, t.port), 'grpc.use_local_subchannel_pool': 1 });
@@ -232,7 +235,7 @@ function grpcOnce(t: Target, ip: string, timeoutMs: number): Promise<Omit<Reques
   });
 }
 
-function tcpOnce(t: Target, ip: string, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'latencyMs' | 'address'>> {
+function tcpOnce(t: Target, ip: string, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
   return new Promise((resolve, reject) => {
     const s = netConnect({ host: ip, port: t.port, ...(localAddress ? { localAddress } : {}) });
     let buf = '';

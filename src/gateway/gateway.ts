@@ -36,6 +36,8 @@ export interface Gateway {
   adminPort: number;
   /** Outbound ports with a live listener. */
   outboundPorts(): number[];
+  /** Whether the routes applied last have every outbound listener bound (or failed and retrying). */
+  routesApplied(): boolean;
   /** Warm connections to a remote cluster's gateway. */
   poolReady(cluster: string): number;
   activeTunnels(): number;
@@ -84,6 +86,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
       if (draining) missing.push('draining (terminating)');
       if (!context()) missing.push('no identity (certificate) loaded');
       if (!deps.routes.synced()) missing.push('watches not synced');
+      else if (outbound.opening() > 0) missing.push(`${outbound.opening()} outbound listeners opening`);
       if (!inbound.listening()) missing.push('tunnel port not listening');
       return missing;
     },
@@ -110,6 +113,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     tunnelPort,
     adminPort,
     outboundPorts: () => outbound.boundPorts(),
+    routesApplied: () => deps.routes.synced() && outbound.opening() === 0,
     poolReady: (c) => outbound.poolReady(c),
     activeTunnels: active,
     draining: () => draining,
@@ -153,9 +157,12 @@ async function drainTunnels(g: { inbound: InboundServer; outbound: Outbound; act
     await sleep(graceMs);
     logger.info('drain grace over; no longer accepting', { activeTunnels: active() });
   }
-  inbound.startDrain();
+  const sessions = inbound.startDrain();
   outbound.startDrain();
   const until = Date.now() + deadlineMs;
+  // Tunnels a peer opened before it read our GOAWAY notice still arrive until its final GOAWAY is out, and
+  // a session ends only once its streams have (tunnels still dialing, which active() does not count).
+  await within(sessions, deadlineMs);
   while (active() > 0 && Date.now() < until) await sleep(50);
   const forced = active();
   if (forced > 0) logger.warn('drain deadline reached; closing remaining tunnels', { forced });
@@ -169,6 +176,13 @@ function listen(s: http.Server, port: number, host: string): Promise<number> {
     s.once('error', reject);
     s.listen(port, host, () => resolve((s.address() as net.AddressInfo).port));
   });
+}
+
+/** `p`, or nothing after `ms` (the timer does not outlive it). */
+async function within(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
 
 function sleep(ms: number): Promise<void> {

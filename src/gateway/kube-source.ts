@@ -23,6 +23,8 @@ export class KubeRouteSource implements RouteSource {
   private readonly namespaces: Informer;
   private timer: NodeJS.Timeout | undefined;
   private lastProblems = '';
+  /** A snapshot built from synced caches has been handed on (synced() is about what was applied). */
+  private deliveredSynced = false;
 
   constructor(
     private readonly client: KubeClient,
@@ -62,6 +64,9 @@ export class KubeRouteSource implements RouteSource {
       const p = problems.join('\n');
       if (p && p !== this.lastProblems) this.logger.warn('ignoring malformed routing objects', { problems });
       this.lastProblems = p;
+      // Said before the hand-off, so a consumer that asks synced() while applying it (the primary, which
+      // forwards the flag to its workers) already sees true.
+      if (this.informers.every((i) => i.hasSynced())) this.deliveredSynced = true;
       onChange(snapshot);
     };
     const dirty = () => {
@@ -81,8 +86,10 @@ export class KubeRouteSource implements RouteSource {
     );
   }
 
+  /** Whether a snapshot from synced caches was applied, not merely whether the caches synced: between the
+   * two lies the coalescing delay, and a gateway Ready then (issue 17 item 1, suspect a) had no listeners. */
   synced(): boolean {
-    return this.informers.every((i) => i.hasSynced());
+    return this.deliveredSynced;
   }
 
   async stop(): Promise<void> {

@@ -72,8 +72,11 @@ export class FileRouteSource implements RouteSource {
   async start(onChange: (s: RouteSnapshot) => void): Promise<void> {
     const load = (first: boolean) => {
       try {
-        onChange(parseRouteFile(readFileSync(this.path, 'utf8'), this.path));
+        const snapshot = parseRouteFile(readFileSync(this.path, 'utf8'), this.path);
+        // Loaded before the hand-off: a consumer asking synced() while applying it (the primary, which
+        // forwards the flag to its workers) sees true.
         this.loaded = true;
+        onChange(snapshot);
         if (!first) this.logger.info('routes reloaded', { file: this.path });
       } catch (err) {
         if (first) throw err;

@@ -61,6 +61,8 @@ export const enum SettingId {
 
 export const DEFAULT_WINDOW = 65_535;
 export const MAX_WINDOW = 2 ** 31 - 1;
+/** The largest stream identifier: a GOAWAY carrying it is the shutdown notice of RFC 9113 §6.8. */
+export const MAX_STREAM_ID = 2 ** 31 - 1;
 export const MIN_FRAME_SIZE = 16_384;
 export const MAX_FRAME_SIZE = 2 ** 24 - 1;
 export const DEFAULT_TABLE_SIZE = 4096;

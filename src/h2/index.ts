@@ -10,6 +10,7 @@ export { H2Error, type H2ErrorCode } from './errors.js';
 export { ErrorCode, errorName } from './constants.js';
 export type { Headers, OutgoingHeaders } from './headers.js';
 export { DEFAULT_LIMITS, type Limits } from './limits.js';
+export { gracefulShutdown, SHUTDOWN_ACK_WAIT_MS } from './shutdown.js';
 
 /** The ALPN protocol id both sides must have negotiated. */
 export const ALPN_H2 = 'h2';

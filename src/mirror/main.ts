@@ -50,7 +50,7 @@ export type ControllerOptions = z.infer<typeof controllerOptionsSchema>;
 
 /**
  * The probe's client identity: files given on the command line, or a leaf the controller issues itself from
- * the issuer (--issuer-dir, else the mesh-issuer Secret the trust source watches).
+ * the issuer (the mesh-issuer Secret the trust source watches, else --issuer-dir).
  */
 function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource | undefined, clock: Clock = realClock): () => ProbeCredentials | undefined {
   // Warn once per distinct problem, not on every probe round.
@@ -101,9 +101,12 @@ function probeCredentials(o: ControllerOptions, log: Logger, source: TrustSource
       })
     : undefined;
   const fromSource = source ? fromIssuer(() => source.current()) : undefined;
-  // --issuer-dir when its files are there (mounted Secret), else the mesh-issuer Secret read through the API.
+  // The watched mesh-issuer Secret and mesh-trust-roots ConfigMap first, --issuer-dir (mounted files) when
+  // there is none: a kubelet refreshes mounted files a minute or more after a change, and meanwhile the
+  // Identity service (same watched material) hands gateways leaves from a new issuer that a probe verifying
+  // with the mounted bundle refused (measured in the root rotation e2e: 3 misses, shadows marked not ready).
   return () => {
-    for (const [what, get] of [['issuer-dir', fromDir], ['mesh-issuer Secret', fromSource]] as const) {
+    for (const [what, get] of [['mesh-issuer Secret', fromSource], ['issuer-dir', fromDir]] as const) {
       if (!get) continue;
       try {
         const c = get();

@@ -106,10 +106,10 @@ test('`mesh app client -o json` as a process, with MESH_CLUSTER_DNS; exit 1 when
 
 test('summarize: counts and nearest-rank percentiles over successful requests only', () => {
   const s = summarize('t', [
-    { seq: 1, ok: true, latencyMs: 1, cluster: 'a', pod: 'p1' },
-    { seq: 2, ok: true, latencyMs: 3, cluster: 'b', pod: 'p2' },
-    { seq: 3, ok: false, latencyMs: 100, error: 'x' },
-    { seq: 4, ok: true, latencyMs: 2, cluster: 'a', pod: 'p1' },
+    { seq: 1, at: '2026-01-01T00:00:00.000Z', ok: true, latencyMs: 1, cluster: 'a', pod: 'p1' },
+    { seq: 2, at: '2026-01-01T00:00:00.000Z', ok: true, latencyMs: 3, cluster: 'b', pod: 'p2' },
+    { seq: 3, at: '2026-01-01T00:00:00.000Z', ok: false, latencyMs: 100, error: 'x' },
+    { seq: 4, at: '2026-01-01T00:00:00.000Z', ok: true, latencyMs: 2, cluster: 'a', pod: 'p1' },
   ]);
   assert.deepEqual(s, { target: 't', total: 4, ok: 3, failed: 1, byCluster: { a: 2, b: 1 }, byPod: { p1: 2, p2: 1 }, latencyMs: { min: 1, p50: 2, p90: 3, p99: 3, max: 3, mean: 2 } });
 });

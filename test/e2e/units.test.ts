@@ -24,7 +24,7 @@ test('parseScenarioList: lists and ranges; unknown ids and junk are refused', ()
 test('renderReport: path, answering pods, latency, identities and commands, from the facts given', () => {
   const [web, , , , flat] = demoTargets('cluster-b');
   const report = (byPod: Record<string, number>, ok: number, errors: string[] = []): ClientReport => ({
-    results: [...Array(ok).fill(0).map((_, i) => ({ seq: i + 1, ok: true, latencyMs: 2 })), ...errors.map((e, i) => ({ seq: ok + i + 1, ok: false, latencyMs: 1, error: e }))],
+    results: [...Array(ok).fill(0).map((_, i) => ({ seq: i + 1, at: '2026-01-01T00:00:00.000Z', ok: true, latencyMs: 2 })), ...errors.map((e, i) => ({ seq: ok + i + 1, at: '2026-01-01T00:00:00.000Z', ok: false, latencyMs: 1, error: e }))],
     summary: { target: 'x', total: ok + errors.length, ok, failed: errors.length, byCluster: (ok ? { 'cluster-b': ok } : {}) as Record<string, number>, byPod, latencyMs: { min: 1, p50: 2, p90: 3, p99: 4, max: 5, mean: 2 } },
   });
   const facts: DemoFacts = {

@@ -106,7 +106,7 @@ export async function getLink(local: Cluster, name: string): Promise<Link | unde
   }
 }
 
-export function condition(link: Link | undefined, type: string): { status: string; reason: string; message: string } | undefined {
+export function condition(link: Link | undefined, type: string): { status: string; reason: string; message: string; lastTransitionTime?: string } | undefined {
   return link?.status?.conditions?.find((c) => c.type === type);
 }
 

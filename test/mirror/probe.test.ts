@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { stopAll } from '../helpers/process.js';
 import { createRoot, createIssuer, issueLeaf, generateKeyPair, serverTlsOptions, secureContextOptions, peerIdentity } from '../../src/trust/index.js';
 import {
@@ -120,6 +123,39 @@ test('root rotation, step 1: a root added to mesh-trust-roots (issuer unchanged)
   await until(async () => (await readyStates()).join() === 'true', 'shadow endpoints ready again');
   assert.match(ctl.proc.stderr(), /probe identity re-issued: trust material changed/);
   server.setSecureContext(secureContextOptions({ keyPem: gwKey.keyPem, chainPem: gwLeaf.chainPem, bundle: root.certPem }));
+});
+
+// Issue 17 item 1, measured in the e2e: a mounted --trust-bundle lags a ConfigMap change by a kubelet sync;
+// the probe must verify with the watched material the Identity service signs with, not the stale file.
+test('root rotation: with --issuer-dir/--trust-bundle files still on the old root, the probe trusts the watched bundle', async () => {
+  const root3 = createRoot({ trustDomain: 'mesh.local' });
+  const issuer3 = createIssuer({ root: root3, clusterName: 'remote' });
+  const k = generateKeyPair();
+  const leaf = issueLeaf({ issuer: issuer3, identity: GATEWAY_ID, publicKey: k.publicKey });
+  const dir = mkdtempSync(join(tmpdir(), 'probe-issuer-'));
+  try {
+    // The mounted files as a kubelet left them: the issuer and only the old root.
+    writeFileSync(join(dir, 'tls.crt'), localIssuer.certPem);
+    writeFileSync(join(dir, 'tls.key'), localIssuer.keyPem);
+    writeFileSync(join(dir, 'ca-bundle.crt'), root.certPem);
+    await ctl.proc.stop();
+    ctl = await startController(local, ['--issuer-dir', dir, '--trust-bundle', join(dir, 'ca-bundle.crt')]);
+    await until(async () => condition(await getLink(local, 'remote'), 'GatewayReachable')?.status === 'True', 'probe healthy with the files');
+    // The watched ConfigMap gains root3 (the files do not); the remote gateway moves to a leaf under root3.
+    await local.client.patch('/api/v1/namespaces/mesh-system/configmaps/mesh-trust-roots', { data: { 'ca-bundle.crt': root.certPem + root3.certPem } });
+    await until(async () => /probe identity re-issued: trust material changed[^\n]*"roots":2/.test(ctl.proc.stderr()) || /"roots":2[^\n]*probe identity re-issued/.test(ctl.proc.stderr()), 'the probe re-derived its identity from the watched bundle', 30_000);
+    server.setSecureContext(secureContextOptions({ keyPem: k.keyPem, chainPem: leaf.chainPem, bundle: root.certPem + root3.certPem }));
+    const before = condition(await getLink(local, 'remote'), 'GatewayReachable');
+    // Several probe periods (1 s) with the new gateway: still True, never a transition.
+    const seen = peers.length;
+    await until(async () => peers.length >= seen + 3, 'three probes answered by the gateway on the new root', 30_000);
+    const after = condition(await getLink(local, 'remote'), 'GatewayReachable');
+    assert.equal(after?.status, 'True');
+    assert.equal(after?.lastTransitionTime, before?.lastTransitionTime, 'GatewayReachable never changed');
+  } finally {
+    server.setSecureContext(secureContextOptions({ keyPem: gwKey.keyPem, chainPem: gwLeaf.chainPem, bundle: root.certPem }));
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the controller hosts the Identity service once the issuer is present', async () => {

@@ -17,12 +17,14 @@ export type FromWorker =
   /** The worker listens for messages: before this, what the primary sends would be dropped. */
   | { type: 'mesh:hello' }
   | { type: 'mesh:listening'; tunnelPort: number }
+  /** The worker applied routes from synced watches and its outbound listeners are bound (or retrying). */
+  | { type: 'mesh:routes-applied' }
   /** The worker closed its listeners (a drain past its grace). */
   | { type: 'mesh:closed' }
   | { type: 'mesh:drained'; forced: number };
 
 const TO_WORKER = new Set<string>(['mesh:init', 'mesh:routes', 'mesh:credentials', 'mesh:drain']);
-const FROM_WORKER = new Set<string>(['mesh:hello', 'mesh:listening', 'mesh:closed', 'mesh:drained']);
+const FROM_WORKER = new Set<string>(['mesh:hello', 'mesh:listening', 'mesh:routes-applied', 'mesh:closed', 'mesh:drained']);
 
 function typeOf(m: unknown): string | undefined {
   return typeof m === 'object' && m !== null && 'type' in m && typeof m.type === 'string' ? m.type : undefined;

@@ -6,7 +6,8 @@
 // - every live worker has the latest snapshot and credentials (sent at fork and on every change);
 // - a worker that exits outside a drain is replaced, its siblings and their tunnels untouched; repeated
 //   crashes are spaced out (RESTART_DELAY_MS after RESTART_BURST within RESTART_WINDOW_MS);
-// - /ready is 200 only with credentials, synced routes and every worker listening;
+// - /ready is 200 only with credentials, synced routes, every worker listening and every worker running
+//   routes from synced watches with its outbound listeners bound;
 // - SIGTERM: /ready 503 at once and every port served through the grace; then all workers stop accepting
 //   (the primary logs it once each has confirmed), their tunnels finish up to the deadline, they exit;
 //   workers still there after the deadline plus KILL_MARGIN_MS are killed.
@@ -46,6 +47,8 @@ export function workerConfig(c: GatewayConfig, workers: number): GatewayConfig {
 class Primary {
   private snapshot: RouteSnapshot | undefined;
   private readonly listening = new Map<number, number>();
+  /** Workers that run routes from synced watches with their listeners bound. */
+  private readonly routed = new Set<number>();
   private readonly ticketKeys = randomBytes(48).toString('base64');
   private readonly restarts: number[] = [];
   private readonly config: GatewayConfig;
@@ -107,6 +110,8 @@ class Primary {
     } else if (m.type === 'mesh:listening') {
       this.listening.set(w.id, m.tunnelPort);
       if (!this.started && this.listening.size >= this.o.workers) this.onStarted?.();
+    } else if (m.type === 'mesh:routes-applied') {
+      this.routed.add(w.id);
     } else if (m.type === 'mesh:closed') {
       this.closing?.delete(w.id);
     } else if (m.forced > 0) {
@@ -116,6 +121,7 @@ class Primary {
 
   private onExit(w: Worker, code: number | null, signal: string | null): void {
     this.listening.delete(w.id);
+    this.routed.delete(w.id);
     if (this.draining) return;
     if (!this.started) {
       this.onStarted?.(new GatewayError('BAD_CONFIG', `gateway worker ${w.id} exited while starting (code ${String(code)}${signal ? `, ${signal}` : ''}); its stderr says why`));
@@ -143,6 +149,7 @@ class Primary {
     if (!this.o.credentials.current()) missing.push('no identity (certificate) loaded');
     if (!this.o.routes.synced()) missing.push('watches not synced');
     if (this.listening.size < this.o.workers) missing.push(`${this.listening.size} of ${this.o.workers} workers listening`);
+    else if (this.routed.size < this.o.workers) missing.push(`${this.routed.size} of ${this.o.workers} workers have applied the synced routes`);
     return missing;
   }
 

@@ -13,6 +13,9 @@ import { MemoryCredentials } from '../static-source.js';
 import type { RouteSnapshot, RouteSource } from '../types.js';
 import { isToWorker, type FromWorker, type ToWorker } from './ipc.js';
 
+/** How often a worker looks whether its outbound listeners are bound, until they are. */
+const APPLIED_RECHECK_MS = 10;
+
 /** Routes as the primary last sent them. */
 class IpcRoutes implements RouteSource {
   private snapshot: RouteSnapshot | undefined;
@@ -51,6 +54,8 @@ class Worker {
   private logger: Logger | undefined;
   private stopGovernor: (() => void) | undefined;
   private exiting = false;
+  private appliedReported = false;
+  private applyTimer: NodeJS.Timeout | undefined;
 
   async init(m: Extract<ToWorker, { type: 'mesh:init' }>): Promise<void> {
     const logger = createLogger('gateway', { fields: { ...m.logFields, worker: String(cluster.worker?.id ?? 0) } });
@@ -63,6 +68,23 @@ class Worker {
     this.gateway = await startGateway(m.config, { credentials: this.credentials, routes: this.routes, logger, metrics, admin: false, ticketKeys: Buffer.from(m.ticketKeys, 'base64') });
     this.stopGovernor = governHeapGrowth(() => metrics.bytesRelayed(), { ...HEAP_GROWTH_DEFAULTS, busyPercent: m.heapGrowingPercent });
     send({ type: 'mesh:listening', tunnelPort: this.gateway.tunnelPort });
+    this.reportWhenApplied();
+  }
+
+  /** Tells the primary once this worker runs routes from synced watches with its listeners bound (the pod's
+   * /ready waits for every worker: Ready before that let a rollout retire the old pod too early). Binds are
+   * asynchronous (the primary shares each port), so it looks again shortly until they are done. */
+  private reportWhenApplied(): void {
+    if (this.appliedReported || !this.gateway || !this.routes.synced() || this.exiting) return;
+    if (this.gateway.routesApplied()) {
+      this.appliedReported = true;
+      send({ type: 'mesh:routes-applied' });
+      return;
+    }
+    this.applyTimer ??= setTimeout(() => {
+      this.applyTimer = undefined;
+      this.reportWhenApplied();
+    }, APPLIED_RECHECK_MS);
   }
 
   onMessage(m: ToWorker): void {
@@ -71,7 +93,8 @@ class Worker {
         this.init(m).catch((err: Error) => this.fail(err));
         return;
       case 'mesh:routes':
-        return this.routes.set(m.snapshot, m.synced);
+        this.routes.set(m.snapshot, m.synced);
+        return this.reportWhenApplied();
       case 'mesh:credentials':
         return this.credentials.set(m.credentials);
       case 'mesh:drain':

@@ -13,6 +13,8 @@ import { InboundTunnel, type InboundRequest, type InboundTunnelDeps } from './tu
 
 /** A CONNECT stream as a tunnel request. */
 class H2Request implements InboundRequest {
+  readonly drainedByTransport = true;
+
   constructor(
     private readonly stream: H2Stream,
     readonly authority: string | undefined,

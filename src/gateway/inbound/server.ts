@@ -6,7 +6,7 @@
 // an IP, the API server or our own admin port can never be named.
 import net from 'node:net';
 import tls from 'node:tls';
-import type { H2Session } from '../../h2/index.js';
+import { gracefulShutdown, type H2Session } from '../../h2/index.js';
 import { verifiedPeer, type VerifiedPeer } from '../../trust/index.js';
 import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
@@ -157,15 +157,22 @@ export class InboundServer {
     this.refusals.warn('connection', reason, 'inbound connection refused', { reason, detail: message, remoteAddress, peer: identity });
   }
 
-  /** Stop accepting; GOAWAY every HTTP/2 session so peers open new streams elsewhere, close idle pipes; live
-   * tunnels go on. */
-  startDrain(): void {
+  /** Stop accepting; shut every HTTP/2 session down gracefully (src/h2 gracefulShutdown: a GOAWAY notice, then
+   * the final GOAWAY once the peer has sent whatever it opened before reading it) so peers open new streams
+   * elsewhere and none they opened meanwhile is refused; close idle pipes; live tunnels go on. Resolves
+   * when every session has ended (its final GOAWAY out and its streams done). */
+  startDrain(): Promise<void> {
     this.load.draining = true;
     this.server.close();
-    for (const s of this.sessions) s.close();
+    // Each session ends once its streams have (tunnels still dialing included, which `active` does not count).
+    const sessions = Promise.all([...this.sessions].map(async (s) => {
+      await gracefulShutdown(s);
+      if (!s.closed) await new Promise<void>((r) => s.once('close', () => r()));
+    }));
     // Warm pipes that carry no tunnel yet: closed unanswered, which tells the remote that a request it may
     // have just sent on one never reached a target (it replays it elsewhere) and empties its warm pool.
     for (const s of this.idlePipes) s.destroy();
+    return sessions.then(() => undefined);
   }
 
   /** Hard stop: every connection goes. */

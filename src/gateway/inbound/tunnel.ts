@@ -33,6 +33,10 @@ export interface InboundRequest {
   open(auth: AuthorizedTunnel): RelayEnd;
   /** Answers with the refusal (status, `mesh-refusal-reason`, text) or, where none can be sent, closes. */
   refuse(code: GatewayErrorCode, message: string): void;
+  /** The transport stops taking requests itself in a drain (HTTP/2: the final GOAWAY of a graceful shutdown),
+   * so a request it still hands on was sent before the peer knew: served, not refused DRAINING (a refusal
+   * there was replayed onto a sibling session to the same draining replica and lost, issue 17 item 1). */
+  readonly drainedByTransport?: boolean;
 }
 
 /** Shared by every inbound tunnel of one gateway. */
@@ -79,7 +83,7 @@ export class InboundTunnel {
   /** accepted → authorized → dialing → relaying, or closed with a refusal. */
   start(): void {
     const { load, config: c } = this.d;
-    if (load.draining) return this.refuse(new GatewayError('DRAINING', 'gateway is draining; retry on another replica'));
+    if (load.draining && !this.req.drainedByTransport) return this.refuse(new GatewayError('DRAINING', 'gateway is draining; retry on another replica'));
     if (load.active >= c.maxTunnels) return this.refuse(new GatewayError('OVERLOADED', `tunnel limit ${c.maxTunnels} reached`));
     const a = authorize(this.req.authority, this.req.claim, this.peer, this.d.policy());
     if (!a.ok) return this.end({ kind: 'refused', ...a });

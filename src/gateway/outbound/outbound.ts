@@ -33,6 +33,8 @@ export interface OutboundDeps {
 interface Listener {
   server: net.Server;
   bound: boolean;
+  /** The last bind failed (retried every REBIND_MS). */
+  failed?: boolean;
 }
 
 export class Outbound {
@@ -121,8 +123,16 @@ export class Outbound {
     for (const port of this.routes.keys()) {
       const l = this.listeners.get(port);
       if (l && l.bound) continue;
+      if (l && !l.failed) {
+        // Its bind is under way: never replace it. In a worker, node:cluster would take a second listen on the
+        // port for another socket and bind it beside the sibling workers' (EADDRINUSE, and every retry after
+        // it too): routes arriving in a burst at start left a worker without outbound listeners for good.
+        unbound = true;
+        continue;
+      }
       if (l) l.server.close();
-      this.listen(port);
+      // A retry of a failed bind stays counted as failed, not opening, until it binds.
+      this.listen(port, l?.failed === true);
       unbound = true;
     }
     if (unbound && !this.rebindTimer) {
@@ -134,11 +144,12 @@ export class Outbound {
     }
   }
 
-  private listen(port: number): void {
+  private listen(port: number, failed = false): void {
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.onConnection(port, s));
-    const l: Listener = { server, bound: false };
+    const l: Listener = { server, bound: false, failed };
     this.listeners.set(port, l);
     server.on('error', (err: NodeJS.ErrnoException) => {
+      l.failed = true;
       this.d.logger.error('cannot listen on outbound port; will retry', { outboundPort: port, host: this.d.config.host, error: err.code ?? err.message });
     });
     server.listen(port, this.d.config.host, () => {
@@ -151,6 +162,11 @@ export class Outbound {
     this.sockets.add(local);
     local.on('close', () => this.sockets.delete(local));
     local.on('error', noop);
+  }
+
+  /** Listeners of the current routes whose first bind has not finished yet (/ready waits for none). */
+  opening(): number {
+    return [...this.listeners.values()].filter((l) => !l.bound && !l.failed).length;
   }
 
   /** Ports with a live listener (for tests and /ready). */

@@ -37,7 +37,7 @@ export function attestationMissing(): string | undefined {
 const WEB = 'web';
 
 export const authz: Scenario = {
-  id: 12,
+  id: 13,
   name: 'authorization: export-to hides the shadow in an unlisted cluster and its gateway is refused by name; cluster: rules refuse other clusters; per-SA rules once callers are attested',
   skip: (ctx) => (!ctx.c ? 'needs a third context (--context-c)' : !ctx.trustRoot ? 'needs the shared trust root directory (--trust-root) to make a gateway certificate' : undefined),
   async run(ctx, step) {

@@ -96,20 +96,13 @@ export const threeClusters: Scenario = {
       allFrom(await traffic(ctx, { url: url('web', C), count: 6 }), C, `web-${C}`);
       allFrom(await traffic(ctx, { url: url('web', B), count: 6 }), B, `web-${B}`);
     });
-    // Known failure, not yet fixed (issue 17 item 1 stays open): with the gateways' data-plane workers,
-    // rolling all three clusters' gateways during the rotation loses 1-36 of 300 requests (read/connect
-    // ECONNRESET), also with no other load. MESH_E2E_ROOT_ROTATION=1 runs it while working on the fix.
-    if (process.env.MESH_E2E_ROOT_ROTATION !== '1') {
-      ctx.log('  SKIPPED root rotation under load (known failure, issue 17 item 1: a few requests are still lost while every gateway rolls); MESH_E2E_ROOT_ROTATION=1 runs it');
-    } else {
-      await step('root rotation across the three clusters under a steady request loop: zero failed requests, GatewayReachable unchanged', async () => {
-        if (!ctx.trustRoot) {
-          ctx.log('  skipped: needs the shared trust root (--trust-root) to add a new root next to it');
-          return;
-        }
-        await rootRotation(ctx, [ctx.a, ctx.b, ctx.c!], [ctx.b, ctx.c!]);
-      });
-    }
+    await step('root rotation across the three clusters under a steady request loop: zero failed requests, GatewayReachable unchanged', async () => {
+      if (!ctx.trustRoot) {
+        ctx.log('  skipped: needs the shared trust root (--trust-root) to add a new root next to it');
+        return;
+      }
+      await rootRotation(ctx, [ctx.a, ctx.b, ctx.c!], [ctx.b, ctx.c!]);
+    });
     await step(`unlinking ${C} leaves ${B} untouched`, async () => {
       const a = await ctx.env.client(ctx.a);
       const snapshot = async () => (await a.list('/api/v1/services', { labelSelector: `mirror.mesh.io/cluster-name=${B}` })).items.map((s) => `${s.metadata?.name}@${s.metadata?.uid}/${s.metadata?.resourceVersion}`).sort();
