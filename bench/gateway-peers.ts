@@ -33,6 +33,19 @@ export function writeCreds(dir: string, name: string, c: Credentials): { cert: s
   return { cert, key, pem };
 }
 
+/** Variants of ours: `attested` = the bench client (127.0.0.1) is a known pod, so every tunnel carries a
+ * real caller id, and B sends PROXY v2 to the targets (the load server drops it): all of issue 15's work
+ * per tunnel. `bin` = another build's bin/mesh.js (GATEWAY_BENCH_BASE: the baseline before a change). */
+export interface OursVariant {
+  /** B's exports carry benchPolicy() (the authorization bench). */
+  policy?: boolean;
+  attested?: boolean;
+  /** With `attested`: B also sends PROXY v2 to the targets. */
+  proxyProtocol?: boolean;
+  bin?: string;
+  label?: string;
+}
+
 /** Ours over one transport; `workers` > 1 runs node:cluster workers on both hops, accepting as `sched` says
  * (rr: the primary accepts and hands connections round-robin; none: the workers accept themselves). */
 /** Issue 15's bench policy on B's exports: 50 allow-list entries with the one that admits cluster-a's gateway
@@ -47,10 +60,13 @@ export function benchPolicy(): { allowedIdentities: string[]; exportTo: string }
   return { allowedIdentities, exportTo: [...Array.from({ length: 9 }, (_, i) => `other-${i}`), 'cluster-a'].join(',') };
 }
 
-export async function startOurs(dir: string, transport: Transport, a: Creds, b: Creds, bundle: string, upstream: Upstream, workers = 1, sched?: 'rr' | 'none', policy = false): Started {
-  const tag = `${workers > 1 ? `${transport}-${workers}w-${sched ?? 'default'}` : transport}${policy ? '-policy' : ''}`;
-  const name = workers > 1 ? `mesh gateway (${transport}, ${workers} workers${sched ? `, ${sched === 'rr' ? 'SCHED_RR' : 'SCHED_NONE'}` : ''})` : policy ? POLICY_SUBJECT : `mesh gateway (${transport})`;
-  const rules = policy ? benchPolicy() : {};
+export async function startOurs(dir: string, transport: Transport, a: Creds, b: Creds, bundle: string, upstream: Upstream, workers = 1, sched?: 'rr' | 'none', v: OursVariant = {}): Started {
+  const policy = v.policy === true;
+  const tag = `${workers > 1 ? `${transport}-${workers}w-${sched ?? 'default'}` : transport}${policy ? '-policy' : ''}${v.label ? `-${v.label.replace(/\W+/g, '-')}` : ''}`;
+  const base = workers > 1 ? `mesh gateway (${transport}, ${workers} workers${sched ? `, ${sched === 'rr' ? 'SCHED_RR' : 'SCHED_NONE'}` : ''})` : policy ? POLICY_SUBJECT : `mesh gateway (${transport})`;
+  const name = v.label ? `${base.slice(0, -1)}, ${v.label})` : base;
+  const mesh = (args: string[], env: NodeJS.ProcessEnv) => (v.bin ? startProcess(process.execPath, [v.bin, ...args], env) : startMesh(args, env));
+  const rules = { ...(policy ? benchPolicy() : {}), ...(v.attested && v.proxyProtocol ? { proxyProtocol: 'v2' as const } : {}) };
   const env = { MESH_LOG_LEVEL: 'warn', ...(sched ? { NODE_CLUSTER_SCHED_POLICY: sched } : {}) };
   const bRoutes = join(dir, `b-${tag}.yaml`);
   const route: RouteFile = {
@@ -61,7 +77,7 @@ export async function startOurs(dir: string, transport: Transport, a: Creds, b: 
   };
   writeFileSync(bRoutes, JSON.stringify(route));
   const common = ['--host', '127.0.0.1', '--admin-port', '0', '--outbound-ports', '1024-65535', '--bundle', bundle, '--transport', transport, '--workers', String(workers)];
-  const gb = startMesh(['gateway', '--cluster-name', 'cluster-b', '--tunnel-port', '0', '--cert', b.cert, '--key', b.key, '--routes', bRoutes, ...common], env);
+  const gb = mesh(['gateway', '--cluster-name', 'cluster-b', '--tunnel-port', '0', '--cert', b.cert, '--key', b.key, '--routes', bRoutes, ...common], env);
   const m = await gb.waitFor(/gateway listening tunnel=(\d+)/);
   const tunnel = Number(m[1]);
   const echoPort = await freePort();
@@ -75,9 +91,10 @@ export async function startOurs(dir: string, transport: Transport, a: Creds, b: 
         { outboundPort: sinkPort, remoteCluster: 'cluster-b', namespace: 'bench', service: 'sink', port: 9 },
       ],
       remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.1'], port: tunnel, transport }],
+      ...(v.attested ? { callers: [{ address: '127.0.0.1', namespace: 'bench', serviceAccount: 'client' }] } : {}),
     } satisfies RouteFile),
   );
-  const ga = startMesh(['gateway', '--cluster-name', 'cluster-a', '--tunnel-port', '0', '--cert', a.cert, '--key', a.key, '--routes', aRoutes, ...common], env);
+  const ga = mesh(['gateway', '--cluster-name', 'cluster-a', '--tunnel-port', '0', '--cert', a.cert, '--key', a.key, '--routes', aRoutes, ...common], env);
   await ga.waitFor(/gateway listening/);
   await waitPort(echoPort);
   await waitPort(sinkPort);

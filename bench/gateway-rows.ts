@@ -10,6 +10,12 @@ export const CONNECT = 'mesh gateway (connect)';
 export const PIPE = 'mesh gateway (tls-pipe)';
 export const WORKERS_RR = 'mesh gateway (connect, 2 workers, SCHED_RR)';
 export const WORKERS_NONE = 'mesh gateway (connect, 2 workers, SCHED_NONE)';
+export const ATTESTED_LABEL = 'attested + PROXY v2';
+export const BASELINE_LABEL = 'baseline build';
+export const ATTESTED_ONLY_LABEL = 'attested';
+export const ATTESTED = `mesh gateway (connect, ${ATTESTED_LABEL})`;
+export const ATTESTED_ONLY = `mesh gateway (connect, ${ATTESTED_ONLY_LABEL})`;
+export const BASELINE = `mesh gateway (connect, ${BASELINE_LABEL})`;
 
 type Get = (f: Figures) => number | undefined;
 const ours = (n: string) => n.startsWith('mesh gateway');
@@ -39,7 +45,7 @@ export function rowsOf(results: Map<string, Figures>): BenchRow[] {
   metric('CPU per MB bulk (both hops)', 'CPU-ms', (f) => f.cpu.bulkMs);
   metric(`CPU per new connection, ${CONN_CONCURRENCY} concurrent (both hops)`, 'CPU-µs', (f) => f.cpu.connUs);
   metric(`CPU per new connection, ${CONN_CONCURRENCY_HIGH} concurrent (both hops)`, 'CPU-µs', (f) => f.cpu.connHighUs);
-  rows.push(...againstFloor(results), ...latencyRows(results, peer), ...workerRows(results), ...memoryRows(results, peer));
+  rows.push(...againstFloor(results), ...latencyRows(results, peer), ...workerRows(results), ...attestationRows(results), ...memoryRows(results, peer));
   return rows;
 }
 
@@ -98,6 +104,34 @@ function latencyRows(results: Map<string, Figures>, peer: string): BenchRow[] {
       }
       rows.push(row);
     }
+  }
+  return rows;
+}
+
+/** Issue 15: caller attestation + PROXY v2 on every tunnel against the build before it (GATEWAY_BENCH_BASE),
+ * else against this build's plain connect subject; ≤ 5 % more CPU per new tunnel and per round trip. */
+function attestationRows(results: Map<string, Figures>): BenchRow[] {
+  const baseName = results.has(BASELINE) ? BASELINE : CONNECT;
+  const base = results.get(baseName);
+  if (!base) return [];
+  return [ATTESTED_ONLY, ATTESTED].flatMap((name) => {
+    const f = results.get(name);
+    return f ? attestationRowsOf(name, f, baseName, base) : [];
+  });
+}
+
+function attestationRowsOf(name: string, f: Figures, baseName: string, base: Figures): BenchRow[] {
+  const checks: Array<[string, Get]> = [
+    [`CPU per new connection, ${CONN_CONCURRENCY} concurrent (both hops)`, (x) => x.cpu.connUs],
+    [`CPU per new connection, ${CONN_CONCURRENCY_HIGH} concurrent (both hops)`, (x) => x.cpu.connHighUs],
+    ['CPU per 64 B round trip (both hops)', (x) => x.cpu.rtUs],
+  ];
+  const rows: BenchRow[] = [];
+  for (const [m, get] of checks) {
+    const v = get(f);
+    const b = get(base);
+    if (v === undefined || b === undefined) continue;
+    rows.push({ metric: `${m}, caller attestation against ${baseName === BASELINE ? 'the build before it' : 'no attestation'}`, subject: name, value: v, unit: 'CPU-µs', baseline: { name: baseName, value: b }, target: '<= 1.05x', met: v <= 1.05 * b });
   }
   return rows;
 }

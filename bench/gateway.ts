@@ -19,7 +19,7 @@ import { createPki } from '../test/gateway/fixtures.js';
 import type { BenchResult } from './report.js';
 import { measureAll, type Figures, type RoundFigures, type Subject } from './gateway-load.js';
 import { startHaproxy, startNginx, startNodeRelay, startOurs, which, writeCreds, type Started } from './gateway-peers.js';
-import { notesOn, rowsOf } from './gateway-rows.js';
+import { ATTESTED_LABEL, ATTESTED_ONLY_LABEL, BASELINE_LABEL, notesOn, rowsOf } from './gateway-rows.js';
 
 export async function run(): Promise<BenchResult> {
   const notes: string[] = [];
@@ -68,9 +68,18 @@ async function startSubjects(dir: string, notes: string[]): Promise<Subject[]> {
   if (want('floor')) subjects.push((await startNodeRelay(a, b, bundle, upstream)).subject);
   for (const t of ['connect', 'tls-pipe'] as const) if (want(t)) subjects.push((await startOurs(dir, t, a, b, bundle, upstream)).subject);
   // Issue 15: the same as connect with a 50-entry allow list and an export-to on every export.
-  if (want('policy')) subjects.push((await startOurs(dir, 'connect', a, b, bundle, upstream, 1, undefined, true)).subject);
+  if (want('policy')) subjects.push((await startOurs(dir, 'connect', a, b, bundle, upstream, 1, undefined, { policy: true })).subject);
   // Two workers per hop, both ways node:cluster can hand out connections.
   for (const sched of ['rr', 'none'] as const) if (want(`workers-${sched}`)) subjects.push((await startOurs(dir, 'connect', a, b, bundle, upstream, 2, sched)).subject);
+  // Issue 15: every tunnel attested (a known client pod, a real caller id) and PROXY v2 to the target,
+  // against the build before the change when GATEWAY_BENCH_BASE names its bin/mesh.js.
+  if (want('attested')) {
+    subjects.push((await startOurs(dir, 'connect', a, b, bundle, upstream, 1, undefined, { attested: true, proxyProtocol: true, label: ATTESTED_LABEL })).subject);
+    subjects.push((await startOurs(dir, 'connect', a, b, bundle, upstream, 1, undefined, { attested: true, label: ATTESTED_ONLY_LABEL })).subject);
+  }
+  const baseBin = process.env.GATEWAY_BENCH_BASE;
+  if (baseBin && want('baseline')) subjects.push((await startOurs(dir, 'connect', a, b, bundle, upstream, 1, undefined, { bin: baseBin, label: BASELINE_LABEL })).subject);
+  else if (want('attested')) notes.push('GATEWAY_BENCH_BASE unset: the attested subject is compared with this build without attestation (unknown-caller claims, no PROXY header), not with the build before issue 15.');
   return subjects;
 }
 

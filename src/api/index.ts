@@ -47,6 +47,33 @@ export {
 export * from './mcs.js';
 export * from './traffic-policy.js';
 export {
+  CALLER_ID_HEADER,
+  CALLER_CLUSTER_HEADER,
+  UNKNOWN_CALLER,
+  MAX_CLAIM_LENGTH,
+  PROXY_PROTOCOL_VERSIONS,
+  parseProxyProtocolAnnotation,
+  serviceAccountId,
+  type CallerClaim,
+  type ProxyProtocolVersion,
+} from './caller.js';
+export {
+  PP2_SIGNATURE,
+  PP2_TYPE_MESH_CALLER_ID,
+  PP2_TYPE_MESH_CALLER_CLUSTER,
+  PP2_TYPE_MESH_CALLER_FLAGS,
+  PP2_FLAG_UNKNOWN_CALLER,
+  PP2_MAX_HEADER,
+  ProxyProtocolError,
+  encodeProxyV2,
+  parseProxyV2,
+  callerTlvs,
+  callerOfHeader,
+  type ProxyV2Header,
+  type ProxyV2Tlv,
+  type ProxyV2Parse,
+} from './proxy-protocol.js';
+export {
   MAX_ALLOW_ENTRIES,
   parseAllowEntry,
   parseAllowList,

@@ -25,6 +25,10 @@ export const ClientOptionsSchema = z
     /** Suffixes tried for names with fewer than `ndots` dots (as resolv.conf search); default env MESH_DNS_SEARCH. */
     search: z.array(z.string().min(1)).default([]),
     ndots: z.number().int().min(0).max(15).default(5),
+    /** Source address of HTTP and TCP connections; default env POD_IP. In a pod that is the pod's own address
+     * anyway; in the sandbox, whose pods share their cluster's network namespace, it is what makes a
+     * connection come from this pod (the mesh gateway attests callers by source address). */
+    localAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
   })
   .refine((o) => [o.url, o.grpc, o.tcp].filter(Boolean).length === 1, { message: 'give exactly one of url, grpc, tcp' });
 
@@ -46,6 +50,9 @@ export interface RequestResult {
   namespace?: string;
   pod?: string;
   podIP?: string;
+  /** The caller the target was told about by the mesh gateway (PROXY v2, issue 15): SPIFFE id and cluster. */
+  callerIdentity?: string;
+  callerCluster?: string;
   /** HTTP status or gRPC status name. */
   status?: string;
   error?: string;
@@ -126,7 +133,7 @@ export function makeResolver(dnsServer: string | undefined, search: string[], nd
   };
 }
 
-const identityBody = z.object({ cluster: z.string(), namespace: z.string().optional(), pod: z.string(), podIP: z.string().optional() });
+const identityBody = z.object({ cluster: z.string(), namespace: z.string().optional(), pod: z.string(), podIP: z.string().optional(), callerIdentity: z.string().optional(), callerCluster: z.string().optional() });
 
 export async function runClient(options: ClientOptions): Promise<ClientReport> {
   const envSearch = (process.env.MESH_DNS_SEARCH ?? '').split(/[\s,]+/).filter(Boolean);
@@ -134,6 +141,7 @@ export async function runClient(options: ClientOptions): Promise<ClientReport> {
     ...options,
     dnsServer: options.dnsServer ?? (process.env.MESH_CLUSTER_DNS || undefined),
     search: options.search ?? envSearch,
+    localAddress: options.localAddress ?? (isIP(process.env.POD_IP ?? '') ? process.env.POD_IP : undefined),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -151,7 +159,8 @@ export async function runClient(options: ClientOptions): Promise<ClientReport> {
     try {
       const ip = await resolve(target.host);
       const address = hostPort(ip, target.port);
-      const got = await withTimeout(one(target, ip, o.timeoutMs), o.timeoutMs, `no answer from ${address} within ${o.timeoutMs} ms`);
+      const local = o.localAddress !== undefined && isIP(o.localAddress) === isIP(ip) ? o.localAddress : undefined;
+      const got = await withTimeout(one(target, ip, o.timeoutMs, local), o.timeoutMs, `no answer from ${address} within ${o.timeoutMs} ms`);
       r = { seq, at, latencyMs: performance.now() - started, address, ...got };
     } catch (err) {
       r = { seq, at, ok: false, latencyMs: performance.now() - started, error: err instanceof Error ? err.message : String(err) };
@@ -164,21 +173,21 @@ export async function runClient(options: ClientOptions): Promise<ClientReport> {
   return { results, summary: summarize(target.display, results) };
 }
 
-async function one(t: Target, ip: string, timeoutMs: number): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
+async function one(t: Target, ip: string, timeoutMs: number, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
   switch (t.kind) {
     case 'http':
-      return httpOnce(t, ip);
+      return httpOnce(t, ip, localAddress);
     case 'grpc':
       return grpcOnce(t, ip, timeoutMs);
     case 'tcp':
-      return tcpOnce(t, ip);
+      return tcpOnce(t, ip, localAddress);
   }
 }
 
-function httpOnce(t: Target, ip: string): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
+function httpOnce(t: Target, ip: string, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
   return new Promise((resolve, reject) => {
     // agent: false = a new connection per request, so the Service proxy's per-connection spread shows.
-    const req = httpRequest({ host: ip, port: t.port, path: t.path || '/', method: 'GET', agent: false, headers: { host: hostPort(t.host, t.port), 'user-agent': 'mesh-app-client' } }, (res) => {
+    const req = httpRequest({ host: ip, port: t.port, path: t.path || '/', method: 'GET', agent: false, ...(localAddress ? { localAddress } : {}), headers: { host: hostPort(t.host, t.port), 'user-agent': 'mesh-app-client' } }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (d: Buffer) => {
@@ -198,7 +207,7 @@ function httpOnce(t: Target, ip: string): Promise<Omit<RequestResult, 'seq' | 'a
         }
         const cluster = who?.cluster ?? header(res.headers['x-mesh-cluster']);
         const pod = who?.pod ?? header(res.headers['x-mesh-pod']);
-        resolve({ ok, status, ...(cluster ? { cluster } : {}), ...(pod ? { pod } : {}), ...(who?.namespace ? { namespace: who.namespace } : {}), ...(who?.podIP ? { podIP: who.podIP } : {}), ...(ok ? {} : { error: `HTTP ${status}` }) });
+        resolve({ ok, status, ...(cluster ? { cluster } : {}), ...(pod ? { pod } : {}), ...(who?.namespace ? { namespace: who.namespace } : {}), ...(who?.podIP ? { podIP: who.podIP } : {}), ...(who?.callerIdentity ? { callerIdentity: who.callerIdentity } : {}), ...(who?.callerCluster ? { callerCluster: who.callerCluster } : {}), ...(ok ? {} : { error: `HTTP ${status}` }) });
       });
     });
     req.on('error', reject);
@@ -226,9 +235,9 @@ function grpcOnce(t: Target, ip: string, timeoutMs: number): Promise<Omit<Reques
   });
 }
 
-function tcpOnce(t: Target, ip: string): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
+function tcpOnce(t: Target, ip: string, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
   return new Promise((resolve, reject) => {
-    const s = netConnect({ host: ip, port: t.port });
+    const s = netConnect({ host: ip, port: t.port, ...(localAddress ? { localAddress } : {}) });
     let buf = '';
     let done = false;
     const finish = (fn: () => void) => {

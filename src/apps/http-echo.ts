@@ -1,11 +1,14 @@
 // http-echo: answers who it is (cluster, pod) and what it saw, over HTTP/1.1 and cleartext HTTP/2
 // (prior knowledge, as gRPC and `curl --http2-prior-knowledge` speak it) on one port. The protocol is
-// picked per connection by peeking at the client preface.
+// picked per connection by peeking at the client preface. A PROXY v2 header in front of it (the mesh
+// gateway sends one to Services annotated `mirror.mesh.io/proxy-protocol: v2`) is read first, and the
+// caller it names is shown in every answer on that connection (callerIdentity, callerCluster).
 import { createServer as createHttp1, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttp2, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createTcp, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
+import { callerOfHeader, parseProxyV2, ProxyProtocolError } from '../api/index.js';
 import type { Logger } from '../log/index.js';
 import { identityFromEnv, type AppIdentity, type RunningApp } from './identity.js';
 
@@ -20,6 +23,21 @@ export interface HttpEchoOptions {
 }
 
 type Req = IncomingMessage | Http2ServerRequest;
+
+/** The caller a connection's PROXY header named, kept on the socket (HTTP/2 requests reach it through
+ * their session's socket proxy, which forwards property reads). */
+const CALLER = Symbol('mesh-caller');
+interface ConnectionCaller {
+  callerIdentity: string;
+  callerCluster: string;
+  callerUnknown?: true;
+  callerAddress?: string;
+}
+
+function callerOf(req: Req): ConnectionCaller | undefined {
+  const c: unknown = Reflect.get(req.socket, CALLER);
+  return typeof c === 'object' && c !== null && 'callerIdentity' in c ? (c as ConnectionCaller) : undefined;
+}
 type Res = ServerResponse | Http2ServerResponse;
 
 const delayQuery = z.object({ ms: z.coerce.number().int().min(0).max(HTTP_ECHO_LIMITS.maxDelayMs) });
@@ -60,6 +78,7 @@ export function startHttpEcho(opts: HttpEchoOptions): Promise<RunningApp> {
       method: req.method ?? 'GET',
       protocol: req.httpVersion === '2.0' ? 'HTTP/2' : `HTTP/${req.httpVersion}`,
       headers: headerSubset(req.headers),
+      ...callerOf(req),
       ...extra,
     };
   };
@@ -110,10 +129,17 @@ export function startHttpEcho(opts: HttpEchoOptions): Promise<RunningApp> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    let head = Buffer.alloc(0);
+    let head: Buffer = Buffer.alloc(0);
+    let proxyDone = false;
     const onReadable = () => {
       let chunk: Buffer | null;
       while ((chunk = socket.read() as Buffer | null) !== null) head = Buffer.concat([head, chunk]);
+      if (!proxyDone) {
+        const rest = readProxyHeader(socket, head, log);
+        if (rest === undefined) return;
+        head = rest;
+        proxyDone = true;
+      }
       const n = Math.min(head.length, 3);
       if (head.length < 3 && H2_PREFACE.subarray(0, n).equals(head.subarray(0, n))) return;
       socket.off('readable', onReadable);
@@ -144,6 +170,27 @@ export function startHttpEcho(opts: HttpEchoOptions): Promise<RunningApp> {
       });
     });
   });
+}
+
+/** Reads a PROXY v2 header at the start of `head`, if there is one: returns the bytes after it, or undefined
+ * while more are needed (or when the header was malformed and the connection closed). */
+function readProxyHeader(socket: Socket, head: Buffer, log: Logger): Buffer | undefined {
+  try {
+    const p = parseProxyV2(head);
+    if (p.kind === 'incomplete') return undefined;
+    if (p.kind === 'absent') return head;
+    const caller = callerOfHeader(p.header);
+    if (caller) {
+      const c: ConnectionCaller = { callerIdentity: caller.id, callerCluster: caller.cluster, ...(caller.unknown ? { callerUnknown: true as const } : {}), ...(p.header.source ? { callerAddress: p.header.source.address } : {}) };
+      Reflect.set(socket, CALLER, c);
+    }
+    return head.subarray(p.length);
+  } catch (err) {
+    if (!(err instanceof ProxyProtocolError)) throw err;
+    log.warn('malformed PROXY header; connection closed', { remoteAddress: socket.remoteAddress, error: err.message });
+    socket.destroy();
+    return undefined;
+  }
 }
 
 function* chunks(total: number): Generator<Buffer> {

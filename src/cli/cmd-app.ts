@@ -70,13 +70,14 @@ function serverCommand(app: Command, name: string, defaultPort: string, descript
 
 function resultLine(r: RequestResult): string {
   const who = r.cluster || r.pod ? ` ${r.cluster ?? '?'}/${r.pod ?? '?'}` : '';
-  return r.ok ? `${r.seq} ok ${r.latencyMs.toFixed(1)}ms ${r.address ?? ''}${who}` : `${r.seq} error ${r.latencyMs.toFixed(1)}ms ${r.error ?? ''}`;
+  const caller = r.callerIdentity ? ` caller ${r.callerIdentity}${r.callerCluster ? ` (${r.callerCluster})` : ''}` : '';
+  return r.ok ? `${r.seq} ok ${r.latencyMs.toFixed(1)}ms ${r.address ?? ''}${who}${caller}` : `${r.seq} error ${r.latencyMs.toFixed(1)}ms ${r.error ?? ''}`;
 }
 
 export function registerApp(program: Command): void {
   const app = program.command('app').description('Demo apps (http-echo, grpc-echo, tcp-echo) and a traffic client');
   const log = (name: string) => createLogger(`app-${name}`);
-  serverCommand(app, 'http-echo', '8080', 'HTTP/1.1 + h2c server: GET / answers JSON {cluster, namespace, pod, podIP, path, method, headers, protocol}; /healthz, /delay?ms=, /bytes?n=', (host, port) =>
+  serverCommand(app, 'http-echo', '8080', 'HTTP/1.1 + h2c server: GET / answers JSON {cluster, namespace, pod, podIP, path, method, headers, protocol, and callerIdentity/callerCluster from a PROXY v2 header}; /healthz, /delay?ms=, /bytes?n=', (host, port) =>
     startHttpEcho({ host, port, logger: log('http-echo') }),
   );
   serverCommand(app, 'grpc-echo', '9090', 'gRPC server mesh.demo.v1.Echo (Echo, ServerStream, Chat) + grpc.health.v1.Health; replies carry cluster/pod', (host, port) =>

@@ -1,8 +1,13 @@
 // The demo's workloads as Kubernetes objects: in the exporting cluster an HTTP echo, a gRPC echo, a raw
 // TCP echo and a StatefulSet behind a headless Service; in the client cluster the traffic agent.
+import { PROXY_PROTOCOL_ANNOTATION } from '../api/index.js';
 import { DEMO_NS } from './names.js';
 
-type Obj = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
+type Obj = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> } };
+
+function withAnnotations(o: Obj, annotations: Record<string, string>): Obj {
+  return { ...o, metadata: { ...o.metadata, annotations: { ...o.metadata.annotations, ...annotations } } };
+}
 
 const podEnv = (cluster: string) => [
   { name: 'CLUSTER_NAME', value: cluster },
@@ -56,7 +61,8 @@ export function demoApps(cluster: string, image: string, replicas = 2): Obj[] {
   return [
     namespace(),
     deployment('web', replicas, cluster, image, ['app', 'http-echo', '--port', '8080'], 8080, true),
-    service('web', 'web', 8080, 'http'),
+    // The gateway tells web who calls it (PROXY v2 with the caller's SPIFFE id and cluster; issue 15).
+    withAnnotations(service('web', 'web', 8080, 'http'), { [PROXY_PROTOCOL_ANNOTATION]: 'v2' }),
     // The same pods behind a second Service, exported flat (pod-to-pod, no gateway).
     service('web-flat', 'web', 8080, 'http'),
     deployment('grpc', replicas, cluster, image, ['app', 'grpc-echo', '--port', '9090'], 9090, false),

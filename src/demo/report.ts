@@ -16,6 +16,11 @@ export interface DemoFacts {
 
 const pct = (n: number) => `${n.toFixed(1)} ms`;
 
+/** The distinct callers the target reported (callerIdentity from cluster callerCluster). */
+function callersOf(r: TargetResult): string[] {
+  return [...new Set(r.report.results.filter((x) => x.ok && x.callerIdentity).map((x) => `${x.callerIdentity} from ${x.callerCluster ?? '?'}`))];
+}
+
 /** A compact, JSON-able view of the facts (also written next to the sandbox for scripts and tests). */
 export function summarize(f: DemoFacts) {
   return {
@@ -31,6 +36,7 @@ export function summarize(f: DemoFacts) {
       byCluster: r.report.summary.byCluster,
       byPod: r.report.summary.byPod,
       p50Ms: r.report.summary.latencyMs.p50,
+      callers: callersOf(r),
       errors: [...new Set(r.report.results.filter((x) => !x.ok).map((x) => x.error ?? '?'))],
     })),
     gateways: f.gateways,
@@ -56,6 +62,8 @@ export function renderReport(f: DemoFacts): string {
     L.push(`    address   ${addr}`);
     L.push(`    path      ${path}: ${via}`);
     L.push(`    answered  ${s.ok}/${s.total} ok; by cluster ${Object.entries(s.byCluster).map(([k, v]) => `${k}×${v}`).join(', ') || '-'}; by pod ${Object.entries(s.byPod).map(([k, v]) => `${k}×${v}`).join(', ') || '-'}`);
+    const callers = callersOf(r);
+    if (callers.length) L.push(`    caller    the target saw ${callers.join(', ')} (PROXY v2 from ${f.target}'s gateway: the client pod's ServiceAccount, attested by ${f.source}'s gateway)`);
     if (s.ok) L.push(`    latency   p50 ${pct(s.latencyMs.p50)}, max ${pct(s.latencyMs.max)} (new connection per request)`);
     const errs = [...new Set(r.report.results.filter((x) => !x.ok).map((x) => x.error ?? '?'))];
     if (errs.length) L.push(`    errors    ${errs.slice(0, 3).join(' | ')}`);

@@ -75,7 +75,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     if (unparsable.join('\n') !== lastUnparsable && unparsable.length) logger.warn('unparsable authorization policies: deny-all until fixed', { policies: unparsable });
     lastUnparsable = unparsable.join('\n');
     policy = { ...policy, exports: indexExports(s.exported), links: new Map(s.remotes.map((r) => [r.cluster, r])), linkedClusters };
-    outbound.update(s.outbound, s.remotes);
+    outbound.update(s.outbound, s.remotes, s.callers);
     metrics.backends.setCurrent(s.exported);
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
   };

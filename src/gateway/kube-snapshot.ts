@@ -1,7 +1,7 @@
 // Pure: Kubernetes objects (exported Services, their EndpointSlices, the controller's route table, Links) → the
 // gateway's routing snapshot. Malformed objects are skipped with a reason (returned for logging), never
 // thrown, so one bad shadow cannot take routing down for the others.
-import type { ExportedService, OutboundRoute, RemoteGateway, RouteSnapshot, Backend } from './types.js';
+import type { ExportedService, OutboundRoute, PodCaller, RemoteGateway, RouteSnapshot, Backend } from './types.js';
 
 import {
   ALLOWED_IDENTITIES_ANNOTATION,
@@ -15,6 +15,8 @@ import {
   SLICE_SERVICE_LABEL,
   linkSpecSchema,
   parseOutboundRoutes,
+  parseProxyProtocolAnnotation,
+  PROXY_PROTOCOL_ANNOTATION,
 } from '../api/index.js';
 
 interface Meta {
@@ -32,6 +34,11 @@ export interface KSlice {
   addressType?: string;
   endpoints?: Array<{ addresses?: string[]; conditions?: { ready?: boolean | null }; hostname?: string }>;
   ports?: Array<{ name?: string | null; port?: number | null; protocol?: string | null }> | null;
+}
+export interface KPod {
+  metadata?: Meta;
+  spec?: { serviceAccountName?: string; hostNetwork?: boolean };
+  status?: { phase?: string; podIP?: string; podIPs?: Array<{ ip?: string }> };
 }
 export interface KLink {
   metadata?: Meta;
@@ -53,6 +60,8 @@ export interface KubeState {
   /** The controller's route table (ConfigMap mesh-gateway-routes in the gateway's namespace), if it exists. */
   routes: KConfigMap | undefined;
   links: KLink[];
+  /** This cluster's pods (caller attestation); absent = not watched. */
+  pods?: KPod[];
   /** Namespaces (for their default-allowed-identities annotation); absent = none known. */
   namespaces?: Array<{ metadata?: Meta }>;
 }
@@ -64,12 +73,13 @@ export function isExportedThroughGateway(s: KService): boolean {
 export function buildSnapshot(st: KubeState): { snapshot: RouteSnapshot; problems: string[] } {
   const problems: string[] = [];
   const remotes = remoteGateways(st.links, problems);
-  const snapshot = { exported: exportedServices(st), outbound: outboundRoutes(st.routes, problems), remotes, linkedClusters: linkedClusters(remotes, st.linkAccounts) };
+  const snapshot: RouteSnapshot = { exported: exportedServices(st, problems), outbound: outboundRoutes(st.routes, problems), remotes, linkedClusters: linkedClusters(remotes, st.linkAccounts) };
+  if (st.pods) snapshot.callers = podCallers(st.pods);
   return { snapshot, problems };
 }
 
 /** This cluster's Services exported through the gateway, with their ready endpoints. */
-function exportedServices(st: KubeState): ExportedService[] {
+function exportedServices(st: KubeState, problems: string[]): ExportedService[] {
   const slicesBySvc = new Map<string, KSlice[]>();
   for (const sl of st.slices) {
     const svc = sl.metadata?.labels?.[SLICE_SERVICE_LABEL];
@@ -92,7 +102,10 @@ function exportedServices(st: KubeState): ExportedService[] {
     const ports = (s.spec?.ports ?? [])
       .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
       .map((p) => ({ port: p.port, ...(p.name ? { name: p.name } : {}), backends: backendsFor(p, slices, s.spec?.clusterIP) }));
-    exported.push({ namespace: ns, name, ports, ...accessOf(s.metadata?.annotations, nsDefaults.get(ns)) });
+    const ppRaw = s.metadata?.annotations?.[PROXY_PROTOCOL_ANNOTATION];
+    const proxyProtocol = parseProxyProtocolAnnotation(ppRaw);
+    if (ppRaw !== undefined && !proxyProtocol) problems.push(`service ${ns}/${name}: ${PROXY_PROTOCOL_ANNOTATION} ${JSON.stringify(ppRaw.slice(0, 40))} is not one of: v2 (no PROXY header is sent)`);
+    exported.push({ namespace: ns, name, ports, ...accessOf(s.metadata?.annotations, nsDefaults.get(ns)), ...(proxyProtocol ? { proxyProtocol } : {}) });
   }
   return exported;
 }
@@ -124,6 +137,27 @@ function outboundRoutes(table: KConfigMap | undefined, problems: string[]): Outb
     return [];
   }
   return parsed.routes;
+}
+
+/**
+ * Pods that can be attested by source address: not host-network (their address is the node's, shared),
+ * not finished (a finished pod's address may be reused), with an address. An address held by two pods
+ * (a reuse not yet observed as finished) attests neither: unknown beats someone else.
+ */
+export function podCallers(pods: KPod[]): PodCaller[] {
+  const byAddress = new Map<string, PodCaller | null>();
+  for (const p of pods) {
+    const ns = p.metadata?.namespace;
+    const phase = p.status?.phase;
+    if (!ns || p.spec?.hostNetwork || phase === 'Succeeded' || phase === 'Failed') continue;
+    const sa = p.spec?.serviceAccountName || 'default';
+    const ips = new Set([p.status?.podIP, ...(p.status?.podIPs ?? []).map((x) => x.ip)].filter((x): x is string => !!x));
+    for (const address of ips) {
+      const prev = byAddress.get(address);
+      byAddress.set(address, prev === undefined ? { address, namespace: ns, serviceAccount: sa } : null);
+    }
+  }
+  return [...byAddress.values()].filter((c): c is PodCaller => c !== null).sort((a, b) => a.address.localeCompare(b.address));
 }
 
 /** Clusters linked with this one, either way: a Link here targets it, or its link ServiceAccount is here. */

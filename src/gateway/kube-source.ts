@@ -5,7 +5,7 @@
 import { Informer, KubeClient, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { LINK_API_VERSION, LINK_PLURAL, LINK_SOURCE_LABEL, MCS_GROUP, MCS_STORAGE_VERSION, OUTBOUND_ROUTES_CONFIGMAP, SERVICE_EXPORT_PLURAL } from '../api/index.js';
-import { buildSnapshot, type KConfigMap, type KLink, type KService, type KSlice } from './kube-snapshot.js';
+import { buildSnapshot, type KConfigMap, type KLink, type KPod, type KService, type KSlice } from './kube-snapshot.js';
 import type { RouteSnapshot, RouteSource } from './types.js';
 
 /** Changes within this window are applied together. */
@@ -19,6 +19,7 @@ export class KubeRouteSource implements RouteSource {
   private readonly links: Informer;
   private readonly linkAccounts: Informer;
   private readonly serviceExports: Informer;
+  private readonly pods: Informer;
   private readonly namespaces: Informer;
   private timer: NodeJS.Timeout | undefined;
   private lastProblems = '';
@@ -40,9 +41,11 @@ export class KubeRouteSource implements RouteSource {
     this.links = mk('links', `/apis/${LINK_API_VERSION}/namespaces/${namespace}/${LINK_PLURAL}`);
     // Which source clusters `mesh link` admitted here: their gateways may open tunnels (inbound policy).
     this.linkAccounts = mk('link-accounts', `/api/v1/namespaces/${namespace}/serviceaccounts`, LINK_SOURCE_LABEL);
+    // Caller attestation: a client's source address → its Pod → ServiceAccount (issue 15).
+    this.pods = mk('pods', '/api/v1/pods');
     // Their default-allowed-identities annotation: the allow list of exports that have none.
     this.namespaces = mk('namespaces', '/api/v1/namespaces');
-    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts, this.serviceExports, this.namespaces];
+    this.informers = [this.exported, this.routes, this.slices, this.links, this.linkAccounts, this.serviceExports, this.pods, this.namespaces];
   }
 
   async start(onChange: (s: RouteSnapshot) => void): Promise<void> {
@@ -55,6 +58,7 @@ export class KubeRouteSource implements RouteSource {
         routes: (this.routes.list() as KConfigMap[]).find((c) => c.metadata?.name === OUTBOUND_ROUTES_CONFIGMAP),
         links: this.links.list() as KLink[],
         linkAccounts: this.linkAccounts.list(),
+        pods: this.pods.list() as KPod[],
         namespaces: this.namespaces.list(),
       });
       const p = problems.join('\n');

@@ -7,13 +7,16 @@ import { z } from 'zod';
 import type YAML from 'yaml';
 import type { Logger } from '../log/index.js';
 import { GatewayError } from './errors.js';
-import { ExportedServiceSchema, OutboundRouteSchema, RemoteGatewaySchema, type Credentials, type CredentialSource, type RouteSnapshot, type RouteSource } from './types.js';
+import { ExportedServiceSchema, OutboundRouteSchema, PodCallerSchema, RemoteGatewaySchema, type Credentials, type CredentialSource, type RouteSnapshot, type RouteSource } from './types.js';
 
 export const RouteFileSchema = z.object({
   exported: z.array(ExportedServiceSchema).default([]),
   outbound: z.array(OutboundRouteSchema).default([]),
   remotes: z.array(RemoteGatewaySchema).default([]),
   linkedClusters: z.array(z.string().min(1)).optional(),
+  /** Local pods for caller attestation (what the Kubernetes source reads from Pods); absent = every outbound
+   * caller is `unknown-caller`. */
+  callers: z.array(PodCallerSchema).optional(),
 });
 export type RouteFile = z.input<typeof RouteFileSchema>;
 

@@ -3,7 +3,7 @@
 // reach each linked cluster's gateway. Plain data, so routing decisions are pure functions over it.
 import { z } from 'zod';
 
-import { TRANSPORTS, DEFAULT_CLUSTER_DOMAIN, GATEWAY_TUNNEL_PORT, outboundRouteSchema, type OutboundRoute } from '../api/index.js';
+import { PROXY_PROTOCOL_VERSIONS, TRANSPORTS, DEFAULT_CLUSTER_DOMAIN, GATEWAY_TUNNEL_PORT, outboundRouteSchema, type OutboundRoute } from '../api/index.js';
 export { TRANSPORTS, type Transport } from '../api/index.js';
 
 export const BackendSchema = z.object({
@@ -29,6 +29,8 @@ export const ExportedServiceSchema = z.object({
   /** From `mirror.mesh.io/allowed-identities`: SPIFFE ids (exact, or a prefix ending in `/*`) or cluster
    * trust domains allowed to connect. Absent = any identity in the trust domain. */
   allowedIdentities: z.array(z.string().min(1)).optional(),
+  /** From `mirror.mesh.io/proxy-protocol`: the gateway writes a PROXY header with the caller to the target. */
+  proxyProtocol: z.enum(PROXY_PROTOCOL_VERSIONS).optional(),
   /** The Namespace's `mirror.mesh.io/default-allowed-identities` entries: the list when the Service has none. */
   defaultAllowedIdentities: z.array(z.string().min(1)).optional(),
   /** `mirror.mesh.io/export-to` as written (comma-separated cluster names); absent = every cluster. */
@@ -54,6 +56,14 @@ export const RemoteGatewaySchema = z.object({
 });
 export type RemoteGateway = z.infer<typeof RemoteGatewaySchema>;
 
+/** A local pod as caller attestation sees it: its address and ServiceAccount (issue 15). */
+export const PodCallerSchema = z.object({
+  address: z.union([z.ipv4(), z.ipv6()]),
+  namespace: z.string().min(1).max(63),
+  serviceAccount: z.string().min(1).max(253),
+});
+export type PodCaller = z.infer<typeof PodCallerSchema>;
+
 /** Everything routing needs, as one snapshot. */
 export interface RouteSnapshot {
   exported: ExportedService[];
@@ -63,6 +73,9 @@ export interface RouteSnapshot {
    * here): only their gateways may open tunnels by default. Undefined = not known (static routes without
    * the list): any cluster of the trust domain. */
   linkedClusters?: string[];
+  /** This cluster's pods by address, for attesting outbound callers; absent = none known (static routes):
+   * every outbound caller is `unknown-caller`. An address two pods share (host network) is left out. */
+  callers?: PodCaller[];
 }
 
 /** A source of routing state: calls `onChange` with a full snapshot whenever anything changes. */

@@ -113,3 +113,22 @@ test('summarize: counts and nearest-rank percentiles over successful requests on
   ]);
   assert.deepEqual(s, { target: 't', total: 4, ok: 3, failed: 1, byCluster: { a: 2, b: 1 }, byPod: { p1: 2, p2: 1 }, latencyMs: { min: 1, p50: 2, p90: 3, p99: 3, max: 3, mean: 2 } });
 });
+
+test('the client connects from POD_IP (its pod address) when set, so a server sees the calling pod', async () => {
+  const { createServer } = await import('node:net');
+  const server = createServer((s) => s.end(`${JSON.stringify({ cluster: 'x', pod: s.remoteAddress ?? '' })}\n`));
+  await new Promise<void>((r) => server.listen(0, pods[1] as string, r));
+  const port = (server.address() as { port: number }).port;
+  const saved = process.env.POD_IP;
+  try {
+    process.env.POD_IP = `${net}.77`;
+    const r = await runClient({ tcp: `${pods[1]}:${port}`, count: 2 });
+    assert.deepEqual(r.results.map((x) => x.pod), [`${net}.77`, `${net}.77`]);
+    const explicit = await runClient({ tcp: `${pods[1]}:${port}`, localAddress: `${net}.78` });
+    assert.equal(explicit.results[0]?.pod, `${net}.78`);
+  } finally {
+    if (saved === undefined) delete process.env.POD_IP;
+    else process.env.POD_IP = saved;
+    server.close();
+  }
+});

@@ -193,3 +193,51 @@ test('grpc-echo: unary, server streaming, bidi, health; bad arguments are INVALI
     health.close();
   }
 });
+
+test('http-echo reads a PROXY v2 header and shows the caller (HTTP/1.1 and HTTP/2 after it); a broken header closes the connection; none: no caller', async () => {
+  const { encodeProxyV2, callerTlvs } = await import('../../src/api/index.js');
+  const { proc, port } = await startApp('http-echo');
+  const caller = { id: 'spiffe://mesh.local/ns/demo/sa/frontend', cluster: 'cluster-a', unknown: false };
+  const header = encodeProxyV2({ address: '10.1.0.9', port: 41000 }, { address: podIP, port }, callerTlvs(caller));
+  const raw = (bytes: Buffer) =>
+    new Promise<string>((resolve, reject) => {
+      const s = connect(port, podIP, () => s.write(bytes));
+      let out = '';
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (out += d));
+      s.on('close', () => resolve(out));
+      s.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolve(out) : reject(e)));
+    });
+  // Sent in two writes' worth of bytes at once: the header, then the request.
+  const h1 = await raw(Buffer.concat([header, Buffer.from('GET /x HTTP/1.1\r\nhost: web\r\nconnection: close\r\n\r\n')]));
+  const body = JSON.parse(h1.slice(h1.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+  assert.equal(body.callerIdentity, caller.id);
+  assert.equal(body.callerCluster, caller.cluster);
+  assert.equal(body.callerAddress, '10.1.0.9');
+  assert.equal(body.path, '/x');
+  // HTTP/2 prior knowledge behind the header.
+  const session = h2connect(`http://${podIP}:${port}`, {
+    createConnection: () => {
+      const s = connect(port, podIP);
+      s.write(header);
+      return s;
+    },
+  });
+  const h2body = await new Promise<string>((resolve, reject) => {
+    const req = session.request({ ':path': '/' });
+    let out = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (out += d));
+    req.on('end', () => resolve(out));
+    req.on('error', reject);
+  });
+  session.close();
+  assert.equal((JSON.parse(h2body) as Record<string, unknown>).callerIdentity, caller.id);
+  // A header whose TLV runs past its end: closed without an answer.
+  const broken = Buffer.from(header);
+  broken.writeUInt16BE(0x0fff, 29);
+  assert.equal(await raw(Buffer.concat([broken, Buffer.from('GET / HTTP/1.1\r\nhost: web\r\n\r\n')])), '');
+  const plain = JSON.parse((await get(port, '/')).body) as Record<string, unknown>;
+  assert.equal(plain.callerIdentity, undefined);
+  await proc.stop();
+});

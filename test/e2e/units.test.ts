@@ -46,6 +46,13 @@ test('renderReport: path, answering pods, latency, identities and commands, from
   assert.match(text, /mesh sandbox route --flat cluster-a cluster-b --dir \/d/);
   const s = summarize(facts);
   assert.deepEqual(s.targets.map((t) => [t.path, t.ok, t.total]), [['gateway', 3, 3], ['flat', 0, 1]]);
+  assert.doesNotMatch(text, /caller {4}/, 'no caller line when the target reported none');
+  // Issue 15: the callers web saw (PROXY v2 from its gateway) are printed per target.
+  const id = 'spiffe://mesh.local/ns/demo/sa/default';
+  const withCaller = { ...facts.results[0]!, report: { ...facts.results[0]!.report, results: facts.results[0]!.report.results.map((r) => ({ ...r, callerIdentity: id, callerCluster: 'cluster-a' })) } };
+  const shown = renderReport({ ...facts, results: [withCaller] });
+  assert.match(shown, /caller {4}the target saw spiffe:\/\/mesh\.local\/ns\/demo\/sa\/default from cluster-a \(PROXY v2/);
+  assert.deepEqual(summarize({ ...facts, results: [withCaller] }).targets[0]?.callers, [`${id} from cluster-a`]);
 });
 
 test('KindEnvironment dry-run: flat routes, API server stop/start and traffic are printed, nothing runs', async () => {

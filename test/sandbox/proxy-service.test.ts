@@ -312,3 +312,27 @@ async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test('the endpoint sees the client pod address through a ClusterIP (DNAT without SNAT, as kube-proxy keeps it)', async () => {
+  // The backend answers the address it saw the connection come from.
+  const server = createServer((s) => s.end(`${s.remoteAddress}\n`));
+  servers.push(server);
+  const backendIP = clusterIP(31);
+  await new Promise<void>((r) => server.listen(0, backendIP, r));
+  const backendPort = (server.address() as { port: number }).port;
+  const port = await freePort(clusterIP(30));
+  const proxy = newProxy();
+  await proxy.setService('demo/who', { clusterIPs: [clusterIP(30)], ports: [{ port, targetPort: backendPort }], endpoints: [{ ip: backendIP }] });
+  for (const podIP of [clusterIP(41), clusterIP(42)]) {
+    const seen = await new Promise<string>((resolve, reject) => {
+      const s = connect({ host: clusterIP(30), port, localAddress: podIP });
+      let out = '';
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (out += d));
+      s.on('end', () => resolve(out.trim()));
+      s.on('error', reject);
+      s.setTimeout(5000, () => s.destroy(new Error('timeout')));
+    });
+    assert.equal(seen, podIP, 'the endpoint must see the client pod, not the proxy');
+  }
+});

@@ -4,19 +4,24 @@
 // that was not authorized never reach the forwarding code (ztunnel's shape).
 //
 // Order: the peer's own policy (gateway-wide list, then "gateways of linked clusters only" unless direct
-// workloads are allowed) before existence, so an unauthorized peer learns nothing about which Services
-// exist; then the target; then the caller's rules for that target (access.ts: export scope, the Link's list,
-// the Service's or its Namespace's list), before anything is dialled.
-import { GATEWAY_NAME, MESH_NAMESPACE } from '../../api/index.js';
-import type { VerifiedCaller } from '../../api/index.js';
+// workloads are allowed) and the caller's claim (caller.ts: verifyCaller, issue 15) before existence, so an
+// unauthorized peer learns nothing about which Services exist; then the target; then the verified caller's
+// rules for that target (access.ts: export scope, the Link's list, the Service's or its Namespace's list),
+// before anything is dialled.
+import type { CallerClaim, VerifiedCaller } from '../../api/index.js';
 import { GatewayError } from '../errors.js';
 import { checkPolicy, parseAuthority, resolveTarget, type Caller, type ExportIndex, type Target } from '../routing.js';
 import type { Backend, ExportedService, RemoteGateway } from '../types.js';
 import { authorize as authorizeCaller, linkAccess, serviceAccess, type DenySource } from './access.js';
+import { gatewayIdentity, verifyCaller } from './caller.js';
+
+export { gatewayIdentity };
 
 /** A peer that completed the mTLS handshake with a chain verified against the trust bundle. */
 export interface AuthenticatedPeer extends Caller {
   address: string;
+  /** The peer's source port (the PROXY header's source port); absent in pure tests. */
+  port?: number;
 }
 
 /** Everything authorization reads, as one snapshot (routing state changes between requests, not during one). */
@@ -42,6 +47,8 @@ const AUTHORIZED: unique symbol = Symbol('authorized');
 export interface AuthorizedTunnel {
   readonly [AUTHORIZED]: true;
   readonly caller: Caller;
+  /** Who is calling, as verified from the source gateway's claim (the peer itself for a direct workload). */
+  readonly verified: VerifiedCaller;
   readonly target: Target;
   readonly service: ExportedService;
   readonly candidates: readonly Backend[];
@@ -62,11 +69,6 @@ export function linkedCluster(peer: AuthenticatedPeer, p: InboundPolicy): string
   return p.links.get(c)?.cluster ?? (p.linkedClusters?.has(c) ? c : '');
 }
 
-/** The identity every mesh gateway has (its ServiceAccount in the mesh namespace). */
-export function gatewayIdentity(trustDomain: string): string {
-  return `spiffe://${trustDomain}/ns/${MESH_NAMESPACE}/sa/${GATEWAY_NAME}`;
-}
-
 /**
  * Who may open tunnels at all (issue 17 item 7). By default only the gateway of a linked cluster: a workload
  * goes through its own gateway (which enforces that cluster's outbound routes and is what a Link admits),
@@ -84,7 +86,7 @@ export function checkPeerKind(peer: AuthenticatedPeer, p: InboundPolicy): void {
   }
 }
 
-export function authorize(authority: string | undefined, peer: AuthenticatedPeer, p: InboundPolicy): Authorization {
+export function authorize(authority: string | undefined, claim: CallerClaim, peer: AuthenticatedPeer, p: InboundPolicy): Authorization {
   const link = peer.cluster === undefined ? undefined : p.links.get(peer.cluster);
   const remoteCluster = linkedCluster(peer, p);
   let target: Target | undefined;
@@ -92,10 +94,11 @@ export function authorize(authority: string | undefined, peer: AuthenticatedPeer
     target = parseAuthority(authority, p.clusterDomain);
     checkPolicy(peer, p.trustDomain, p.allowedIdentities);
     checkPeerKind(peer, p);
+    const verified = verifyCaller(claim, peer, p);
     // The caller's rules before existence too: a caller its Link refuses learns nothing about what exists.
-    checkCaller(target, p.exports.get(`${target.namespace}/${target.service}`), link, callerOfPeer(peer));
+    checkCaller(target, p.exports.get(`${target.namespace}/${target.service}`), link, verified);
     const decision = resolveTarget(target, p.exports);
-    const tunnel: AuthorizedTunnel = { [AUTHORIZED]: true, caller: peer, target, service: decision.service, candidates: decision.candidates, remoteCluster };
+    const tunnel: AuthorizedTunnel = { [AUTHORIZED]: true, caller: peer, verified, target, service: decision.service, candidates: decision.candidates, remoteCluster };
     return { ok: true, tunnel };
   } catch (err) {
     const error = err instanceof GatewayError ? err : new GatewayError('BAD_AUTHORITY', (err as Error).message);
@@ -117,8 +120,8 @@ export class AccessDenied extends GatewayError {
   }
 }
 
-/** The caller as the inbound knows it today: the peer's own certificate identity and issuer cluster. (The
- * caller-attestation path replaces this with the verified claim.) */
+/** A peer as its own caller (its certificate identity and issuer cluster), for checks without a claim. The
+ * inbound path uses the verified claim (verifyCaller). */
 export function callerOfPeer(peer: AuthenticatedPeer): VerifiedCaller {
   return { id: peer.id?.uri ?? '', cluster: peer.cluster ?? '', unknown: false };
 }

@@ -4,6 +4,7 @@
 // NOT_CONNECT. No node:http2 here: its session pauses and resumes the TLS socket around every write and
 // makes an AsyncResource per stream (src/h2/README.md).
 import type tls from 'node:tls';
+import { CALLER_CLUSTER_HEADER, CALLER_ID_HEADER, type CallerClaim } from '../../api/index.js';
 import { accept, ErrorCode, type H2Session, type H2Stream, type Headers } from '../../h2/index.js';
 import { GatewayError, statusFor, type GatewayErrorCode } from '../errors.js';
 import { h2End, type RelayEnd } from '../relay.js';
@@ -17,6 +18,7 @@ class H2Request implements InboundRequest {
   constructor(
     private readonly stream: H2Stream,
     readonly authority: string | undefined,
+    readonly claim: CallerClaim,
   ) {}
 
   isGone(): boolean {
@@ -67,9 +69,15 @@ function onStream(stream: H2Stream, headers: Headers, peer: AuthenticatedPeer, d
     stream.end('live\n');
     return;
   }
-  const tunnel = new InboundTunnel(new H2Request(stream, headers[':authority']), peer, deps);
+  const tunnel = new InboundTunnel(new H2Request(stream, headers[':authority'], claimOf(headers)), peer, deps);
   if (method === 'CONNECT') tunnel.start();
   else tunnel.refuse(new GatewayError('NOT_CONNECT', `method ${String(method)} is not supported; open tunnels with CONNECT`));
+}
+
+/** A header given twice (a list) is no claim the caller can rely on: verifyCaller refuses its odd characters. */
+function claimOf(headers: Headers): CallerClaim {
+  const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(', ') : v);
+  return { id: one(headers[CALLER_ID_HEADER]), cluster: one(headers[CALLER_CLUSTER_HEADER]) };
 }
 
 function noop(): void {}

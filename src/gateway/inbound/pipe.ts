@@ -2,11 +2,13 @@
 // a short header (pipe-protocol.ts). A connection waits idle for its header (the remote's warm pool), then
 // becomes an InboundTunnel. Refusals answer a status frame; a broken header gets the connection closed.
 import type net from 'node:net';
+import type { CallerClaim } from '../../api/index.js';
 import type tls from 'node:tls';
 import { GatewayError, statusFor, type GatewayErrorCode } from '../errors.js';
 import { readPipeHeader, writePipeStatus } from '../pipe-protocol.js';
 import { socketEnd, type RelayEnd } from '../relay.js';
 import type { AuthenticatedPeer, AuthorizedTunnel } from './authorize.js';
+import { NO_CLAIM } from './caller.js';
 import { InboundTunnel, type InboundRequest, type InboundTunnelDeps } from './tunnel.js';
 
 class PipeRequest implements InboundRequest {
@@ -15,6 +17,7 @@ class PipeRequest implements InboundRequest {
     /** The TCP socket under `sock`, so a reset is a real TCP RST. */
     private readonly raw: net.Socket,
     readonly authority: string | undefined,
+    readonly claim: CallerClaim,
     /** The header itself was malformed: nothing can be answered on this connection. */
     private readonly broken: boolean,
   ) {}
@@ -46,11 +49,11 @@ export function servePipe(sock: tls.TLSSocket, raw: net.Socket, peer: Authentica
   sock.setTimeout(deps.config.idleTimeoutMs, () => sock.destroy());
   idle.add(sock);
   sock.once('close', () => idle.delete(sock));
-  readPipeHeader(sock, (err, authority) => {
+  readPipeHeader(sock, (err, header) => {
     idle.delete(sock);
     // An idle pipe closed by our own drain is no refusal.
     if (err && deps.load.draining && sock.destroyed) return;
-    const tunnel = new InboundTunnel(new PipeRequest(sock, raw, authority, err !== undefined), peer, deps);
+    const tunnel = new InboundTunnel(new PipeRequest(sock, raw, header?.authority, header?.claim ?? NO_CLAIM, err !== undefined), peer, deps);
     if (err) tunnel.refuse(err instanceof GatewayError ? err : new GatewayError('BAD_AUTHORITY', err.message));
     else tunnel.start();
   });

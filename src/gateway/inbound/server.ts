@@ -198,7 +198,7 @@ function authenticated(sock: tls.TLSSocket, address: string): AuthenticatedPeer 
   } catch {
     v = undefined;
   }
-  return { id: v?.id, address, ...(v?.cluster !== undefined ? { cluster: v.cluster } : {}) };
+  return { id: v?.id, address, port: sock.remotePort ?? 0, ...(v?.cluster !== undefined ? { cluster: v.cluster } : {}) };
 }
 
 /** Sends the alert that says why a client certificate was refused, where it can (tls.ts alertRecord: nothing

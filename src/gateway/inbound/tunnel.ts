@@ -6,6 +6,7 @@
 //   accepted ──authorize──▶ authorized ──▶ dialing ──▶ relaying ──▶ closed
 //       └──────── refused (status + reason) ──────┘         (abandoned: the client left first)
 import type net from 'node:net';
+import type { CallerClaim } from '../../api/index.js';
 import type { Logger } from '../../log/index.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
@@ -15,6 +16,7 @@ import type { IdleSweep } from '../idle.js';
 import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import type { Backend, ExportedService } from '../types.js';
 import { AccessDenied, authorize, linkedCluster, type AuthenticatedPeer, type AuthorizedTunnel, type InboundPolicy } from './authorize.js';
+import { proxyHeaderFor, writeProxyHeader } from './proxy-protocol.js';
 import { dialBackend } from './upstream.js';
 
 export type InboundTunnelState = 'accepted' | 'authorized' | 'dialing' | 'relaying' | 'closed';
@@ -23,6 +25,8 @@ export type InboundTunnelState = 'accepted' | 'authorized' | 'dialing' | 'relayi
 export interface InboundRequest {
   /** The target as the client named it (:authority, the pipe header). */
   readonly authority: string | undefined;
+  /** What the source gateway says about its client (mesh-caller-id / mesh-caller-cluster). */
+  readonly claim: CallerClaim;
   /** The client went away before it was answered. */
   isGone(): boolean;
   /** Answers 200 and hands over the client's end of the tunnel; only an authorized tunnel can. */
@@ -81,7 +85,7 @@ export class InboundTunnel {
     const { load, config: c } = this.d;
     if (load.draining && !this.req.drainedByTransport) return this.refuse(new GatewayError('DRAINING', 'gateway is draining; retry on another replica'));
     if (load.active >= c.maxTunnels) return this.refuse(new GatewayError('OVERLOADED', `tunnel limit ${c.maxTunnels} reached`));
-    const a = authorize(this.req.authority, this.peer, this.d.policy());
+    const a = authorize(this.req.authority, this.req.claim, this.peer, this.d.policy());
     if (!a.ok) return this.end({ kind: 'refused', ...a });
     this.st = 'authorized';
     this.dial(a.tunnel);
@@ -109,6 +113,15 @@ export class InboundTunnel {
       return this.end({ kind: 'abandoned' });
     }
     const { metrics, logger } = this.d;
+    // Before the client's end opens (and any of its bytes can be relayed): the target reads this first.
+    let header: Buffer | undefined;
+    try {
+      header = proxyHeaderFor(auth, this.peer, upstream);
+    } catch (err) {
+      upstream.destroy();
+      return this.end({ kind: 'refused', error: new GatewayError('UPSTREAM_CONNECT', `cannot write the PROXY header: ${(err as Error).message}`), service: auth.service, remoteCluster: auth.remoteCluster });
+    }
+    if (header) writeProxyHeader(upstream, header);
     const down = this.req.open(auth);
     this.st = 'relaying';
     const labels: TunnelLabels = { direction: 'inbound', remote_cluster: auth.remoteCluster, namespace: auth.service.namespace, service: auth.service.name };
@@ -124,7 +137,7 @@ export class InboundTunnel {
       this.end({ kind: 'relayed' });
     });
     // Per-tunnel hot path: winston builds and pipes the entry even when the level drops it.
-    if (logger.isDebugEnabled()) logger.debug('inbound tunnel open', { peer: this.peer.id?.uri, namespace: labels.namespace, service: labels.service, backend: `${backend.address}:${backend.port}` });
+    if (logger.isDebugEnabled()) logger.debug('inbound tunnel open', { peer: this.peer.id?.uri, caller: auth.verified.id, callerCluster: auth.verified.cluster, unknownCaller: auth.verified.unknown, namespace: labels.namespace, service: labels.service, backend: `${backend.address}:${backend.port}` });
   }
 
   /** The one way a tunnel ends. */
@@ -143,8 +156,13 @@ export class InboundTunnel {
         const shown = authority !== undefined && authority.length > SHOWN_AUTHORITY ? `${authority.slice(0, SHOWN_AUTHORITY)}…` : authority;
         const denied = e.error instanceof AccessDenied ? e.error : undefined;
         if (denied) metrics.authzDenied.inc({ ...labels, source: denied.source });
-        const why = denied ? { rule: denied.rule, ruleSource: denied.source, caller: denied.caller.id, callerCluster: denied.caller.cluster, service: e.service ? `${labels.namespace}/${labels.service}` : undefined } : {};
-        this.d.refusals.warn('tunnel', code, 'inbound tunnel refused', { reason: code, detail: message, state: was, peer: this.peer.id?.uri, peerCluster: this.peer.cluster, remoteAddress: this.peer.address, authority: shown, ...why });
+        // A denial names the verified caller and its rule; any other refusal the claim as sent (bounded).
+        const claim = this.req.claim;
+        const why = denied
+          ? { rule: denied.rule, ruleSource: denied.source, caller: denied.caller.id, callerCluster: denied.caller.cluster }
+          : { caller: clip(claim.id), callerCluster: clip(claim.cluster) };
+        const service = e.service ? `${labels.namespace}/${labels.service}` : undefined;
+        this.d.refusals.warn('tunnel', code, 'inbound tunnel refused', { reason: code, detail: message, state: was, peer: this.peer.id?.uri, peerCluster: this.peer.cluster, remoteAddress: this.peer.address, authority: shown, service, ...why });
         this.req.refuse(code, message);
         return;
       }
@@ -156,4 +174,9 @@ export class InboundTunnel {
         return;
     }
   }
+}
+
+/** A peer's text, bounded for a log line. */
+function clip(v: string | undefined): string | undefined {
+  return v !== undefined && v.length > SHOWN_AUTHORITY ? `${v.slice(0, SHOWN_AUTHORITY)}…` : v;
 }

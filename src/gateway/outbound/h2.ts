@@ -1,11 +1,13 @@
 // The connect transport: a tunnel request is an HTTP/2 CONNECT stream on a pooled mTLS session to the
 // remote gateway (src/h2). A warm session opens the stream in the same turn as the client's accept (no
 // promise hop).
+import { CALLER_CLUSTER_HEADER, CALLER_ID_HEADER } from '../../api/index.js';
 import { ErrorCode, type H2Session, type H2Stream, type Headers } from '../../h2/index.js';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
 import { h2End } from '../relay.js';
 import type { H2Pool, Place } from '../pool/h2-pool.js';
 import type { RemoteGateway } from '../types.js';
+import type { AttestedClaim } from './attest.js';
 import type { EarlyBytes } from './early.js';
 import type { AttemptPlace, PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
 
@@ -17,8 +19,8 @@ export class H2Transport implements TunnelTransport {
     private readonly timeoutMs: number,
   ) {}
 
-  request(authority: string, early: EarlyBytes, events: RequestEvents, _replay: boolean, avoid?: AttemptPlace): PendingRequest {
-    const req = new H2Request(this.pool, authority, early, events, this.timeoutMs);
+  request(authority: string, claim: AttestedClaim, early: EarlyBytes, events: RequestEvents, _replay: boolean, avoid?: AttemptPlace): PendingRequest {
+    const req = new H2Request(this.pool, authority, claim, early, events, this.timeoutMs);
     const session = this.pool.pick(avoid);
     if (session) req.open(session);
     else this.pool.acquire().then((s) => req.open(s), (err: Error) => req.unavailable(err));
@@ -49,6 +51,7 @@ class H2Request implements PendingRequest {
   constructor(
     private readonly pool: H2Pool,
     private readonly authority: string,
+    private readonly claim: AttestedClaim,
     private readonly early: EarlyBytes,
     private readonly events: RequestEvents,
     private readonly timeoutMs: number,
@@ -58,7 +61,7 @@ class H2Request implements PendingRequest {
     if (this.done) return;
     let s: H2Stream;
     try {
-      s = session.request({ ':method': 'CONNECT', ':authority': this.authority });
+      s = session.request({ ':method': 'CONNECT', ':authority': this.authority, [CALLER_ID_HEADER]: this.claim.id, [CALLER_CLUSTER_HEADER]: this.claim.cluster });
     } catch (err) {
       // The session went away between pick and request (GOAWAY, closed): nothing was sent.
       return this.fail('REMOTE_UNAVAILABLE', (err as Error).message, true);

@@ -10,7 +10,8 @@ import { GatewayError } from '../errors.js';
 import { RateLimitedLog } from '../log-limit.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { resolveOutbound } from '../routing.js';
-import type { OutboundRoute, RemoteGateway, Transport } from '../types.js';
+import type { OutboundRoute, PodCaller, RemoteGateway, Transport } from '../types.js';
+import { CallerAttestation } from './attest.js';
 import { H2Pool } from '../pool/h2-pool.js';
 import { PipePool } from '../pool/pipe-pool.js';
 import { IdleSweep } from '../idle.js';
@@ -47,8 +48,10 @@ export class Outbound {
   private readonly tunnelDeps: OutboundTunnelDeps;
   private rebindTimer: NodeJS.Timeout | undefined;
   private draining = false;
+  private readonly attest: CallerAttestation;
 
   constructor(private readonly d: OutboundDeps) {
+    this.attest = new CallerAttestation(d.config.trustDomain, d.config.clusterName);
     this.tunnelDeps = { config: d.config, logger: d.logger, metrics: d.metrics, load: this.load, idle: new IdleSweep(d.config.idleTimeoutMs), refusals: new RateLimitedLog(d.logger) };
   }
 
@@ -62,7 +65,8 @@ export class Outbound {
   }
 
   /** Applies a new routing state: listeners and pools follow it. */
-  update(routes: OutboundRoute[], remotes: RemoteGateway[]): void {
+  update(routes: OutboundRoute[], remotes: RemoteGateway[], callers?: readonly PodCaller[]): void {
+    this.attest.update(callers);
     const { min, max } = this.d.config.outboundPorts;
     const next = new Map<number, OutboundRoute>();
     for (const r of routes) {
@@ -184,7 +188,7 @@ export class Outbound {
     } catch (err) {
       return tunnel.refuse(err instanceof GatewayError ? err : new GatewayError('NO_ROUTE', (err as Error).message));
     }
-    tunnel.start(resolved.route, resolved.remote, this.transports.get(resolved.remote.cluster));
+    tunnel.start(resolved.route, resolved.remote, this.transports.get(resolved.remote.cluster), this.attest.claimFor(local.remoteAddress));
   }
 
   startDrain(): void {

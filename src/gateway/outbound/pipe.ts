@@ -7,6 +7,7 @@ import type { Dialed } from '../pool/connect.js';
 import type { PipePool } from '../pool/pipe-pool.js';
 import { socketEnd } from '../relay.js';
 import type { RemoteGateway } from '../types.js';
+import type { AttestedClaim } from './attest.js';
 import type { EarlyBytes } from './early.js';
 import type { AttemptPlace, PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
 
@@ -18,11 +19,11 @@ export class PipeTransport implements TunnelTransport {
     private readonly timeoutMs: number,
   ) {}
 
-  request(authority: string, early: EarlyBytes, events: RequestEvents, replay: boolean, avoid?: AttemptPlace): PendingRequest {
+  request(authority: string, claim: AttestedClaim, early: EarlyBytes, events: RequestEvents, replay: boolean, avoid?: AttemptPlace): PendingRequest {
     const req = new PipeRequest(this.pool, early, events, this.timeoutMs);
     let header: Buffer;
     try {
-      header = pipeHeader(authority);
+      header = pipeHeader(authority, claim);
     } catch (err) {
       req.fail('BAD_AUTHORITY', (err as Error).message, false);
       return req;

@@ -5,6 +5,7 @@
 import type { GatewayErrorCode } from '../errors.js';
 import type { RelayEnd } from '../relay.js';
 import type { RemoteGateway, Transport } from '../types.js';
+import type { AttestedClaim } from './attest.js';
 import type { EarlyBytes } from './early.js';
 
 /** Where an attempt went, as its transport knows it (a remote address and the connection): a replay is
@@ -35,8 +36,9 @@ export interface TunnelTransport {
   readonly kind: Transport;
   /** Sends a tunnel request for `authority` followed by the early bytes. `replay`: this repeats a request
    * refused before it reached the target, so avoid connections likely to fail the same way: `avoid` is
-   * where the failed attempt went (another address if one is usable, else another connection). */
-  request(authority: string, early: EarlyBytes, events: RequestEvents, replay: boolean, avoid?: AttemptPlace): PendingRequest;
+   * where the failed attempt went (another address if one is usable, else another connection). `claim`:
+   * who the client is (mesh-caller-id / mesh-caller-cluster). */
+  request(authority: string, claim: AttestedClaim, early: EarlyBytes, events: RequestEvents, replay: boolean, avoid?: AttemptPlace): PendingRequest;
   /** New addresses or identity for the same remote. */
   update(remote: RemoteGateway): void;
   /** Connections ready now (for tests and the pool gauge). */

@@ -23,6 +23,7 @@ import type { IdleSweep } from '../idle.js';
 import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import { formatAuthority } from '../routing.js';
 import type { OutboundRoute, RemoteGateway } from '../types.js';
+import type { AttestedClaim } from './attest.js';
 import { EarlyBytes } from './early.js';
 import type { AttemptPlace, PendingRequest, RequestEvents, TunnelTransport } from './transport.js';
 
@@ -58,6 +59,7 @@ export class OutboundTunnel implements RequestEvents {
   private place: AttemptPlace | undefined;
   private started = 0;
   private unwatch: (() => void) | undefined;
+  private claim: AttestedClaim | undefined;
 
   constructor(
     private readonly local: net.Socket,
@@ -66,7 +68,8 @@ export class OutboundTunnel implements RequestEvents {
   ) {}
 
   /** accepted → requesting: the route is known; send the tunnel request. */
-  start(route: OutboundRoute, remote: RemoteGateway, transport: TunnelTransport | undefined): void {
+  start(route: OutboundRoute, remote: RemoteGateway, transport: TunnelTransport | undefined, claim: AttestedClaim): void {
+    this.claim = claim;
     const { config: c, metrics } = this.d;
     const labels: TunnelLabels = { direction: 'outbound', remote_cluster: route.remoteCluster, namespace: route.namespace, service: route.service };
     this.labels = labels;
@@ -120,7 +123,7 @@ export class OutboundTunnel implements RequestEvents {
 
   private send(): void {
     this.st = 'requesting';
-    const pending = this.transport!.request(this.authority, this.early!, this, this.replayed, this.place);
+    const pending = this.transport!.request(this.authority, this.claim!, this.early!, this, this.replayed, this.place);
     // A transport may answer at once (e.g. no session at all): keep only a request still in flight.
     if (this.st === 'requesting' && this.pending === undefined) this.pending = pending;
   }
@@ -156,7 +159,7 @@ export class OutboundTunnel implements RequestEvents {
     }
     if (e.kind !== 'refused') return;
     metrics.refuse('outbound', e.code, this.labels ?? {});
-    this.d.refusals.warn('outbound', e.code, 'outbound connection refused', { reason: e.code, detail: e.message, state: was, authority: this.authority || undefined, outboundPort: this.outboundPort, remoteAddress: this.place?.address, ...this.labels });
+    this.d.refusals.warn('outbound', e.code, 'outbound connection refused', { reason: e.code, detail: e.message, state: was, authority: this.authority || undefined, outboundPort: this.outboundPort, remoteAddress: this.place?.address, caller: this.claim?.id, clientAddress: this.local.remoteAddress, ...this.labels });
     // A reset, not a FIN: the client must not mistake a refused tunnel for an empty answer.
     resetSocket(this.local);
   }

@@ -306,6 +306,12 @@ export class ServiceProxy {
       return;
     }
     const start = this.nextIndex(d);
+    // As kube-proxy's DNAT without SNAT: the endpoint sees the client's own address (the mesh gateway
+    // attests callers by it). Every pod address is local to the proxy (loopback: all of 127/8; isolated: the
+    // pod CIDR is a local route in the cluster's netns), so the outgoing socket binds it. A client from
+    // outside (another cluster at a NodePort) has an address that is not local here: that connection goes
+    // out from the proxy's own address, as kube-proxy masquerades external traffic.
+    let keepSource = client.remoteAddress !== undefined;
     const tryAt = (i: number): void => {
       if (clientGone || client.destroyed) return;
       if (i >= backends.length) {
@@ -315,10 +321,14 @@ export class ServiceProxy {
         return;
       }
       const b = backends[(start + i) % backends.length] as { host: string; port: number };
-      const upstream = connect({ host: b.host, port: b.port, allowHalfOpen: true });
+      const upstream = connect({ host: b.host, port: b.port, allowHalfOpen: true, ...(keepSource ? { localAddress: client.remoteAddress } : {}) });
       upstream.setTimeout(this.opts.connectTimeoutMs);
       const fail = (reason: string) => {
         upstream.destroy();
+        if (keepSource && reason === 'EADDRNOTAVAIL') {
+          keepSource = false;
+          return tryAt(i);
+        }
         st.failovers++;
         this.log.debug('endpoint connect failed, trying the next', { service: d.owner, endpoint: `${b.host}:${b.port}`, reason });
         tryAt(i + 1);

@@ -10,6 +10,7 @@ import { hijack } from './hijack.js';
 import { mcs } from './mcs.js';
 import { failover } from './failover.js';
 import { authz } from './authz.js';
+import { callerIdentity } from './caller.js';
 
-export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, failover, authz];
+export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, failover, authz, callerIdentity];
 export type { Scenario, ScenarioContext } from './context.js';
