@@ -4,9 +4,10 @@
 // connects take the flat routes pods take). Healthy while any connect of a round succeeds; unhealthy after
 // failureThreshold rounds in a row where every one failed; nothing to probe says nothing (healthy).
 import net from 'node:net';
-import { realClock, type Clock, type TimerHandle } from '../kube/index.js';
+import { realClock, type Clock } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import type { EndpointSlice } from './types.js';
+import { ThresholdProber } from './threshold-prober.js';
 
 export interface FlatTarget {
   ip: string;
@@ -72,52 +73,21 @@ export interface FlatProberOptions {
   onChange(healthy: boolean, r: ConnectResult): void;
 }
 
-export class FlatProber {
-  private timer: TimerHandle | undefined;
-  private stopped = true;
-  private misses = 0;
+export class FlatProber extends ThresholdProber<ConnectResult> {
   private rounds = 0;
-  private readonly clock: Clock;
-  healthy = true;
-  last: ConnectResult | undefined;
 
   constructor(readonly opts: FlatProberOptions) {
-    this.clock = opts.clock ?? realClock;
+    super(opts);
   }
 
-  start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule(0);
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
-  }
-
-  private schedule(ms: number): void {
-    if (!this.stopped) this.timer = this.clock.setTimer(() => void this.round(), ms);
-  }
-
-  private async round(): Promise<void> {
+  protected async measure(): Promise<ConnectResult | undefined> {
     const sample = sampleTargets(this.opts.targets(), this.rounds++);
     const results = await Promise.all(sample.map((t) => tcpConnect(t, this.opts.timeoutMs, this.clock)));
-    if (this.stopped) return;
-    const best = results.find((r) => r.ok) ?? results[0];
-    this.last = best;
-    if (!best || best.ok) {
-      this.misses = 0;
-      if (!this.healthy) {
-        this.healthy = true;
-        this.opts.logger.info('remote endpoints reachable again (flat)', { link: this.opts.link, address: best?.address ?? '' });
-        if (best) this.opts.onChange(true, best);
-      }
-    } else if (++this.misses >= this.opts.failureThreshold && this.healthy) {
-      this.healthy = false;
-      this.opts.logger.warn('remote endpoints unreachable (flat): their cluster leaves the imports', { link: this.opts.link, misses: this.misses, error: best.message });
-      this.opts.onChange(false, best);
-    }
-    this.schedule(this.opts.periodMs * (0.9 + Math.random() * 0.2));
+    return results.find((r) => r.ok) ?? results[0];
+  }
+
+  protected logChange(healthy: boolean, r: ConnectResult | undefined, misses: number): void {
+    if (healthy) this.opts.logger.info('remote endpoints reachable again (flat)', { link: this.opts.link, address: r?.address ?? '' });
+    else this.opts.logger.warn('remote endpoints unreachable (flat): their cluster leaves the imports', { link: this.opts.link, misses, error: r?.message });
   }
 }

@@ -10,8 +10,9 @@ import { isIP } from 'node:net';
 import { durationMs, type LinkSpec } from '../api/index.js';
 import { clientTlsOptions, type TrustBundle } from '../trust/index.js';
 import type { Logger } from '../log/index.js';
-import { errorMessage, realClock, type Clock, type TimerHandle } from '../kube/index.js';
+import { errorMessage, realClock, type Clock } from '../kube/index.js';
 import { FlatProber, type FlatTarget } from './flat-probe.js';
+import { ThresholdProber } from './threshold-prober.js';
 
 export interface ProbeCredentials {
   keyPem: string;
@@ -91,32 +92,9 @@ export async function probeOnce(
   });
 }
 
-export class GatewayProber {
-  private timer: TimerHandle | undefined;
-  private stopped = true;
-  private misses = 0;
-  private readonly clock: Clock;
-  healthy = true;
-  last: ProbeResult | undefined;
-
+export class GatewayProber extends ThresholdProber<ProbeResult> {
   constructor(readonly opts: ProberOptions) {
-    this.clock = opts.clock ?? realClock;
-  }
-
-  start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule(0);
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer = this.clock.setTimer(() => void this.round(), ms);
+    super(opts);
   }
 
   private async resolve(): Promise<string[]> {
@@ -135,7 +113,7 @@ export class GatewayProber {
     return out;
   }
 
-  private async round(): Promise<void> {
+  protected async measure(): Promise<ProbeResult> {
     const addrs = await this.resolve();
     const creds = this.opts.credentials();
     let best: ProbeResult | undefined;
@@ -146,26 +124,16 @@ export class GatewayProber {
       if (!best || (r.ok && (!best.ok || r.latencyMs < best.latencyMs))) best = r;
     }
     best ??= { ok: false, latencyMs: 0, address: '', message: 'no gateway address resolved', time: new Date(this.clock.now()) };
-    if (this.stopped) return;
-    this.last = best;
-    this.opts.onRound?.(best);
-    if (best.ok) {
-      this.misses = 0;
-      if (!this.healthy) {
-        this.healthy = true;
-        this.opts.logger.info('gateway reachable again', { link: this.opts.link, address: best.address, latencyMs: best.latencyMs });
-        this.opts.onChange(true, best);
-      }
-    } else {
-      this.misses++;
-      if (this.healthy && this.misses >= this.opts.failureThreshold) {
-        this.healthy = false;
-        this.opts.logger.warn('gateway unreachable, marking shadow endpoints not ready', { link: this.opts.link, misses: this.misses, error: best.message });
-        this.opts.onChange(false, best);
-      }
-    }
-    const jitter = 0.9 + Math.random() * 0.2;
-    this.schedule(this.opts.periodMs * jitter);
+    return best;
+  }
+
+  protected override afterRound(r: ProbeResult): void {
+    this.opts.onRound?.(r);
+  }
+
+  protected logChange(healthy: boolean, r: ProbeResult | undefined, misses: number): void {
+    if (healthy) this.opts.logger.info('gateway reachable again', { link: this.opts.link, address: r?.address, latencyMs: r?.latencyMs });
+    else this.opts.logger.warn('gateway unreachable, marking shadow endpoints not ready', { link: this.opts.link, misses, error: r?.message });
   }
 }
 
