@@ -1,16 +1,15 @@
-// Scenario 12 (issue 15): export scope and authorization at the exporting gateway, on three clusters.
+// Scenario 13 (issue 15): export scope and authorization at the exporting gateway, on three clusters.
 // cluster-c is linked to cluster-b too; `mesh export web --to cluster-a` leaves cluster-c without the shadow,
 // and cluster-c's gateway asking for web by name is refused (403, export-to) while cluster-a's passes. Then
 // `mesh authz web --set cluster:cluster-a` with web exported to both: cluster-c's requests through its own
 // gateway fail, cluster-a's pass, and cluster-b's gateway counts the denials by rule source. The per-SA
-// refusal (frontend passes, other is refused) needs caller attestation (branch ztgw): it runs once the
-// capability is there and says plainly why it skips until then.
+// refusal (frontend passes, other is refused) is scenario 15's, which has the caller pods.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as api from '../../../src/api/index.js';
-import { DEMO_NS, deployTrafficAgent, link, mustMesh, type TrafficRequest } from '../../../src/demo/index.js';
+import { DEMO_NS, deployTrafficAgent, link, mustMesh } from '../../../src/demo/index.js';
 import { readRoot } from '../../../src/trust/index.js';
 import { allFrom, clusterName, gatewayMetric, noneOk, probeGateway, traffic, url, waitShadow, type Scenario, type ScenarioContext } from './context.js';
 import { writeLeaf } from './security.js';
@@ -24,21 +23,11 @@ async function gatewayOf(ctx: ScenarioContext, target: string): Promise<{ host: 
   return { host, port: l.spec.gateway.port };
 }
 
-/**
- * Caller attestation is there when src/api carries the contract's header name (`mesh-caller-id`) and the
- * traffic agent can call as a given ServiceAccount; the reason it is not, otherwise.
- */
-export function attestationMissing(): string | undefined {
-  if (!(Object.values(api) as unknown[]).includes('mesh-caller-id')) return 'src/api has no mesh-caller-id header name yet (caller attestation, branch ztgw)';
-  if (process.env.MESH_E2E_PER_SA !== '1') return 'the traffic agent calling as a chosen ServiceAccount is not wired here yet: MESH_E2E_PER_SA=1 runs it once it is';
-  return undefined;
-}
-
 const WEB = 'web';
 
 export const authz: Scenario = {
   id: 13,
-  name: 'authorization: export-to hides the shadow in an unlisted cluster and its gateway is refused by name; cluster: rules refuse other clusters; per-SA rules once callers are attested',
+  name: 'authorization: export-to hides the shadow in an unlisted cluster and its gateway is refused by name; cluster: rules refuse other clusters',
   skip: (ctx) => (!ctx.c ? 'needs a third context (--context-c)' : !ctx.trustRoot ? 'needs the shared trust root directory (--trust-root) to make a gateway certificate' : undefined),
   async run(ctx, step) {
     const B = clusterName(ctx.b);
@@ -83,18 +72,6 @@ export const authz: Scenario = {
         assert.ok((await gatewayMetric(ctx, ctx.b, 'gateway_authz_denied_total', { source: 'service' })) > before, `${B}'s gateway counts the service-rule denials`);
       });
 
-      const missing = attestationMissing();
-      if (missing) {
-        ctx.log(`  SKIPPED per-ServiceAccount refusal (frontend passes, other refused): ${missing}`);
-      } else {
-        await step(`allowed-identities spiffe://…/ns/${DEMO_NS}/sa/frontend: SA frontend in ${A} passes, SA other is refused`, async () => {
-          await mustMesh(['authz', WEB, '-n', DEMO_NS, '--context', ctx.b, '--set', `spiffe://${root.trustDomain}/ns/${DEMO_NS}/sa/frontend`], kc);
-          // The field the traffic agent reads to call as a ServiceAccount (attestation's e2e support).
-          const as = (sa: string) => ({ url: url(WEB, B), count: 4, serviceAccount: sa }) as TrafficRequest;
-          allFrom(await traffic(ctx, as('frontend')), B, `${WEB}-${B} from ${A} as frontend`);
-          noneOk(await traffic(ctx, as('other')), `${WEB}-${B} from ${A} as other`);
-        });
-      }
     } finally {
       // Leave the clusters as the next scenario expects them: web exported to all, no list, c not linked to b.
       await mustMesh(['authz', WEB, '-n', DEMO_NS, '--context', ctx.b, '--clear'], kc).catch((e: Error) => ctx.log(`  cleanup: ${e.message}`));

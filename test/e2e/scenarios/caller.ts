@@ -1,12 +1,13 @@
 // Scenario 15 (issue 15): the caller's identity through the gateways. Client pods in cluster-a with their
 // own ServiceAccounts call `web` in cluster-b (annotated mirror.mesh.io/proxy-protocol: v2); cluster-a's
 // gateway attests each by its source address (Pod → ServiceAccount), cluster-b's gateway verifies the claim
-// and hands it to web in a PROXY v2 header; web's answer shows the caller's SPIFFE id and cluster.
+// and hands it to web in a PROXY v2 header; web's answer shows the caller's SPIFFE id and cluster. Then
+// web allows only SA frontend: the same request from SA other is refused at cluster-b's gateway.
 import assert from 'node:assert/strict';
 import { DEFAULT_TRUST_DOMAIN, PROXY_PROTOCOL_ANNOTATION, serviceAccountId } from '../../../src/api/index.js';
 import type { ClientReport } from '../../../src/apps/index.js';
-import { DEMO_NS, eventually, parseReport } from '../../../src/demo/index.js';
-import { clusterName, describe, podIPs, url, type Scenario, type ScenarioContext } from './context.js';
+import { DEMO_NS, eventually, mustMesh, parseReport } from '../../../src/demo/index.js';
+import { clusterName, describe, gatewayMetric, noneOk, podIPs, url, type Scenario, type ScenarioContext } from './context.js';
 
 const DEPLOYMENTS = `/apis/apps/v1/namespaces/${DEMO_NS}/deployments`;
 const ACCOUNTS = `/api/v1/namespaces/${DEMO_NS}/serviceaccounts`;
@@ -88,9 +89,21 @@ export const callerIdentity: Scenario = {
       await step("the demo's traffic agent (ServiceAccount default) shows default", async () => {
         allCalledAs(await ctx.env.traffic(ctx.a, { url: url('web', B), count: 5, intervalMs: 0, timeoutMs: 5_000 }), serviceAccountId(DEFAULT_TRUST_DOMAIN, DEMO_NS, 'default'), A, 'traffic-agent → web');
       });
-      // Authorization per caller (issue 15, branch ztpolicy) adds its steps here: the same request from SA
-      // `other` refused at cluster-b's gateway when web allows only frontend (HTTP 403 / reset), cluster-c
-      // (not in --to) refused by name; the caller pods above are the clients for them.
+      await step('web allows only SA frontend: frontend passes, other is refused at cluster-b\'s gateway and counted by rule', async () => {
+        const frontend = serviceAccountId(DEFAULT_TRUST_DOMAIN, DEMO_NS, 'frontend');
+        await mustMesh(['authz', 'web', '-n', DEMO_NS, '--context', ctx.b, '--set', frontend], ctx.env.kubeconfig);
+        try {
+          const before = await gatewayMetric(ctx, ctx.b, 'gateway_authz_denied_total', { source: 'service' });
+          // The list reaches cluster-b's gateway with its next routing snapshot.
+          await eventually('cluster-b gateway refuses SA other', async () => (await trafficFrom(ctx, 'caller-other', url('web', B), 1)).summary.ok === 0, 60_000);
+          // Its HTTP client reaches cluster-a's outbound port as raw TCP: the refusal is a reset.
+          noneOk(await trafficFrom(ctx, 'caller-other', url('web', B), 5), 'other → web (only frontend allowed)');
+          allCalledAs(await trafficFrom(ctx, 'caller-frontend', url('web', B), 10), frontend, A, 'frontend → web (only frontend allowed)');
+          assert.ok((await gatewayMetric(ctx, ctx.b, 'gateway_authz_denied_total', { source: 'service' })) > before, "cluster-b's gateway counts the per-caller denials");
+        } finally {
+          await mustMesh(['authz', 'web', '-n', DEMO_NS, '--context', ctx.b, '--clear'], ctx.env.kubeconfig);
+        }
+      });
     } finally {
       await removeCallers(ctx);
     }
