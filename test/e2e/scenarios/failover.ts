@@ -33,11 +33,19 @@ const policy = (p: Record<string, string>) => ({ 'multicluster.mesh.io/traffic-p
 
 /** The same annotations on every exporter's ServiceExport (the oldest wins; equal ones are no conflict). */
 async function exportWeb(clients: KubeClient[], annotations: Record<string, string>): Promise<void> {
+  const body = { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: 'web', namespace: DEMO_NS, annotations } };
   for (const c of clients) {
-    const live = await c.get<{ metadata: { resourceVersion?: string } }>(`${exportsPath}/web`).catch(() => undefined);
-    const body = { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: 'web', namespace: DEMO_NS, annotations } };
-    if (live) await c.replace(`${exportsPath}/web`, { ...body, metadata: { ...body.metadata, resourceVersion: live.metadata.resourceVersion } });
-    else await c.create(exportsPath, body);
+    // The controller writes the export's status meanwhile: a replace from a stale read gets 409, read again.
+    for (let attempt = 1; ; attempt++) {
+      const live = await c.get<{ metadata: { resourceVersion?: string } }>(`${exportsPath}/web`).catch(() => undefined);
+      try {
+        if (live) await c.replace(`${exportsPath}/web`, { ...body, metadata: { ...body.metadata, resourceVersion: live.metadata.resourceVersion } });
+        else await c.create(exportsPath, body);
+        break;
+      } catch (err) {
+        if (attempt >= 5 || !/\b409\b/.test((err as Error).message)) throw err;
+      }
+    }
   }
 }
 
