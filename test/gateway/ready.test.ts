@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { startApiServer, type TestApiServer } from '../helpers/apiserver.js';
 import { startMesh, stopAll, repoRoot } from '../helpers/process.js';
-import { freePort } from '../helpers/ports.js';
+import { freeFixedPort } from '../helpers/ports.js';
 import { KubeClient, isConflict, type KubeObject } from '../../src/kube/index.js';
 import { createPki, writeCredentials } from './fixtures.js';
 import { waitUntil } from './pair.js';
@@ -68,9 +68,11 @@ before(async () => {
     metadata: { name: 'cluster-b', namespace: 'mesh-system' },
     spec: { targetClusterName: 'cluster-b', targetClusterDomain: 'cluster.local', clusterCredentialsSecret: 'cluster-credentials-cluster-b', gateway: { addresses: ['127.0.0.5'], port: 4143, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway' } },
   });
-  // Distinct ports (the OS may hand the same free port out twice, and a table naming one twice routes nothing).
+  // Distinct ports (a table naming one twice routes nothing), below the ephemeral range: a port from
+  // listen(0) can be taken by another test's outgoing connection before the gateway binds it (a likely cause
+  // of the one bind failure seen in a CI run, not a proven one).
   for (let i = 0; i < 10 * ROUTES && ports.length < ROUTES; i++) {
-    const p = await freePort(HOST);
+    const p = await freeFixedPort(HOST);
     if (!ports.includes(p)) ports.push(p);
   }
   const routes = ports.map((outboundPort, i) => ({ outboundPort, remoteCluster: 'cluster-b', namespace: 'demo', service: `svc${i}`, port: 80, origin: { kind: 'Service', namespace: 'demo', name: `svc${i}-cluster-b` } }));
