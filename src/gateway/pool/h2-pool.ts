@@ -12,6 +12,7 @@
 // slot is ready, so the pool never empties itself to move).
 import type tls from 'node:tls';
 import { connect as h2connect, type H2Session, type H2Stream } from '../../h2/index.js';
+import { RELAY_BUFFER } from '../relay.js';
 import type { Logger } from '../../log/index.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -232,7 +233,7 @@ export class H2Pool {
           return;
         }
         this.o.metrics.handshake.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
-        const session = h2connect(sock, { streamWindow: this.o.streamWindow, connectionWindow: this.o.connectionWindow, maxFrameSize: 64 * 1024 });
+        const session = h2connect(sock, { streamWindow: this.o.streamWindow, connectionWindow: this.o.connectionWindow, maxFrameSize: 64 * 1024, streamWritableHighWaterMark: RELAY_BUFFER });
         slot.session = session;
         slot.streams = 0;
         this.addressOf.set(session, address);
