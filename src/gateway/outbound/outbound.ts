@@ -106,7 +106,7 @@ export class Outbound {
     const outlier = { consecutiveFailures: c.outlierFailures, baseEjectionMs: c.outlierEjectionMs, maxEjectionMs: c.outlierMaxEjectionMs };
     const common = { trustDomain: c.trustDomain, connectTimeoutMs: c.connectTimeoutMs, context: this.d.context, logger: this.d.logger, metrics: this.d.metrics, outlier };
     if (this.transportOf(r) === 'connect') {
-      return new H2Transport(new H2Pool(r, { ...common, size: c.poolSize, streamWindow: c.streamWindow, connectionWindow: c.connectionWindow }), c.connectTimeoutMs);
+      return new H2Transport(new H2Pool(r, { ...common, size: c.poolSize, streamWindow: c.streamWindow, connectionWindow: c.connectionWindow, keepalive: { intervalMs: c.keepaliveMs, timeoutMs: c.keepaliveTimeoutMs } }), c.connectTimeoutMs);
     }
     return new PipeTransport(new PipePool(r, { ...common, warm: c.pipeWarm }), c.connectTimeoutMs);
   }
