@@ -12,7 +12,6 @@
 // slot is ready, so the pool never empties itself to move).
 import type tls from 'node:tls';
 import { connect as h2connect, type H2Session, type H2Stream } from '../../h2/index.js';
-import { RELAY_BUFFER } from '../relay.js';
 import type { Logger } from '../../log/index.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -36,6 +35,9 @@ export interface PoolOptions {
   logger: Logger;
   metrics: GatewayMetrics;
   outlier: OutlierOptions;
+  /** Writes per stream that go straight to DATA frames (the relay's buffer: a 64 KiB read takes the fast
+   * path rather than Writable's queue, nextTick and 'drain'). */
+  streamWritableHighWaterMark: number;
   /** PINGs on sessions that read nothing for a while (keepalive.ts); interval 0 = none. */
   keepalive: KeepaliveOptions;
 }
@@ -242,7 +244,7 @@ export class H2Pool {
           return;
         }
         this.o.metrics.handshake.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
-        const session = h2connect(sock, { streamWindow: this.o.streamWindow, connectionWindow: this.o.connectionWindow, maxFrameSize: 64 * 1024, streamWritableHighWaterMark: RELAY_BUFFER });
+        const session = h2connect(sock, { streamWindow: this.o.streamWindow, connectionWindow: this.o.connectionWindow, maxFrameSize: 64 * 1024, streamWritableHighWaterMark: this.o.streamWritableHighWaterMark });
         slot.session = session;
         slot.streams = 0;
         this.addressOf.set(session, address);
