@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { startProcess, stopAll, repoRoot, type Proc } from '../test/helpers/process.js';
 import { createPki } from '../test/gateway/fixtures.js';
 import { startOurs, writeCreds } from './gateway-peers.js';
-import { bulk, newConns, openIdle, parallelRoundTrips, sleep } from './gateway-workloads.js';
+import { bulk, connLatency, latency, newConns, openIdle, parallelRoundTrips, roundTrips, sleep } from './gateway-workloads.js';
 
 interface Hop {
   name: string;
@@ -38,7 +38,7 @@ function cpu(pids: number[]): number {
   return t / CLK_TCK;
 }
 
-/** What the gateway bench does to a subject before its bulk figure (BULK_PRELUDE=idle,rt16,conns;
+/** What the gateway bench does to a subject besides bulk (BULK_PRELUDE=idle,rt,rt16,conns,lat;
  * BULK_PRELUDE_WHEN=once|each), to find why bulk costs more inside the full bench than alone. */
 async function prelude(s: Hop, when: 'once' | 'each'): Promise<void> {
   if ((process.env.BULK_PRELUDE_WHEN ?? 'once') !== when) return;
@@ -53,6 +53,11 @@ async function prelude(s: Hop, when: 'once' | 'each'): Promise<void> {
       await sleep(300);
     } else if (step === 'rt16') await parallelRoundTrips(s.echo, 16);
     else if (step === 'conns') await newConns(s.echo, 64);
+    else if (step === 'rt') await roundTrips(s.echo);
+    else if (step === 'lat') {
+      await latency(s.echo);
+      await connLatency(s.echo);
+    }
     else throw new Error(`unknown prelude step ${step}`);
   }
 }
