@@ -35,6 +35,19 @@ export function ptyArgv(py: string, argv: string[]): string[] {
   return [py, '-c', PTY_HELPER, ...argv];
 }
 
+/** A resize after the helper is gone is EPIPE on fd 3: nothing to tell anyone. */
+export function ignorePipeErrors(child: ChildProcess): void {
+  const ctl = child.stdio[3];
+  if (ctl && 'on' in ctl) ctl.on('error', () => undefined);
+}
+
+/** Tells the pty helper (its fd 3) the terminal's new size. */
+export function writeWinsize(ctl: ChildProcess['stdio'][number] | undefined, width: number, height: number): void {
+  if (!ctl || !('write' in ctl) || !ctl.writable) return;
+  const clamp = (n: number) => Math.min(65535, Math.max(1, Math.floor(n)));
+  ctl.write(`${clamp(width)} ${clamp(height)}\n`);
+}
+
 interface Attacher {
   stdout: PassThrough;
   stderr: PassThrough;
@@ -57,6 +70,7 @@ export class ContainerStdio {
     this.logFile.on('error', (err) => log.warn('container log write failed', { logPath, err: err.message }));
     this.stdinOpen = spec.stdin === true && child.stdin !== null;
     child.stdin?.on('error', () => { this.stdinOpen = false; });
+    ignorePipeErrors(child);
     if (!this.stdinOpen) child.stdin?.end();
     const tty = spec.tty === true;
     let open = 2;
@@ -92,8 +106,7 @@ export class ContainerStdio {
   }
 
   resize(width: number, height: number): void {
-    const ctl = this.child.stdio[3];
-    if (this.spec.tty && ctl && 'write' in ctl && ctl.writable) ctl.write(`${Math.max(1, Math.floor(width))} ${Math.max(1, Math.floor(height))}\n`);
+    if (this.spec.tty) writeWinsize(this.child.stdio[3], width, height);
   }
 
   /** A new session on the container's stdio; undefined once its output has ended (the container is exiting). */

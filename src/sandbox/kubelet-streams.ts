@@ -15,6 +15,7 @@ import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { ApiError, type AttachOptions, type ExecOptions, type ExecProcess, type PodLogOptions, type PodStreams } from '../apiserver/index.js';
 import { killGroup, osSignals, type ContainerRt, type PodRt } from './kubelet-runtime.js';
 import { debugExecArgv, hostTools } from './debug-images.js';
+import { hostPython, ignorePipeErrors, ptyArgv, writeWinsize } from './kubelet-attach.js';
 
 /** How often a followed log is checked for new bytes. */
 const FOLLOW_POLL_MS = 200;
@@ -87,9 +88,11 @@ export class KubeletStreams implements PodStreams {
     const { rt, c } = this.container(pod, o.container);
     if (!c.proc || !c.env) throw badRequest(`unable to upgrade connection: container not found ("${o.container}")`);
     const argv = this.execArgv(debugExecArgv(c.spec.image, o.command, hostTools()));
-    const withTty = o.tty ? ['script', '-qefc', argv.map(shellQuote).join(' '), '/dev/null'] : argv;
+    // A pty from the python helper takes window sizes on fd 3; script(1) is the fallback without python3.
+    const py = o.tty ? hostPython() : null;
+    const withTty = py ? ptyArgv(py, argv) : o.tty ? ['script', '-qefc', argv.map(shellQuote).join(' '), '/dev/null'] : argv;
     const [cmd, ...args] = this.o.podDns ? ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', join(rt.root, 'resolv.conf'), ...withTty] : withTty;
-    const child = spawn(cmd as string, args, { cwd: this.o.repoRoot, env: { ...c.env, ...(o.tty ? { TERM: 'xterm' } : {}) }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd as string, args, { cwd: this.o.repoRoot, env: { ...c.env, ...(o.tty ? { TERM: 'xterm' } : {}) }, stdio: py ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'], detached: true });
     const exited = new Promise<number>((resolve) => {
       child.on('error', (err) => {
         child.stderr.push(`exec: ${o.command[0] ?? ''}: ${err.message}\n`);
@@ -98,12 +101,13 @@ export class KubeletStreams implements PodStreams {
       child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? (osSignals[sig] ?? 9) : 9)));
     });
     child.stdin.on('error', () => undefined);
+    ignorePipeErrors(child);
     if (!o.stdin) child.stdin.end();
     return {
       stdin: o.stdin ? child.stdin : undefined,
       stdout: child.stdout,
       stderr: child.stderr,
-      resize: () => undefined,
+      resize: (w, h) => { if (py) writeWinsize(child.stdio[3], w, h); },
       exited,
       kill: () => killGroup(child, 'SIGKILL'),
     };

@@ -110,6 +110,23 @@ test('kubectl run -it --rm under a terminal: a pty with TERM=xterm, the terminal
   }
 });
 
+test('kubectl exec -it: the same pty, with the terminal size kubectl sends', { skip }, async () => {
+  await ok(['apply', '-f', '-'], interactivePod('target'));
+  await ok(['-n', ns, 'wait', '--for=condition=Ready', 'pod/target', '--timeout=60s']);
+  const p = startProcess('script', ['-qec', `stty cols 77 rows 22; exec ${kubectlBin} --kubeconfig ${sb.kubeconfig} --context ka -n ${ns} exec -it target -- sh`, '/dev/null'], {}, undefined, { stdin: true });
+  try {
+    await eventually('the exec shell answers', async () => {
+      p.child.stdin?.write('echo "size:$(stty size)"\n');
+      return p.waitFor(/size:22 77/, 1_500).then(() => true, () => false);
+    }, 30_000, 0);
+    p.child.stdin?.write('exit\n');
+    assert.equal(await p.exited, 0, p.stdout());
+  } finally {
+    await p.stop();
+  }
+  await ok(['-n', ns, 'delete', 'pod', 'target', '--grace-period=0']);
+});
+
 test('kubectl attach to a running pod with stdin: several attachers see the output, earlier output is not replayed, stdin stays open between attaches', { skip }, async () => {
   await ok(['apply', '-f', '-'], interactivePod('shell'));
   await ok(['-n', ns, 'wait', '--for=condition=Ready', 'pod/shell', '--timeout=60s']);
