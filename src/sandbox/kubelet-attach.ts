@@ -51,7 +51,8 @@ export function writeWinsize(ctl: ChildProcess['stdio'][number] | undefined, wid
 interface Attacher {
   stdout: PassThrough;
   stderr: PassThrough;
-  detach(): void;
+  /** Ends the session; `dropBuffered` discards what the client has not read yet (a reader too slow). */
+  detach(dropBuffered?: boolean): void;
 }
 
 export class ContainerStdio {
@@ -88,11 +89,15 @@ export class ContainerStdio {
   private fanOut(from: Readable | null, to: 'stdout' | 'stderr', ended: () => void): void {
     if (!from) return ended();
     from.on('data', (c: Buffer) => {
-      this.logFile.write(c);
+      // The log file is the one reader the container waits for, as a kubelet's log does; attachers never.
+      if (!this.logFile.write(c)) {
+        from.pause();
+        this.logFile.once('drain', () => from.resume());
+      }
       for (const a of this.attachers) {
         if (a[to].writableLength > MAX_ATTACHER_BUFFER) {
           this.log.warn('attacher too slow, detached', { container: this.spec.name, buffered: a[to].writableLength });
-          a.detach();
+          a.detach(true);
         } else a[to].write(c);
       }
     });
@@ -121,12 +126,17 @@ export class ContainerStdio {
     const a: Attacher = {
       stdout,
       stderr,
-      detach: () => {
+      detach: (dropBuffered) => {
         if (over) return;
         over = true;
         this.attachers.delete(a);
-        stdout.end();
-        stderr.end();
+        if (dropBuffered) {
+          stdout.destroy();
+          stderr.destroy();
+        } else {
+          stdout.end();
+          stderr.end();
+        }
         if (carriesStdin && this.spec.stdinOnce) this.closeStdin();
         resolveExit(0);
       },

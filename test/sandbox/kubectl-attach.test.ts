@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { startProcess, stopAll, type Proc } from '../helpers/process.js';
 import { sandboxUp, eventually, type UpResult } from './sandbox-helpers.js';
@@ -232,6 +232,53 @@ test('API errors as kube-apiserver words them: unknown container, no stream aske
     }, 30_000, 0);
   } finally {
     await allowed.stop();
+  }
+});
+
+test('a reader too slow is detached with what it had not read; the container and the other attachers go on', { skip }, async () => {
+  const total = 30_000_000;
+  await ok(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'flood', namespace: ns },
+    spec: { containers: [{ name: 'flood', image: 'busybox', command: ['sh', '-c', `read x; yes | head -c ${total}; echo done-flood; read y; echo "after:$y"; read z`], stdin: true }] },
+  }));
+  await ok(['-n', ns, 'wait', '--for=condition=Ready', 'pod/flood', '--timeout=60s']);
+  const a = await api();
+  // A client that reads nothing: its socket stays paused until the flood is over.
+  const slow = await new Promise<WebSocket>((resolve, reject) => {
+    const ws = new WebSocket(`wss://${a.url.host}/api/v1/namespaces/${ns}/pods/flood/attach?container=flood&stdout=true`, ['v5.channel.k8s.io'], { ca: a.ca, headers: { Authorization: `Bearer ${a.token}` } });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+  let slowBytes = 0;
+  slow.on('message', (d: Buffer) => { if (d[0] === 1) slowBytes += d.length - 1; });
+  const slowClosed = new Promise<void>((resolve) => slow.once('close', () => resolve()));
+  slow.pause();
+  try {
+    const go = await run(['-n', ns, 'attach', '-i', 'flood'], 'go\n');
+    assert.equal(go.code, 0, go.err);
+    // The container is not held back by the paused reader: its whole output reaches the log.
+    await eventually('the flood is written', async () => /done-flood/.test(await ok(['-n', ns, 'logs', 'flood', '--tail=1'])), 60_000, 500);
+    slow.resume();
+    // Bounded: a server that kept the slow reader would stream it all and leave the session open.
+    let timer: NodeJS.Timeout | undefined;
+    const cutOff = await Promise.race([slowClosed.then(() => true), new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), 60_000); })]);
+    clearTimeout(timer);
+    assert.ok(cutOff, `the slow reader's session was not ended (${slowBytes} bytes read)`);
+    assert.ok(slowBytes < total, `the slow reader was cut off (${slowBytes} of ${total} bytes)`);
+    assert.match(readFileSync(`${sb.dir}/ka/cluster.log`, 'utf8'), /attacher too slow, detached/);
+    // Another attacher still talks to the same, running, process.
+    const w = start(['-n', ns, 'attach', '-i', 'flood']);
+    try {
+      await w.waitFor(/If you don't see a command prompt/, 30_000);
+      w.child.stdin?.write('still-here\n');
+      await w.waitFor(/after:still-here/, 20_000);
+    } finally {
+      await w.stop();
+    }
+    assert.equal(await ok(['-n', ns, 'get', 'pod', 'flood', '-o', 'jsonpath={.status.containerStatuses[0].restartCount}']), '0');
+  } finally {
+    slow.terminate();
+    await ok(['-n', ns, 'delete', 'pod', 'flood', '--grace-period=0']);
   }
 });
 

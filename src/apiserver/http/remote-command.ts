@@ -2,7 +2,8 @@
 // status over WebSocket `v5.channel.k8s.io` (kubectl 1.30+), the `v4`…`v1` channel protocols (python
 // client, older tools), and SPDY/3.1 (kubectl before 1.30, see spdy-remote.ts). What differs between exec
 // and attach (what starts the session, what its end reports) comes in a RemoteSession.
-import type { Duplex } from 'node:stream';
+import { Writable, type Duplex, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { WebSocket } from 'ws';
 import { ApiError, badRequest, toStatus } from '../errors.js';
 import type { Obj } from '../store.js';
@@ -82,7 +83,7 @@ function runOverWebSocket(ws: WebSocket, v4: boolean, s: RemoteSession, proc: Ex
   });
   ws.on('close', () => proc.kill());
   ws.on('error', () => proc.kill());
-  const outputs = [pipeOut(proc.stdout, (c) => { if (s.stdout) sendChannel(ws, STDOUT, c); }), pipeOut(proc.stderr, (c) => { if (s.stderr) sendChannel(ws, STDERR, c); })];
+  const outputs = [pipeOut(proc.stdout, channelSink(ws, STDOUT, s.stdout)), pipeOut(proc.stderr, channelSink(ws, STDERR, s.stderr))];
   void Promise.all([proc.exited, ...outputs]).then(([code]) => {
     const f = s.final(code);
     if (v4) sendChannel(ws, ERROR, Buffer.from(JSON.stringify(f.status)));
@@ -91,13 +92,21 @@ function runOverWebSocket(ws: WebSocket, v4: boolean, s: RemoteSession, proc: Ex
   });
 }
 
-/** Every chunk of `from` to `write`; resolves when it ends (or fails). */
-export function pipeOut(from: NodeJS.ReadableStream, write: (c: Buffer) => void): Promise<void> {
-  return new Promise((resolve) => {
-    from.on('data', (c: Buffer) => write(c));
-    from.on('end', resolve);
-    from.on('close', resolve);
-    from.on('error', () => resolve());
+/**
+ * Every chunk of `from` into `sink`, at the pace the sink takes them (a slow client holds back the
+ * command, or, for attach, fills that attacher's buffer only); resolves once all is handed over or failed.
+ */
+export function pipeOut(from: Readable, sink: Writable): Promise<void> {
+  return pipeline(from, sink).catch(() => undefined);
+}
+
+/** One output channel of a WebSocket session; a chunk is done when the socket took it. Unwanted output is dropped. */
+function channelSink(ws: WebSocket, channel: number, wanted: boolean): Writable {
+  return new Writable({
+    write(c: Buffer, _enc, cb) {
+      if (!wanted || ws.readyState !== ws.OPEN) return cb();
+      ws.send(Buffer.concat([Buffer.from([channel]), c]), { binary: true }, () => cb());
+    },
   });
 }
 

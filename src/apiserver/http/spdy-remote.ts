@@ -1,7 +1,7 @@
 // Remote command (exec, attach) and port-forward over SPDY/3.1: the 101 answer with the negotiated stream protocol, then
 // the streams kubectl opens (by their `streamType` header) wired to the command or to the pod's port.
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { Writable, type Duplex } from 'node:stream';
 import { badRequest } from '../errors.js';
 import { errorStatus, pipeOut, resize, type RemoteSession } from './remote-command.js';
 import type { PodStreams } from './pod-streams.js';
@@ -74,7 +74,8 @@ export async function serveSpdyRemoteCommand(req: IncomingMessage, socket: Duple
   streams.get('stdin')?.on('end', () => proc.stdin?.end());
   streams.get('resize')?.on('data', (c: Buffer) => { for (const line of c.toString('utf8').split('\n')) if (line.trim()) resize(proc, Buffer.from(line)); });
   session.once('close', () => proc.kill());
-  const out = (to: SpdyStream | undefined) => (c: Buffer) => to?.write(c);
+  // Into the client's stream at its pace; the stream itself is ended by finish(), after the error stream.
+  const out = (to: SpdyStream | undefined) => new Writable({ write: (c: Buffer, _e, cb) => (to && !to.destroyed ? to.write(c, () => cb()) : cb()) });
   const [code] = await Promise.all([proc.exited, pipeOut(proc.stdout, out(streams.get('stdout'))), pipeOut(proc.stderr, out(streams.get('stderr')))]);
   const f = s.final(code);
   finish(v4 ? JSON.stringify(f.status) : f.legacy);
