@@ -1,7 +1,8 @@
 // pods/attach with the real kubectl against a sandbox cluster (API server over HTTPS, the sandbox kubelet
 // running busybox from the host's busybox): `kubectl run -i/-it --rm` typing through stdin, `kubectl
 // attach -i` to a running pod, several attachers, stdinOnce, a pseudo-terminal and its size, over
-// WebSocket (kubectl 1.30+) and SPDY/3.1 (KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false, kubectl 1.27); the
+// WebSocket (kubectl 1.30+) and SPDY/3.1 (KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false, kubectl 1.27), busybox
+// and nicolaka/netshoot, a reader too slow to keep up; the
 // python client; the API's errors, RBAC, discovery and OpenAPI. One sandbox for the file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,6 +84,11 @@ test('kubectl run -i --rm: what is typed reaches the shell, its output comes bac
     assert.match(r.out + r.err, new RegExp(`pod "${pod}" deleted`), c.name);
     await gone(pod);
   }
+  // The image the MCS connectivity checks and people debugging DNS reach for: the host's dig in the pod.
+  const r = await run(['-n', ns, 'run', 'netshoot', '-i', '--rm', '--image=nicolaka/netshoot', '--restart=Never'], 'dig -v 2>&1 | head -c 8; echo\nexit\n');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^DiG 9\./m);
+  await gone('netshoot');
 });
 
 test('kubectl run -it --rm under a terminal: a pty with TERM=xterm, the terminal size kubectl sends, exit ends it (WebSocket and SPDY)', { skip }, async () => {
