@@ -161,6 +161,9 @@ export function importPodServiceName(importName: string, cluster: string, hostna
 /** On a per-pod Service of an import and its EndpointSlice: the import's name (they are found and collected by it). */
 export const IMPORT_POD_LABEL = 'multicluster.mesh.io/import-pod-of';
 
+/** On a Headless import's slice for a gateway-mode cluster: how many of its endpoints have no hostname and are left out. */
+export const UNNAMED_ENDPOINTS_ANNOTATION = 'multicluster.mesh.io/endpoints-without-hostname';
+
 /** The `mirror.mesh.io/shadow-of` value of an import's per-pod Service: the remote pod it stands for, exactly. */
 export const importPodOf = (namespace: string, name: string, cluster: string, hostname: string): string => `import-pod/${namespace}/${name}/${cluster}/${hostname}`;
 

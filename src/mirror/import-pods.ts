@@ -19,6 +19,7 @@ import {
   SLICE_MANAGED_BY,
   SLICE_MANAGED_BY_LABEL,
   SLICE_SERVICE_LABEL,
+  UNNAMED_ENDPOINTS_ANNOTATION,
   clustersetPodFqName,
   importPodOf,
   importPodServiceName,
@@ -129,6 +130,8 @@ export function headlessGatewayPart(i: HeadlessGatewayInput): HeadlessGatewayPar
     tcp.map((t) => ({ name: t.name, port: t.port.port, protocol: 'TCP' })),
   );
   const n = unnamedCount(e);
+  // On the slice itself, so that a change of the count is a write (and the reconciler's Event follows it).
+  if (n && importSlice.metadata) importSlice.metadata.annotations = { [UNNAMED_ENDPOINTS_ANNOTATION]: String(n) };
   const unnamed = n ? `${n} endpoint${n === 1 ? '' : 's'} of ${e.cluster} ha${n === 1 ? 's' : 've'} no hostname and cannot be named through the gateway` : undefined;
   return { podServices, slice: importSlice, claims, entries, ...(unnamed ? { unnamed } : {}) };
 }

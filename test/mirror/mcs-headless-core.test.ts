@@ -89,6 +89,7 @@ test('Headless, gateway mode: one per-pod Service per hostname at its own outbou
   assert.deepEqual(imp.endpoints?.map((e) => [e.addresses[0], e.hostname, e.conditions?.ready, e.conditions?.serving]), [['10.96.0.10', 'db-0', true, true], ['10.96.0.11', 'db-1', false, false]]);
   assert.deepEqual(imp.ports?.map((p) => [p.name, p.port]), [['pg', 5432], ['stats', 9187]]);
   assert.deepEqual(d.unnamed, ['1 endpoint of cluster-b has no hostname and cannot be named through the gateway']);
+  assert.deepEqual(imp.metadata?.annotations, { 'multicluster.mesh.io/endpoints-without-hostname': '1' }, 'the count is on the slice: a change is a write');
   assert.deepEqual(d.notCarried, ['7946/UDP of cluster-b']);
   const map = JSON.parse(d.derived.metadata?.annotations?.['mirror.mesh.io/gateway-port-map'] ?? '[]') as unknown[];
   assert.deepEqual(map[0], { port: 5432, name: 'pg', protocol: 'TCP', outboundPort: 14000, cluster: 'cluster-b', hostname: 'db-0' });

@@ -137,6 +137,19 @@ test('a StatefulSet exported Headless from a gateway-mode cluster: per-pod Servi
   assert.deepEqual([...(dns.lookup('db.shop.svc.clusterset.local').records.a ?? [])].sort(), [ipOf.get(names[0]), ipOf.get(names[1])].sort());
 });
 
+test('an endpoint without hostname is left out of the import (a gateway cannot name it) and said in a Warning Event', async () => {
+  // statefulSetPods sets hostnames; this slice has one endpoint without (a pod that is no StatefulSet's).
+  const live = await b.client.get<EndpointSlice>(slicePath(NS, 'db-abcde'));
+  await b.client.replace(slicePath(NS, 'db-abcde'), { ...live, endpoints: [...(live.endpoints ?? []), { addresses: ['10.2.0.99'], conditions: { ready: true } }] });
+  const ev = await until(async () => (await a.client.list<KubeObject & { reason?: string; message?: string; type?: string }>(`/api/v1/namespaces/${NS}/events`)).items.find((e) => e.reason === 'EndpointsWithoutHostname'), 'an EndpointsWithoutHostname Event in cluster-a');
+  assert.equal(ev.type, 'Warning');
+  assert.match(ev.message ?? '', /1 endpoint of cluster-b has no hostname/);
+  const s = await until(async () => (await importSlices(a)).find((x) => x.metadata?.labels?.['multicluster.kubernetes.io/source-cluster'] === B && x.metadata?.annotations), 'the count on the import slice');
+  assert.deepEqual(s?.endpoints?.map((e) => e.hostname).sort(), ['db-0', 'db-1'], 'only the named pods');
+  assert.equal(s?.metadata?.annotations?.['multicluster.mesh.io/endpoints-without-hostname'], '1');
+  assert.equal((await podServices(a)).length, 2);
+});
+
 test('a pod not ready is not ready in the import; a pod gone takes its per-pod Service, slice and route with it', async () => {
   await statefulSetPods([{ ip: '10.2.0.10', hostname: 'db-0' }, { ip: '10.2.0.11', hostname: 'db-1', ready: false }]);
   await until(async () => {
