@@ -85,7 +85,8 @@ function unnamedCount(e: Exporter): number {
 /** Per-pod Services, their slices and the import slice of one gateway-mode exporter of a Headless import. */
 export function headlessGatewayPart(i: HeadlessGatewayInput): HeadlessGatewayPart {
   const { exporter: e, namespace: ns, tcp } = i;
-  const hosts = remoteHostnames(e.slices);
+  // No TCP port: nothing a gateway carries (a Service needs a port); the import's PortNotCarried Event says so.
+  const hosts = tcp.length ? remoteHostnames(e.slices) : [];
   const keyOf = `${ns}/${i.derived}`;
   const claims = claimPorts(hosts.flatMap(({ hostname }) => tcp.map((t) => portKey(keyOf, t.port.port, 'TCP', importPortSuffix(e.cluster, hostname)))), i.ports);
   const gateways = [...i.gateway].sort((a, b) => a.ip.localeCompare(b.ip));

@@ -132,6 +132,14 @@ test('two gateway clusters and a flat one: per-pod Services per cluster with dis
   assert.deepEqual(byCluster(clusterSetIP?.slices ?? [])['cluster-b'].endpoints?.map((e) => e.addresses[0]), ['10.1.9.9'], 'ClusterSetIP: the gateway at outbound ports, as before');
 });
 
+test('a gateway exporter whose ports are all UDP gets no per-pod Service (the gateway carries TCP only)', () => {
+  const udp = { clusterIP: 'None', ports: [{ name: 'disc', port: 7946, protocol: 'UDP' }] };
+  const d = desiredImport(world([exporter('cluster-b', 'gateway', [pods('db-x', [{ ip: '10.2.0.1', hostname: 'db-0' }])], { service: { metadata: { name: 'db', namespace: 'shop' }, spec: udp } })]));
+  assert.deepEqual(d?.podServices, []);
+  assert.deepEqual(d?.claims, []);
+  assert.deepEqual(d?.notCarried, ['7946/UDP of cluster-b']);
+});
+
 test('routes: a per-pod port-map entry is published with its hostname, to its cluster, only when the allocator gave it that port', () => {
   const ports = new PortAllocator(14000, 14099);
   const d = desiredImport(world([exporter('cluster-b', 'gateway', [pods('db-x', [{ ip: '10.2.0.1', hostname: 'db-0' }])])], { ports }));
