@@ -13,10 +13,11 @@ import { derivedServiceName, importPodServiceName, parseOutboundRoutes, type Out
 import { clustersetImportsFromObjects, ClustersetRecordSource } from '../../src/dns/index.js';
 import { isNotFound, type KubeObject } from '../../src/kube/index.js';
 import type { EndpointSlice, Service } from '../../src/mirror/index.js';
-import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, putSlice, getService, until, startController, ensureNamespace, svcPath, slicePath, type Cluster } from './env.js';
+import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, putSlice, getService, until, startController, ensureNamespace, svcPath, slicePath, type Cluster, type ControllerProc } from './env.js';
 
 let a: Cluster;
 let b: Cluster;
+let controller: ControllerProc;
 const A = 'cluster-a';
 const B = 'cluster-b';
 const NS = 'shop';
@@ -80,7 +81,7 @@ before(async () => {
     gateway: { addresses: ['127.0.0.1'], port: 1, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway' },
     probe: { period: '60s', failureThreshold: 100 },
   });
-  await startController(a, [], A);
+  controller = await startController(a, [], A);
 });
 
 after(async () => {
@@ -150,12 +151,20 @@ test('an endpoint without hostname is left out of the import (a gateway cannot n
   assert.equal((await podServices(a)).length, 2);
 });
 
-test('a pod not ready is not ready in the import; a pod gone takes its per-pod Service, slice and route with it', async () => {
+test('a restarted controller keeps every per-pod Service and port (recovered from the port map); a pod not ready is not ready in the import; a pod gone takes its per-pod Service, slice and route with it', async () => {
+  const before = new Map((await podServices(a)).map((s) => [s.metadata?.name, s.metadata?.uid]));
+  const portsBefore = (await routes(a)).map((r) => [r.hostname, r.outboundPort]).sort();
+  assert.equal(before.size, 2);
+  await controller.proc.stop();
+  controller = await startController(a, [], A);
+  // A change the new controller must act on: once it shows, the import was reconciled by it.
   await statefulSetPods([{ ip: '10.2.0.10', hostname: 'db-0' }, { ip: '10.2.0.11', hostname: 'db-1', ready: false }]);
   await until(async () => {
     const s = (await importSlices(a)).find((x) => x.metadata?.labels?.['multicluster.kubernetes.io/source-cluster'] === B);
     return s?.endpoints?.find((e) => e.hostname === 'db-1')?.conditions?.ready === false;
-  }, 'db-1 not ready in the import slice');
+  }, 'db-1 not ready in the import slice (by the restarted controller)');
+  assert.deepEqual(new Map((await podServices(a)).map((s) => [s.metadata?.name, s.metadata?.uid])), before, 'the same per-pod Services, not recreated');
+  assert.deepEqual((await routes(a)).map((r) => [r.hostname, r.outboundPort]).sort(), portsBefore, 'the same outbound ports');
   await statefulSetPods([{ ip: '10.2.0.10', hostname: 'db-0' }]);
   const gone = importPodServiceName('db', B, 'db-1');
   await until(async () => (await getService(a, NS, gone)) === undefined, "db-1's per-pod Service removed");
