@@ -13,7 +13,7 @@ import { derivedServiceName, importPodServiceName, parseOutboundRoutes, type Out
 import { clustersetImportsFromObjects, ClustersetRecordSource } from '../../src/dns/index.js';
 import { isNotFound, type KubeObject } from '../../src/kube/index.js';
 import type { EndpointSlice, Service } from '../../src/mirror/index.js';
-import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, putSlice, getService, until, startController, ensureNamespace, svcPath, slicePath, type Cluster, type ControllerProc } from './env.js';
+import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, putSlice, getService, until, startController, ensureNamespace, svcPath, slicePath, linkPath, type Cluster, type ControllerProc } from './env.js';
 
 let a: Cluster;
 let b: Cluster;
@@ -185,4 +185,15 @@ test('unexport removes the import, its per-pod Services, their slices and routes
   await until(async () => (await podSlices(a)).length === 0, 'per-pod slices gone');
   await until(async () => (await routes(a)).length === 0, 'per-pod routes gone');
   assert.equal(await getService(a, NS, derivedServiceName('db')), undefined);
+});
+
+test('the Link to the exporting cluster deleted: the per-pod Services, their slices and routes go with the import', async () => {
+  await b.client.create(`${MCS}/namespaces/${NS}/serviceexports`, { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: 'db', namespace: NS } });
+  await until(async () => (await podServices(a)).length === 1, 'the per-pod Service of db-0 again');
+  await until(async () => (await routes(a)).length === 1, 'its route again');
+  await a.client.delete(linkPath(B));
+  await until(async () => (await podServices(a)).length === 0, 'per-pod Services gone with the Link');
+  await until(async () => (await podSlices(a)).length === 0, 'per-pod slices gone with the Link');
+  await until(async () => (await routes(a)).length === 0, 'per-pod routes gone with the Link');
+  await until(async () => (await getOrUndefined(a, `${MCS}/namespaces/${NS}/serviceimports/db`)) === undefined, 'import gone with the Link');
 });
