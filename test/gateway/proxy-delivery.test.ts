@@ -6,8 +6,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http2 from 'node:http2';
+import tls from 'node:tls';
 import { parseProxyV2, callerOfHeader } from '../../src/api/index.js';
-import { startGateway, MemoryRouteSource, MemoryCredentials, GatewayMetrics, type Gateway, type Credentials } from '../../src/gateway/index.js';
+import { startGateway, MemoryRouteSource, MemoryCredentials, GatewayMetrics, ALPN_PIPE, type Gateway, type Credentials } from '../../src/gateway/index.js';
+import { pipeHeader, readPipeStatus } from '../../src/gateway/pipe-protocol.js';
 import { createPki } from './fixtures.js';
 import { waitUntil } from './pair.js';
 
@@ -107,4 +109,27 @@ test('with no client bytes the header leaves alone at once: a server-first targe
   t.stream.write('HELO b\n');
   await waitUntil(() => t.text().includes('echo HELO b'), 5000, 'later bytes follow the header');
   t.stream.close();
+});
+
+test('tls-pipe: the bytes sent right behind the pipe header leave with the PROXY header too', async () => {
+  const n = target.conns.length;
+  const c: Credentials = pki.leaf('cluster-a');
+  const sock = tls.connect({ host: '127.0.0.1', port: gw.tunnelPort, ca: c.bundle, cert: c.certChain, key: c.key, ALPNProtocols: [ALPN_PIPE], checkServerIdentity: () => undefined });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sock.once('secureConnect', () => resolve());
+      sock.once('error', reject);
+    });
+    sock.write(Buffer.concat([pipeHeader('smtp.demo.svc.cluster.local:25', { id: FRONTEND, cluster: 'cluster-a' }), Buffer.from('HELO p\n')]));
+    const status = await new Promise<number | undefined>((resolve, reject) => readPipeStatus(sock, (err, st) => (err ? reject(err) : resolve(st))));
+    assert.equal(status, 200);
+    let got = '';
+    sock.on('data', (d: Buffer) => (got += d.toString()));
+    await waitUntil(() => got.includes('echo HELO p'), 5000, 'the echo of the first line');
+    const reads = target.conns[n]!;
+    const p = parseProxyV2(reads[0]!);
+    assert.ok(p.kind === 'header' && reads[0]!.subarray(p.length).toString() === 'HELO p\n', 'header and first bytes in the first read');
+  } finally {
+    sock.destroy();
+  }
 });
