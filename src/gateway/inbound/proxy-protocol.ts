@@ -21,8 +21,8 @@ export function proxyHeaderFor(auth: AuthorizedTunnel, peer: AuthenticatedPeer, 
  * case: the request's first DATA came with it and waited through the dial), alone otherwise (a
  * server-first protocol must get it before the client speaks). Returns how many client bytes it took, for
  * the tunnel's byte count; the relay starts after them. Corking the socket and uncorking on setImmediate
- * instead cost a writev, a turn of the loop and the cork's buffering per tunnel: 1.10-1.54x the CPU per
- * new tunnel (bench/notes/gateway.md, issue 15). */
+ * instead cost a writev, a turn of the loop and the cork's buffering per tunnel, work a tunnel without the
+ * header does not do (bench/notes/gateway.md, issue 15). */
 export function sendProxyHeader(upstream: net.Socket, client: Readable, header: Buffer): number {
   const first = client.readableLength > 0 ? (client.read() as Buffer | null) : null;
   upstream.write(first ? Buffer.concat([header, first], header.length + first.length) : header);
