@@ -5,6 +5,7 @@ import {
   CLUSTER_LABEL,
   GATEWAY_NAME,
   HEADLESS_PARENT_LABEL,
+  IMPORT_POD_LABEL,
   LINK_GROUP,
   LINK_PLURAL,
   LINK_VERSION,
@@ -58,6 +59,8 @@ export class MirrorCaches {
   readonly serviceExports: Informer<ServiceExport>;
   readonly serviceImports: Informer<ServiceImport>;
   readonly localSlices: Informer<EndpointSlice>;
+  /** For their default-allowed-identities annotation (a Warning Event when it does not parse). */
+  readonly namespaces: Informer<KubeObject>;
   private readonly parsed = new WeakMap<Link, ParsedLink>();
 
   constructor(private readonly opts: CachesOptions) {
@@ -85,6 +88,7 @@ export class MirrorCaches {
     this.serviceExports = inf<ServiceExport>('serviceexports', mcs(SERVICE_EXPORT_PLURAL), undefined, true);
     this.serviceImports = inf<ServiceImport>('serviceimports', mcs(SERVICE_IMPORT_PLURAL));
     this.localSlices = inf<EndpointSlice>('local-slices', '/apis/discovery.k8s.io/v1/endpointslices', `${SLICE_MANAGED_BY_LABEL}=${LOCAL_SLICE_MANAGER}`);
+    this.namespaces = inf<KubeObject>('namespaces', '/api/v1/namespaces');
     this.localSlices.addIndex('service', (s) => [`${s.metadata?.namespace}/${s.metadata?.labels?.[SLICE_SERVICE_LABEL] ?? ''}`]);
     this.shadowSlices.addIndex('import', (s) => {
       const n = s.metadata?.labels?.[MCS_SERVICE_NAME_LABEL];
@@ -104,11 +108,18 @@ export class MirrorCaches {
       const p = s.metadata?.labels?.[HEADLESS_PARENT_LABEL];
       return p ? [`${s.metadata?.namespace}/${p}`] : [];
     });
+    // A Headless import's per-pod Services and their slices, by import (import-pods.ts).
+    const importPod = (o: KubeObject) => {
+      const n = o.metadata?.labels?.[IMPORT_POD_LABEL];
+      return n ? [`${o.metadata?.namespace}/${n}`] : [];
+    };
+    this.services.addIndex('import-pod', importPod);
+    this.shadowSlices.addIndex('import-pod', importPod);
     this.shadowSlices.addIndex('service', (s) => [`${s.metadata?.namespace}/${s.metadata?.labels?.[SLICE_SERVICE_LABEL] ?? ''}`]);
   }
 
   private all(): Informer<KubeObject>[] {
-    return [this.links, this.secrets, this.services, this.shadowSlices, this.gatewaySlices, this.routes, this.serviceExports, this.serviceImports, this.localSlices] as unknown as Informer<KubeObject>[];
+    return [this.links, this.secrets, this.services, this.shadowSlices, this.gatewaySlices, this.routes, this.serviceExports, this.serviceImports, this.localSlices, this.namespaces] as unknown as Informer<KubeObject>[];
   }
 
   async start(timeoutMs: number): Promise<void> {
@@ -184,6 +195,16 @@ export class MirrorCaches {
   /** The EndpointSlices the mirror wrote for the import namespace/name. */
   importSlicesOf(namespace: string, name: string): EndpointSlice[] {
     return this.shadowSlices.byIndex('import', `${namespace}/${name}`);
+  }
+
+  /** A Headless import's per-pod Services (by label: ownership is checked by the caller). */
+  importPodServicesOf(namespace: string, name: string): Service[] {
+    return this.services.byIndex('import-pod', `${namespace}/${name}`);
+  }
+
+  /** The slices of a Headless import's per-pod Services. */
+  importPodSlicesOf(namespace: string, name: string): EndpointSlice[] {
+    return this.shadowSlices.byIndex('import-pod', `${namespace}/${name}`);
   }
 
   /** The local mesh-gateway pod addresses, ready if any slice says so. */
