@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEMO_NS, DEFAULT_IMAGE, eventually } from '../../../src/demo/index.js';
 import { readRoot } from '../../../src/trust/index.js';
+import { OUTBOUND_ROUTES_CONFIGMAP, OUTBOUND_ROUTES_KEY, parseOutboundRoutes } from '../../../src/api/index.js';
 import type { KubeClient } from '../../../src/kube/index.js';
 import { clusterName, describe, noneOk, podIPs, probeGateway, traffic, type Scenario, type ScenarioContext } from './context.js';
 import { exportHello, exports, getImport } from './mcs.js';
@@ -160,6 +161,14 @@ async function unreachable(ctx: ScenarioContext, clients: KubeClient[], inPods: 
       const nx = await exec(ctx, from, DBG, ['dig', `${PRIVATE}.${DEMO_NS}.svc.clusterset.local`]);
       assert.match(nx.stdout, /status: NXDOMAIN/, `clusterset name of ${PRIVATE} from ${from}: ${nx.stdout}`);
     }
+    await noOutboundRoute(ctx, from);
+    if (ctx.env.kind === 'sandbox' && ctx.env.network === 'isolated') {
+      // Service ranges are per cluster and nobody routes b's: the connection fails at once (no route), so
+      // this negative needs no timeout. (On kind the nodes have a default route: it would only time out.)
+      const vip = await traffic(ctx, { url: `http://${svc.spec.clusterIP}:8080/`, count: 1 }, from);
+      noneOk(vip, `${B}'s ClusterIP of ${PRIVATE} from ${from}`);
+      assert.match(vip.results[0]?.error ?? '', /ENETUNREACH|EHOSTUNREACH/, `no route to ${B}'s Service range from ${from}: ${describe(vip)}`);
+    }
     await refusedByGateway(ctx, from, [`${PRIVATE}.${DEMO_NS}.svc.cluster.local:8080`, `${PRIVATE}-${B}.${DEMO_NS}.svc.cluster.local:8080`, `${PRIVATE}.${DEMO_NS}.svc.clusterset.local:8080`, `${pod.ip}:8080`, `${svc.spec.clusterIP}:8080`]);
     if (ctx.env.network === 'isolated' || ctx.env.network === 'docker') {
       // Flat: the pod network is routed (the runner's a ↔ b routes, this scenario's b ↔ c): the address answers.
@@ -167,6 +176,18 @@ async function unreachable(ctx: ScenarioContext, clients: KubeClient[], inPods: 
       assert.equal(direct.summary.ok, 1, `flat: ${PRIVATE}'s pod address from ${from} is routed like every pod address: ${describe(direct)}`);
     }
   }
+}
+
+/** `from`'s gateway has an outbound port for the import hello to cluster-b and none for the private Service. */
+async function noOutboundRoute(ctx: ScenarioContext, from: string): Promise<void> {
+  const c = await ctx.env.client(from);
+  const cm = await c.get<{ data?: Record<string, string> }>(`/api/v1/namespaces/mesh-system/configmaps/${OUTBOUND_ROUTES_CONFIGMAP}`);
+  const t = parseOutboundRoutes(cm.data?.[OUTBOUND_ROUTES_KEY]);
+  assert.ok(t.ok, `${from}'s outbound route table parses: ${t.ok ? '' : t.message}`);
+  const B = clusterName(ctx.b);
+  assert.ok(t.routes.some((r) => r.remoteCluster === B && r.service === 'hello' && r.origin?.kind === 'ServiceImport'), `${from} routes the import hello to ${B}: ${JSON.stringify(t.routes)}`);
+  const leak = t.routes.filter((r) => r.service === PRIVATE || r.origin?.name.startsWith(PRIVATE));
+  assert.deepEqual(leak, [], `no outbound route in ${from} leads to ${PRIVATE}`);
 }
 
 /** cluster-b's gateway, asked by a member of the clusterset (from's own gateway identity), admits `hello` and none of `authorities`. */
