@@ -79,6 +79,10 @@ const CHECKS: Check[] = [
     ok(r);
     assert.match(r.stdout, new RegExp(`"cluster":"${clusterName(ctx.b)}"`), `the curl to the VIP is answered by ${ctx.b}: ${r.stdout}`);
   } },
+  { match: /-n demo exec client -- dig \+short web\.demo\.svc\.clusterset\.local/, async check(r) {
+    ok(r);
+    assert.equal(r.stdout.trim(), r.vars.VIP, `the clusterset name resolves to the VIP in the pod: ${r.stdout}${r.stderr}`);
+  } },
   { match: /^mesh check \S+ \S+/, async check(r, ctx) {
     // The shared sandbox has more than the README's two clusters: its Links to cluster-c belong to other
     // scenarios (cluster-a's flat Link to c cannot mirror c's gateway-label exports, and check says so).
