@@ -116,15 +116,27 @@ async function sh(ctx: ScenarioContext, line: string, vars: Record<string, strin
 /** Replaces the README's cluster names by the environment's contexts (the same in the sandbox). */
 const substitute = (ctx: ScenarioContext, line: string) => line.replace(/\bcluster-a\b/g, ctx.a).replace(/\bcluster-b\b/g, ctx.b);
 
+/** The walk-through's lines against the checks: lines no check covers, checks no line matches. */
+export function coverage(lines: string[]): { unchecked: string[]; unused: string[] } {
+  return {
+    unchecked: lines.filter((l) => !CHECKS.some((c) => c.match.test(l))),
+    unused: CHECKS.filter((c) => !lines.some((l) => c.match.test(l))).map((c) => String(c.match)),
+  };
+}
+
+export const readmeLines = () => walkthroughLines(readFileSync(join(repoRoot, 'README.md'), 'utf8'));
+
 export async function readmeWalkthrough(ctx: ScenarioContext): Promise<void> {
-  const lines = walkthroughLines(readFileSync(join(repoRoot, 'README.md'), 'utf8'));
-  const unchecked = lines.filter((l) => !CHECKS.some((c) => c.match.test(l)));
+  const lines = readmeLines();
+  const { unchecked, unused } = coverage(lines);
   assert.deepEqual(unchecked, [], 'every line of the walk-through has a check here (add one when the README grows)');
-  const unused = CHECKS.filter((c) => !lines.some((l) => c.match.test(l))).map((c) => String(c.match));
   assert.deepEqual(unused, [], 'every check finds its line in the README');
   const b = await ctx.env.client(ctx.b);
   const web = await b.get<{ metadata: { labels?: Record<string, string> } }>(`/api/v1/namespaces/${DEMO_NS}/services/web`);
   const label = web.metadata.labels?.[EXPORT_LABEL];
+  const a = await ctx.env.client(ctx.a);
+  const linkAB = `/apis/multicluster.mesh.io/v1alpha1/namespaces/mesh-system/links/${clusterName(ctx.b)}`;
+  const specBefore = (await a.get<{ spec: unknown }>(linkAB)).spec;
   const hadLink = await (await ctx.env.client(ctx.b)).get(`/apis/multicluster.mesh.io/v1alpha1/namespaces/mesh-system/links/${clusterName(ctx.a)}`).then(() => true, () => false);
   const dir = mkdtempSync(join(tmpdir(), 'mesh-e2e-readme-'));
   writeFileSync(join(dir, 'mesh'), `#!/bin/sh\nexec "${process.execPath}" "${meshBin}" "$@"\n`);
@@ -138,6 +150,8 @@ export async function readmeWalkthrough(ctx: ScenarioContext): Promise<void> {
       if (r.set) vars[r.set[0]] = r.set[1];
       await CHECKS.find((c) => c.match.test(raw))!.check({ ...r, line, vars: { ...vars }, bin: dir }, ctx);
     }
+    // `mesh link --both` over the runner's Link a → b (made with explicit addresses) leaves it as it was.
+    assert.deepEqual((await a.get<{ spec: unknown }>(linkAB)).spec, specBefore, `the Link ${ctx.a} → ${ctx.b} after the walk-through`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await runCommand('kubectl', ['--kubeconfig', ctx.env.kubeconfig, '--context', ctx.a, '-n', DEMO_NS, 'delete', 'pod', 'client', '--ignore-not-found', '--grace-period=1'], { timeoutMs: 60_000 });
