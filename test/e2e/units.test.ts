@@ -5,7 +5,7 @@ import type { ClientReport } from '../../src/apps/index.js';
 import { chooseNetwork, DemoError, KindEnvironment, renderReport, summarize, demoTargets, type DemoFacts } from '../../src/demo/index.js';
 import { parseScenarioList } from './runner.js';
 import { timeline } from '../../src/demo/failover-act.js';
-import { coverage, readmeLines, walkthroughLines } from './scenarios/mcs-readme.js';
+import { coverage, MARKER, readmeLines, walkthroughLines } from './scenarios/mcs-readme.js';
 
 test('chooseNetwork: isolated when possible, loopback with the reason otherwise; an impossible --network isolated is a usage error', () => {
   assert.deepEqual(chooseNetwork('auto', undefined).network, 'isolated');
@@ -95,5 +95,8 @@ test('the README\'s MCS walk-through: its ```sh block is found, every line has a
   assert.deepEqual(coverage(lines), { unchecked: [], unused: [] });
   assert.deepEqual(coverage([...lines, 'kubectl delete namespace demo']).unchecked, ['kubectl delete namespace demo']);
   assert.throws(() => walkthroughLines('# x\n## Other\n'), /no "## Multi-Cluster Services API" section/);
-  assert.throws(() => walkthroughLines('\n## Multi-Cluster Services API\ntext\n## Next\n```sh\nmesh x\n```\n'), /no ```sh block/);
+  assert.throws(() => walkthroughLines('\n## Multi-Cluster Services API\ntext\n```sh\nmesh x\n```\n'), /does not say/);
+  assert.throws(() => walkthroughLines(`\n## Multi-Cluster Services API\n${MARKER}:\n\n## Next\n\`\`\`sh\nmesh x\n\`\`\`\n`), /no ```sh block after/);
+  // Another ```sh block earlier in the section (the headless example) is not the walk-through.
+  assert.deepEqual(walkthroughLines(`\n## Multi-Cluster Services API\n\`\`\`sh\nmesh export db\n\`\`\`\n${MARKER}:\n\n\`\`\`sh\n# c\nmesh link a b --both   # x\n\`\`\`\n`), ['mesh link a b --both   # x']);
 });

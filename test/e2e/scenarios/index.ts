@@ -12,6 +12,7 @@ import { mcsReach } from './mcs-reach.js';
 import { failover } from './failover.js';
 import { authz } from './authz.js';
 import { callerIdentity } from './caller.js';
+import { mcsHeadless } from './mcs-headless.js';
 
-export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, mcsReach, failover, authz, callerIdentity];
+export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, mcsReach, failover, authz, callerIdentity, mcsHeadless];
 export type { Scenario, ScenarioContext } from './context.js';

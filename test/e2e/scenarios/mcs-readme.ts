@@ -1,5 +1,5 @@
-// The README's "Multi-Cluster Services API" walk-through, run as written: the ```sh block of that section
-// is read from README.md at test time and each line runs in bash with the real `mesh` (this checkout's
+// The README's "Multi-Cluster Services API" walk-through, run as written: the ```sh block that follows
+// "The end-to-end suite runs this block as written" in that section is read from README.md at test time and each line runs in bash with the real `mesh` (this checkout's
 // bin/mesh.js on PATH) and the real kubectl, KUBECONFIG set to the environment's and the README's context
 // names replaced by the environment's. Every line must have a check below (exit status and what the reader
 // is told to look at), and every check must find its line, so neither can drift from the other. What the
@@ -16,12 +16,19 @@ import { getImport } from './mcs.js';
 
 const SECTION = '## Multi-Cluster Services API';
 
-/** The lines of the first ```sh block of the README's MCS section, comment-only lines left out. */
+/** The paragraph that introduces the walk-through says this; the ```sh block right after it is the one run. */
+export const MARKER = 'The end-to-end suite runs this block as written';
+
+/** The lines of the walk-through's ```sh block (after MARKER in the MCS section), comment-only lines left out. */
 export function walkthroughLines(readme: string): string[] {
   const at = readme.indexOf(`\n${SECTION}\n`);
   if (at < 0) throw new Error(`README.md has no "${SECTION}" section`);
-  const m = /\n```sh\n([\s\S]*?)\n```/.exec(readme.slice(at, readme.indexOf('\n## ', at + SECTION.length + 1)));
-  if (!m?.[1]) throw new Error(`README.md's "${SECTION}" section has no \`\`\`sh block`);
+  const end = readme.indexOf('\n## ', at + SECTION.length + 1);
+  const section = readme.slice(at, end < 0 ? undefined : end);
+  const mark = section.indexOf(MARKER);
+  if (mark < 0) throw new Error(`README.md's "${SECTION}" section does not say "${MARKER}" before its walk-through`);
+  const m = /\n```sh\n([\s\S]*?)\n```/.exec(section.slice(mark));
+  if (!m?.[1]) throw new Error(`README.md's "${SECTION}" section has no \`\`\`sh block after "${MARKER}"`);
   return m[1].split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 }
 
