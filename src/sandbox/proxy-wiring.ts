@@ -9,6 +9,8 @@ export interface ProxyWiringOptions {
   services: Informer;
   slices: Informer;
   nodeAddress: string;
+  /** The cluster's pod CIDR: clients from elsewhere are masqueraded to the node address. */
+  podCIDR: string;
   log: Logger;
 }
 
@@ -20,6 +22,7 @@ export interface ProxyHandle {
 export async function startServiceProxy(o: ProxyWiringOptions): Promise<ProxyHandle> {
   const proxy = new ServiceProxy({
     nodeAddress: o.nodeAddress,
+    podCIDRs: [o.podCIDR],
     logger: o.log.child({ part: 'service-proxy' }),
     onStatus: (st) => {
       if (st.errors.length) o.log.warn('service proxy could not serve a service', { service: st.key, errors: st.errors });

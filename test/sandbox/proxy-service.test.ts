@@ -336,3 +336,32 @@ test('the endpoint sees the client pod address through a ClusterIP (DNAT without
     assert.equal(seen, podIP, 'the endpoint must see the client pod, not the proxy');
   }
 });
+
+test('a client that is no pod goes out from the node address: a host tool whose source is the ClusterIP itself, or any address outside the pod CIDRs (kube-proxy masquerades them)', async () => {
+  // Why: in an isolated sandbox a debug pod's curl runs in the cluster's network, and for a ClusterIP (a local
+  // address) the kernel picks the ClusterIP itself as the source. Kept towards a flat endpoint in another
+  // cluster, the answer went to an address that cluster does not route: the connection hung.
+  const server = createServer((s) => s.end(`${s.remoteAddress}\n`));
+  servers.push(server);
+  const backendIP = clusterIP(51);
+  await new Promise<void>((r) => server.listen(0, backendIP, r));
+  const backendPort = (server.address() as { port: number }).port;
+  const vip = clusterIP(50);
+  const port = await freePort(vip);
+  const node = clusterIP(1);
+  const proxy = newProxy({ nodeAddress: node, podCIDRs: [`${clusterIP(64)}/27`] });
+  await proxy.setService('demo/who', { clusterIPs: [vip], ports: [{ port, targetPort: backendPort }], endpoints: [{ ip: backendIP }] });
+  const seenFrom = (localAddress: string) => new Promise<string>((resolve, reject) => {
+    const s = connect({ host: vip, port, localAddress });
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (out += d));
+    s.on('end', () => resolve(out.trim()));
+    s.on('error', reject);
+    s.setTimeout(5000, () => s.destroy(new Error('timeout')));
+  });
+  assert.equal(await seenFrom(clusterIP(70)), clusterIP(70), 'a pod keeps its address');
+  assert.equal(await seenFrom(vip), node, 'a client whose source is the ClusterIP is masqueraded to the node address');
+  assert.equal(await seenFrom(clusterIP(120)), node, 'a client outside the pod CIDRs is masqueraded to the node address');
+  assert.throws(() => new ServiceProxy({ podCIDRs: ['10.0.0.0'] }), /podCIDRs/);
+});
