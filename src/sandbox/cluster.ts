@@ -14,7 +14,7 @@ import { hasUnshare } from './netns.js';
 import { Recorder } from './events.js';
 import { Kubelet } from './kubelet.js';
 import { KubeletStreams } from './kubelet-streams.js';
-import type { ClusterPlan } from './plan.js';
+import { serviceCidrs, type ClusterPlan } from './plan.js';
 import { startServiceProxy, type ProxyHandle } from './proxy-wiring.js';
 
 export interface ClusterRunOptions {
@@ -50,7 +50,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
     port: plan.apiPort,
     dataDir: join(cdir, 'apiserver'),
     clusterName: plan.name,
-    serviceCIDR: plan.serviceCIDR,
+    serviceCIDR: serviceCidrs(plan),
     advertiseAddresses: [plan.nodeAddress, '127.0.0.1'],
     // Snapshots let `up` restart a crashed cluster process with its objects intact.
     persist: true,
