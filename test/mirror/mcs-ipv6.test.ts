@@ -8,7 +8,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { isIPv4, isIPv6 } from 'node:net';
-import { stopAll } from '../helpers/process.js';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { startMesh, stopAll, type Proc } from '../helpers/process.js';
 import { derivedServiceName, type ServiceImportSpec } from '../../src/api/index.js';
 import { isNotFound, type KubeObject } from '../../src/kube/index.js';
 import type { Service } from '../../src/mirror/index.js';
@@ -16,6 +18,31 @@ import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, cr
 
 let a: Cluster;
 let b: Cluster;
+let dns: Proc | undefined;
+let dnsPort = 0;
+const execFileP = promisify(execFile);
+const hasDig = spawnSync('dig', ['-v'], { encoding: 'utf8' }).error === undefined;
+if (!hasDig) console.log('# mcs-ipv6: dig is not installed (apt-get install -y dnsutils): the mesh dns checks are skipped');
+
+/** The records `dig` gets for `name`/`type` from `mesh dns` (sorted), and the status. */
+async function dig(name: string, type: string): Promise<{ status: string; records: string[]; out: string }> {
+  const res = await execFileP('dig', ['@127.0.0.1', '-p', String(dnsPort), '+tries=1', '+time=3', name, type], { encoding: 'utf8', timeout: 15_000 }).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }));
+  const out = res.stdout ?? '';
+  const section = /;; ANSWER SECTION:\n([\s\S]*?)(\n\n|$)/.exec(out)?.[1] ?? '';
+  const records = section.split('\n').filter(Boolean).map((l) => l.split(/\s+/)).filter((f) => f[3] === type).map((f) => f[4]!).sort();
+  return { status: /status: (\w+)/.exec(out)?.[1] ?? 'NONE', records, out };
+}
+
+/** Polls dig until the answer is `want` (bounded: 100 tries); returns the last answer either way. */
+async function digUntil(name: string, type: string, want: string[]): Promise<string[]> {
+  let d = await dig(name, type);
+  for (let i = 0; i < 100 && JSON.stringify(d.records) !== JSON.stringify([...want].sort()); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    d = await dig(name, type);
+  }
+  assert.equal(d.status, 'NOERROR', d.out);
+  return d.records;
+}
 const A = 'cluster-a';
 const B = 'cluster-b';
 const NS = 'v6';
@@ -62,6 +89,11 @@ before(async () => {
   await createLink(a, B, { targetClusterName: B, clusterCredentialsSecret: `cluster-credentials-${B}` });
   await createLink(b, A, { targetClusterName: A, clusterCredentialsSecret: `cluster-credentials-${A}` });
   await Promise.all([startController(a, [], A), startController(b, [], B)]);
+  if (hasDig) {
+    // `mesh dns` as deployed for a real cluster: clusterset.local from cluster-b's ServiceImports.
+    dns = startMesh(['dns', '--listen', '127.0.0.1:0', '--kubeconfig', b.api.kubeconfigPath]);
+    dnsPort = (JSON.parse((await dns.waitFor(/^(\{"ready":true.*\})$/m, 30_000))[1] ?? '{}') as { port: number }).port;
+  }
 });
 
 after(async () => {
@@ -107,6 +139,16 @@ test('RequireDualStack with IPv6 first: VIPs in that order; an IPv6-only export 
   assert.deepEqual(impA.spec?.ipFamilies, ['IPv6']);
 });
 
+test('mesh dns: A answers the IPv4 VIP, AAAA the IPv6 one, for each import', { skip: !hasDig && 'dig is not installed' }, async () => {
+  for (const [name, count] of [['web', 2], ['api', 2], ['six', 1]] as const) {
+    const ips = (await getImport(b, name))?.spec?.ips ?? [];
+    assert.equal(ips.length, count, `${name}: ${ips.join(',')}`);
+    const fq = `${name}.${NS}.svc.clusterset.local`;
+    assert.deepEqual(await digUntil(fq, 'AAAA', ips.filter((ip) => isIPv6(ip))), ips.filter((ip) => isIPv6(ip)), `${fq} AAAA`);
+    assert.deepEqual(await digUntil(fq, 'A', ips.filter((ip) => isIPv4(ip))), ips.filter((ip) => isIPv4(ip)), `${fq} A`);
+  }
+});
+
 test('the exported Service downgraded to SingleStack: the IPv6 VIP goes from the import, the IPv4 one stays', async () => {
   const before = (await importWithVips(b, 'web', 2)).imp.spec!.ips!;
   const live = await b.client.get<Service>(svcPath(NS, 'web'));
@@ -116,4 +158,8 @@ test('the exported Service downgraded to SingleStack: the IPv6 VIP goes from the
   assert.deepEqual(imp.spec?.ipFamilies, ['IPv4']);
   assert.deepEqual(derived.spec?.ipFamilies, ['IPv4']);
   assert.equal(derived.spec?.ipFamilyPolicy, 'SingleStack');
+  if (hasDig) {
+    assert.deepEqual(await digUntil(`web.${NS}.svc.clusterset.local`, 'AAAA', []), [], 'no AAAA once the IPv6 VIP is gone');
+    assert.deepEqual(await digUntil(`web.${NS}.svc.clusterset.local`, 'A', [before[0]!]), [before[0]]);
+  }
 });
