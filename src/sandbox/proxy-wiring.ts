@@ -20,6 +20,9 @@ export interface ProxyHandle {
 export async function startServiceProxy(o: ProxyWiringOptions): Promise<ProxyHandle> {
   const proxy = new ServiceProxy({
     nodeAddress: o.nodeAddress,
+    // A dual-stack cluster's IPv6 ClusterIPs answer in DNS; traffic to them needs IPv6 pod addresses, which
+    // the sandbox does not give yet (loopback has only ::1), so the proxy says so instead of failing to bind.
+    noIPv6: "the sandbox's pods have IPv4 addresses only (no IPv6 data path yet)",
     logger: o.log.child({ part: 'service-proxy' }),
     onStatus: (st) => {
       if (st.errors.length) o.log.warn('service proxy could not serve a service', { service: st.key, errors: st.errors });

@@ -336,3 +336,33 @@ test('the endpoint sees the client pod address through a ClusterIP (DNAT without
     assert.equal(seen, podIP, 'the endpoint must see the client pod, not the proxy');
   }
 });
+
+test('dual-stack ClusterIPs: each family reaches its own endpoints (::1 is the loopback IPv6 address); noIPv6 reports instead of binding', async () => {
+  const four = await idServer('four');
+  const sixServer = createServer((s) => s.end('six\n'));
+  servers.push(sixServer);
+  await new Promise<void>((r) => sixServer.listen(0, '::1', r));
+  const six = { host: '::1', port: (sixServer.address() as { port: number }).port };
+  const port = await freePort();
+  const p = newProxy();
+  const st = await p.setService('t/dual', {
+    clusterIPs: [clusterIP(40), '::1'],
+    ports: [{ port }],
+    endpoints: [
+      { ip: four.host, ports: [{ port: four.port, protocol: 'TCP' }] },
+      { ip: six.host, ports: [{ port: six.port, protocol: 'TCP' }] },
+    ],
+  });
+  // Several connections each: round-robin would cross families if they were mixed.
+  for (let i = 0; i < 4; i++) {
+    assert.equal(await readAll(clusterIP(40), port), 'four\n');
+    assert.equal(await readAll('::1', port), 'six\n');
+  }
+  assert.deepEqual(st.listening, [`${clusterIP(40)}:${port}`, `[::1]:${port}`].sort());
+  const q = newProxy({ noIPv6: 'no IPv6 pod addresses here' });
+  const port2 = await freePort();
+  const qs = await q.setService('t/dual2', { clusterIPs: [clusterIP(41), '::1'], ports: [{ port: port2 }], endpoints: [{ ip: four.host, ports: [{ port: four.port, protocol: 'TCP' }] }] });
+  assert.deepEqual(qs.listening, [`${clusterIP(41)}:${port2}`]);
+  assert.deepEqual(qs.errors, ['IPv6 ClusterIP ::1 not served: no IPv6 pod addresses here']);
+  assert.equal(await readAll(clusterIP(41), port2), 'four\n');
+});

@@ -3,7 +3,7 @@
 // every change and diffed against the open ones (level-triggered), so a change to one Service never
 // touches another's listeners, and endpoint changes need no listener change at all: the endpoint is
 // chosen per connection from the current Service.
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { z } from 'zod';
 import { createLogger, type Logger } from '../../log/index.js';
 import { ProxyServiceSchema, type ProxyService, type ProxyServiceInput, type ProxyServiceStats, type ProxyServiceStatus } from './types.js';
@@ -18,6 +18,8 @@ export const ServiceProxyOptionsSchema = z.object({
   /** LB ingress addresses to hand out (as MetalLB would); without a pool every LB Service gets `nodeAddress`. */
   loadBalancerAddresses: z.array(z.union([z.ipv4(), z.ipv6()])).default([]),
   connectTimeoutMs: z.number().int().min(50).max(60_000).default(3_000),
+  /** Why IPv6 ClusterIPs are not served here (the network has no IPv6 pod addresses); unset: served. */
+  noIPv6: z.string().min(1).optional(),
 });
 export type ServiceProxyOptions = z.input<typeof ServiceProxyOptionsSchema> & {
   logger?: Logger;
@@ -165,7 +167,10 @@ export class ServiceProxy {
         if (sp.protocol === 'SCTP') continue; // not proxied in the sandbox
         const protocol = sp.protocol;
         const portKey = portKeyOf(sp);
-        for (const ip of svc.clusterIPs) claim({ addr: addrOf(ip, sp.port, protocol), host: ip, port: sp.port, owner: key, portKey, protocol });
+        for (const ip of svc.clusterIPs) {
+          if (this.opts.noIPv6 && isIPv6(ip)) addErr(key, `IPv6 ClusterIP ${ip} not served: ${this.opts.noIPv6}`);
+          else claim({ addr: addrOf(ip, sp.port, protocol), host: ip, port: sp.port, owner: key, portKey, protocol });
+        }
         if ((svc.type === 'NodePort' || svc.type === 'LoadBalancer') && sp.nodePort) {
           if (this.opts.nodeAddress) claim({ addr: addrOf(this.opts.nodeAddress, sp.nodePort, protocol), host: this.opts.nodeAddress, port: sp.nodePort, owner: key, portKey, protocol });
           else addErr(key, `nodePort ${sp.nodePort} not served: the proxy has no nodeAddress`);
@@ -269,7 +274,8 @@ export class ServiceProxy {
   private backendsOf(d: Desired): { host: string; port: number }[] {
     const svc = this.services.get(d.owner);
     const sp = svc?.ports.find((p) => portKeyOf(p) === d.portKey);
-    return svc && sp ? backendsFor(svc, sp) : [];
+    // Per family, as kube-proxy runs one proxier per IP family: an IPv6 address reaches IPv6 endpoints only.
+    return svc && sp ? backendsFor(svc, sp).filter((b) => isIPv6(b.host) === isIPv6(d.host)) : [];
   }
 
   private nextIndex(d: Desired): number {
