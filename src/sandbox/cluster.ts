@@ -90,7 +90,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
   const dnsServer: DnsServer = await startDnsServer([source, clusterset], { address: plan.dnsAddress, port: plan.dnsPort }, log.child({ part: 'dns' }));
   const dns = `${dnsServer.address}:${dnsServer.port}`;
 
-  const proxy: ProxyHandle = await startServiceProxy({ client, services: caches.services, slices: caches.slices, nodeAddress: plan.nodeAddress, log });
+  const proxy: ProxyHandle = await startServiceProxy({ client, services: caches.services, slices: caches.slices, nodeAddress: plan.nodeAddress, ipv6: plan.podCIDR6 !== undefined, log });
 
   const cm = new ControllerManager({ client, caches, recorder: new Recorder(client, 'controller-manager', nodeName, log), log, loadBalancerIP: plan.nodeAddress });
   const holder: { k?: Kubelet } = {};

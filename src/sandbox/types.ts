@@ -156,6 +156,7 @@ export interface Service extends KObj {
     selector?: Record<string, string>;
     clusterIP?: string;
     clusterIPs?: string[];
+    ipFamilies?: string[];
     type?: string;
     ports?: ServicePort[];
     publishNotReadyAddresses?: boolean;
