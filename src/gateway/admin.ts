@@ -2,6 +2,7 @@
 // listening), /metrics (Prometheus text: one registry, or every worker's aggregated by the primary). Never
 // reachable through a tunnel (targets are exported Services only).
 import http from 'node:http';
+import type net from 'node:net';
 
 /** Where /metrics comes from: a registry, or the primary's aggregate of its workers' registries. */
 export interface MetricsSource {
@@ -36,5 +37,13 @@ export function createAdminServer(d: AdminDeps): http.Server {
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /live, /ready, /metrics\n');
     }
+  });
+}
+
+/** Listens on host:port (0: any free port); resolves with the port, rejects on a bind error. */
+export function listenAdmin(s: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(port, host, () => resolve((s.address() as net.AddressInfo).port));
   });
 }

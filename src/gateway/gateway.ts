@@ -3,11 +3,10 @@
 // keeps accepting for drainGraceMs (clients and peers still sent here until the endpoints drop us), then
 // stop accepting, GOAWAY inbound sessions, let live tunnels finish until the deadline, close the rest.
 import http from 'node:http';
-import type net from 'node:net';
 import type tls from 'node:tls';
 import { silentLogger, type Logger } from '../log/index.js';
 import { GatewayConfigSchema, type GatewayConfig, type GatewayConfigInput } from './config.js';
-import { createAdminServer } from './admin.js';
+import { createAdminServer, listenAdmin } from './admin.js';
 import { GatewayMetrics } from './metrics.js';
 import { InboundServer } from './inbound/server.js';
 import { Outbound } from './outbound/outbound.js';
@@ -92,7 +91,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
       return missing;
     },
   });
-  const adminPort = admin ? await listen(admin, config.adminPort, config.host) : 0;
+  const adminPort = admin ? await listenAdmin(admin, config.adminPort, config.host) : 0;
   const tunnelPort = await inbound.listen();
   await deps.routes.start(onRoutes);
   logger.info('gateway started', { cluster: config.clusterName, host: config.host, tunnelPort, adminPort, outboundRange: `${config.outboundPorts.min}-${config.outboundPorts.max}`, transport: config.defaultTransport });
@@ -170,13 +169,6 @@ async function drainTunnels(g: { inbound: InboundServer; outbound: Outbound; act
   else logger.info('drained');
   outbound.closePools();
   return forced;
-}
-
-function listen(s: http.Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(port, host, () => resolve((s.address() as net.AddressInfo).port));
-  });
 }
 
 /** `p`, or nothing after `ms` (the timer does not outlive it). */

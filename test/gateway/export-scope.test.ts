@@ -6,21 +6,13 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http2 from 'node:http2';
-import { Writable } from 'node:stream';
-import winston from 'winston';
+import { captureLogs } from '../helpers/logs.js';
 import { freePort } from '../helpers/ports.js';
 import { startGateway, MemoryRouteSource, MemoryCredentials, GatewayMetrics, type Gateway, type RouteFile, type Credentials, type ExportedService } from '../../src/gateway/index.js';
 import { createPki, roundTrip, outcomeOf } from './fixtures.js';
 import { startPair, waitUntil, type Pair } from './pair.js';
 
 const pki = createPki(['cluster-a', 'cluster-b', 'cluster-c']);
-
-function capture(): { logger: winston.Logger; lines: () => Array<Record<string, unknown>> } {
-  const out: string[] = [];
-  const stream = new Writable({ write(chunk: Buffer, _enc, cb) { out.push(chunk.toString()); cb(); } });
-  const logger = winston.createLogger({ level: 'info', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
-  return { logger, lines: () => out.join('').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
 
 /** One CONNECT with a leaf: status, refusal reason header and body. */
 async function connectAs(port: number, c: Credentials, authority: string): Promise<{ status: number; reason: string; body: string }> {
@@ -117,7 +109,7 @@ describe('export-to and allow lists at the exporting gateway (A and C → B)', (
 
 describe('the denial log line (rate-limited refusal log): caller, cluster, service, rule', () => {
   let b: Gateway;
-  const log = capture();
+  const log = captureLogs();
   const routes = new MemoryRouteSource();
   before(async () => {
     routes.set({ exported: [{ namespace: 'demo', name: 'web', exportTo: 'cluster-a', ports: [{ port: 80, backends: [{ address: '127.0.0.1', port: 9 }] }] }] });

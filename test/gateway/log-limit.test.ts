@@ -2,16 +2,8 @@
 // A real winston logger writes into a stream the test reads; the clock is injected.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import winston from 'winston';
+import { captureLogs } from '../helpers/logs.js';
 import { RateLimitedLog } from '../../src/gateway/log-limit.js';
-
-function capture(): { logger: winston.Logger; lines: () => Array<Record<string, unknown>> } {
-  const out: string[] = [];
-  const stream = new Writable({ write(chunk: Buffer, _enc, cb) { out.push(chunk.toString()); cb(); } });
-  const logger = winston.createLogger({ format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
-  return { logger, lines: () => out.join('').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
 
 /** winston hands lines to its transports through streams: wait (bounded) until `n` lines have arrived. */
 async function arrived(lines: () => unknown[], n: number): Promise<void> {
@@ -20,7 +12,7 @@ async function arrived(lines: () => unknown[], n: number): Promise<void> {
 
 test('a burst is written, the rest counted by reason in one summary line per kind; the rate refills with time', async () => {
   let now = 0;
-  const { logger, lines } = capture();
+  const { logger, lines } = captureLogs();
   const log = new RateLimitedLog<'tunnel' | 'connection'>(logger, { burst: 3, perSecond: 1, summaryEveryMs: 10_000, now: () => now });
   for (let i = 0; i < 10; i++) log.warn('tunnel', i % 2 ? 'UNKNOWN_SERVICE' : 'BAD_AUTHORITY', 'inbound tunnel refused', { i });
   log.warn('connection', 'NO_CLIENT_CERT', 'inbound connection refused', {});

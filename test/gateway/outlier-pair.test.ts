@@ -5,9 +5,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import winston from 'winston';
+import { captureLogs } from '../helpers/logs.js';
 import { startGateway, MemoryRouteSource, MemoryCredentials, GatewayMetrics, type Gateway, type Transport } from '../../src/gateway/index.js';
 import { createPki, roundTrip, startEchoServer } from './fixtures.js';
 import { freePort } from '../helpers/ports.js';
@@ -64,13 +63,6 @@ function greeting(port: number): Promise<string> {
   });
 }
 
-function capture(): { logger: winston.Logger; lines: () => Array<Record<string, unknown>> } {
-  const out: string[] = [];
-  const stream = new Writable({ write(chunk: Buffer, _enc, cb) { out.push(chunk.toString()); cb(); } });
-  const logger = winston.createLogger({ level: 'info', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
-  return { logger, lines: () => out.join('').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
-
 async function withWorld(transport: Transport, run: (w: World) => Promise<void>): Promise<void> {
   const pki = createPki();
   const stops: Array<() => Promise<void>> = [];
@@ -100,7 +92,7 @@ async function withWorld(transport: Transport, run: (w: World) => Promise<void>)
       // The faulty address first: the pool's first slot (and the pipe pool's dials) start there.
       remotes: [{ cluster: 'cluster-b', addresses: [FAULTY, GOOD], port: tunnelPort, transport }],
     });
-    const { logger, lines } = capture();
+    const { logger, lines } = captureLogs();
     const metrics = new GatewayMetrics();
     const a = await startGateway({ clusterName: 'cluster-a', host: GOOD, tunnelPort: 0, adminPort: 0, outboundPorts: common.outboundPorts, connectTimeoutMs: 400, poolSize: 2, pipeWarm: 2, ...OUTLIER }, { credentials: new MemoryCredentials(pki.leaf('cluster-a')), routes: aRoutes, metrics, logger });
     stops.unshift(() => a.close());

@@ -1,7 +1,7 @@
 // Two in-process gateways back to back: cluster-a's outbound port → cluster-b's tunnel port → an echo
 // service exported by cluster-b. Real sockets, real mTLS; both gateways on loopback.
 import { freePort } from '../helpers/ports.js';
-import { startGateway, MemoryRouteSource, MemoryCredentials, GatewayMetrics, type Gateway, type Transport, type RouteFile, type GatewayConfigInput } from '../../src/gateway/index.js';
+import { startGateway, MemoryRouteSource, MemoryCredentials, GatewayMetrics, type Gateway, type Transport, type RouteFile, type GatewayConfigInput, type GatewayDeps } from '../../src/gateway/index.js';
 import { createPki, startEchoServer, type Pki } from './fixtures.js';
 
 export interface Pair {
@@ -19,7 +19,8 @@ export interface Pair {
   close(): Promise<void>;
 }
 
-export async function startPair(transport: Transport, over: Partial<GatewayConfigInput> = {}, pki = createPki()): Promise<Pair> {
+/** `aDeps`: e.g. a logger for cluster-a's gateway, whose lines the test reads. */
+export async function startPair(transport: Transport, over: Partial<GatewayConfigInput> = {}, pki = createPki(), aDeps: Pick<GatewayDeps, 'logger'> = {}): Promise<Pair> {
   const started: { close(): Promise<void> }[] = [];
   try {
     const echo = await startEchoServer();
@@ -41,7 +42,7 @@ export async function startPair(transport: Transport, over: Partial<GatewayConfi
       outbound: [{ outboundPort: port, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 7 }],
       remotes: [{ cluster: 'cluster-b', addresses: ['127.0.0.1'], port: b.tunnelPort, transport }],
     });
-    const a = await startGateway({ clusterName: 'cluster-a', ...common }, { credentials: aCreds, routes: aRoutes, metrics: new GatewayMetrics() });
+    const a = await startGateway({ clusterName: 'cluster-a', ...common }, { credentials: aCreds, routes: aRoutes, metrics: new GatewayMetrics(), ...aDeps });
     started.unshift(a);
     // An upper bound only (it returns as soon as A listens and has a pooled connection): a CI machine
     // running every test file at once once took over 5 s here.

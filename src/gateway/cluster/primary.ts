@@ -12,12 +12,10 @@
 //   (the primary logs it once each has confirmed), their tunnels finish up to the deadline, they exit;
 //   workers still there after the deadline plus KILL_MARGIN_MS are killed.
 import cluster, { type Worker } from 'node:cluster';
-import http from 'node:http';
-import type net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../log/index.js';
-import { createAdminServer } from '../admin.js';
+import { createAdminServer, listenAdmin } from '../admin.js';
 import { GatewayConfigSchema, type GatewayConfig, type GatewayConfigInput } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { RunningGateway } from '../main.js';
@@ -186,7 +184,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<RunningGateway> {
     registry: { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
     notReady: () => primary.notReady(),
   });
-  const adminPort = await listen(admin, c.adminPort, c.host);
+  const adminPort = await listenAdmin(admin, c.adminPort, c.host);
   let tunnelPort: number;
   try {
     ({ tunnelPort } = await primary.start());
@@ -209,13 +207,6 @@ export async function runPrimary(o: PrimaryOptions): Promise<RunningGateway> {
         await new Promise<void>((r) => admin.close(() => r()));
       })()),
   };
-}
-
-function listen(s: http.Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(port, host, () => resolve((s.address() as net.AddressInfo).port));
-  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -2,8 +2,11 @@
 // Invariants: `size` slots, each either connecting, ready (a live session accepting streams) or waiting
 // out a backoff; a slot that loses its session reconnects on its own (100 ms doubling to 5 s, reset on
 // success), trying the next address after each failure. New streams go to the ready session with the
-// fewest open streams. When no slot is ready and none is connecting, acquire() fails at once (callers
-// reset their client instead of hanging), so a dead remote costs a client one RST, not a timeout.
+// fewest open streams. When no slot is ready and none is connecting, a tunnel that arrives cuts one slot's
+// backoff short and waits for its dial, if that slot last dialed HURRY_AFTER_MS ago or more; otherwise
+// acquire() fails at once (callers reset their client instead of hanging). So a remote that restarted is
+// used as soon as a tunnel needs it, not after a backoff of up to 5 s, and a dead remote costs at most one
+// dial per HURRY_AFTER_MS per pool (a refused dial fails at once; a black-holed one waits connectTimeoutMs).
 // A session that got a GOAWAY leaves its slot at once (retiring: its streams finish, then it closes) and
 // the slot reconnects. Sessions are src/h2's: no node:http2 on the data path.
 // Passive health (outlier.ts): dial failures, lost sessions and tunnel requests reset or unanswered count
@@ -23,6 +26,8 @@ import { reportOutlier } from './health.js';
 
 export const BACKOFF_MIN_MS = 100;
 export const BACKOFF_MAX_MS = 5_000;
+/** A tunnel may cut a slot's backoff short when that slot last dialed this long ago. */
+export const HURRY_AFTER_MS = 500;
 
 export interface PoolOptions {
   size: number;
@@ -53,6 +58,8 @@ interface Slot {
   /** Its share of the addresses (i mod n): where it returns once an ejection there ends. */
   home: number;
   timer?: NodeJS.Timeout;
+  /** performance.now() of its last dial. */
+  dialedAt: number;
 }
 
 export class H2Pool {
@@ -77,7 +84,7 @@ export class H2Pool {
       if (e.kind === 'returned') this.moveHome(e.address);
     });
     for (let i = 0; i < o.size; i++) {
-      const slot: Slot = { state: 'backoff', streams: 0, backoffMs: BACKOFF_MIN_MS, addressIndex: i % remote.addresses.length, home: i % remote.addresses.length };
+      const slot: Slot = { state: 'backoff', streams: 0, backoffMs: BACKOFF_MIN_MS, addressIndex: i % remote.addresses.length, home: i % remote.addresses.length, dialedAt: 0 };
       this.slots.push(slot);
       this.connect(slot);
     }
@@ -110,7 +117,7 @@ export class H2Pool {
     const s = this.pick();
     if (s) return Promise.resolve(s);
     if (this.closed) return Promise.reject(new GatewayError('REMOTE_UNAVAILABLE', `pool to ${this.remote.cluster} is closed`));
-    if (!this.slots.some((x) => x.state === 'connecting')) {
+    if (!this.slots.some((x) => x.state === 'connecting') && !this.hurry()) {
       return Promise.reject(new GatewayError('REMOTE_UNAVAILABLE', `no connection to the gateway of ${this.remote.cluster} (${this.remote.addresses.join(', ')}:${this.remote.port}); retrying in the background`));
     }
     return new Promise((resolve, reject) => {
@@ -124,6 +131,16 @@ export class H2Pool {
       };
       this.waiters.push(done);
     });
+  }
+
+  /** Dials now, in one slot waiting out a backoff whose last dial is HURRY_AFTER_MS old or more; false if none. */
+  private hurry(): boolean {
+    const now = performance.now();
+    const slot = this.slots.find((s) => s.state === 'backoff' && now - s.dialedAt >= HURRY_AFTER_MS);
+    if (!slot) return false;
+    if (slot.timer) clearTimeout(slot.timer);
+    this.connect(slot);
+    return slot.state === 'connecting';
   }
 
   /** Account a stream on its session (for least-loaded picking). */
@@ -219,6 +236,7 @@ export class H2Pool {
     }
     slot.state = 'connecting';
     const started = performance.now();
+    slot.dialedAt = started;
     dial({ address, port: r.port, alpn: ALPN_H2, context: ctx, trustDomain: this.o.trustDomain, identity: r.identity, timeoutMs: this.o.connectTimeoutMs })
       .then(({ sock }) => {
         if (this.closed) {
