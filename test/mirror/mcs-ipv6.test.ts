@@ -14,7 +14,8 @@ import { startMesh, stopAll, type Proc } from '../helpers/process.js';
 import { derivedServiceName, type ServiceImportSpec } from '../../src/api/index.js';
 import { isNotFound, type KubeObject } from '../../src/kube/index.js';
 import type { Service } from '../../src/mirror/index.js';
-import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, getService, until, startController, ensureNamespace, svcPath, type Cluster } from './env.js';
+import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, getService, until, startController, ensureNamespace, svcPath, slicePath, type Cluster } from './env.js';
+import type { EndpointSlice } from '../../src/mirror/index.js';
 
 let a: Cluster;
 let b: Cluster;
@@ -137,6 +138,28 @@ test('RequireDualStack with IPv6 first: VIPs in that order; an IPv6-only export 
   assert.ok(impA, 'the import exists in cluster-a');
   assert.equal(impA.spec?.ips, undefined);
   assert.deepEqual(impA.spec?.ipFamilies, ['IPv6']);
+});
+
+test("the exporter's IPv6 EndpointSlice is carried into the import beside the IPv4 one (local and flat), so the IPv6 VIP has endpoints", async () => {
+  const mk = (family: 'IPv4' | 'IPv6', ip: string): EndpointSlice => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `api-${family.toLowerCase()}`, namespace: NS, labels: { 'kubernetes.io/service-name': 'api', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
+    addressType: family,
+    endpoints: [{ addresses: [ip], conditions: { ready: true } }],
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  });
+  await b.client.create(slicePath(NS), mk('IPv6', 'fd00:10:2::1:5'));
+  await b.client.create(slicePath(NS), mk('IPv4', '10.2.1.5'));
+  for (const c of [b, a]) {
+    const slices = await until(async () => {
+      const items = (await c.client.list<EndpointSlice>(slicePath(NS), { labelSelector: 'multicluster.kubernetes.io/service-name=api' })).items;
+      return items.length === 2 ? items : undefined;
+    }, `two import slices of api in ${c === a ? A : B}`);
+    const byFamily = Object.fromEntries(slices.map((x) => [x.addressType, x.endpoints?.map((e) => e.addresses[0])]));
+    assert.deepEqual(byFamily, { IPv4: ['10.2.1.5'], IPv6: ['fd00:10:2::1:5'] });
+    assert.ok(slices.every((x) => x.metadata?.labels?.['kubernetes.io/service-name'] === derivedServiceName('api')));
+  }
 });
 
 test('mesh dns: A answers the IPv4 VIP, AAAA the IPv6 one, for each import', { skip: !hasDig && 'dig is not installed' }, async () => {
