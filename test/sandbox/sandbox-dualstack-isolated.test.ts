@@ -10,7 +10,8 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import { stopAll } from '../helpers/process.js';
 import { isolatedUnsupported } from '../../src/sandbox/index.js';
-import { eventually, hasKubectl, kubectl, sandboxDown, sandboxUp, type UpResult } from './sandbox-helpers.js';
+import { installServiceImportCrd, serviceImport } from '../helpers/mcs-upstream.js';
+import { client, eventually, hasKubectl, kubectl, sandboxDown, sandboxUp, type UpResult } from './sandbox-helpers.js';
 
 const why = isolatedUnsupported() || (!hasKubectl() && 'kubectl is not installed') || undefined;
 if (why) console.log(`# dual-stack isolated sandbox test skipped: ${why}`);
@@ -96,4 +97,20 @@ test('a pod reaches the backend through the IPv6 ClusterIP (AAAA from the cluste
     assert.equal(exec(['sh', '-c', `nc -w 3 ${v6} 8080 </dev/null`]).trim(), 'six');
     assert.equal(exec(['sh', '-c', `nc -w 3 ${v4} 8080 </dev/null`]).trim(), 'four');
   }
+});
+
+test('clusterset.local: a dual-stack ServiceImport (its VIPs those of the derived Service) answers AAAA, and its IPv6 VIP carries traffic from a pod', { skip: why }, async () => {
+  const vips = JSON.parse(k(['-n', 'demo', 'get', 'svc', 'dual', '-o', 'jsonpath={.spec.clusterIPs}'])) as string[];
+  const a = await client(sb!.kubeconfig, C);
+  try {
+    await installServiceImportCrd(a);
+    // The mirror's derived Service would own these VIPs; the dual Service stands in for it here.
+    await a.create('/apis/multicluster.x-k8s.io/v1beta1/namespaces/demo/serviceimports', serviceImport('demo', 'dual', { type: 'ClusterSetIP', ips: vips, ports: [{ name: 'tcp', protocol: 'TCP', port: 8080 }] }, [C]));
+  } finally {
+    a.close();
+  }
+  const exec = (cmd: string[]) => k(['-n', 'demo', 'exec', 'netshoot', '--', ...cmd]);
+  const aaaa = await eventually('AAAA of the clusterset name', () => exec(['dig', '+short', 'AAAA', 'dual.demo.svc.clusterset.local']).trim() || undefined, 20_000, 250);
+  assert.equal(aaaa, vips[1]);
+  assert.equal(exec(['sh', '-c', `nc -w 3 ${aaaa} 8080 </dev/null`]).trim(), 'six');
 });
