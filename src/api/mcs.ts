@@ -146,5 +146,29 @@ export function derivedServiceName(importName: string): string {
   return `mcs${createHash('sha256').update(importName).digest('hex').slice(0, 12)}`;
 }
 
+/**
+ * A Headless import's per-pod Service for one remote pod reached through the gateways (`<hostname>` of an
+ * endpoint of `cluster`): `mcs<12 hex of the import name>-<8 hex of cluster/hostname>-<hostname>`, cut to 63
+ * characters (the hostname's end goes first; the 8 hex digits keep it unique). Distinct from every other
+ * name the mirror gives: derived Services have no '-', shadows and their per-pod Services end in a cluster
+ * name and start with a remote Service's name or pod hostname, and another import's start with its own hash.
+ */
+export function importPodServiceName(importName: string, cluster: string, hostname: string): string {
+  const full = `${derivedServiceName(importName)}-${createHash('sha256').update(`${cluster}/${hostname}`).digest('hex').slice(0, 8)}-${hostname}`;
+  return full.length <= 63 ? full : full.slice(0, 63).replace(/-+$/, '');
+}
+
+/** On a per-pod Service of an import and its EndpointSlice: the import's name (they are found and collected by it). */
+export const IMPORT_POD_LABEL = 'multicluster.mesh.io/import-pod-of';
+
+/** On a Headless import's slice for a gateway-mode cluster: how many of its endpoints have no hostname and are left out. */
+export const UNNAMED_ENDPOINTS_ANNOTATION = 'multicluster.mesh.io/endpoints-without-hostname';
+
+/** The `mirror.mesh.io/shadow-of` value of an import's per-pod Service: the remote pod it stands for, exactly. */
+export const importPodOf = (namespace: string, name: string, cluster: string, hostname: string): string => `import-pod/${namespace}/${name}/${cluster}/${hostname}`;
+
+/** The per-cluster name of a pod of a Headless import (KEP-1645 DNS): `<hostname>.<cluster>.<svc>.<ns>.svc.clusterset.local`. */
+export const clustersetPodFqName = (hostname: string, cluster: string, name: string, namespace: string): string => `${hostname}.${cluster}.${clustersetFqName(name, namespace)}`;
+
 /** The remote FQDN a derived Service's port map routes to (namespace sameness: the same name everywhere). */
 export const clustersetFqName = (name: string, namespace: string): string => `${name}.${namespace}.svc.${CLUSTERSET_DOMAIN}`;

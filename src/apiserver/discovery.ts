@@ -2,6 +2,9 @@
 // until the registry changes (a CRD is added or removed).
 import type { Registry, ResourceDef } from './resources.js';
 
+/** Pod subresources that are connections (kube-apiserver's "connect" verbs), by the options kind they take. */
+export const connectKinds: Record<string, string> = { exec: 'PodExecOptions', attach: 'PodAttachOptions', portforward: 'PodPortForwardOptions', proxy: 'PodProxyOptions' };
+
 export interface Discovery {
   api(): string;
   apis(): string;
@@ -28,7 +31,7 @@ function resourceEntries(defs: ResourceDef[]): unknown[] {
       if (sub === 'token') out.push({ name: `${d.resource}/token`, singularName: '', namespaced: d.namespaced, group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] });
       else if (sub === 'scale') out.push({ name: `${d.resource}/scale`, singularName: '', namespaced: d.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
       else if (sub === 'log') out.push({ name: `${d.resource}/log`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['get'] });
-      else if (sub === 'exec' || sub === 'portforward' || sub === 'proxy') out.push({ name: `${d.resource}/${sub}`, singularName: '', namespaced: d.namespaced, kind: sub === 'exec' ? 'PodExecOptions' : sub === 'portforward' ? 'PodPortForwardOptions' : 'PodProxyOptions', verbs: sub === 'proxy' ? ['get'] : ['create', 'get'] });
+      else if (sub in connectKinds) out.push({ name: `${d.resource}/${sub}`, singularName: '', namespaced: d.namespaced, kind: connectKinds[sub], verbs: sub === 'proxy' ? ['get'] : ['create', 'get'] });
       else if (sub === 'finalize') out.push({ name: `${d.resource}/finalize`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['update'] });
       else out.push({ name: `${d.resource}/${sub}`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['get', 'patch', 'update'] });
     }

@@ -17,7 +17,7 @@ import { Store, type Obj, type StoreEvent } from './store.js';
 export { ApiError, toStatus, type StatusObject } from './errors.js';
 export { ServiceIpRanges, familyOf, type IpFamily } from './allocators.js';
 export type { StoredObject } from './auth/types.js';
-export type { PodStreams, PodLogOptions, ExecOptions, ExecProcess } from './http/pod-streams.js';
+export type { PodStreams, PodLogOptions, ExecOptions, AttachOptions, ExecProcess } from './http/pod-streams.js';
 import type { PodStreams } from './http/pod-streams.js';
 
 export interface ApiServerOptions {

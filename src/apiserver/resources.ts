@@ -54,7 +54,7 @@ export const builtinResources: ResourceDef[] = [
   def('', 'v1', 'namespaces', 'Namespace', false, { shortNames: ['ns'], subresources: ['status', 'finalize'] }),
   def('', 'v1', 'services', 'Service', true, { shortNames: ['svc'], categories: ['all'], subresources: ['status'] }),
   def('', 'v1', 'endpoints', 'Endpoints', true, { shortNames: ['ep'] }),
-  def('', 'v1', 'pods', 'Pod', true, { shortNames: ['po'], categories: ['all'], subresources: ['status', 'proxy', 'log', 'exec', 'portforward'] }),
+  def('', 'v1', 'pods', 'Pod', true, { shortNames: ['po'], categories: ['all'], subresources: ['status', 'proxy', 'log', 'exec', 'attach', 'portforward'] }),
   def('', 'v1', 'secrets', 'Secret', true),
   def('', 'v1', 'configmaps', 'ConfigMap', true, { shortNames: ['cm'] }),
   def('', 'v1', 'serviceaccounts', 'ServiceAccount', true, { shortNames: ['sa'], subresources: ['token'] }),

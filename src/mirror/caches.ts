@@ -5,6 +5,7 @@ import {
   CLUSTER_LABEL,
   GATEWAY_NAME,
   HEADLESS_PARENT_LABEL,
+  IMPORT_POD_LABEL,
   LINK_GROUP,
   LINK_PLURAL,
   LINK_VERSION,
@@ -104,6 +105,13 @@ export class MirrorCaches {
       const p = s.metadata?.labels?.[HEADLESS_PARENT_LABEL];
       return p ? [`${s.metadata?.namespace}/${p}`] : [];
     });
+    // A Headless import's per-pod Services and their slices, by import (import-pods.ts).
+    const importPod = (o: KubeObject) => {
+      const n = o.metadata?.labels?.[IMPORT_POD_LABEL];
+      return n ? [`${o.metadata?.namespace}/${n}`] : [];
+    };
+    this.services.addIndex('import-pod', importPod);
+    this.shadowSlices.addIndex('import-pod', importPod);
     this.shadowSlices.addIndex('service', (s) => [`${s.metadata?.namespace}/${s.metadata?.labels?.[SLICE_SERVICE_LABEL] ?? ''}`]);
   }
 
@@ -184,6 +192,16 @@ export class MirrorCaches {
   /** The EndpointSlices the mirror wrote for the import namespace/name. */
   importSlicesOf(namespace: string, name: string): EndpointSlice[] {
     return this.shadowSlices.byIndex('import', `${namespace}/${name}`);
+  }
+
+  /** A Headless import's per-pod Services (by label: ownership is checked by the caller). */
+  importPodServicesOf(namespace: string, name: string): Service[] {
+    return this.services.byIndex('import-pod', `${namespace}/${name}`);
+  }
+
+  /** The slices of a Headless import's per-pod Services. */
+  importPodSlicesOf(namespace: string, name: string): EndpointSlice[] {
+    return this.shadowSlices.byIndex('import-pod', `${namespace}/${name}`);
   }
 
   /** The local mesh-gateway pod addresses, ready if any slice says so. */

@@ -27,7 +27,7 @@ import {
   type ShadowMode,
 } from '../api/index.js';
 import { podServiceName, remoteFqName, shadowName, shortHash, sliceName } from './names.js';
-import { claimPorts, portKey, type PortClaim, type PortView } from './ports.js';
+import { claimPorts, importPortSuffix, portKey, type PortClaim, type PortView } from './ports.js';
 import type { Endpoint, EndpointPort, EndpointSlice, Service, ServicePort } from './types.js';
 
 export interface GatewayEndpoint {
@@ -116,7 +116,7 @@ function slice(name: string, namespace: string, labels: Record<string, string>, 
 }
 
 /** Remote endpoints with a hostname, one per hostname (the first ready one wins), in a stable order. */
-function remoteHostnames(slices: EndpointSlice[]): Array<{ hostname: string; ready: boolean }> {
+export function remoteHostnames(slices: EndpointSlice[]): Array<{ hostname: string; ready: boolean }> {
   const byHost = new Map<string, boolean>();
   for (const s of slices) {
     for (const e of s.endpoints ?? []) {
@@ -324,6 +324,8 @@ export function recordedPorts(shadow: Service): Array<{ key: string; port: numbe
   const parsed = parsePortMap(raw);
   if (!parsed.ok) return [];
   const key = `${shadow.metadata?.namespace ?? ''}/${shadow.metadata?.name ?? ''}`;
-  // A derived Service's (MCS import) entries name their cluster: `@<cluster>` in the key's last part.
-  return parsed.entries.map((e) => ({ key: portKey(key, e.port, e.protocol, e.hostname ?? (e.cluster ? `@${e.cluster}` : undefined)), port: e.outboundPort }));
+  // A derived Service's (MCS import) entries name their cluster: `@<cluster>` in the key's last part, and
+  // `@<cluster>/<hostname>` for a Headless import's per-pod entry (import-pods.ts).
+  const suffix = (e: PortMapEntry) => (e.cluster ? importPortSuffix(e.cluster, e.hostname) : e.hostname);
+  return parsed.entries.map((e) => ({ key: portKey(key, e.port, e.protocol, suffix(e)), port: e.outboundPort }));
 }

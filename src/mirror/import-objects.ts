@@ -26,11 +26,12 @@ import {
   type PortMapEntry,
 } from '../api/index.js';
 import type { GatewayEndpoint } from './desired.js';
+import { headlessGatewayPart, type ImportPodService } from './import-pods.js';
 import { importSpec, mergeExports, type MergedImport } from './imports-desired.js';
 import type { Exporter, ImportWorld, ServiceImport } from './mcs-types.js';
 import { fitName, shortHash } from './names.js';
 import { decideServing, type ClusterState, type Decision } from './traffic-decision.js';
-import { claimPorts, portKey, type PortClaim, type PortView } from './ports.js';
+import { claimPorts, importPortSuffix, portKey, type PortClaim, type PortView } from './ports.js';
 import type { Endpoint, EndpointPort, EndpointSlice, Service } from './types.js';
 
 export interface DesiredImport {
@@ -44,6 +45,10 @@ export interface DesiredImport {
   notCarried: string[];
   /** The traffic policy's decision: serving clusters, per-cluster status, a hold-down's end, a failover. */
   decision: Decision;
+  /** Headless imports, gateway-mode exporters: one Service per remote pod hostname (import-pods.ts). */
+  podServices: ImportPodService[];
+  /** Endpoints a gateway cannot name (no hostname), per cluster: said in an Event. */
+  unnamed: string[];
 }
 
 /** The derived Service's port name for an import port: its own name, else one made from port and protocol. */
@@ -140,15 +145,23 @@ interface GatewayPart {
   notCarried: string[];
 }
 
+/** The allocator as seen by one exporter: ports claimed for earlier clusters of this import are taken too (claimPorts is per call). */
+function pendingView(w: ImportWorld, pending: Set<number>): PortView {
+  return { min: w.ports.min, max: w.ports.max, cursor: w.ports.cursor, get: (k) => w.ports.get(k), isTaken: (p) => w.ports.isTaken(p) || pending.has(p) };
+}
+
+/** The import's ports this exporter's Service has: the TCP ones (the gateway carries those) and the others, said not carried. */
+function exporterPorts(e: Exporter, ports: ImportPort[]): { tcp: ImportPort[]; notCarried: string[] } {
+  const own = ports.filter((p) => (e.service?.spec?.ports ?? []).some((x) => x.port === p.port && (x.protocol ?? 'TCP') === (p.protocol ?? 'TCP')));
+  return { tcp: own.filter((p) => (p.protocol ?? 'TCP') === 'TCP'), notCarried: own.filter((p) => (p.protocol ?? 'TCP') !== 'TCP').map((p) => `${p.port}/${p.protocol} of ${e.cluster}`) };
+}
+
 /** Gateway mode: the local gateway pods at one outbound port per (import, cluster, TCP port). */
 function gatewaySlices(w: ImportWorld, e: Exporter, derived: string, ports: ImportPort[], pending: Set<number>): GatewayPart {
-  const own = ports.filter((p) => (e.service?.spec?.ports ?? []).some((x) => x.port === p.port && (x.protocol ?? 'TCP') === (p.protocol ?? 'TCP')));
-  const tcp = own.filter((p) => (p.protocol ?? 'TCP') === 'TCP');
-  const notCarried = own.filter((p) => (p.protocol ?? 'TCP') !== 'TCP').map((p) => `${p.port}/${p.protocol} of ${e.cluster}`);
+  const { tcp, notCarried } = exporterPorts(e, ports);
   const key = `${w.namespace}/${derived}`;
-  // Ports claimed for earlier clusters of this import are not free for this one (claimPorts is per call).
-  const view: PortView = { min: w.ports.min, max: w.ports.max, cursor: w.ports.cursor, get: (k) => w.ports.get(k), isTaken: (p) => w.ports.isTaken(p) || pending.has(p) };
-  const claims = claimPorts(tcp.map((p) => portKey(key, p.port, 'TCP', `@${e.cluster}`)), view);
+  const view = pendingView(w, pending);
+  const claims = claimPorts(tcp.map((p) => portKey(key, p.port, 'TCP', importPortSuffix(e.cluster))), view);
   for (const c of claims) pending.add(c.port);
   const ready = e.reachable && anyReady(e);
   const endpoints: Endpoint[] = [...w.gateway]
@@ -197,9 +210,23 @@ export function desiredImport(w: ImportWorld): DesiredImport | undefined {
   const notCarried: string[] = [];
   const pending = new Set<number>();
   const decision = servingClusters(merged, w);
+  const podServices: ImportPodService[] = [];
+  const unnamed: string[] = [];
   for (const e of merged.exporters) {
     const on = decision.serving.includes(e.cluster);
-    if (e.mode === 'gateway') {
+    if (e.mode === 'gateway' && merged.props.type === 'Headless') {
+      // Clients dial a Headless import's addresses at the service port: one Service per remote pod (import-pods.ts).
+      const { tcp, notCarried: nc } = exporterPorts(e, merged.ports);
+      const view = pendingView(w, pending);
+      const h = headlessGatewayPart({ namespace: w.namespace, name: w.name, derived, exporter: e, tcp: tcp.map((port) => ({ port, name: derivedPortName(port, merged.ports) })), gateway: w.gateway, ports: view, live: w.podServices ?? new Map(), sliceLabels: sliceLabels(w.name, derived, e.cluster) });
+      for (const c of h.claims) pending.add(c.port);
+      if (tcp.length) slices.push(...(on ? [h.slice] : standBy([h.slice])));
+      podServices.push(...h.podServices);
+      claims.push(...h.claims);
+      entries.push(...h.entries);
+      notCarried.push(...nc);
+      if (h.unnamed) unnamed.push(h.unnamed);
+    } else if (e.mode === 'gateway') {
       const g = gatewaySlices(w, e, derived, merged.ports, pending);
       slices.push(...(on ? g.slices : standBy(g.slices)));
       claims.push(...g.claims);
@@ -217,7 +244,7 @@ export function desiredImport(w: ImportWorld): DesiredImport | undefined {
     spec: importSpec(merged, w.derivedIPs),
     status: { clusters: decision.status, trafficPolicy: describePolicy(merged.props.trafficPolicy) },
   };
-  return { merged, serviceImport, derived: derivedService(w, merged, derived, entries), slices, claims, notCarried, decision };
+  return { merged, serviceImport, derived: derivedService(w, merged, derived, entries), slices, claims, notCarried, decision, podServices, unnamed };
 }
 
 /** An object is the mirror's import object: a ServiceImport with our managed-by label, or a derived Service or slice. */

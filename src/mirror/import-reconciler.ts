@@ -17,6 +17,7 @@ import type { Logger } from '../log/index.js';
 import { isHeadless } from './desired.js';
 import { reconcileLog, type MirrorEnv } from './env.js';
 import { desiredImport, ownedImportObject, type DesiredImport } from './import-objects.js';
+import { applyImportPods, livePodServices, removeImportPods } from './import-pod-writes.js';
 import { importSpec } from './imports-desired.js';
 import type { ServiceImport } from './mcs-types.js';
 import { exportersOf } from './mcs-world.js';
@@ -82,6 +83,7 @@ export class ImportReconciler {
         gateway: this.env.caches.gatewayEndpoints(),
         ports: this.env.ports,
         derivedIPs: vips(liveDerived),
+        podServices: livePodServices(this.env, ns, name),
         ...(previous ? { previous } : {}),
         now: this.env.clock.now(),
       });
@@ -128,7 +130,13 @@ export class ImportReconciler {
       reservation.commit();
       if (svc.result !== 'unchanged') env.metrics.writes.inc({ kind: 'service', result: svc.recreated ? 'recreated' : svc.result });
     }
-    await this.applySlices(r, d.slices);
+    // Per-pod Services before the import's slices: those list the per-pod ClusterIPs (a new one's creation
+    // brings the next reconcile, which adds it).
+    const pods = await applyImportPods(env, r, d.podServices);
+    if (pods.conflicts.length) await this.event(r, 'Warning', 'PodServiceConflict', `${pods.conflicts.join(', ')} exists and is not the mirror's: that pod has no per-pod name here until it is removed`);
+    const slicesWritten = await this.applySlices(r, d.slices);
+    // Said when what the slices carry changes, not on every reconcile.
+    if (d.unnamed.length && (slicesWritten || pods.wrote)) await this.event(r, 'Warning', 'EndpointsWithoutHostname', `headless import through the gateway: ${d.unnamed.join('; ')} (only StatefulSet pods, or pods with hostname and subdomain, get a per-pod name; a flat Link carries the pod addresses)`);
     const desired: ServiceImport = { ...d.serviceImport, spec: importSpec(d.merged, svc ? vips(svc.object) : []) };
     const written = await this.applyImport(r, desired, d.notCarried);
     if (written && refused) await this.event(r, 'Warning', 'DerivedServiceInvalid', `Service ${r.ns}/${r.derived} (the import's VIP) is refused by this cluster: ${refused}`, written);
@@ -140,7 +148,9 @@ export class ImportReconciler {
     }
   }
 
-  private async applySlices(r: Run, desired: EndpointSlice[]): Promise<void> {
+  /** Returns whether any slice was written. */
+  private async applySlices(r: Run, desired: EndpointSlice[]): Promise<boolean> {
+    let wrote = false;
     const live = new Map(this.env.caches.importSlicesOf(r.ns, r.name).map((s) => [s.metadata?.name ?? '', s]));
     const wanted = new Set(desired.map((s) => s.metadata?.name ?? ''));
     for (const s of desired) {
@@ -148,12 +158,19 @@ export class ImportReconciler {
       if (l && !needsUpdate(l, s)) continue;
       const res = await apply<EndpointSlice>(this.env.client, slicePath(r.ns), s, { existing: l ?? null, owns: ownedImportObject, signal: r.ctx.signal });
       if (res.result === 'conflict') r.log().warn('an import slice name is held by a slice the mirror does not own', { object: `EndpointSlice ${r.ns}/${s.metadata?.name}` });
-      else if (res.result !== 'unchanged') this.env.metrics.writes.inc({ kind: 'endpointslice', result: res.result });
+      else if (res.result !== 'unchanged') {
+        wrote = true;
+        this.env.metrics.writes.inc({ kind: 'endpointslice', result: res.result });
+      }
     }
     for (const [n, l] of live) {
       if (wanted.has(n) || !ownedImportObject(l)) continue;
-      if (await deleteObject(this.env.client, `${slicePath(r.ns)}/${n}`, { uid: l.metadata?.uid, signal: r.ctx.signal })) this.env.metrics.writes.inc({ kind: 'endpointslice', result: 'deleted' });
+      if (await deleteObject(this.env.client, `${slicePath(r.ns)}/${n}`, { uid: l.metadata?.uid, signal: r.ctx.signal })) {
+        wrote = true;
+        this.env.metrics.writes.inc({ kind: 'endpointslice', result: 'deleted' });
+      }
     }
+    return wrote;
   }
 
   /** The ServiceImport's spec (apply), then its status (the status subresource), each only when it differs. */
@@ -188,7 +205,7 @@ export class ImportReconciler {
     const imp = caches.serviceImports.getByName(r.ns, r.name);
     const svc = caches.service(r.ns, r.derived);
     const slices = caches.importSlicesOf(r.ns, r.name).filter(ownedImportObject);
-    let removed = false;
+    let removed = await removeImportPods(this.env, r);
     for (const s of slices) removed = (await deleteObject(client, `${slicePath(r.ns)}/${s.metadata?.name}`, { uid: s.metadata?.uid, signal: r.ctx.signal })) || removed;
     if (svc && ownedImportObject(svc)) removed = (await deleteObject(client, `${svcPath(r.ns)}/${r.derived}`, { uid: svc.metadata?.uid, signal: r.ctx.signal })) || removed;
     if (imp && ownedImportObject(imp)) removed = (await deleteObject(client, `${importPath(r.ns)}/${r.name}`, { uid: imp.metadata?.uid, signal: r.ctx.signal })) || removed;

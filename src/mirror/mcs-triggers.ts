@@ -1,7 +1,7 @@
 // Which MCS keys an observed change enqueues (names and labels only; the reconcilers read the rest): an
 // import key reconciles the ServiceImport with its derived Service and slices, an export key the local
 // ServiceExport's status. Both are cheap when nothing is exported under the name.
-import { MCS_SERVICE_NAME_LABEL, SLICE_SERVICE_LABEL } from '../api/index.js';
+import { IMPORT_POD_LABEL, MCS_SERVICE_NAME_LABEL, SLICE_SERVICE_LABEL } from '../api/index.js';
 import { keyOf, splitKey, type KubeObject } from '../kube/index.js';
 import type { MirrorEnv } from './env.js';
 import { exportKey, importKey } from './keys.js';
@@ -55,7 +55,8 @@ export function wireMcsTriggers(env: MirrorEnv): void {
   };
   caches.localSlices.onObject({ onAdd: localSlice, onUpdate: (_o, s) => localSlice(s), onDelete: localSlice });
   const importSlice = (s: KubeObject) => {
-    const n = s.metadata?.labels?.[MCS_SERVICE_NAME_LABEL];
+    // An import slice, or a slice of one of a Headless import's per-pod Services.
+    const n = s.metadata?.labels?.[MCS_SERVICE_NAME_LABEL] ?? s.metadata?.labels?.[IMPORT_POD_LABEL];
     if (n) env.queue.enqueue(importKey(s.metadata?.namespace ?? '', n));
   };
   caches.shadowSlices.onObject({ onAdd: importSlice, onUpdate: (_o, s) => importSlice(s), onDelete: importSlice });

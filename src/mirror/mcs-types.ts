@@ -53,6 +53,8 @@ export interface ImportWorld {
   ports: PortView;
   /** The live derived Service's addresses: the import's VIPs once the API server allocated them. */
   derivedIPs: string[];
+  /** Headless imports: the live per-pod Services of this import by name (their ClusterIP, the pod they stand for). */
+  podServices?: ReadonlyMap<string, { clusterIP: string; of: string }>;
   /** The live ServiceImport's per-cluster status: which clusters served and since when (the hold-down's memory). */
   previous?: ImportClusterStatus[];
   /** The injected clock's now (ms). */

@@ -31,6 +31,14 @@ export function portKey(shadowKey: string, port: number, protocol: string, hostn
   return `${shadowKey}|${port}/${protocol}|${hostname ?? ''}`;
 }
 
+/**
+ * The last part of an MCS import's allocation key (its shadow key is the derived Service): the exporting
+ * cluster (`@<cluster>`), and for a Headless import's per-pod port the remote pod too (`@<cluster>/<hostname>`).
+ */
+export function importPortSuffix(cluster: string, hostname?: string): string {
+  return hostname ? `@${cluster}/${hostname}` : `@${cluster}`;
+}
+
 /** A port a shadow wants: the one it holds, or (`fresh`) a free one picked for it. */
 export interface PortClaim {
   key: string;

@@ -30,7 +30,7 @@ import { targetOf } from './caches.js';
 import { exportMode, recordedPorts } from './desired.js';
 import type { MirrorEnv } from './env.js';
 import { shadowName } from './names.js';
-import { portKey, type PortView } from './ports.js';
+import { importPortSuffix, portKey, type PortView } from './ports.js';
 import type { Link, Service } from './types.js';
 
 /** One linked cluster as routing sees it. */
@@ -115,8 +115,9 @@ function importRoutes(derived: Service[], byCluster: ReadonlyMap<string, RouteCl
     const origin = { kind: 'ServiceImport' as const, namespace: ns, name };
     for (const e of parsed.entries) {
       if (e.protocol !== 'TCP' || !e.cluster || !byCluster.has(e.cluster)) continue;
-      if (ports.get(portKey(`${ns}/${m.name}`, e.port, 'TCP', `@${e.cluster}`)) !== e.outboundPort) continue;
-      routes.push({ outboundPort: e.outboundPort, remoteCluster: e.cluster, namespace: ns, service: name, port: e.port, origin });
+      // A Headless import's per-pod entry (hostname) reaches that one pod: `<hostname>.<name>.<ns>.svc.<domain>`.
+      if (ports.get(portKey(`${ns}/${m.name}`, e.port, 'TCP', importPortSuffix(e.cluster, e.hostname))) !== e.outboundPort) continue;
+      routes.push({ outboundPort: e.outboundPort, remoteCluster: e.cluster, namespace: ns, service: name, port: e.port, ...(e.hostname ? { hostname: e.hostname } : {}), origin });
     }
   }
   return routes;

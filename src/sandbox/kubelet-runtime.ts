@@ -2,6 +2,7 @@
 // (signals to a pod's process group, graceful stop, atomic file writes).
 import type { ChildProcess } from 'node:child_process';
 import { renameSync, writeFileSync } from 'node:fs';
+import type { ContainerStdio } from './kubelet-attach.js';
 import type { Container, ContainerState, Pod } from './types.js';
 
 export const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -26,6 +27,8 @@ export interface ContainerRt {
   prevLogPath?: string;
   /** The environment the container was started with (exec runs with it). */
   env?: Record<string, string>;
+  /** The running instance's stdio, for attach (containers with `stdin` or `tty`). */
+  stdio?: ContainerStdio;
 }
 
 export interface PodRt {

@@ -1,19 +1,21 @@
-// What the API server's pods/log, pods/exec and pods/portforward reach on this node: the container's log
-// files, a command run in the pod's environment, a TCP connection to the pod's address.
+// What the API server's pods/log, pods/exec, pods/attach and pods/portforward reach on this node: the
+// container's log files, a command run in the pod's environment, the container's own stdio, a TCP
+// connection to the pod's address.
 //
 // exec runs a host command with the container's environment (POD_IP, service-account and volume roots,
 // KUBERNETES_SERVICE_*), in the cluster's network namespace (isolated mode: the kubelet runs inside it)
 // and, as root, in a mount namespace with the pod's resolv.conf. `mesh` means this checkout's binary.
-// A later step can let the kubelet run an allowlist of debug images (nicolaka/netshoot, alpine/socat,
-// busybox) from host tools: `execArgv` is the one place that maps an image's command to a host command.
+// attach reaches the stdio the kubelet keeps for containers with `stdin`/`tty` (kubelet-attach.ts); other
+// containers write straight to their log file, so an attach reads what the file gets from now on.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
-import { ApiError, type ExecOptions, type ExecProcess, type PodLogOptions, type PodStreams } from '../apiserver/index.js';
+import { ApiError, type AttachOptions, type ExecOptions, type ExecProcess, type PodLogOptions, type PodStreams } from '../apiserver/index.js';
 import { killGroup, osSignals, type ContainerRt, type PodRt } from './kubelet-runtime.js';
 import { debugExecArgv, hostTools } from './debug-images.js';
+import { hostPython, ignorePipeErrors, ptyArgv, writeWinsize } from './kubelet-attach.js';
 
 /** How often a followed log is checked for new bytes. */
 const FOLLOW_POLL_MS = 200;
@@ -50,7 +52,7 @@ export class KubeletStreams implements PodStreams {
     if (!path || !existsSync(path)) throw badRequest(`container "${o.container}" in pod "${pod.metadata.name}" is waiting to start: ${c.waiting?.reason ?? 'ContainerCreating'}`);
     const out = new PassThrough();
     let text: Buffer = readFileSync(path);
-    let offset = text.length;
+    const offset = text.length;
     if (o.tailLines !== undefined) text = tail(text, o.tailLines);
     if (o.limitBytes !== undefined) text = text.subarray(0, o.limitBytes);
     out.write(text);
@@ -58,35 +60,39 @@ export class KubeletStreams implements PodStreams {
       out.end();
       return out;
     }
-    // Follow: new bytes as the file grows (read in order, synchronously), until this instance has ended and
-    // everything is sent, or the client goes away.
-    let done = false;
-    const stop = () => {
-      if (done) return;
-      done = true;
-      clearInterval(timer);
-      out.end();
-    };
-    const timer = setInterval(() => {
-      const running = c.logPath === path && c.proc !== undefined;
-      const size = existsSync(path) ? statSync(path).size : offset;
-      if (size > offset) {
-        out.write(readRange(path, offset, size));
-        offset = size;
-      }
-      if (!running) stop();
-    }, FOLLOW_POLL_MS);
-    signal.addEventListener('abort', stop, { once: true });
+    followLog(c, path, offset, out, signal);
     return out;
+  }
+
+  async attach(pod: PodLike, o: AttachOptions): Promise<ExecProcess> {
+    const { c } = this.container(pod, o.container);
+    const notRunning = () => badRequest(`unable to upgrade connection: container not found ("${o.container}")`);
+    if (!c.proc) throw notRunning();
+    if (c.stdio) return c.stdio.attach(o) ?? Promise.reject(notRunning());
+    // No stdio kept: the output is the log file from now on (stdout and stderr are one file); stdin goes
+    // nowhere, as with containerd for a container without stdin.
+    const path = c.logPath;
+    if (!path) throw notRunning();
+    const ac = new AbortController();
+    const out = new PassThrough();
+    const exited = new Promise<number>((resolve) => out.once('end', () => resolve(0)));
+    followLog(c, path, existsSync(path) ? statSync(path).size : 0, out, ac.signal);
+    const none = new PassThrough();
+    none.end();
+    const sink = new PassThrough();
+    sink.resume();
+    return { stdin: sink, stdout: o.stdout || !o.stderr ? out : none, stderr: o.stdout || !o.stderr ? none : out, exited, resize: () => undefined, kill: () => ac.abort() };
   }
 
   async exec(pod: PodLike, o: ExecOptions): Promise<ExecProcess> {
     const { rt, c } = this.container(pod, o.container);
     if (!c.proc || !c.env) throw badRequest(`unable to upgrade connection: container not found ("${o.container}")`);
     const argv = this.execArgv(debugExecArgv(c.spec.image, o.command, hostTools()));
-    const withTty = o.tty ? ['script', '-qefc', argv.map(shellQuote).join(' '), '/dev/null'] : argv;
+    // A pty from the python helper takes window sizes on fd 3; script(1) is the fallback without python3.
+    const py = o.tty ? hostPython() : null;
+    const withTty = py ? ptyArgv(py, argv) : o.tty ? ['script', '-qefc', argv.map(shellQuote).join(' '), '/dev/null'] : argv;
     const [cmd, ...args] = this.o.podDns ? ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', join(rt.root, 'resolv.conf'), ...withTty] : withTty;
-    const child = spawn(cmd as string, args, { cwd: this.o.repoRoot, env: { ...c.env, ...(o.tty ? { TERM: 'xterm' } : {}) }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd as string, args, { cwd: this.o.repoRoot, env: { ...c.env, ...(o.tty ? { TERM: 'xterm' } : {}) }, stdio: py ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'], detached: true });
     const exited = new Promise<number>((resolve) => {
       child.on('error', (err) => {
         child.stderr.push(`exec: ${o.command[0] ?? ''}: ${err.message}\n`);
@@ -95,12 +101,13 @@ export class KubeletStreams implements PodStreams {
       child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? (osSignals[sig] ?? 9) : 9)));
     });
     child.stdin.on('error', () => undefined);
+    ignorePipeErrors(child);
     if (!o.stdin) child.stdin.end();
     return {
       stdin: o.stdin ? child.stdin : undefined,
       stdout: child.stdout,
       stderr: child.stderr,
-      resize: () => undefined,
+      resize: (w, h) => { if (py) writeWinsize(child.stdio[3], w, h); },
       exited,
       kill: () => killGroup(child, 'SIGKILL'),
     };
@@ -125,6 +132,30 @@ export class KubeletStreams implements PodStreams {
       s.once('error', reject);
     });
   }
+}
+
+/**
+ * Writes the bytes `path` gets past `offset` to `out` as the file grows (read in order, synchronously),
+ * until the container instance writing it has ended and everything is sent, or `signal` aborts.
+ */
+function followLog(c: ContainerRt, path: string, offset: number, out: PassThrough, signal: AbortSignal): void {
+  let done = false;
+  const stop = () => {
+    if (done) return;
+    done = true;
+    clearInterval(timer);
+    out.end();
+  };
+  const timer = setInterval(() => {
+    const running = c.logPath === path && c.proc !== undefined;
+    const size = existsSync(path) ? statSync(path).size : offset;
+    if (size > offset) {
+      out.write(readRange(path, offset, size));
+      offset = size;
+    }
+    if (!running) stop();
+  }, FOLLOW_POLL_MS);
+  signal.addEventListener('abort', stop, { once: true });
 }
 
 function readRange(path: string, from: number, to: number): Buffer {

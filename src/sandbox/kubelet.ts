@@ -20,6 +20,7 @@ import { buildEnv, podStatus, resolveContainer, EnvError, expandVars, rewriteMou
 import { debugImage, hostTools, resolveDebugContainer } from './debug-images.js';
 import { osSignals, podObj, SA_DIR, stopContainer, writeAtomic, type ContainerRt, type PodRt } from './kubelet-runtime.js';
 import { clearProbes, startProbes } from './kubelet-probes.js';
+import { ContainerStdio, hostPython, ptyArgv, spawnWithStdio, wantsStdio } from './kubelet-attach.js';
 import { PodVolumes } from './kubelet-volumes.js';
 import type { ContainerState, ContainerStatus, Pod } from './types.js';
 import { splitKey } from './types.js';
@@ -163,11 +164,20 @@ export class Kubelet {
       c.nextStartMs = Date.now() + 10_000;
       return;
     }
+    if (c.spec.tty && !hostPython()) {
+      c.waiting = { reason: 'RunContainerError', message: 'tty: true needs python3 on the host for the pseudo-terminal (apt-get install python3)' };
+      this.o.recorder.event(podObj(pod), 'Warning', 'Failed', `Error: ${c.waiting.message}`);
+      c.nextStartMs = Date.now() + 10_000;
+      return;
+    }
     const launch = this.launchSpec(rt, c, pod, resolved.argv);
     if (!launch) return;
     if (resolved.busybox) launch.env.PATH = `${this.appletDir()}:${launch.env.PATH ?? ''}`;
+    // As Docker does for a container with a terminal.
+    if (c.spec.tty) launch.env.TERM ??= 'xterm';
     const logPath = this.instanceLog(rt, c, pod);
-    const child = this.spawnProcess(rt, pod, launch.argv, launch.env, logPath, resolved.host);
+    const child = this.spawnProcess(rt, pod, c, launch.argv, launch.env, logPath, resolved.host);
+    c.stdio = wantsStdio(c.spec) ? new ContainerStdio(child, logPath, c.spec, this.o.log) : undefined;
     if (c.logPath !== logPath) c.prevLogPath = c.logPath;
     c.logPath = logPath;
     c.env = launch.env;
@@ -251,9 +261,13 @@ export class Kubelet {
     return dir;
   }
 
-  /** Starts `node <argv>` (or a debug image's host command) in its own process group, output appended to `logPath` (and, as root, with the pod's resolv.conf). */
-  private spawnProcess(rt: PodRt, pod: Pod, argv: string[], env: Record<string, string>, logPath: string, host: boolean): ChildProcess {
-    const fd = openSync(logPath, 'a');
+  /**
+   * Starts `node <argv>` (or a debug image's host command) in its own process group, output appended to
+   * `logPath` (and, as root, with the pod's resolv.conf). A container with `stdin`/`tty` gets pipes the
+   * kubelet keeps for attach (kubelet-attach.ts) and, with a tty, runs on a pseudo-terminal.
+   */
+  private spawnProcess(rt: PodRt, pod: Pod, c: ContainerRt, argv: string[], env: Record<string, string>, logPath: string, host: boolean): ChildProcess {
+    const fd = wantsStdio(c.spec) ? undefined : openSync(logPath, 'a');
     try {
       // unshare and sh both exec, so the pid is the container's node process either way.
       let resolvConf: string | undefined;
@@ -264,13 +278,16 @@ export class Kubelet {
         writeAtomic(resolvConf, `nameserver ${nameserver}\nsearch ${ns}.svc.${domain} svc.${domain} ${domain}\noptions ndots:5\n`);
       }
       // Debug images run a host command (argv[0]); everything else is node running the mesh binary.
-      const full = host ? argv : [process.execPath, ...argv];
+      const plain = host ? argv : [process.execPath, ...argv];
+      const py = hostPython();
+      const full = c.spec.tty && py ? ptyArgv(py, plain) : plain;
       const [cmd, args] = resolvConf
         ? ['unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolvConf, ...full]]
         : [full[0] as string, full.slice(1)];
+      if (fd === undefined) return spawnWithStdio(cmd, args, { cwd: this.o.repoRoot, env, tty: c.spec.tty === true });
       return spawn(cmd, args, { cwd: this.o.repoRoot, env, stdio: ['ignore', fd, fd], detached: true });
     } finally {
-      closeSync(fd);
+      if (fd !== undefined) closeSync(fd);
     }
   }
 

@@ -69,6 +69,10 @@ export interface Container {
   livenessProbe?: Probe;
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string }>;
   workingDir?: string;
+  /** Keep stdin open for `kubectl attach` (`stdinOnce`: closed when the first attach ends); `tty`: a pseudo-terminal. */
+  stdin?: boolean;
+  stdinOnce?: boolean;
+  tty?: boolean;
 }
 
 export interface Volume {

@@ -22,8 +22,9 @@ export interface Proc {
 
 const running = new Set<Proc>();
 
-export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = repoRoot): Proc {
-  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `stdin: true` gives the process a pipe (`child.stdin`) for tests that type into it. */
+export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = repoRoot, o: { stdin?: boolean } = {}): Proc {
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   let out = '';
   let err = '';

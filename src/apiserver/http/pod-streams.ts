@@ -1,5 +1,5 @@
-// The seam between the API server and whatever runs pods (the sandbox kubelet): pods/log, pods/exec and
-// pods/portforward are answered by the API server (HTTP, WebSocket and SPDY protocols, RBAC) with the
+// The seam between the API server and whatever runs pods (the sandbox kubelet): pods/log, pods/exec,
+// pods/attach and pods/portforward are answered by the API server (HTTP, WebSocket and SPDY protocols, RBAC) with the
 // pod-level operations this interface gives. As kube-apiserver → kubelet, minus the second hop.
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Obj } from '../store.js';
@@ -22,7 +22,20 @@ export interface ExecOptions {
   tty: boolean;
 }
 
-/** A running exec: its streams, a resize hook (tty), and how it ended. */
+export interface AttachOptions {
+  container: string;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  /** The container's own (spec.tty): a terminal cannot be added to a running process. */
+  tty: boolean;
+}
+
+/**
+ * A running exec or attach session: its streams, a resize hook (tty), and how it ended. For attach, ending
+ * `stdin` is the client's end of input, `exited` resolves (0) when the session is over and `kill` detaches:
+ * the container keeps running.
+ */
 export interface ExecProcess {
   stdin: Writable | undefined;
   stdout: Readable;
@@ -38,6 +51,8 @@ export interface PodStreams {
   log(pod: Obj, o: PodLogOptions, signal: AbortSignal): Promise<Readable>;
   /** Runs a command in the pod's environment. Throws ApiError for a pod or container that cannot run one. */
   exec(pod: Obj, o: ExecOptions): Promise<ExecProcess>;
+  /** Connects to the running container's stdio. Throws ApiError for a container that is not running. */
+  attach(pod: Obj, o: AttachOptions): Promise<ExecProcess>;
   /** A TCP connection to `port` of the pod. */
   portForward(pod: Obj, port: number): Promise<Duplex>;
 }

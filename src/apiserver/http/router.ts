@@ -34,6 +34,7 @@ const bySubresource: Record<string, Handler> = {
   proxy: servePodProxy,
   log: servePodLog,
   exec: upgradeRequired,
+  attach: upgradeRequired,
   portforward: upgradeRequired,
 };
 

@@ -1,10 +1,9 @@
-// Remote command and port-forward over SPDY/3.1: the 101 answer with the negotiated stream protocol, then
+// Remote command (exec, attach) and port-forward over SPDY/3.1: the 101 answer with the negotiated stream protocol, then
 // the streams kubectl opens (by their `streamType` header) wired to the command or to the pod's port.
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { ApiError, badRequest, toStatus } from '../errors.js';
-import type { ExecRequest } from './exec.js';
-import { exitStatus, resize } from './exec.js';
+import { Writable, type Duplex } from 'node:stream';
+import { badRequest } from '../errors.js';
+import { errorStatus, pipeOut, resize, type RemoteSession } from './remote-command.js';
 import type { PodStreams } from './pod-streams.js';
 import { SpdySession, type SpdyStream } from './spdy.js';
 import type { Obj } from '../store.js';
@@ -46,10 +45,10 @@ function expectStreams(session: SpdySession, types: string[]): Promise<Map<strin
   });
 }
 
-export async function serveSpdyExec(req: IncomingMessage, socket: Duplex, x: ExecRequest, podStreams: PodStreams): Promise<void> {
+export async function serveSpdyRemoteCommand(req: IncomingMessage, socket: Duplex, s: RemoteSession): Promise<void> {
   const protocol = switchToSpdy(req, socket, execStreamProtocols);
   const session = new SpdySession(socket);
-  const types = ['error', ...(x.options.stdin ? ['stdin'] : []), ...(x.stdout ? ['stdout'] : []), ...(x.stderr ? ['stderr'] : []), ...(x.options.tty && protocol !== 'channel.k8s.io' && protocol !== 'v2.channel.k8s.io' ? ['resize'] : [])];
+  const types = ['error', ...(s.stdin ? ['stdin'] : []), ...(s.stdout ? ['stdout'] : []), ...(s.stderr ? ['stderr'] : []), ...(s.tty && protocol !== 'channel.k8s.io' && protocol !== 'v2.channel.k8s.io' ? ['resize'] : [])];
   let streams: Map<string, SpdyStream>;
   try {
     streams = await expectStreams(session, types);
@@ -60,28 +59,26 @@ export async function serveSpdyExec(req: IncomingMessage, socket: Duplex, x: Exe
   const errStream = streams.get('error') as SpdyStream;
   const finish = (payload: string | undefined) => {
     if (payload) errStream.write(payload);
-    for (const s of streams.values()) s.end();
+    for (const st of streams.values()) st.end();
     setTimeout(() => session.close(), 100).unref();
   };
   const v4 = protocol === 'v4.channel.k8s.io';
   let proc;
   try {
-    proc = await podStreams.exec(x.pod, x.options);
+    proc = await s.start();
   } catch (err) {
-    const st = toStatus(err instanceof ApiError ? err : new ApiError('InternalError', err instanceof Error ? err.message : String(err)));
+    const st = errorStatus(err);
     return finish(v4 ? JSON.stringify(st) : st.message);
   }
   streams.get('stdin')?.on('data', (c: Buffer) => proc.stdin?.write(c));
   streams.get('stdin')?.on('end', () => proc.stdin?.end());
   streams.get('resize')?.on('data', (c: Buffer) => { for (const line of c.toString('utf8').split('\n')) if (line.trim()) resize(proc, Buffer.from(line)); });
   session.once('close', () => proc.kill());
-  const out = (from: NodeJS.ReadableStream, to: SpdyStream | undefined) => new Promise<void>((resolve) => {
-    from.on('data', (c: Buffer) => to?.write(c));
-    from.on('end', resolve);
-    from.on('error', () => resolve());
-  });
-  const [code] = await Promise.all([proc.exited, out(proc.stdout, streams.get('stdout')), out(proc.stderr, streams.get('stderr'))]);
-  finish(v4 ? JSON.stringify(exitStatus(code, x.options.command)) : code !== 0 ? `command terminated with non-zero exit code: ${code}` : undefined);
+  // Into the client's stream at its pace; the stream itself is ended by finish(), after the error stream.
+  const out = (to: SpdyStream | undefined) => new Writable({ write: (c: Buffer, _e, cb) => (to && !to.destroyed ? to.write(c, () => cb()) : cb()) });
+  const [code] = await Promise.all([proc.exited, pipeOut(proc.stdout, out(streams.get('stdout'))), pipeOut(proc.stderr, out(streams.get('stderr')))]);
+  const f = s.final(code);
+  finish(v4 ? JSON.stringify(f.status) : f.legacy);
 }
 
 /**

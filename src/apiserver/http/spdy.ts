@@ -39,7 +39,8 @@ export class SpdyStream extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     for (let i = 0; i < chunk.length; i += MAX_DATA) this.session.sendData(this.id, chunk.subarray(i, i + MAX_DATA), false);
-    cb();
+    // Done once the connection takes more: a slow reader holds back whoever pipes into this stream.
+    this.session.whenWritable(() => cb());
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -63,6 +64,8 @@ export class SpdySession extends EventEmitter {
   /** Frames are handled in order; header blocks need the async zlib contexts. */
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Writes waiting for the socket to drain. */
+  private waiters: Array<() => void> = [];
   /** The highest stream id the client opened: DATA for a higher one is garbage, not a late frame. */
   private lastStreamId = 0;
 
@@ -89,7 +92,21 @@ export class SpdySession extends EventEmitter {
     this.inflate.close();
     this.deflate.close();
     this.socket.destroy();
+    this.flushWaiters();
     this.emit('close');
+  }
+
+  /** Calls `cb` now, or once the socket has drained (or the session is over). */
+  whenWritable(cb: () => void): void {
+    if (this.closed || !this.socket.writableNeedDrain) return cb();
+    this.waiters.push(cb);
+    if (this.waiters.length === 1) this.socket.once('drain', () => this.flushWaiters());
+  }
+
+  private flushWaiters(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const cb of w) cb();
   }
 
   private onData(c: Buffer): void {

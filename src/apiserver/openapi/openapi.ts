@@ -6,7 +6,7 @@
 import { isObject, type Json, type JsonObject } from '../patch.js';
 import type { Registry, ResourceDef } from '../resources.js';
 import type { CrdInfo } from '../crd.js';
-import { versionInfo } from '../discovery.js';
+import { connectKinds, versionInfo } from '../discovery.js';
 
 interface BuiltinSchemas {
   source: string;
@@ -83,6 +83,31 @@ function patchPath(d: ResourceDef, gvPath: string, version: string): [string, Js
   ];
 }
 
+/** Query parameters of the connect subresources (kube-apiserver's PodExecOptions, PodAttachOptions…). */
+const connectParams: Record<string, string[]> = {
+  exec: ['command', 'container', 'stderr', 'stdin', 'stdout', 'tty'],
+  attach: ['container', 'stderr', 'stdin', 'stdout', 'tty'],
+  portforward: ['ports'],
+};
+
+/** GET/POST `…/pods/{name}/<sub>` for the connection subresources (exec, attach, portforward), as kube-apiserver lists them. */
+function connectPaths(d: ResourceDef, gvPath: string, version: string): Array<[string, JsonObject]> {
+  return d.subresources.flatMap((sub): Array<[string, JsonObject]> => {
+    const params = connectParams[sub];
+    const kind = connectKinds[sub];
+    if (!params || !kind) return [];
+    const scope = d.namespaced ? 'Namespaced' : '';
+    const op = (method: string): JsonObject => ({
+      operationId: `connect${method}${scope}${d.kind}${sub.charAt(0).toUpperCase()}${sub.slice(1)}`,
+      'x-kubernetes-action': 'connect',
+      'x-kubernetes-group-version-kind': { group: d.group, version, kind },
+      parameters: params.map((name) => ({ name, in: 'query', schema: { type: name === 'command' || name === 'container' ? 'string' : name === 'ports' ? 'integer' : 'boolean', uniqueItems: true } })),
+      responses: { '101': { description: 'Switching Protocols' } },
+    });
+    return [[`/${gvPath}${d.namespaced ? '/namespaces/{namespace}' : ''}/${d.resource}/{name}/${sub}`, { get: op('Get'), post: op('Post') }]];
+  });
+}
+
 export interface OpenApi {
   /** /openapi/v3: the group/version documents and their URLs. */
   root(): string;
@@ -133,7 +158,7 @@ export function createOpenApi(registry: Registry, crds: () => CrdInfo[]): OpenAp
       const defs = byGv().get(path);
       if (!defs) return undefined;
       const version = path.split('/').pop() as string;
-      const paths = Object.fromEntries(defs.map((d) => patchPath(d, path, version)));
+      const paths = Object.fromEntries(defs.flatMap((d) => [patchPath(d, path, version), ...connectPaths(d, path, version)]));
       return JSON.stringify({ openapi: '3.0.0', info: { title: 'Kubernetes', version: versionInfo.gitVersion }, paths, components: { schemas: await schemasFor(defs, version) } });
     },
     async v2() {

@@ -11,6 +11,7 @@ import { mcs } from './mcs.js';
 import { failover } from './failover.js';
 import { authz } from './authz.js';
 import { callerIdentity } from './caller.js';
+import { mcsHeadless } from './mcs-headless.js';
 
-export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, failover, authz, callerIdentity];
+export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, failover, authz, callerIdentity, mcsHeadless];
 export type { Scenario, ScenarioContext } from './context.js';
