@@ -204,6 +204,13 @@ export function notesOn(rounds: Map<string, RoundFigures[]>): string[] {
       `Authorization (issue 15; target ≤ 1.05×): ${POLICY_SUBJECT} against connect without rules, per round (min–max of ${ROUNDS}): CPU per new connection ${p((r) => r.cpu.connUs)} (8 at once), ${p((r) => r.cpu.connHighUs)} (64 at once); CPU per 64 B round trip ${p((r) => r.cpu.rtUs)}; new connections/s ${p((r) => r.conns)}. Every new tunnel checks export-to (10 clusters) and walks all 50 entries (the match is last).`,
     );
   }
+  for (const name of [ATTESTED_ONLY, ATTESTED]) {
+    if (!rounds.has(name) || !rounds.has(CONNECT)) continue;
+    const p = (get: (r: RoundFigures) => number | undefined) => spread(rounds, name, get, CONNECT);
+    notes.push(
+      `Attestation (issue 15; target ≤ 1.05×): ${name} against connect (unknown-caller claims, no header), per round (min–max of ${ROUNDS}): CPU per new connection ${p((r) => r.cpu.connUs)} (8 at once), ${p((r) => r.cpu.connHighUs)} (64 at once); CPU per 64 B round trip ${p((r) => r.cpu.rtUs)} (1 connection), ${p((r) => r.cpu.rtParUs)} (16).`,
+    );
+  }
   notes.push(
     `Node ${process.version}, median of ${ROUNDS} interleaved rounds of ${SECONDS} s per figure, on this machine (${cpuCount()} cores shared by client, two hops and server; none pinned). Single-process subjects: every hop one process with one worker/thread (nginx worker_processes 1, HAProxy nbthread 1, ours --workers 1); "2 workers": ours with --workers 2 on both hops (node:cluster; SCHED_RR = the primary accepts and hands connections round-robin, SCHED_NONE = the workers accept). ` +
       "TLS 1.3 TLS_AES_128_GCM_SHA256 everywhere; B verifies A's client certificate against the root in every setup; nginx/HAProxy do not verify B's name (SPIFFE URI SAN only), ours checks B's SPIFFE identity.",

@@ -5,9 +5,8 @@
 import { request as httpRequest } from 'node:http';
 import { connect as netConnect, isIP } from 'node:net';
 import { lookup, Resolver } from 'node:dns/promises';
-import * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
-import { echoClient } from './grpc-echo.js';
+import { echoCall } from './grpc-call.js';
 import { hostPort } from './identity.js';
 
 const hostPortString = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, 'must be host:port');
@@ -25,7 +24,7 @@ export const ClientOptionsSchema = z
     /** Suffixes tried for names with fewer than `ndots` dots (as resolv.conf search); default env MESH_DNS_SEARCH. */
     search: z.array(z.string().min(1)).default([]),
     ndots: z.number().int().min(0).max(15).default(5),
-    /** Source address of HTTP and TCP connections; default env POD_IP. In a pod that is the pod's own address
+    /** Source address of HTTP, gRPC and TCP connections; default env POD_IP. In a pod that is the pod's own address
      * anyway; in the sandbox, whose pods share their cluster's network namespace, it is what makes a
      * connection come from this pod (the mesh gateway attests callers by source address). */
     localAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
@@ -178,7 +177,7 @@ async function one(t: Target, ip: string, timeoutMs: number, localAddress: strin
     case 'http':
       return httpOnce(t, ip, localAddress);
     case 'grpc':
-      return grpcOnce(t, ip, timeoutMs);
+      return grpcOnce(t, ip, timeoutMs, localAddress);
     case 'tcp':
       return tcpOnce(t, ip, localAddress);
   }
@@ -219,20 +218,11 @@ function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function grpcOnce(t: Target, ip: string, timeoutMs: number): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
-  // A local subchannel pool: otherwise grpc-js shares one connection across clients and every request
-  // would land on the same endpoint.
-  const client = echoClient(hostPort(ip, t.port), { 'grpc.default_authority': hostPort(t.host, t.port), 'grpc.use_local_subchannel_pool': 1 });
-  return new Promise((resolve) => {
-    client.Echo({ message: 'hello' }, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
-      client.close();
-      if (err || !res) {
-        resolve({ ok: false, status: err ? (grpc.status[err.code] ?? String(err.code)) : 'EMPTY', error: err?.details || err?.message || 'empty reply' });
-        return;
-      }
-      resolve({ ok: true, status: 'OK', cluster: res.cluster, namespace: res.namespace, pod: res.pod, podIP: res.podIp });
-    });
-  });
+async function grpcOnce(t: Target, ip: string, timeoutMs: number, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {
+  // A new connection per request (like HTTP and TCP) bound to the pod's address (grpc-call.ts says why).
+  const r = await echoCall({ ip, port: t.port, authority: hostPort(t.host, t.port), ...(localAddress ? { localAddress } : {}), timeoutMs, message: 'hello' });
+  if (!r.ok) return { ok: false, status: r.status, error: r.error };
+  return { ok: true, status: 'OK', cluster: r.reply.cluster, namespace: r.reply.namespace, pod: r.reply.pod, podIP: r.reply.podIp };
 }
 
 function tcpOnce(t: Target, ip: string, localAddress: string | undefined): Promise<Omit<RequestResult, 'seq' | 'at' | 'latencyMs' | 'address'>> {

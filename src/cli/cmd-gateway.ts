@@ -34,7 +34,7 @@ export function registerGateway(program: Command): void {
     .option('--outlier-max-ejection-ms <ms>', 'longest ejection (default 60000)')
     .option('--workers <n>', 'data-plane processes sharing the ports (default: the CPUs this process may use, within its cgroup quota; 1 = a single process)')
     .option('--heap-growing-percent <n>', `V8 old-generation growth (--heap-growing-percent) while bytes flow fast: fewer full GCs under bulk traffic (default ${HEAP_GROWTH_DEFAULTS.busyPercent}; 0 = V8's own always)`)
-    .option('--allowed-identities <list>', 'comma-separated peer identities allowed in (SPIFFE ids, spiffe://td/ns/x/* prefixes, trust domains)')
+    .option('--allowed-identities <list>', 'comma-separated peers allowed to connect at all, by certificate id and issuer cluster, in the syntax of mirror.mesh.io/allowed-identities (cluster:<name>, SPIFFE ids, spiffe://td/ns/<ns>/*, a bare trust domain); an entry that does not parse stops the gateway (exit 2)')
     .option('--allow-direct-workloads', "let any identity of the trust domain open tunnels (default: only the gateways of linked clusters; workloads go through their own cluster's gateway)")
     .option('--cert <file>', 'certificate chain (PEM), for static setups (with --key, --bundle)')
     .option('--key <file>', 'private key (PEM)')
@@ -55,8 +55,8 @@ Targets reachable through the tunnel port: only Services labelled mirror.mesh.io
 their declared ports. Only the gateways of linked clusters may open tunnels (a Link here targets that
 cluster, or \`mesh link\` granted it a link ServiceAccount here); --allow-direct-workloads also admits
 workloads connecting straight here. A Service may narrow who connects with the annotation
-mirror.mesh.io/allowed-identities: spiffe://mesh.local/ns/web/sa/frontend,spiffe://mesh.local/ns/ops/*
-(workload ids there need --allow-direct-workloads: through gateways the caller is the source's gateway)
+mirror.mesh.io/allowed-identities: cluster:cluster-a,spiffe://mesh.local/ns/web/sa/frontend,spiffe://mesh.local/ns/ops/*
+(through a gateway the caller is the client pod its gateway attests; see \`mesh authz\`)
 
 Runs until SIGTERM (drains first). Exit codes: 0 stopped, 1 failure, 2 usage error.`)
     .action(async (flags: Record<string, unknown>) => {

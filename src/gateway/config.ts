@@ -1,6 +1,6 @@
 // Gateway configuration, validated at the boundary (CLI flags and tests build it through this schema).
 import { z } from 'zod';
-import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_OUTBOUND_PORTS, DEFAULT_TRANSPORT, DEFAULT_TRUST_DOMAIN, GATEWAY_ADMIN_PORT, GATEWAY_TUNNEL_PORT, TRANSPORTS } from '../api/index.js';
+import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_OUTBOUND_PORTS, DEFAULT_TRANSPORT, DEFAULT_TRUST_DOMAIN, GATEWAY_ADMIN_PORT, GATEWAY_TUNNEL_PORT, TRANSPORTS, parseAllowList } from '../api/index.js';
 
 export const PortRangeSchema = z
   .string()
@@ -23,8 +23,15 @@ export const GatewayConfigSchema = z.object({
   tunnelPort: z.number().int().min(0).max(65535).default(GATEWAY_TUNNEL_PORT),
   adminPort: z.number().int().min(0).max(65535).default(GATEWAY_ADMIN_PORT),
   outboundPorts: z.object({ min: z.number().int(), max: z.number().int() }).default(DEFAULT_OUTBOUND_RANGE),
-  /** Gateway-wide allow list of peer identities (narrows the default "any identity in the trust domain"). */
-  allowedIdentities: z.array(z.string()).default([]),
+  /** Gateway-wide allow list of peer identities (narrows who may connect at all), in src/api's rule syntax
+   * (authz.ts): one that does not parse is refused here, naming the entry. */
+  allowedIdentities: z
+    .array(z.string())
+    .default([])
+    .superRefine((l, ctx) => {
+      const p = parseAllowList(l);
+      if (!p.ok) ctx.addIssue({ code: 'custom', message: `--allowed-identities ${p.message}` });
+    }),
   /** Let any identity of the trust domain open tunnels (a workload straight to this gateway). Off by
    * default: only the gateways of linked clusters may, so workloads go through their own gateway. */
   allowDirectWorkloads: z.boolean().default(false),

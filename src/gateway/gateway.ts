@@ -11,7 +11,7 @@ import { GatewayMetrics } from './metrics.js';
 import { InboundServer } from './inbound/server.js';
 import { Outbound } from './outbound/outbound.js';
 import type { InboundPolicy } from './inbound/authorize.js';
-import { indexExports } from './routing.js';
+import { gatewayAllowRules, indexExports } from './routing.js';
 import { unparsablePolicies } from './inbound/access.js';
 import { serverContext } from './tls.js';
 import type { CredentialSource, RouteSnapshot, RouteSource } from './types.js';
@@ -57,7 +57,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
   let policy: InboundPolicy = {
     trustDomain: config.trustDomain,
     clusterDomain: config.clusterDomain,
-    allowedIdentities: config.allowedIdentities,
+    allowedIdentities: gatewayAllowRules(config.allowedIdentities),
     directWorkloads: config.allowDirectWorkloads,
     linkedClusters: undefined,
     exports: new Map(),

@@ -4,7 +4,7 @@ export { GatewayConfigSchema, PortRangeSchema, type GatewayConfig, type GatewayC
 export { GatewayError, statusFor, type GatewayErrorCode } from './errors.js';
 export { GatewayMetrics } from './metrics.js';
 export { MemoryRouteSource, FileRouteSource, RouteFileSchema, parseRouteFile, staticCredentials, MemoryCredentials, FileCredentials, type RouteFile } from './static-source.js';
-export { parseAuthority, formatAuthority, checkPolicy, callerOf, identityMatches, resolveTarget, indexExports, type Caller, type Target } from './routing.js';
+export { parseAuthority, formatAuthority, checkPolicy, gatewayAllowRules, callerOf, resolveTarget, indexExports, type Caller, type Target } from './routing.js';
 export { verifyCaller, gatewayIdentity, NO_CLAIM } from './inbound/caller.js';
 export { authorize, AccessDenied, callerOfPeer, checkCaller, type AuthorizedTunnel, type AuthenticatedPeer, type InboundPolicy, type Authorization } from './inbound/authorize.js';
 export { authorize as authorizeCaller, compileAccess, compileLinkAccess, DENY_SOURCES, type AccessTarget, type AccessDecision, type DenySource, type ServiceAccess } from './inbound/access.js';

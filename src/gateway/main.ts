@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../log/index.js';
 // Identity service or the Kubernetes watches are used, not for file credentials and routes. The trust core
 // (src/trust) is light and always loaded.
 import {
-  DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRANSPORT, DEFAULT_TRUST_DOMAIN, GATEWAY_ADMIN_PORT, GATEWAY_NAME, GATEWAY_TUNNEL_PORT, MESH_NAMESPACE, TRANSPORTS, dnsLabelSchema,
+  DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRANSPORT, DEFAULT_TRUST_DOMAIN, GATEWAY_ADMIN_PORT, GATEWAY_NAME, GATEWAY_TUNNEL_PORT, MESH_NAMESPACE, TRANSPORTS, dnsLabelSchema, parseAllowList,
 } from '../api/index.js';
 import { spiffeId } from '../trust/index.js';
 import { GatewayError } from './errors.js';
@@ -56,7 +56,10 @@ export const GatewayOptionsSchema = z
     /** Data-plane processes (node:cluster); default: the CPUs this process may use (cgroup quota). 1 = no
      * cluster, everything in this process. */
     workers: posInt.max(256).optional(),
-    allowedIdentities: list,
+    allowedIdentities: list.superRefine((l, ctx) => {
+      const p = l === undefined ? undefined : parseAllowList(l);
+      if (p && !p.ok) ctx.addIssue({ code: 'custom', message: p.message });
+    }),
     allowDirectWorkloads: z.boolean().default(false),
     cert: z.string().optional(),
     key: z.string().optional(),

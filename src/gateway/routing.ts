@@ -2,6 +2,7 @@
 // so every refusal reason is covered by table-driven unit tests.
 import { isIP } from 'node:net';
 import { parseSpiffeId, type SpiffeId } from '../trust/index.js';
+import { firstMatch, formatAllowList, parseAllowList, type AllowRule } from '../api/index.js';
 import { GatewayError } from './errors.js';
 import type { Backend, ExportedService, OutboundRoute, RemoteGateway } from './types.js';
 
@@ -62,31 +63,24 @@ export function callerOf(uri: string | undefined, cluster?: string): Caller {
   return { id, ...(cluster !== undefined ? { cluster } : {}) };
 }
 
-/** One entry of an allow list matches a caller: an exact SPIFFE id, a prefix ending in `/*`
- * (e.g. spiffe://mesh.local/ns/prod/*), `cluster:<name>` (the caller's issuer is that cluster's), or a
- * bare trust domain (any identity in it). Gateways of all clusters share one SPIFFE id
- * (ns mesh-system, sa mesh-gateway), so `cluster:` entries are what tells linked clusters apart. */
-export function identityMatches(entry: string, caller: Caller): boolean {
-  if (entry.startsWith('cluster:')) return caller.cluster !== undefined && entry.slice('cluster:'.length) === caller.cluster;
-  const id = caller.id;
-  if (id === undefined) return false;
-  if (entry.endsWith('/*')) return id.uri.startsWith(entry.slice(0, -1));
-  if (entry.startsWith('spiffe://')) return entry === id.uri;
-  return id.trustDomain === entry;
-}
-
-/** Default: any identity in the trust domain. Each non-empty list (gateway-wide, per Link, per Service)
- * narrows it: the caller must match an entry of every list given. */
-export function checkPolicy(caller: Caller, trustDomain: string, ...lists: Array<readonly string[] | undefined>): void {
+/** The gateway-wide allow list (`--allowed-identities`), read by src/api's one rule parser: the peer must
+ * hold a SPIFFE id of the trust domain and, when the list has rules, match one of them by its certificate
+ * id and its issuer's cluster (`cluster:`, exact ids, `.../ns/<ns>/*`, a bare trust domain). */
+export function checkPolicy(caller: Caller, trustDomain: string, rules: readonly AllowRule[] = []): void {
   const id = caller.id;
   if (id === undefined) throw new GatewayError('FORBIDDEN', 'peer certificate has no valid SPIFFE identity');
   if (id.trustDomain !== trustDomain) throw new GatewayError('FORBIDDEN', `peer ${id.uri} is not in trust domain ${trustDomain}`);
-  for (const list of lists) {
-    if (list === undefined || list.length === 0) continue;
-    if (!list.some((e) => identityMatches(e, caller))) {
-      throw new GatewayError('FORBIDDEN', `peer ${id.uri}${caller.cluster ? ` (cluster ${caller.cluster})` : ''} is not in the allowed identities [${list.join(', ')}]`);
-    }
+  if (rules.length === 0) return;
+  if (!firstMatch(rules, { id: id.uri, cluster: caller.cluster ?? '', unknown: false })) {
+    throw new GatewayError('FORBIDDEN', `peer ${id.uri}${caller.cluster ? ` (cluster ${caller.cluster})` : ''} is not in the gateway's allowed identities [${formatAllowList(rules)}]`);
   }
+}
+
+/** `--allowed-identities` as rules; a list that does not parse is a startup error naming the entry. */
+export function gatewayAllowRules(list: readonly string[]): AllowRule[] {
+  const p = parseAllowList([...list]);
+  if (!p.ok) throw new GatewayError('BAD_CONFIG', `--allowed-identities ${p.message}`);
+  return p.rules;
 }
 
 /** Index of exported Services by `<ns>/<name>`. */

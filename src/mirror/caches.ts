@@ -59,6 +59,8 @@ export class MirrorCaches {
   readonly serviceExports: Informer<ServiceExport>;
   readonly serviceImports: Informer<ServiceImport>;
   readonly localSlices: Informer<EndpointSlice>;
+  /** For their default-allowed-identities annotation (a Warning Event when it does not parse). */
+  readonly namespaces: Informer<KubeObject>;
   private readonly parsed = new WeakMap<Link, ParsedLink>();
 
   constructor(private readonly opts: CachesOptions) {
@@ -86,6 +88,7 @@ export class MirrorCaches {
     this.serviceExports = inf<ServiceExport>('serviceexports', mcs(SERVICE_EXPORT_PLURAL), undefined, true);
     this.serviceImports = inf<ServiceImport>('serviceimports', mcs(SERVICE_IMPORT_PLURAL));
     this.localSlices = inf<EndpointSlice>('local-slices', '/apis/discovery.k8s.io/v1/endpointslices', `${SLICE_MANAGED_BY_LABEL}=${LOCAL_SLICE_MANAGER}`);
+    this.namespaces = inf<KubeObject>('namespaces', '/api/v1/namespaces');
     this.localSlices.addIndex('service', (s) => [`${s.metadata?.namespace}/${s.metadata?.labels?.[SLICE_SERVICE_LABEL] ?? ''}`]);
     this.shadowSlices.addIndex('import', (s) => {
       const n = s.metadata?.labels?.[MCS_SERVICE_NAME_LABEL];
@@ -116,7 +119,7 @@ export class MirrorCaches {
   }
 
   private all(): Informer<KubeObject>[] {
-    return [this.links, this.secrets, this.services, this.shadowSlices, this.gatewaySlices, this.routes, this.serviceExports, this.serviceImports, this.localSlices] as unknown as Informer<KubeObject>[];
+    return [this.links, this.secrets, this.services, this.shadowSlices, this.gatewaySlices, this.routes, this.serviceExports, this.serviceImports, this.localSlices, this.namespaces] as unknown as Informer<KubeObject>[];
   }
 
   async start(timeoutMs: number): Promise<void> {

@@ -6,15 +6,15 @@
 import type { Registry } from 'prom-client';
 import { CLUSTER_LABEL, CONTROLLER_NAME, DEFAULT_TRUST_DOMAIN, HEADLESS_PARENT_LABEL, MIRRORED_LABEL } from '../api/index.js';
 import { ensureClusterProperties } from './cluster-id.js';
-import { Controller, EventRecorder, TerminalError, keyOf, kubeMetrics, realClock, type Clock, type KubeClient, type ReconcileContext, type ReconcileResult } from '../kube/index.js';
+import { Controller, EventRecorder, TerminalError, keyOf, kubeMetrics, realClock, type Clock, type KubeClient, type KubeObject, type ReconcileContext, type ReconcileResult } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { MirrorCaches, targetOf } from './caches.js';
 import { recordedPorts } from './desired.js';
 import { ShadowProblems, statusSoon, type MirrorEnv } from './env.js';
 import { ExportReconciler } from './export-reconciler.js';
 import { ImportReconciler } from './import-reconciler.js';
-import { KeyError, decodeKey, encodeKey, exportKey, importKey, linkKey, policyKey, renewKey, shadowKey } from './keys.js';
-import { hasPolicy, reconcilePolicy } from './policy-reconciler.js';
+import { KeyError, decodeKey, encodeKey, exportKey, importKey, linkKey, nsPolicyKey, policyKey, renewKey, shadowKey } from './keys.js';
+import { hasPolicy, namespaceDefaultChanged, reconcileNamespacePolicy, reconcilePolicy } from './policy-reconciler.js';
 import type { Service } from './types.js';
 import { enqueueAllMcs, remoteServiceChanged, wireMcsTriggers } from './mcs-triggers.js';
 import { flatTargetsOf } from './mcs-world.js';
@@ -141,6 +141,11 @@ export class MirrorController {
       if (hasPolicy(s)) queue.add(encodeKey(policyKey(s.metadata?.namespace ?? '', s.metadata?.name ?? '')));
     };
     this.caches.services.onObject({ onAdd: policyChanged, onUpdate: (_o, n) => policyChanged(n) });
+    // A Namespace's default list: only when it is set or its value changes (not every Namespace update).
+    const nsChanged = (o: KubeObject | undefined, n: KubeObject) => {
+      if (namespaceDefaultChanged(o, n)) queue.add(encodeKey(nsPolicyKey(n.metadata?.name ?? '')));
+    };
+    this.caches.namespaces.onObject({ onAdd: (n) => nsChanged(undefined, n), onUpdate: nsChanged });
     const events = new EventRecorder(opts.client, { component: CONTROLLER_NAME, host: process.env.POD_NAME ?? '', logger: log, clock });
     this.env = {
       client: opts.client,
@@ -265,6 +270,8 @@ export class MirrorController {
         return this.exports.reconcile(k.namespace, k.name, ctx);
       case 'policy':
         return reconcilePolicy(this.env, k.namespace, k.name, ctx);
+      case 'nspolicy':
+        return reconcileNamespacePolicy(this.env, k.namespace, ctx);
     }
   }
 }

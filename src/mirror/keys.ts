@@ -16,7 +16,9 @@ export type MirrorKey =
   /** MCS: the local ServiceExport namespace/name's status (export-reconciler.ts). */
   | { kind: 'export'; namespace: string; name: string }
   /** A local exported Service's authorization annotations (policy-reconciler.ts: Events when they do not parse). */
-  | { kind: 'policy'; namespace: string; name: string };
+  | { kind: 'policy'; namespace: string; name: string }
+  /** A Namespace's default-allowed-identities (policy-reconciler.ts: an Event when it does not parse). */
+  | { kind: 'nspolicy'; namespace: string };
 
 export class KeyError extends Error {
   readonly name = 'KeyError';
@@ -29,6 +31,7 @@ export const routesKey: MirrorKey = { kind: 'routes' };
 export const importKey = (namespace: string, name: string): MirrorKey => ({ kind: 'import', namespace, name });
 export const exportKey = (namespace: string, name: string): MirrorKey => ({ kind: 'export', namespace, name });
 export const policyKey = (namespace: string, name: string): MirrorKey => ({ kind: 'policy', namespace, name });
+export const nsPolicyKey = (namespace: string): MirrorKey => ({ kind: 'nspolicy', namespace });
 export const shadowKey = (cluster: string, namespace: string, name: string): MirrorKey => ({ kind: 'shadow', cluster, namespace, name });
 
 // Kubernetes names and cluster names never contain ':' or '/', so the separators cannot be ambiguous.
@@ -46,6 +49,8 @@ export function encodeKey(k: MirrorKey): string {
     case 'export':
     case 'policy':
       return `${k.kind}:${k.namespace}/${k.name}`;
+    case 'nspolicy':
+      return `nspolicy:${k.namespace}`;
   }
 }
 
@@ -57,6 +62,7 @@ export function decodeKey(s: string): MirrorKey {
   if (i > 0 && rest) {
     if (kind === 'link') return linkKey(rest);
     if (kind === 'renew') return renewKey(rest);
+    if (kind === 'nspolicy' && /^[^:/]+$/.test(rest)) return nsPolicyKey(rest);
     const n = kind === 'import' || kind === 'export' || kind === 'policy' ? /^([^:/]+)\/([^:/]+)$/.exec(rest) : null;
     if (n) return kind === 'import' ? importKey(n[1], n[2]) : kind === 'export' ? exportKey(n[1], n[2]) : policyKey(n[1], n[2]);
     const m = kind === 'shadow' ? /^([^:/]+):([^:/]+)\/([^:/]+)$/.exec(rest) : null;

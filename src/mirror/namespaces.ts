@@ -1,5 +1,5 @@
-// Whether a shadow's namespace exists here (and creating it when the Link asks for that). The controller
-// may get and create namespaces but not list or watch them, so this asks the API server, and remembers a
+// Whether a shadow's namespace exists here (and creating it when the Link asks for that). This asks the API
+// server (the namespaces informer, for policy Events, may not have seen one just created), and remembers a
 // namespace that exists for a minute: shadows of one namespace do not each cost a GET.
 import { MIRRORED_LABEL } from '../api/index.js';
 import { isConflict, isNotFound, resourcePath, type Clock, type KubeClient } from '../kube/index.js';

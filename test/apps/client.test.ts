@@ -6,7 +6,8 @@ import { startMesh, stopAll, type Proc } from '../helpers/process.js';
 import { freePort } from '../helpers/ports.js';
 import { silentLogger } from '../../src/log/index.js';
 import { DnsRecordSource, startDnsServer, type DnsServer } from '../../src/dns/index.js';
-import { runClient, summarize, type ClientReport } from '../../src/apps/index.js';
+import * as grpc from '@grpc/grpc-js';
+import { loadEchoProtos, runClient, summarize, type ClientReport } from '../../src/apps/index.js';
 
 const net = `127.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`;
 const pods = [`${net}.11`, `${net}.12`];
@@ -130,5 +131,32 @@ test('the client connects from POD_IP (its pod address) when set, so a server se
     if (saved === undefined) delete process.env.POD_IP;
     else process.env.POD_IP = saved;
     server.close();
+  }
+});
+
+test('gRPC calls connect from POD_IP too (grpc-js cannot bind one: grpc-call.ts), as a real grpc-js server sees them', async () => {
+  // A grpc-js server of the demo's Echo service answering with the peer it saw (pod = the caller's address).
+  const server = new grpc.Server();
+  server.addService(loadEchoProtos().Echo.service, {
+    Echo: (call: grpc.ServerUnaryCall<{ message: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      const peer = call.getPeer().replace(/^ipv4:/, '').replace(/:\d+$/, '');
+      cb(null, { message: call.request.message, cluster: 'x', namespace: 'demo', pod: peer, podIp: '', seq: 0 });
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${pods[1]}:0`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const saved = process.env.POD_IP;
+  try {
+    process.env.POD_IP = `${net}.79`;
+    const r = await runClient({ grpc: `${pods[1]}:${port}`, count: 2 });
+    assert.deepEqual(r.results.map((x) => [x.ok, x.status, x.pod]), [[true, 'OK', `${net}.79`], [true, 'OK', `${net}.79`]]);
+    const explicit = await runClient({ grpc: `${pods[1]}:${port}`, localAddress: `${net}.80` });
+    assert.equal(explicit.results[0]?.pod, `${net}.80`);
+    delete process.env.POD_IP;
+    const unbound = await runClient({ grpc: `${pods[1]}:${port}` });
+    assert.equal(unbound.results[0]?.pod, '127.0.0.1', 'without POD_IP the kernel picks the source');
+  } finally {
+    if (saved === undefined) delete process.env.POD_IP;
+    else process.env.POD_IP = saved;
+    server.forceShutdown();
   }
 });

@@ -2,7 +2,7 @@
 // order, and what a refusal may be labelled with. (Over real mTLS: link-policy.test.ts, refusals.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { authorize, callerOf, indexExports, NO_CLAIM, type AuthenticatedPeer, type InboundPolicy } from '../../src/gateway/index.js';
+import { authorize, callerOf, gatewayAllowRules, indexExports, NO_CLAIM, type AuthenticatedPeer, type InboundPolicy } from '../../src/gateway/index.js';
 import type { CallerClaim, VerifiedCaller } from '../../src/api/index.js';
 
 const exports = indexExports([
@@ -31,7 +31,7 @@ const cases: Array<{ name: string; authority: string; peer: AuthenticatedPeer; c
   { name: 'caller lists come before existence: unknown Service, refused caller', authority: 'nothing.demo.svc.cluster.local:7', peer: peer(WEB, 'cluster-a'), want: 'FORBIDDEN', remoteCluster: 'cluster-a' },
   { name: 'an allowed caller asking for an unknown Service', authority: 'nothing.demo.svc.cluster.local:7', peer: peer(GW, 'cluster-a'), want: 'UNKNOWN_SERVICE', remoteCluster: 'cluster-a' },
   { name: "the Service's own list after the caller's", authority: 'ops-only.demo.svc.cluster.local:7', peer: peer(GW, 'cluster-a'), want: 'FORBIDDEN', service: 'ops-only', remoteCluster: 'cluster-a' },
-  { name: 'the gateway-wide list narrows everyone', authority: 'echo.demo.svc.cluster.local:7', peer: peer(WEB, 'cluster-c'), policy: { allowedIdentities: ['cluster:cluster-a'] }, want: 'FORBIDDEN', service: 'echo', remoteCluster: '' },
+  { name: 'the gateway-wide list narrows everyone', authority: 'echo.demo.svc.cluster.local:7', peer: peer(WEB, 'cluster-c'), policy: { allowedIdentities: gatewayAllowRules(['cluster:cluster-a']) }, want: 'FORBIDDEN', service: 'echo', remoteCluster: '' },
   { name: 'a bad authority names no Service (no label from it)', authority: '10.0.0.1:7007', peer: peer(GW, 'cluster-a'), want: 'BAD_AUTHORITY', remoteCluster: 'cluster-a' },
   // Regression (issue 17 item 7): any workload of the trust domain could connect straight to a remote
   // gateway. By default only the gateways of linked clusters may.

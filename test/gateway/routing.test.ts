@@ -2,7 +2,7 @@
 // Kubernetes objects → routing snapshot mapping.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAuthority, checkPolicy, callerOf, resolveTarget, indexExports, GatewayError, buildSnapshot, formatAuthority } from '../../src/gateway/index.js';
+import { parseAuthority, checkPolicy, gatewayAllowRules, GatewayConfigSchema, callerOf, resolveTarget, indexExports, GatewayError, buildSnapshot, formatAuthority } from '../../src/gateway/index.js';
 
 test('parseAuthority accepts service and headless pod names in the cluster domain', () => {
   assert.deepEqual(parseAuthority('web.prod.svc.cluster.local:80', 'cluster.local'), { service: 'web', namespace: 'prod', port: 80 });
@@ -34,28 +34,42 @@ for (const [authority, why] of [
   });
 }
 
-test('policy: any identity in the trust domain by default; each allow list narrows', () => {
+test('checkPolicy: the gateway-wide --allowed-identities, read by the one rule parser of src/api (authz.ts)', () => {
   const uri = 'spiffe://mesh.local/ns/web/sa/frontend';
   const id = callerOf(uri);
+  const rules = (...l: string[]) => gatewayAllowRules(l);
   checkPolicy(id, 'mesh.local');
-  checkPolicy(id, 'mesh.local', [], undefined);
-  checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/web/*']);
-  checkPolicy(id, 'mesh.local', ['mesh.local']);
-  checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/ops/sa/x', uri], ['spiffe://mesh.local/ns/web/*']);
+  checkPolicy(id, 'mesh.local', rules());
+  checkPolicy(id, 'mesh.local', rules('spiffe://mesh.local/ns/web/*'));
+  checkPolicy(id, 'mesh.local', rules('mesh.local'));
+  checkPolicy(id, 'mesh.local', rules('spiffe://mesh.local/ns/ops/sa/x', uri));
   const forbidden = (e: unknown) => e instanceof GatewayError && e.code === 'FORBIDDEN';
   assert.throws(() => checkPolicy(callerOf(undefined), 'mesh.local'), forbidden);
   assert.throws(() => checkPolicy(callerOf('spiffe://other.org/ns/web/sa/frontend'), 'mesh.local'), forbidden);
-  assert.throws(() => checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/ops/*']), forbidden);
-  assert.throws(() => checkPolicy(id, 'mesh.local', [uri], ['spiffe://mesh.local/ns/web/sa/other']), forbidden);
-  checkPolicy(callerOf(uri, 'cluster-a'), 'mesh.local', ['cluster:cluster-a']);
-  assert.throws(() => checkPolicy(callerOf(uri, 'cluster-b'), 'mesh.local', ['cluster:cluster-a']), forbidden);
-  assert.throws(() => checkPolicy(id, 'mesh.local', ['cluster:cluster-a']), forbidden);
+  assert.throws(() => checkPolicy(id, 'mesh.local', rules('spiffe://mesh.local/ns/ops/*')), /not in the gateway's allowed identities \[spiffe:\/\/mesh.local\/ns\/ops\/\*\]/);
+  assert.throws(() => checkPolicy(id, 'mesh.local', rules('other.org')), forbidden);
+  // cluster: entries tell the gateways of linked clusters apart (they share one SPIFFE id).
+  checkPolicy(callerOf(uri, 'cluster-a'), 'mesh.local', rules('cluster:cluster-a'));
+  assert.throws(() => checkPolicy(callerOf(uri, 'cluster-b'), 'mesh.local', rules('cluster:cluster-a')), forbidden);
+  assert.throws(() => checkPolicy(id, 'mesh.local', rules('cluster:cluster-a')), forbidden);
   // A prefix must end at a path boundary: /ns/we/* does not match /ns/web/...
-  assert.throws(() => checkPolicy(id, 'mesh.local', ['spiffe://mesh.local/ns/we/*']), forbidden);
+  assert.throws(() => checkPolicy(id, 'mesh.local', rules('spiffe://mesh.local/ns/we/*')), forbidden);
   // Ids are read by src/trust's parser: one that is not a valid SPIFFE id is no identity at all, even for a
   // list that would match its text.
   const odd = 'spiffe://mesh.local/ns/web/sa/../admin';
-  assert.throws(() => checkPolicy(callerOf(odd), 'mesh.local', ['spiffe://mesh.local/ns/web/*']), forbidden);
+  assert.throws(() => checkPolicy(callerOf(odd), 'mesh.local', rules('spiffe://mesh.local/ns/web/*')), forbidden);
+});
+
+test('--allowed-identities that does not parse is a startup error naming the entry (same syntax as the annotation)', () => {
+  const bad = (l: string[], entry: RegExp) => assert.throws(() => gatewayAllowRules(l), (e: unknown) => e instanceof GatewayError && e.code === 'BAD_CONFIG' && /--allowed-identities/.test(e.message) && entry.test(e.message));
+  bad(['cluster:cluster-a', 'cluster:Bad_Name'], /"cluster:Bad_Name"/);
+  bad(['spiffe://mesh.local/ns/*/sa/x'], /"spiffe:\/\/mesh.local\/ns\/\*\/sa\/x"/);
+  bad(['spiffe://mesh.local/*'], /bare trust domain/);
+  bad(['not a domain'], /"not a domain"/);
+  assert.deepEqual(gatewayAllowRules(['cluster:cluster-a', ' spiffe://mesh.local/ns/web/* ', '']).map((r) => r.kind), ['cluster', 'prefix']);
+  // The gateway's own config schema (what startGateway and the workers parse) refuses it too.
+  const r = GatewayConfigSchema.safeParse({ clusterName: 'cluster-b', allowedIdentities: ['spiffe://mesh.local/ns/web/sa/../x'] });
+  assert.ok(!r.success && /--allowed-identities invalid entry: "spiffe:\/\/mesh.local\/ns\/web\/sa\/..\/x"/.test(r.error.issues[0]!.message));
 });
 
 test('resolveTarget: only exported Services, only declared ports, headless by hostname', () => {

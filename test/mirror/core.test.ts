@@ -165,10 +165,11 @@ test('keys: one string form, decoded back to the same key; anything else is refu
     { kind: 'renew', link: 'east' },
     { kind: 'shadow', cluster: 'east', namespace: 'shop', name: 'web-east' },
     { kind: 'policy', namespace: 'shop', name: 'web' },
+    { kind: 'nspolicy', namespace: 'shop' },
   ];
   for (const k of keys) assert.deepEqual(decodeKey(encodeKey(k)), k);
   assert.equal(encodeKey(keys[2]), 'shadow:east:shop/web-east');
-  for (const bad of ['', 'link:', 'svc:east:shop/web', 'shadow:east:shop', 'shadow:east/x:shop/web', 'nope']) assert.throws(() => decodeKey(bad), /not a mirror key/, bad);
+  for (const bad of ['', 'link:', 'svc:east:shop/web', 'shadow:east:shop', 'shadow:east/x:shop/web', 'nspolicy:shop/web', 'nope']) assert.throws(() => decodeKey(bad), /not a mirror key/, bad);
 });
 
 test('names: <name>-<cluster>, cut to 63 characters ending in a stable short hash', () => {

@@ -93,3 +93,25 @@ test('an exported Service whose authorization does not parse gets a Warning Even
   assert.match(messages[1]!, /export-to lists no cluster .*; it is exported to no cluster/);
   assert.equal(events[0]!.involvedObject?.kind, 'Service');
 });
+
+test("a Namespace whose default-allowed-identities does not parse gets one Warning Event (repeats fold into its count, not one per reconcile)", async () => {
+  const DEFAULT = 'mirror.mesh.io/default-allowed-identities';
+  const LOCKED_NS = 'locked-ns';
+  await a.client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: LOCKED_NS, annotations: { [DEFAULT]: 'cluster:cluster-b, spiffe://mesh.local/ns/*/sa/x' } } });
+  type Ev = KubeObject & { reason?: string; message?: string; count?: number; involvedObject?: { kind?: string; name?: string } };
+  const nsEvents = async () => (await a.client.list<Ev>('/api/v1/namespaces/default/events')).items.filter((e) => e.reason === 'InvalidAuthorization' && e.involvedObject?.kind === 'Namespace' && e.involvedObject.name === LOCKED_NS);
+  const first = await until(async () => ((await nsEvents()).length ? await nsEvents() : undefined), 'InvalidAuthorization Event on Namespace locked-ns');
+  assert.equal(first.length, 1);
+  assert.match(first[0]!.message ?? '', /default-allowed-identities invalid entry: "spiffe:\/\/mesh.local\/ns\/\*\/sa\/x" has a `\*` that is not the whole last segment; the gateway admits no caller/);
+  // Updates that leave the default alone (a label) enqueue nothing; a barrier instead of a sleep: a second
+  // bad Namespace created after them gets its Event, so by then the first one's updates were handled.
+  for (let i = 0; i < 3; i++) {
+    const live = await a.client.get<KubeObject>(`/api/v1/namespaces/${LOCKED_NS}`);
+    await a.client.replace(`/api/v1/namespaces/${LOCKED_NS}`, { ...live, metadata: { ...live.metadata, labels: { touched: String(i) } } });
+  }
+  await a.client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'locked-ns-2', annotations: { [DEFAULT]: 'cluster:' } } });
+  await until(async () => (await a.client.list<Ev>('/api/v1/namespaces/default/events')).items.find((e) => e.involvedObject?.name === 'locked-ns-2'), 'the barrier Namespace Event');
+  const after = await nsEvents();
+  assert.equal(after.length, 1, 'still one Event');
+  assert.equal(after[0]!.count ?? 1, 1, 'label changes record nothing');
+});

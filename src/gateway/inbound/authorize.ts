@@ -8,7 +8,7 @@
 // unauthorized peer learns nothing about which Services exist; then the target; then the verified caller's
 // rules for that target (access.ts: export scope, the Link's list, the Service's or its Namespace's list),
 // before anything is dialled.
-import type { CallerClaim, VerifiedCaller } from '../../api/index.js';
+import type { AllowRule, CallerClaim, VerifiedCaller } from '../../api/index.js';
 import { GatewayError } from '../errors.js';
 import { checkPolicy, parseAuthority, resolveTarget, type Caller, type ExportIndex, type Target } from '../routing.js';
 import type { Backend, ExportedService, RemoteGateway } from '../types.js';
@@ -28,8 +28,8 @@ export interface AuthenticatedPeer extends Caller {
 export interface InboundPolicy {
   trustDomain: string;
   clusterDomain: string;
-  /** Gateway-wide allow list (--allowed-identities); empty = no narrowing. */
-  allowedIdentities: readonly string[];
+  /** Gateway-wide allow list (--allowed-identities, parsed at startup); empty = no narrowing. */
+  allowedIdentities: readonly AllowRule[];
   /** --allow-direct-workloads: any identity of the trust domain may open tunnels, not only gateways. */
   directWorkloads: boolean;
   /** Clusters linked with this one; undefined = not known (static routes): any cluster of the trust domain. */

@@ -16,7 +16,7 @@ import type { IdleSweep } from '../idle.js';
 import { relay, socketEnd, type RelayEnd } from '../relay.js';
 import type { Backend, ExportedService } from '../types.js';
 import { AccessDenied, authorize, linkedCluster, type AuthenticatedPeer, type AuthorizedTunnel, type InboundPolicy } from './authorize.js';
-import { proxyHeaderFor, writeProxyHeader } from './proxy-protocol.js';
+import { proxyHeaderFor, sendProxyHeader } from './proxy-protocol.js';
 import { dialBackend } from './upstream.js';
 
 export type InboundTunnelState = 'accepted' | 'authorized' | 'dialing' | 'relaying' | 'closed';
@@ -113,19 +113,20 @@ export class InboundTunnel {
       return this.end({ kind: 'abandoned' });
     }
     const { metrics, logger } = this.d;
-    // Before the client's end opens (and any of its bytes can be relayed): the target reads this first.
+    // Before the client's end opens: a header that cannot be written refuses the tunnel.
     let header: Buffer | undefined;
     try {
-      header = proxyHeaderFor(auth, this.peer, upstream);
+      header = proxyHeaderFor(auth, this.peer, backend, upstream);
     } catch (err) {
       upstream.destroy();
       return this.end({ kind: 'refused', error: new GatewayError('UPSTREAM_CONNECT', `cannot write the PROXY header: ${(err as Error).message}`), service: auth.service, remoteCluster: auth.remoteCluster });
     }
-    if (header) writeProxyHeader(upstream, header);
     const down = this.req.open(auth);
     this.st = 'relaying';
     const labels: TunnelLabels = { direction: 'inbound', remote_cluster: auth.remoteCluster, namespace: auth.service.namespace, service: auth.service.name };
     this.tally = metrics.openTunnel(labels);
+    // The target reads the header first: sent before the relay passes on any client byte.
+    if (header) this.tally.up += sendProxyHeader(upstream, down.stream, header);
     metrics.backends.served(labels.namespace, labels.service, backend);
     this.d.load.active++;
     const unwatch = this.d.idle.watch(this.tally, () => {

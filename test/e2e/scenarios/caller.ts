@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { DEFAULT_TRUST_DOMAIN, PROXY_PROTOCOL_ANNOTATION, serviceAccountId } from '../../../src/api/index.js';
 import type { ClientReport } from '../../../src/apps/index.js';
-import { DEMO_NS, eventually, mustMesh, parseReport } from '../../../src/demo/index.js';
+import { DEMO_NS, eventually, mustMesh, parseReport, shadowHost } from '../../../src/demo/index.js';
 import { clusterName, describe, gatewayMetric, noneOk, podIPs, url, type Scenario, type ScenarioContext } from './context.js';
 
 const DEPLOYMENTS = `/apis/apps/v1/namespaces/${DEMO_NS}/deployments`;
@@ -47,10 +47,10 @@ function ignoreExists(err: unknown): void {
 }
 
 /** Runs the traffic client inside the pod `app` (its POST /run, as the demo's traffic agent). */
-async function trafficFrom(ctx: ScenarioContext, app: string, target: string, count: number): Promise<ClientReport> {
+async function trafficFrom(ctx: ScenarioContext, app: string, target: string | { grpc: string }, count: number): Promise<ClientReport> {
   const [pod] = await podIPs(ctx, ctx.a, `app=${app}`);
   assert.ok(pod, `a ready ${app} pod in ${ctx.a}`);
-  const req = { url: target, count, intervalMs: 0, timeoutMs: 5_000 };
+  const req = { ...(typeof target === 'string' ? { url: target } : target), count, intervalMs: 0, timeoutMs: 5_000 };
   const r = await ctx.env.execNode(ctx.a, ['-e', POST, `http://${pod.ip}:8081/run`, JSON.stringify(req)], 60_000);
   return parseReport(r.stdout || r.stderr, `traffic from ${app} to ${target}`);
 }
@@ -85,6 +85,22 @@ export const callerIdentity: Scenario = {
         const id = serviceAccountId(DEFAULT_TRUST_DOMAIN, DEMO_NS, 'other');
         await eventually('cluster-a gateway attests the other pod', async () => (await trafficFrom(ctx, 'caller-other', url('web', B), 1)).results[0]?.callerIdentity === id, 60_000);
         allCalledAs(await trafficFrom(ctx, 'caller-other', url('web', B), 10), id, A, 'other → web');
+      });
+      await step('gRPC calls come from their pod too: grpc allows only SA frontend, frontend passes, other is refused', async () => {
+        // grpc-echo reads no PROXY header: the allow list shows which pod cluster-a's gateway attested. A
+        // gRPC client not bound to its POD_IP is attested unknown-caller and refused here as well.
+        const frontend = serviceAccountId(DEFAULT_TRUST_DOMAIN, DEMO_NS, 'frontend');
+        const grpc = { grpc: `${shadowHost('grpc', B)}:9090` };
+        await mustMesh(['authz', 'grpc', '-n', DEMO_NS, '--context', ctx.b, '--set', frontend], ctx.env.kubeconfig);
+        try {
+          await eventually('cluster-b gateway refuses SA other over gRPC', async () => (await trafficFrom(ctx, 'caller-other', grpc, 1)).summary.ok === 0, 60_000);
+          const ok = await trafficFrom(ctx, 'caller-frontend', grpc, 5);
+          assert.equal(ok.summary.ok, ok.summary.total, `frontend → grpc (only frontend allowed): ${describe(ok)}`);
+          assert.deepEqual(Object.keys(ok.summary.byCluster), [B], 'answered by cluster-b');
+          noneOk(await trafficFrom(ctx, 'caller-other', grpc, 3), 'other → grpc (only frontend allowed)');
+        } finally {
+          await mustMesh(['authz', 'grpc', '-n', DEMO_NS, '--context', ctx.b, '--clear'], ctx.env.kubeconfig);
+        }
       });
       await step("the demo's traffic agent (ServiceAccount default) shows default", async () => {
         allCalledAs(await ctx.env.traffic(ctx.a, { url: url('web', B), count: 5, intervalMs: 0, timeoutMs: 5_000 }), serviceAccountId(DEFAULT_TRUST_DOMAIN, DEMO_NS, 'default'), A, 'traffic-agent → web');
