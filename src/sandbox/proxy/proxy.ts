@@ -24,6 +24,8 @@ export const ServiceProxyOptionsSchema = z.object({
   /** LB ingress addresses to hand out (as MetalLB would); without a pool every LB Service gets `nodeAddress`. */
   loadBalancerAddresses: z.array(z.union([z.ipv4(), z.ipv6()])).default([]),
   connectTimeoutMs: z.number().int().min(50).max(60_000).default(3_000),
+  /** Why IPv6 ClusterIPs are not served here (the network has no IPv6 pod addresses); unset: served. */
+  noIPv6: z.string().min(1).optional(),
 });
 export type ServiceProxyOptions = z.input<typeof ServiceProxyOptionsSchema> & {
   logger?: Logger;
@@ -180,7 +182,10 @@ export class ServiceProxy {
         if (sp.protocol === 'SCTP') continue; // not proxied in the sandbox
         const protocol = sp.protocol;
         const portKey = portKeyOf(sp);
-        for (const ip of svc.clusterIPs) claim({ addr: addrOf(ip, sp.port, protocol), host: ip, port: sp.port, owner: key, portKey, protocol });
+        for (const ip of svc.clusterIPs) {
+          if (this.opts.noIPv6 && isIPv6(ip)) addErr(key, `IPv6 ClusterIP ${ip} not served: ${this.opts.noIPv6}`);
+          else claim({ addr: addrOf(ip, sp.port, protocol), host: ip, port: sp.port, owner: key, portKey, protocol });
+        }
         if ((svc.type === 'NodePort' || svc.type === 'LoadBalancer') && sp.nodePort) {
           if (this.opts.nodeAddress) claim({ addr: addrOf(this.opts.nodeAddress, sp.nodePort, protocol), host: this.opts.nodeAddress, port: sp.nodePort, owner: key, portKey, protocol });
           else addErr(key, `nodePort ${sp.nodePort} not served: the proxy has no nodeAddress`);
@@ -284,7 +289,8 @@ export class ServiceProxy {
   private backendsOf(d: Desired): { host: string; port: number }[] {
     const svc = this.services.get(d.owner);
     const sp = svc?.ports.find((p) => portKeyOf(p) === d.portKey);
-    return svc && sp ? backendsFor(svc, sp) : [];
+    // Per family, as kube-proxy runs one proxier per IP family: an IPv6 address reaches IPv6 endpoints only.
+    return svc && sp ? backendsFor(svc, sp).filter((b) => isIPv6(b.host) === isIPv6(d.host)) : [];
   }
 
   private nextIndex(d: Desired): number {
@@ -330,7 +336,9 @@ export class ServiceProxy {
     // as its source) would get replies at an address no other cluster routes: a flat endpoint's answer
     // would be lost. It goes out from the node address, which every cluster reaches.
     let keepSource = client.remoteAddress !== undefined && this.isPodAddress(client.remoteAddress);
-    const masquerade = !keepSource && this.pods !== undefined && this.opts.nodeAddress ? { localAddress: this.opts.nodeAddress } : {};
+    const node = this.opts.nodeAddress;
+    // The node address of the backend's family only (an IPv4 node address cannot source an IPv6 connection).
+    const masquerade = (host: string) => (!keepSource && this.pods !== undefined && node && isIPv6(node) === isIPv6(host) ? { localAddress: node } : {});
     const tryAt = (i: number): void => {
       if (clientGone || client.destroyed) return;
       if (i >= backends.length) {
@@ -340,7 +348,7 @@ export class ServiceProxy {
         return;
       }
       const b = backends[(start + i) % backends.length] as { host: string; port: number };
-      const upstream = connect({ host: b.host, port: b.port, allowHalfOpen: true, ...(keepSource ? { localAddress: client.remoteAddress } : masquerade) });
+      const upstream = connect({ host: b.host, port: b.port, allowHalfOpen: true, ...(keepSource ? { localAddress: client.remoteAddress } : masquerade(b.host)) });
       upstream.setTimeout(this.opts.connectTimeoutMs);
       const fail = (reason: string) => {
         upstream.destroy();
