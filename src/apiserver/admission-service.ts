@@ -1,12 +1,15 @@
 // Services: ClusterIP and NodePort allocation and release, port checks and defaults.
 import { isObject, type Json, type JsonObject } from './patch.js';
-import { invalid, type StatusCause, ApiError } from './errors.js';
+import { invalid, type StatusCause } from './errors.js';
 import type { Obj } from './store.js';
-import type { IpAllocator, PortAllocator } from './allocators.js';
+import type { PortAllocator, ServiceIpRanges } from './allocators.js';
 import { validPort } from './validation.js';
+import { admitServiceIPs, type IpChange } from './admission-ipfamily.js';
+
+export type { IpChange } from './admission-ipfamily.js';
 
 export interface Admission {
-  ips: IpAllocator;
+  ips: ServiceIpRanges;
   nodePorts: PortAllocator;
 }
 
@@ -58,8 +61,8 @@ function defaultServicePorts(spec: JsonObject): void {
   });
 }
 
-/** Defaults and checks a Service; allocates its ClusterIP (and NodePorts) from the configured ranges. */
-export function admitService(a: Admission, obj: Obj, prev: Obj | undefined): void {
+/** Defaults and checks a Service; allocates its ClusterIP(s) (and NodePorts) from the configured ranges. */
+export function admitService(a: Admission, obj: Obj, prev: Obj | undefined): IpChange {
   const spec: JsonObject = isObject(obj['spec'] as Json) ? { ...(obj['spec'] as JsonObject) } : {};
   const prevSpec = prev && isObject(prev['spec'] as Json) ? (prev['spec'] as JsonObject) : undefined;
   const type = (spec['type'] as string | undefined) ?? 'ClusterIP';
@@ -67,38 +70,20 @@ export function admitService(a: Admission, obj: Obj, prev: Obj | undefined): voi
   if (!['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'].includes(type))
     causes.push({ reason: 'FieldValueNotSupported', message: `Unsupported value: "${type}": supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"`, field: 'spec.type' });
   spec['type'] = type;
-  let clusterIP = spec['clusterIP'];
-  if (prevSpec && (clusterIP === undefined || clusterIP === '')) clusterIP = prevSpec['clusterIP'];
-  if (prevSpec && prevSpec['clusterIP'] !== undefined && clusterIP !== prevSpec['clusterIP'] && type !== 'ExternalName' && prevSpec['type'] !== 'ExternalName')
-    causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(clusterIP)}: field is immutable`, field: 'spec.clusterIP' });
+  const clusterIP = spec['clusterIP'] === undefined || spec['clusterIP'] === '' ? prevSpec?.['clusterIP'] : spec['clusterIP'];
   const headless = clusterIP === 'None';
   if (type === 'ExternalName' && typeof spec['externalName'] !== 'string') causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: 'spec.externalName' });
   causes.push(...servicePortsCauses(spec, headless, type));
-  if (typeof clusterIP === 'string' && clusterIP !== '' && !headless && (!prevSpec || prevSpec['clusterIP'] !== clusterIP)) {
-    if (!a.ips.contains(clusterIP)) causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: "${clusterIP}": failed to allocate IP ${clusterIP}: the provided IP (${clusterIP}) is not in the valid range. The range of valid IPs is ${a.ips.cidr}`, field: 'spec.clusterIPs' });
-    else if (a.ips.isUsed(clusterIP)) causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: "${clusterIP}": failed to allocate IP ${clusterIP}: provided IP is already allocated`, field: 'spec.clusterIPs' });
-  }
   if (headless && type !== 'ClusterIP') causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: "None": may only be set to "None" for ClusterIP services`, field: 'spec.clusterIP' });
   if (causes.length) throw invalid('Service', '', obj.metadata.name, causes);
   defaultServicePorts(spec);
+  let change: IpChange = { allocated: [], released: [] };
   if (type === 'ExternalName') {
-    delete spec['clusterIP'];
-    delete spec['clusterIPs'];
+    // The type-dependent fields go with the type (dropTypeDependentFields); the old IPs go back on write.
+    for (const k of ['clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy']) delete spec[k];
+    if (prevSpec) change.released = ipsOf(prevSpec);
   } else {
-    if (clusterIP === undefined || clusterIP === '') {
-      const ip = a.ips.allocate();
-      if (!ip) throw new ApiError('InternalError', `failed to allocate a serviceIP: range is full (${a.ips.cidr})`);
-      clusterIP = ip;
-    } else if (!headless && (!prevSpec || prevSpec['clusterIP'] !== clusterIP)) a.ips.reserve(clusterIP as string);
-    spec['clusterIP'] = clusterIP;
-    spec['clusterIPs'] = [clusterIP];
-    if (!headless) {
-      spec['ipFamilies'] = spec['ipFamilies'] ?? ['IPv4'];
-      spec['ipFamilyPolicy'] = spec['ipFamilyPolicy'] ?? 'SingleStack';
-    } else {
-      spec['ipFamilies'] = spec['ipFamilies'] ?? ['IPv4'];
-      spec['ipFamilyPolicy'] = spec['ipFamilyPolicy'] ?? 'SingleStack';
-    }
+    change = admitServiceIPs(a.ips, obj.metadata.name, spec, prevSpec);
     spec['sessionAffinity'] = spec['sessionAffinity'] ?? 'None';
     spec['internalTrafficPolicy'] = spec['internalTrafficPolicy'] ?? 'Cluster';
   }
@@ -118,6 +103,18 @@ export function admitService(a: Admission, obj: Obj, prev: Obj | undefined): voi
   }
   obj['spec'] = spec;
   if (!isObject(obj['status'] as Json)) obj['status'] = { loadBalancer: {} };
+  return change;
+}
+
+/** The ClusterIPs a stored Service holds (none for headless or ExternalName). */
+function ipsOf(spec: JsonObject): string[] {
+  const ips = Array.isArray(spec['clusterIPs']) ? spec['clusterIPs'] : typeof spec['clusterIP'] === 'string' ? [spec['clusterIP']] : [];
+  return ips.filter((ip): ip is string => typeof ip === 'string' && ip !== 'None' && ip !== '');
+}
+
+/** Gives IPs back to their family's range. */
+export function releaseIps(a: Admission, ips: string[]): void {
+  for (const ip of ips) a.ips.forIp(ip)?.release(ip);
 }
 
 /** Gives a deleted Service's ClusterIP and NodePorts back. */
@@ -125,7 +122,7 @@ export function releaseService(a: Admission, obj: Obj): void {
   const spec = obj['spec'];
   if (!isObject(spec as Json)) return;
   const s = spec as JsonObject;
-  if (typeof s['clusterIP'] === 'string' && s['clusterIP'] !== 'None') a.ips.release(s['clusterIP']);
+  releaseIps(a, ipsOf(s));
   if (Array.isArray(s['ports'])) for (const p of s['ports']) if (isObject(p) && typeof p['nodePort'] === 'number') a.nodePorts.release(p['nodePort']);
 }
 
@@ -134,6 +131,6 @@ export function reserveService(a: Admission, obj: Obj): void {
   const s = obj['spec'];
   if (!isObject(s as Json)) return;
   const spec = s as JsonObject;
-  if (typeof spec['clusterIP'] === 'string' && spec['clusterIP'] !== 'None' && a.ips.contains(spec['clusterIP'])) a.ips.reserve(spec['clusterIP']);
+  for (const ip of ipsOf(spec)) if (a.ips.forIp(ip)?.contains(ip)) a.ips.forIp(ip)?.reserve(ip);
   if (Array.isArray(spec['ports'])) for (const p of spec['ports']) if (isObject(p) && typeof p['nodePort'] === 'number') a.nodePorts.reserve(p['nodePort']);
 }

@@ -15,6 +15,7 @@ import { createApiHttpServer } from './server.js';
 import { Store, type Obj, type StoreEvent } from './store.js';
 
 export { ApiError, toStatus, type StatusObject } from './errors.js';
+export { ServiceIpRanges, familyOf, type IpFamily } from './allocators.js';
 export type { StoredObject } from './auth/types.js';
 export type { PodStreams, PodLogOptions, ExecOptions, AttachOptions, ExecProcess } from './http/pod-streams.js';
 import type { PodStreams } from './http/pod-streams.js';
@@ -27,7 +28,7 @@ export interface ApiServerOptions {
   dataDir: string;
   /** Names the kubeconfig's cluster, context and user; default `mesh`. */
   clusterName?: string;
-  /** ClusterIPs are allocated from here; default 10.96.0.0/16. */
+  /** ClusterIPs are allocated from here; default 10.96.0.0/16. `<v4>,<v6>` (either order; the first is the primary family) makes the cluster dual-stack. */
   serviceCIDR?: string;
   /** Extra IPs / DNS names for the serving certificate; the first is the kubeconfig address when host is a wildcard. */
   advertiseAddresses?: string[];
@@ -71,7 +72,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   const registry = new Registry();
   const rest = new Rest(store, registry, serviceCIDR);
   const wildcard = host === '0.0.0.0' || host === '::' || host === '';
-  const names = ['127.0.0.1', 'localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', rest.admission.ips.first, ...advertise, ...(wildcard ? [] : [host])];
+  const names = ['127.0.0.1', 'localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', rest.admission.ips.primary.first, ...advertise, ...(wildcard ? [] : [host])];
   const pki = loadPki(options.dataDir, clusterName, names);
   const objects: ObjectReader = {
     get: (gr, ns, name) => store.get(grKey(gr.group, gr.resource), ns, name),
@@ -150,7 +151,7 @@ function seedKubernetesService(rest: Rest, address: string, port: number): void 
   if (!svcDef || !epDef || !sliceDef) return;
   const ip = isIP(address) === 4 ? address : '127.0.0.1';
   if (!rest.store.get('services', 'default', 'kubernetes')) {
-    rest.create(svcDef, 'v1', 'default', { metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } }, spec: { clusterIP: rest.admission.ips.first, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }] } }, ctx);
+    rest.create(svcDef, 'v1', 'default', { metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } }, spec: { clusterIP: rest.admission.ips.primary.first, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }] } }, ctx);
   }
   const ep = { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } }, subsets: [{ addresses: [{ ip }], ports: [{ name: 'https', port, protocol: 'TCP' }] }] };
   const slice = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'kubernetes', namespace: 'default', labels: { 'kubernetes.io/service-name': 'kubernetes', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } }, addressType: 'IPv4', endpoints: [{ addresses: [ip], conditions: { ready: true } }], ports: [{ name: 'https', port, protocol: 'TCP' }] };

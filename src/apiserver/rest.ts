@@ -4,8 +4,8 @@
 import { parse as parseYaml } from 'yaml';
 import type { UserInfo } from './auth/types.js';
 import { admitBuiltin } from './admission.js';
-import { admitService, releaseService, reserveService, type Admission } from './admission-service.js';
-import { IpAllocator, PortAllocator } from './allocators.js';
+import { admitService, releaseIps, releaseService, reserveService, type Admission, type IpChange } from './admission-service.js';
+import { ServiceIpRanges, PortAllocator } from './allocators.js';
 import { admitCustom, parseCrd } from './crd.js';
 import { admitCrd, CrdCatalog, CRD_GR } from './crd-catalog.js';
 import { carryServerMetadata, checkBody, finalizersOf, nsSpecFinalizers, randomSuffix, sameList, sameSpec, stamp, withoutTime } from './rest-meta.js';
@@ -65,7 +65,7 @@ export class Rest {
     readonly registry: Registry,
     serviceCidr: string,
   ) {
-    this.admission = { ips: new IpAllocator(serviceCidr), nodePorts: new PortAllocator() };
+    this.admission = { ips: new ServiceIpRanges(serviceCidr), nodePorts: new PortAllocator() };
     this.crds = new CrdCatalog(registry);
     for (const s of store.list('services')) reserveService(this.admission, s);
     for (const crd of store.list(CRD_GR)) {
@@ -211,7 +211,7 @@ export class Rest {
     const gr = grKey(def.group, def.resource);
     const statusSeparate = def.subresources.includes('status');
     const m = carryServerMetadata(prev, obj, opts, statusSeparate);
-    this.admit(def, version, prev, obj, ctx, opts.subresource);
+    const ips = this.admit(def, version, prev, obj, ctx, opts.subresource);
     // Field ownership is recorded once server-side apply has touched an object (the issue's "managedFields
     // where apply is used"): plain creates/updates of never-applied objects skip it, which keeps the hot
     // path and memory lean. Updates to applied objects take ownership of what they change, as in Kubernetes.
@@ -226,6 +226,7 @@ export class Rest {
     }
     if (ctx.dryRun) {
       if (gr === 'services' && !prev) releaseService(this.admission, obj);
+      else if (ips) releaseIps(this.admission, ips.allocated);
       return obj;
     }
     m.resourceVersion = String(this.store.next());
@@ -234,25 +235,34 @@ export class Rest {
       return obj;
     }
     this.store.put(gr, obj, prev ? 'MODIFIED' : 'ADDED');
+    // A downgrade's (or a switch to ExternalName's) IPs are free once the object without them is stored.
+    if (ips) releaseIps(this.admission, ips.released);
     if (gr === CRD_GR) this.crds.register(parseCrd(obj));
     if (m['ownerReferences'] !== undefined || m['deletionTimestamp']) this.onGcWork();
     return this.view(def, version, obj);
   }
 
   /** Admission: defaults and validation per type, then the security module's checks. */
-  private admit(def: ResourceDef, version: string, prev: Obj | undefined, obj: Obj, ctx: WriteContext, subresource: string | undefined): void {
+  private admit(def: ResourceDef, version: string, prev: Obj | undefined, obj: Obj, ctx: WriteContext, subresource: string | undefined): IpChange | undefined {
     const gr = grKey(def.group, def.resource);
+    let ips: IpChange | undefined;
     if (def.custom) {
       const unknown = admitCustom(def.kind, def.group, this.crds.schemaOf(gr, version), obj);
       if (unknown.length && ctx.fieldValidation === 'Strict') throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
       if (unknown.length && ctx.fieldValidation === 'Warn') ctx.warnings?.push(...unknown.map((f) => `unknown field "${f}"`));
     } else if (gr === 'services') {
-      if (subresource !== 'status') admitService(this.admission, obj, prev);
+      if (subresource !== 'status') ips = admitService(this.admission, obj, prev);
     } else {
       admitBuiltin(def, obj, prev);
     }
     if (gr === CRD_GR && subresource !== 'status') admitCrd(def, obj, prev);
-    this.admitHook?.(ctx.user, { group: def.group, resource: def.resource }, obj, prev);
+    try {
+      this.admitHook?.(ctx.user, { group: def.group, resource: def.resource }, obj, prev);
+    } catch (err) {
+      if (ips) releaseIps(this.admission, ips.allocated);
+      throw err;
+    }
+    return ips;
   }
 
   /** Removes an object for good (its finalizers are done) and undoes what it held. */

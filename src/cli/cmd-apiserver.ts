@@ -2,7 +2,7 @@
 // prints one JSON line on stdout: {"ready":true,"url":…,"kubeconfig":…} (tests and scripts wait for it).
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { startApiServer } from '../apiserver/index.js';
+import { ServiceIpRanges, startApiServer } from '../apiserver/index.js';
 import { CliError, ExitCode } from './errors.js';
 
 const flagsSchema = z.object({
@@ -10,7 +10,13 @@ const flagsSchema = z.object({
   dataDir: z.string().min(1),
   host: z.string().min(1),
   clusterName: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label'),
-  serviceCidr: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR like 10.96.0.0/16'),
+  serviceCidr: z.string().superRefine((v, ctx) => {
+    try {
+      new ServiceIpRanges(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: `${e instanceof Error ? e.message : String(e)} (e.g. 10.96.0.0/16 or 10.96.0.0/16,fd00:10:96::/108)` });
+    }
+  }),
   advertiseAddress: z.array(z.string().min(1)),
   persist: z.boolean(),
   watchWindow: z.coerce.number().int().min(1),
@@ -25,7 +31,7 @@ export function registerApiserver(program: Command): void {
     .option('--port <port>', 'port to listen on (0 = any free port)', '6443')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--cluster-name <name>', 'name of the cluster, context and user in the kubeconfig', 'mesh')
-    .option('--service-cidr <cidr>', 'range Service ClusterIPs are allocated from', '10.96.0.0/16')
+    .option('--service-cidr <cidr>', 'range(s) Service ClusterIPs are allocated from: one CIDR, or an IPv4 and an IPv6 CIDR joined by a comma (dual-stack; the first is the primary family)', '10.96.0.0/16')
     .option('--advertise-address <address...>', 'extra IP addresses or DNS names for the serving certificate', [])
     .option('--no-persist', 'keep objects in memory only (no snapshot in the data dir)')
     .option('--watch-window <events>', 'events kept for watches resuming from a resourceVersion; older ones get 410 Gone', '10000')

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { createLogger } from '../log/index.js';
 import {
   up, down, status, renderStatus, route, execIn, logPath, chooseNetwork,
-  parseClusterList, parseDomains, SandboxError, type NetworkMode,
+  parseClusterList, parseDomains, serviceCidrs, SandboxError, type NetworkMode,
 } from '../sandbox/index.js';
 import { CliError, ExitCode } from './errors.js';
 import { detachUp } from './sandbox-detach.js';
@@ -32,6 +32,7 @@ const UpFlags = z.object({
   dir: z.string().min(1),
   clusterDomain: z.string().min(1),
   flatRoutes: z.boolean().default(false),
+  dualStack: z.boolean().default(false),
   detach: z.boolean().default(false),
 });
 
@@ -70,6 +71,7 @@ function registerUp(sb: Command): void {
     .description('Start the clusters; stays in the foreground until Ctrl-C, which stops and removes everything (--detach: background)')
     .option('--clusters <names>', 'comma-separated cluster names', 'cluster-a,cluster-b')
     .addOption(new Option('--network <mode>', 'auto: isolated when root, else loopback; isolated: a network namespace per cluster (root); loopback: any user').choices(['auto', 'loopback', 'isolated']).default('auto'))
+    .option('--dual-stack', 'dual-stack clusters: Services may also get IPv6 ClusterIPs (ipFamilyPolicy/ipFamilies as in Kubernetes)', false)
     .option('--flat-routes', 'isolated network: route every cluster\'s pod CIDR from every other cluster (flat mode), as a flat CNI would', false)
     .option('-d, --detach', 'run in the background: return once every cluster answers (log in DIR/up.log; stop with mesh sandbox down)', false)
     .option('--dir <dir>', 'sandbox directory (kubeconfig, state, logs)', '.mesh-sandbox')
@@ -101,7 +103,7 @@ ${EXIT_HELP}`)
         const { network, why } = chooseNetwork(f.data.network);
         process.stderr.write(networkLine(network, why, f.data.flatRoutes));
         if (f.data.detach) {
-          const r = await detachUp({ meshBin, dir: f.data.dir, args: ['--clusters', names.join(','), '--network', network, '--cluster-domain', f.data.clusterDomain, ...(f.data.flatRoutes ? ['--flat-routes'] : [])] });
+          const r = await detachUp({ meshBin, dir: f.data.dir, args: ['--clusters', names.join(','), '--network', network, '--cluster-domain', f.data.clusterDomain, ...(f.data.flatRoutes ? ['--flat-routes'] : []), ...(f.data.dualStack ? ['--dual-stack'] : [])] });
           process.stdout.write(r.readyLine + '\n');
           process.stderr.write(`sandbox running in the background (pid ${r.pid}; log ${r.logPath}): kubectl --kubeconfig ${r.kubeconfig} --context ${names[0]} get pods -A   (stop: mesh sandbox down --dir ${f.data.dir})\n`);
           return;
@@ -110,13 +112,13 @@ ${EXIT_HELP}`)
         const ac = new AbortController();
         process.once('SIGINT', () => ac.abort());
         process.once('SIGTERM', () => ac.abort());
-        const sandbox = await up({ clusters: names, network, dir: f.data.dir, domains, meshBin, repoRoot, log, signal: ac.signal, flatRoutes: f.data.flatRoutes, notice: (m) => process.stderr.write(`sandbox up: ${m}\n`) });
+        const sandbox = await up({ clusters: names, network, dir: f.data.dir, domains, meshBin, repoRoot, log, signal: ac.signal, flatRoutes: f.data.flatRoutes, dualStack: f.data.dualStack, notice: (m) => process.stderr.write(`sandbox up: ${m}\n`) });
         process.stdout.write(JSON.stringify({
           ready: true,
           dir: sandbox.state.dir,
           kubeconfig: sandbox.kubeconfigPath,
           mode: sandbox.state.mode,
-          clusters: sandbox.state.clusters.map((c) => ({ name: c.plan.name, api: c.hostApiUrl, apiFromClusters: c.apiUrl, node: c.plan.nodeAddress, dns: c.dns, podCIDR: c.plan.podCIDR, serviceCIDR: c.plan.serviceCIDR, domain: c.plan.domain, netns: c.plan.netns })),
+          clusters: sandbox.state.clusters.map((c) => ({ name: c.plan.name, api: c.hostApiUrl, apiFromClusters: c.apiUrl, node: c.plan.nodeAddress, dns: c.dns, podCIDR: c.plan.podCIDR, serviceCIDR: serviceCidrs(c.plan), domain: c.plan.domain, netns: c.plan.netns })),
           flatRoutes: sandbox.state.flatRoutes,
         }) + '\n');
         process.stderr.write(`sandbox up: kubectl --kubeconfig ${sandbox.kubeconfigPath} --context ${names[0]} get pods -A   (Ctrl-C or 'mesh sandbox down --dir ${f.data.dir}' to stop)\n`);

@@ -192,7 +192,9 @@ function derivedService(w: ImportWorld, m: MergedImport, derived: string, entrie
       ports: m.ports.map((x) => ({ name: derivedPortName(x, m.ports), port: x.port, protocol: x.protocol ?? 'TCP', targetPort: x.port, ...(x.appProtocol ? { appProtocol: x.appProtocol } : {}) })),
       sessionAffinity: p.sessionAffinity,
       ...(p.sessionAffinityConfig ? { sessionAffinityConfig: p.sessionAffinityConfig } : {}),
-      ...(p.type === 'ClusterSetIP' ? { ipFamilies: p.ipFamilies, ipFamilyPolicy: p.ipFamilies.length > 1 ? 'PreferDualStack' : 'SingleStack' } : {}),
+      // Dual-stack exports ask for the primary family and PreferDualStack: a dual-stack cluster adds the other
+      // family's VIP, a single-stack one still gives the primary (two listed families would be refused there).
+      ...(p.type === 'ClusterSetIP' ? { ipFamilies: p.ipFamilies.slice(0, 1), ipFamilyPolicy: p.ipFamilies.length > 1 ? 'PreferDualStack' : 'SingleStack' } : {}),
     },
   };
 }

@@ -12,7 +12,7 @@ import {
   SERVICE_IMPORT_PLURAL,
   derivedServiceName,
 } from '../api/index.js';
-import { apply, deepEqual, deleteObject, mergeForUpdate, needsUpdate, resourcePath, type ApplyOptions, type KubeObject, type ReconcileContext, type ReconcileResult } from '../kube/index.js';
+import { apply, deepEqual, deleteObject, mergeForUpdate, needsUpdate, resourcePath, statusCodeOf, type ApplyOptions, type KubeObject, type ReconcileContext, type ReconcileResult } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { isHeadless } from './desired.js';
 import { reconcileLog, type MirrorEnv } from './env.js';
@@ -28,10 +28,22 @@ const svcPath = (ns: string) => resourcePath({ version: 'v1', plural: 'services'
 const slicePath = (ns: string) => resourcePath({ group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespace: ns });
 const importPath = (ns: string) => `/apis/${MCS_GROUP}/${MCS_STORAGE_VERSION}/namespaces/${ns}/${SERVICE_IMPORT_PLURAL}`;
 
+const primaryFamily = (s: Service): string | undefined => (s.spec as { ipFamilies?: string[] } | undefined)?.ipFamilies?.[0];
+
+/** The derived Service as this cluster's server keeps it: a PreferDualStack one keeps the second family it
+ * got (sending one family back would ask the server to drop it), so an unchanged import writes nothing. */
+function withLiveFamilies(desired: Service, live: Service | undefined): Service {
+  const spec = desired.spec as { ipFamilies?: string[]; ipFamilyPolicy?: string } | undefined;
+  const liveFamilies = (live?.spec as { ipFamilies?: string[] } | undefined)?.ipFamilies;
+  if (!spec || spec.ipFamilyPolicy !== 'PreferDualStack' || !liveFamilies || liveFamilies[0] !== spec.ipFamilies?.[0]) return desired;
+  return { ...desired, spec: { ...desired.spec, ipFamilies: liveFamilies } as Service['spec'] };
+}
+
 const DERIVED_APPLY: Pick<ApplyOptions<Service>, 'merge' | 'recreate' | 'owns'> = {
-  // The server's clusterIP(s) stay; a switch to or from Headless needs a new object (clusterIP is immutable).
+  // The server's clusterIP(s) stay.
   merge: (live, desired) => ({ ...mergeForUpdate(live, desired), spec: { ...(live.spec ?? {}), ...(desired.spec ?? {}) } }),
-  recreate: (live, desired) => isHeadless(live) !== isHeadless(desired),
+  // clusterIP and the primary IP family are immutable: a switch to or from Headless, or of the primary family, needs a new object.
+  recreate: (live, desired) => isHeadless(live) !== isHeadless(desired) || (!isHeadless(desired) && primaryFamily(live) !== undefined && primaryFamily(live) !== primaryFamily(desired)),
   owns: ownedImportObject,
 };
 
@@ -97,20 +109,27 @@ export class ImportReconciler {
     const { env } = this;
     const reservation = env.ports.reserve(`${r.ns}/${r.derived}`, d.claims);
     let svc;
+    let refused: string | undefined;
     try {
-      svc = await apply<Service>(env.client, svcPath(r.ns), d.derived, { ...DERIVED_APPLY, existing: liveDerived ?? null, signal: r.ctx.signal });
+      svc = await apply<Service>(env.client, svcPath(r.ns), withLiveFamilies(d.derived, liveDerived), { ...DERIVED_APPLY, existing: liveDerived ?? null, signal: r.ctx.signal });
     } catch (err) {
       reservation.release();
-      throw err;
+      // 422: this cluster cannot give the VIP asked for (an IPv6-only export in an IPv4-only cluster): the
+      // import is still written, with no VIP, and says why.
+      if (statusCodeOf(err) !== 422) throw err;
+      refused = err instanceof Error ? err.message : String(err);
+      r.log().warn('the derived Service is refused here; the import has no VIP', { object: `Service ${r.ns}/${r.derived}`, error: refused });
     }
-    if (svc.result === 'conflict') {
+    if (svc?.result === 'conflict') {
       reservation.release();
       r.log().warn('the derived Service name is held by a Service the mirror does not own; not importing', { object: `Service ${r.ns}/${r.derived}` });
       await this.event(r, 'Warning', 'DerivedServiceConflict', `Service ${r.ns}/${r.derived} exists and is not the mirror's: the import has no VIP until it is removed`);
       return;
     }
-    reservation.commit();
-    if (svc.result !== 'unchanged') env.metrics.writes.inc({ kind: 'service', result: svc.recreated ? 'recreated' : svc.result });
+    if (svc) {
+      reservation.commit();
+      if (svc.result !== 'unchanged') env.metrics.writes.inc({ kind: 'service', result: svc.recreated ? 'recreated' : svc.result });
+    }
     // Per-pod Services before the import's slices: those list the per-pod ClusterIPs (a new one's creation
     // brings the next reconcile, which adds it).
     const pods = await applyImportPods(env, r, d.podServices);
@@ -118,8 +137,9 @@ export class ImportReconciler {
     const slicesWritten = await this.applySlices(r, d.slices);
     // Said when what the slices carry changes, not on every reconcile.
     if (d.unnamed.length && (slicesWritten || pods.wrote)) await this.event(r, 'Warning', 'EndpointsWithoutHostname', `headless import through the gateway: ${d.unnamed.join('; ')} (only StatefulSet pods, or pods with hostname and subdomain, get a per-pod name; a flat Link carries the pod addresses)`);
-    const desired: ServiceImport = { ...d.serviceImport, spec: importSpec(d.merged, vips(svc.object)) };
+    const desired: ServiceImport = { ...d.serviceImport, spec: importSpec(d.merged, svc ? vips(svc.object) : []) };
     const written = await this.applyImport(r, desired, d.notCarried);
+    if (written && refused) await this.event(r, 'Warning', 'DerivedServiceInvalid', `Service ${r.ns}/${r.derived} (the import's VIP) is refused by this cluster: ${refused}`, written);
     // The status just written is the memory of the move: one Event per failover or failback.
     const c = d.decision.change;
     if (written && c) {

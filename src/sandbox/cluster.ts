@@ -14,7 +14,7 @@ import { hasUnshare } from './netns.js';
 import { Recorder } from './events.js';
 import { Kubelet } from './kubelet.js';
 import { KubeletStreams } from './kubelet-streams.js';
-import type { ClusterPlan } from './plan.js';
+import { serviceCidrs, type ClusterPlan } from './plan.js';
 import { startServiceProxy, type ProxyHandle } from './proxy-wiring.js';
 
 export interface ClusterRunOptions {
@@ -50,7 +50,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
     port: plan.apiPort,
     dataDir: join(cdir, 'apiserver'),
     clusterName: plan.name,
-    serviceCIDR: plan.serviceCIDR,
+    serviceCIDR: serviceCidrs(plan),
     advertiseAddresses: [plan.nodeAddress, '127.0.0.1'],
     // Snapshots let `up` restart a crashed cluster process with its objects intact.
     persist: true,
@@ -90,7 +90,7 @@ export async function runCluster(o: ClusterRunOptions): Promise<RunningCluster> 
   const dnsServer: DnsServer = await startDnsServer([source, clusterset], { address: plan.dnsAddress, port: plan.dnsPort }, log.child({ part: 'dns' }));
   const dns = `${dnsServer.address}:${dnsServer.port}`;
 
-  const proxy: ProxyHandle = await startServiceProxy({ client, services: caches.services, slices: caches.slices, nodeAddress: plan.nodeAddress, log });
+  const proxy: ProxyHandle = await startServiceProxy({ client, services: caches.services, slices: caches.slices, nodeAddress: plan.nodeAddress, podCIDRs: [plan.podCIDR, ...(plan.podCIDR6 ? [plan.podCIDR6] : [])], ipv6: plan.podCIDR6 !== undefined, log });
 
   const cm = new ControllerManager({ client, caches, recorder: new Recorder(client, 'controller-manager', nodeName, log), log, loadBalancerIP: plan.nodeAddress });
   const holder: { k?: Kubelet } = {};

@@ -1,6 +1,7 @@
 // Pure: a Service with a selector + the Pods of its namespace -> the EndpointSlices and the Endpoints
 // object a real control plane would publish. The controller manager diffs these against what exists.
 import { createHash } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 import type { EndpointSlice, KObj, Pod, Service } from './types.js';
 import { isPodReady, isTerminal, selectorMatches } from './types.js';
 
@@ -40,17 +41,23 @@ export function selectedPods(svc: Service, pods: Pod[]): Pod[] {
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 }
 
-/**
- * Endpoints grouped by their resolved port set (one slice per distinct set, as the real controller does
- * when named ports resolve differently per pod). Slice names are deterministic so a write from a stale
- * cache fails with a conflict instead of creating a duplicate.
- */
-export function desiredEndpointSlices(svc: Service, pods: Pod[]): EndpointSlice[] {
+/** A pod's address of one family (status.podIPs; dual-stack isolated pods have both), or undefined. */
+function podAddress(pod: Pod, family: string): string | undefined {
+  const ips = pod.status?.podIPs?.length ? pod.status.podIPs.map((p) => p.ip) : [pod.status!.podIP!];
+  return ips.find((ip) => isIPv6(ip) === (family === 'IPv6'));
+}
+
+type SliceGroup = { ports: NonNullable<EndpointSlice['ports']>; endpoints: EndpointSlice['endpoints'] };
+
+/** One family's endpoints grouped by resolved port set. */
+function groupEndpoints(svc: Service, pods: Pod[], family: string): Map<string, SliceGroup> {
   const ns = svc.metadata.namespace ?? 'default';
   const name = svc.metadata.name;
   const svcPorts = svc.spec.ports ?? [];
-  const groups = new Map<string, { ports: NonNullable<EndpointSlice['ports']>; endpoints: EndpointSlice['endpoints'] }>();
+  const groups = new Map<string, SliceGroup>();
   for (const pod of selectedPods(svc, pods)) {
+    const address = podAddress(pod, family);
+    if (!address) continue;
     const ports = svcPorts
       .map((sp) => ({ name: sp.name ?? '', port: resolveTargetPort(sp, pod), protocol: sp.protocol ?? 'TCP', ...(sp.appProtocol ? { appProtocol: sp.appProtocol } : {}) }))
       .filter((p): p is { name: string; port: number; protocol: string } => p.port !== undefined);
@@ -65,35 +72,53 @@ export function desiredEndpointSlices(svc: Service, pods: Pod[]): EndpointSlice[
     const ready = isPodReady(pod);
     const hostname = pod.spec.hostname && pod.spec.subdomain === name ? pod.spec.hostname : undefined;
     g.endpoints.push({
-      addresses: [pod.status!.podIP!],
+      addresses: [address],
       conditions: { ready: (ready || !!svc.spec.publishNotReadyAddresses) && !terminating, serving: ready || !!svc.spec.publishNotReadyAddresses, terminating },
       ...(hostname ? { hostname } : {}),
       ...(pod.spec.nodeName ? { nodeName: pod.spec.nodeName } : {}),
       targetRef: { kind: 'Pod', namespace: ns, name: pod.metadata.name, ...(pod.metadata.uid ? { uid: pod.metadata.uid } : {}) },
     });
   }
+  return groups;
+}
+
+/**
+ * Endpoints grouped by their resolved port set (one slice per distinct set, as the real controller does
+ * when named ports resolve differently per pod), per IP family of the Service (addressType IPv4 / IPv6).
+ * Slice names are deterministic so a write from a stale cache fails with a conflict instead of creating a
+ * duplicate; IPv4 names are what they were before dual-stack.
+ */
+export function desiredEndpointSlices(svc: Service, pods: Pod[]): EndpointSlice[] {
+  const ns = svc.metadata.namespace ?? 'default';
+  const name = svc.metadata.name;
+  const svcPorts = svc.spec.ports ?? [];
   const owner = svc.metadata.uid
     ? [{ apiVersion: 'v1', kind: 'Service', name, uid: svc.metadata.uid, controller: true, blockOwnerDeletion: true }]
     : undefined;
-  const make = (key: string, g: { ports: NonNullable<EndpointSlice['ports']>; endpoints: EndpointSlice['endpoints'] }): EndpointSlice => ({
+  const make = (family: string, key: string, g: SliceGroup): EndpointSlice => ({
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: {
-      name: `${name.slice(0, 56)}-${shortHash(`${name}/${key}`)}`,
+      name: `${name.slice(0, 56)}-${shortHash(`${name}/${family === 'IPv6' ? 'IPv6/' : ''}${key}`)}`,
       namespace: ns,
       labels: { [SERVICE_NAME_LABEL]: name, [MANAGED_BY_LABEL]: MANAGED_BY },
       ...(owner ? { ownerReferences: owner } : {}),
     },
-    addressType: 'IPv4',
+    addressType: family,
     endpoints: g.endpoints,
     ports: g.ports,
   });
-  if (groups.size === 0) {
-    // A Service with no endpoints still gets one empty slice (consumers tell "no endpoints" from "not synced").
-    const ports = svcPorts.filter((sp) => typeof (sp.targetPort ?? sp.port) === 'number').map((sp) => ({ name: sp.name ?? '', port: Number(sp.targetPort ?? sp.port), protocol: sp.protocol ?? 'TCP' }));
-    return [make('empty', { ports, endpoints: [] })];
+  const families = svc.spec.ipFamilies?.length ? svc.spec.ipFamilies.filter((f) => f === 'IPv4' || f === 'IPv6') : ['IPv4'];
+  const out: EndpointSlice[] = [];
+  for (const family of families) {
+    const groups = groupEndpoints(svc, pods, family);
+    if (groups.size === 0) {
+      // A Service with no endpoints still gets one empty slice (consumers tell "no endpoints" from "not synced").
+      const ports = svcPorts.filter((sp) => typeof (sp.targetPort ?? sp.port) === 'number').map((sp) => ({ name: sp.name ?? '', port: Number(sp.targetPort ?? sp.port), protocol: sp.protocol ?? 'TCP' }));
+      out.push(make(family, 'empty', { ports, endpoints: [] }));
+    } else out.push(...[...groups.entries()].map(([k, g]) => make(family, k, g)));
   }
-  return [...groups.entries()].map(([k, g]) => make(k, g));
+  return out;
 }
 
 export function desiredEndpoints(svc: Service, pods: Pod[]): EndpointsObject {

@@ -5,7 +5,7 @@ export { status, renderStatus, type SandboxStatus, type ClusterStatus, type PodS
 export { route, execIn, logPath } from './sandbox-tools.js';
 export { runCluster, type ClusterRunOptions, type RunningCluster } from './cluster.js';
 export { readState, type SandboxState, type ClusterState } from './state.js';
-export { planCluster, parseClusterList, parseDomains, NetworkMode, IpAllocator, type ClusterPlan } from './plan.js';
+export { planCluster, serviceCidrs, parseClusterList, parseDomains, NetworkMode, IpAllocator, type ClusterPlan } from './plan.js';
 export { isolatedUnsupported } from './netns.js';
 export { chooseNetwork, type NetworkChoice } from './network-choice.js';
 export { SandboxError, type SandboxErrorCode } from './errors.js';

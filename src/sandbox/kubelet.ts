@@ -9,7 +9,13 @@ import type { Controller, Informer, KubeClient } from '../kube/index.js';
 import { isNotFound, isConflict, errorMessage } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import type { Recorder } from './events.js';
-import { IpAllocator, type ClusterPlan } from './plan.js';
+import { IpAllocator, podIPv6, type ClusterPlan } from './plan.js';
+
+/** A dual-stack isolated cluster's pods also have an IPv6 address (status.podIPs[1]). */
+function ipv6Of(plan: ClusterPlan, ip: string): { podIPv6?: string } {
+  const v6 = podIPv6(plan, ip);
+  return v6 ? { podIPv6: v6 } : {};
+}
 import { buildEnv, podStatus, resolveContainer, EnvError, expandVars, rewriteMountPaths } from './podspec.js';
 import { debugImage, hostTools, resolveDebugContainer } from './debug-images.js';
 import { osSignals, podObj, SA_DIR, stopContainer, writeAtomic, type ContainerRt, type PodRt } from './kubelet-runtime.js';
@@ -332,7 +338,7 @@ export class Kubelet {
   }
 
   private async writeStatus(rt: PodRt, pod: Pod): Promise<void> {
-    const status = podStatus(pod, this.containerStatuses(rt), { podIP: rt.ip, hostIP: this.o.plan.nodeAddress, startTime: rt.startTime, now: new Date().toISOString() });
+    const status = podStatus(pod, this.containerStatuses(rt), { podIP: rt.ip, ...ipv6Of(this.o.plan, rt.ip), hostIP: this.o.plan.nodeAddress, startTime: rt.startTime, now: new Date().toISOString() });
     const sig = JSON.stringify(status);
     if (sig === rt.lastWritten) return;
     const { namespace, name } = splitKey(rt.key);

@@ -66,6 +66,16 @@ export function createClusterNetns(plan: ClusterPlan, underlay: string): void {
   ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
   ip(['-n', ns, 'route', 'add', 'local', plan.podCIDR, 'dev', 'lo']);
   ip(['-n', ns, 'route', 'add', 'local', plan.serviceCIDR, 'dev', 'lo']);
+  if (plan.podCIDR6 && plan.serviceCIDR6) {
+    ip(['-n', ns, '-6', 'route', 'add', 'local', plan.podCIDR6, 'dev', 'lo']);
+    ip(['-n', ns, '-6', 'route', 'add', 'local', plan.serviceCIDR6, 'dev', 'lo']);
+    // IPv6, unlike IPv4, does not let a socket bind an address of a local route without this (per netns).
+    try {
+      execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.ip_nonlocal_bind=1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (err) {
+      throw new SandboxError('Command', `sysctl net.ipv6.ip_nonlocal_bind=1 in ${ns}: ${(err as { stderr?: string }).stderr ?? String(err)}`);
+    }
+  }
   // `ip netns exec` bind-mounts this over /etc/resolv.conf for everything started in the namespace.
   const dir = resolvConfDir(ns);
   mkdirSync(dir, { recursive: true });

@@ -30,6 +30,8 @@ export interface UpOptions {
   signal?: AbortSignal;
   /** Isolated network: route every pair of clusters' pod CIDRs to each other from the start (flat mode). */
   flatRoutes?: boolean;
+  /** Dual-stack clusters: each API server also allocates IPv6 ClusterIPs (default off: IPv4 only). */
+  dualStack?: boolean;
   /** Told what `up` did that the user should know (leftovers it removed). */
   notice?: (message: string) => void;
 }
@@ -150,13 +152,13 @@ function createNetworks(o: UpOptions, state: SandboxState): ClusterPlan[] {
   if (o.network === 'loopback') {
     const octets = claimLoopbackOctets(o.clusters.length, sandboxId, process.pid);
     const dnsPort = isRoot() && hasUnshare() ? 53 : 0;
-    const plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'loopback', loopbackOctet: octets[i]!, loopbackDnsPort: dnsPort }));
+    const plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'loopback', loopbackOctet: octets[i]!, loopbackDnsPort: dnsPort, dualStack: o.dualStack === true }));
     state.clusters = plans.map((plan) => ({ plan }));
     writeState(state);
     return plans;
   }
   const prefix = netnsPrefix(sandboxId);
-  const plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'isolated', netnsPrefix: prefix }));
+  const plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'isolated', netnsPrefix: prefix, dualStack: o.dualStack === true }));
   const underlay = underlayName(prefix);
   state.underlay = underlay;
   state.clusters = plans.map((plan) => ({ plan }));

@@ -26,6 +26,10 @@ export const ClusterPlan = z.object({
   podFirst: z.string(),
   podLast: z.string(),
   serviceCIDR: z.string(),
+  /** Dual-stack clusters only: the IPv6 Service range (the API server's secondary `--service-cidr`). */
+  serviceCIDR6: z.string().optional(),
+  /** Dual-stack isolated clusters only: pods' IPv6 addresses (`podIPv6`); loopback mode has only ::1. */
+  podCIDR6: z.string().optional(),
   /** Where the cluster DNS listens (inside the cluster's network). */
   dnsAddress: z.string(),
   dnsPort: z.number().int().min(0).max(65535),
@@ -76,9 +80,12 @@ export function parseDomains(text: string, names: string[]): Map<string, string>
  * node 127.X.0.1, DNS 127.X.0.10, pods 127.X.1.1-127.X.127.254, Services 127.X.128.0/17.
  * Isolated: each cluster has its own netns, so fixed private ranges are safe there: node 10.255.0.(10+k)
  * on the underlay, pods 10.k.0.0/16, Services 10.(100+k).0.0/16, DNS on 10.(100+k).0.10:53.
+ * Dual-stack adds an IPv6 (ULA) Service range: fd00:127:X::/108 (loopback), fd00:10:(100+k)::/108 (isolated),
+ * and, isolated only, pod IPv6 addresses in fd00:10:k::/96 (`podIPv6`).
  */
-export function planCluster(opts: { name: string; index: number; domain: string; mode: NetworkMode; loopbackOctet?: number; netnsPrefix?: string; loopbackDnsPort?: number }): ClusterPlan {
+export function planCluster(opts: { name: string; index: number; domain: string; mode: NetworkMode; loopbackOctet?: number; netnsPrefix?: string; loopbackDnsPort?: number; dualStack?: boolean }): ClusterPlan {
   const { name, index, domain, mode } = opts;
+  const dual = opts.dualStack === true;
   if (mode === 'loopback') {
     const x = opts.loopbackOctet;
     if (x === undefined) throw new SandboxError('Internal', 'loopback plan needs a claimed 127.X octet');
@@ -89,6 +96,7 @@ export function planCluster(opts: { name: string; index: number; domain: string;
       podFirst: `127.${x}.1.1`,
       podLast: `127.${x}.127.254`,
       serviceCIDR: `127.${x}.128.0/17`,
+      ...(dual ? { serviceCIDR6: `fd00:127:${x}::/108` } : {}),
       dnsAddress: `127.${x}.0.10`,
       // 53 (root only) lets pods use a resolv.conf; otherwise any free port, handed over in MESH_CLUSTER_DNS.
       dnsPort: opts.loopbackDnsPort ?? 0,
@@ -103,11 +111,25 @@ export function planCluster(opts: { name: string; index: number; domain: string;
     podFirst: `10.${index}.1.1`,
     podLast: `10.${index}.255.254`,
     serviceCIDR: `10.${100 + index}.0.0/16`,
+    ...(dual ? { serviceCIDR6: `fd00:10:${100 + index}::/108`, podCIDR6: `fd00:10:${index}::/96` } : {}),
     dnsAddress: `10.${100 + index}.0.10`,
     dnsPort: 53,
     apiPort: 6443,
     netns: `${opts.netnsPrefix ?? 'msb'}-${index}`,
   });
+}
+
+/** The API server's `--service-cidr`: IPv4 first (the primary family), then IPv6 when dual-stack. */
+export function serviceCidrs(plan: ClusterPlan): string {
+  return plan.serviceCIDR6 ? `${plan.serviceCIDR},${plan.serviceCIDR6}` : plan.serviceCIDR;
+}
+
+/** A pod's IPv6 address in a dual-stack isolated cluster: its IPv4 10.k.a.b becomes fd00:10:k::a:b (hex),
+ * so the second address needs no allocator and stays unique exactly as the first is. */
+export function podIPv6(plan: ClusterPlan, podIP: string): string | undefined {
+  if (!plan.podCIDR6) return undefined;
+  const n = ipToInt(podIP);
+  return `${plan.podCIDR6.split('::')[0]}::${((n >>> 8) & 255).toString(16)}:${(n & 255).toString(16)}`;
 }
 
 export function ipToInt(ip: string): number {

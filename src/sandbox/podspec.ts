@@ -95,7 +95,7 @@ function condition(prev: PodCondition[] | undefined, type: string, status: boole
   };
 }
 
-export function podStatus(pod: Pod, containers: ContainerStatus[], info: { podIP?: string; hostIP: string; startTime: string; now: string }): PodStatus {
+export function podStatus(pod: Pod, containers: ContainerStatus[], info: { podIP?: string; podIPv6?: string; hostIP: string; startTime: string; now: string }): PodStatus {
   const prev = pod.status?.conditions;
   const allReady = containers.length > 0 && containers.every((c) => c.ready);
   const policy = pod.spec.restartPolicy ?? 'Always';
@@ -108,7 +108,7 @@ export function podStatus(pod: Pod, containers: ContainerStatus[], info: { podIP
   }
   return {
     phase,
-    ...(info.podIP ? { podIP: info.podIP, podIPs: [{ ip: info.podIP }] } : {}),
+    ...(info.podIP ? { podIP: info.podIP, podIPs: [{ ip: info.podIP }, ...(info.podIPv6 ? [{ ip: info.podIPv6 }] : [])] } : {}),
     hostIP: info.hostIP,
     hostIPs: [{ ip: info.hostIP }],
     startTime: info.startTime,

@@ -9,6 +9,10 @@ export interface ProxyWiringOptions {
   services: Informer;
   slices: Informer;
   nodeAddress: string;
+  /** The cluster's pod CIDRs (one per family): clients from elsewhere are masqueraded to the node address. */
+  podCIDRs: string[];
+  /** Pods have IPv6 addresses (a dual-stack isolated cluster): IPv6 ClusterIPs are served. */
+  ipv6: boolean;
   log: Logger;
 }
 
@@ -20,6 +24,10 @@ export interface ProxyHandle {
 export async function startServiceProxy(o: ProxyWiringOptions): Promise<ProxyHandle> {
   const proxy = new ServiceProxy({
     nodeAddress: o.nodeAddress,
+    podCIDRs: o.podCIDRs,
+    // Traffic to an IPv6 ClusterIP needs IPv6 pod addresses, which only a dual-stack isolated cluster has
+    // (loopback has only ::1): elsewhere the proxy says so instead of failing to bind.
+    ...(o.ipv6 ? {} : { noIPv6: "this cluster's pods have IPv4 addresses only (IPv6 needs a dual-stack isolated sandbox)" }),
     logger: o.log.child({ part: 'service-proxy' }),
     onStatus: (st) => {
       if (st.errors.length) o.log.warn('service proxy could not serve a service', { service: st.key, errors: st.errors });

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import dnsPacket from 'dns-packet';
 import { KubeClient, kubeConfigFromString, errorMessage } from '../kube/index.js';
-import type { NetworkMode } from './plan.js';
+import { serviceCidrs, type NetworkMode } from './plan.js';
 import { pidAlive, readState } from './state.js';
 
 export interface PodSummary {
@@ -55,7 +55,7 @@ export async function status(dir: string): Promise<SandboxStatus> {
       const base: ClusterStatus = {
         name: c.plan.name, running: c.pid !== undefined && pidAlive(c.pid), healthy: false,
         ...(c.pid !== undefined ? { pid: c.pid } : {}), ...(c.apiUrl ? { apiUrl: c.apiUrl } : {}), ...(c.hostApiUrl ? { hostApiUrl: c.hostApiUrl } : {}),
-        nodeAddress: c.plan.nodeAddress, podCIDR: c.plan.podCIDR, serviceCIDR: c.plan.serviceCIDR, domain: c.plan.domain,
+        nodeAddress: c.plan.nodeAddress, podCIDR: c.plan.podCIDR, serviceCIDR: serviceCidrs(c.plan), domain: c.plan.domain,
         ...(c.dns ? { dns: c.dns } : {}), ...(c.plan.netns ? { netns: c.plan.netns } : {}), pods: [],
       };
       if (!kcText || !base.running) return base;

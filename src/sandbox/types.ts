@@ -160,6 +160,7 @@ export interface Service extends KObj {
     selector?: Record<string, string>;
     clusterIP?: string;
     clusterIPs?: string[];
+    ipFamilies?: string[];
     type?: string;
     ports?: ServicePort[];
     publishNotReadyAddresses?: boolean;

@@ -113,7 +113,8 @@ test('Services: NodePort allocation, chosen ClusterIPs, duplicates, immutability
   assert.equal(outside.code, 422);
   const moved = await code(core.patchNamespacedService({ namespace: ns, name: 'fixed', body: { spec: { clusterIP: '10.100.0.78' } } }, merge));
   assert.equal(moved.code, 422);
-  assert.match(moved.body, /immutable/);
+  // kube-apiserver's text since dual-stack (1.20): the primary cluster IP "may not change once set".
+  assert.match(moved.body, /spec\.clusterIPs\[0\]: Invalid value: \[\]string\{\\"10\.100\.0\.78\\"\}: may not change once set/);
   await core.deleteNamespacedService({ namespace: ns, name: 'fixed' });
   const again = await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'again' }, spec: { clusterIP: '10.100.0.77', ports: [{ port: 80 }] } } });
   assert.equal(again.spec?.clusterIP, '10.100.0.77', 'the address was released');

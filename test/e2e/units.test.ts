@@ -5,6 +5,7 @@ import type { ClientReport } from '../../src/apps/index.js';
 import { chooseNetwork, DemoError, KindEnvironment, renderReport, summarize, demoTargets, type DemoFacts } from '../../src/demo/index.js';
 import { parseScenarioList } from './runner.js';
 import { timeline } from '../../src/demo/failover-act.js';
+import { coverage, MARKER, readmeLines, walkthroughLines } from './scenarios/mcs-readme.js';
 
 test('chooseNetwork: isolated when possible, loopback with the reason otherwise; an impossible --network isolated is a usage error', () => {
   assert.deepEqual(chooseNetwork('auto', undefined).network, 'isolated');
@@ -85,4 +86,17 @@ test('failover act timeline: segments by who answered at each request\'s start, 
   ]);
   const old: ClientReport = { results: [res(1, undefined, 'cluster-a'), res(2, undefined, 'cluster-b')], summary };
   assert.deepEqual(timeline(old, [], 0, 50), ['  t+  0.0s  1 request answered by cluster-a', '  t+  0.1s  1 request answered by cluster-b']);
+});
+
+test('the README\'s MCS walk-through: its ```sh block is found, every line has a check in scenario 16 and every check its line (no sandbox needed to see drift)', () => {
+  const lines = readmeLines();
+  assert.ok(lines.length >= 10, lines.join('\n'));
+  assert.ok(lines.some((l) => l.startsWith('mesh link cluster-a cluster-b --both')), lines.join('\n'));
+  assert.deepEqual(coverage(lines), { unchecked: [], unused: [] });
+  assert.deepEqual(coverage([...lines, 'kubectl delete namespace demo']).unchecked, ['kubectl delete namespace demo']);
+  assert.throws(() => walkthroughLines('# x\n## Other\n'), /no "## Multi-Cluster Services API" section/);
+  assert.throws(() => walkthroughLines('\n## Multi-Cluster Services API\ntext\n```sh\nmesh x\n```\n'), /does not say/);
+  assert.throws(() => walkthroughLines(`\n## Multi-Cluster Services API\n${MARKER}:\n\n## Next\n\`\`\`sh\nmesh x\n\`\`\`\n`), /no ```sh block after/);
+  // Another ```sh block earlier in the section (the headless example) is not the walk-through.
+  assert.deepEqual(walkthroughLines(`\n## Multi-Cluster Services API\n\`\`\`sh\nmesh export db\n\`\`\`\n${MARKER}:\n\n\`\`\`sh\n# c\nmesh link a b --both   # x\n\`\`\`\n`), ['mesh link a b --both   # x']);
 });

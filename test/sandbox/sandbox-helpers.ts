@@ -15,9 +15,9 @@ export interface UpResult {
   clusters: Array<{ name: string; api: string; apiFromClusters: string; node: string; dns: string; podCIDR: string; serviceCIDR: string; netns?: string }>;
 }
 
-export async function sandboxUp(names: string[], network: 'loopback' | 'isolated', env: NodeJS.ProcessEnv = {}): Promise<UpResult> {
+export async function sandboxUp(names: string[], network: 'loopback' | 'isolated', env: NodeJS.ProcessEnv = {}, extraArgs: string[] = []): Promise<UpResult> {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-sb-'));
-  const proc = startMesh(['sandbox', 'up', '--clusters', names.join(','), '--network', network, '--dir', dir], env);
+  const proc = startMesh(['sandbox', 'up', '--clusters', names.join(','), '--network', network, '--dir', dir, ...extraArgs], env);
   const m = await proc.waitFor(/^(\{"ready":true.*\})$/m, 90_000);
   const ready = JSON.parse(m[1]!) as Omit<UpResult, 'proc' | 'dir' | 'sandboxId'>;
   const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { sandboxId: string };

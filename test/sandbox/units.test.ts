@@ -1,7 +1,7 @@
 // Pure parts of the sandbox: address plans, endpoint slices, workload plans, container resolution and env.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { planCluster, parseClusterList, parseDomains, IpAllocator } from '../../src/sandbox/plan.js';
+import { planCluster, parseClusterList, parseDomains, podIPv6, serviceCidrs, IpAllocator } from '../../src/sandbox/plan.js';
 import { desiredEndpointSlices, desiredEndpoints } from '../../src/sandbox/endpoints.js';
 import { planStatefulSet, templateHash, TEMPLATE_HASH_LABEL } from '../../src/sandbox/workloads.js';
 import { planDeploymentRollout, planJob, planReplicaSet, REVISION_ANNOTATION } from '../../src/sandbox/rollout.js';
@@ -235,4 +235,30 @@ test('stale network namespaces: a killed sandbox\'s are removed, a running or st
     { name: 'someone-else', pids: [], ageMs: old },
   ];
   assert.deepEqual(staleSandboxNetns(all, (id) => id === 'dddddd', 60_000), ['msbaaaaaa-1', 'msbaaaaaa-ul']);
+});
+
+test('dual-stack plans and slices: IPv6 ranges only with dualStack, pod IPv6 from its IPv4, one slice set per Service family', () => {
+  const iso = planCluster({ name: 'a', index: 3, domain: 'cluster.local', mode: 'isolated', dualStack: true });
+  assert.equal(serviceCidrs(iso), '10.103.0.0/16,fd00:10:103::/108');
+  assert.equal(podIPv6(iso, '10.3.1.2'), 'fd00:10:3::1:2');
+  assert.equal(podIPv6(iso, '10.3.255.254'), 'fd00:10:3::ff:fe');
+  const loop = planCluster({ name: 'a', index: 1, domain: 'cluster.local', mode: 'loopback', loopbackOctet: 77, dualStack: true });
+  assert.equal(serviceCidrs(loop), '127.77.128.0/17,fd00:127:77::/108');
+  assert.equal(loop.podCIDR6, undefined, 'loopback pods have no IPv6 address (only ::1 is local)');
+  const single = planCluster({ name: 'a', index: 3, domain: 'cluster.local', mode: 'isolated' });
+  assert.equal(serviceCidrs(single), '10.103.0.0/16');
+  assert.equal(podIPv6(single, '10.3.1.2'), undefined);
+
+  const p1 = pod('w-1', { app: 'w' }, '10.3.1.1', true);
+  p1.status = { ...p1.status, podIPs: [{ ip: '10.3.1.1' }, { ip: 'fd00:10:3::1:1' }] } as Pod['status'];
+  const p2 = pod('w-2', { app: 'w' }, '10.3.1.2', true);
+  const svc = (ipFamilies?: string[]): Service => ({ metadata: { name: 'w', namespace: 'demo', uid: 'u' }, spec: { selector: { app: 'w' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }], ...(ipFamilies ? { ipFamilies } : {}) } });
+  const v4only = desiredEndpointSlices(svc(), [p1, p2]);
+  assert.deepEqual(v4only.map((x) => [x.addressType, x.endpoints.map((e) => e.addresses[0])]), [['IPv4', ['10.3.1.1', '10.3.1.2']]]);
+  assert.deepEqual(desiredEndpointSlices(svc(['IPv4']), [p1, p2]).map((x) => x.metadata.name), v4only.map((x) => x.metadata.name), 'IPv4 slice names as before');
+  const dual = desiredEndpointSlices(svc(['IPv6', 'IPv4']), [p1, p2]);
+  assert.deepEqual(dual.map((x) => [x.addressType, x.endpoints.map((e) => e.addresses[0])]), [['IPv6', ['fd00:10:3::1:1']], ['IPv4', ['10.3.1.1', '10.3.1.2']]]);
+  assert.notEqual(dual[0]!.metadata.name, dual[1]!.metadata.name);
+  const six = desiredEndpointSlices(svc(['IPv6']), [p2]);
+  assert.deepEqual(six.map((x) => [x.addressType, x.endpoints.length]), [['IPv6', 0]], 'a pod without an IPv6 address is in no IPv6 slice');
 });

@@ -3,7 +3,7 @@
 // every change and diffed against the open ones (level-triggered), so a change to one Service never
 // touches another's listeners, and endpoint changes need no listener change at all: the endpoint is
 // chosen per connection from the current Service.
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { BlockList, connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { z } from 'zod';
 import { createLogger, type Logger } from '../../log/index.js';
 import { ProxyServiceSchema, type ProxyService, type ProxyServiceInput, type ProxyServiceStats, type ProxyServiceStatus } from './types.js';
@@ -15,9 +15,17 @@ export { backendsFor, UDP_FLOW_IDLE_MS, UDP_MAX_FLOWS } from './backends.js';
 export const ServiceProxyOptionsSchema = z.object({
   /** Address other clusters reach this cluster's node at: NodePorts listen here, and it is the default LB ingress. */
   nodeAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
+  /**
+   * The cluster's pod CIDRs: only a client from one of them keeps its address towards the endpoint (as
+   * kube-proxy masquerades what does not come from the cluster CIDR); any other client goes out from
+   * `nodeAddress`. Empty: every client's address is kept where it can be bound.
+   */
+  podCIDRs: z.array(z.string().regex(/^[0-9a-fA-F.:]+\/\d{1,3}$/)).default([]),
   /** LB ingress addresses to hand out (as MetalLB would); without a pool every LB Service gets `nodeAddress`. */
   loadBalancerAddresses: z.array(z.union([z.ipv4(), z.ipv6()])).default([]),
   connectTimeoutMs: z.number().int().min(50).max(60_000).default(3_000),
+  /** Why IPv6 ClusterIPs are not served here (the network has no IPv6 pod addresses); unset: served. */
+  noIPv6: z.string().min(1).optional(),
 });
 export type ServiceProxyOptions = z.input<typeof ServiceProxyOptionsSchema> & {
   logger?: Logger;
@@ -50,6 +58,8 @@ export class ServiceProxy {
   private readonly udp: UdpListeners;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
+  /** The pod CIDRs as a set (undefined: keep every client's address). */
+  private readonly pods: BlockList | undefined;
 
   constructor(options: ServiceProxyOptions = {}) {
     const parsed = ServiceProxyOptionsSchema.safeParse(options);
@@ -58,6 +68,13 @@ export class ServiceProxy {
       throw new ProxyError('PROXY_INVALID_OPTIONS', `service proxy options: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
     }
     this.opts = parsed.data;
+    if (this.opts.podCIDRs.length) {
+      this.pods = new BlockList();
+      for (const cidr of this.opts.podCIDRs) {
+        const [net, bits] = cidr.split('/') as [string, string];
+        this.pods.addSubnet(net, Number(bits), isIPv6(net) ? 'ipv6' : 'ipv4');
+      }
+    }
     this.log = options.logger ?? createLogger('service-proxy');
     this.udp = new UdpListeners({ backends: (d) => this.backendsOf(d), nextIndex: (d) => this.nextIndex(d), stats: (o) => this.statsFor(o), log: this.log });
     this.onStatus = options.onStatus;
@@ -165,7 +182,10 @@ export class ServiceProxy {
         if (sp.protocol === 'SCTP') continue; // not proxied in the sandbox
         const protocol = sp.protocol;
         const portKey = portKeyOf(sp);
-        for (const ip of svc.clusterIPs) claim({ addr: addrOf(ip, sp.port, protocol), host: ip, port: sp.port, owner: key, portKey, protocol });
+        for (const ip of svc.clusterIPs) {
+          if (this.opts.noIPv6 && isIPv6(ip)) addErr(key, `IPv6 ClusterIP ${ip} not served: ${this.opts.noIPv6}`);
+          else claim({ addr: addrOf(ip, sp.port, protocol), host: ip, port: sp.port, owner: key, portKey, protocol });
+        }
         if ((svc.type === 'NodePort' || svc.type === 'LoadBalancer') && sp.nodePort) {
           if (this.opts.nodeAddress) claim({ addr: addrOf(this.opts.nodeAddress, sp.nodePort, protocol), host: this.opts.nodeAddress, port: sp.nodePort, owner: key, portKey, protocol });
           else addErr(key, `nodePort ${sp.nodePort} not served: the proxy has no nodeAddress`);
@@ -269,7 +289,8 @@ export class ServiceProxy {
   private backendsOf(d: Desired): { host: string; port: number }[] {
     const svc = this.services.get(d.owner);
     const sp = svc?.ports.find((p) => portKeyOf(p) === d.portKey);
-    return svc && sp ? backendsFor(svc, sp) : [];
+    // Per family, as kube-proxy runs one proxier per IP family: an IPv6 address reaches IPv6 endpoints only.
+    return svc && sp ? backendsFor(svc, sp).filter((b) => isIPv6(b.host) === isIPv6(d.host)) : [];
   }
 
   private nextIndex(d: Desired): number {
@@ -311,7 +332,13 @@ export class ServiceProxy {
     // pod CIDR is a local route in the cluster's netns), so the outgoing socket binds it. A client from
     // outside (another cluster at a NodePort) has an address that is not local here: that connection goes
     // out from the proxy's own address, as kube-proxy masquerades external traffic.
-    let keepSource = client.remoteAddress !== undefined;
+    // A client that is no pod (a host tool in the cluster's network, whose kernel picked the ClusterIP itself
+    // as its source) would get replies at an address no other cluster routes: a flat endpoint's answer
+    // would be lost. It goes out from the node address, which every cluster reaches.
+    let keepSource = client.remoteAddress !== undefined && this.isPodAddress(client.remoteAddress);
+    const node = this.opts.nodeAddress;
+    // The node address of the backend's family only (an IPv4 node address cannot source an IPv6 connection).
+    const masquerade = (host: string) => (!keepSource && this.pods !== undefined && node && isIPv6(node) === isIPv6(host) ? { localAddress: node } : {});
     const tryAt = (i: number): void => {
       if (clientGone || client.destroyed) return;
       if (i >= backends.length) {
@@ -321,7 +348,7 @@ export class ServiceProxy {
         return;
       }
       const b = backends[(start + i) % backends.length] as { host: string; port: number };
-      const upstream = connect({ host: b.host, port: b.port, allowHalfOpen: true, ...(keepSource ? { localAddress: client.remoteAddress } : {}) });
+      const upstream = connect({ host: b.host, port: b.port, allowHalfOpen: true, ...(keepSource ? { localAddress: client.remoteAddress } : masquerade(b.host)) });
       upstream.setTimeout(this.opts.connectTimeoutMs);
       const fail = (reason: string) => {
         upstream.destroy();
@@ -345,6 +372,11 @@ export class ServiceProxy {
       });
     };
     tryAt(0);
+  }
+
+  private isPodAddress(addr: string): boolean {
+    const a = addr.replace(/^::ffff:/, '');
+    return this.pods === undefined || this.pods.check(a, isIPv6(a) ? 'ipv6' : 'ipv4');
   }
 
   private pipe(owner: string, client: Socket, upstream: Socket): void {

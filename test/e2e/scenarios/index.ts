@@ -8,10 +8,11 @@ import { failures } from './failures.js';
 import { security } from './security.js';
 import { hijack } from './hijack.js';
 import { mcs } from './mcs.js';
+import { mcsReach } from './mcs-reach.js';
 import { failover } from './failover.js';
 import { authz } from './authz.js';
 import { callerIdentity } from './caller.js';
 import { mcsHeadless } from './mcs-headless.js';
 
-export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, failover, authz, callerIdentity, mcsHeadless];
+export const SCENARIOS: Scenario[] = [gatewayMode, flatMode, separateNetworks, statefulSet, security, hijack, scaling, lifecycle, failures, threeClusters, mcs, mcsReach, failover, authz, callerIdentity, mcsHeadless];
 export type { Scenario, ScenarioContext } from './context.js';

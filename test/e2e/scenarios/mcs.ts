@@ -14,20 +14,20 @@ import { clusterName, describe, probeGateway, traffic, type Scenario, type Scena
 import { writeLeaf } from './security.js';
 
 const MCS = '/apis/multicluster.x-k8s.io/v1beta1';
-const exports = `${MCS}/namespaces/${DEMO_NS}/serviceexports`;
+export const exports = `${MCS}/namespaces/${DEMO_NS}/serviceexports`;
 const imports = `${MCS}/namespaces/${DEMO_NS}/serviceimports`;
 
-interface Import {
+export interface Import {
   spec?: { ips?: string[]; type?: string; ports?: Array<{ port: number; protocol?: string }> };
   status?: { clusters?: Array<{ cluster: string }> };
 }
 
-async function getImport(c: KubeClient, name: string): Promise<Import | undefined> {
+export async function getImport(c: KubeClient, name: string): Promise<Import | undefined> {
   return c.get<Import>(`${imports}/${name}`).catch(() => undefined);
 }
 
 /** `hello`: the web pods on 8080, exported with a ServiceExport (and nothing else). */
-async function exportHello(c: KubeClient): Promise<void> {
+export async function exportHello(c: KubeClient): Promise<void> {
   await c.create(`/api/v1/namespaces/${DEMO_NS}/services`, { metadata: { name: 'hello' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 8080, targetPort: 8080 }] } }).catch(() => undefined);
   await c.create(exports, { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: 'hello' } }).catch(() => undefined);
 }

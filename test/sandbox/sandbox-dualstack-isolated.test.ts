@@ -1,0 +1,116 @@
+// The IPv6 data path of a dual-stack isolated sandbox cluster (root: network namespaces): pods get an IPv6
+// address too (status.podIPs), the EndpointSlice controller writes an IPv6 slice beside the IPv4 one, and the
+// service proxy serves the IPv6 ClusterIP to the IPv6 endpoints only. A netshoot pod in the cluster's netns
+// resolves the Service's AAAA through the cluster DNS and reaches socat in the backend pod through the IPv6
+// VIP (and the IPv4 listener through the IPv4 VIP), with real bytes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
+import { join } from 'node:path';
+import { stopAll } from '../helpers/process.js';
+import { isolatedUnsupported } from '../../src/sandbox/index.js';
+import { installServiceImportCrd, serviceImport } from '../helpers/mcs-upstream.js';
+import { client, eventually, hasKubectl, kubectl, sandboxDown, sandboxUp, type UpResult } from './sandbox-helpers.js';
+
+const why = isolatedUnsupported() || (!hasKubectl() && 'kubectl is not installed') || undefined;
+if (why) console.log(`# dual-stack isolated sandbox test skipped: ${why}`);
+
+const C = 'cluster-a';
+let sb: UpResult | undefined;
+
+// One backend pod: an IPv4 listener (the kubelet binds it to the pod's IPv4 address) and an IPv6-only one on
+// the wildcard (one replica; its target port differs from the Service port, which the proxy holds on the VIPs).
+const manifests = `apiVersion: v1
+kind: Namespace
+metadata: {name: demo}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dual, namespace: demo}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: dual}}
+  template:
+    metadata: {labels: {app: dual}}
+    spec:
+      containers:
+      - name: four
+        image: alpine/socat
+        args: ["TCP4-LISTEN:9090,reuseaddr,fork", "SYSTEM:echo four"]
+      - name: six
+        image: alpine/socat
+        args: ["TCP6-LISTEN:9090,reuseaddr,fork,ipv6only=1,bind=[::]", "SYSTEM:echo six"]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dual, namespace: demo}
+spec:
+  ipFamilyPolicy: PreferDualStack
+  selector: {app: dual}
+  ports: [{name: tcp, port: 8080, targetPort: 9090}]
+`;
+
+const k = (args: string[], input?: string) => kubectl(sb!.kubeconfig, C, args, input);
+
+before(async () => {
+  if (why) return;
+  sb = await sandboxUp([C], 'isolated', {}, ['--dual-stack']);
+  k(['apply', '-f', '-'], manifests);
+  k(['-n', 'demo', 'run', 'netshoot', '--image=nicolaka/netshoot', '--', 'sleep', 'infinity']);
+  k(['-n', 'demo', 'wait', '--for=condition=Ready', 'pod/netshoot', '--timeout=60s']);
+  k(['-n', 'demo', 'rollout', 'status', 'deployment/dual', '--timeout=60s']);
+});
+
+after(async () => {
+  if (sb && existsSync(join(sb.dir, 'state.json'))) await sandboxDown(sb.dir).catch(() => undefined);
+  await stopAll();
+});
+
+test('pods have an IPv6 address too; the Service has an IPv4 and an IPv6 EndpointSlice', { skip: why }, async () => {
+  const ips = JSON.parse(k(['-n', 'demo', 'get', 'pods', '-l', 'app=dual', '-o', 'jsonpath={.items[0].status.podIPs}'])) as Array<{ ip: string }>;
+  assert.equal(ips.length, 2, JSON.stringify(ips));
+  assert.ok(isIPv4(ips[0]!.ip) && isIPv6(ips[1]!.ip) && ips[1]!.ip.startsWith('fd00:10:1::'), JSON.stringify(ips));
+  const slices = await eventually('an IPv6 slice with the pod ready', () => {
+    const list = JSON.parse(k(['-n', 'demo', 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=dual', '-o', 'json'])) as { items: Array<{ addressType: string; endpoints?: Array<{ addresses: string[]; conditions?: { ready?: boolean } }> }> };
+    const six = list.items.find((s) => s.addressType === 'IPv6');
+    return six?.endpoints?.[0]?.conditions?.ready ? list.items : undefined;
+  });
+  assert.deepEqual(slices.map((s) => s.addressType).sort(), ['IPv4', 'IPv6']);
+  assert.deepEqual(slices.find((s) => s.addressType === 'IPv6')?.endpoints?.map((e) => e.addresses[0]), [ips[1]!.ip]);
+  assert.deepEqual(slices.find((s) => s.addressType === 'IPv4')?.endpoints?.map((e) => e.addresses[0]), [ips[0]!.ip]);
+});
+
+test('a pod reaches the backend through the IPv6 ClusterIP (AAAA from the cluster DNS) and the IPv4 one through A', { skip: why }, async () => {
+  const [v4, v6] = JSON.parse(k(['-n', 'demo', 'get', 'svc', 'dual', '-o', 'jsonpath={.spec.clusterIPs}'])) as [string, string];
+  assert.ok(isIPv4(v4) && isIPv6(v6));
+  const exec = (cmd: string[]) => k(['-n', 'demo', 'exec', 'netshoot', '--', ...cmd]);
+  assert.equal(exec(['dig', '+short', 'AAAA', 'dual.demo.svc.cluster.local']).trim(), v6);
+  assert.equal(exec(['dig', '+short', 'A', 'dual.demo.svc.cluster.local']).trim(), v4);
+  const six = await eventually('an answer through the IPv6 VIP', () => {
+    const out = exec(['sh', '-c', `nc -w 3 ${v6} 8080 </dev/null || true`]).trim();
+    return out ? out : undefined;
+  }, 30_000, 500);
+  assert.equal(six, 'six');
+  // Several times: an IPv6 VIP never crosses to the IPv4 listener, nor the other way.
+  for (let i = 0; i < 3; i++) {
+    assert.equal(exec(['sh', '-c', `nc -w 3 ${v6} 8080 </dev/null`]).trim(), 'six');
+    assert.equal(exec(['sh', '-c', `nc -w 3 ${v4} 8080 </dev/null`]).trim(), 'four');
+  }
+});
+
+test('clusterset.local: a dual-stack ServiceImport (its VIPs those of the derived Service) answers AAAA, and its IPv6 VIP carries traffic from a pod', { skip: why }, async () => {
+  const vips = JSON.parse(k(['-n', 'demo', 'get', 'svc', 'dual', '-o', 'jsonpath={.spec.clusterIPs}'])) as string[];
+  const a = await client(sb!.kubeconfig, C);
+  try {
+    await installServiceImportCrd(a);
+    // The mirror's derived Service would own these VIPs; the dual Service stands in for it here.
+    await a.create('/apis/multicluster.x-k8s.io/v1beta1/namespaces/demo/serviceimports', serviceImport('demo', 'dual', { type: 'ClusterSetIP', ips: vips, ports: [{ name: 'tcp', protocol: 'TCP', port: 8080 }] }, [C]));
+  } finally {
+    a.close();
+  }
+  const exec = (cmd: string[]) => k(['-n', 'demo', 'exec', 'netshoot', '--', ...cmd]);
+  const aaaa = await eventually('AAAA of the clusterset name', () => exec(['dig', '+short', 'AAAA', 'dual.demo.svc.clusterset.local']).trim() || undefined, 20_000, 250);
+  assert.equal(aaaa, vips[1]);
+  assert.equal(exec(['sh', '-c', `nc -w 3 ${aaaa} 8080 </dev/null`]).trim(), 'six');
+});
