@@ -2,6 +2,7 @@
 // through each two-hop setup, and the CPU and RSS of the hops from /proc. Each figure is the median of
 // interleaved rounds (measureAll).
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { CONN_CONCURRENCY, CONN_CONCURRENCY_HIGH, IDLE_CONNS, ROUND_TRIP_CONNS, bulk, connLatency, latency, newConns, openIdle, parallelRoundTrips, roundTrips, sleep } from './gateway-workloads.js';
 
 export { CONN_CONCURRENCY, CONN_CONCURRENCY_HIGH, CONN_LATENCY_RATE, IDLE_CONNS, LATENCY_RATE, ROUND_TRIP_CONNS, SECONDS, connect, sleep } from './gateway-workloads.js';
@@ -158,7 +159,14 @@ export async function measureAll(subjects: Subject[], rounds?: Map<string, Run[]
   const memory = new Map<string, Awaited<ReturnType<typeof idleMemory>>>();
   await sleep(SETTLE_MS);
   for (const s of subjects) if (s.hopA) memory.set(s.name, await idleMemory(s));
-  for (let r = 0; r < ROUNDS; r++) for (const s of subjects) runs.get(s.name)!.push(await round(s));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const s of subjects) {
+      const f = await round(s);
+      runs.get(s.name)!.push(f);
+      // GATEWAY_BENCH_VERBOSE=1: every round's bulk figures on stderr (the spread behind a median).
+      if (process.env.GATEWAY_BENCH_VERBOSE) console.error(`round ${r} ${s.name}: bulk ${f.bulk.toFixed(0)} MB/s, ${f.cpu.bulkMs?.toFixed(2) ?? '-'} CPU-ms/MB, load ${loadavg()[0]!.toFixed(1)}`);
+    }
+  }
   const out = new Map<string, Figures>();
   const med = (xs: Array<number | undefined>) => {
     const d = xs.filter((x): x is number => x !== undefined);

@@ -3,7 +3,7 @@
 // connects (echo and sink ports) and the hops' processes (for CPU and RSS).
 import { writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startProcess, startMesh, repoRoot, type Proc } from '../test/helpers/process.js';
+import { startProcess, startMesh, meshBin, repoRoot, type Proc } from '../test/helpers/process.js';
 import { freePort } from '../test/helpers/ports.js';
 import type { Credentials, RouteFile, Transport } from '../src/gateway/index.js';
 import { childrenOf, connect, sleep, type Subject } from './gateway-load.js';
@@ -44,6 +44,10 @@ export interface OursVariant {
   proxyProtocol?: boolean;
   bin?: string;
   label?: string;
+  /** Extra environment for both hops. */
+  env?: NodeJS.ProcessEnv;
+  /** Node flags for both hops in place of startMesh's (e.g. --cpu-prof for bench/gateway-bulk.ts). */
+  nodeArgs?: string[];
 }
 
 /** Ours over one transport; `workers` > 1 runs node:cluster workers on both hops, accepting as `sched` says
@@ -65,9 +69,10 @@ export async function startOurs(dir: string, transport: Transport, a: Creds, b: 
   const tag = `${workers > 1 ? `${transport}-${workers}w-${sched ?? 'default'}` : transport}${policy ? '-policy' : ''}${v.label ? `-${v.label.replace(/\W+/g, '-')}` : ''}`;
   const base = workers > 1 ? `mesh gateway (${transport}, ${workers} workers${sched ? `, ${sched === 'rr' ? 'SCHED_RR' : 'SCHED_NONE'}` : ''})` : policy ? POLICY_SUBJECT : `mesh gateway (${transport})`;
   const name = v.label ? `${base.slice(0, -1)}, ${v.label})` : base;
-  const mesh = (args: string[], env: NodeJS.ProcessEnv) => (v.bin ? startProcess(process.execPath, [v.bin, ...args], env) : startMesh(args, env));
+  const mesh = (args: string[], env: NodeJS.ProcessEnv) =>
+    v.bin || v.nodeArgs ? startProcess(process.execPath, [...(v.nodeArgs ?? []), v.bin ?? meshBin, ...args], env) : startMesh(args, env);
   const rules = { ...(policy ? benchPolicy() : {}), ...(v.attested && v.proxyProtocol ? { proxyProtocol: 'v2' as const } : {}) };
-  const env = { MESH_LOG_LEVEL: 'warn', ...(sched ? { NODE_CLUSTER_SCHED_POLICY: sched } : {}) };
+  const env = { MESH_LOG_LEVEL: 'warn', ...(sched ? { NODE_CLUSTER_SCHED_POLICY: sched } : {}), ...v.env };
   const bRoutes = join(dir, `b-${tag}.yaml`);
   const route: RouteFile = {
     exported: [

@@ -27,6 +27,8 @@ export function registerGateway(program: Command): void {
     .option('--handshake-timeout-ms <ms>', 'TLS handshake deadline')
     .option('--connect-timeout-ms <ms>', 'deadline to reach a target or a remote gateway')
     .option('--idle-timeout-ms <ms>', 'close a tunnel after this long without bytes either way')
+    .option('--keepalive-ms <ms>', 'HTTP/2 transport: PING a pooled connection after this long without a byte from the remote gateway; 0 = never (default 30000)')
+    .option('--keepalive-timeout-ms <ms>', 'HTTP/2 transport: replace a pooled connection whose PING is not answered within this long (default 10000)')
     .option('--drain-timeout-ms <ms>', 'on SIGTERM, how long tunnels may finish')
     .option('--drain-grace-seconds <s>', 'on SIGTERM, keep accepting this long (while /ready is 503) before stopping (default 5)')
     .option('--outlier-failures <n>', 'failures in a row (refused or timed-out dials, lost sessions, reset or unanswered tunnel requests) that eject a remote gateway address (default 3; the last address is never ejected)')

@@ -56,6 +56,10 @@ export const GatewayConfigSchema = z.object({
   outlierFailures: z.number().int().min(1).max(100).default(3),
   outlierEjectionMs: z.number().int().min(1).default(5_000),
   outlierMaxEjectionMs: z.number().int().min(1).default(60_000),
+  /** HTTP/2 keepalive of pooled sessions (pool/keepalive.ts): a PING after this long without a byte from
+   * the remote gateway (0 = none), and how long its ACK may take before the session is replaced. */
+  keepaliveMs: z.number().int().min(0).default(30_000),
+  keepaliveTimeoutMs: z.number().int().min(1).default(10_000),
   /** HTTP/2 flow-control windows: large so one stream can fill a fast link without waiting for WINDOW_UPDATEs. */
   streamWindow: z.number().int().min(65535).max(2 ** 31 - 1).default(4 * 1024 * 1024),
   connectionWindow: z.number().int().min(65535).max(2 ** 31 - 1).default(64 * 1024 * 1024),

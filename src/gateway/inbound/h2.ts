@@ -7,7 +7,7 @@ import type tls from 'node:tls';
 import { CALLER_CLUSTER_HEADER, CALLER_ID_HEADER, type CallerClaim } from '../../api/index.js';
 import { accept, ErrorCode, type H2Session, type H2Stream, type Headers } from '../../h2/index.js';
 import { GatewayError, statusFor, type GatewayErrorCode } from '../errors.js';
-import { h2End, type RelayEnd } from '../relay.js';
+import { h2End, RELAY_BUFFER, type RelayEnd } from '../relay.js';
 import type { AuthenticatedPeer, AuthorizedTunnel } from './authorize.js';
 import { InboundTunnel, type InboundRequest, type InboundTunnelDeps } from './tunnel.js';
 
@@ -52,6 +52,7 @@ export function serveH2(sock: tls.TLSSocket, peer: AuthenticatedPeer, deps: Inbo
     streamWindow: c.streamWindow,
     connectionWindow: c.connectionWindow,
     maxFrameSize: 64 * 1024,
+    streamWritableHighWaterMark: RELAY_BUFFER,
     limits: { maxConcurrentStreams: c.maxStreamsPerConnection },
   });
   session.on('close', (err) => {

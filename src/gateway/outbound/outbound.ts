@@ -15,6 +15,7 @@ import { CallerAttestation } from './attest.js';
 import { H2Pool } from '../pool/h2-pool.js';
 import { PipePool } from '../pool/pipe-pool.js';
 import { IdleSweep } from '../idle.js';
+import { RELAY_BUFFER } from '../relay.js';
 import { H2Transport } from './h2.js';
 import { PipeTransport } from './pipe.js';
 import type { TunnelTransport } from './transport.js';
@@ -106,7 +107,7 @@ export class Outbound {
     const outlier = { consecutiveFailures: c.outlierFailures, baseEjectionMs: c.outlierEjectionMs, maxEjectionMs: c.outlierMaxEjectionMs };
     const common = { trustDomain: c.trustDomain, connectTimeoutMs: c.connectTimeoutMs, context: this.d.context, logger: this.d.logger, metrics: this.d.metrics, outlier };
     if (this.transportOf(r) === 'connect') {
-      return new H2Transport(new H2Pool(r, { ...common, size: c.poolSize, streamWindow: c.streamWindow, connectionWindow: c.connectionWindow }), c.connectTimeoutMs);
+      return new H2Transport(new H2Pool(r, { ...common, size: c.poolSize, streamWindow: c.streamWindow, connectionWindow: c.connectionWindow, streamWritableHighWaterMark: RELAY_BUFFER, keepalive: { intervalMs: c.keepaliveMs, timeoutMs: c.keepaliveTimeoutMs } }), c.connectTimeoutMs);
     }
     return new PipeTransport(new PipePool(r, { ...common, warm: c.pipeWarm }), c.connectTimeoutMs);
   }

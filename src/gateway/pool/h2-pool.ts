@@ -21,6 +21,7 @@ import type { GatewayMetrics } from '../metrics.js';
 import type { RemoteGateway } from '../types.js';
 import { ALPN_H2 } from '../tls.js';
 import { dial } from './connect.js';
+import { Keepalive, type KeepaliveOptions } from './keepalive.js';
 import { OutlierDetector, type FailureKind, type OutlierOptions } from './outlier.js';
 import { reportOutlier } from './health.js';
 
@@ -39,6 +40,11 @@ export interface PoolOptions {
   logger: Logger;
   metrics: GatewayMetrics;
   outlier: OutlierOptions;
+  /** Writes per stream that go straight to DATA frames (the relay's buffer: a 64 KiB read takes the fast
+   * path rather than Writable's queue, nextTick and 'drain'). */
+  streamWritableHighWaterMark: number;
+  /** PINGs on sessions that read nothing for a while (keepalive.ts); interval 0 = none. */
+  keepalive: KeepaliveOptions;
 }
 
 /** Where a stream went: a replay avoids both (another address if one is ready, else another session). */
@@ -73,6 +79,7 @@ export class H2Pool {
   /** Sessions whose connection failed (reset, TLS error) rather than closed: an answer may have been lost. */
   private readonly broken = new WeakSet<H2Session>();
   readonly health: OutlierDetector;
+  private readonly keepalive: Keepalive;
 
   constructor(
     private remote: RemoteGateway,
@@ -82,6 +89,11 @@ export class H2Pool {
       reportOutlier(e, { cluster: this.remote.cluster, transport: 'connect', logger: o.logger, metrics: o.metrics, ejectedNow: this.health.ejectedCount() });
       if (e.kind === 'ejected') this.leave(e.address);
       if (e.kind === 'returned') this.moveHome(e.address);
+    });
+    this.keepalive = new Keepalive(o.keepalive, (session, why) => {
+      o.logger.warn('remote gateway did not answer a keepalive PING; replacing the connection', { remoteCluster: this.remote.cluster, address: this.addressOf.get(session), why });
+      // Its 'close' reconnects the slot and counts the loss against the address.
+      session.destroy(new Error(`keepalive: ${why}`));
     });
     for (let i = 0; i < o.size; i++) {
       const slot: Slot = { state: 'backoff', streams: 0, backoffMs: BACKOFF_MIN_MS, addressIndex: i % remote.addresses.length, home: i % remote.addresses.length, dialedAt: 0 };
@@ -250,11 +262,12 @@ export class H2Pool {
           return;
         }
         this.o.metrics.handshake.observe({ direction: 'outbound' }, (performance.now() - started) / 1000);
-        const session = h2connect(sock, { streamWindow: this.o.streamWindow, connectionWindow: this.o.connectionWindow, maxFrameSize: 64 * 1024 });
+        const session = h2connect(sock, { streamWindow: this.o.streamWindow, connectionWindow: this.o.connectionWindow, maxFrameSize: 64 * 1024, streamWritableHighWaterMark: this.o.streamWritableHighWaterMark });
         slot.session = session;
         slot.streams = 0;
         this.addressOf.set(session, address);
         sock.once('error', () => this.broken.add(session));
+        this.keepalive.watch(session, sock);
         // GOAWAY (remote draining): its live streams finish on this session, but new streams need a new
         // connection now (through the Service, to a replica that is not draining). Waiting for the close and
         // a backoff left the pool with no usable slot, so tunnels opened meanwhile were refused.
@@ -314,6 +327,7 @@ export class H2Pool {
   close(hard = false): void {
     this.closed = true;
     this.health.stop();
+    this.keepalive.stop();
     for (const s of this.slots) {
       if (s.timer) clearTimeout(s.timer);
       s.state = 'closed';
