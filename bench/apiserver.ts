@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMesh, stopAll } from '../test/helpers/process.js';
 import type { BenchResult, BenchRow } from './report.js';
+import { rssMb } from './proc.js';
 
 const N = Number(process.env.BENCH_APISERVER_N ?? 10_000);
 const CONCURRENCY = 64;
@@ -95,10 +96,6 @@ function p99(xs: number[]): number {
   return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))];
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 const service = (i: number) => JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace: 'bench', labels: { app: `app-${i % 100}`, 'mirror.mesh.io/exported': 'true' } }, spec: { selector: { app: `app-${i % 100}` }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'grpc', port: 9090 }] } });
 const slice = (i: number) =>

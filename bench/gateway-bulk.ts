@@ -8,12 +8,13 @@
 //   BULK_SUBJECTS=floor,h2,ours,ours2 (default floor,h2,ours; ours2 a second instance of ours, for A/B runs)
 //   BULK_NODE_ARGS_OURS2='--flag …' (node flags of that instance instead of startMesh's --enable-source-maps)
 //   BULK_SUBJECTS=floor,ours,base BULK_BASE=<other build>/bin/mesh.js (before/after a change, same run)
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { startProcess, stopAll, repoRoot, type Proc } from '../test/helpers/process.js';
 import { createPki } from '../test/gateway/fixtures.js';
 import { startOurs, writeCreds } from './gateway-peers.js';
+import { cpuSeconds } from './proc.js';
 import { bulk, connLatency, latency, newConns, openIdle, parallelRoundTrips, roundTrips, sleep } from './gateway-workloads.js';
 
 interface Hop {
@@ -22,20 +23,6 @@ interface Hop {
   sink: number;
   a: () => number[];
   b: () => number[];
-}
-
-const CLK_TCK = 100;
-function cpu(pids: number[]): number {
-  let t = 0;
-  for (const pid of pids) {
-    try {
-      const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()!.split(' ');
-      t += Number(rest[11]) + Number(rest[12]);
-    } catch {
-      // gone
-    }
-  }
-  return t / CLK_TCK;
 }
 
 /** What the gateway bench does to a subject besides bulk (BULK_PRELUDE=idle,rt,rt16,conns,lat;
@@ -119,10 +106,10 @@ async function main(): Promise<void> {
         await prelude(s, 'each');
         const pa = s.a();
         const pb = s.b();
-        const ca = cpu(pa);
-        const cb = cpu(pb);
+        const ca = cpuSeconds(pa);
+        const cb = cpuSeconds(pb);
         const x = await bulk(s.sink);
-        const row = { mbs: x.rate, a: ((cpu(pa) - ca) * 1e3) / x.units, b: ((cpu(pb) - cb) * 1e3) / x.units };
+        const row = { mbs: x.rate, a: ((cpuSeconds(pa) - ca) * 1e3) / x.units, b: ((cpuSeconds(pb) - cb) * 1e3) / x.units };
         res.get(s.name)!.push(row);
         console.log(`round ${r} ${s.name.padEnd(9)} ${x.rate.toFixed(0).padStart(5)} MB/s  A ${row.a.toFixed(2)}  B ${row.b.toFixed(2)}  A+B ${(row.a + row.b).toFixed(2)} CPU-ms/MB  load ${loadavg()[0]!.toFixed(1)}`);
       }

@@ -2,6 +2,7 @@
 // through each two-hop setup, and the CPU and RSS of the hops from /proc. Each figure is the median of
 // interleaved rounds (measureAll).
 import { readFileSync } from 'node:fs';
+import { cpuSeconds } from './proc.js';
 import { loadavg } from 'node:os';
 import { CONN_CONCURRENCY, CONN_CONCURRENCY_HIGH, IDLE_CONNS, ROUND_TRIP_CONNS, bulk, connLatency, latency, newConns, openIdle, parallelRoundTrips, roundTrips, sleep } from './gateway-workloads.js';
 
@@ -69,23 +70,6 @@ export function childrenOf(pid: number): number[] {
   } catch {
     return [];
   }
-}
-
-const CLK_TCK = 100; // USER_HZ on Linux (getconf CLK_TCK)
-
-/** utime + stime (seconds) of the processes, all their threads included. */
-function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      // Fields after the ")" of the command name: state is the 3rd field, utime the 14th, stime the 15th.
-      const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()!.split(' ');
-      ticks += Number(rest[11]) + Number(rest[12]);
-    } catch {
-      // gone
-    }
-  }
-  return ticks / CLK_TCK;
 }
 
 /** Runs a workload and returns its result with the CPU seconds the hops spent meanwhile. */

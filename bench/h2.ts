@@ -6,7 +6,8 @@
 // as fast as it can (up to 512 MiB or H2_BENCH_SECONDS), and the CPU both hops spend per round trip / MB.
 // Median of H2_BENCH_ROUNDS interleaved rounds (default 5 × 2 s per figure); about 2 min.
 import net from 'node:net';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpuSeconds } from './proc.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProcess, stopAll, repoRoot } from '../test/helpers/process.js';
@@ -31,16 +32,6 @@ interface Round {
   rtUs: number;
   bulk: number;
   bulkMs: number;
-}
-
-const CLK_TCK = 100;
-function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()!.split(' ');
-    ticks += Number(rest[11]) + Number(rest[12]);
-  }
-  return ticks / CLK_TCK;
 }
 
 function connect(port: number): Promise<net.Socket> {

@@ -3,7 +3,6 @@
 // latency of remote endpoint changes under 100 changes/s, and the controller's resident memory.
 // 1,000 and 5,000 services by default; 10,000 and 20,000 with MESH_BENCH_FULL=1 (minutes on a shared 2-core
 // box). And the MCS export → import latency at 100 exports/s (bench/mirror-mcs.ts).
-import { readFileSync } from 'node:fs';
 import { Informer, KubeClient, resourcePath } from '../src/kube/index.js';
 import type { EndpointSlice, Service } from '../src/mirror/index.js';
 import { stopAll } from '../test/helpers/process.js';
@@ -12,6 +11,7 @@ import {
 } from '../test/mirror/env.js';
 import type { BenchResult, BenchRow } from './report.js';
 import { mcsLatency } from './mirror-mcs.js';
+import { cpuSeconds, rssMb } from './proc.js';
 
 const WORKERS = 4;
 const NS = 'bench';
@@ -93,17 +93,6 @@ async function floor(n: number): Promise<{ ms: number; cpuS: number }> {
   }
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-/** CPU seconds (user + system) a process has used: less sensitive to a loaded machine than wall time. */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
 interface SyncResult {
   ms: number;
   cpuS: number;
@@ -144,11 +133,11 @@ async function mirrorSync(n: number, measureLatency: boolean): Promise<SyncResul
       }
     };
     const t0 = performance.now();
-    const cpu0 = cpuSeconds(ctl.proc.pid);
+    const cpu0 = cpuSeconds([ctl.proc.pid]);
     await createLink(local, 'remote', { targetClusterName: 'remote', clusterCredentialsSecret: 'cluster-credentials-remote' });
     await seenAll(seen, n);
     const ms = performance.now() - t0;
-    const cpuS = cpuSeconds(ctl.proc.pid) - cpu0;
+    const cpuS = cpuSeconds([ctl.proc.pid]) - cpu0;
     await new Promise((r) => setTimeout(r, 1000));
     const rss = rssMb(ctl.proc.pid);
 
