@@ -98,7 +98,11 @@ test('export in cluster-b → one ServiceImport in both clusters: ports exact (T
   await serve(b, 'web', { ports: ports.map((p) => ({ ...p, targetPort: p.port + 8000 })), selector: { app: 'web' } }, [{ ip: '10.2.0.5' }, { ip: '10.2.0.6', ready: false }], ports.map((p) => ({ name: p.name, port: p.port + 8000, protocol: p.protocol })));
   await exportIt(b, 'web');
   for (const c of [a, b]) {
-    const imp = await until(async () => ((await getImport(c, 'web'))?.spec?.ips?.length ? getImport(c, 'web') : undefined), `ServiceImport ${NS}/web with a VIP in ${c === a ? A : B}`);
+    // The spec and the status are two writes (the status subresource): wait for both, then check them.
+    const imp = await until(async () => {
+      const i = await getImport(c, 'web');
+      return i?.spec?.ips?.length && i.status?.clusters?.length ? i : undefined;
+    }, `ServiceImport ${NS}/web with a VIP and its clusters in ${c === a ? A : B}`);
     assert.equal(imp.spec?.type, 'ClusterSetIP');
     assert.deepEqual(imp.spec?.ports, [
       { port: 53, protocol: 'UDP', name: 'dns' },
