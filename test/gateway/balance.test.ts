@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { freePort } from '../helpers/ports.js';
+import { freeFixedPort, freePort } from '../helpers/ports.js';
 import { startPair, waitUntil } from './pair.js';
 
 /** A backend that says its name and closes (server-first, so the tunnel sends no client byte). */
@@ -33,11 +33,15 @@ function nameFrom(port: number): Promise<string> {
 
 test('tunnels over one pooled connection spread over every ready backend; refusing backends are skipped; the metric names the backend', async () => {
   const named = await Promise.all(['w1', 'w2', 'w3'].map(startNamed));
-  // Two refusing endpoints in a row (nothing listens): a tunnel whose turn starts there must pass both.
-  const dead = [await freePort(), await freePort()];
+  // Two refusing endpoints in a row (nothing listens): a tunnel whose turn starts there must pass both. On an
+  // address of their own and below the ephemeral range, so another test file running at the same time cannot
+  // take either port with a listen(0) (one CI run here had 24 of 60 tunnels unanswered that way).
+  const DEAD = '127.66.0.1';
+  const dead = [await freeFixedPort(DEAD), await freeFixedPort(DEAD)];
   const p = await startPair('connect', { poolSize: 1 });
   try {
-    const backends = [named[0]!.port, dead[0]!, dead[1]!, named[1]!.port, named[2]!.port].map((port) => ({ address: '127.0.0.1', port }));
+    const live = (port: number) => ({ address: '127.0.0.1', port });
+    const backends = [live(named[0]!.port), { address: DEAD, port: dead[0]! }, { address: DEAD, port: dead[1]! }, live(named[1]!.port), live(named[2]!.port)];
     const who = (list: typeof backends) => ({ namespace: 'demo', name: 'who', ports: [{ port: 9, backends: list }] });
     p.bRoutes.set(p.bRouteFile({ exported: [...p.bRouteFile().exported!, who(backends)] }));
     const whoPort = await freePort();
