@@ -58,7 +58,10 @@ export function relay(a: RelayEnd, b: RelayEnd, counts: RelayCounts, onDone: (ou
     };
     // Node's Http2Stream.close(code) sends END_STREAM and then RST_STREAM (a peer may be Node), so an
     // HTTP/2 end waits one turn of the loop: if the RST follows, it is passed on as a reset, not a FIN.
-    src.once('end', () => (from.wasReset ? setImmediate(passEnd) : passEnd()));
+    // A stream may have ended before the relay took it (a tls-pipe's header read to the end of a client that
+    // sent its FIN with it): its 'end' is gone, so pass the end on now, or the tunnel waits for ever.
+    if (src.readableEnded) process.nextTick(passEnd);
+    else src.once('end', () => (from.wasReset ? setImmediate(passEnd) : passEnd()));
   };
   const onClose = (self: RelayEnd, other: RelayEnd) => () => {
     // A clean close needs nothing: both directions ended, so the other side closes on its own.
@@ -71,8 +74,10 @@ export function relay(a: RelayEnd, b: RelayEnd, counts: RelayCounts, onDone: (ou
   // Errors surface through 'close' (closedAbnormally); the listener only keeps them from being thrown.
   a.stream.on('error', noop);
   b.stream.on('error', noop);
-  a.stream.once('close', onClose(a, b));
-  b.stream.once('close', onClose(b, a));
+  // Likewise a stream already closed has no 'close' to come.
+  const whenClosed = (x: RelayEnd, cb: () => void) => (x.stream.closed ? process.nextTick(cb) : x.stream.once('close', cb));
+  whenClosed(a, onClose(a, b));
+  whenClosed(b, onClose(b, a));
   forward(a, b, true);
   let down = false;
   const openDown = () => {
