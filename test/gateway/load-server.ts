@@ -20,10 +20,19 @@ function afterProxyHeader(s: net.Socket, ready: (first: Buffer) => void): void {
     }
     if (p.kind === 'incomplete') return;
     s.off('data', onData);
+    s.off('end', onEnd);
     s.pause();
     ready(p.kind === 'header' ? head.subarray(p.length) : head);
   };
+  // A client that sends only its FIN (a port check) gets ours at once; without this an echo connection
+  // stayed half-open for ever, and a gateway in front of it rightly kept its tunnel open (a drain then
+  // waited its whole deadline).
+  const onEnd = () => {
+    s.off('data', onData);
+    if (!s.writableEnded) s.end();
+  };
   s.on('data', onData);
+  s.once('end', onEnd);
 }
 
 const host = process.argv[2] ?? '127.0.0.1';
