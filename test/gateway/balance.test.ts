@@ -18,10 +18,12 @@ async function startNamed(name: string): Promise<{ port: number; close(): Promis
   return { port: (server.address() as net.AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
+/** The name of the backend that answered; fails after 15 s without an answer (a hang is a failure here). */
 function nameFrom(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: '127.0.0.1', port });
     let got = '';
+    s.setTimeout(15_000, () => s.destroy(new Error(`no answer within 15 s (got ${JSON.stringify(got)})`)));
     s.on('data', (d: Buffer) => (got += d.toString()));
     s.on('error', reject);
     s.on('end', () => {
@@ -34,8 +36,9 @@ function nameFrom(port: number): Promise<string> {
 test('tunnels over one pooled connection spread over every ready backend; refusing backends are skipped; the metric names the backend', async () => {
   const named = await Promise.all(['w1', 'w2', 'w3'].map(startNamed));
   // Two refusing endpoints in a row (nothing listens): a tunnel whose turn starts there must pass both. On an
-  // address of their own and below the ephemeral range, so another test file running at the same time cannot
-  // take either port with a listen(0) (one CI run here had 24 of 60 tunnels unanswered that way).
+  // address of their own and below the ephemeral range: a port from listen(0) on 127.0.0.1 can be taken by
+  // another test file's listen(0) meanwhile, or be picked as the source port of the dial to it (a socket
+  // connected to itself). Runs here had 24 of 60 tunnels unanswered, and one hung to the runner's timeout.
   const DEAD = '127.66.0.1';
   const dead = [await freeFixedPort(DEAD), await freeFixedPort(DEAD)];
   const p = await startPair('connect', { poolSize: 1 });
