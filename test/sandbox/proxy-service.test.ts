@@ -47,9 +47,10 @@ async function echoServer(): Promise<{ host: string; port: number; conns: Socket
   return { host: '127.0.0.1', port: (server.address() as { port: number }).port, conns };
 }
 
-function readAll(host: string, port: number): Promise<string> {
+/** Everything the server sends until its FIN; `localAddress`: the client's own address (a pod's). */
+function readAll(host: string, port: number, localAddress?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = connect(port, host);
+    const s = connect({ host, port, ...(localAddress ? { localAddress } : {}) });
     let out = '';
     s.setEncoding('utf8');
     s.on('data', (d: string) => (out += d));
@@ -324,15 +325,7 @@ test('the endpoint sees the client pod address through a ClusterIP (DNAT without
   const proxy = newProxy();
   await proxy.setService('demo/who', { clusterIPs: [clusterIP(30)], ports: [{ port, targetPort: backendPort }], endpoints: [{ ip: backendIP }] });
   for (const podIP of [clusterIP(41), clusterIP(42)]) {
-    const seen = await new Promise<string>((resolve, reject) => {
-      const s = connect({ host: clusterIP(30), port, localAddress: podIP });
-      let out = '';
-      s.setEncoding('utf8');
-      s.on('data', (d: string) => (out += d));
-      s.on('end', () => resolve(out.trim()));
-      s.on('error', reject);
-      s.setTimeout(5000, () => s.destroy(new Error('timeout')));
-    });
+    const seen = (await readAll(clusterIP(30), port, podIP)).trim();
     assert.equal(seen, podIP, 'the endpoint must see the client pod, not the proxy');
   }
 });
@@ -351,15 +344,7 @@ test('a client that is no pod goes out from the node address: a host tool whose 
   const node = clusterIP(1);
   const proxy = newProxy({ nodeAddress: node, podCIDRs: [`${clusterIP(64)}/27`] });
   await proxy.setService('demo/who', { clusterIPs: [vip], ports: [{ port, targetPort: backendPort }], endpoints: [{ ip: backendIP }] });
-  const seenFrom = (localAddress: string) => new Promise<string>((resolve, reject) => {
-    const s = connect({ host: vip, port, localAddress });
-    let out = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => (out += d));
-    s.on('end', () => resolve(out.trim()));
-    s.on('error', reject);
-    s.setTimeout(5000, () => s.destroy(new Error('timeout')));
-  });
+  const seenFrom = async (localAddress: string) => (await readAll(vip, port, localAddress)).trim();
   assert.equal(await seenFrom(clusterIP(70)), clusterIP(70), 'a pod keeps its address');
   assert.equal(await seenFrom(vip), node, 'a client whose source is the ClusterIP is masqueraded to the node address');
   assert.equal(await seenFrom(clusterIP(120)), node, 'a client outside the pod CIDRs is masqueraded to the node address');
