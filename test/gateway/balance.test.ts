@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { freeFixedPort, freePort } from '../helpers/ports.js';
+import { freePort } from '../helpers/ports.js';
 import { startPair, waitUntil } from './pair.js';
 
 /** A backend that says its name and closes (server-first, so the tunnel sends no client byte). */
@@ -40,7 +40,7 @@ test('tunnels over one pooled connection spread over every ready backend; refusi
   // another test file's listen(0) meanwhile, or be picked as the source port of the dial to it (a socket
   // connected to itself). Runs here had 24 of 60 tunnels unanswered, and one hung to the runner's timeout.
   const DEAD = '127.66.0.1';
-  const dead = [await freeFixedPort(DEAD), await freeFixedPort(DEAD)];
+  const dead = [await freePort(DEAD), await freePort(DEAD)];
   const p = await startPair('connect', { poolSize: 1 });
   try {
     const live = (port: number) => ({ address: '127.0.0.1', port });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { startApiServer, type TestApiServer } from '../helpers/apiserver.js';
 import { startMesh, stopAll, repoRoot } from '../helpers/process.js';
-import { freeFixedPort } from '../helpers/ports.js';
+import { freePort } from '../helpers/ports.js';
 import { KubeClient, isConflict, type KubeObject } from '../../src/kube/index.js';
 import { createPki, writeCredentials } from './fixtures.js';
 import { waitUntil } from './pair.js';
@@ -72,7 +72,7 @@ before(async () => {
   // listen(0) can be taken by another test's outgoing connection before the gateway binds it (a likely cause
   // of the one bind failure seen in a CI run, not a proven one).
   for (let i = 0; i < 10 * ROUTES && ports.length < ROUTES; i++) {
-    const p = await freeFixedPort(HOST);
+    const p = await freePort(HOST);
     if (!ports.includes(p)) ports.push(p);
   }
   const routes = ports.map((outboundPort, i) => ({ outboundPort, remoteCluster: 'cluster-b', namespace: 'demo', service: `svc${i}`, port: 80, origin: { kind: 'Service', namespace: 'demo', name: `svc${i}-cluster-b` } }));
