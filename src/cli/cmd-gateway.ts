@@ -15,7 +15,7 @@ export function registerGateway(program: Command): void {
     .option('--cluster-domain <domain>', "this cluster's DNS domain (targets are <svc>.<ns>.svc.<domain>)", DEFAULT_CLUSTER_DOMAIN)
     .option('--trust-domain <domain>', 'SPIFFE trust domain', DEFAULT_TRUST_DOMAIN)
     .option('--namespace <ns>', 'mesh namespace (Links)', MESH_NAMESPACE)
-    .option('--host <addr>', 'address to bind (default: $POD_IP, else 0.0.0.0)')
+    .option('--host <addrs>', 'comma-separated addresses every port listens on, IPv4 and IPv6 (default: $POD_IPS, the pod\'s addresses of every family, else $POD_IP, else 0.0.0.0); an entry that is not an IP address or repeats one stops the gateway (exit 2)')
     .option('--tunnel-port <port>', 'mTLS tunnel port (inbound)', String(GATEWAY_TUNNEL_PORT))
     .option('--admin-port <port>', 'admin port: /live, /ready, /metrics', String(GATEWAY_ADMIN_PORT))
     .option('--outbound-ports <range>', 'ports the mirror may allocate for shadows (same value as the controller)', DEFAULT_OUTBOUND_PORTS)
@@ -71,7 +71,7 @@ Runs until SIGTERM (drains first). Exit codes: 0 stopped, 1 failure, 2 usage err
       try {
         running = await runGateway(parsed.data);
       } catch (err) {
-        if (err instanceof GatewayError) throw new CliError(err.message, ExitCode.Failure);
+        if (err instanceof GatewayError) throw new CliError(err.message, err.code === 'USAGE' ? ExitCode.Usage : ExitCode.Failure);
         if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError((err as Error).message, ExitCode.Failure, 'another process holds the port; pick another with --tunnel-port/--admin-port');
         throw err;
       }

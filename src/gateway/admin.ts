@@ -2,7 +2,7 @@
 // listening), /metrics (Prometheus text: one registry, or every worker's aggregated by the primary). Never
 // reachable through a tunnel (targets are exported Services only).
 import http from 'node:http';
-import type net from 'node:net';
+import { listenEach } from './listen.js';
 
 /** Where /metrics comes from: a registry, or the primary's aggregate of its workers' registries. */
 export interface MetricsSource {
@@ -40,10 +40,22 @@ export function createAdminServer(d: AdminDeps): http.Server {
   });
 }
 
-/** Listens on host:port (0: any free port); resolves with the port, rejects on a bind error. */
-export function listenAdmin(s: http.Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(port, host, () => resolve((s.address() as net.AddressInfo).port));
-  });
+/** The admin port on every address (listen.ts), one http.Server each with the same handlers. */
+export interface AdminServers {
+  port: number;
+  /** Closes every listener and connection. */
+  close(): Promise<void>;
+}
+
+/** Listens on port (0: any free port) at each of `hosts`; rejects on a bind error. */
+export async function listenAdmin(d: AdminDeps, port: number, hosts: readonly string[]): Promise<AdminServers> {
+  const bound = await listenEach(hosts, port, () => createAdminServer(d));
+  return {
+    port: bound.port,
+    close: () =>
+      Promise.all(bound.servers.map((s) => new Promise<void>((r) => {
+        s.closeAllConnections();
+        s.close(() => r());
+      }))).then(() => undefined),
+  };
 }

@@ -1,5 +1,6 @@
 // Gateway configuration, validated at the boundary (CLI flags and tests build it through this schema).
 import { z } from 'zod';
+import { parseHosts } from './hosts.js';
 import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_OUTBOUND_PORTS, DEFAULT_TRANSPORT, DEFAULT_TRUST_DOMAIN, GATEWAY_ADMIN_PORT, GATEWAY_TUNNEL_PORT, TRANSPORTS, parseAllowList } from '../api/index.js';
 
 export const PortRangeSchema = z
@@ -18,8 +19,17 @@ export const GatewayConfigSchema = z.object({
   clusterName: z.string().min(1),
   clusterDomain: z.string().min(1).default(DEFAULT_CLUSTER_DOMAIN),
   trustDomain: z.string().min(1).default(DEFAULT_TRUST_DOMAIN),
-  /** Address every listener binds (POD_IP when set). */
-  host: z.string().default('0.0.0.0'),
+  /** Addresses every listener binds (hosts.ts): a list or a comma-separated string, parsed into canonical
+   * addresses; an entry that is not an IP address, a repeat or a wildcard beside others is refused, named. */
+  host: z
+    .union([z.string(), z.array(z.string())])
+    .default('0.0.0.0')
+    .transform((v, ctx) => {
+      const p = parseHosts(v);
+      if (p.ok) return p.hosts;
+      ctx.addIssue({ code: 'custom', message: `--host ${p.message}` });
+      return z.NEVER;
+    }),
   tunnelPort: z.number().int().min(0).max(65535).default(GATEWAY_TUNNEL_PORT),
   adminPort: z.number().int().min(0).max(65535).default(GATEWAY_ADMIN_PORT),
   outboundPorts: z.object({ min: z.number().int(), max: z.number().int() }).default(DEFAULT_OUTBOUND_RANGE),

@@ -16,6 +16,7 @@ export type GatewayErrorCode =
   | 'REMOTE_UNAVAILABLE' // no connection to the remote gateway could be made
   | 'REMOTE_REFUSED' // the remote gateway answered with a refusal
   | 'BAD_CONFIG'
+  | 'USAGE' // a flag, or the environment a flag defaults to, is invalid (the CLI's exit 2)
   | 'BAD_CREDENTIALS';
 
 export class GatewayError extends Error {
@@ -53,6 +54,7 @@ export function statusFor(code: GatewayErrorCode): number {
     case 'REMOTE_UNAVAILABLE':
       return 503;
     case 'BAD_CONFIG':
+    case 'USAGE':
     case 'BAD_CREDENTIALS':
       return 500;
   }

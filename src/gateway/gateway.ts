@@ -2,11 +2,10 @@
 // Drain (SIGTERM), as Kubernetes expects of a terminating pod: /ready turns 503 at once while every port
 // keeps accepting for drainGraceMs (clients and peers still sent here until the endpoints drop us), then
 // stop accepting, GOAWAY inbound sessions, let live tunnels finish until the deadline, close the rest.
-import http from 'node:http';
 import type tls from 'node:tls';
 import { silentLogger, type Logger } from '../log/index.js';
 import { GatewayConfigSchema, type GatewayConfig, type GatewayConfigInput } from './config.js';
-import { createAdminServer, listenAdmin } from './admin.js';
+import { listenAdmin } from './admin.js';
 import { GatewayMetrics } from './metrics.js';
 import { InboundServer } from './inbound/server.js';
 import { Outbound } from './outbound/outbound.js';
@@ -79,7 +78,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
   };
   let draining = false;
-  const admin = deps.admin === false ? undefined : createAdminServer({
+  const adminDeps = deps.admin === false ? undefined : {
     registry: metrics.registry,
     notReady: () => {
       const missing: string[] = [];
@@ -90,8 +89,9 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
       if (!inbound.listening()) missing.push('tunnel port not listening');
       return missing;
     },
-  });
-  const adminPort = admin ? await listenAdmin(admin, config.adminPort, config.host) : 0;
+  };
+  const admin = adminDeps ? await listenAdmin(adminDeps, config.adminPort, config.host) : undefined;
+  const adminPort = admin?.port ?? 0;
   const tunnelPort = await inbound.listen();
   await deps.routes.start(onRoutes);
   logger.info('gateway started', { cluster: config.clusterName, host: config.host, tunnelPort, adminPort, outboundRange: `${config.outboundPorts.min}-${config.outboundPorts.max}`, transport: config.defaultTransport });
@@ -104,7 +104,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     outbound.destroy();
     deps.credentials.stop?.();
     await deps.routes.stop();
-    if (admin) await closeServer(admin);
+    if (admin) await admin.close();
   };
   const active = () => inbound.active + outbound.active;
   return {
@@ -180,11 +180,4 @@ async function within(p: Promise<void>, ms: number): Promise<void> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function closeServer(s: http.Server): Promise<void> {
-  return new Promise((r) => {
-    s.closeAllConnections();
-    s.close(() => r());
-  });
 }

@@ -1,6 +1,7 @@
 // Pure: Kubernetes objects (exported Services, their EndpointSlices, the controller's route table, Links) → the
 // gateway's routing snapshot. Malformed objects are skipped with a reason (returned for logging), never
 // thrown, so one bad shadow cannot take routing down for the others.
+import { canonicalIp } from './hosts.js';
 import type { ExportedService, OutboundRoute, PodCaller, RemoteGateway, RouteSnapshot, Backend } from './types.js';
 
 import {
@@ -151,7 +152,9 @@ export function podCallers(pods: KPod[]): PodCaller[] {
     const phase = p.status?.phase;
     if (!ns || p.spec?.hostNetwork || phase === 'Succeeded' || phase === 'Failed') continue;
     const sa = p.spec?.serviceAccountName || 'default';
-    const ips = new Set([p.status?.podIP, ...(p.status?.podIPs ?? []).map((x) => x.ip)].filter((x): x is string => !!x));
+    // Canonical (hosts.ts), as a client's source address is printed: `fd00:10:1:0::a:5` and `fd00:10:1::a:5`
+    // are one address of the pod, not two pods sharing one.
+    const ips = new Set([p.status?.podIP, ...(p.status?.podIPs ?? []).map((x) => x.ip)].map((x) => (x ? canonicalIp(x) : undefined)).filter((x): x is string => !!x));
     for (const address of ips) {
       const prev = byAddress.get(address);
       byAddress.set(address, prev === undefined ? { address, namespace: ns, serviceAccount: sa } : null);

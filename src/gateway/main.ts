@@ -11,6 +11,7 @@ import {
 } from '../api/index.js';
 import { spiffeId } from '../trust/index.js';
 import { GatewayError } from './errors.js';
+import { parseHosts } from './hosts.js';
 import { DEFAULT_OUTBOUND_RANGE, PortRangeSchema, type GatewayConfigInput } from './config.js';
 import { startGateway } from './gateway.js';
 import { GatewayMetrics } from './metrics.js';
@@ -34,7 +35,11 @@ export const GatewayOptionsSchema = z
     clusterDomain: z.string().min(1).default(DEFAULT_CLUSTER_DOMAIN),
     trustDomain: z.string().min(1).default(DEFAULT_TRUST_DOMAIN),
     namespace: z.string().min(1).default(MESH_NAMESPACE),
-    host: z.string().optional(),
+    /** Comma-separated addresses; unset: $POD_IPS, else $POD_IP, else 0.0.0.0 (hostsFrom). */
+    host: z.string().optional().superRefine((h, ctx) => {
+      const p = h === undefined ? undefined : parseHosts(h);
+      if (p && !p.ok) ctx.addIssue({ code: 'custom', message: p.message });
+    }),
     tunnelPort: port.default(GATEWAY_TUNNEL_PORT),
     adminPort: port.default(GATEWAY_ADMIN_PORT),
     outboundPorts: PortRangeSchema.default(DEFAULT_OUTBOUND_RANGE),
@@ -95,9 +100,10 @@ export interface RunningGateway {
 export async function runGateway(o: GatewayOptions, env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
   const logger = createLogger('gateway', { fields: { cluster: o.clusterName, ...(env.POD_NAME ? { pod: env.POD_NAME } : {}) } });
   const workers = o.workers ?? availableCpus();
+  // Before anything starts: a bad $POD_IPS is a usage error like a bad flag.
+  const config = configFrom(o, env);
   const credentials = await loadCredentials(o, env, logger);
   const routes = await loadRoutes(o, logger);
-  const config = configFrom(o, env);
   let running: RunningGateway;
   if (workers > 1) {
     // Only a multi-worker gateway loads node:cluster and the primary's IPC.
@@ -131,7 +137,7 @@ export function configFrom(o: GatewayOptions, env: NodeJS.ProcessEnv): GatewayCo
     clusterName: o.clusterName,
     clusterDomain: o.clusterDomain,
     trustDomain: o.trustDomain,
-    host: o.host ?? env.POD_IP ?? '0.0.0.0',
+    host: hostsFrom(o.host, env),
     tunnelPort: o.tunnelPort,
     adminPort: o.adminPort,
     outboundPorts: o.outboundPorts,
@@ -153,6 +159,16 @@ export function configFrom(o: GatewayOptions, env: NodeJS.ProcessEnv): GatewayCo
     ...(o.outlierEjectionMs !== undefined ? { outlierEjectionMs: o.outlierEjectionMs } : {}),
     ...(o.outlierMaxEjectionMs !== undefined ? { outlierMaxEjectionMs: o.outlierMaxEjectionMs } : {}),
   };
+}
+
+/** The addresses to bind: --host, else the downward API's status.podIPs ($POD_IPS: every family of a
+ * dual-stack pod), else status.podIP ($POD_IP), else every address. An invalid list is a usage error
+ * naming where it came from. */
+export function hostsFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string[] {
+  const [source, value] = flag !== undefined ? ['--host', flag] : env.POD_IPS ? ['$POD_IPS', env.POD_IPS] : env.POD_IP ? ['$POD_IP', env.POD_IP] : ['default', '0.0.0.0'];
+  const p = parseHosts(value);
+  if (!p.ok) throw new GatewayError('USAGE', `${source}: ${p.message}`);
+  return p.hosts;
 }
 
 async function loadCredentials(o: GatewayOptions, env: NodeJS.ProcessEnv, logger: Logger): Promise<CredentialSource> {

@@ -15,7 +15,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../log/index.js';
-import { createAdminServer, listenAdmin } from '../admin.js';
+import { listenAdmin } from '../admin.js';
 import { GatewayConfigSchema, type GatewayConfig, type GatewayConfigInput } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { RunningGateway } from '../main.js';
@@ -180,16 +180,16 @@ export async function runPrimary(o: PrimaryOptions): Promise<RunningGateway> {
   const c = GatewayConfigSchema.parse(o.config);
   // Every worker's registry on request: one AggregatorRegistry in the primary collects them over IPC.
   const aggregator = new (aggregatorRegistry())();
-  const admin = createAdminServer({
+  const admin = await listenAdmin({
     registry: { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
     notReady: () => primary.notReady(),
-  });
-  const adminPort = await listenAdmin(admin, c.adminPort, c.host);
+  }, c.adminPort, c.host);
+  const adminPort = admin.port;
   let tunnelPort: number;
   try {
     ({ tunnelPort } = await primary.start());
   } catch (err) {
-    admin.close();
+    void admin.close();
     throw err;
   }
   o.logger.info('gateway started', { cluster: c.clusterName, host: c.host, tunnelPort, adminPort, workers: o.workers, outboundRange: `${c.outboundPorts.min}-${c.outboundPorts.max}`, transport: c.defaultTransport });
@@ -203,8 +203,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<RunningGateway> {
         await primary.drain();
         o.credentials.stop?.();
         await o.routes.stop();
-        admin.closeAllConnections();
-        await new Promise<void>((r) => admin.close(() => r()));
+        await admin.close();
       })()),
   };
 }

@@ -17,6 +17,7 @@ import type { Credentials } from '../types.js';
 import type { AuthenticatedPeer, InboundPolicy } from './authorize.js';
 import { serveH2 } from './h2.js';
 import { IdleSweep } from '../idle.js';
+import { listenEach } from '../listen.js';
 import { servePipe } from './pipe.js';
 import type { InboundLoad, InboundRefusalKind, InboundTunnelDeps } from './tunnel.js';
 
@@ -40,7 +41,9 @@ interface Accepted {
 const ALERT_LINGER_MS = 1_000;
 
 export class InboundServer {
+  /** Never listens itself: the TCP listeners of every address hand it their connections (acceptor). */
   private readonly server: tls.Server;
+  private listeners: net.Server[] = [];
   /** Accepted connections by their 4-tuple: Node hands a server TLSSocket no public link to the TCP socket
    * under it, and a reset must be a TCP RST on that socket. */
   private readonly accepted = new Map<string, Accepted>();
@@ -81,11 +84,6 @@ export class InboundServer {
       sock.destroy();
     });
     if (d.ticketKeys) this.server.setTicketKeys(d.ticketKeys);
-    this.server.maxConnections = c.maxInboundConnections;
-    this.server.on('drop', (info) => {
-      d.metrics.refuse('inbound', 'OVERLOADED');
-      this.refusals.warn('connection', 'OVERLOADED', 'inbound connection refused: connection limit reached', { reason: 'OVERLOADED', remoteAddress: info?.remoteAddress, limit: c.maxInboundConnections });
-    });
   }
 
   /** Tunnels relaying now (both transports). */
@@ -98,14 +96,34 @@ export class InboundServer {
     this.server.setSecureContext({ ...secureOptions(c), ...(this.d.ticketKeys ? { ticketKeys: this.d.ticketKeys } : {}) });
   }
 
-  listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.d.config.tunnelPort, this.d.config.host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as net.AddressInfo).port);
-      });
+  /** Listens on every configured address (one port); resolves with the port. */
+  async listen(): Promise<number> {
+    const { port, servers } = await listenEach(this.d.config.host, this.d.config.tunnelPort, () => this.acceptor());
+    this.listeners = servers;
+    return port;
+  }
+
+  /** A TCP listener for one address that hands its connections to the one TLS server (one secure context
+   * and session cache for every address). Its maxConnections drops over-limit connections before Node makes
+   * a socket of them; with several addresses the limit also holds across them. */
+  private acceptor(): net.Server {
+    const c = this.d.config;
+    const s = net.createServer({ allowHalfOpen: true, noDelay: true }, (raw) => {
+      if (c.host.length > 1 && this.sockets.size >= c.maxInboundConnections) {
+        raw.destroy();
+        this.dropped(raw.remoteAddress);
+        return;
+      }
+      this.server.emit('connection', raw);
     });
+    s.maxConnections = c.maxInboundConnections;
+    s.on('drop', (info) => this.dropped(info?.remoteAddress));
+    return s;
+  }
+
+  private dropped(remoteAddress: string | undefined): void {
+    this.d.metrics.refuse('inbound', 'OVERLOADED');
+    this.refusals.warn('connection', 'OVERLOADED', 'inbound connection refused: connection limit reached', { reason: 'OVERLOADED', remoteAddress, limit: this.d.config.maxInboundConnections });
   }
 
   private onConnection(raw: net.Socket): void {
@@ -163,7 +181,7 @@ export class InboundServer {
    * when every session has ended (its final GOAWAY out and its streams done). */
   startDrain(): Promise<void> {
     this.load.draining = true;
-    this.server.close();
+    for (const l of this.listeners) l.close();
     // Each session ends once its streams have (tunnels still dialing included, which `active` does not count).
     const sessions = Promise.all([...this.sessions].map(async (s) => {
       await gracefulShutdown(s);
@@ -179,13 +197,13 @@ export class InboundServer {
   destroy(): void {
     this.refusals.stop();
     this.load.draining = true;
-    this.server.close();
+    for (const l of this.listeners) l.close();
     for (const s of this.sessions) s.destroy();
     for (const s of this.sockets) s.destroy();
   }
 
   listening(): boolean {
-    return this.server.listening;
+    return this.listeners.length > 0 && this.listeners.every((l) => l.listening);
   }
 }
 

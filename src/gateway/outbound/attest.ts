@@ -4,6 +4,7 @@
 // network, a pod not in the cache yet, an address two pods share) is `unknown-caller`: the remote gateway
 // then sees this gateway itself, flagged unknown, never someone else. One map lookup per new tunnel.
 import { UNKNOWN_CALLER, serviceAccountId } from '../../api/index.js';
+import { canonicalIp } from '../hosts.js';
 import type { PodCaller } from '../types.js';
 
 export interface AttestedClaim {
@@ -25,11 +26,16 @@ export class CallerAttestation {
   /** The pods of a new snapshot (ids built here, once, not per tunnel). */
   update(callers: readonly PodCaller[] | undefined): void {
     const next = new Map<string, AttestedClaim>();
-    for (const c of callers ?? []) next.set(c.address, { id: serviceAccountId(this.trustDomain, c.namespace, c.serviceAccount), cluster: this.cluster });
+    for (const c of callers ?? []) {
+      // Keyed by the text Node gives a socket's remote address (a routes file may spell IPv6 another way).
+      const address = canonicalIp(c.address);
+      if (address !== undefined) next.set(address, { id: serviceAccountId(this.trustDomain, c.namespace, c.serviceAccount), cluster: this.cluster });
+    }
     this.byAddress = next;
   }
 
-  /** The claim for a client at `address` (an IPv4-mapped IPv6 address is looked up as IPv4). */
+  /** The claim for a client at `address`, as Node prints it (an IPv4-mapped IPv6 address is looked up as
+   * IPv4: a listener on `::` shows IPv4 clients so; the gateway binds its pod's addresses, so they show as IPv4). */
   claimFor(address: string | undefined): AttestedClaim {
     if (address === undefined) return this.unknown;
     const found = this.byAddress.get(address) ?? (address.startsWith('::ffff:') ? this.byAddress.get(address.slice(7)) : undefined);

@@ -31,15 +31,21 @@ export interface OutboundDeps {
   context: () => tls.SecureContext | undefined;
 }
 
+/** The listener of one outbound port on one of the gateway's addresses (config.host). */
 interface Listener {
+  port: number;
+  host: string;
   server: net.Server;
   bound: boolean;
   /** The last bind failed (retried every REBIND_MS). */
   failed?: boolean;
 }
 
+/** Listeners by port and address: each (port, address) binds, fails and retries on its own. */
+const keyOf = (port: number, host: string) => `${port} ${host}`;
+
 export class Outbound {
-  private readonly listeners = new Map<number, Listener>();
+  private readonly listeners = new Map<string, Listener>();
   private routes = new Map<number, OutboundRoute>();
   private remotes = new Map<string, RemoteGateway>();
   /** One transport (and its pool) per linked cluster. */
@@ -113,29 +119,31 @@ export class Outbound {
   }
 
   private syncListeners(): void {
-    for (const [port, l] of this.listeners) {
-      if (!this.routes.has(port)) {
+    for (const [key, l] of this.listeners) {
+      if (!this.routes.has(l.port)) {
         // Stops accepting; connections already tunneled through this port go on.
         l.server.close();
-        this.listeners.delete(port);
-        this.d.logger.info('outbound listener closed', { outboundPort: port });
+        this.listeners.delete(key);
+        this.d.logger.info('outbound listener closed', { outboundPort: l.port, host: l.host });
       }
     }
     let unbound = false;
     for (const port of this.routes.keys()) {
-      const l = this.listeners.get(port);
-      if (l && l.bound) continue;
-      if (l && !l.failed) {
-        // Its bind is under way: never replace it. In a worker, node:cluster would take a second listen on the
-        // port for another socket and bind it beside the sibling workers' (EADDRINUSE, and every retry after
-        // it too): routes arriving in a burst at start left a worker without outbound listeners for good.
+      for (const host of this.d.config.host) {
+        const l = this.listeners.get(keyOf(port, host));
+        if (l && l.bound) continue;
+        if (l && !l.failed) {
+          // Its bind is under way: never replace it. In a worker, node:cluster would take a second listen on the
+          // (port, address) for another socket and bind it beside the sibling workers' (EADDRINUSE, and every
+          // retry after it too): routes arriving in a burst at start left a worker without outbound listeners.
+          unbound = true;
+          continue;
+        }
+        if (l) l.server.close();
+        // A retry of a failed bind stays counted as failed, not opening, until it binds.
+        this.listen(port, host, l?.failed === true);
         unbound = true;
-        continue;
       }
-      if (l) l.server.close();
-      // A retry of a failed bind stays counted as failed, not opening, until it binds.
-      this.listen(port, l?.failed === true);
-      unbound = true;
     }
     if (unbound && !this.rebindTimer) {
       this.rebindTimer = setTimeout(() => {
@@ -146,17 +154,17 @@ export class Outbound {
     }
   }
 
-  private listen(port: number, failed = false): void {
+  private listen(port: number, host: string, failed = false): void {
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.onConnection(port, s));
-    const l: Listener = { server, bound: false, failed };
-    this.listeners.set(port, l);
+    const l: Listener = { port, host, server, bound: false, failed };
+    this.listeners.set(keyOf(port, host), l);
     server.on('error', (err: NodeJS.ErrnoException) => {
       l.failed = true;
-      this.d.logger.error('cannot listen on outbound port; will retry', { outboundPort: port, host: this.d.config.host, error: err.code ?? err.message });
+      this.d.logger.error('cannot listen on outbound port; will retry', { outboundPort: port, host, error: err.code ?? err.message });
     });
-    server.listen(port, this.d.config.host, () => {
+    server.listen(port, host, () => {
       l.bound = true;
-      this.d.logger.info('outbound listener open', { outboundPort: port, route: this.routes.get(port) });
+      this.d.logger.info('outbound listener open', { outboundPort: port, host, route: this.routes.get(port) });
     });
   }
 
@@ -171,9 +179,11 @@ export class Outbound {
     return [...this.listeners.values()].filter((l) => !l.bound && !l.failed).length;
   }
 
-  /** Ports with a live listener (for tests and /ready). */
+  /** Ports with a live listener on every address (for tests). */
   boundPorts(): number[] {
-    return [...this.listeners].filter(([, l]) => l.bound).map(([p]) => p).sort((a, b) => a - b);
+    const bound = new Map<number, number>();
+    for (const l of this.listeners.values()) if (l.bound) bound.set(l.port, (bound.get(l.port) ?? 0) + 1);
+    return [...bound].filter(([, n]) => n === this.d.config.host.length).map(([p]) => p).sort((a, b) => a - b);
   }
 
   poolReady(cluster: string): number {
