@@ -219,7 +219,8 @@ export class Kubelet {
     const base = this.podBaseEnv(rt, pod);
     let env: Record<string, string>;
     try {
-      env = buildEnv(c.spec, { pod, podIP: rt.ip, hostIP: this.o.plan.nodeAddress, base, lookup: (kind, name, key) => this.volumes.lookupCached(rt, kind, name, key) });
+      const v6 = podIPv6(this.o.plan, rt.ip);
+      env = buildEnv(c.spec, { pod, podIP: rt.ip, podIPs: v6 ? [rt.ip, v6] : [rt.ip], hostIP: this.o.plan.nodeAddress, base, lookup: (kind, name, key) => this.volumes.lookupCached(rt, kind, name, key) });
     } catch (err) {
       c.waiting = { reason: err instanceof EnvError ? err.code : 'RunContainerError', message: errorMessage(err) };
       this.o.recorder.event(podObj(pod), 'Warning', 'Failed', `Error: ${errorMessage(err)}`);

@@ -34,7 +34,7 @@ export function expandVars(s: string, env: Record<string, string>): string {
   });
 }
 
-export function fieldRefValue(pod: Pod, path: string, podIP: string, hostIP: string): string | undefined {
+export function fieldRefValue(pod: Pod, path: string, podIP: string, hostIP: string, podIPs: readonly string[] = [podIP]): string | undefined {
   const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
   if (m) return (m[1] === 'labels' ? pod.metadata.labels : pod.metadata.annotations)?.[m[2]!];
   switch (path) {
@@ -43,7 +43,9 @@ export function fieldRefValue(pod: Pod, path: string, podIP: string, hostIP: str
     case 'metadata.uid': return pod.metadata.uid;
     case 'spec.nodeName': return pod.spec.nodeName;
     case 'spec.serviceAccountName': return pod.spec.serviceAccountName ?? 'default';
-    case 'status.podIP': case 'status.podIPs': return podIP;
+    case 'status.podIP': return podIP;
+    // As Kubernetes gives it: every family's address, comma-separated, the primary first.
+    case 'status.podIPs': return podIPs.join(',');
     case 'status.hostIP': case 'status.hostIPs': return hostIP;
     default: return undefined;
   }
@@ -52,6 +54,8 @@ export function fieldRefValue(pod: Pod, path: string, podIP: string, hostIP: str
 export interface EnvContext {
   pod: Pod;
   podIP: string;
+  /** status.podIPs (default: [podIP]); a dual-stack isolated pod's IPv6 address follows its IPv4 one. */
+  podIPs?: readonly string[];
   hostIP: string;
   /** Resolves secretKeyRef / configMapKeyRef; undefined when absent. */
   lookup: (kind: 'secret' | 'configmap', name: string, key: string) => string | undefined;
@@ -68,7 +72,7 @@ export function buildEnv(c: Container, ctx: EnvContext): Record<string, string> 
   for (const e of c.env ?? ([] as EnvVar[])) {
     let v: string | undefined;
     if (e.value !== undefined) v = expandVars(e.value, env);
-    else if (e.valueFrom?.fieldRef) v = fieldRefValue(ctx.pod, e.valueFrom.fieldRef.fieldPath, ctx.podIP, ctx.hostIP);
+    else if (e.valueFrom?.fieldRef) v = fieldRefValue(ctx.pod, e.valueFrom.fieldRef.fieldPath, ctx.podIP, ctx.hostIP, ctx.podIPs);
     else if (e.valueFrom?.secretKeyRef) {
       const r = e.valueFrom.secretKeyRef;
       v = ctx.lookup('secret', r.name, r.key);

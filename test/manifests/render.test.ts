@@ -81,7 +81,7 @@ test('the schema check itself rejects a broken object (so the test above can fai
   await assert.rejects(validateAgainstOpenApi(broken), /OpenAPI schema/);
 });
 
-type Container = { securityContext: { runAsNonRoot?: boolean; readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean; capabilities: { drop: string[] } }; resources: { requests: object; limits: object }; livenessProbe: { httpGet: { port: string; path: string } }; readinessProbe: { httpGet: { port: string; path: string } }; ports: { name: string; containerPort: number }[]; args: string[]; image: string };
+type Container = { securityContext: { runAsNonRoot?: boolean; readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean; capabilities: { drop: string[] } }; resources: { requests: object; limits: object }; livenessProbe: { httpGet: { port: string; path: string } }; readinessProbe: { httpGet: { port: string; path: string } }; ports: { name: string; containerPort: number }[]; args: string[]; image: string; env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] };
 type Deployment = KubeObject & { spec: { replicas: number; template: { spec: { serviceAccountName: string; securityContext: { runAsNonRoot: boolean; seccompProfile: { type: string } }; containers: Container[]; volumes: { name: string; secret?: { secretName: string }; configMap?: { name: string } }[] } } } };
 
 function find(objs: KubeObject[], kind: string, name: string): KubeObject {
@@ -118,6 +118,10 @@ test('controller and gateway Deployments are hardened, probed and resource-bound
         assert.equal(c.ports.find((p) => p.name === 'identity')?.containerPort, 8080);
       } else {
         assert.equal(c.ports.find((p) => p.name === 'tunnel')?.containerPort, 4143);
+        // Every pod address (both families when dual-stack) for --host's default; the primary one as before.
+        const fieldOf = (env: string) => c.env?.find((e) => e.name === env)?.valueFrom?.fieldRef?.fieldPath;
+        assert.equal(fieldOf('POD_IPS'), 'status.podIPs');
+        assert.equal(fieldOf('POD_IP'), 'status.podIP');
         assert.ok(!pod.volumes.some((v) => v.secret?.secretName === 'mesh-issuer'), 'the gateway must never mount the issuer key');
       }
     }
@@ -131,8 +135,10 @@ test('controller and gateway Deployments are hardened, probed and resource-bound
 test('Services: controller 8080/9990, gateway 4143 with the chosen service type, gateway admin 4191 on a ClusterIP Service', () => {
   for (const type of ['LoadBalancer', 'NodePort'] as const) {
     const objs = renderInstall({ ...base, gatewayServiceType: type });
-    const gw = find(objs, 'Service', 'mesh-gateway') as KubeObject & { spec: { type: string; ports: { name: string; port: number }[] } };
+    const gw = find(objs, 'Service', 'mesh-gateway') as KubeObject & { spec: { type: string; ipFamilyPolicy?: string; ports: { name: string; port: number }[] } };
     assert.equal(gw.spec.type, type);
+    // Dual-stack clusters get an IPv6 EndpointSlice of the gateway pods (the mirror's IPv6 gateway slices).
+    assert.equal(gw.spec.ipFamilyPolicy, 'PreferDualStack');
     assert.deepEqual(gw.spec.ports.map((p) => [p.name, p.port]), [['tunnel', 4143]]);
     const admin = find(objs, 'Service', 'mesh-gateway-admin') as KubeObject & { spec: { type?: string; ports: { name: string; port: number }[] } };
     assert.equal(admin.spec.type, 'ClusterIP');

@@ -194,6 +194,15 @@ test('env: fieldRefs, secret refs, $(VAR) expansion, missing secret is a config 
     { pod: p, podIP: '127.9.1.1', hostIP: '127.9.0.1', base: { BASE: '1' }, lookup: (kind, name, key) => (kind === 'secret' && name === 's' && key === 'k' ? 'pw' : undefined) },
   );
   assert.deepEqual(env, { BASE: '1', POD_IP: '127.9.1.1', POD_NAME: 'web-1', NS: 'demo', NODE: 'a-node', SA: 'sa1', APP: 'web', PW: 'pw', URL: 'http://127.9.1.1:8080/$(NOPE)$' });
+  // status.podIPs: comma-joined, as Kubernetes gives it (a dual-stack pod's IPv6 address after its IPv4 one);
+  // status.hostIPs stays the node's address.
+  const ips = [
+    { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+    { name: 'HOST_IPS', valueFrom: { fieldRef: { fieldPath: 'status.hostIPs' } } },
+  ];
+  const base = { pod: p, podIP: '10.1.0.5', hostIP: '10.255.0.2', base: {}, lookup: () => undefined };
+  assert.deepEqual(buildEnv({ name: 'c', env: ips }, { ...base, podIPs: ['10.1.0.5', 'fd00:10:1::a:5'] }), { POD_IPS: '10.1.0.5,fd00:10:1::a:5', HOST_IPS: '10.255.0.2' });
+  assert.deepEqual(buildEnv({ name: 'c', env: ips }, base), { POD_IPS: '10.1.0.5', HOST_IPS: '10.255.0.2' });
   assert.throws(() => buildEnv({ name: 'c', env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'gone', key: 'k' } } }] }, { pod: p, podIP: '', hostIP: '', base: {}, lookup: () => undefined }), /secret "gone"/);
   assert.equal(expandVars('$(A)-$(B)', { A: 'x' }), 'x-$(B)');
 });
