@@ -41,6 +41,15 @@ spec:
       - name: six
         image: alpine/socat
         args: ["TCP6-LISTEN:9090,reuseaddr,fork,ipv6only=1,bind=[::]", "SYSTEM:echo six"]
+      # The downward API as the gateway's manifest uses it (POD_IPS: every address of the pod).
+      - name: env
+        image: busybox
+        command: ["sh", "-c", 'echo "POD_IPS=$(POD_IPS) HOST_IPS=$(HOST_IPS)"; exec sleep 3600']
+        env:
+        - name: POD_IPS
+          valueFrom: {fieldRef: {fieldPath: status.podIPs}}
+        - name: HOST_IPS
+          valueFrom: {fieldRef: {fieldPath: status.hostIPs}}
 ---
 apiVersion: v1
 kind: Service
@@ -79,6 +88,10 @@ test('pods have an IPv6 address too; the Service has an IPv4 and an IPv6 Endpoin
   assert.deepEqual(slices.map((s) => s.addressType).sort(), ['IPv4', 'IPv6']);
   assert.deepEqual(slices.find((s) => s.addressType === 'IPv6')?.endpoints?.map((e) => e.addresses[0]), [ips[1]!.ip]);
   assert.deepEqual(slices.find((s) => s.addressType === 'IPv4')?.endpoints?.map((e) => e.addresses[0]), [ips[0]!.ip]);
+  // fieldRef status.podIPs: both, comma-separated in status order, as Kubernetes gives them (the gateway binds each).
+  const hostIP = k(['-n', 'demo', 'get', 'pods', '-l', 'app=dual', '-o', 'jsonpath={.items[0].status.hostIP}']);
+  const line = await eventually('the env container has written its line', () => /POD_IPS=.*/.exec(k(['-n', 'demo', 'logs', 'deployment/dual', '-c', 'env']))?.[0]);
+  assert.equal(line, `POD_IPS=${ips[0]!.ip},${ips[1]!.ip} HOST_IPS=${hostIP}`);
 });
 
 test('a pod reaches the backend through the IPv6 ClusterIP (AAAA from the cluster DNS) and the IPv4 one through A', { skip: why }, async () => {
