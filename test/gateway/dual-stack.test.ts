@@ -2,8 +2,9 @@
 // ::1 (from $POD_IPS as the downward API gives them, or --host) binds every outbound port, the tunnel port
 // and the admin port on both. A client on ::1 and one on 127.0.0.1 reach the remote echo server through the
 // same outbound port with real bytes; gateway A dials B's tunnel port over IPv6; each client is attested by
-// its own address (a routes-file caller spelled 0:0:0:0:0:0:0:1 is the client at ::1); SIGTERM closes
-// every address's listeners while an open tunnel finishes. Once with one process, once with --workers 2.
+// its own address (a routes-file caller spelled 0:0:0:0:0:0:0:1 is the client at ::1); a port taken on one
+// address is retried there alone; SIGTERM closes every address's listeners while an open tunnel finishes.
+// Once with one process, once with --workers 2 (node:cluster shares each (port, address) handle).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { callerOfHeader, parseProxyV2 } from '../../src/api/index.js';
 import type { RouteFile } from '../../src/gateway/index.js';
 import { startMesh, stopAll, type Proc } from '../helpers/process.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, ipv6Unavailable } from '../helpers/ports.js';
 import { createPki, outcomeOf, roundTrip, sha256, startEchoServer, writeCredentials } from './fixtures.js';
 import { waitReady } from './proc-pair.js';
 
@@ -23,15 +24,7 @@ const FRONTEND = 'spiffe://mesh.local/ns/demo/sa/frontend';
 const FRONTEND6 = 'spiffe://mesh.local/ns/demo/sa/frontend6';
 const GW = 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway';
 
-/** Why IPv6 loopback cannot be used here, or undefined when it can. */
-async function noIPv6(): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', (err: NodeJS.ErrnoException) => resolve(`cannot listen on ::1 (${err.code ?? err.message}): IPv6 is unavailable on this machine`));
-    s.listen(0, '::1', () => s.close(() => resolve(undefined)));
-  });
-}
-const skipReason = await noIPv6();
+const skipReason = await ipv6Unavailable();
 if (skipReason) process.stdout.write(`# dual-stack gateway tests skipped: ${skipReason}\n`);
 
 /** The target behind the `who` Service: reads the PROXY v2 header gateway B sends and answers the caller. */
@@ -84,6 +77,9 @@ for (const workers of [1, 2]) {
     let aAdmin = 0;
     let echoPort = 0;
     let whoPort = 0;
+    /** An outbound port another process holds on ::1 when A starts (released by a test). */
+    let busyPort = 0;
+    let blocker: net.Server | undefined;
 
     before(async () => {
       echo = await startEchoServer();
@@ -105,10 +101,15 @@ for (const workers of [1, 2]) {
       await waitReady(Number((await b.waitFor(/gateway listening tunnel=\d+ admin=(\d+)/, 30_000))[1]));
       echoPort = await freePort(HOSTS);
       whoPort = await freePort(HOSTS);
+      busyPort = await freePort(HOSTS);
+      const b6 = net.createServer((c) => c.destroy());
+      await new Promise<void>((r) => b6.listen(busyPort, '::1', r));
+      blocker = b6;
       const aRoutes: RouteFile = {
         outbound: [
           { outboundPort: echoPort, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 80 },
           { outboundPort: whoPort, remoteCluster: 'cluster-b', namespace: 'demo', service: 'who', port: 80 },
+          { outboundPort: busyPort, remoteCluster: 'cluster-b', namespace: 'demo', service: 'echo', port: 80 },
         ],
         remotes: [{ cluster: 'cluster-b', addresses: ['::1'], port: bTunnel }],
         // The pods by address; the IPv6 one in a long form (the API server may hold any valid spelling).
@@ -130,6 +131,7 @@ for (const workers of [1, 2]) {
       await stopAll();
       await echo?.close();
       who?.server.close();
+      blocker?.close();
       rmSync(dir, { recursive: true, force: true });
     });
 
@@ -158,6 +160,17 @@ for (const workers of [1, 2]) {
       assert.deepEqual(await ask('127.0.0.1', whoPort, '127.0.0.2'), { id: GW, cluster: 'cluster-a', unknown: true });
     });
 
+    test('a port taken on ::1 alone: 127.0.0.1 serves it at once, ::1 is retried on its own and serves it once free', async () => {
+      assert.equal((await roundTrip(busyPort, Buffer.from('four'), '127.0.0.1')).toString(), 'four');
+      await a.waitFor(new RegExp(`"host":"::1".*"message":"cannot listen on outbound port; will retry","outboundPort":${busyPort}[,}]`));
+      await new Promise<void>((r) => blocker!.close(() => r()));
+      blocker = undefined;
+      // Every worker binds it (the kernel may hand the connection to either).
+      const opened = `"host":"::1".*"message":"outbound listener open","outboundPort":${busyPort}[,}]`;
+      await a.waitFor(new RegExp(workers > 1 ? `${opened}[\\s\\S]*${opened}` : opened), 15_000);
+      assert.equal((await roundTrip(busyPort, Buffer.from('six'), '::1')).toString(), 'six');
+    });
+
     test('SIGTERM closes every listener on both addresses while an open tunnel finishes; exit 0', async () => {
       const open = net.connect({ host: '::1', port: echoPort, allowHalfOpen: true });
       await new Promise<void>((resolve) => {
@@ -169,7 +182,7 @@ for (const workers of [1, 2]) {
       // logs once every worker has closed its own.
       await a.waitFor(workers > 1 ? /no longer accepting/ : /"message":"draining"/);
       for (const host of HOSTS) {
-        for (const [what, port] of [['outbound echo', echoPort], ['outbound who', whoPort], ['tunnel', aTunnel]] as const) {
+        for (const [what, port] of [['outbound echo', echoPort], ['outbound who', whoPort], ['outbound retried', busyPort], ['tunnel', aTunnel]] as const) {
           assert.match(await refusedWithin(host, port), /ECONNREFUSED/, `${what} port on ${host} closed\n${a.stdout().slice(-3000)}\n${a.stderr().slice(-2000)}`);
         }
       }

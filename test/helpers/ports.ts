@@ -25,3 +25,12 @@ export async function freePort(host: string | readonly string[] = '127.0.0.1'): 
   }
   throw new Error(`no free port in 20000-31999 on ${hosts.join(', ')} after 200 tries`);
 }
+
+/** Why IPv6 loopback (`::1`) cannot be used here, or undefined when it can (tests that need it skip, saying why). */
+export async function ipv6Unavailable(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(`cannot listen on ::1 (${err.code ?? err.message}): IPv6 is unavailable on this machine`));
+    s.listen(0, '::1', () => s.close(() => resolve(undefined)));
+  });
+}
