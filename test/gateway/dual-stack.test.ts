@@ -8,12 +8,13 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callerOfHeader, parseProxyV2 } from '../../src/api/index.js';
-import type { RouteFile } from '../../src/gateway/index.js';
+import { GatewayMetrics, MemoryCredentials, MemoryRouteSource, startGateway, type RouteFile } from '../../src/gateway/index.js';
 import { startMesh, stopAll, type Proc } from '../helpers/process.js';
 import { freePort, ipv6Unavailable } from '../helpers/ports.js';
 import { createPki, outcomeOf, roundTrip, sha256, startEchoServer, writeCredentials } from './fixtures.js';
@@ -198,3 +199,38 @@ for (const workers of [1, 2]) {
     });
   });
 }
+
+describe('the tunnel port on two addresses', { skip: skipReason }, () => {
+  test('--max-connections holds across both addresses: connections over it are dropped and counted whichever address they reach', async () => {
+    const pki = createPki();
+    const metrics = new GatewayMetrics();
+    const LIMIT = 3;
+    const gw = await startGateway({ clusterName: 'cluster-b', host: '127.0.0.1,::1', tunnelPort: 0, adminPort: 0, maxInboundConnections: LIMIT }, { credentials: new MemoryCredentials(pki.leaf('cluster-b')), routes: new MemoryRouteSource(), metrics });
+    const leaf = pki.leaf('cluster-a');
+    const held: tls.TLSSocket[] = [];
+    const open = (host: string) =>
+      new Promise<tls.TLSSocket>((resolve, reject) => {
+        const s = tls.connect({ host, port: gw.tunnelPort, ca: pki.bundle, cert: leaf.certChain, key: leaf.key, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined });
+        s.once('secureConnect', () => resolve(s));
+        s.once('error', reject);
+        s.once('close', () => reject(new Error('closed before the handshake')));
+      });
+    const overloaded = async () => {
+      const m = await metrics.registry.getSingleMetric('gateway_refused_total')?.get();
+      return (m?.values ?? []).filter((v) => v.labels.reason === 'OVERLOADED').reduce((n, v) => n + v.value, 0);
+    };
+    try {
+      for (const host of ['127.0.0.1', '::1', '127.0.0.1']) held.push(await open(host));
+      let dropped = 0;
+      for (const host of ['::1', '127.0.0.1', '::1']) {
+        await open(host).then((s) => held.push(s), () => dropped++);
+      }
+      assert.equal(dropped, 3, 'every connection over the limit was dropped, on either address');
+      assert.equal(await overloaded(), 3);
+      assert.equal(held.length, LIMIT);
+    } finally {
+      for (const s of held) s.destroy();
+      await gw.close();
+    }
+  });
+});
