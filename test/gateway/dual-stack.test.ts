@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callerOfHeader, parseProxyV2 } from '../../src/api/index.js';
 import { GatewayMetrics, MemoryCredentials, MemoryRouteSource, startGateway, type RouteFile } from '../../src/gateway/index.js';
+import { hostsFrom } from '../../src/gateway/main.js';
 import { startMesh, stopAll, type Proc } from '../helpers/process.js';
 import { freePort, ipv6Unavailable } from '../helpers/ports.js';
 import { createPki, outcomeOf, roundTrip, sha256, startEchoServer, writeCredentials } from './fixtures.js';
@@ -233,4 +234,16 @@ describe('the tunnel port on two addresses', { skip: skipReason }, () => {
       await gw.close();
     }
   });
+});
+
+test('the addresses: --host, else $POD_IPS (every family), else $POD_IP, else 0.0.0.0; a bad one names its source', () => {
+  const env = { POD_IPS: '10.1.0.5,FD00:10:1:0:0:0:A:5', POD_IP: '10.1.0.5' };
+  assert.deepEqual(hostsFrom('127.0.0.1', env), ['127.0.0.1']);
+  assert.deepEqual(hostsFrom(undefined, env), ['10.1.0.5', 'fd00:10:1::a:5']);
+  assert.deepEqual(hostsFrom(undefined, { POD_IP: '10.1.0.5' }), ['10.1.0.5']);
+  // An empty POD_IPS (a pod before its addresses are known) falls through, as an unset one does.
+  assert.deepEqual(hostsFrom(undefined, { POD_IPS: '', POD_IP: '10.1.0.5' }), ['10.1.0.5']);
+  assert.deepEqual(hostsFrom(undefined, {}), ['0.0.0.0']);
+  assert.throws(() => hostsFrom(undefined, { POD_IPS: '10.1.0.5,10.1.0.5' }), /^GatewayError: \$POD_IPS: invalid entry "10.1.0.5": the same address as "10.1.0.5"$/);
+  assert.throws(() => hostsFrom(undefined, { POD_IP: 'pod-a' }), /\$POD_IP: invalid entry "pod-a": not an IP address/);
 });

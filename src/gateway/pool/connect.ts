@@ -4,6 +4,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { checkPeerCertificate } from '../../trust/index.js';
 import { GatewayError } from '../errors.js';
+import { hostPort } from '../hosts.js';
 
 export interface DialOptions {
   address: string;
@@ -41,16 +42,16 @@ export function dial(o: DialOptions): Promise<Dialed> {
       // Gateways are addressed by IP or any name; identity is the SPIFFE id, not the DNS name.
       checkServerIdentity: (_host, cert) => {
         const err = checkPeerCertificate(cert, [o.trustDomain], o.identity);
-        return err && new GatewayError('REMOTE_UNAVAILABLE', `remote gateway ${o.address}:${o.port}: ${err.message}`);
+        return err && new GatewayError('REMOTE_UNAVAILABLE', `remote gateway ${hostPort(o.address, o.port)}: ${err.message}`);
       },
     });
     const timer = setTimeout(() => {
-      sock.destroy(new GatewayError('REMOTE_UNAVAILABLE', `no mTLS connection to ${o.address}:${o.port} within ${o.timeoutMs} ms`));
+      sock.destroy(new GatewayError('REMOTE_UNAVAILABLE', `no mTLS connection to ${hostPort(o.address, o.port)} within ${o.timeoutMs} ms`));
     }, o.timeoutMs);
     const fail = (err: Error) => {
       clearTimeout(timer);
       raw.destroy();
-      reject(err instanceof GatewayError ? err : new GatewayError('REMOTE_UNAVAILABLE', `remote gateway ${o.address}:${o.port}: ${err.message}`));
+      reject(err instanceof GatewayError ? err : new GatewayError('REMOTE_UNAVAILABLE', `remote gateway ${hostPort(o.address, o.port)}: ${err.message}`));
     };
     sock.once('error', fail);
     if (o.onSession) sock.on('session', o.onSession);
@@ -59,7 +60,7 @@ export function dial(o: DialOptions): Promise<Dialed> {
       sock.off('error', fail);
       if (sock.alpnProtocol !== o.alpn) {
         raw.destroy();
-        reject(new GatewayError('REMOTE_UNAVAILABLE', `remote gateway ${o.address}:${o.port} does not speak ${o.alpn}`));
+        reject(new GatewayError('REMOTE_UNAVAILABLE', `remote gateway ${hostPort(o.address, o.port)} does not speak ${o.alpn}`));
         return;
       }
       resolve({ address: o.address, sock, raw });
