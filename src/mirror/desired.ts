@@ -111,6 +111,29 @@ function ipFamily(ip: string): 'IPv4' | 'IPv6' {
   return ip.includes(':') ? 'IPv6' : 'IPv4';
 }
 
+/** The local gateway pods of one address family, with the slice name part for it. */
+export interface GatewayFamily {
+  addressType: 'IPv4' | 'IPv6';
+  /** `gateway` for IPv4 (the name from before dual-stack), `gateway-ipv6` for IPv6. */
+  part: string;
+  gateway: GatewayEndpoint[];
+}
+
+/**
+ * The gateway pods split by address family, IPv4 first. An EndpointSlice holds one family, and in a dual-stack
+ * cluster the mesh-gateway Service (PreferDualStack) has a slice per family, so every gateway-mode object gets a
+ * slice per family the gateway has: kube-proxy serves each of a Service's ClusterIPs from the slices of its
+ * family and ignores the others. No gateway pod yet: one empty IPv4 slice, as before dual-stack.
+ */
+export function gatewayFamilies(gw: GatewayEndpoint[]): GatewayFamily[] {
+  const v4 = gw.filter((g) => ipFamily(g.ip) === 'IPv4');
+  const v6 = gw.filter((g) => ipFamily(g.ip) === 'IPv6');
+  const out: GatewayFamily[] = [];
+  if (v4.length || !v6.length) out.push({ addressType: 'IPv4', part: 'gateway', gateway: v4 });
+  if (v6.length) out.push({ addressType: 'IPv6', part: 'gateway-ipv6', gateway: v6 });
+  return out;
+}
+
 function slice(name: string, namespace: string, labels: Record<string, string>, addressType: string, endpoints: Endpoint[], ports: EndpointPort[]): EndpointSlice {
   return { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name, namespace, labels }, addressType, endpoints, ports };
 }
@@ -199,9 +222,8 @@ function gatewayClusterIP(input: DesiredInput, out: DesiredShadow): PortMapEntry
   const ports = svc.spec?.ports ?? [];
   out.claims = claimPorts(ports.map((p) => portKey(out.key, p.port, p.protocol ?? 'TCP')), input.ports);
   const { entries, slicePorts } = outboundPorts(ports, out.claims);
-  const addressType = ipFamily(input.gateway[0]?.ip ?? '0.0.0.0');
   const cluster = input.linkSpec.targetClusterName;
-  out.slices = [slice(sliceName(name, 'gateway'), namespace, sliceLabels(name, cluster), addressType, gatewayEndpoints(input.gateway, input.gatewayHealthy), slicePorts)];
+  out.slices = gatewayFamilies(input.gateway).map((f) => slice(sliceName(name, f.part), namespace, sliceLabels(name, cluster), f.addressType, gatewayEndpoints(f.gateway, input.gatewayHealthy), slicePorts));
   return entries;
 }
 
@@ -219,7 +241,7 @@ function gatewayHeadless(input: DesiredInput, out: DesiredShadow): PortMapEntry[
   const cluster = spec.targetClusterName;
   const hosts = remoteHostnames(input.remoteSlices);
   out.claims = claimPorts(hosts.flatMap(({ hostname }) => ports.map((p) => portKey(out.key, p.port, p.protocol ?? 'TCP', hostname))), input.ports);
-  const addressType = ipFamily(input.gateway[0]?.ip ?? '0.0.0.0');
+  const families = gatewayFamilies(input.gateway);
   const fq = remoteFqName(input.remote.metadata?.name ?? '', ns, spec.targetClusterDomain);
   const anyGatewayReady = input.gateway.some((g) => g.ready);
   const entries: PortMapEntry[] = [];
@@ -234,8 +256,8 @@ function gatewayHeadless(input: DesiredInput, out: DesiredShadow): PortMapEntry[
       metadata: { name: podName, namespace: ns, labels: { ...mirrorLabels(cluster), [HEADLESS_PARENT_LABEL]: name }, annotations: { [REMOTE_FQ_ANNOTATION]: `${hostname}.${fq}`, [MODE_ANNOTATION]: 'gateway', [SHADOW_OF_ANNOTATION]: shadowOfPod(ns, input.remote.metadata?.name ?? '', hostname) } },
       spec: { type: 'ClusterIP', ports },
     };
-    const endpoints = gatewayEndpoints(input.gateway, input.gatewayHealthy && ready);
-    out.podServices.push({ hostname, service, slices: [slice(sliceName(podName, 'gateway'), ns, sliceLabels(podName, cluster, name), addressType, endpoints, own.slicePorts)] });
+    const slices = families.map((f) => slice(sliceName(podName, f.part), ns, sliceLabels(podName, cluster, name), f.addressType, gatewayEndpoints(f.gateway, input.gatewayHealthy && ready), own.slicePorts));
+    out.podServices.push({ hostname, service, slices });
     const ip = input.podServiceIPs?.get(podName);
     if (ip && ip !== 'None') {
       parentEndpoints.push({ addresses: [ip], hostname, conditions: { ready: ready && input.gatewayHealthy && anyGatewayReady, serving: ready, terminating: false } });

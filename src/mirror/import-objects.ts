@@ -25,7 +25,7 @@ import {
   type ImportPort,
   type PortMapEntry,
 } from '../api/index.js';
-import type { GatewayEndpoint } from './desired.js';
+import { gatewayFamilies, type GatewayEndpoint } from './desired.js';
 import { headlessGatewayPart, type ImportPodService } from './import-pods.js';
 import { importSpec, mergeExports, type MergedImport } from './imports-desired.js';
 import type { Exporter, ImportWorld, ServiceImport } from './mcs-types.js';
@@ -164,13 +164,15 @@ function gatewaySlices(w: ImportWorld, e: Exporter, derived: string, ports: Impo
   const claims = claimPorts(tcp.map((p) => portKey(key, p.port, 'TCP', importPortSuffix(e.cluster))), view);
   for (const c of claims) pending.add(c.port);
   const ready = e.reachable && anyReady(e);
-  const endpoints: Endpoint[] = [...w.gateway]
-    .sort((a: GatewayEndpoint, b: GatewayEndpoint) => a.ip.localeCompare(b.ip))
-    .map((g) => ({ addresses: [g.ip], conditions: { ready: g.ready && ready, serving: g.ready, terminating: false } }));
+  const endpoints = (gw: GatewayEndpoint[]): Endpoint[] =>
+    [...gw].sort((a, b) => a.ip.localeCompare(b.ip)).map((g) => ({ addresses: [g.ip], conditions: { ready: g.ready && ready, serving: g.ready, terminating: false } }));
   const slicePorts = tcp.map((p, i) => ({ name: derivedPortName(p, ports), port: claims[i].port, protocol: 'TCP' }));
   const entries = tcp.map((p, i) => ({ port: p.port, ...(p.name ? { name: p.name } : {}), protocol: 'TCP', outboundPort: claims[i].port, cluster: e.cluster }));
-  const addressType = (w.gateway[0]?.ip ?? '').includes(':') ? 'IPv6' : 'IPv4';
-  const slices = tcp.length ? [slice(fitName(`${derived}-${e.cluster}-gateway`), w.namespace, sliceLabels(w.name, derived, e.cluster), addressType, endpoints, slicePorts)] : [];
+  // One slice per family the gateway pods have: a dual-stack derived Service's IPv6 VIP reaches the gateway's
+  // IPv6 addresses at the same outbound ports.
+  const slices = tcp.length
+    ? gatewayFamilies(w.gateway).map((f) => slice(fitName(`${derived}-${e.cluster}-${f.part}`), w.namespace, sliceLabels(w.name, derived, e.cluster), f.addressType, endpoints(f.gateway), slicePorts))
+    : [];
   return { slices, claims, entries, notCarried };
 }
 

@@ -59,18 +59,20 @@ export async function applyImportPods(env: MirrorEnv, r: PodWriteRun, desired: I
         metrics.writes.inc({ kind: 'service', result: res.result });
       }
     }
-    const sliceName = p.slice.metadata?.name ?? '';
-    const ls = liveSlices.get(sliceName);
-    if (ls && !needsUpdate(ls, p.slice)) continue;
-    const res = await apply<EndpointSlice>(client, slicePath(r.ns), p.slice, { ...(ls ? { existing: ls } : {}), owns: (l) => ownedImportPod(l, r.name) && l.metadata?.labels?.[SLICE_SERVICE_LABEL] === svcName, signal: r.ctx.signal });
-    if (res.result === 'conflict') conflicts.push(`EndpointSlice ${r.ns}/${sliceName}`);
-    else if (res.result !== 'unchanged') {
-      wrote = true;
-      metrics.writes.inc({ kind: 'endpointslice', result: res.result });
+    for (const want of p.slices) {
+      const sliceName = want.metadata?.name ?? '';
+      const ls = liveSlices.get(sliceName);
+      if (ls && !needsUpdate(ls, want)) continue;
+      const res = await apply<EndpointSlice>(client, slicePath(r.ns), want, { ...(ls ? { existing: ls } : {}), owns: (l) => ownedImportPod(l, r.name) && l.metadata?.labels?.[SLICE_SERVICE_LABEL] === svcName, signal: r.ctx.signal });
+      if (res.result === 'conflict') conflicts.push(`EndpointSlice ${r.ns}/${sliceName}`);
+      else if (res.result !== 'unchanged') {
+        wrote = true;
+        metrics.writes.inc({ kind: 'endpointslice', result: res.result });
+      }
     }
   }
   const wantedSvcs = new Set(desired.map((p) => p.service.metadata?.name ?? ''));
-  const wantedSlices = new Set(desired.map((p) => p.slice.metadata?.name ?? ''));
+  const wantedSlices = new Set(desired.flatMap((p) => p.slices.map((s) => s.metadata?.name ?? '')));
   wrote = (await removeImportPods(env, r, wantedSvcs, wantedSlices)) || wrote;
   return { conflicts, wrote };
 }

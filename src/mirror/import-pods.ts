@@ -27,7 +27,7 @@ import {
   type PortMapEntry,
 } from '../api/index.js';
 import type { KubeObject } from '../kube/index.js';
-import { remoteHostnames, type GatewayEndpoint } from './desired.js';
+import { gatewayFamilies, remoteHostnames, type GatewayEndpoint } from './desired.js';
 import type { Exporter } from './mcs-types.js';
 import { fitName } from './names.js';
 import { claimPorts, importPortSuffix, portKey, type PortClaim, type PortView } from './ports.js';
@@ -43,8 +43,8 @@ export interface ImportPodService {
   hostname: string;
   cluster: string;
   service: Service;
-  /** The per-pod Service's slice: the local gateway pods at the pod's outbound port(s). */
-  slice: EndpointSlice;
+  /** The per-pod Service's slices: the local gateway pods (one slice per address family) at the pod's outbound port(s). */
+  slices: EndpointSlice[];
 }
 
 export interface HeadlessGatewayPart {
@@ -90,6 +90,7 @@ export function headlessGatewayPart(i: HeadlessGatewayInput): HeadlessGatewayPar
   const keyOf = `${ns}/${i.derived}`;
   const claims = claimPorts(hosts.flatMap(({ hostname }) => tcp.map((t) => portKey(keyOf, t.port.port, 'TCP', importPortSuffix(e.cluster, hostname)))), i.ports);
   const gateways = [...i.gateway].sort((a, b) => a.ip.localeCompare(b.ip));
+  const families = gatewayFamilies(gateways);
   const anyGateway = gateways.some((g) => g.ready);
   const entries: PortMapEntry[] = [];
   const podServices: ImportPodService[] = [];
@@ -111,10 +112,11 @@ export function headlessGatewayPart(i: HeadlessGatewayInput): HeadlessGatewayPar
       },
       spec: { type: 'ClusterIP', ports: tcp.map((t) => ({ name: t.name, port: t.port.port, protocol: 'TCP' })) },
     };
-    const gwEndpoints: Endpoint[] = gateways.map((g) => ({ addresses: [g.ip], conditions: { ready: g.ready && e.reachable && ready, serving: g.ready, terminating: false } }));
+    const gwEndpoints = (gw: GatewayEndpoint[]): Endpoint[] => gw.map((g) => ({ addresses: [g.ip], conditions: { ready: g.ready && e.reachable && ready, serving: g.ready, terminating: false } }));
     const sliceLabels = { [SLICE_SERVICE_LABEL]: svcName, [SLICE_MANAGED_BY_LABEL]: SLICE_MANAGED_BY, [MCS_SOURCE_CLUSTER_LABEL]: e.cluster, [IMPORT_POD_LABEL]: i.name };
-    const podSlice = slice(fitName(`${svcName}-gateway`), ns, sliceLabels, family(gateways[0]?.ip), gwEndpoints, tcp.map((t, k) => ({ name: t.name, port: own[k].port, protocol: 'TCP' })));
-    podServices.push({ hostname, cluster: e.cluster, service, slice: podSlice });
+    const podPorts = tcp.map((t, k) => ({ name: t.name, port: own[k].port, protocol: 'TCP' }));
+    const slices = families.map((f) => slice(fitName(`${svcName}-${f.part}`), ns, sliceLabels, f.addressType, gwEndpoints(f.gateway), podPorts));
+    podServices.push({ hostname, cluster: e.cluster, service, slices });
     // A per-pod Service that does not exist yet (or is not ours) has no address: left out until its creation
     // triggers the next reconcile.
     const live = i.live.get(svcName);

@@ -104,6 +104,35 @@ test('desiredImport: a local exporter and a flat one give pod slices, a gateway 
   assert.deepEqual(JSON.parse(d.derived.metadata?.annotations?.['mirror.mesh.io/gateway-port-map'] ?? ''), [{ port: 80, name: 'http', protocol: 'TCP', outboundPort: 14000, cluster: 'b' }]);
 });
 
+test('desiredImport, dual-stack gateway pods: a gateway exporter gets a slice per family at the same outbound port, so the IPv6 VIP reaches the gateway too', () => {
+  const http6 = { ...http, ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4', 'IPv6'] };
+  const ready = { metadata: { name: 'web-x' }, addressType: 'IPv4', endpoints: [{ addresses: ['10.2.0.1'], conditions: { ready: true } }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] };
+  const world = (gateway: Array<{ ip: string; ready: boolean }>) => ({
+    namespace: 'shop',
+    name: 'web',
+    localCluster: 'a',
+    exporters: [exporter('b', '2', http6, { mode: 'gateway', slices: [ready] })],
+    gateway,
+    ports: new PortAllocator(14000, 14010),
+    derivedIPs: ['10.96.0.50', 'fd00:96::50'],
+    now: 0,
+  });
+  const d = desiredImport(world([{ ip: 'fd00:10:1::9:9', ready: true }, { ip: '10.1.9.9', ready: true }, { ip: '10.1.9.8', ready: false }]));
+  assert.ok(d);
+  const derived = derivedServiceName('web');
+  assert.deepEqual(d.serviceImport.spec?.ips, ['10.96.0.50', 'fd00:96::50']);
+  assert.deepEqual(d.slices.map((s) => [s.metadata?.name, s.addressType, s.metadata?.labels?.['multicluster.kubernetes.io/source-cluster'], s.metadata?.labels?.['kubernetes.io/service-name']]), [
+    [`${derived}-b-gateway`, 'IPv4', 'b', derived],
+    [`${derived}-b-gateway-ipv6`, 'IPv6', 'b', derived],
+  ]);
+  assert.deepEqual(d.slices.map((s) => s.endpoints?.map((e) => [e.addresses[0], e.conditions?.ready])), [[['10.1.9.8', false], ['10.1.9.9', true]], [['fd00:10:1::9:9', true]]]);
+  assert.deepEqual(d.slices.map((s) => s.ports?.map((p) => p.port)), [[14000], [14000]], 'one outbound port, listened on by the gateway on both families');
+  assert.deepEqual(d.claims.map((c) => c.port), [14000]);
+  // Without IPv6 gateway pods (a single-stack cluster), the one IPv4 slice as before.
+  const v4 = desiredImport(world([{ ip: '10.1.9.9', ready: true }]));
+  assert.deepEqual(v4?.slices.map((s) => [s.metadata?.name, s.addressType]), [[`${derived}-b-gateway`, 'IPv4']]);
+});
+
 test('derivedPortName: the import port name, else one made from protocol and port', () => {
   const ports = [{ name: 'x', port: 80, protocol: 'TCP' as const }, { port: 53, protocol: 'UDP' as const }, { name: 'x', port: 81, protocol: 'TCP' as const }];
   assert.deepEqual(ports.map((p) => derivedPortName(p, ports)), ['tcp-80', 'udp-53', 'tcp-81']);

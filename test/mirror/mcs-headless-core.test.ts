@@ -77,12 +77,13 @@ test('Headless, gateway mode: one per-pod Service per hostname at its own outbou
     [`shop/${derived}|5432/TCP|@cluster-b/db-1`, 14002],
     [`shop/${derived}|9187/TCP|@cluster-b/db-1`, 14003],
   ]);
-  const s0 = d.podServices[0].slice;
+  assert.equal(d.podServices[0].slices.length, 1, 'an IPv4-only gateway: one slice per per-pod Service');
+  const s0 = d.podServices[0].slices[0];
   assert.equal(s0.metadata?.labels?.['kubernetes.io/service-name'], n0);
   assert.equal(s0.metadata?.labels?.['multicluster.kubernetes.io/service-name'], undefined, 'not an import slice: DNS must not list the gateway');
   assert.deepEqual(s0.endpoints?.map((e) => [e.addresses[0], e.conditions?.ready]), [['10.1.9.9', true]]);
   assert.deepEqual(s0.ports?.map((p) => [p.name, p.port]), [['pg', 14000], ['stats', 14001]]);
-  assert.deepEqual(d.podServices[1].slice.endpoints?.map((e) => e.conditions?.ready), [false], 'db-1 is not ready remotely');
+  assert.deepEqual(d.podServices[1].slices[0].endpoints?.map((e) => e.conditions?.ready), [false], 'db-1 is not ready remotely');
   // The import's slice for cluster-b: the per-pod ClusterIPs at the service ports, with hostnames.
   const imp = byCluster(d.slices)['cluster-b'];
   assert.equal(imp.metadata?.labels?.['kubernetes.io/service-name'], derived);
@@ -106,9 +107,22 @@ test('a per-pod Service not created yet (or held for another pod) is left out of
   assert.deepEqual(byCluster(d?.slices ?? [])['cluster-b'].endpoints?.map((e) => e.hostname), ['db-0']);
   const down = desiredImport(world([exporter('cluster-b', 'gateway', [pods('db-x', eps)], { reachable: false })], { podServices: live }));
   assert.deepEqual(byCluster(down?.slices ?? [])['cluster-b'].endpoints?.map((e) => e.conditions?.ready), [false]);
-  assert.deepEqual(down?.podServices.map((p) => p.slice.endpoints?.[0].conditions?.ready), [false, false]);
+  assert.deepEqual(down?.podServices.map((p) => p.slices[0].endpoints?.[0].conditions?.ready), [false, false]);
   const noGw = desiredImport(world([exporter('cluster-b', 'gateway', [pods('db-x', eps)])], { podServices: live, gateway: [{ ip: '10.1.9.9', ready: false }] }));
   assert.deepEqual(byCluster(noGw?.slices ?? [])['cluster-b'].endpoints?.map((e) => e.conditions?.ready), [false]);
+});
+
+test('dual-stack gateway pods: each per-pod Service gets a slice per family at its own outbound port(s); the import slice keeps the per-pod ClusterIPs', () => {
+  const n0 = importPodServiceName('db', 'cluster-b', 'db-0');
+  const live = new Map([[n0, { clusterIP: '10.96.0.10', of: importPodOf('shop', 'db', 'cluster-b', 'db-0') }]]);
+  const gateway = [{ ip: 'fd00:10:1::9:9', ready: true }, { ip: '10.1.9.9', ready: true }];
+  const d = desiredImport(world([exporter('cluster-b', 'gateway', [pods('db-x', [{ ip: '10.2.0.1', hostname: 'db-0' }])])], { podServices: live, gateway }));
+  assert.ok(d);
+  assert.deepEqual(d.podServices[0].slices.map((s) => [s.metadata?.name, s.addressType, s.endpoints?.map((e) => e.addresses[0]), s.ports?.map((p) => p.port)]), [
+    [`${n0}-gateway`, 'IPv4', ['10.1.9.9'], [14000, 14001]],
+    [`${n0}-gateway-ipv6`, 'IPv6', ['fd00:10:1::9:9'], [14000, 14001]],
+  ]);
+  assert.deepEqual(byCluster(d.slices)['cluster-b'].endpoints?.map((e) => [e.addresses[0], e.hostname]), [['10.96.0.10', 'db-0']]);
 });
 
 test('two gateway clusters and a flat one: per-pod Services per cluster with distinct ports; flat and local exporters keep pod addresses; ClusterSetIP has none', () => {

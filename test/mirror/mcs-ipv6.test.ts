@@ -4,7 +4,9 @@
 // ipFamilies [IPv6] give ServiceImports whose spec.ips are the derived Service's clusterIPs (one VIP per
 // family, in its order) and whose ipFamilies are the export's; in the single-stack cluster the same imports
 // get the VIP that cluster can give (an IPv6-only one none, with a Warning Event). A downgrade of the
-// exported Service to SingleStack drops the second VIP everywhere.
+// exported Service to SingleStack drops the second VIP everywhere. A third, dual-stack cluster-c links to
+// cluster-b in gateway mode, with dual-stack gateway pods: its imports and label-export shadows get a gateway
+// slice per family at the same outbound port, so the IPv6 VIP reaches the gateway too.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { isIPv4, isIPv6 } from 'node:net';
@@ -19,6 +21,7 @@ import type { EndpointSlice } from '../../src/mirror/index.js';
 
 let a: Cluster;
 let b: Cluster;
+let c: Cluster;
 let dns: Proc | undefined;
 let dnsPort = 0;
 const execFileP = promisify(execFile);
@@ -46,6 +49,7 @@ async function digUntil(name: string, type: string, want: string[]): Promise<str
 }
 const A = 'cluster-a';
 const B = 'cluster-b';
+const C = 'cluster-c';
 const NS = 'v6';
 const MCS = '/apis/multicluster.x-k8s.io/v1beta1';
 const exportPath = (ns: string) => `${MCS}/namespaces/${ns}/serviceexports`;
@@ -81,15 +85,25 @@ async function importWithVips(c: Cluster, name: string, count: number): Promise<
 }
 
 before(async () => {
-  [a, b] = await Promise.all([startCluster(A), startCluster(B, ['--service-cidr', '10.97.0.0/16,fd00:10:97::/108'])]);
-  await Promise.all([prepareLocal(a), prepareLocal(b)]);
-  await Promise.all([ensureNamespace(a, NS), ensureNamespace(b, NS)]);
+  [a, b, c] = await Promise.all([startCluster(A), startCluster(B, ['--service-cidr', '10.97.0.0/16,fd00:10:97::/108']), startCluster(C, ['--service-cidr', '10.98.0.0/16,fd00:10:98::/108'])]);
+  await Promise.all([prepareLocal(a), prepareLocal(b), prepareLocal(c)]);
+  await Promise.all([ensureNamespace(a, NS), ensureNamespace(b, NS), ensureNamespace(c, NS)]);
   await putSecret(a, `cluster-credentials-${B}`, adminKubeconfig(b));
   await putSecret(b, `cluster-credentials-${A}`, adminKubeconfig(a));
-  // Flat both ways: the VIPs, not the data path, are under test here.
+  await putSecret(c, `cluster-credentials-${B}`, adminKubeconfig(b));
+  // a and b flat both ways: the VIPs, not the data path, are under test there.
   await createLink(a, B, { targetClusterName: B, clusterCredentialsSecret: `cluster-credentials-${B}` });
   await createLink(b, A, { targetClusterName: A, clusterCredentialsSecret: `cluster-credentials-${A}` });
-  await Promise.all([startController(a, [], A), startController(b, [], B)]);
+  // cluster-c's gateway pods have both families: the EndpointSlice controller's two slices of mesh-gateway.
+  await c.client.create(slicePath('mesh-system'), gatewaySlice('IPv4', '127.0.12.1'));
+  await c.client.create(slicePath('mesh-system'), gatewaySlice('IPv6', 'fd00:10:3::a:1'));
+  await createLink(c, B, {
+    targetClusterName: B,
+    clusterCredentialsSecret: `cluster-credentials-${B}`,
+    gateway: { addresses: ['127.0.0.1'], port: 1, identity: 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway' },
+    probe: { period: '60s', failureThreshold: 100 },
+  });
+  await Promise.all([startController(a, [], A), startController(b, [], B), startController(c, [], C)]);
   if (hasDig) {
     // `mesh dns` as deployed for a real cluster: clusterset.local from cluster-b's ServiceImports.
     dns = startMesh(['dns', '--listen', '127.0.0.1:0', '--kubeconfig', b.api.kubeconfigPath]);
@@ -99,8 +113,19 @@ before(async () => {
 
 after(async () => {
   await stopAll();
-  await Promise.all([stopCluster(a), stopCluster(b)]);
+  await Promise.all([stopCluster(a), stopCluster(b), stopCluster(c)]);
 });
+
+function gatewaySlice(family: 'IPv4' | 'IPv6', ip: string): EndpointSlice {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `mesh-gateway-${family.toLowerCase()}`, namespace: 'mesh-system', labels: { 'kubernetes.io/service-name': 'mesh-gateway' } },
+    addressType: family,
+    endpoints: [{ addresses: [ip], conditions: { ready: true } }],
+    ports: [{ name: 'tunnel', port: 4143, protocol: 'TCP' }],
+  };
+}
 
 test('PreferDualStack export: two VIPs (IPv4, IPv6) in the dual-stack cluster, the IPv4 one in the single-stack cluster', async () => {
   const svc = await exportService('web', { ipFamilyPolicy: 'PreferDualStack' });
@@ -160,6 +185,48 @@ test("the exporter's IPv6 EndpointSlice is carried into the import beside the IP
     assert.deepEqual(byFamily, { IPv4: ['10.2.1.5'], IPv6: ['fd00:10:2::1:5'] });
     assert.ok(slices.every((x) => x.metadata?.labels?.['kubernetes.io/service-name'] === derivedServiceName('api')));
   }
+});
+
+test('gateway mode, dual-stack gateway pods: the import has both VIPs and a gateway slice per family at one outbound port, which the route table maps; a label-export shadow too', async () => {
+  const { imp, derived } = await importWithVips(c, 'web', 2);
+  assert.ok(isIPv4(imp.spec!.ips![0]!) && isIPv6(imp.spec!.ips![1]!) && imp.spec!.ips![1]!.startsWith('fd00:10:98::'), String(imp.spec?.ips));
+  assert.deepEqual(imp.spec?.ips, derived.spec?.clusterIPs);
+  const name = derivedServiceName('web');
+  const slices = await until(async () => {
+    const items = (await c.client.list<EndpointSlice>(slicePath(NS), { labelSelector: 'multicluster.kubernetes.io/service-name=web' })).items;
+    return items.length === 2 ? items.sort((x, y) => (x.addressType ?? '').localeCompare(y.addressType ?? '')) : undefined;
+  }, 'two gateway slices of web in cluster-c');
+  assert.deepEqual(slices.map((x) => [x.metadata?.name, x.addressType, x.endpoints?.map((e) => e.addresses[0]), x.metadata?.labels?.['kubernetes.io/service-name'], x.metadata?.labels?.['multicluster.kubernetes.io/source-cluster']]), [
+    [`${name}-${B}-gateway`, 'IPv4', ['127.0.12.1'], name, B],
+    [`${name}-${B}-gateway-ipv6`, 'IPv6', ['fd00:10:3::a:1'], name, B],
+  ]);
+  const port = slices[0]!.ports?.[0]?.port;
+  assert.ok(port && port >= 14000 && port <= 14999, String(port));
+  assert.deepEqual(slices[1]!.ports?.map((p) => p.port), [port], 'the same outbound port on both families');
+  const routes = await until(async () => {
+    const cm = await c.client.get<{ data?: Record<string, string> }>('/api/v1/namespaces/mesh-system/configmaps/mesh-gateway-routes').catch(() => undefined);
+    const table = JSON.parse(cm?.data?.['routes.json'] ?? '{"routes":[]}') as { routes: Array<{ outboundPort: number; remoteCluster: string; service: string; port: number }> };
+    return table.routes.find((r) => r.outboundPort === port);
+  }, 'a route for the outbound port');
+  assert.deepEqual([routes.remoteCluster, routes.port], [B, 80]);
+
+  // Linkerd-style label export of a plain Service: its shadow web-label-cluster-b has both slices too.
+  await b.client.create(svcPath(NS), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'lbl', namespace: NS, labels: { 'mirror.mesh.io/exported': 'gateway' } }, spec: { ports: [{ name: 'http', port: 80 }] } });
+  const shadowSlices = await until(async () => {
+    const items = (await c.client.list<EndpointSlice>(slicePath(NS), { labelSelector: `kubernetes.io/service-name=lbl-${B}` })).items;
+    return items.length === 2 ? items.sort((x, y) => (x.addressType ?? '').localeCompare(y.addressType ?? '')) : undefined;
+  }, `two gateway slices of the shadow lbl-${B}`);
+  assert.deepEqual(shadowSlices.map((x) => [x.metadata?.name, x.addressType, x.endpoints?.map((e) => e.addresses[0])]), [
+    [`lbl-${B}-gateway`, 'IPv4', ['127.0.12.1']],
+    [`lbl-${B}-gateway-ipv6`, 'IPv6', ['fd00:10:3::a:1']],
+  ]);
+
+  // The gateway loses its IPv6 address (a single-stack gateway Service again): the IPv6 slices go.
+  await c.client.delete(`${slicePath('mesh-system')}/mesh-gateway-ipv6`);
+  await until(async () => {
+    const items = (await c.client.list<EndpointSlice>(slicePath(NS), { labelSelector: 'multicluster.kubernetes.io/service-name=web' })).items;
+    return items.length === 1 && items[0]!.addressType === 'IPv4' ? true : undefined;
+  }, 'the IPv6 gateway slice of web removed');
 });
 
 test('mesh dns: A answers the IPv4 VIP, AAAA the IPv6 one, for each import', { skip: !hasDig && 'dig is not installed' }, async () => {
