@@ -40,8 +40,3 @@ export function parseHosts(input: string | readonly string[]): HostList {
   if (wildcard !== undefined && hosts.length > 1) return { ok: false, message: `invalid entry "${wildcard}": a wildcard address binds every address, so it must be the only entry` };
   return { ok: true, hosts };
 }
-
-/** `host:port` for logs and errors (`[::1]:4143`). */
-export function hostPort(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}

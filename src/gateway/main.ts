@@ -162,8 +162,8 @@ export function configFrom(o: GatewayOptions, env: NodeJS.ProcessEnv): GatewayCo
 }
 
 /** The addresses to bind: --host, else the downward API's status.podIPs ($POD_IPS: every family of a
- * dual-stack pod), else status.podIP ($POD_IP), else every address. An invalid list is a usage error
- * naming where it came from. */
+ * dual-stack pod), else status.podIP ($POD_IP), else 0.0.0.0 (every IPv4 address, as before). An
+ * invalid list is a usage error naming where it came from. */
 export function hostsFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string[] {
   const [source, value] = flag !== undefined ? ['--host', flag] : env.POD_IPS ? ['$POD_IPS', env.POD_IPS] : env.POD_IP ? ['$POD_IP', env.POD_IP] : ['default', '0.0.0.0'];
   const p = parseHosts(value);

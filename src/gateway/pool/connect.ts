@@ -4,7 +4,6 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { checkPeerCertificate } from '../../trust/index.js';
 import { GatewayError } from '../errors.js';
-import { hostPort } from '../hosts.js';
 
 export interface DialOptions {
   address: string;
@@ -66,4 +65,9 @@ export function dial(o: DialOptions): Promise<Dialed> {
       resolve({ address: o.address, sock, raw });
     });
   });
+}
+
+/** `address:port`, an IPv6 address in brackets (`[fd00:10:1::a:5]:4143`), for errors and logs. */
+function hostPort(address: string, port: number): string {
+  return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
 }
