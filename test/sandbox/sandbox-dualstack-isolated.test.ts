@@ -2,13 +2,16 @@
 // address too (status.podIPs), the EndpointSlice controller writes an IPv6 slice beside the IPv4 one, and the
 // service proxy serves the IPv6 ClusterIP to the IPv6 endpoints only. A netshoot pod in the cluster's netns
 // resolves the Service's AAAA through the cluster DNS and reaches socat in the backend pod through the IPv6
-// VIP (and the IPv4 listener through the IPv4 VIP), with real bytes.
+// VIP (and the IPv4 listener through the IPv4 VIP), with real bytes. `mesh install` there: the gateway pod
+// listens on its IPv6 address too (POD_IPS), and the mesh-gateway Service (PreferDualStack) has an IPv6
+// EndpointSlice of it, the slice the mirror reads for imports' IPv6 gateway endpoints.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { join } from 'node:path';
-import { stopAll } from '../helpers/process.js';
+import { startMesh, stopAll } from '../helpers/process.js';
+import { createRoot, writeRoot } from '../../src/trust/index.js';
 import { isolatedUnsupported } from '../../src/sandbox/index.js';
 import { installServiceImportCrd, serviceImport } from '../helpers/mcs-upstream.js';
 import { client, eventually, hasKubectl, kubectl, sandboxDown, sandboxUp, type UpResult } from './sandbox-helpers.js';
@@ -126,4 +129,23 @@ test('clusterset.local: a dual-stack ServiceImport (its VIPs those of the derive
   const aaaa = await eventually('AAAA of the clusterset name', () => exec(['dig', '+short', 'AAAA', 'dual.demo.svc.clusterset.local']).trim() || undefined, 20_000, 250);
   assert.equal(aaaa, vips[1]);
   assert.equal(exec(['sh', '-c', `nc -w 3 ${aaaa} 8080 </dev/null`]).trim(), 'six');
+});
+
+test('mesh install: the gateway binds its pod\'s IPv6 address too (POD_IPS); the mesh-gateway Service is dual-stack with an IPv6 slice of the pod', { skip: why }, async () => {
+  const root = join(sb!.dir, 'trust-root');
+  await writeRoot(root, createRoot({ trustDomain: 'mesh.local' }));
+  const install = startMesh(['install', C, '--trust-root', root, '--wait-timeout', '120s'], { KUBECONFIG: sb!.kubeconfig, MESH_LOG_LEVEL: 'warn' });
+  assert.equal(await install.exited, 0, install.stderr());
+  const podIPs = JSON.parse(k(['-n', 'mesh-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=mesh-gateway', '-o', 'jsonpath={.items[0].status.podIPs}'])) as Array<{ ip: string }>;
+  const v6 = podIPs[1]?.ip ?? '';
+  assert.ok(isIPv6(v6), JSON.stringify(podIPs));
+  assert.deepEqual(JSON.parse(k(['-n', 'mesh-system', 'get', 'svc', 'mesh-gateway', '-o', 'jsonpath={.spec.ipFamilies}'])), ['IPv4', 'IPv6']);
+  await eventually('an IPv6 EndpointSlice of mesh-gateway with the gateway pod ready', () => {
+    const list = JSON.parse(k(['-n', 'mesh-system', 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=mesh-gateway', '-o', 'json'])) as { items: Array<{ addressType: string; endpoints?: Array<{ addresses: string[]; conditions?: { ready?: boolean } }> }> };
+    return list.items.some((x) => x.addressType === 'IPv6' && x.endpoints?.some((e) => e.addresses[0] === v6 && e.conditions?.ready));
+  });
+  // From a pod, to the gateway pod's IPv6 address: the admin port answers, the tunnel port accepts.
+  const exec = (cmd: string[]) => k(['-n', 'demo', 'exec', 'netshoot', '--', ...cmd]);
+  assert.equal(exec(['curl', '-sS', '-g', `http://[${v6}]:4191/ready`]).trim(), 'ready');
+  assert.equal(exec(['sh', '-c', `nc -z -w 3 ${v6} 4143 && echo open`]).trim(), 'open');
 });
