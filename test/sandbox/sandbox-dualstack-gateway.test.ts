@@ -95,6 +95,9 @@ test('a pod in cluster-a reaches cluster-b\'s backend through the import\'s IPv6
   const v6 = ips.find((ip) => isIPv6(ip));
   assert.ok(v4 && v6, JSON.stringify(ips));
   const exec = (cmd: string) => k(A, ['-n', 'demo', 'exec', 'netshoot', '--', 'sh', '-c', cmd]).trim();
+  // The clusterset name answers each family's VIP (the cluster DNS, from the import).
+  assert.equal(await eventually('AAAA of the clusterset name', () => exec('dig +short AAAA dual.demo.svc.clusterset.local') || undefined, 30_000, 500), v6);
+  assert.equal(exec('dig +short A dual.demo.svc.clusterset.local'), v4);
   for (const vip of [v6, v4]) {
     const answer = await eventually(`an answer through ${vip}`, () => exec(`nc -w 3 ${vip} 8080 </dev/null || true`) || undefined, 60_000, 500);
     assert.equal(answer, 'from-b', vip);
