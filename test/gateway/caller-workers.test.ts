@@ -7,11 +7,10 @@ import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { callerOfHeader, parseProxyV2 } from '../../src/api/index.js';
 import type { RouteFile } from '../../src/gateway/index.js';
 import { startMesh, stopAll } from '../helpers/process.js';
 import { freePort } from '../helpers/ports.js';
-import { createPki, writeCredentials } from './fixtures.js';
+import { createPki, startCallerEchoServer, writeCredentials } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-callers-'));
 let who: net.Server;
@@ -19,17 +18,7 @@ let outPort = 0;
 
 before(async () => {
   // The target: reads the PROXY v2 header and answers the caller it names.
-  who = net.createServer((s) => {
-    s.on('error', () => {});
-    let buf = Buffer.alloc(0);
-    s.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const p = parseProxyV2(buf);
-      if (p.kind === 'incomplete') return;
-      s.end(JSON.stringify(p.kind === 'header' ? callerOfHeader(p.header) ?? null : null) + '\n');
-    });
-  });
-  await new Promise<void>((r) => who.listen(0, '127.0.0.1', r));
+  who = (await startCallerEchoServer()).server;
   const pki = createPki();
   const aCreds = writeCredentials(pki.leaf('cluster-a'), mkdtempSync(join(dir, 'a-')));
   const bCreds = writeCredentials(pki.leaf('cluster-b'), mkdtempSync(join(dir, 'b-')));

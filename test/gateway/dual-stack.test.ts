@@ -13,12 +13,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { callerOfHeader, parseProxyV2 } from '../../src/api/index.js';
 import { GatewayMetrics, MemoryCredentials, MemoryRouteSource, startGateway, type RouteFile } from '../../src/gateway/index.js';
 import { hostsFrom } from '../../src/gateway/main.js';
 import { startMesh, stopAll, type Proc } from '../helpers/process.js';
 import { freePort, ipv6Unavailable } from '../helpers/ports.js';
-import { createPki, outcomeOf, roundTrip, sha256, startEchoServer, writeCredentials } from './fixtures.js';
+import { createPki, outcomeOf, roundTrip, sha256, startCallerEchoServer, startEchoServer, writeCredentials } from './fixtures.js';
 import { waitReady } from './proc-pair.js';
 
 const HOSTS = ['127.0.0.1', '::1'] as const;
@@ -29,21 +28,6 @@ const GW = 'spiffe://mesh.local/ns/mesh-system/sa/mesh-gateway';
 const skipReason = await ipv6Unavailable();
 if (skipReason) process.stdout.write(`# dual-stack gateway tests skipped: ${skipReason}\n`);
 
-/** The target behind the `who` Service: reads the PROXY v2 header gateway B sends and answers the caller. */
-async function startWhoServer(): Promise<{ server: net.Server; port: number }> {
-  const server = net.createServer((s) => {
-    s.on('error', () => {});
-    let buf = Buffer.alloc(0);
-    s.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const p = parseProxyV2(buf);
-      if (p.kind === 'incomplete') return;
-      s.end(JSON.stringify(p.kind === 'header' ? callerOfHeader(p.header) ?? null : null) + '\n');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as net.AddressInfo).port };
-}
 
 /** Connects from `localAddress` to `host`:`port`, sends a byte, parses the answer line. */
 function ask(host: string, port: number, localAddress: string): Promise<unknown> {
@@ -71,7 +55,7 @@ for (const workers of [1, 2]) {
   describe(`a gateway on 127.0.0.1 and ::1 (--workers ${workers})`, { skip: skipReason }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-dual-'));
     let echo: Awaited<ReturnType<typeof startEchoServer>>;
-    let who: Awaited<ReturnType<typeof startWhoServer>>;
+    let who: Awaited<ReturnType<typeof startCallerEchoServer>>;
     let a: Proc;
     let b: Proc;
     let bTunnel = 0;
@@ -85,7 +69,7 @@ for (const workers of [1, 2]) {
 
     before(async () => {
       echo = await startEchoServer();
-      who = await startWhoServer();
+      who = await startCallerEchoServer();
       const pki = createPki();
       const aCreds = writeCredentials(pki.leaf('cluster-a'), mkdtempSync(join(dir, 'a-')));
       const bCreds = writeCredentials(pki.leaf('cluster-b'), mkdtempSync(join(dir, 'b-')));

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRoot, createIssuer, issueLeaf, generateKeyPair, type CertificateAuthority } from '../../src/trust/index.js';
 import type { Credentials } from '../../src/gateway/index.js';
+import { callerOfHeader, parseProxyV2 } from '../../src/api/index.js';
 
 export const TRUST_DOMAIN = 'mesh.local';
 
@@ -107,4 +108,21 @@ export function outcomeOf(s: net.Socket): Promise<string> {
     // Only a reading socket notices a reset.
     s.resume();
   });
+}
+
+/** A target that reads the PROXY v2 header a gateway sends and answers with the caller it names (JSON line;
+ * null without a header or caller TLVs). */
+export async function startCallerEchoServer(): Promise<{ server: net.Server; port: number }> {
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    let buf = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const p = parseProxyV2(buf);
+      if (p.kind === 'incomplete') return;
+      s.end(JSON.stringify(p.kind === 'header' ? callerOfHeader(p.header) ?? null : null) + '\n');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as net.AddressInfo).port };
 }
