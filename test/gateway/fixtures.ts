@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRoot, createIssuer, issueLeaf, generateKeyPair, type CertificateAuthority } from '../../src/trust/index.js';
-import type { Credentials } from '../../src/gateway/index.js';
+import type { Credentials, GatewayMetrics } from '../../src/gateway/index.js';
 import { callerOfHeader, parseProxyV2 } from '../../src/api/index.js';
 
 export const TRUST_DOMAIN = 'mesh.local';
@@ -125,4 +125,12 @@ export async function startCallerEchoServer(): Promise<{ server: net.Server; por
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, port: (server.address() as net.AddressInfo).port };
+}
+
+/** The sum of a metric's samples whose labels include `labels` (by default, those towards cluster-b). */
+export async function metricSum(m: GatewayMetrics, name: string, labels = 'remote_cluster="cluster-b"'): Promise<number> {
+  const text = await m.registry.getSingleMetricAsString(name);
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) && line.includes(labels)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
 }

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { captureLogs } from '../helpers/logs.js';
 import { startGateway, MemoryRouteSource, MemoryCredentials, GatewayMetrics, type Gateway, type Transport } from '../../src/gateway/index.js';
-import { createPki, roundTrip, startEchoServer } from './fixtures.js';
+import { createPki, metricSum, roundTrip, startEchoServer } from './fixtures.js';
 import { freePort } from '../helpers/ports.js';
 import { waitUntil } from './pair.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
@@ -104,15 +104,9 @@ async function withWorld(transport: Transport, run: (w: World) => Promise<void>)
   }
 }
 
-async function metric(m: GatewayMetrics, name: string, labels = 'remote_cluster="cluster-b"'): Promise<number> {
-  const text = await m.registry.getSingleMetricAsString(name);
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) && line.includes(labels)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return sum;
-}
-const ejections = (m: GatewayMetrics) => metric(m, 'gateway_remote_ejections_total');
-const ejectedNow = (m: GatewayMetrics) => metric(m, 'gateway_remote_addresses_ejected');
-const retries = (m: GatewayMetrics) => metric(m, 'gateway_tunnel_retries_total');
+const ejections = (m: GatewayMetrics) => metricSum(m, 'gateway_remote_ejections_total');
+const ejectedNow = (m: GatewayMetrics) => metricSum(m, 'gateway_remote_addresses_ejected');
+const retries = (m: GatewayMetrics) => metricSum(m, 'gateway_tunnel_retries_total');
 
 async function echoOnce(port: number): Promise<void> {
   const data = randomBytes(2_000);
@@ -154,8 +148,8 @@ for (const transport of ['connect', 'tls-pipe'] as const) {
         assert.equal(await retries(w.metrics), 0, 'a tunnel whose bytes may have reached the target is never retried');
         // HTTP/2: the pooled session meets the black hole, 3 unanswered tunnels eject it. tls-pipe: a refill
         // dialed into the black hole may find it first (a failed dial ejects at once).
-        if (transport === 'connect') assert.equal(await metric(w.metrics, 'gateway_remote_failures_total', 'reason="timeout"'), OUTLIER.outlierFailures);
-        else assert.ok((await metric(w.metrics, 'gateway_remote_failures_total')) >= 1);
+        if (transport === 'connect') assert.equal(await metricSum(w.metrics, 'gateway_remote_failures_total', 'reason="timeout"'), OUTLIER.outlierFailures);
+        else assert.ok((await metricSum(w.metrics, 'gateway_remote_failures_total')) >= 1);
         assertLogged(w, /remote gateway address ejected/);
         // The partition heals: once the ejection is over the address carries tunnels again.
         w.proxy.pass();
@@ -177,7 +171,7 @@ for (const transport of ['connect', 'tls-pipe'] as const) {
         // Every unanswered attempt was retried. With HTTP/2 the first tunnel takes the session to the faulty
         // address (the first slot) for certain; a tls-pipe pool may find the black hole by a refill's dial
         // first (a failed dial ejects at once) and never send a tunnel there.
-        const unanswered = await metric(w.metrics, 'gateway_remote_failures_total', 'reason="timeout"');
+        const unanswered = await metricSum(w.metrics, 'gateway_remote_failures_total', 'reason="timeout"');
         assert.ok((await retries(w.metrics)) >= unanswered, 'every unanswered attempt was retried');
         if (transport === 'connect') assert.ok(unanswered >= 1, 'a tunnel met the black hole and was retried');
       });
@@ -193,7 +187,7 @@ for (const transport of ['connect', 'tls-pipe'] as const) {
       const failed = await untilEjectedThenClean(w, () => echoOnce(w.echoPort), 20);
       failures.push(...failed);
       assert.deepEqual(failures, []);
-      assert.ok((await metric(w.metrics, 'gateway_remote_failures_total', 'reason="connect"')) >= 1);
+      assert.ok((await metricSum(w.metrics, 'gateway_remote_failures_total', 'reason="connect"')) >= 1);
       assertLogged(w, /remote gateway address ejected/);
     });
   });
