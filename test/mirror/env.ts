@@ -8,6 +8,7 @@ import { startApiServer, type TestApiServer } from '../helpers/apiserver.js';
 import { startMesh, repoRoot, type Proc } from '../helpers/process.js';
 import { freePort } from '../helpers/ports.js';
 import { KubeClient, resourcePath, isNotFound, isConflict, type KubeObject } from '../../src/kube/index.js';
+import { MCS_GROUP, MCS_STORAGE_VERSION, SERVICE_EXPORT_PLURAL, SERVICE_IMPORT_PLURAL } from '../../src/api/index.js';
 import type { Link, Service, EndpointSlice } from '../../src/mirror/index.js';
 
 export interface Cluster {
@@ -29,6 +30,9 @@ export async function stopCluster(c: Cluster | undefined): Promise<void> {
 
 export const nsPath = () => resourcePath({ version: 'v1', plural: 'namespaces' });
 export const svcPath = (ns: string, name?: string) => resourcePath({ version: 'v1', plural: 'services', namespace: ns, name });
+/** ServiceExports and ServiceImports at the storage version: of a namespace (of every one without), or one of them. */
+export const exportPath = (ns?: string, name?: string) => resourcePath({ group: MCS_GROUP, version: MCS_STORAGE_VERSION, plural: SERVICE_EXPORT_PLURAL, namespace: ns, name });
+export const importPath = (ns?: string, name?: string) => resourcePath({ group: MCS_GROUP, version: MCS_STORAGE_VERSION, plural: SERVICE_IMPORT_PLURAL, namespace: ns, name });
 export const slicePath = (ns: string, name?: string) => resourcePath({ group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespace: ns, name });
 export const linkPath = (name?: string) => resourcePath({ group: 'multicluster.mesh.io', version: 'v1alpha1', plural: 'links', namespace: 'mesh-system', name });
 export const secretPath = (name?: string) => resourcePath({ version: 'v1', plural: 'secrets', namespace: 'mesh-system', name });

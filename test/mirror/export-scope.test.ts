@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { stopAll } from '../helpers/process.js';
 import { isNotFound, type KubeObject } from '../../src/kube/index.js';
 import type { Service } from '../../src/mirror/index.js';
-import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, exportService, getService, until, startController, ensureNamespace, svcPath, type Cluster } from './env.js';
+import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, exportService, getService, until, startController, ensureNamespace, svcPath, exportPath, importPath, type Cluster } from './env.js';
 
 let a: Cluster;
 let b: Cluster;
@@ -14,12 +14,10 @@ const A = 'cluster-a';
 const B = 'cluster-b';
 const NS = 'shop';
 const SCOPE = 'mirror.mesh.io/export-to';
-const MCS = '/apis/multicluster.x-k8s.io/v1beta1';
-const importPath = (name: string) => `${MCS}/namespaces/${NS}/serviceimports/${name}`;
 
 async function getImport(name: string): Promise<KubeObject | undefined> {
   try {
-    return await a.client.get<KubeObject>(importPath(name));
+    return await a.client.get<KubeObject>(importPath(NS, name));
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -71,7 +69,7 @@ test('export-to without this cluster: no shadow; listing it adds the shadow, unl
 test('MCS: a ServiceExport whose Service is exported to other clusters contributes no ServiceImport here', async () => {
   for (const [name, scope] of [['cart', 'cluster-c'], ['cart-barrier', undefined]] as const) {
     await b.client.create(svcPath(NS), { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS, ...(scope ? { annotations: { [SCOPE]: scope } } : {}) }, spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } });
-    await b.client.create(`${MCS}/namespaces/${NS}/serviceexports`, { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name, namespace: NS } });
+    await b.client.create(exportPath(NS), { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name, namespace: NS } });
   }
   await until(() => getImport('cart-barrier'), 'the barrier ServiceImport');
   assert.equal(await getImport('cart'), undefined, 'no ServiceImport for an export not to cluster-a');

@@ -11,16 +11,13 @@ import { runMesh } from '../../src/demo/run.js';
 import type { Condition, ImportClusterStatus } from '../../src/api/index.js';
 import type { KubeObject } from '../../src/kube/index.js';
 import type { EndpointSlice } from '../../src/mirror/index.js';
-import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, until, startController, ensureNamespace, svcPath, slicePath, type Cluster } from './env.js';
+import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, until, startController, ensureNamespace, svcPath, slicePath, exportPath, importPath, type Cluster } from './env.js';
 
 let a: Cluster;
 let b: Cluster;
 const A = 'cluster-a';
 const B = 'cluster-b';
 const NS = 'shop';
-const MCS = '/apis/multicluster.x-k8s.io/v1beta1';
-const exportPath = (name?: string) => `${MCS}/namespaces/${NS}/serviceexports${name ? `/${name}` : ''}`;
-const importPath = (name: string) => `${MCS}/namespaces/${NS}/serviceimports/${name}`;
 
 interface Imp extends KubeObject {
   status?: { clusters?: ImportClusterStatus[]; trafficPolicy?: string };
@@ -44,7 +41,7 @@ async function podSlice(c: Cluster, name: string, ip: string, ready: boolean): P
 async function serve(c: Cluster, name: string, ip: string, annotations: Record<string, string> = {}): Promise<void> {
   await c.client.create(svcPath(NS), { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
   await podSlice(c, name, ip, true);
-  await c.client.create(exportPath(), { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name, namespace: NS, annotations } });
+  await c.client.create(exportPath(NS), { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name, namespace: NS, annotations } });
 }
 
 /** cluster -> [ready addresses] in cluster-a's import slices of `name`. */
@@ -58,7 +55,7 @@ async function readyByCluster(name: string): Promise<Record<string, string[]>> {
   return out;
 }
 
-const serving = async (name: string) => ((await a.client.get<Imp>(importPath(name)).catch(() => undefined))?.status?.clusters ?? []).filter((c) => c.serving).map((c) => c.cluster);
+const serving = async (name: string) => ((await a.client.get<Imp>(importPath(NS, name)).catch(() => undefined))?.status?.clusters ?? []).filter((c) => c.serving).map((c) => c.cluster);
 const events = async (reason: string) => (await a.client.list<KubeObject & { reason?: string; message?: string; involvedObject?: { kind?: string; name?: string } }>(`/api/v1/namespaces/${NS}/events`)).items.filter((e) => e.reason === reason && e.involvedObject?.kind === 'ServiceImport');
 
 before(async () => {
@@ -82,25 +79,25 @@ test('local-first: own endpoints only; unready → the remote at once (Failover 
   await serve(b, 'web', '10.2.0.1');
   await until(async () => JSON.stringify(await readyByCluster('web')) === JSON.stringify({ [A]: ['10.1.0.1'], [B]: [] }), 'cluster-a\'s import: only its own endpoint ready');
   const imp = await until(async () => {
-    const i = await a.client.get<Imp>(importPath('web')).catch(() => undefined);
+    const i = await a.client.get<Imp>(importPath(NS, 'web')).catch(() => undefined);
     return i?.status?.clusters?.length === 2 ? i : undefined;
   }, 'the ServiceImport with both clusters in its status');
   assert.equal(imp.status?.trafficPolicy, 'local-first (min-ready 1, hold-down 2s)');
   assert.deepEqual(imp.status?.clusters?.map((c) => [c.cluster, c.readyEndpoints, c.serving, c.reason]), [[A, 1, true, 'Serving'], [B, 1, false, 'Policy']]);
-  const ex = await a.client.get<KubeObject & { status?: { conditions?: Condition[] } }>(exportPath('web'));
+  const ex = await a.client.get<KubeObject & { status?: { conditions?: Condition[] } }>(exportPath(NS, 'web'));
   assert.deepEqual(ex.status?.conditions?.find((c) => c.type === 'TrafficPolicy')?.reason, 'Accepted');
 
   await podSlice(a, 'web', '10.1.0.1', false);
   await until(async () => JSON.stringify(await readyByCluster('web')) === JSON.stringify({ [A]: [], [B]: ['10.2.0.1'] }), 'failover: only cluster-b\'s endpoint ready');
   const fo = await until(async () => (await events('Failover'))[0], 'a Failover Event on the ServiceImport');
   assert.match(fo.message ?? '', /serving cluster-b \(was cluster-a\); cluster-a: no ready endpoints/);
-  const down = await a.client.get<Imp>(importPath('web'));
+  const down = await a.client.get<Imp>(importPath(NS, 'web'));
   assert.deepEqual(down.status?.clusters?.find((c) => c.cluster === A)?.reason, 'NoReadyEndpoints');
 
   await podSlice(a, 'web', '10.1.0.1', true);
   // Within the hold-down, cluster-b still serves and cluster-a says HoldDown.
   const held = await until(async () => {
-    const i = await a.client.get<Imp>(importPath('web'));
+    const i = await a.client.get<Imp>(importPath(NS, 'web'));
     return i.status?.clusters?.find((c) => c.cluster === A)?.reason === 'HoldDown' ? i : undefined;
   }, 'cluster-a held down after its endpoint is ready again');
   assert.deepEqual(held.status?.clusters?.filter((c) => c.serving).map((c) => c.cluster), [B]);
@@ -120,10 +117,10 @@ test('local-first: own endpoints only; unready → the remote at once (Failover 
 
 test('an invalid policy: TrafficPolicy=False naming the annotation, a Warning Event, and the import balanced', async () => {
   await serve(a, 'bad', '10.1.0.5', { 'multicluster.mesh.io/traffic-policy': 'ordered' });
-  const c = await until(async () => (await a.client.get<KubeObject & { status?: { conditions?: Condition[] } }>(exportPath('bad'))).status?.conditions?.find((x) => x.type === 'TrafficPolicy'), 'TrafficPolicy condition');
+  const c = await until(async () => (await a.client.get<KubeObject & { status?: { conditions?: Condition[] } }>(exportPath(NS, 'bad'))).status?.conditions?.find((x) => x.type === 'TrafficPolicy'), 'TrafficPolicy condition');
   assert.deepEqual([c.status, c.reason], ['False', 'InvalidTrafficPolicy']);
   assert.match(c.message, /^multicluster\.mesh\.io\/failover-order: required with traffic-policy ordered/);
   const ev = await until(async () => (await a.client.list<KubeObject & { reason?: string; message?: string }>(`/api/v1/namespaces/${NS}/events`)).items.find((e) => e.reason === 'InvalidTrafficPolicy'), 'an InvalidTrafficPolicy Event');
   assert.match(ev.message ?? '', /failover-order/);
-  await until(async () => (await a.client.get<Imp>(importPath('bad')).catch(() => undefined))?.status?.trafficPolicy === 'balanced', 'the import is balanced');
+  await until(async () => (await a.client.get<Imp>(importPath(NS, 'bad')).catch(() => undefined))?.status?.trafficPolicy === 'balanced', 'the import is balanced');
 });

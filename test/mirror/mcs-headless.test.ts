@@ -13,7 +13,7 @@ import { derivedServiceName, importPodServiceName, parseOutboundRoutes, type Out
 import { clustersetImportsFromObjects, ClustersetRecordSource } from '../../src/dns/index.js';
 import { isNotFound, type KubeObject } from '../../src/kube/index.js';
 import type { EndpointSlice, Service } from '../../src/mirror/index.js';
-import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, putSlice, getService, until, startController, ensureNamespace, svcPath, slicePath, linkPath, type Cluster, type ControllerProc } from './env.js';
+import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, putSlice, getService, until, startController, ensureNamespace, svcPath, slicePath, linkPath, exportPath, importPath, type Cluster, type ControllerProc } from './env.js';
 
 let a: Cluster;
 let b: Cluster;
@@ -21,7 +21,6 @@ let controller: ControllerProc;
 const A = 'cluster-a';
 const B = 'cluster-b';
 const NS = 'shop';
-const MCS = '/apis/multicluster.x-k8s.io/v1beta1';
 const GATEWAY_POD = '127.0.10.1';
 
 async function getOrUndefined<T>(c: Cluster, path: string): Promise<T | undefined> {
@@ -60,7 +59,7 @@ async function routes(c: Cluster): Promise<OutboundRoute[]> {
 
 /** The clusterset.local records the cluster DNS (and `mesh dns`) derive from cluster-a's objects. */
 async function clustersetNames(c: Cluster): Promise<ClustersetRecordSource> {
-  const imports = (await c.client.list<KubeObject>(`${MCS}/serviceimports`)).items;
+  const imports = (await c.client.list<KubeObject>(importPath())).items;
   const slices = (await c.client.list<EndpointSlice>('/apis/discovery.k8s.io/v1/endpointslices', { labelSelector: 'multicluster.kubernetes.io/service-name' })).items;
   const { entries, errors } = clustersetImportsFromObjects(imports, slices);
   assert.deepEqual(errors, []);
@@ -92,7 +91,7 @@ after(async () => {
 test('a StatefulSet exported Headless from a gateway-mode cluster: per-pod Services, an import slice with hostnames, per-pod routes and clusterset.local names', async () => {
   await b.client.create(svcPath(NS), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'db', namespace: NS }, spec: { clusterIP: 'None', selector: { app: 'db' }, ports: [{ name: 'pg', port: 5432, protocol: 'TCP' }] } });
   await statefulSetPods([{ ip: '10.2.0.10', hostname: 'db-0' }, { ip: '10.2.0.11', hostname: 'db-1' }]);
-  await b.client.create(`${MCS}/namespaces/${NS}/serviceexports`, { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: 'db', namespace: NS } });
+  await b.client.create(exportPath(NS), { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: 'db', namespace: NS } });
 
   const names = ['db-0', 'db-1'].map((h) => importPodServiceName('db', B, h));
   const svcs = await until(async () => {
@@ -179,8 +178,8 @@ test('a restarted controller keeps every per-pod Service and port (recovered fro
 });
 
 test('unexport removes the import, its per-pod Services, their slices and routes', async () => {
-  await b.client.delete(`${MCS}/namespaces/${NS}/serviceexports/db`);
-  await until(async () => (await getOrUndefined(a, `${MCS}/namespaces/${NS}/serviceimports/db`)) === undefined, 'import gone');
+  await b.client.delete(exportPath(NS, 'db'));
+  await until(async () => (await getOrUndefined(a, importPath(NS, 'db'))) === undefined, 'import gone');
   await until(async () => (await podServices(a)).length === 0, 'per-pod Services gone');
   await until(async () => (await podSlices(a)).length === 0, 'per-pod slices gone');
   await until(async () => (await routes(a)).length === 0, 'per-pod routes gone');
@@ -188,12 +187,12 @@ test('unexport removes the import, its per-pod Services, their slices and routes
 });
 
 test('the Link to the exporting cluster deleted: the per-pod Services, their slices and routes go with the import', async () => {
-  await b.client.create(`${MCS}/namespaces/${NS}/serviceexports`, { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: 'db', namespace: NS } });
+  await b.client.create(exportPath(NS), { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: 'db', namespace: NS } });
   await until(async () => (await podServices(a)).length === 1, 'the per-pod Service of db-0 again');
   await until(async () => (await routes(a)).length === 1, 'its route again');
   await a.client.delete(linkPath(B));
   await until(async () => (await podServices(a)).length === 0, 'per-pod Services gone with the Link');
   await until(async () => (await podSlices(a)).length === 0, 'per-pod slices gone with the Link');
   await until(async () => (await routes(a)).length === 0, 'per-pod routes gone with the Link');
-  await until(async () => (await getOrUndefined(a, `${MCS}/namespaces/${NS}/serviceimports/db`)) === undefined, 'import gone with the Link');
+  await until(async () => (await getOrUndefined(a, importPath(NS, 'db'))) === undefined, 'import gone with the Link');
 });

@@ -16,7 +16,7 @@ import { startMesh, stopAll, type Proc } from '../helpers/process.js';
 import { derivedServiceName, type ServiceImportSpec } from '../../src/api/index.js';
 import { isNotFound, type KubeObject } from '../../src/kube/index.js';
 import type { Service } from '../../src/mirror/index.js';
-import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, getService, until, startController, ensureNamespace, svcPath, slicePath, type Cluster } from './env.js';
+import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, getService, until, startController, ensureNamespace, svcPath, slicePath, exportPath, importPath, type Cluster } from './env.js';
 import type { EndpointSlice } from '../../src/mirror/index.js';
 
 let a: Cluster;
@@ -51,9 +51,6 @@ const A = 'cluster-a';
 const B = 'cluster-b';
 const C = 'cluster-c';
 const NS = 'v6';
-const MCS = '/apis/multicluster.x-k8s.io/v1beta1';
-const exportPath = (ns: string) => `${MCS}/namespaces/${ns}/serviceexports`;
-const importPath = (ns: string, name: string) => `${MCS}/namespaces/${ns}/serviceimports/${name}`;
 
 interface SvcImport extends KubeObject {
   spec?: ServiceImportSpec;

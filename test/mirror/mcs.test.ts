@@ -13,16 +13,13 @@ import { checkImports } from '../../src/cli/check-mcs.js';
 import { derivedServiceName, type Condition, type ServiceImportSpec } from '../../src/api/index.js';
 import { isNotFound, type KubeObject } from '../../src/kube/index.js';
 import type { EndpointSlice, Service } from '../../src/mirror/index.js';
-import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, putSlice, getService, until, startController, ensureNamespace, svcPath, slicePath, type Cluster } from './env.js';
+import { startCluster, stopCluster, prepareLocal, putSecret, adminKubeconfig, createLink, putSlice, getService, until, startController, ensureNamespace, svcPath, slicePath, exportPath, importPath, type Cluster } from './env.js';
 
 let a: Cluster;
 let b: Cluster;
 const A = 'cluster-a';
 const B = 'cluster-b';
 const NS = 'shop';
-const MCS = '/apis/multicluster.x-k8s.io/v1beta1';
-const exportPath = (ns: string, name?: string) => `${MCS}/namespaces/${ns}/serviceexports${name ? `/${name}` : ''}`;
-const importPath = (ns: string, name?: string) => `${MCS}/namespaces/${ns}/serviceimports${name ? `/${name}` : ''}`;
 
 interface SvcImport extends KubeObject {
   spec?: ServiceImportSpec;
