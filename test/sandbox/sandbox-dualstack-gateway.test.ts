@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { startMesh, stopAll } from '../helpers/process.js';
 import { createRoot, writeRoot } from '../../src/trust/index.js';
 import { isolatedUnsupported } from '../../src/sandbox/index.js';
-import { eventually, hasKubectl, kubectl, sandboxDown, sandboxUp, type UpResult } from './sandbox-helpers.js';
+import { dualStackBackend, eventually, hasKubectl, kubectl, sandboxDown, sandboxUp, type UpResult } from './sandbox-helpers.js';
 
 const why = isolatedUnsupported() || (!hasKubectl() && 'kubectl is not installed') || undefined;
 if (why) console.log(`# IPv6-through-the-gateways sandbox test skipped: ${why}`);
@@ -22,36 +22,8 @@ const A = 'cluster-a';
 const B = 'cluster-b';
 let sb: UpResult | undefined;
 
-// The backend answers which family reached it (the exporting gateway picks an endpoint of either).
-const backend = `apiVersion: v1
-kind: Namespace
-metadata: {name: demo}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: dual, namespace: demo}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: dual}}
-  template:
-    metadata: {labels: {app: dual}}
-    spec:
-      containers:
-      - name: four
-        image: alpine/socat
-        args: ["TCP4-LISTEN:9090,reuseaddr,fork", "SYSTEM:echo from-b"]
-      - name: six
-        image: alpine/socat
-        args: ["TCP6-LISTEN:9090,reuseaddr,fork,ipv6only=1,bind=[::]", "SYSTEM:echo from-b"]
----
-apiVersion: v1
-kind: Service
-metadata: {name: dual, namespace: demo}
-spec:
-  ipFamilyPolicy: PreferDualStack
-  selector: {app: dual}
-  ports: [{name: tcp, port: 8080, targetPort: 9090}]
-`;
+// Both listeners answer `from-b`: the exporting gateway may pick an endpoint of either family.
+const backend = dualStackBackend({ four: 'from-b', six: 'from-b' });
 
 const k = (cluster: string, args: string[], input?: string) => kubectl(sb!.kubeconfig, cluster, args, input);
 

@@ -14,7 +14,7 @@ import { startMesh, stopAll } from '../helpers/process.js';
 import { createRoot, writeRoot } from '../../src/trust/index.js';
 import { isolatedUnsupported } from '../../src/sandbox/index.js';
 import { installServiceImportCrd, serviceImport } from '../helpers/mcs-upstream.js';
-import { client, eventually, hasKubectl, kubectl, sandboxDown, sandboxUp, type UpResult } from './sandbox-helpers.js';
+import { client, dualStackBackend, eventually, hasKubectl, kubectl, sandboxDown, sandboxUp, type UpResult } from './sandbox-helpers.js';
 
 const why = isolatedUnsupported() || (!hasKubectl() && 'kubectl is not installed') || undefined;
 if (why) console.log(`# dual-stack isolated sandbox test skipped: ${why}`);
@@ -22,29 +22,9 @@ if (why) console.log(`# dual-stack isolated sandbox test skipped: ${why}`);
 const C = 'cluster-a';
 let sb: UpResult | undefined;
 
-// One backend pod: an IPv4 listener (the kubelet binds it to the pod's IPv4 address) and an IPv6-only one on
-// the wildcard (one replica; its target port differs from the Service port, which the proxy holds on the VIPs).
-const manifests = `apiVersion: v1
-kind: Namespace
-metadata: {name: demo}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: dual, namespace: demo}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: dual}}
-  template:
-    metadata: {labels: {app: dual}}
-    spec:
-      containers:
-      - name: four
-        image: alpine/socat
-        args: ["TCP4-LISTEN:9090,reuseaddr,fork", "SYSTEM:echo four"]
-      - name: six
-        image: alpine/socat
-        args: ["TCP6-LISTEN:9090,reuseaddr,fork,ipv6only=1,bind=[::]", "SYSTEM:echo six"]
-      # The downward API as the gateway's manifest uses it (POD_IPS: every address of the pod).
+// The backend's two listeners say which family reached them; its target port differs from the Service port,
+// which the proxy holds on the VIPs.
+const manifests = dualStackBackend({ four: 'four', six: 'six' }, `      # The downward API as the gateway's manifest uses it (POD_IPS: every address of the pod).
       - name: env
         image: busybox
         command: ["sh", "-c", 'echo "POD_IPS=$(POD_IPS) HOST_IPS=$(HOST_IPS)"; exec sleep 3600']
@@ -53,15 +33,7 @@ spec:
           valueFrom: {fieldRef: {fieldPath: status.podIPs}}
         - name: HOST_IPS
           valueFrom: {fieldRef: {fieldPath: status.hostIPs}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: dual, namespace: demo}
-spec:
-  ipFamilyPolicy: PreferDualStack
-  selector: {app: dual}
-  ports: [{name: tcp, port: 8080, targetPort: 9090}]
-`;
+`);
 
 const k = (args: string[], input?: string) => kubectl(sb!.kubeconfig, C, args, input);
 

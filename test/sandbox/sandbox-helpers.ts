@@ -59,6 +59,43 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
   }
 }
 
+/**
+ * Namespace `demo` with a dual-stack Service `dual` (port 8080) in front of one pod: socat on the pod's IPv4
+ * address and an IPv6-only socat on the wildcard, both at 9090, each answering its own line (`four`, `six`).
+ * `extraContainers` (YAML list items, indented as containers) go beside them.
+ */
+export function dualStackBackend(answers: { four: string; six: string }, extraContainers = ''): string {
+  return `apiVersion: v1
+kind: Namespace
+metadata: {name: demo}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dual, namespace: demo}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: dual}}
+  template:
+    metadata: {labels: {app: dual}}
+    spec:
+      containers:
+      - name: four
+        image: alpine/socat
+        args: ["TCP4-LISTEN:9090,reuseaddr,fork", "SYSTEM:echo ${answers.four}"]
+      - name: six
+        image: alpine/socat
+        args: ["TCP6-LISTEN:9090,reuseaddr,fork,ipv6only=1,bind=[::]", "SYSTEM:echo ${answers.six}"]
+${extraContainers}---
+apiVersion: v1
+kind: Service
+metadata: {name: dual, namespace: demo}
+spec:
+  ipFamilyPolicy: PreferDualStack
+  selector: {app: dual}
+  ports: [{name: tcp, port: 8080, targetPort: 9090}]
+`;
+}
+
 export function echoApp(opts: { name: string; ns: string; replicas: number; cluster: string; image?: string; port?: number; serviceType?: string }): string {
   const port = opts.port ?? 8080;
   return `apiVersion: v1
