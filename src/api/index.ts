@@ -1,6 +1,7 @@
 // src/api: the contracts between the mesh's components (and its users): names, labels, annotations,
 // ports, defaults, the Link schema and the shadow port map. A leaf: it depends on zod only.
 export * from './names.js';
+export { hostPort } from './address.js';
 export {
   linkSpecSchema,
   linkGatewaySchema,

@@ -6,8 +6,8 @@ import { request as httpRequest } from 'node:http';
 import { connect as netConnect, isIP } from 'node:net';
 import { lookup, Resolver } from 'node:dns/promises';
 import { z } from 'zod';
+import { hostPort } from '../api/index.js';
 import { echoCall } from './grpc-call.js';
-import { hostPort } from './identity.js';
 
 const hostPortString = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, 'must be host:port');
 

@@ -5,8 +5,9 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { hostPort } from '../api/index.js';
 import type { Logger } from '../log/index.js';
-import { hostPort, identityFromEnv, type AppIdentity, type RunningApp } from './identity.js';
+import { identityFromEnv, type AppIdentity, type RunningApp } from './identity.js';
 
 // dist/src/sandbox/apps/grpc-echo.js → <repo>/src/sandbox/apps/*.proto (also right when run from src/ by a TS runner: same depth).
 const protoDir = fileURLToPath(new URL('../../../src/apps/', import.meta.url));

@@ -1,7 +1,6 @@
 // Who answered: every demo app reports the cluster and pod it runs as, from the env the kubelet (or a
 // real cluster's Downward API) sets. Tests and the demo assert on these fields.
 import { hostname } from 'node:os';
-import { isIPv6 } from 'node:net';
 
 export interface AppIdentity {
   cluster: string;
@@ -22,10 +21,6 @@ export function identityFromEnv(env: NodeJS.ProcessEnv = process.env): AppIdenti
 /** Where a server binds: `--host`, else POD_IP (pods share the host's ports in loopback mode), else all. */
 export function bindHost(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return explicit || env.POD_IP || '0.0.0.0';
-}
-
-export function hostPort(host: string, port: number): string {
-  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 export interface RunningApp {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../log/index.js';
 import { Counter, register, type Registry } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { CONTROLLER_NAME, IDENTITY_PORT, IDENTITY_TOKEN_AUDIENCE, MESH_NAMESPACE } from '../api/index.js';
+import { CONTROLLER_NAME, IDENTITY_PORT, IDENTITY_TOKEN_AUDIENCE, MESH_NAMESPACE, hostPort } from '../api/index.js';
 import { DEFAULT_LEAF_TTL_SECONDS, pemBlocks, spiffeId, type Leaf } from '../trust/index.js';
 import { certify, CertifyError, type CertifyDeps, type CertifyErrorKind } from './certify.js';
 import { ServingCertificate } from './serving-certificate.js';
@@ -96,7 +96,7 @@ export async function startIdentityService(opts: IdentityServiceOptions): Promis
   const host = opts.host ?? process.env.POD_IP ?? '0.0.0.0';
   const creds = grpc.experimental.createCertificateProviderServerCredentials(serving.provider, serving.provider, false);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${opts.port ?? IDENTITY_PORT}`, creds, (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync(hostPort(host, opts.port ?? IDENTITY_PORT), creds, (err, p) => (err ? reject(err) : resolve(p)));
   });
   log.info('identity service listening', { host, port, identity, trustDomain: first.issuer.trustDomain });
   return {

@@ -4,6 +4,7 @@
 // connects take the flat routes pods take). Healthy while any connect of a round succeeds; unhealthy after
 // failureThreshold rounds in a row where every one failed; nothing to probe says nothing (healthy).
 import net from 'node:net';
+import { hostPort } from '../api/index.js';
 import { realClock, type Clock } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import type { EndpointSlice } from './types.js';
@@ -47,7 +48,7 @@ export interface ConnectResult {
 
 export function tcpConnect(t: FlatTarget, timeoutMs: number, clock: Clock = realClock): Promise<ConnectResult> {
   const started = clock.now();
-  const address = t.ip.includes(':') ? `[${t.ip}]:${t.port}` : `${t.ip}:${t.port}`;
+  const address = hostPort(t.ip, t.port);
   return new Promise((resolve) => {
     const sock = net.connect({ host: t.ip, port: t.port });
     const done = (ok: boolean, message: string) => {

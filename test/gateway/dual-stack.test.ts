@@ -13,6 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hostPort } from '../../src/api/index.js';
+import { dial } from '../../src/gateway/pool/connect.js';
 import { GatewayMetrics, MemoryCredentials, MemoryRouteSource, startGateway, type RouteFile } from '../../src/gateway/index.js';
 import { hostsFrom } from '../../src/gateway/main.js';
 import { startMesh, stopAll, type Proc } from '../helpers/process.js';
@@ -230,4 +232,17 @@ test('the addresses: --host, else $POD_IPS (every family), else $POD_IP, else 0.
   assert.deepEqual(hostsFrom(undefined, {}), ['0.0.0.0']);
   assert.throws(() => hostsFrom(undefined, { POD_IPS: '10.1.0.5,10.1.0.5' }), /^GatewayError: \$POD_IPS: invalid entry "10.1.0.5": the same address as "10.1.0.5"$/);
   assert.throws(() => hostsFrom(undefined, { POD_IP: 'pod-a' }), /\$POD_IP: invalid entry "pod-a": not an IP address/);
+});
+
+test('a remote gateway on IPv6 is named [address]:port in dial errors (a bare fd00::1:4143 reads as one address)', { skip: skipReason }, async () => {
+  const port = await freePort(['::1']);
+  const err = await dial({ address: '::1', port, alpn: 'h2', context: tls.createSecureContext({}), trustDomain: 'mesh.local', timeoutMs: 5_000 }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  assert.ok(err, 'nothing listens there');
+  assert.match(err.message, new RegExp(`^remote gateway \\[::1\\]:${port}: `));
+  assert.equal(hostPort('10.1.0.5', 4143), '10.1.0.5:4143');
+  assert.equal(hostPort('fd00:10:1::a:5', 4143), '[fd00:10:1::a:5]:4143');
+  assert.equal(hostPort('gw.example.com', 4143), 'gw.example.com:4143');
 });

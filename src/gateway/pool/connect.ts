@@ -3,6 +3,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { checkPeerCertificate } from '../../trust/index.js';
+import { hostPort } from '../../api/index.js';
 import { GatewayError } from '../errors.js';
 
 export interface DialOptions {
@@ -65,9 +66,4 @@ export function dial(o: DialOptions): Promise<Dialed> {
       resolve({ address: o.address, sock, raw });
     });
   });
-}
-
-/** `address:port`, an IPv6 address in brackets (`[fd00:10:1::a:5]:4143`), for errors and logs. */
-function hostPort(address: string, port: number): string {
-  return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
 }
