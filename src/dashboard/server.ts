@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import { hostPort } from '../api/index.js';
 import type { Logger } from '../log/index.js';
 import { loadAssets, type Asset } from './assets.js';
 import { Collector, type RunChecks } from './collector.js';
@@ -160,10 +161,9 @@ export async function startDashboard(o: DashboardOptions): Promise<RunningDashbo
   const port = (server.address() as AddressInfo).port;
   // With --port 0 the Host header names the port the system picked.
   handler.policy = policyFor(o.address, port);
-  const host = o.address.includes(':') ? `[${o.address}]` : o.address;
   await collector.start();
   return {
-    url: `http://${host}:${port}/`,
+    url: `http://${hostPort(o.address, port)}/`,
     port,
     exposed: !isLoopback(o.address),
     collector,
