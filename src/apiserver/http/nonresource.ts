@@ -4,15 +4,21 @@ import { versionInfo } from '../discovery.js';
 import { ApiError, toStatus } from '../errors.js';
 import type { ServerDeps } from './context.js';
 import type { DiscoveryPath } from './paths.js';
-import { send } from './respond.js';
+import { send, sendBytes } from './respond.js';
+import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_CONTENT_TYPE } from '../openapi/v2-protobuf.js';
+
+/** Either spelling of the protobuf media type (`…spec.v2@v1.0+protobuf`, `…spec.v2.v1.0+protobuf`). */
+const OPENAPI_V2_PROTOBUF_PREFIX = 'application/com.github.proto-openapi.spec.v2';
 
 export async function serveNonResource(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, path: string, parsed: DiscoveryPath | undefined): Promise<void> {
   const { openapi } = deps;
   if (path === '/version') return send(res, 200, JSON.stringify(versionInfo));
   if (path === '/openapi/v2' || path === '/swagger.json') {
-    // JSON only: a client that accepts nothing but the protobuf encoding gets 406 (client-go then tries its fallback).
-    const accept = String(req.headers['accept'] ?? '');
-    if (accept && !/application\/json|\*\/\*/.test(accept)) return send(res, 406, JSON.stringify(toStatus(new ApiError('NotAcceptable', 'only application/json is served for OpenAPI v2'))));
+    // JSON, or gnostic protobuf (kubectl up to 1.28 asks for nothing else); the first one the client lists.
+    const wanted = String(req.headers['accept'] ?? '*/*').split(',').map((t) => t.split(';')[0]!.trim());
+    const first = wanted.find((t) => t.startsWith(OPENAPI_V2_PROTOBUF_PREFIX) || /^(application\/json|application\/\*|\*\/\*)$/.test(t));
+    if (first === undefined) return send(res, 406, JSON.stringify(toStatus(new ApiError('NotAcceptable', `OpenAPI v2 is served as application/json or ${OPENAPI_V2_PROTOBUF}`))));
+    if (first.startsWith(OPENAPI_V2_PROTOBUF_PREFIX)) return sendBytes(res, 200, OPENAPI_V2_PROTOBUF_CONTENT_TYPE, await openapi.v2Protobuf());
     return send(res, 200, await openapi.v2());
   }
   if (path === '/openapi/v3') return send(res, 200, openapi.root());

@@ -13,6 +13,16 @@ export function send(res: ServerResponse, code: number, body: string): void {
   res.end(body);
 }
 
+/** A body that is not JSON (OpenAPI v2's protobuf encoding). */
+export function sendBytes(res: ServerResponse, code: number, contentType: string, body: Buffer): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.writeHead(code, { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private', 'Content-Length': body.length });
+  res.end(body);
+}
+
 export function sendError(res: ServerResponse, err: unknown): void {
   const st = toStatus(err);
   send(res, st.code, JSON.stringify(st));

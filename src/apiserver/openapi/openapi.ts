@@ -7,6 +7,7 @@ import { isObject, type Json, type JsonObject } from '../patch.js';
 import type { Registry, ResourceDef } from '../resources.js';
 import type { CrdInfo } from '../crd.js';
 import { connectKinds, versionInfo } from '../discovery.js';
+import { encodeOpenApiV2 } from './v2-protobuf.js';
 
 interface BuiltinSchemas {
   source: string;
@@ -115,9 +116,49 @@ export interface OpenApi {
   gv(path: string): Promise<string | undefined>;
   /** /openapi/v2 as JSON. */
   v2(): Promise<string>;
+  /** /openapi/v2 as gnostic protobuf (what kubectl up to 1.28 asks for). */
+  v2Protobuf(): Promise<Buffer>;
+}
+
+/**
+ * A v3 schema as Swagger 2.0 writes it: a reference with siblings (a description) is `allOf: [{$ref}]` in v3
+ * and a plain `$ref` in v2. kubectl's v2 model (kube-openapi's proto package) reads no allOf: such a field
+ * would be an arbitrary value, and a strategic merge through it finds no schema below.
+ */
+function v2Schema(v: Json): Json {
+  if (Array.isArray(v)) return v.map(v2Schema);
+  if (!isObject(v)) return v;
+  const out: JsonObject = {};
+  for (const [k, x] of Object.entries(v)) out[k] = v2Schema(x);
+  const all = out['allOf'];
+  if (Array.isArray(all) && all.length === 1 && isObject(all[0]) && typeof all[0]['$ref'] === 'string' && out['$ref'] === undefined) {
+    delete out['allOf'];
+    out['$ref'] = all[0]['$ref'];
+  }
+  return out;
+}
+
+/** A v3 PATCH path's parameters in Swagger 2.0's shape (type on the parameter, no schema). */
+function v2Paths(paths: Array<[string, JsonObject]>): Record<string, JsonObject> {
+  const out: Record<string, JsonObject> = {};
+  for (const [path, item] of paths) {
+    const patch = item['patch'];
+    if (!isObject(patch)) continue;
+    const params = Array.isArray(patch['parameters']) ? patch['parameters'].filter(isObject) : [];
+    const v2Params = params.map((p): JsonObject => {
+      const sch = isObject(p['schema']) ? p['schema'] : {};
+      return { name: p['name'] ?? '', in: p['in'] ?? 'query', type: sch['type'] ?? 'string', uniqueItems: sch['uniqueItems'] ?? false };
+    });
+    // No `consumes`: kubectl then computes strategic merge patches from its compiled-in types, whose patch
+    // metadata (merge keys, strategies) the generated schemas here do not carry.
+    out[path] = { patch: { ...patch, parameters: v2Params } };
+  }
+  return out;
 }
 
 export function createOpenApi(registry: Registry, crds: () => CrdInfo[]): OpenApi {
+  /** The v2 document (both encodings) for one registry version: kubectl fetches it on every apply. */
+  let v2Cache: { version: number; json: string; protobuf?: Buffer } | undefined;
   const byGv = (): Map<string, ResourceDef[]> => {
     const m = new Map<string, ResourceDef[]>();
     for (const d of registry.all()) {
@@ -161,13 +202,32 @@ export function createOpenApi(registry: Registry, crds: () => CrdInfo[]): OpenAp
       const paths = Object.fromEntries(defs.flatMap((d) => [patchPath(d, path, version), ...connectPaths(d, path, version)]));
       return JSON.stringify({ openapi: '3.0.0', info: { title: 'Kubernetes', version: versionInfo.gitVersion }, paths, components: { schemas: await schemasFor(defs, version) } });
     },
-    async v2() {
-      const definitions: Record<string, JsonObject> = {};
-      for (const [gvPath, defs] of byGv()) Object.assign(definitions, await schemasFor(defs, gvPath.split('/').pop() as string));
-      const text = JSON.stringify({ swagger: '2.0', info: { title: 'Kubernetes', version: versionInfo.gitVersion }, paths: {}, definitions });
-      // Swagger 2.0 keeps definitions under #/definitions and has no int-or-string extension of v3.
-      return text.replaceAll(`"${REF}`, '"#/definitions/').replaceAll('"x-kubernetes-int-or-string":true', '"type":"string","format":"int-or-string"');
+    v2,
+    async v2Protobuf() {
+      const at = registry.version;
+      if (v2Cache?.version === at && v2Cache.protobuf) return v2Cache.protobuf;
+      const json = await v2();
+      const protobuf = encodeOpenApiV2(JSON.parse(json) as JsonObject);
+      v2Cache = { version: at, json, protobuf };
+      return protobuf;
     },
   };
+  /** One Swagger 2.0 document: every kind's definition, and the PATCH paths that say the server validates fields. */
+  async function v2(): Promise<string> {
+    const at = registry.version;
+    if (v2Cache?.version === at) return v2Cache.json;
+    const definitions: Record<string, JsonObject> = {};
+    const paths: Array<[string, JsonObject]> = [];
+    for (const [gvPath, defs] of byGv()) {
+      const version = gvPath.split('/').pop() as string;
+      Object.assign(definitions, await schemasFor(defs, version));
+      paths.push(...defs.map((d) => patchPath(d, gvPath, version)));
+    }
+    const text = JSON.stringify({ swagger: '2.0', info: { title: 'Kubernetes', version: versionInfo.gitVersion }, paths: v2Paths(paths), definitions: v2Schema(definitions) });
+    // Swagger 2.0 keeps definitions under #/definitions and has no int-or-string extension of v3.
+    const json = text.replaceAll(`"${REF}`, '"#/definitions/').replaceAll('"x-kubernetes-int-or-string":true', '"type":"string","format":"int-or-string"');
+    v2Cache = { version: at, json };
+    return json;
+  }
 }
 
