@@ -4,6 +4,7 @@
 import { parse as parseYaml } from 'yaml';
 import type { UserInfo } from './auth/types.js';
 import { admitBuiltin } from './admission.js';
+import { unknownBuiltinFields } from './builtin-fields.js';
 import { admitService, releaseIps, releaseService, reserveService, type Admission, type IpChange } from './admission-service.js';
 import { ServiceIpRanges, PortAllocator } from './allocators.js';
 import { admitCustom, parseCrd } from './crd.js';
@@ -250,10 +251,14 @@ export class Rest {
       const unknown = admitCustom(def.kind, def.group, this.crds.schemaOf(gr, version), obj);
       if (unknown.length && ctx.fieldValidation === 'Strict') throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
       if (unknown.length && ctx.fieldValidation === 'Warn') ctx.warnings?.push(...unknown.map((f) => `unknown field "${f}"`));
-    } else if (gr === 'services') {
-      if (subresource !== 'status') ips = admitService(this.admission, obj, prev);
     } else {
-      admitBuiltin(def, obj, prev);
+      const unknown = unknownBuiltinFields(def.group, version, def.kind, obj);
+      const what = `${def.kind} in version "${version}" cannot be handled as a ${def.kind}`;
+      if (unknown.length && ctx.fieldValidation === 'Strict') throw badRequest(`${what}: strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
+      if (unknown.length && ctx.fieldValidation === 'Warn') ctx.warnings?.push(...unknown.map((f) => `unknown field "${f}"`));
+      if (gr === 'services') {
+        if (subresource !== 'status') ips = admitService(this.admission, obj, prev);
+      } else admitBuiltin(def, obj, prev);
     }
     if (gr === CRD_GR && subresource !== 'status') admitCrd(def, obj, prev);
     try {

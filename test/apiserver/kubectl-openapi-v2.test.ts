@@ -132,3 +132,28 @@ test('every kubectl applies, re-applies unchanged, changes, applies server side 
     assert.match(bad.err, /spec\.size/, `${v}: and the message names the field`);
   }
 });
+
+test('a typo in a built-in manifest is refused by name with kubectl\'s default strict validation, as kube-apiserver does; --validate=false stores the rest', async (t) => {
+  if (!bins.length) return t.skip('no kubectl on this machine');
+  const typo = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: typo, namespace: v2, lables: {a: b}}
+spec:
+  replica: 2
+  selector: {matchLabels: {app: typo}}
+  template:
+    metadata: {labels: {app: typo}}
+    spec: {containers: [{name: c, image: busybox, imagee: busybox, env: [{name: A, value: "1"}]}]}
+`;
+  for (const bin of bins) {
+    const r = await kubectl(bin, ['apply', '-f', '-'], typo);
+    assert.notEqual(r.code, 0, `${bin}: refused`);
+    assert.match(r.err, /Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "metadata\.lables", unknown field "spec\.replica", unknown field "spec\.template\.spec\.containers\[0\]\.imagee"/, bin);
+  }
+  // Maps (labels), int-or-string, lists of objects and arbitrary fields (managedFields) are not unknown.
+  assert.match(await ok(bins[0]!, ['apply', '--validate=false', '-f', '-'], typo), /created/);
+  assert.match(await ok(bins[0]!, ['apply', '-f', '-'], typo.replace(', lables: {a: b}', '').replace('replica:', 'replicas:').replace(', imagee: busybox', '')), /configured/);
+  const svc = 'apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: v2, labels: {tier: web}}\nspec: {ports: [{port: 80, targetPort: http}], selector: {app: typo}}\n';
+  assert.match(await ok(bins[0]!, ['apply', '-f', '-'], svc), /created/);
+  assert.match(await ok(bins[0]!, ['apply', '--server-side', '-f', '-'], svc.replace('tier: web', 'tier: api')), /serverside-applied/);
+});
