@@ -90,7 +90,8 @@ test('traffic: rates from counter deltas per pod; a pod\'s history before the fi
   assert.equal(view.links[0].bytesPerSec, 1000);
   assert.equal(view.links[0].activeTunnels, 1);
   assert.deepEqual(view.links[0].refusals, { NO_ROUTE: 2 });
-  assert.deepEqual(view.links[0].series.latency.v, [4]);
+  assert.equal(view.links[0].probeMs, 4, 'the controller\'s probe round trip, apart from tunnel latency');
+  assert.deepEqual(view.links[0].series.latency.v, [], 'no tunnel-open latency without gateway_connect_seconds');
   // gw-1 restarted (counter went down) and gw-2 appeared with history: only gw-1's new 4 count.
   book.record('a', 4000, new Map([['gw-1', scrape(4, 100, 0, 0)], ['gw-2', scrape(1000, 1, 0, 0)]]), new Map([['b', 4]]));
   view = book.response([{ id: 'a/b', source: 'a', target: 'b', mode: 'gateway' } as never], [], {}, 4000);
@@ -98,6 +99,43 @@ test('traffic: rates from counter deltas per pod; a pod\'s history before the fi
   assert.deepEqual(view.links[0].series.requests.v, [5, 4]);
   const svc = book.store.since(`${serviceRowId('a', 'demo', 'api')}|requests`, 0);
   assert.deepEqual(svc.v, [10, 8]);
+});
+
+test('traffic: tunnel latency per row, from the gateways\' own histograms: each Service its exporting gateway\'s, each Link its source gateway\'s to that remote', async () => {
+  // Real gateway registries, scraped as text: cluster b exports a fast and a slow Service, cluster a opens
+  // tunnels to b (slow) and to c (fast).
+  const gwA = new GatewayMetrics();
+  const gwB = new GatewayMetrics();
+  const remote = (cluster: string) => ({ cluster, clusterDomain: 'cluster.local', addresses: ['127.0.0.1'], port: 4143 });
+  gwA.connect.setCurrent([], [remote('b'), remote('c')]);
+  gwB.connect.setCurrent([{ namespace: 'demo', name: 'fast', ports: [] }, { namespace: 'demo', name: 'slow', ports: [] }], []);
+  const rows = [serviceRowId('b', 'demo', 'fast'), serviceRowId('b', 'demo', 'slow')];
+  const book = new TrafficBook({ intervalMs: 1000, windowMs: 60_000 });
+  const sample = async (now: number) => {
+    book.record('a', now, new Map([['gw-a', readGatewayMetrics(await gwA.registry.metrics())]]), new Map([['b', 1.5], ['c', 0.7]]));
+    book.record('b', now, new Map([['gw-b', readGatewayMetrics(await gwB.registry.metrics())]]), new Map(), rows);
+  };
+  await sample(1000);
+  for (let i = 0; i < 20; i++) {
+    gwB.connect.inbound('demo', 'fast', 0.0004);
+    gwB.connect.inbound('demo', 'slow', 0.04);
+    gwA.connect.outbound('b', 0.2);
+    gwA.connect.outbound('c', 0.002);
+  }
+  await sample(2000);
+  const links = ['b', 'c'].map((target) => ({ id: `a/${target}`, source: 'a', target, mode: 'gateway' }) as never);
+  const exp = (name: string) => ({ id: `b/demo/${name}`, cluster: 'b', namespace: 'demo', name, modes: ['gateway'] }) as never;
+  const view = book.response(links, [exp('fast'), exp('slow')], {}, 2000);
+  const [toB, toC] = view.links;
+  const [fast, slow] = view.services;
+  const within = (x: number | null, lo: number, hi: number, what: string) => assert.ok(x !== null && x > lo && x <= hi, `${what}: ${x} ms not in (${lo}, ${hi}]`);
+  within(fast.latencyMs.p50, 0, 0.5, 'fast p50');
+  within(slow.latencyMs.p50, 25, 50, 'slow p50');
+  within(slow.latencyMs.p95, 25, 50, 'slow p95');
+  within(toB.latencyMs.p50, 100, 250, 'a → b p50');
+  within(toC.latencyMs.p50, 1, 2.5, 'a → c p50');
+  assert.deepEqual([toB.probeMs, toC.probeMs, fast.probeMs], [1.5, 0.7, null], 'the probe round trip stays a figure of its own');
+  assert.match(slow.latencyMs.source, /b gateway: .*demo\/slow/);
 });
 
 const cond = (type: string, status: string, reason = 'R', message = '') => ({ type, status, reason, message });
