@@ -9,7 +9,7 @@ import { createIssuer, createRoot, TrustBundle } from '../../src/trust/index.js'
 import { histogramQuantile, parsePrometheusText, readGatewayMetrics } from '../../src/dashboard/prom.js';
 import { Ring, SeriesStore } from '../../src/dashboard/series.js';
 import { TrafficBook, serviceRowId } from '../../src/dashboard/traffic.js';
-import { exportViews, linkHealth, linkViews, type ClusterInput } from '../../src/dashboard/snapshot.js';
+import { exportViews, gatewayDown, linkHealth, linkViews, type ClusterInput } from '../../src/dashboard/snapshot.js';
 import { clusterTrust, rotationState, sharedRoot } from '../../src/dashboard/identity.js';
 import { policyFor, vet } from '../../src/dashboard/security.js';
 import type { Sampled } from '../../src/dashboard/cluster-source.js';
@@ -194,6 +194,28 @@ test('exports: each is placed in its cluster with its ready endpoints, and impor
   const stale = linkViews([{ ...a, sampled: { ...sampled('a'), reachable: false } }, b]);
   assert.equal(stale[0].stale, true);
   assert.equal(stale[0].health, 'unknown');
+});
+
+test('a Link is red at once when the dashboard\'s own sample sees its target\'s gateway down, before the controller\'s verdict', () => {
+  const ok = ['SpecValid', 'CredentialsValid', 'RemoteAPIReachable', 'GatewayReachable', 'Ready'].map((t) => cond(t, 'True'));
+  const a = input('a', { links: [link('b', ok)] });
+  const pod = (live: boolean | null, error?: string) => ({ name: 'mesh-gateway-1', ready: live === true, live, ...(error ? { error } : {}) });
+  const b = (over: Partial<Sampled>) => input('b', { sampled: { ...sampled('b'), gatewaysRead: true, ...over } });
+  const health = (target: ClusterInput) => linkViews([a, target])[0];
+  assert.equal(health(b({ gatewayPods: [pod(true)] })).health, 'ok', 'a pod answers /ready');
+  const none = health(b({ gatewayPods: [] }));
+  assert.equal(none.health, 'failed', 'scaled to 0: no gateway pod');
+  assert.equal(none.reason, 'the dashboard sees b\'s gateway down: no mesh-gateway pod');
+  assert.match(health(b({ gatewayPods: [pod(false, '503 Service Unavailable: connection refused')] })).reason, /dashboard sees b's gateway down: .*mesh-gateway-1: 503/);
+  assert.equal(health(b({ gatewayPods: [pod(null)] })).health, 'failed', 'its only pod is not running');
+  // What the dashboard cannot tell leaves the controller's verdict alone.
+  assert.equal(health(b({ gatewayPods: [pod(null, '403 Forbidden')] })).health, 'ok', 'not allowed to ask /ready');
+  assert.equal(health(b({ gatewayPods: [], gatewaysRead: false })).health, 'ok', 'the pods were not listed');
+  assert.equal(health(b({ gatewayPods: [], reachable: false })).health, 'ok', 'the target\'s API server is unreachable');
+  assert.equal(gatewayDown(undefined), undefined);
+  // The controller's own verdict, when there is one, keeps its reason.
+  const downByController = ok.map((c) => (c.type === 'GatewayReachable' ? cond('GatewayReachable', 'False', 'ProbeFailed') : c));
+  assert.match(linkViews([input('a', { links: [link('b', downByController)] }), b({ gatewayPods: [] })])[0].reason, /^GatewayReachable=False/);
 });
 
 test('rotation: steady, new root added, issuer rotated, broken; expiry and a shared root', () => {
