@@ -195,6 +195,8 @@ test('a killed gateway turns its Links red within the probe interval, and green 
     log(`edge red ${lag} ms after cluster-b's gateway was scaled to 0 (probe period ${probePeriodMs} ms, sampling every ${intervalMs} ms)`);
     assert.ok(lag <= probePeriodMs + intervalMs, `the edge turned red ${lag} ms after the kill, more than the probe period ${probePeriodMs} ms + the sampling interval ${intervalMs} ms`);
     assert.equal(await attr(`[data-edge="${A}->${B}"] path.edge`, 'stroke'), RED);
+    // Sooner than the controller's threshold (failed probes in a row, one per period) allows: the dashboard's own.
+    assert.match(await page.locator(`[data-edge="${A}->${B}"] > title`).textContent() ?? '', /the dashboard sees cluster-b's gateway down: no mesh-gateway pod/);
     await page.waitForSelector(`[data-edge="${C}->${B}"][data-health="failed"]`, { timeout: 30_000 });
     // Then the controller's own verdict (3 failed probes) follows, and names the cause from then on.
     await eventually('GatewayReachable=False on the Link', async () => {
