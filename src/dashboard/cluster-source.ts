@@ -4,7 +4,7 @@
 // pods with their /ready and /metrics through the API server's pods/proxy (nothing is port-forwarded), and
 // the trust material's certificates (never a key: only `tls.crt` is kept of the issuer Secret).
 import {
-  KubeClient, Informer, loadKubeConfig, errorMessage, isNotFound, type KubeObject,
+  KubeClient, Informer, loadKubeConfig, errorMessage, isNotFound, statusCodeOf, type KubeObject,
 } from '../kube/index.js';
 import {
   APP_NAME_LABEL, CLUSTER_DOMAIN_ANNOTATION, CLUSTER_NAME_LABEL, CONTROLLER_NAME, GATEWAY_ADMIN_PORT, GATEWAY_NAME, ISSUER_SECRET, LINKS_PATH,
@@ -40,6 +40,8 @@ export interface Sampled {
   gatewayPods: GatewayPodView[];
   scrapes: Map<string, GatewayScrape>;
   metricsError?: string;
+  /** The gateway pods were listed in this sample (gatewayPods is the whole truth, not a failed read). */
+  gatewaysRead?: boolean;
 }
 
 export interface TrustPems {
@@ -179,12 +181,15 @@ export class ClusterSource {
         c.get<unknown>(`${proxy}/ready`, { timeoutMs: this.o.timeoutMs }),
         c.get<unknown>(`${proxy}/metrics`, { timeoutMs: this.o.timeoutMs }),
       ]);
-      view.live = live.status === 'fulfilled';
+      // Not allowed to ask (401/403) says nothing about the gateway: unknown, not down.
+      const denied = live.status === 'rejected' && [401, 403].includes(statusCodeOf(live.reason) ?? 0);
+      view.live = denied ? null : live.status === 'fulfilled';
       if (live.status === 'rejected') view.error = errorMessage(live.reason);
       if (metrics.status === 'fulfilled' && typeof metrics.value === 'string') out.scrapes.set(name, readGatewayMetrics(metrics.value));
       else errors.push(`${name}: ${metrics.status === 'rejected' ? errorMessage(metrics.reason) : 'the answer was not Prometheus text'}`);
     }));
     out.gatewayPods.sort((a, b) => a.name.localeCompare(b.name));
+    out.gatewaysRead = true;
     if (pods.items.length === 0) out.metricsError = `no ${GATEWAY_NAME} pod`;
     else if (errors.length > 0) out.metricsError = `gateway /metrics through the API server: ${errors.join('; ')}`;
   }

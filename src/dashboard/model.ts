@@ -150,8 +150,11 @@ export interface TrafficRow {
   activeTunnels: number | null;
   /** Refusals in the window, by reason. */
   refusals: Record<string, number>;
-  /** Latency: the controller's probe round trip (links) or the gateway's tunnel-open latency (services). */
+  /** Tunnel-open latency from gateway_connect_seconds: the source gateway's to the remote gateway (links), the
+   * exporting gateway's to a backend of the Service (services). p50 over the window's samples, p95 of the last. */
   latencyMs: { p50: number | null; p95: number | null; source: string };
+  /** Links: the controller's latest probe round trip to the remote gateway (mTLS GET /live); else null. */
+  probeMs: number | null;
   series: { requests: Series; bytes: Series; latency: Series };
 }
 

@@ -67,7 +67,8 @@ const schemas = {
   streamsOpened: z.object({ labels: tunnelLabels, value: count }),
   streamsActive: z.object({ labels: tunnelLabels, value: count }),
   bytes: z.object({ labels: tunnelLabels.extend({ flow: z.enum(['up', 'down']) }), value: count }),
-  connectBucket: z.object({ labels: z.object({ direction, le: z.string().max(32) }), value: count }),
+  // Per target since issue 19 (service inbound, remote_cluster outbound); a gateway from before has neither.
+  connectBucket: z.object({ labels: z.object({ direction, le: z.string().max(32), remote_cluster: label.default(''), namespace: label.default(''), service: label.default('') }), value: count }),
 } as const;
 
 export type ConnectionsSample = z.infer<typeof schemas.connections>;
@@ -83,7 +84,7 @@ export interface GatewayScrape {
   streamsOpened: TunnelSample[];
   streamsActive: TunnelSample[];
   bytes: BytesSample[];
-  /** gateway_connect_seconds histogram buckets (cumulative), per direction. */
+  /** gateway_connect_seconds histogram buckets (cumulative), per exported Service inbound and remote outbound. */
   connectBuckets: BucketSample[];
   /** Samples of these metrics that did not have the expected shape. */
   rejected: number;

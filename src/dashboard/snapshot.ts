@@ -2,7 +2,7 @@
 // their imports. Pure functions of their input, so each rule (what makes an edge red, where an import
 // belongs) is tested without clusters.
 import {
-  CLUSTER_LABEL, DEFAULT_PROBE, HEADLESS_PARENT_LABEL, EXPORT_FLAT_VALUES, EXPORT_GATEWAY_VALUES, EXPORT_LABEL, MCS_SERVICE_NAME_LABEL, MIRRORED_LABEL, REMOTE_FQ_ANNOTATION, SLICE_SERVICE_LABEL,
+  CLUSTER_LABEL, DEFAULT_PROBE, GATEWAY_NAME, HEADLESS_PARENT_LABEL, EXPORT_FLAT_VALUES, EXPORT_GATEWAY_VALUES, EXPORT_LABEL, MCS_SERVICE_NAME_LABEL, MIRRORED_LABEL, REMOTE_FQ_ANNOTATION, SLICE_SERVICE_LABEL,
   durationMs, linkInfo, type LinkInfo,
 } from '../api/index.js';
 import type { KubeObject } from '../kube/index.js';
@@ -96,8 +96,26 @@ export function linkHealth(i: LinkInfo): { health: Health; reason: string } {
   return { health: 'ok', reason: i.mode === 'gateway' ? 'Ready, gateway reachable' : 'Ready (flat)' };
 }
 
+/**
+ * Why the dashboard's own sample says a cluster's gateway is down (no gateway pod, or none answers /ready
+ * through the API server), else undefined: up, or it cannot tell (cluster unreachable, pods not listed, not
+ * allowed to ask). The controller needs several failed probes for GatewayReachable=False; this is one sample.
+ */
+export function gatewayDown(s: Sampled | undefined): string | undefined {
+  if (!s?.reachable || !s.meshInstalled || !s.gatewaysRead) return undefined;
+  const pods = s.gatewayPods;
+  if (pods.length === 0) return `no ${GATEWAY_NAME} pod`;
+  if (pods.some((p) => p.live === true || (p.live === null && p.error))) return undefined;
+  return `no ${GATEWAY_NAME} pod answers /ready (${pods.map((p) => `${p.name}: ${p.live === null ? 'not running' : (p.error ?? 'not ready')}`).join('; ')})`;
+}
+
 export function linkViews(clusters: ClusterInput[]): LinkView[] {
   const known = new Set(clusters.map((c) => c.sampled?.name).filter((n): n is string => !!n));
+  const down = new Map<string, string>();
+  for (const c of clusters) {
+    const why = c.sampled?.name ? gatewayDown(c.sampled) : undefined;
+    if (why && c.sampled?.name) down.set(c.sampled.name, why);
+  }
   const out: LinkView[] = [];
   for (const c of clusters) {
     const source = c.sampled?.name;
@@ -111,7 +129,10 @@ export function linkViews(clusters: ClusterInput[]): LinkView[] {
         const t = st.conditions?.find((y) => y.type === x.type)?.lastTransitionTime;
         return { ...x, ...(t ? { lastTransitionTime: t } : {}) };
       });
-      const h = stale ? { health: 'unknown' as Health, reason: `${c.context} is unreachable: last state seen` } : linkHealth(i);
+      let h = stale ? { health: 'unknown' as Health, reason: `${c.context} is unreachable: last state seen` } : linkHealth(i);
+      const seen = i.mode === 'gateway' ? down.get(i.target) : undefined;
+      // Red at the dashboard's next sample, not after the controller's failure threshold.
+      if (seen && h.health !== 'failed' && h.health !== 'unknown') h = { health: 'failed', reason: `the dashboard sees ${i.target}'s gateway down: ${seen}` };
       out.push({
         id: `${source}/${i.name}`,
         source,

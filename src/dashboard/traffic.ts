@@ -20,8 +20,8 @@ interface Tick {
   bytes: Map<string, number>;
   refused: Map<string, Map<string, number>>;
   active: Map<string, number>;
-  /** Bucket deltas of gateway_connect_seconds per direction: le → count. */
-  connect: { inbound: Map<number, number>; outbound: Map<number, number> };
+  /** Bucket deltas of gateway_connect_seconds per row: le → count. */
+  connect: Map<string, Map<number, number>>;
 }
 
 const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
@@ -50,7 +50,7 @@ export class TrafficBook {
   record(cluster: string, now: number, scrapes: Map<string, GatewayScrape>, probeMs: Map<string, number | undefined>, rows: string[] = []): void {
     const last = this.lastTick.get(cluster);
     this.lastTick.set(cluster, now);
-    const tick: Tick = { requests: new Map(), connections: new Map(), bytes: new Map(), refused: new Map(), active: new Map(), connect: { inbound: new Map(), outbound: new Map() } };
+    const tick: Tick = { requests: new Map(), connections: new Map(), bytes: new Map(), refused: new Map(), active: new Map(), connect: new Map() };
     const prevOfCluster = this.prev.get(cluster) ?? new Map<string, number>();
     const next = new Map<string, number>();
     for (const [pod, s] of scrapes) this.tallyPod(cluster, pod, s, prevOfCluster, next, tick);
@@ -110,9 +110,11 @@ export class TrafficBook {
     for (const x of s.connectBuckets) {
       const d = delta('connect', x.labels, x.value);
       const le = x.labels.le === '+Inf' ? Infinity : Number(x.labels.le);
-      if (Number.isNaN(le)) continue;
-      const m = tick.connect[x.labels.direction];
+      const row = rowOf(x.labels);
+      if (Number.isNaN(le) || !row) continue;
+      const m = tick.connect.get(row) ?? new Map<number, number>();
       m.set(le, (m.get(le) ?? 0) + d);
+      tick.connect.set(row, m);
     }
   }
 
@@ -122,19 +124,19 @@ export class TrafficBook {
       const ms = (x: number | null) => (x === null ? null : x * 1000);
       return { p50: ms(histogramQuantile(0.5, buckets)), p95: ms(histogramQuantile(0.95, buckets)) };
     };
-    const inbound = quantiles(tick.connect.inbound);
     for (const row of rows) {
       this.store.push(`${row}|requests`, now, (tick.requests.get(row) ?? 0) / dtSec);
       this.store.push(`${row}|connections`, now, (tick.connections.get(row) ?? 0) / dtSec);
       this.store.push(`${row}|bytes`, now, (tick.bytes.get(row) ?? 0) / dtSec);
       for (const [reason, n] of tick.refused.get(row) ?? []) this.store.push(`${row}|refused|${reason}`, now, n);
       if (row.startsWith('link:')) {
-        const target = row.slice(row.indexOf('>') + 1);
-        const probe = probeMs.get(target);
-        if (probe !== undefined) this.store.push(`${row}|latency`, now, probe);
-      } else if (inbound.p50 !== null) {
-        this.store.push(`${row}|latency`, now, inbound.p50);
-        this.p95.set(row, inbound.p95);
+        const probe = probeMs.get(row.slice(row.indexOf('>') + 1));
+        if (probe !== undefined) this.store.push(`${row}|probe`, now, probe);
+      }
+      const q = quantiles(tick.connect.get(row) ?? new Map());
+      if (q.p50 !== null) {
+        this.store.push(`${row}|latency`, now, q.p50);
+        this.p95.set(row, q.p95);
       }
     }
   }
@@ -163,7 +165,8 @@ export class TrafficBook {
       bytesPerSec: latest('bytes'),
       activeTunnels: this.active.get(id) ?? null,
       refusals,
-      latencyMs: { p50: q(0.5), p95: kind === 'service' ? (this.p95.get(id) ?? q(0.95)) : q(0.95), source: latencySource },
+      latencyMs: { p50: q(0.5), p95: this.p95.get(id) ?? q(0.95), source: latencySource },
+      probeMs: kind === 'link' ? latest('probe') : null,
       series: { requests: this.store.since(`${id}|requests`, since), bytes: this.store.since(`${id}|bytes`, since), latency },
     };
   }
@@ -178,10 +181,10 @@ export class TrafficBook {
       intervalMs: this.o.intervalMs,
       links: links
         .filter((l) => l.mode === 'gateway')
-        .map((l) => this.row(linkRowId(l.source, l.target), 'link', `${l.source} → ${l.target}`, l.source, now, w, 'controller probe round trip (mTLS GET /live)')),
+        .map((l) => this.row(linkRowId(l.source, l.target), 'link', `${l.source} → ${l.target}`, l.source, now, w, `${l.source} gateway: tunnel open to ${l.target}'s gateway (request answered)`)),
       services: exports
         .filter((e) => e.modes.includes('gateway'))
-        .map((e) => this.row(serviceRowId(e.cluster, e.namespace, e.name), 'service', `${e.namespace}/${e.name} in ${e.cluster}`, e.cluster, now, w, `${e.cluster} gateway: tunnel open to the target (all services)`)),
+        .map((e) => this.row(serviceRowId(e.cluster, e.namespace, e.name), 'service', `${e.namespace}/${e.name} in ${e.cluster}`, e.cluster, now, w, `${e.cluster} gateway: tunnel open to a backend of ${e.namespace}/${e.name}`)),
       problems,
     };
   }

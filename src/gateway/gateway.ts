@@ -75,6 +75,7 @@ export async function startGateway(input: GatewayConfigInput, deps: GatewayDeps)
     policy = { ...policy, exports: indexExports(s.exported), links: new Map(s.remotes.map((r) => [r.cluster, r])), linkedClusters };
     outbound.update(s.outbound, s.remotes, s.callers);
     metrics.backends.setCurrent(s.exported);
+    metrics.connect.setCurrent(s.exported, s.remotes);
     logger.debug('routes updated', { exported: s.exported.length, outbound: s.outbound.length, remotes: s.remotes.length });
   };
   let draining = false;

@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.js';
 import type { GatewayErrorCode } from './errors.js';
 import { BackendTally } from './backend-metrics.js';
+import { ConnectLatency } from './connect-metrics.js';
 
 export type Direction = 'inbound' | 'outbound';
 
@@ -51,7 +52,8 @@ export class GatewayMetrics {
   readonly activeStreams: Gauge<keyof TunnelLabels>;
   readonly bytes: Counter<keyof TunnelLabels | 'flow'>;
   readonly handshake: Histogram<'direction'>;
-  readonly connect: Histogram<'direction'>;
+  /** Tunnel-open latency per exported Service (inbound) and per remote cluster (outbound). */
+  readonly connect: ConnectLatency;
   readonly poolSize: Gauge<'remote_cluster' | 'transport'>;
   /** Outbound tunnel requests replayed on another connection (refused before they reached the target). */
   readonly retries: Counter<'remote_cluster'>;
@@ -113,7 +115,7 @@ export class GatewayMetrics {
     });
     const buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
     this.handshake = new Histogram({ name: 'gateway_tls_handshake_seconds', help: 'TLS handshake latency', labelNames: ['direction'], buckets, registers });
-    this.connect = new Histogram({ name: 'gateway_connect_seconds', help: 'Latency to open a tunnel: target connect (inbound) or remote stream/pipe established (outbound)', labelNames: ['direction'], buckets, registers });
+    this.connect = new ConnectLatency(registers, buckets);
     this.poolSize = new Gauge({ name: 'gateway_pool_connections', help: 'Warm connections to remote gateways', labelNames: ['remote_cluster', 'transport'], registers });
     this.retries = new Counter({ name: 'gateway_tunnel_retries_total', help: 'Outbound tunnel requests retried on another connection (another address when there is one): refused by the remote before reaching the target (REFUSED_STREAM, GOAWAY, session closed, DRAINING) or failed before any client byte was sent', labelNames: ['remote_cluster'], registers });
     this.remoteFailures = new Counter({ name: 'gateway_remote_failures_total', help: 'Failures of a remote gateway address seen by outlier detection: connect (dial refused, timed out, TLS), closed (session lost), reset (tunnel request reset unanswered), timeout (tunnel request unanswered)', labelNames: ['remote_cluster', 'reason'], registers });

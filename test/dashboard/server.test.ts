@@ -26,8 +26,9 @@ let a: KubeClient;
 let b: KubeClient;
 let kubeconfig: string;
 let dash: DashboardProc;
-let gateway: http.Server;
-let scrapes = 0;
+const gateways: http.Server[] = [];
+/** cluster-b's gateway answers /ready with 503 while this is set. */
+let bGatewayDown = false;
 
 const condition = (type: string, status: string, reason: string) => ({ type, status, reason, message: '', lastTransitionTime: new Date().toISOString() });
 const status = (gatewayUp: boolean) => ({
@@ -43,8 +44,28 @@ const status = (gatewayUp: boolean) => ({
   },
 });
 
-/** A loopback address of its own for the fake gateway pod, since its admin port is the fixed 4191. */
-async function listenGateway(): Promise<string> {
+/** A fake gateway pod's admin port: /ready, and /metrics with counters that grow by 10 tunnels per scrape. */
+function fakeGateway(ready: () => boolean, metrics: (n: number) => string[]): http.Server {
+  let scrapes = 0;
+  const gateway = http.createServer((req, res) => {
+    if (req.url === '/ready') {
+      res.writeHead(ready() ? 200 : 503);
+      return void res.end(ready() ? 'ok' : 'not ready');
+    }
+    scrapes++;
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(metrics(scrapes).join('\n') + '\n');
+  });
+  gateways.push(gateway);
+  return gateway;
+}
+
+/** A histogram's buckets where every tunnel opened within (lo, hi] seconds. */
+const connectBuckets = (labels: string, lo: number, hi: number, n: number) =>
+  [[lo, 0], [hi, n], ['+Inf', n]].map(([le, c]) => `${GATEWAY_METRICS.connectSeconds}_bucket{${labels},le="${le}"} ${c}`);
+
+/** A loopback address of its own for a fake gateway pod, since its admin port is the fixed 4191. */
+async function listenGateway(gateway: http.Server): Promise<string> {
   for (let i = 0; i < 20; i++) {
     const ip = `127.250.${1 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
     const ok = await new Promise<boolean>((res) => {
@@ -83,20 +104,22 @@ before(async () => {
   await a.patch(`${LINK}/status`, status(true));
   await b.create('/api/v1/namespaces', { metadata: { name: 'shop' } });
   await b.create('/api/v1/namespaces/shop/services', { metadata: { name: 'web', labels: { 'mirror.mesh.io/exported': 'true' } }, spec: { ports: [{ name: 'http', port: 8080 }] } });
-  // The gateway pod's /metrics: a counter that grows by 10 tunnels per scrape.
-  gateway = http.createServer((req, res) => {
-    if (req.url === '/ready') return void res.end('ok');
-    scrapes++;
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end([
-      `${GATEWAY_METRICS.streamsOpened}{direction="outbound",remote_cluster="cluster-b",namespace="shop",service="web"} ${scrapes * 10}`,
-      `${GATEWAY_METRICS.streamsActive}{direction="outbound",remote_cluster="cluster-b",namespace="shop",service="web"} 2`,
-      `${GATEWAY_METRICS.refused}{direction="outbound",reason="NO_ROUTE",remote_cluster="cluster-b",namespace="shop",service="web"} ${scrapes}`,
-    ].join('\n') + '\n');
-  });
-  const ip = await listenGateway();
-  await a.create(`${NS}/pods`, { metadata: { name: 'mesh-gateway-test', labels: { 'app.kubernetes.io/name': 'mesh-gateway' } }, spec: { containers: [{ name: 'gateway', image: 'mesh-federation:test' }] } });
-  await a.patch(`${NS}/pods/mesh-gateway-test/status`, { status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True' }] } });
+  // cluster-a's gateway opens tunnels to cluster-b in 5–10 ms; cluster-b's reaches shop/web's backend in 1–2 ms.
+  const aGateway = fakeGateway(() => true, (n) => [
+    `${GATEWAY_METRICS.streamsOpened}{direction="outbound",remote_cluster="cluster-b",namespace="shop",service="web"} ${n * 10}`,
+    `${GATEWAY_METRICS.streamsActive}{direction="outbound",remote_cluster="cluster-b",namespace="shop",service="web"} 2`,
+    `${GATEWAY_METRICS.refused}{direction="outbound",reason="NO_ROUTE",remote_cluster="cluster-b",namespace="shop",service="web"} ${n}`,
+    ...connectBuckets('direction="outbound",remote_cluster="cluster-b",namespace="",service=""', 0.005, 0.01, n * 10),
+  ]);
+  const bGateway = fakeGateway(() => !bGatewayDown, (n) => [
+    `${GATEWAY_METRICS.streamsOpened}{direction="inbound",remote_cluster="cluster-a",namespace="shop",service="web"} ${n * 10}`,
+    ...connectBuckets('direction="inbound",remote_cluster="",namespace="shop",service="web"', 0.001, 0.002, n * 10),
+  ]);
+  for (const [c, gateway] of [[a, aGateway], [b, bGateway]] as const) {
+    const ip = await listenGateway(gateway);
+    await c.create(`${NS}/pods`, { metadata: { name: 'mesh-gateway-test', labels: { 'app.kubernetes.io/name': 'mesh-gateway' } }, spec: { containers: [{ name: 'gateway', image: 'mesh-federation:test' }] } });
+    await c.patch(`${NS}/pods/mesh-gateway-test/status`, { status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True' }] } });
+  }
   // A third context whose API server is gone: a port nothing listens on.
   const kc = JSON.parse(readFileSync(t.kubeconfig, 'utf8')) as { clusters: Array<{ name: string; cluster: Record<string, string> }>; users: unknown[]; contexts: Array<{ name: string; context: Record<string, string> }> };
   kc.clusters.push({ name: DEAD, cluster: { ...kc.clusters[0].cluster, server: `https://127.0.0.1:${await freePort()}` } });
@@ -108,7 +131,7 @@ before(async () => {
 
 after(async () => {
   await stopAll();
-  await new Promise((r) => gateway?.close(r));
+  for (const g of gateways) await new Promise((r) => g.close(r));
   await t?.cleanup();
 });
 
@@ -117,11 +140,11 @@ test('every context of the kubeconfig is a cluster; the one whose API server is 
     const v = await getJson<OverviewResponse>(dash.port, '/api/overview');
     return v.clusters.every((c) => c.summary !== 'connecting…') && v.links.length === 1 ? v : undefined;
   }, 30_000);
-  assert.deepEqual(o.clusters.map((c) => [c.context, c.name, c.reachable, c.health]), [[A, A, true, 'ok'], [B, B, true, 'failed'], [DEAD, null, false, 'failed']]);
+  assert.deepEqual(o.clusters.map((c) => [c.context, c.name, c.reachable, c.health]), [[A, A, true, 'ok'], [B, B, true, 'ok'], [DEAD, null, false, 'failed']]);
   const dead = o.clusters[2];
   assert.match(dead.error ?? '', /unreachable: .*ECONNREFUSED/);
   assert.equal(o.clusters[0].gateway?.pods[0].live, true, 'the gateway pod\'s /ready answered through pods/proxy');
-  assert.equal(o.clusters[1].gateway?.total, 0, 'cluster-b has no gateway pod (no kubelet here): failed, and said');
+  assert.equal(o.clusters[1].gateway?.pods[0].live, true);
   assert.deepEqual(o.links.map((l) => [l.id, l.source, l.target, l.mode, l.health, l.openTunnels, l.stale]), [[`${A}/${B}`, A, B, 'gateway', 'ok', 2, false]]);
   const web = o.exports.find((e) => e.id === `${B}/shop/web`);
   assert.ok(web, JSON.stringify(o.exports));
@@ -153,10 +176,13 @@ test('the JSON endpoints: topology, services, identity (certificates only), traf
   assert.equal(row.activeTunnels, 2);
   assert.ok((row.refusals.NO_ROUTE ?? 0) >= 1, JSON.stringify(row.refusals));
   assert.equal(row.series.requests.t.length, row.series.requests.v.length);
-  assert.ok(row.series.latency.v.every((v) => v === 3.5), 'link latency is the probe round trip from the Link status');
+  assert.equal(row.probeMs, 3.5, 'the probe round trip from the Link status, a figure of its own');
+  assert.ok(row.series.latency.v.length > 0 && row.series.latency.v.every((v) => v > 5 && v <= 10), `link latency from cluster-a's outbound histogram to cluster-b: ${row.series.latency.v}`);
+  const web = traffic.services.find((r) => r.id === `svc:${B}/shop/web`);
+  assert.ok(web && (web.latencyMs.p50 ?? 0) > 1 && (web.latencyMs.p50 ?? 0) <= 2, `service latency from cluster-b's inbound histogram for shop/web: ${JSON.stringify(web?.latencyMs)}`);
   assert.equal(traffic.windowMs, 15 * 60_000);
   assert.equal((await getJson<TrafficResponse>(dash.port, '/api/traffic?minutes=5')).windowMs, 5 * 60_000);
-  assert.match(traffic.problems[B] ?? '', /no mesh-gateway pod/);
+  assert.equal(traffic.problems[B], undefined, 'cluster-b\'s gateway /metrics was read');
   const check = await eventually('a check run', async () => {
     const v = await getJson<CheckResponse>(dash.port, '/api/check');
     return v.ranAt && !v.running ? v : undefined;
@@ -198,6 +224,24 @@ test('the event stream says what changed: a failing gateway probe turns the Link
     req.destroy();
     await a.patch(`${LINK}/status`, status(true));
   }
+});
+
+test('the dashboard\'s own sample turns a Link red when its target\'s gateway stops answering /ready, before any controller verdict', async () => {
+  // No controller runs here: the Link's status keeps saying GatewayReachable=True; only the dashboard sees it.
+  const topo = () => getJson<TopologyResponse>(dash.port, '/api/topology');
+  await eventually('the Link green (the last test put its status back)', async () => (await topo()).links[0]?.health === 'ok', 15_000, 100);
+  bGatewayDown = true;
+  try {
+    const red = await eventually('the Link red from the dashboard\'s sample', async () => {
+      const v = await topo();
+      return v.links[0]?.health === 'failed' ? v : undefined;
+    }, 15_000, 100);
+    assert.match(red.links[0].reason, /^the dashboard sees cluster-b's gateway down: no mesh-gateway pod answers \/ready \(mesh-gateway-test: .*503/);
+    assert.ok(red.links[0].conditions.some((c) => c.type === 'GatewayReachable' && c.status === 'True'), 'the controller\'s condition is unchanged');
+  } finally {
+    bGatewayDown = false;
+  }
+  await eventually('the Link green again', async () => (await topo()).links[0]?.health === 'ok', 15_000, 100);
 });
 
 test('a local server\'s defences: Host must be its own (DNS rebinding), no cross-site requests, read-only, strict queries', async () => {
@@ -257,4 +301,32 @@ test('the MCS API installed while the dashboard runs is discovered, and its Serv
   assert.deepEqual(web?.modes, ['gateway', 'mcs']);
   assert.deepEqual(web?.imports.find((i) => i.kind === 'serviceimport'), { cluster: A, kind: 'serviceimport', name: 'web', mode: 'ClusterSetIP', readyEndpoints: 0 });
   assert.equal(svc.mcs[B], false, 'cluster-b has no MCS API');
+});
+
+test('a cluster whose API server goes away mid-run: its card says unreachable, its Links are stale, the others unchanged; it comes back', async () => {
+  const overview = () => getJson<OverviewResponse>(dash.port, '/api/overview');
+  const others = (o: OverviewResponse) => o.clusters.filter((c) => c.context !== A).map((c) => ({ ...c, lastContact: '' }));
+  const before = await overview();
+  assert.deepEqual(before.clusters.map((c) => [c.context, c.reachable]), [[A, true], [B, true], [DEAD, false]]);
+  const server = t.servers.get(A)!;
+  await server.proc.stop();
+  try {
+    const gone = await eventually('cluster-a unreachable', async () => {
+      const v = await overview();
+      return v.clusters[0].reachable === false ? v : undefined;
+    }, 20_000, 200);
+    const card = gone.clusters[0];
+    assert.deepEqual([card.name, card.health, card.summary], [A, 'failed', 'unreachable'], 'its card keeps its name and says so');
+    assert.match(card.error ?? '', /API server .* unreachable/);
+    assert.deepEqual(gone.links.map((l) => [l.id, l.stale, l.health]), [[`${A}/${B}`, true, 'unknown']], 'its Link: the last state seen, no verdict');
+    assert.match(gone.links[0].reason, /cluster-a is unreachable: last state seen/);
+    assert.deepEqual(others(gone), others(before), 'cluster-b and the gone context are as they were');
+    assert.ok(gone.exports.some((e) => e.id === `${B}/shop/web`), 'cluster-b\'s exports are still shown');
+  } finally {
+    await server.restart();
+  }
+  await eventually('cluster-a back, its Link fresh', async () => {
+    const v = await overview();
+    return v.clusters[0].reachable && v.links[0]?.stale === false && v.links[0].health === 'ok';
+  }, 45_000, 250);
 });

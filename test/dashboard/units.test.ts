@@ -9,7 +9,7 @@ import { createIssuer, createRoot, TrustBundle } from '../../src/trust/index.js'
 import { histogramQuantile, parsePrometheusText, readGatewayMetrics } from '../../src/dashboard/prom.js';
 import { Ring, SeriesStore } from '../../src/dashboard/series.js';
 import { TrafficBook, serviceRowId } from '../../src/dashboard/traffic.js';
-import { exportViews, linkHealth, linkViews, type ClusterInput } from '../../src/dashboard/snapshot.js';
+import { exportViews, gatewayDown, linkHealth, linkViews, type ClusterInput } from '../../src/dashboard/snapshot.js';
 import { clusterTrust, rotationState, sharedRoot } from '../../src/dashboard/identity.js';
 import { policyFor, vet } from '../../src/dashboard/security.js';
 import type { Sampled } from '../../src/dashboard/cluster-source.js';
@@ -90,7 +90,8 @@ test('traffic: rates from counter deltas per pod; a pod\'s history before the fi
   assert.equal(view.links[0].bytesPerSec, 1000);
   assert.equal(view.links[0].activeTunnels, 1);
   assert.deepEqual(view.links[0].refusals, { NO_ROUTE: 2 });
-  assert.deepEqual(view.links[0].series.latency.v, [4]);
+  assert.equal(view.links[0].probeMs, 4, 'the controller\'s probe round trip, apart from tunnel latency');
+  assert.deepEqual(view.links[0].series.latency.v, [], 'no tunnel-open latency without gateway_connect_seconds');
   // gw-1 restarted (counter went down) and gw-2 appeared with history: only gw-1's new 4 count.
   book.record('a', 4000, new Map([['gw-1', scrape(4, 100, 0, 0)], ['gw-2', scrape(1000, 1, 0, 0)]]), new Map([['b', 4]]));
   view = book.response([{ id: 'a/b', source: 'a', target: 'b', mode: 'gateway' } as never], [], {}, 4000);
@@ -98,6 +99,43 @@ test('traffic: rates from counter deltas per pod; a pod\'s history before the fi
   assert.deepEqual(view.links[0].series.requests.v, [5, 4]);
   const svc = book.store.since(`${serviceRowId('a', 'demo', 'api')}|requests`, 0);
   assert.deepEqual(svc.v, [10, 8]);
+});
+
+test('traffic: tunnel latency per row, from the gateways\' own histograms: each Service its exporting gateway\'s, each Link its source gateway\'s to that remote', async () => {
+  // Real gateway registries, scraped as text: cluster b exports a fast and a slow Service, cluster a opens
+  // tunnels to b (slow) and to c (fast).
+  const gwA = new GatewayMetrics();
+  const gwB = new GatewayMetrics();
+  const remote = (cluster: string) => ({ cluster, clusterDomain: 'cluster.local', addresses: ['127.0.0.1'], port: 4143 });
+  gwA.connect.setCurrent([], [remote('b'), remote('c')]);
+  gwB.connect.setCurrent([{ namespace: 'demo', name: 'fast', ports: [] }, { namespace: 'demo', name: 'slow', ports: [] }], []);
+  const rows = [serviceRowId('b', 'demo', 'fast'), serviceRowId('b', 'demo', 'slow')];
+  const book = new TrafficBook({ intervalMs: 1000, windowMs: 60_000 });
+  const sample = async (now: number) => {
+    book.record('a', now, new Map([['gw-a', readGatewayMetrics(await gwA.registry.metrics())]]), new Map([['b', 1.5], ['c', 0.7]]));
+    book.record('b', now, new Map([['gw-b', readGatewayMetrics(await gwB.registry.metrics())]]), new Map(), rows);
+  };
+  await sample(1000);
+  for (let i = 0; i < 20; i++) {
+    gwB.connect.inbound('demo', 'fast', 0.0004);
+    gwB.connect.inbound('demo', 'slow', 0.04);
+    gwA.connect.outbound('b', 0.2);
+    gwA.connect.outbound('c', 0.002);
+  }
+  await sample(2000);
+  const links = ['b', 'c'].map((target) => ({ id: `a/${target}`, source: 'a', target, mode: 'gateway' }) as never);
+  const exp = (name: string) => ({ id: `b/demo/${name}`, cluster: 'b', namespace: 'demo', name, modes: ['gateway'] }) as never;
+  const view = book.response(links, [exp('fast'), exp('slow')], {}, 2000);
+  const [toB, toC] = view.links;
+  const [fast, slow] = view.services;
+  const within = (x: number | null, lo: number, hi: number, what: string) => assert.ok(x !== null && x > lo && x <= hi, `${what}: ${x} ms not in (${lo}, ${hi}]`);
+  within(fast.latencyMs.p50, 0, 0.5, 'fast p50');
+  within(slow.latencyMs.p50, 25, 50, 'slow p50');
+  within(slow.latencyMs.p95, 25, 50, 'slow p95');
+  within(toB.latencyMs.p50, 100, 250, 'a → b p50');
+  within(toC.latencyMs.p50, 1, 2.5, 'a → c p50');
+  assert.deepEqual([toB.probeMs, toC.probeMs, fast.probeMs], [1.5, 0.7, null], 'the probe round trip stays a figure of its own');
+  assert.match(slow.latencyMs.source, /b gateway: .*demo\/slow/);
 });
 
 const cond = (type: string, status: string, reason = 'R', message = '') => ({ type, status, reason, message });
@@ -156,6 +194,28 @@ test('exports: each is placed in its cluster with its ready endpoints, and impor
   const stale = linkViews([{ ...a, sampled: { ...sampled('a'), reachable: false } }, b]);
   assert.equal(stale[0].stale, true);
   assert.equal(stale[0].health, 'unknown');
+});
+
+test('a Link is red at once when the dashboard\'s own sample sees its target\'s gateway down, before the controller\'s verdict', () => {
+  const ok = ['SpecValid', 'CredentialsValid', 'RemoteAPIReachable', 'GatewayReachable', 'Ready'].map((t) => cond(t, 'True'));
+  const a = input('a', { links: [link('b', ok)] });
+  const pod = (live: boolean | null, error?: string) => ({ name: 'mesh-gateway-1', ready: live === true, live, ...(error ? { error } : {}) });
+  const b = (over: Partial<Sampled>) => input('b', { sampled: { ...sampled('b'), gatewaysRead: true, ...over } });
+  const health = (target: ClusterInput) => linkViews([a, target])[0];
+  assert.equal(health(b({ gatewayPods: [pod(true)] })).health, 'ok', 'a pod answers /ready');
+  const none = health(b({ gatewayPods: [] }));
+  assert.equal(none.health, 'failed', 'scaled to 0: no gateway pod');
+  assert.equal(none.reason, 'the dashboard sees b\'s gateway down: no mesh-gateway pod');
+  assert.match(health(b({ gatewayPods: [pod(false, '503 Service Unavailable: connection refused')] })).reason, /dashboard sees b's gateway down: .*mesh-gateway-1: 503/);
+  assert.equal(health(b({ gatewayPods: [pod(null)] })).health, 'failed', 'its only pod is not running');
+  // What the dashboard cannot tell leaves the controller's verdict alone.
+  assert.equal(health(b({ gatewayPods: [pod(null, '403 Forbidden')] })).health, 'ok', 'not allowed to ask /ready');
+  assert.equal(health(b({ gatewayPods: [], gatewaysRead: false })).health, 'ok', 'the pods were not listed');
+  assert.equal(health(b({ gatewayPods: [], reachable: false })).health, 'ok', 'the target\'s API server is unreachable');
+  assert.equal(gatewayDown(undefined), undefined);
+  // The controller's own verdict, when there is one, keeps its reason.
+  const downByController = ok.map((c) => (c.type === 'GatewayReachable' ? cond('GatewayReachable', 'False', 'ProbeFailed') : c));
+  assert.match(linkViews([input('a', { links: [link('b', downByController)] }), b({ gatewayPods: [] })])[0].reason, /^GatewayReachable=False/);
 });
 
 test('rotation: steady, new root added, issuer rotated, broken; expiry and a shared root', () => {

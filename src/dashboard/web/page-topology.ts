@@ -157,7 +157,7 @@ export const topologyPage = definePage<TopologyResponse>({
       h('h1', {}, 'Topology'),
       h('div', { class: 'legend' },
         ...(['ok', 'warn', 'failed', 'unknown'] as const).map((x) => h('span', {}, dot(x), HEALTH_WORD[x])),
-        h('span', {}, `edges: Links, source → target, coloured by their conditions (the controller probes every ${Math.round(d.probePeriodMs / 100) / 10} s); dashed: flat mode`)),
+        h('span', {}, `edges: Links, source → target, coloured by their conditions (the controller probes every ${Math.round(d.probePeriodMs / 100) / 10} s), red at once when the dashboard sees the target's gateway down; dashed: flat mode`)),
       h('div', { class: 'topo' }, svg, h('div', { class: 'detail' }, side)),
     );
   },

@@ -102,7 +102,7 @@ export class InboundTunnel {
     const started = performance.now();
     dialBackend(auth, this.d.config.connectTimeoutMs, this.d.load.next++, (err, upstream, backend) => {
       if (err || !upstream || !backend) return this.end({ kind: 'refused', error: err ?? new GatewayError('UPSTREAM_CONNECT', 'no backend'), service: auth.service, remoteCluster: auth.remoteCluster });
-      this.d.metrics.connect.observe({ direction: 'inbound' }, (performance.now() - started) / 1000);
+      this.d.metrics.connect.inbound(auth.service.namespace, auth.service.name, (performance.now() - started) / 1000);
       this.relay(auth, upstream, backend);
     });
   }

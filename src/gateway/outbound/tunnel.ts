@@ -101,7 +101,7 @@ export class OutboundTunnel implements RequestEvents {
     this.pending = undefined;
     this.early?.detach();
     this.early = undefined;
-    this.d.metrics.connect.observe({ direction: 'outbound' }, (performance.now() - this.started) / 1000);
+    this.d.metrics.connect.outbound(this.labels!.remote_cluster, (performance.now() - this.started) / 1000);
     relay(socketEnd(this.local), remote, this.tally!, this.onRelayed);
     this.local.resume();
   }
