@@ -139,7 +139,8 @@ export function userObjectsLeft(r: ExportsCleanup, keep: boolean): string[] {
   };
   const lines = [...byKey].map(([k, { kind, names }]) => {
     const key = k.split('\u0000')[0];
-    const why = keep ? '--keep-exports' : written(key, kind) ? 'could not be removed' : 'not written by a mesh command';
+    // A ServiceExport's keys stay with it; on a Service or Namespace only what mesh wrote is uninstall's to remove.
+    const why = kind === SERVICE_EXPORT_KIND || written(key, kind) ? (keep ? '--keep-exports' : 'could not be removed') : 'not written by a mesh command';
     return `the ${key} on ${names.length} ${kind}(s) (${why}): ${names.join(', ')}`;
   });
   if (r.keptServiceExports.length > 0) {

@@ -220,7 +220,7 @@ test('uninstall --keep-exports keeps every export (annotations, ServiceExports a
     '  - the annotation mirror.mesh.io/allowed-identities on 1 Service(s) (--keep-exports): default/shop',
     '  - the annotation mirror.mesh.io/default-allowed-identities on 1 Namespace(s) (--keep-exports): default',
     '  - the annotation mirror.mesh.io/export-to on 1 Service(s) (--keep-exports): default/shop',
-    '  - the annotation mirror.mesh.io/proxy-protocol on 1 Service(s) (--keep-exports): default/shop',
+    '  - the annotation mirror.mesh.io/proxy-protocol on 1 Service(s) (not written by a mesh command): default/shop',
     '  - the annotation multicluster.mesh.io/failover-order on 1 ServiceExport(s) (--keep-exports): default/shop',
     '  - the annotation multicluster.mesh.io/traffic-policy on 1 ServiceExport(s) (--keep-exports): default/shop',
     '  - the label mirror.mesh.io/exported on 1 Service(s) (--keep-exports): default/shop',
