@@ -1,11 +1,12 @@
 // `mesh uninstall CONTEXT`: every Link (the controller removes their shadows), shadows left behind, the
-// link identities other clusters were given here, the export labels on this cluster's Services (unless
-// --keep-exports), and everything install applied. What stays is said, not implied.
+// link identities other clusters were given here, what mesh export/authz wrote on this cluster's Services
+// and Namespaces and its ServiceExports (unless --keep-exports), and everything install applied. What
+// stays is said, not implied.
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { isNotFound, type KubeClient, type KubeObject as ApiObject } from '../kube/index.js';
 import {
-  EXPORT_LABEL, LINK_API_VERSION, LINK_KIND, LINK_SOURCE_LABEL, LINK_TARGET_LABEL, MESH_NAMESPACE, MIRRORED_LABEL, SLICE_MANAGED_BY,
+  ALLOWED_IDENTITIES_ANNOTATION, DEFAULT_ALLOWED_IDENTITIES_ANNOTATION, EXPORT_LABEL, EXPORT_TO_ANNOTATION, LINK_API_VERSION, LINK_KIND, LINK_SOURCE_LABEL, LINK_TARGET_LABEL, MESH_NAMESPACE, MIRRORED_LABEL, SLICE_MANAGED_BY,
   SLICE_MANAGED_BY_LABEL,
 } from '../api/index.js';
 import {
@@ -17,6 +18,7 @@ import { installPlan, uninstallPlan } from './plan.js';
 import { objectPath, describe, type ObjectId } from './kinds.js';
 import { render, OutputFormatSchema } from './output.js';
 import { LINKS_PATH } from './cmd-links.js';
+import { cleanUserObjects, userObjectsLeft, SERVICE_EXPORT_CRD, type ExportsCleanup } from './uninstall-exports.js';
 import type { AppliedObject } from './cmd-install.js';
 
 const UninstallOptionsSchema = z.object({
@@ -27,13 +29,9 @@ const UninstallOptionsSchema = z.object({
 });
 type UninstallOptions = z.infer<typeof UninstallOptionsSchema>;
 
-export interface UninstallResult {
+export interface UninstallResult extends ExportsCleanup {
   context: string;
   objects: AppliedObject[];
-  /** Services whose export label was removed (namespace/name). */
-  unexported: string[];
-  /** Services that keep their export label (--keep-exports). */
-  stillExported: string[];
   /** What uninstall leaves in place, in words. */
   left: string[];
 }
@@ -121,29 +119,11 @@ async function removeLinkIdentities(c: Cluster, record: RecordFn): Promise<void>
   }
 }
 
-/** 4. The export label on this cluster's own Services (the user's objects: only the label goes). */
-async function removeExportLabels(c: Cluster, keep: boolean, progress: Progress): Promise<{ unexported: string[]; stillExported: string[] }> {
-  const exported = (await listOrEmpty(c.client, '/api/v1/services', EXPORT_LABEL)).map((s) => `${s.metadata?.namespace ?? ''}/${s.metadata?.name ?? ''}`);
-  if (keep) return { unexported: [], stillExported: exported };
-  const unexported: string[] = [];
-  for (const key of exported) {
-    const [ns, name] = key.split('/');
-    try {
-      await c.client.patch(`/api/v1/namespaces/${ns}/services/${name}`, { metadata: { labels: { [EXPORT_LABEL]: null } } });
-      unexported.push(key);
-      progress.ok(`Service ${key}: label ${EXPORT_LABEL} removed`);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-  }
-  return { unexported, stillExported: [] };
-}
-
 /** What uninstall never touches, said plainly (the README promises nothing else is left). */
-function whatStays(context: string, stillExported: string[]): string[] {
+function whatStays(context: string, userObjects: string[]): string[] {
   return [
     'your Services and workloads, and the namespaces they live in',
-    ...(stillExported.length > 0 ? [`the label ${EXPORT_LABEL} on ${stillExported.length} Service(s) (--keep-exports): ${stillExported.join(', ')}`] : []),
+    ...userObjects,
     'the trust root files (root.crt, root.key) where you keep them, off-cluster',
     `other clusters' Links to ${context}: they report it unreachable until you run there: mesh unlink <their context> ${context}`,
   ];
@@ -160,10 +140,12 @@ export async function uninstall(context: string, o: UninstallOptions, progress: 
     await removeLinks(c, o, record, progress);
     await removeShadows(c, record);
     await removeLinkIdentities(c, record);
-    const exports = await removeExportLabels(c, o.keepExports, progress);
-    // 5. What install applied, in reverse (names do not depend on the install's values).
+    // 4. What mesh export and mesh authz wrote on the user's objects, and the ServiceExports.
+    const exports = await cleanUserObjects(c.client, o.keepExports, record, progress);
+    // 5. What install applied, in reverse (names do not depend on the install's values); kept ServiceExports keep their CRD.
     const plan = installPlan({ clusterName: 'x', image: 'x', version: 'x' }, { issuerCertPem: '', issuerKeyPem: '', rootsPem: '' });
-    for (const id of uninstallPlan(plan)) record(id, await deleteIfPresent(c.client, id));
+    const keptCrd = (id: ObjectId): boolean => exports.keptServiceExports.length > 0 && id.kind === 'CustomResourceDefinition' && id.name === SERVICE_EXPORT_CRD;
+    for (const id of uninstallPlan(plan).filter((x) => !keptCrd(x))) record(id, await deleteIfPresent(c.client, id));
     // mesh-dns is gone: CoreDNS must not keep forwarding clusterset.local to its old address.
     if ((await unpatchCoredns(c.client)) === 'removed') progress.ok('CoreDNS: the clusterset.local block install added is removed from kube-system/coredns');
     // The namespace finalizes asynchronously (the namespace controller empties it); wait, but do not fail on it.
@@ -176,7 +158,7 @@ export async function uninstall(context: string, o: UninstallOptions, progress: 
       if (!waited) progress.step(`waiting for namespace ${MESH_NAMESPACE} to terminate`);
       await sleep(1000);
     }
-    return { context, objects, ...exports, left: whatStays(context, exports.stillExported) };
+    return { context, objects, ...exports, left: whatStays(context, userObjectsLeft(exports, o.keepExports)) };
   } catch (err) {
     throw kubeError(err, context, 'uninstalling');
   } finally {
@@ -187,19 +169,21 @@ export async function uninstall(context: string, o: UninstallOptions, progress: 
 function summary(r: UninstallResult): string {
   const deleted = r.objects.filter((x) => x.result === 'deleted').length;
   const labels = r.unexported.length ? `, export label removed from ${r.unexported.length} Service(s)` : '';
-  return `${r.context}: mesh removed (${deleted} object(s) deleted${labels})\nleft in place:\n${r.left.map((l) => `  - ${l}`).join('\n')}\n`;
+  const other = r.metadataRemoved.filter((m) => m.keys.some((k) => k !== `label ${EXPORT_LABEL}`)).length;
+  const annotations = other ? `, mesh annotations removed from ${other} object(s)` : '';
+  return `${r.context}: mesh removed (${deleted} object(s) deleted${labels}${annotations})\nleft in place:\n${r.left.map((l) => `  - ${l}`).join('\n')}\n`;
 }
 
 export function registerUninstall(program: Command): void {
   const un = program
     .command('uninstall')
-    .summary('remove the mesh from a cluster, shadows and export labels included')
-    .description('Remove everything mesh install made in CONTEXT, every Link and shadow Service, link identities given to other clusters, and the export labels on its Services.')
+    .summary('remove the mesh from a cluster, shadows and exports included')
+    .description('Remove everything mesh install made in CONTEXT, every Link and shadow Service, link identities given to other clusters, and the exports: the labels and annotations mesh wrote on its Services and Namespaces, and its ServiceExports.')
     .argument('<context>', 'kubeconfig context of the cluster')
     .addOption(kubeconfigOption())
     .addOption(outputOption())
     .option('--wait-timeout <duration>', 'how long the controller may take to remove shadows', durationSeconds, 60)
-    .option('--keep-exports', `keep the ${EXPORT_LABEL} label on this cluster's Services (to install again later)`, false)
+    .option('--keep-exports', `keep the exports (to install again later): the ${EXPORT_LABEL} label and the annotations mesh wrote, the ServiceExports and their CRD`, false)
     .action(async (context: string, raw: unknown) => {
       const o = parseOptions(UninstallOptionsSchema, raw);
       const r = await uninstall(context, o, stderrProgress());
@@ -210,10 +194,14 @@ export function registerUninstall(program: Command): void {
     un,
     `Deletes the Links first so that the controller removes their shadows (finalizer), waits for that
 (--wait-timeout), then removes any shadow Service or EndpointSlice still labelled as mirrored, the
-mesh-link-* identities other clusters use to read this one, the label ${EXPORT_LABEL} on this
-cluster's Services (not the Services; --keep-exports keeps the label), and everything install applied,
-CRD last. What stays, and says so: your Services, workloads and namespaces; the trust root files; other
-clusters' Links to this one (they report it unreachable until you run mesh unlink there).
+mesh-link-* identities other clusters use to read this one, the exports (not the Services), and
+everything install applied, CRD last. The exports are what mesh export and mesh authz wrote: the label
+${EXPORT_LABEL} and the annotations ${EXPORT_TO_ANNOTATION} and ${ALLOWED_IDENTITIES_ANNOTATION}
+on Services, ${DEFAULT_ALLOWED_IDENTITIES_ANNOTATION} on Namespaces, and the ServiceExports
+(with the annotations on them, e.g. multicluster.mesh.io/traffic-policy); --keep-exports keeps them all,
+and the ServiceExport CRD with them. What stays, and says so: your Services, workloads and namespaces;
+every mesh label or annotation still on them, by name, with the objects that carry it; the trust root
+files; other clusters' Links to this one (they report it unreachable until you run mesh unlink there).
 -o json|yaml lists every object with what was done to it.`,
     ['mesh uninstall kind-cluster-a', 'mesh uninstall cluster-b --keep-exports', 'mesh uninstall cluster-a -o json'],
   );

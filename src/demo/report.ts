@@ -85,7 +85,8 @@ export function renderReport(f: DemoFacts): string {
   L.push(`  KUBECONFIG=${f.kubeconfig} mesh check ${f.source} ${f.target}`);
   L.push(`  KUBECONFIG=${f.kubeconfig} mesh dashboard --open          # the clusterset in a browser: topology, services, traffic, identity, check`);
   L.push(`  mesh sandbox exec --dir ${f.dir} ${f.source} -- mesh app client --url http://web-${f.target}.demo.svc.cluster.local:8080/ --count 5`);
-  L.push(`  mesh sandbox logs --dir ${f.dir} ${f.target} mesh-system/<gateway pod>      # mesh sandbox status --dir ${f.dir} lists pods`);
+  L.push(`  mesh sandbox status --dir ${f.dir}          # the clusters and their pods`);
+  L.push(`  mesh sandbox logs --dir ${f.dir} ${f.target} mesh-system/<gateway pod>      # a pod's log, by the name status gave`);
   if (f.flatRoutes) L.push(`  (flat mode works here because the demo ran: mesh sandbox route --flat ${f.source} ${f.target} --dir ${f.dir})`);
   L.push('');
   return L.join('\n');

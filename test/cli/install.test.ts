@@ -163,3 +163,70 @@ test('uninstall --keep-exports keeps the export labels and says so; -o json list
   assert.match(again.stdout, /- the label mirror\.mesh\.io\/exported on 1 Service\(s\) \(--keep-exports\): default\/shop/);
   assert.equal(((await getOrNull(a, '/api/v1/namespaces/default/services/shop'))?.metadata as { labels?: Record<string, string> }).labels?.['mirror.mesh.io/exported'], 'flat');
 });
+
+// What `mesh export --to`, `mesh export` (MCS) and `mesh authz` write on the user's objects, through the commands themselves.
+async function exportEveryWay(): Promise<void> {
+  if (!(await getOrNull(a, '/api/v1/namespaces/default/services/shop'))) await a.create('/api/v1/namespaces/default/services', { metadata: { name: 'shop' }, spec: { ports: [{ port: 80 }] } });
+  const inst = await t.mesh(['install', A, '--trust-root', t.rootDir, '--no-wait']);
+  assert.equal(inst.code, 0, inst.stderr);
+  for (const args of [
+    ['export', 'shop', '-n', 'default', '--context', A, '--label', '--to', B],
+    ['export', 'shop', '-n', 'default', '--context', A, '--to', B],
+    ['authz', 'shop', '-n', 'default', '--context', A, '--allow', `cluster:${B}`, '--namespace-default', `cluster:${B}`],
+  ]) {
+    const r = await t.mesh(args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  }
+  // The failover policy is the user's own (kubectl annotate), on the ServiceExport mesh export created.
+  await a.patch('/apis/multicluster.x-k8s.io/v1beta1/namespaces/default/serviceexports/shop', { metadata: { annotations: { 'multicluster.mesh.io/traffic-policy': 'failover', 'multicluster.mesh.io/failover-order': B } } });
+  await a.patch('/api/v1/namespaces/default/services/shop', { metadata: { annotations: { 'mirror.mesh.io/proxy-protocol': 'v2', owner: 'team-shop' } } });
+}
+
+type Meta = { labels?: Record<string, string>; annotations?: Record<string, string> };
+const meshKeys = (m: Meta | undefined): string[] => [...Object.keys(m?.labels ?? {}), ...Object.keys(m?.annotations ?? {})].filter((k) => /mesh\.io\//.test(k)).sort();
+
+test('uninstall removes what mesh export and mesh authz wrote (label, export-to, allow lists, ServiceExports) and names every mesh key left', async () => {
+  await exportEveryWay();
+  const r = await t.mesh(['uninstall', A, '--wait-timeout', '1s']);
+  assert.equal(r.code, 0, r.stderr);
+  const shop = (await getOrNull(a, '/api/v1/namespaces/default/services/shop'))?.metadata as Meta | undefined;
+  // Only the key the user set themselves stays, and the user's own annotation.
+  assert.deepEqual(meshKeys(shop), ['mirror.mesh.io/proxy-protocol']);
+  assert.equal(shop?.annotations?.owner, 'team-shop');
+  assert.deepEqual(meshKeys((await getOrNull(a, '/api/v1/namespaces/default'))?.metadata as Meta | undefined), []);
+  assert.match(r.stderr, /✔ Service default\/shop: label mirror\.mesh\.io\/exported, annotation mirror\.mesh\.io\/export-to, annotation mirror\.mesh\.io\/allowed-identities removed/);
+  assert.match(r.stderr, /✔ Namespace default: annotation mirror\.mesh\.io\/default-allowed-identities removed/);
+  assert.match(r.stderr, /✔ ServiceExport default\/shop deleted/);
+  assert.match(r.stdout, /deleted, export label removed from 1 Service\(s\), mesh annotations removed from 2 object\(s\)\)\n/);
+  const left = r.stdout.split('\n').filter((l) => l.startsWith('  - '));
+  assert.deepEqual(left.filter((l) => /mesh\.io\/|ServiceExport/.test(l)), ['  - the annotation mirror.mesh.io/proxy-protocol on 1 Service(s) (not written by a mesh command): default/shop']);
+  assert.equal(await getOrNull(a, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/serviceexports.multicluster.x-k8s.io'), null);
+  await a.patch('/api/v1/namespaces/default/services/shop', { metadata: { annotations: { 'mirror.mesh.io/proxy-protocol': null } } });
+});
+
+test('uninstall --keep-exports keeps every export (annotations, ServiceExports and their CRD) and lists each mesh key left', async () => {
+  await exportEveryWay();
+  const r = await t.mesh(['uninstall', A, '--wait-timeout', '1s', '--keep-exports']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(meshKeys((await getOrNull(a, '/api/v1/namespaces/default/services/shop'))?.metadata as Meta | undefined), [
+    'mirror.mesh.io/allowed-identities', 'mirror.mesh.io/export-to', 'mirror.mesh.io/exported', 'mirror.mesh.io/proxy-protocol',
+  ]);
+  const se = await getOrNull(a, '/apis/multicluster.x-k8s.io/v1beta1/namespaces/default/serviceexports/shop');
+  assert.equal((se?.metadata as Meta | undefined)?.annotations?.['multicluster.mesh.io/traffic-policy'], 'failover');
+  assert.doesNotMatch(r.stderr, /ServiceExport|CustomResourceDefinition serviceexports/);
+  const left = r.stdout.split('\n').filter((l) => /mesh\.io\/|ServiceExport/.test(l));
+  assert.deepEqual(left.sort(), [
+    '  - 1 ServiceExport(s) and their CRD serviceexports.multicluster.x-k8s.io (--keep-exports): default/shop',
+    '  - the annotation mirror.mesh.io/allowed-identities on 1 Service(s) (--keep-exports): default/shop',
+    '  - the annotation mirror.mesh.io/default-allowed-identities on 1 Namespace(s) (--keep-exports): default',
+    '  - the annotation mirror.mesh.io/export-to on 1 Service(s) (--keep-exports): default/shop',
+    '  - the annotation mirror.mesh.io/proxy-protocol on 1 Service(s) (not written by a mesh command): default/shop',
+    '  - the annotation multicluster.mesh.io/failover-order on 1 ServiceExport(s) (--keep-exports): default/shop',
+    '  - the annotation multicluster.mesh.io/traffic-policy on 1 ServiceExport(s) (--keep-exports): default/shop',
+    '  - the label mirror.mesh.io/exported on 1 Service(s) (--keep-exports): default/shop',
+  ]);
+  // Installing again finds the exports where they were.
+  const inst = await t.mesh(['install', A, '--trust-root', t.rootDir, '--no-wait']);
+  assert.equal(inst.code, 0, inst.stderr);
+  assert.ok(await getOrNull(a, '/apis/multicluster.x-k8s.io/v1beta1/namespaces/default/serviceexports/shop'));
+});

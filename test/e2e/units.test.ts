@@ -6,6 +6,8 @@ import { chooseNetwork, DemoError, KindEnvironment, renderReport, summarize, dem
 import { parseScenarioList } from './runner.js';
 import { timeline } from '../../src/demo/failover-act.js';
 import { coverage, MARKER, readmeLines, walkthroughLines } from './scenarios/mcs-readme.js';
+import type { Command } from 'commander';
+import { buildProgram } from '../../src/cli/program.js';
 
 test('chooseNetwork: isolated when possible, loopback with the reason otherwise; an impossible --network isolated is a usage error', () => {
   assert.deepEqual(chooseNetwork('auto', undefined).network, 'isolated');
@@ -54,6 +56,57 @@ test('renderReport: path, answering pods, latency, identities and commands, from
   const shown = renderReport({ ...facts, results: [withCaller] });
   assert.match(shown, /caller {4}the target saw spiffe:\/\/mesh\.local\/ns\/demo\/sa\/default from cluster-a \(PROXY v2/);
   assert.deepEqual(summarize({ ...facts, results: [withCaller] }).targets[0]?.callers, [`${id} from cluster-a`]);
+});
+
+/**
+ * Parses `mesh ARGS` with the real program, every command's action replaced by a recorder: options, choices,
+ * argument parsers and arity are checked as when a person types it, and nothing runs. Returns the command
+ * reached (`sandbox exec`) and its operands; throws as mesh would exit 2.
+ */
+async function meshParses(args: string[]): Promise<{ command: string; operands: string[] }> {
+  const argv = ['node', 'mesh', ...args];
+  const program = await buildProgram(argv);
+  const errors: string[] = [];
+  let reached: { command: string; operands: string[] } | undefined;
+  const visit = (c: Command, path: string[]): void => {
+    c.configureOutput({ writeOut: () => undefined, writeErr: (e) => void errors.push(e) });
+    // Leaves only: an action on a group would make it take any unknown subcommand as an operand.
+    if (c.commands.length === 0) c.action((...a: unknown[]) => void (reached = { command: path.join(' '), operands: (a.at(-1) as Command).args }));
+    for (const sub of c.commands) visit(sub, [...path, sub.name()]);
+  };
+  visit(program, []);
+  await program.parseAsync(argv).catch((err: unknown) => {
+    throw new Error(`mesh ${args.join(' ')}: ${errors.join('') || String(err)}`);
+  });
+  if (!reached) throw new Error(`mesh ${args.join(' ')}: no command ran`);
+  return reached;
+}
+
+test('the demo\'s "Look further" mesh commands are ones mesh accepts (parsed by the real program, nothing run)', async () => {
+  const facts: DemoFacts = { source: 'cluster-a', target: 'cluster-b', network: 'isolated', networkWhy: 'root', kubeconfig: '/k', dir: '/d', flatRoutes: true, results: [], gateways: [] };
+  const text = renderReport(facts);
+  const section = text.slice(text.indexOf('Look further'));
+  const lines = section.split('\n').slice(1).filter((l) => l.startsWith('  '));
+  // A command is what is left of a line without its comment, its KUBECONFIG= prefix and the flat note's prose.
+  const commands = lines
+    .map((l) => l.replace(/\s{2,}#.*$/, '').trim().replace(/^KUBECONFIG=\S+ /, '').replace(/^\(.*?: (mesh .*)\)$/, '$1'))
+    .filter((l) => l.startsWith('mesh '));
+  assert.ok(commands.length >= 8, `too few commands found in:\n${section}`);
+  const reached: string[] = [];
+  for (const line of commands) {
+    // <placeholders> are one word for the person who fills them in.
+    const words: string[] = line.match(/[^\s<]*<[^>]*>\S*|\S+/g) ?? [];
+    const r = await meshParses(words.slice(1));
+    reached.push(r.command);
+    // What a pod runs is a mesh command too (`sandbox exec CLUSTER -- mesh app client …`).
+    const inner = words.indexOf('--');
+    if (inner > 0 && words[inner + 1] === 'mesh') reached.push((await meshParses(words.slice(inner + 2))).command);
+  }
+  assert.deepEqual(reached, ['links', 'gateways', 'check', 'dashboard', 'sandbox exec', 'app client', 'sandbox status', 'sandbox logs', 'sandbox route']);
+  // And the check has teeth: what mesh refuses, it refuses here too.
+  await assert.rejects(meshParses(['links', 'cluster-a', '-o', 'wider']), /argument 'wider' is invalid/);
+  await assert.rejects(meshParses(['sandbox', 'logs', '--dir', '/d', 'cluster-b']), /missing required argument 'pod'/);
+  await assert.rejects(meshParses(['gateways', 'cluster-a', '--no-such-flag']), /unknown option '--no-such-flag'/);
 });
 
 test('KindEnvironment dry-run: flat routes, API server stop/start and traffic are printed, nothing runs', async () => {

@@ -133,9 +133,10 @@ function input(over: Partial<StatusInput>): StatusInput {
 type Want = Record<string, [string, string, RegExp?]>;
 const conditionCases: Array<{ name: string; input: StatusInput; want: Want }> = [
   {
-    name: 'invalid spec: Ready=False InvalidSpec with the zod path, nothing else',
+    // The whole message, so that the path said twice (`spec.targetClusterName: spec.targetClusterName: …`) fails.
+    name: 'invalid spec: Ready=False InvalidSpec with the zod path once, nothing else',
     input: input({ parsed: parsed({ ...flatSpec, targetClusterName: 'Bad_Name' }) }),
-    want: { Ready: ['False', 'InvalidSpec', /^spec\.targetClusterName: /] },
+    want: { Ready: ['False', 'InvalidSpec', /^spec\.targetClusterName: must be a DNS label \(lowercase letters, digits, -\)$/] },
   },
   {
     name: 'a second Link for the same cluster is invalid',

@@ -1,11 +1,12 @@
 // What a platform engineer types against a sandbox cluster, with the real kubectl (every version on the
 // machine where it matters: exec and port-forward switched protocols between 1.29 and 1.31) and Debian's
 // python3-kubernetes: create deployment|service|job (protobuf bodies), tables, rollout history/undo, logs
-// (-c, --previous, -f), exec (WebSocket v5, SPDY; RBAC), port-forward, explain. One sandbox for the file.
+// (-c, --previous, -f; RBAC), exec (WebSocket v5 as the API server saw it, SPDY; RBAC), port-forward, explain.
+// One sandbox for the file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { startProcess, stopAll } from '../helpers/process.js';
@@ -218,6 +219,45 @@ test('exec: stdout, stderr, exit code and stdin over WebSocket v5 (kubectl 1.32)
   }
   const mesh = await ok(['-n', 'kc', 'exec', pod, '--', 'mesh', '--version']);
   assert.match(mesh, /^\d+\.\d+\.\d+/);
+});
+
+/** The API server's `remote command session` log lines (cluster.log) for one pod, in order. */
+function remoteCommandSessions(pod: string): { protocol: string; user: string; subresource: string }[] {
+  return readFileSync(join(sb.dir, ctx, 'cluster.log'), 'utf8').split('\n').filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { message?: string; pod?: string; protocol: string; user: string; subresource: string })
+    .filter((e) => e.message === 'remote command session' && e.pod === pod);
+}
+
+test('exec: kubectl 1.32 uses WebSocket v5 (what the API server negotiated), SPDY only when told to', { skip: !haveKubectl }, async () => {
+  const pod = await webPod();
+  const version = JSON.parse(await ok(['version', '--client', '-o', 'json'])) as { clientVersion: { gitVersion: string } };
+  assert.match(version.clientVersion.gitVersion, /^v1\.32\./, 'the machine kubectl is 1.32');
+  const before = remoteCommandSessions(pod).length;
+  assert.equal((await ok(['-n', 'kc', 'exec', pod, '--', 'echo', 'ws'])).trim(), 'ws');
+  const ws = await eventually('the session in the API server log', () => remoteCommandSessions(pod).slice(before)[0]);
+  assert.deepEqual({ protocol: ws.protocol, subresource: ws.subresource }, { protocol: 'WebSocket+v5.channel.k8s.io', subresource: 'exec' });
+  assert.match(ws.user, /\S/, 'the log says who');
+  // The same kubectl with WebSockets turned off falls back to SPDY, and the log tells the two apart.
+  const spdy = await new Promise<string>((resolve, reject) => execFile(kubectlBin, ['--kubeconfig', sb.kubeconfig, '--context', ctx, '-n', 'kc', 'exec', pod, '--', 'echo', 'spdy'],
+    { env: { ...process.env, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }, timeout: 30_000 }, (err, out) => (err ? reject(err) : resolve(out))));
+  assert.equal(spdy.trim(), 'spdy');
+  const fallback = await eventually('the SPDY session in the API server log', () => remoteCommandSessions(pod).slice(before + 1)[0]);
+  assert.equal(fallback.protocol, 'SPDY/3.1+v4.channel.k8s.io');
+});
+
+test('logs need get on pods/log: a user who may read pods but not their logs gets 403 from kubectl logs', { skip: !haveKubectl }, async () => {
+  const pod = await webPod();
+  await ok(['-n', 'kc', 'create', 'serviceaccount', 'podreader']);
+  await ok(['-n', 'kc', 'create', 'role', 'podreader', '--verb=get,list,watch', '--resource=pods']);
+  await ok(['-n', 'kc', 'create', 'rolebinding', 'podreader', '--role=podreader', '--serviceaccount=kc:podreader']);
+  const as = ['--as=system:serviceaccount:kc:podreader', '-n', 'kc'];
+  assert.equal((await k([...as, 'get', 'pod', pod])).code, 0, 'the pod itself may be read');
+  const r = await k([...as, 'logs', pod]);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /Error from server \(Forbidden\): pods "[^"]+" is forbidden: User "system:serviceaccount:kc:podreader" cannot get resource "pods\/log" in API group "" in the namespace "kc"/);
+  assert.equal(r.out, '', 'no log line got through');
+  const f = await k([...as, 'logs', '-f', pod]);
+  assert.match(f.err, /cannot get resource "pods\/log"/, 'following is refused the same way');
 });
 
 test('exec and port-forward need create on pods/exec and pods/portforward (403 otherwise)', { skip: !haveKubectl }, async () => {

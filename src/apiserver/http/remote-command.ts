@@ -56,9 +56,13 @@ export function errorStatus(err: unknown): ReturnType<typeof toStatus> {
 }
 
 export async function serveRemoteCommand(r: UpgradeRequest, socket: Duplex, head: Buffer, s: RemoteSession): Promise<void> {
-  if (!isWebSocketUpgrade(r.req)) return serveSpdyRemoteCommand(r.req, socket, s);
+  // Who got a shell in which pod, and over what: the protocol tells a client's fallback (WebSocket v5 → SPDY) apart.
+  const started = (protocol: string) =>
+    r.deps.log.info('remote command session', { subresource: r.target.subresource, namespace: r.ns, pod: s.pod.metadata?.name, user: r.user.username, protocol });
+  if (!isWebSocketUpgrade(r.req)) return serveSpdyRemoteCommand(r.req, socket, s, (protocol) => started(`SPDY/3.1+${protocol}`));
   const protocol = pickProtocol(r.req, remoteCommandProtocols);
   if (!protocol) throw badRequest(`unsupported WebSocket subprotocol ${JSON.stringify(r.req.headers['sec-websocket-protocol'] ?? '')}; this server speaks ${remoteCommandProtocols.join(', ')}`);
+  started(`WebSocket+${protocol}`);
   const ws = await acceptWebSocket(r.req, socket, head, protocol);
   const v4 = protocol.startsWith('v4') || protocol.startsWith('v5');
   let proc: ExecProcess;

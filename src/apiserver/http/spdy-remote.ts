@@ -45,8 +45,9 @@ function expectStreams(session: SpdySession, types: string[]): Promise<Map<strin
   });
 }
 
-export async function serveSpdyRemoteCommand(req: IncomingMessage, socket: Duplex, s: RemoteSession): Promise<void> {
+export async function serveSpdyRemoteCommand(req: IncomingMessage, socket: Duplex, s: RemoteSession, negotiated: (protocol: string) => void): Promise<void> {
   const protocol = switchToSpdy(req, socket, execStreamProtocols);
+  negotiated(protocol);
   const session = new SpdySession(socket);
   const types = ['error', ...(s.stdin ? ['stdin'] : []), ...(s.stdout ? ['stdout'] : []), ...(s.stderr ? ['stderr'] : []), ...(s.tty && protocol !== 'channel.k8s.io' && protocol !== 'v2.channel.k8s.io' ? ['resize'] : [])];
   let streams: Map<string, SpdyStream>;
