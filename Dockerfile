@@ -23,6 +23,8 @@ COPY --from=build /src/dist/src ./dist/src
 COPY bin ./bin
 COPY --from=build /protos/ ./
 COPY manifests ./manifests
+# `mesh dashboard` serves its page and style from the sources (its browser modules are in dist/src).
+COPY src/dashboard/web/index.html src/dashboard/web/style.css ./src/dashboard/web/
 # 65532 = the conventional "nonroot" uid; the manifests set runAsNonRoot and the same uid.
 USER 65532:65532
 EXPOSE 4143 4191 8080 9990

@@ -79,10 +79,10 @@ test('Dockerfile: runtime runs as a non-root user with the mesh entrypoint', () 
   assert.deepEqual(JSON.parse(ep[0].args), ['node', '/app/bin/mesh.js']);
 });
 
-test('Dockerfile: the runtime gets dist/, bin/, protos and manifests; every COPY source exists', () => {
+test('Dockerfile: the runtime gets dist/, bin/, protos, manifests and the dashboard page; every COPY source exists', () => {
   const copies = dockerfile.filter((i) => i.op === 'COPY');
   const rtCopies = st[1].body.filter((i) => i.op === 'COPY').map((i) => i.args);
-  for (const want of [/dist\/src/, /^bin /, /protos/, /^manifests /]) assert.ok(rtCopies.some((c) => want.test(c)), `runtime copies nothing matching ${want}`);
+  for (const want of [/dist\/src/, /^bin /, /protos/, /^manifests /, /src\/dashboard\/web\/index\.html .*\.\/src\/dashboard\/web\//]) assert.ok(rtCopies.some((c) => want.test(c)), `runtime copies nothing matching ${want}`);
   for (const c of copies) {
     if (/--from=/.test(c.args)) continue;
     const parts = c.args.split(/\s+/).filter((p) => !p.startsWith('--'));
