@@ -5,6 +5,9 @@
 // same relay holding 14 MB of ballast had them too. Letting the old generation grow 5x before the next one
 // ended that (CPU per MB about -30 %) but also keeps the setup garbage of idle tunnels longer (a few KB of
 // RSS each), so the wide growth applies only while bytes flow fast, and V8's own heuristics otherwise.
+// It switches on within one short sample (100 ms) of a burst and off only after 10 s of quiet. Sampled every
+// 250 ms, the first bulk transfer after idle ran 2-6 full GCs across both hops before the switch (--trace-gc,
+// 0 at 100 ms); the hold keeps bursts a moment apart from switching it on and off each time.
 import v8 from 'node:v8';
 
 export interface HeapGrowthOptions {
@@ -12,17 +15,23 @@ export interface HeapGrowthOptions {
   busyPercent: number;
   /** Bytes per second (both directions, all tunnels) from which the process counts as busy. */
   busyBytesPerSecond: number;
-  /** Back to V8's own growth below this rate (hysteresis, so a rate near the threshold does not flap). */
+  /** Back to V8's own growth below this rate (hysteresis, so a rate near the threshold does not flap)… */
   quietBytesPerSecond: number;
+  /** …once it has stayed below it this long. */
+  quietHoldMs: number;
 }
 
-export const HEAP_GROWTH_DEFAULTS: HeapGrowthOptions = { busyPercent: 400, busyBytesPerSecond: 32 * 1024 * 1024, quietBytesPerSecond: 4 * 1024 * 1024 };
+export const HEAP_GROWTH_DEFAULTS: HeapGrowthOptions = { busyPercent: 400, busyBytesPerSecond: 32 * 1024 * 1024, quietBytesPerSecond: 4 * 1024 * 1024, quietHoldMs: 10_000 };
 
-/** The growth percent for the next interval (0 = V8's own), given the current one and the byte rate. */
-export function nextHeapGrowth(current: number, bytesPerSecond: number, o: HeapGrowthOptions): number {
+/** How often the byte rate is sampled: the delay before a burst gets the wide growth. */
+export const HEAP_GROWTH_SAMPLE_MS = 100;
+
+/** The growth percent for the next interval (0 = V8's own), given the current one, the byte rate and how
+ * long the rate has been below the quiet one. */
+export function nextHeapGrowth(current: number, bytesPerSecond: number, quietForMs: number, o: HeapGrowthOptions): number {
   if (o.busyPercent <= 0) return 0;
   if (bytesPerSecond >= o.busyBytesPerSecond) return o.busyPercent;
-  if (bytesPerSecond < o.quietBytesPerSecond) return 0;
+  if (bytesPerSecond < o.quietBytesPerSecond && quietForMs >= o.quietHoldMs) return 0;
   return current;
 }
 
@@ -31,6 +40,7 @@ export function nextHeapGrowth(current: number, bytesPerSecond: number, o: HeapG
 export class HeapGrowthGovernor {
   private last: number;
   private current = 0;
+  private quietForMs = 0;
 
   constructor(
     private readonly bytesRelayed: () => number,
@@ -43,7 +53,9 @@ export class HeapGrowthGovernor {
   /** One sample: the bytes relayed since the previous one, over `elapsedMs`. */
   sample(elapsedMs: number): void {
     const now = this.bytesRelayed();
-    const next = nextHeapGrowth(this.current, ((now - this.last) * 1000) / elapsedMs, this.o);
+    const rate = ((now - this.last) * 1000) / elapsedMs;
+    this.quietForMs = rate < this.o.quietBytesPerSecond ? this.quietForMs + elapsedMs : 0;
+    const next = nextHeapGrowth(this.current, rate, this.quietForMs, this.o);
     this.last = now;
     if (next !== this.current) this.apply((this.current = next));
   }
@@ -55,7 +67,7 @@ export class HeapGrowthGovernor {
 }
 
 /** Samples every `intervalMs` until the returned function is called. */
-export function governHeapGrowth(bytesRelayed: () => number, o: HeapGrowthOptions, intervalMs = 250): () => void {
+export function governHeapGrowth(bytesRelayed: () => number, o: HeapGrowthOptions, intervalMs = HEAP_GROWTH_SAMPLE_MS): () => void {
   const governor = new HeapGrowthGovernor(bytesRelayed, o);
   const timer = setInterval(() => governor.sample(intervalMs), intervalMs);
   timer.unref();

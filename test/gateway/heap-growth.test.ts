@@ -3,14 +3,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { nextHeapGrowth, HeapGrowthGovernor, HEAP_GROWTH_DEFAULTS, type HeapGrowthOptions } from '../../src/gateway/index.js';
 
-const o: HeapGrowthOptions = { busyPercent: 400, busyBytesPerSecond: 1000, quietBytesPerSecond: 100 };
+const o: HeapGrowthOptions = { busyPercent: 400, busyBytesPerSecond: 1000, quietBytesPerSecond: 100, quietHoldMs: 2000 };
 
-test('busy above the threshold, V8 default below the quiet rate, unchanged in between (hysteresis)', () => {
-  assert.equal(nextHeapGrowth(0, 5000, o), 400);
-  assert.equal(nextHeapGrowth(400, 500, o), 400, 'between quiet and busy: stays busy');
-  assert.equal(nextHeapGrowth(0, 500, o), 0, 'between quiet and busy: stays default');
-  assert.equal(nextHeapGrowth(400, 50, o), 0);
-  assert.equal(nextHeapGrowth(0, 1e9, { ...o, busyPercent: 0 }), 0, 'busyPercent 0 disables it');
+test('busy above the threshold, V8 default once quiet long enough, unchanged in between (hysteresis)', () => {
+  assert.equal(nextHeapGrowth(0, 5000, 0, o), 400);
+  assert.equal(nextHeapGrowth(400, 500, 0, o), 400, 'between quiet and busy: stays busy');
+  assert.equal(nextHeapGrowth(0, 500, 0, o), 0, 'between quiet and busy: stays default');
+  assert.equal(nextHeapGrowth(400, 50, 1000, o), 400, 'quiet, but not for quietHoldMs yet: stays busy');
+  assert.equal(nextHeapGrowth(400, 50, 2000, o), 0);
+  assert.equal(nextHeapGrowth(0, 1e9, 0, { ...o, busyPercent: 0 }), 0, 'busyPercent 0 disables it');
   assert.ok(HEAP_GROWTH_DEFAULTS.quietBytesPerSecond < HEAP_GROWTH_DEFAULTS.busyBytesPerSecond);
 });
 
@@ -28,8 +29,11 @@ test('the governor applies a change once per switch and restores the default on 
   second(500);
   assert.deepEqual(applied, [400], 'between the rates: unchanged');
   second(0);
+  assert.deepEqual(applied, [400], 'one quiet second: still busy (bursts a moment apart keep the wide growth)');
+  second(5000);
   second(0);
-  assert.deepEqual(applied, [400, 0], 'quiet: back to V8 default');
+  second(0);
+  assert.deepEqual(applied, [400, 0], 'a burst resets the quiet spell; quiet for quietHoldMs: back to V8 default');
   second(2000);
   g.stop();
   assert.deepEqual(applied, [400, 0, 400, 0], 'stop restores the default');
