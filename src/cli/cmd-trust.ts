@@ -12,7 +12,7 @@ import {
   DEFAULT_ISSUER_VALIDITY_DAYS, ROOT_CERT_FILE, type CertificateAuthority,
 } from '../trust/index.js';
 import { startIdentityService } from '../identity/index.js';
-import { DEFAULT_TRUST_DOMAIN, IDENTITY_PORT, ISSUER_SECRET, MESH_NAMESPACE, TRUST_ROOTS_CONFIGMAP } from '../api/index.js';
+import { DEFAULT_TRUST_DOMAIN, IDENTITY_PORT, ISSUER_SECRET, MESH_NAMESPACE, TRUST_ROOTS_CONFIGMAP, dnsLabelSchema } from '../api/index.js';
 import { loadKubeConfig } from '../kube/index.js';
 import { createLogger } from '../log/index.js';
 import { CliError, ExitCode } from './errors.js';
@@ -20,7 +20,6 @@ import { helpText, outputOption } from './common.js';
 import { render, formatTable, type OutputFormat } from './output.js';
 
 const days = z.coerce.number().positive('must be a positive number of days').max(36500, 'must be at most 100 years');
-const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label (lower-case letters, digits, -)');
 
 /** Validates options; a bad value is a usage error naming the flag as typed (--cluster-name). */
 function parseOptions<T>(schema: z.ZodType<T>, raw: unknown): T {
@@ -173,7 +172,7 @@ function registerTrustFiles(trust: Command): void {
       .option('--force', 'overwrite existing files', false)
       .addOption(outputOption('table'))
       .action(async (raw: unknown) => {
-        const o = parseOptions(z.object({ clusterName: dnsLabel, root: z.string().min(1), out: z.string().min(1), validityDays: days, force: z.boolean(), output: z.enum(['table', 'json', 'yaml']) }), raw);
+        const o = parseOptions(z.object({ clusterName: dnsLabelSchema, root: z.string().min(1), out: z.string().min(1), validityDays: days, force: z.boolean(), output: z.enum(['table', 'json', 'yaml']) }), raw);
         const root = await readRoot(o.root).catch((err: unknown) => cliError(err, 'cannot load the root'));
         let issuer: CertificateAuthority;
         try {
@@ -339,7 +338,7 @@ function registerIdentityService(trust: Command): void {
       .option('--leaf-ttl-seconds <seconds>', 'lifetime of issued leaves', '86400')
       .action(async (raw: unknown) => {
         const o = parseOptions(z.object({
-          kubeconfig: z.string().optional(), namespace: dnsLabel, host: z.string().optional(),
+          kubeconfig: z.string().optional(), namespace: dnsLabelSchema, host: z.string().optional(),
           port: z.coerce.number().int().min(0).max(65535), leafTtlSeconds: z.coerce.number().int().positive(),
         }), raw);
         let kc;
