@@ -3,7 +3,7 @@
 // request, 20/s) to web.demo.svc.clusterset.local while cluster-a's web pods go away and come back. Printed
 // as a short timeline: who answered when, what was done, the Events the controller recorded.
 import type { ClientReport } from '../apps/index.js';
-import { CLUSTERSET_DOMAIN, HOLD_DOWN_ANNOTATION, MCS_API_VERSION, SERVICE_EXPORT_KIND, SERVICE_EXPORT_PLURAL, SERVICE_IMPORT_PLURAL, TRAFFIC_POLICY_ANNOTATION } from '../api/index.js';
+import { CLUSTERSET_DOMAIN, FAILBACK_EVENT, FAILOVER_EVENT, HOLD_DOWN_ANNOTATION, MCS_API_VERSION, SERVICE_EXPORT_KIND, SERVICE_EXPORT_PLURAL, SERVICE_IMPORT_KIND, SERVICE_IMPORT_PLURAL, TRAFFIC_POLICY_ANNOTATION } from '../api/index.js';
 import { applyObject } from '../kube/index.js';
 import { collectionOf, demoApps } from './apps.js';
 import type { Environment } from './environment.js';
@@ -91,7 +91,7 @@ export async function failoverAct(env: Environment, a: string, b: string, o: { i
   mark(`the ServiceImport in ${a} serves ${a} again after the hold-down (Failback)`);
   const report = await load;
   const events = (await ca.list<{ reason?: string; message?: string; involvedObject?: { kind?: string; name?: string } }>(`/api/v1/namespaces/${DEMO_NS}/events`)).items
-    .filter((e) => e.involvedObject?.kind === 'ServiceImport' && e.involvedObject.name === 'web' && (e.reason === 'Failover' || e.reason === 'Failback'))
+    .filter((e) => e.involvedObject?.kind === SERVICE_IMPORT_KIND && e.involvedObject.name === 'web' && (e.reason === FAILOVER_EVENT || e.reason === FAILBACK_EVENT))
     .map((e) => `  Event ${e.reason}: ${e.message ?? ''}`);
   return [
     `Failover act (client in ${a}, ${url}, a new connection every ${INTERVAL_MS} ms):`,
