@@ -3,7 +3,7 @@
 // and the CRD (its openAPIV3Schema is checked against this).
 import { z } from 'zod';
 import { labelSelectorSchema, type LabelSelector } from './selector.js';
-import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRUST_DOMAIN, EXPORT_FLAT_VALUES, EXPORT_GATEWAY_VALUES, EXPORT_LABEL, GATEWAY_TUNNEL_PORT } from './names.js';
+import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRUST_DOMAIN, EXPORT_FLAT_VALUES, EXPORT_GATEWAY_VALUES, EXPORT_LABEL, GATEWAY_LIVE_PATH, GATEWAY_TUNNEL_PORT } from './names.js';
 
 export const dnsLabelSchema = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits, -)').max(63);
 export const dnsSubdomainSchema = z
@@ -33,7 +33,7 @@ export const DEFAULT_TRANSPORT: Transport = 'connect';
 
 export const DEFAULT_GATEWAY_SELECTOR: LabelSelector = { matchExpressions: [{ key: EXPORT_LABEL, operator: 'In', values: [...EXPORT_GATEWAY_VALUES] }] };
 export const DEFAULT_FLAT_SELECTOR: LabelSelector = { matchExpressions: [{ key: EXPORT_LABEL, operator: 'In', values: [...EXPORT_FLAT_VALUES] }] };
-export const DEFAULT_PROBE = { path: '/live', period: '3s', timeout: '2s', failureThreshold: 3 } as const;
+export const DEFAULT_PROBE = { path: GATEWAY_LIVE_PATH, period: '3s', timeout: '2s', failureThreshold: 3 } as const;
 
 export const linkGatewaySchema = z
   .object({

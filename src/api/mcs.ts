@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { portSchema } from './link.js';
-import { CLUSTERSET_DOMAIN, MCS_GROUP, MCS_STORAGE_VERSION } from './names.js';
+import { CLUSTERSET_DOMAIN, MANAGED_BY_LABEL, MCS_GROUP, MCS_STORAGE_VERSION } from './names.js';
 
 export const MCS_API_VERSION = `${MCS_GROUP}/${MCS_STORAGE_VERSION}`;
 export const SERVICE_EXPORT_KIND = 'ServiceExport';
@@ -131,7 +131,7 @@ export const clusterIdSchema = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$
 // whose endpoints they hold), `kubernetes.io/service-name` = the derived Service and
 // `endpointslice.kubernetes.io/managed-by: mirror.mesh.io` (SLICE_MANAGED_BY, like the shadows' slices).
 /** On ServiceImports the mirror writes (a ServiceImport without it is someone else's: reported, never touched). */
-export const MCS_MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MCS_MANAGED_BY_LABEL = MANAGED_BY_LABEL;
 export const MCS_MANAGED_BY = 'mesh-mirror';
 
 /**

@@ -23,6 +23,12 @@ export const MESH_DNS_PORT = 5353;
 export const GATEWAY_TUNNEL_PORT = 4143;
 /** The gateway's admin port: /live, /ready, /metrics. */
 export const GATEWAY_ADMIN_PORT = 4191;
+/** Paths of the gateway's admin port (read by `mesh gateways` and the dashboard through pods/proxy). The
+ * tunnel port answers GATEWAY_LIVE_PATH too, over mTLS: the controller's probe (the Link's default). */
+export const GATEWAY_LIVE_PATH = '/live';
+export const GATEWAY_READY_PATH = '/ready';
+/** Where both admin ports (gateway, controller) serve Prometheus metrics. */
+export const METRICS_PATH = '/metrics';
 /** The controller's Identity gRPC port. */
 export const IDENTITY_PORT = 8080;
 /** The controller's admin port: /healthz, /readyz, /metrics. */
@@ -59,6 +65,12 @@ export const isLinkServiceAccount = (namespace: string, name: string, meshNamesp
 export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
 export const PART_OF = 'mesh-federation';
 export const APP_NAME_LABEL = 'app.kubernetes.io/name';
+/** Who writes an object (the controller's route table, the mirror's ServiceImports). */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+/** The container image every mesh component runs from (`mesh <subcommand>`); the sandbox runs only it. */
+export const MESH_IMAGE_NAME = 'mesh-federation';
+/** The mesh image at a tag (install's default is the package version). */
+export const meshImage = (tag: string): string => `${MESH_IMAGE_NAME}:${tag}`;
 /** On mesh-system: this cluster's name (and the two annotations below). */
 export const CLUSTER_NAME_LABEL = 'mesh.io/cluster-name';
 export const CLUSTER_DOMAIN_ANNOTATION = 'mesh.io/cluster-domain';
@@ -117,6 +129,9 @@ export const SLICE_SERVICE_LABEL = 'kubernetes.io/service-name';
 export const SLICE_MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
 /** managed-by value on every EndpointSlice the mirror writes. */
 export const SLICE_MANAGED_BY = 'mirror.mesh.io';
+/** managed-by value of the slices Kubernetes' EndpointSlice controller writes (and the sandbox's controller
+ * manager, and its API server for `kubernetes`): the mirror reads only these as a Service's local endpoints. */
+export const KUBE_SLICE_MANAGED_BY = 'endpointslice-controller.k8s.io';
 
 // --- wave 2: Multi-Cluster Services API (KEP-1645) and cluster ids (KEP-2149) ------------------------
 export const MCS_GROUP = 'multicluster.x-k8s.io';

@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { DEFAULT_CLUSTER_DOMAIN, KUBE_SLICE_MANAGED_BY, SLICE_MANAGED_BY_LABEL, SLICE_SERVICE_LABEL } from '../api/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { createSecurity } from './auth/index.js';
 import type { GroupResource, ObjectReader } from './auth/types.js';
@@ -72,13 +73,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   const registry = new Registry();
   const rest = new Rest(store, registry, serviceCIDR);
   const wildcard = host === '0.0.0.0' || host === '::' || host === '';
-  const names = ['127.0.0.1', 'localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', rest.admission.ips.primary.first, ...advertise, ...(wildcard ? [] : [host])];
+  const names = ['127.0.0.1', 'localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', `kubernetes.default.svc.${DEFAULT_CLUSTER_DOMAIN}`, rest.admission.ips.primary.first, ...advertise, ...(wildcard ? [] : [host])];
   const pki = loadPki(options.dataDir, clusterName, names);
   const objects: ObjectReader = {
     get: (gr, ns, name) => store.get(grKey(gr.group, gr.resource), ns, name),
     list: (gr, ns) => store.list(grKey(gr.group, gr.resource), ns),
   };
-  const issuer = 'https://kubernetes.default.svc.cluster.local';
+  const issuer = `https://kubernetes.default.svc.${DEFAULT_CLUSTER_DOMAIN}`;
   const security = createSecurity({ store: objects, adminToken: pki.adminToken, issuer, signingKeyPem: pki.saSigningKeyPem, defaultAudiences: [issuer] });
   if (security.admit) {
     const admit = security.admit.bind(security);
@@ -154,7 +155,7 @@ function seedKubernetesService(rest: Rest, address: string, port: number): void 
     rest.create(svcDef, 'v1', 'default', { metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } }, spec: { clusterIP: rest.admission.ips.primary.first, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }] } }, ctx);
   }
   const ep = { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } }, subsets: [{ addresses: [{ ip }], ports: [{ name: 'https', port, protocol: 'TCP' }] }] };
-  const slice = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'kubernetes', namespace: 'default', labels: { 'kubernetes.io/service-name': 'kubernetes', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } }, addressType: 'IPv4', endpoints: [{ addresses: [ip], conditions: { ready: true } }], ports: [{ name: 'https', port, protocol: 'TCP' }] };
+  const slice = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'kubernetes', namespace: 'default', labels: { [SLICE_SERVICE_LABEL]: 'kubernetes', [SLICE_MANAGED_BY_LABEL]: KUBE_SLICE_MANAGED_BY } }, addressType: 'IPv4', endpoints: [{ addresses: [ip], conditions: { ready: true } }], ports: [{ name: 'https', port, protocol: 'TCP' }] };
   for (const [def, body, gr] of [[epDef, ep, 'endpoints'], [sliceDef, slice, grKey('discovery.k8s.io', 'endpointslices')]] as const) {
     const cur = rest.store.get(gr, 'default', 'kubernetes');
     if (!cur) rest.create(def, 'v1', 'default', body, ctx);

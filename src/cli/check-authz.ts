@@ -3,7 +3,7 @@
 // allowedIdentities would refuse every tunnel of their peer's gateway. Verdicts are plain functions of facts.
 import {
   ALLOWED_IDENTITIES_ANNOTATION, DEFAULT_ALLOWED_IDENTITIES_ANNOTATION, EXPORT_GATEWAY_VALUES, EXPORT_LABEL, EXPORT_TO_ANNOTATION, GATEWAY_NAME, MCS_GROUP,
-  MCS_STORAGE_VERSION, MESH_NAMESPACE, MIRRORED_LABEL, SERVICE_EXPORT_PLURAL, firstMatch, parseAllowList, parseExportTo, type LinkSpec,
+  MCS_STORAGE_VERSION, MESH_NAMESPACE, MIRRORED_LABEL, SERVICE_EXPORT_PLURAL, firstMatch, parseAllowList, parseExportTo, serviceAccountId, type LinkSpec,
 } from '../api/index.js';
 import type { KubeObject } from '../kube/index.js';
 import type { Add } from './check-link.js';
@@ -72,7 +72,7 @@ export function linkRefusesVerdict(f: AuthzFacts, trustDomainOf: (spec: LinkSpec
       continue;
     }
     const peer = l.spec.targetClusterName;
-    const gw = { id: `spiffe://${trustDomainOf(l.spec)}/ns/${MESH_NAMESPACE}/sa/${GATEWAY_NAME}`, cluster: peer, unknown: true };
+    const gw = { id: serviceAccountId(trustDomainOf(l.spec), MESH_NAMESPACE, GATEWAY_NAME), cluster: peer, unknown: true };
     const anyCaller = p.rules.some((r) => r.kind !== 'cluster' || r.cluster === peer);
     if (!firstMatch(p.rules, gw) && !anyCaller) refused.push(`${l.name}: [${list.join(', ')}] admits no caller from ${peer}`);
     else if (!firstMatch(p.rules, gw)) refused.push(`${l.name}: [${list.join(', ')}] refuses ${peer}'s gateway itself (callers it cannot attest)`);

@@ -3,7 +3,7 @@
 // controller in the cluster (its Link conditions) when this machine cannot reach the remote address.
 import { parse } from 'yaml';
 import { KubeClient, kubeConfigFromString, statusCodeOf, errorMessage } from '../kube/index.js';
-import { MESH_NAMESPACE, parseLinkSpec, type LinkSpec, type LinkStatus } from '../api/index.js';
+import { CREDENTIALS_KUBECONFIG_KEY, MESH_NAMESPACE, parseLinkSpec, type LinkSpec, type LinkStatus } from '../api/index.js';
 import type { Link } from '../mirror/index.js';
 import { getOrNull, type Cluster } from './common.js';
 import { secretText, conditionOf } from './plan.js';
@@ -51,7 +51,7 @@ async function checkRemote(c: Cluster, l: Link, spec: LinkSpec, add: Add, now: D
   const relink = `mesh link ${c.context} <context of ${target}>`;
   const secretName = spec.clusterCredentialsSecret;
   const secret = await getOrNull(c.client, `/api/v1/namespaces/${MESH_NAMESPACE}/secrets/${secretName}`);
-  const kcText = secret ? secretText(secret, 'kubeconfig') : undefined;
+  const kcText = secret ? secretText(secret, CREDENTIALS_KUBECONFIG_KEY) : undefined;
   if (!kcText) {
     add(`${label}: credentials valid`, false, `Secret ${MESH_NAMESPACE}/${secretName} (named by the Link) is missing or has no kubeconfig`, relink);
     return;

@@ -5,15 +5,14 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { isNotFound, type KubeObject } from '../kube/index.js';
 import {
-  ALLOWED_IDENTITIES_ANNOTATION, DEFAULT_ALLOWED_IDENTITIES_ANNOTATION, EXPORT_TO_ANNOTATION, formatAllowList, parseAllowList, parseExportTo, type AllowRule,
+  ALLOWED_IDENTITIES_ANNOTATION, DEFAULT_ALLOWED_IDENTITIES_ANNOTATION, EXPORT_TO_ANNOTATION, dnsLabelSchema, formatAllowList, parseAllowList, parseExportTo, type AllowRule,
 } from '../api/index.js';
 import { CliError, ExitCode } from './errors.js';
 import { connect, helpText, kubeconfigOption, kubeError, outputOption, parseOptions, type Cluster } from './common.js';
 import { render, OutputFormatSchema } from './output.js';
 
-const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label').max(63);
 const AuthzOptionsSchema = z.object({
-  namespace: dnsLabel.default('default'),
+  namespace: dnsLabelSchema.default('default'),
   context: z.string().optional(),
   kubeconfig: z.string().optional(),
   output: OutputFormatSchema,
@@ -102,7 +101,7 @@ async function getOr404(c: Cluster, path: string, what: string, ctx: string): Pr
 }
 
 export async function authz(service: string | undefined, o: AuthzOptions): Promise<AuthzView> {
-  if (service !== undefined && !dnsLabel.safeParse(service).success) throw new CliError(`service name ${JSON.stringify(service)} must be a DNS label`, ExitCode.Usage);
+  if (service !== undefined && !dnsLabelSchema.safeParse(service).success) throw new CliError(`service name ${JSON.stringify(service)} must be a DNS label`, ExitCode.Usage);
   const newDefault = editedDefault(o);
   if (service === undefined && (o.allow !== undefined || o.set !== undefined || o.remove !== undefined || o.clear)) throw new CliError('--allow, --set, --remove and --clear edit a Service: name it', ExitCode.Usage);
   const ctx = o.context ?? 'current context';

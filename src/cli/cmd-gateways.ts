@@ -6,7 +6,7 @@ import { errorMessage, type KubeClient } from '../kube/index.js';
 import { connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError } from './common.js';
 import { render, formatTable, OutputFormatSchema } from './output.js';
 import { listLinks, linkInfo } from './cmd-links.js';
-import { APP_NAME_LABEL, GATEWAY_ADMIN_PORT, GATEWAY_METRICS, GATEWAY_NAME, MESH_NAMESPACE, gatewayAlive } from '../api/index.js';
+import { APP_NAME_LABEL, GATEWAY_ADMIN_PORT, GATEWAY_METRICS, GATEWAY_NAME, MESH_NAMESPACE, METRICS_PATH, gatewayAlive } from '../api/index.js';
 
 export interface GatewayRow {
   cluster: string;
@@ -42,7 +42,7 @@ async function activeStreams(client: KubeClient, pods: string[], adminPort: numb
   const errors: string[] = [];
   for (const name of pods) {
     try {
-      const text = await client.get<unknown>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods/${name}:${adminPort}/proxy/metrics`, { timeoutMs: 5000 });
+      const text = await client.get<unknown>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods/${name}:${adminPort}/proxy${METRICS_PATH}`, { timeoutMs: 5000 });
       if (typeof text !== 'string') throw new Error('the answer was not Prometheus text');
       for (const [k, v] of sumByLabel(text, GATEWAY_METRICS.streamsActive, 'remote_cluster')) total.set(k, (total.get(k) ?? 0) + v);
     } catch (err) {

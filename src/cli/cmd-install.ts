@@ -10,7 +10,7 @@ import {
   connect, helpText, kubeconfigOption, outputOption, parseOptions, kubeError, stderrProgress, sleep, durationSeconds,
   type Cluster, type Progress,
 } from './common.js';
-import { CLUSTER_NAME_LABEL, CONTROLLER_NAME, DEFAULT_CLUSTER_DOMAIN, GATEWAY_NAME, ISSUER_SECRET, MESH_NAMESPACE } from '../api/index.js';
+import { APP_NAME_LABEL, CLUSTER_NAME_LABEL, CONTROLLER_NAME, DEFAULT_CLUSTER_DOMAIN, GATEWAY_NAME, ISSUER_SECRET, MESH_NAMESPACE, meshImage } from '../api/index.js';
 import { ClusterNameSchema, GatewayServiceTypeSchema, type KubeObject } from './render.js';
 import { installPlan, secretText, type TrustMaterial } from './plan.js';
 import { collectionPath, objectPath, describe, idOf, type ObjectId } from './kinds.js';
@@ -146,7 +146,7 @@ async function waitForDeployments(c: Cluster, names: string[], timeoutS: number,
       const r = deploymentReady(d);
       let why: string | undefined;
       if (!r.ready) {
-        const pods = await c.client.list<PodStatusLike>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, { labelSelector: `app.kubernetes.io/name=${name}` }).catch(() => ({ items: [] }));
+        const pods = await c.client.list<PodStatusLike>(`/api/v1/namespaces/${MESH_NAMESPACE}/pods`, { labelSelector: `${APP_NAME_LABEL}=${name}` }).catch(() => ({ items: [] }));
         why = podTrouble(pods.items);
         if (why) trouble.set(name, why);
       }
@@ -215,7 +215,7 @@ export async function install(context: string, o: InstallOptions, progress: Prog
     trustDomain: o.trustDomain ?? root.trustDomain,
     ha: o.ha,
     gatewayServiceType: o.gatewayServiceType,
-    image: o.image ?? `mesh-federation:${pkg.version}`,
+    image: o.image ?? meshImage(pkg.version),
     version: pkg.version,
   };
   if (values.trustDomain !== root.trustDomain) {
@@ -296,7 +296,7 @@ export function registerInstall(program: Command): void {
     .option('--trust-domain <domain>', 'trust domain (default: the root\'s)')
     .addOption(new Option('--gateway-service-type <type>', 'how other clusters reach the gateway').choices(['LoadBalancer', 'NodePort']).default('LoadBalancer'))
     .option('--ha', 'two controller replicas with leader election, two gateways, two mesh-dns', false)
-    .option('--image <ref>', `container image (default mesh-federation:${pkg.version})`)
+    .option('--image <ref>', `container image (default ${meshImage(pkg.version)})`)
     .option('--dry-run', 'print the objects it would apply (-o yaml, the default, or json); change nothing', false)
     .addOption(outputOption())
     .option('--no-wait', 'do not wait for the controller and gateway to be ready')

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, statSync, createReadStream, watch } from 'nod
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_CLUSTER_DOMAIN } from '../api/index.js';
 import { createLogger } from '../log/index.js';
 import {
   up, down, status, renderStatus, route, execIn, logPath, chooseNetwork,
@@ -75,7 +76,7 @@ function registerUp(sb: Command): void {
     .option('--flat-routes', 'isolated network: route every cluster\'s pod CIDR from every other cluster (flat mode), as a flat CNI would', false)
     .option('-d, --detach', 'run in the background: return once every cluster answers (log in DIR/up.log; stop with mesh sandbox down)', false)
     .option('--dir <dir>', 'sandbox directory (kubeconfig, state, logs)', '.mesh-sandbox')
-    .option('--cluster-domain <domain>', 'cluster domain for all clusters, or cluster-a=a.local,cluster-b=b.local', 'cluster.local')
+    .option('--cluster-domain <domain>', 'cluster domain for all clusters, or cluster-a=a.local,cluster-b=b.local', DEFAULT_CLUSTER_DOMAIN)
     .addHelpText('after', `
 Runs in the foreground: the clusters live as long as this command, and Ctrl-C (or SIGTERM, or
 'mesh sandbox down --dir DIR' from another terminal) stops every process and removes every network

@@ -9,10 +9,10 @@ import { z } from 'zod';
 import {
   createRoot, createIssuer, issueLeaf, generateKeyPair, readRoot, readIssuer, writeRoot, writeIssuer, TrustBundle, verifyChain, parseCsr,
   parseCertsPem, uriSans, isTrustError, TrustError, DEFAULT_ROOT_VALIDITY_DAYS,
-  DEFAULT_ISSUER_VALIDITY_DAYS, ROOT_CERT_FILE, type CertificateAuthority,
+  DEFAULT_ISSUER_VALIDITY_DAYS, DEFAULT_LEAF_TTL_SECONDS, ROOT_CERT_FILE, type CertificateAuthority,
 } from '../trust/index.js';
 import { startIdentityService } from '../identity/index.js';
-import { DEFAULT_TRUST_DOMAIN, IDENTITY_PORT, ISSUER_SECRET, MESH_NAMESPACE, TRUST_ROOTS_CONFIGMAP } from '../api/index.js';
+import { DEFAULT_TRUST_DOMAIN, IDENTITY_PORT, ISSUER_SECRET, MESH_NAMESPACE, TRUST_ROOTS_CONFIGMAP, dnsLabelSchema } from '../api/index.js';
 import { loadKubeConfig } from '../kube/index.js';
 import { createLogger } from '../log/index.js';
 import { CliError, ExitCode } from './errors.js';
@@ -20,7 +20,6 @@ import { helpText, outputOption } from './common.js';
 import { render, formatTable, type OutputFormat } from './output.js';
 
 const days = z.coerce.number().positive('must be a positive number of days').max(36500, 'must be at most 100 years');
-const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label (lower-case letters, digits, -)');
 
 /** Validates options; a bad value is a usage error naming the flag as typed (--cluster-name). */
 function parseOptions<T>(schema: z.ZodType<T>, raw: unknown): T {
@@ -173,7 +172,7 @@ function registerTrustFiles(trust: Command): void {
       .option('--force', 'overwrite existing files', false)
       .addOption(outputOption('table'))
       .action(async (raw: unknown) => {
-        const o = parseOptions(z.object({ clusterName: dnsLabel, root: z.string().min(1), out: z.string().min(1), validityDays: days, force: z.boolean(), output: z.enum(['table', 'json', 'yaml']) }), raw);
+        const o = parseOptions(z.object({ clusterName: dnsLabelSchema, root: z.string().min(1), out: z.string().min(1), validityDays: days, force: z.boolean(), output: z.enum(['table', 'json', 'yaml']) }), raw);
         const root = await readRoot(o.root).catch((err: unknown) => cliError(err, 'cannot load the root'));
         let issuer: CertificateAuthority;
         try {
@@ -200,7 +199,7 @@ function registerTrustLeaf(trust: Command): void {
       .requiredOption('--issuer <dir>', 'directory with issuer.crt and issuer.key')
       .requiredOption('--identity <spiffe-id>', 'spiffe://<trust-domain>/ns/<ns>/sa/<sa>')
       .requiredOption('--out <dir>', 'directory to write tls.crt and tls.key into')
-      .option('--ttl-seconds <seconds>', 'lifetime (capped at the issuer\'s)', '86400')
+      .option('--ttl-seconds <seconds>', 'lifetime (capped at the issuer\'s)', String(DEFAULT_LEAF_TTL_SECONDS))
       .action(async (raw: unknown) => {
         const o = parseOptions(z.object({ issuer: z.string().min(1), identity: z.string().min(1), out: z.string().min(1), ttlSeconds: z.coerce.number().int().positive() }), raw);
         const issuer = await readIssuer(o.issuer).catch((err: unknown) => cliError(err, 'cannot load the issuer'));
@@ -336,10 +335,10 @@ function registerIdentityService(trust: Command): void {
       .option('--namespace <ns>', `where Secret ${ISSUER_SECRET} and ConfigMap ${TRUST_ROOTS_CONFIGMAP} live`, MESH_NAMESPACE)
       .option('--host <address>', 'address to listen on (default: $POD_IP or 0.0.0.0)')
       .option('--port <port>', 'port (0 = any free port)', String(IDENTITY_PORT))
-      .option('--leaf-ttl-seconds <seconds>', 'lifetime of issued leaves', '86400')
+      .option('--leaf-ttl-seconds <seconds>', 'lifetime of issued leaves', String(DEFAULT_LEAF_TTL_SECONDS))
       .action(async (raw: unknown) => {
         const o = parseOptions(z.object({
-          kubeconfig: z.string().optional(), namespace: dnsLabel, host: z.string().optional(),
+          kubeconfig: z.string().optional(), namespace: dnsLabelSchema, host: z.string().optional(),
           port: z.coerce.number().int().min(0).max(65535), leafTtlSeconds: z.coerce.number().int().positive(),
         }), raw);
         let kc;

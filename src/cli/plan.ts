@@ -3,7 +3,7 @@
 import { stringify } from 'yaml';
 import {
   GATEWAY_NAME, GATEWAY_TUNNEL_PORT, ISSUER_SECRET, LINK_API_VERSION, LINK_KIND, LINK_TARGET_LABEL, LINK_TOKEN_TTL_SECONDS, MESH_NAMESPACE, PART_OF,
-  PART_OF_LABEL, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, credentialsSecretName,
+  PART_OF_LABEL, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, credentialsSecretName, serviceAccountId,
 } from '../api/index.js';
 import { renderInstall, renderLinkTargetRbac, type InstallValuesInput, type KubeObject } from './render.js';
 import { idOf, type ObjectId } from './kinds.js';
@@ -121,7 +121,7 @@ export function linkSpec(l: LinkInput): Record<string, unknown> {
   };
   if (l.mode === 'gateway') {
     if (!l.gateway) throw new Error('gateway mode needs the target gateway address');
-    spec.gateway = { addresses: l.gateway.addresses, port: l.gateway.port, identity: `spiffe://${l.trustDomain}/ns/${MESH_NAMESPACE}/sa/${GATEWAY_NAME}` };
+    spec.gateway = { addresses: l.gateway.addresses, port: l.gateway.port, identity: serviceAccountId(l.trustDomain, MESH_NAMESPACE, GATEWAY_NAME) };
   }
   if (l.selector) spec[l.mode === 'gateway' ? 'selector' : 'flatSelector'] = { matchLabels: l.selector };
   return spec;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { z } from 'zod';
-import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRUST_DOMAIN } from '../api/index.js';
+import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRUST_DOMAIN, dnsLabelSchema, dnsSubdomainSchema } from '../api/index.js';
 
 /** The manifests/ folder of this checkout or image (dist/src/cli/render.js → ../../../manifests). */
 export const manifestsDir = fileURLToPath(new URL('../../../manifests/', import.meta.url));
@@ -22,25 +22,14 @@ export interface KubeObject {
   [k: string]: unknown;
 }
 
-const dnsLabel = z
-  .string()
-  .min(1)
-  .max(63)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and "-", starting and ending alphanumeric');
-const dnsName = z
-  .string()
-  .min(1)
-  .max(253)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS name such as cluster.local');
-
-export const ClusterNameSchema = dnsLabel;
+export const ClusterNameSchema = dnsLabelSchema;
 export const GatewayServiceTypeSchema = z.enum(['LoadBalancer', 'NodePort']);
 export type GatewayServiceType = z.infer<typeof GatewayServiceTypeSchema>;
 
 export const InstallValuesSchema = z.object({
-  clusterName: dnsLabel,
-  clusterDomain: dnsName.default(DEFAULT_CLUSTER_DOMAIN),
-  trustDomain: dnsName.default(DEFAULT_TRUST_DOMAIN),
+  clusterName: dnsLabelSchema,
+  clusterDomain: dnsSubdomainSchema.default(DEFAULT_CLUSTER_DOMAIN),
+  trustDomain: dnsSubdomainSchema.default(DEFAULT_TRUST_DOMAIN),
   ha: z.boolean().default(false),
   gatewayServiceType: GatewayServiceTypeSchema.default('LoadBalancer'),
   image: z.string().min(1).regex(/^[^\s"]+$/, 'must be an image reference without spaces or quotes'),

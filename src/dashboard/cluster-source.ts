@@ -7,8 +7,8 @@ import {
   KubeClient, Informer, loadKubeConfig, errorMessage, isNotFound, statusCodeOf, type KubeObject,
 } from '../kube/index.js';
 import {
-  APP_NAME_LABEL, CLUSTER_DOMAIN_ANNOTATION, CLUSTER_NAME_LABEL, CONTROLLER_NAME, GATEWAY_ADMIN_PORT, GATEWAY_NAME, ISSUER_SECRET, LINKS_PATH,
-  MCS_GROUP, MESH_NAMESPACE, SERVICE_EXPORT_PLURAL, SERVICE_IMPORT_PLURAL, TRUST_DOMAIN_ANNOTATION, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY,
+  APP_NAME_LABEL, CLUSTER_DOMAIN_ANNOTATION, CLUSTER_NAME_LABEL, CONTROLLER_NAME, GATEWAY_ADMIN_PORT, GATEWAY_NAME, GATEWAY_READY_PATH, ISSUER_SECRET, LINKS_PATH,
+  MCS_GROUP, MESH_NAMESPACE, METRICS_PATH, SERVICE_EXPORT_PLURAL, SERVICE_IMPORT_PLURAL, TRUST_DOMAIN_ANNOTATION, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY,
 } from '../api/index.js';
 import type { Logger } from '../log/index.js';
 import { readGatewayMetrics, type GatewayScrape } from './prom.js';
@@ -178,8 +178,8 @@ export class ClusterSource {
       if (p.status?.phase !== 'Running' || !p.status.podIP) return;
       const proxy = `/api/v1/namespaces/${MESH_NAMESPACE}/pods/${name}:${GATEWAY_ADMIN_PORT}/proxy`;
       const [live, metrics] = await Promise.allSettled([
-        c.get<unknown>(`${proxy}/ready`, { timeoutMs: this.o.timeoutMs }),
-        c.get<unknown>(`${proxy}/metrics`, { timeoutMs: this.o.timeoutMs }),
+        c.get<unknown>(`${proxy}${GATEWAY_READY_PATH}`, { timeoutMs: this.o.timeoutMs }),
+        c.get<unknown>(`${proxy}${METRICS_PATH}`, { timeoutMs: this.o.timeoutMs }),
       ]);
       // Not allowed to ask (401/403) says nothing about the gateway: unknown, not down.
       const denied = live.status === 'rejected' && [401, 403].includes(statusCodeOf(live.reason) ?? 0);

@@ -3,13 +3,14 @@
 // request, 20/s) to web.demo.svc.clusterset.local while cluster-a's web pods go away and come back. Printed
 // as a short timeline: who answered when, what was done, the Events the controller recorded.
 import type { ClientReport } from '../apps/index.js';
+import { CLUSTERSET_DOMAIN, FAILBACK_EVENT, FAILOVER_EVENT, HOLD_DOWN_ANNOTATION, MCS_API_VERSION, SERVICE_EXPORT_KIND, SERVICE_EXPORT_PLURAL, SERVICE_IMPORT_KIND, SERVICE_IMPORT_PLURAL, TRAFFIC_POLICY_ANNOTATION } from '../api/index.js';
 import { applyObject } from '../kube/index.js';
 import { collectionOf, demoApps } from './apps.js';
 import type { Environment } from './environment.js';
 import { DEMO_NS, DEFAULT_IMAGE } from './names.js';
 import { eventually, type Progress } from './steps.js';
 
-const MCS = '/apis/multicluster.x-k8s.io/v1beta1';
+const MCS = `/apis/${MCS_API_VERSION}`;
 const HOLD_DOWN_S = 3;
 const INTERVAL_MS = 50;
 
@@ -51,7 +52,7 @@ export function timeline(r: ClientReport, marks: Mark[], t0: number, intervalMs:
 async function servingIs(env: Environment, context: string, want: string): Promise<void> {
   const c = await env.client(context);
   await eventually(`web served by ${want}`, async () => {
-    const i = await c.get<{ status?: { clusters?: Array<{ cluster: string; serving?: boolean }> } }>(`${MCS}/namespaces/${DEMO_NS}/serviceimports/web`).catch(() => undefined);
+    const i = await c.get<{ status?: { clusters?: Array<{ cluster: string; serving?: boolean }> } }>(`${MCS}/namespaces/${DEMO_NS}/${SERVICE_IMPORT_PLURAL}/web`).catch(() => undefined);
     return (i?.status?.clusters ?? []).filter((x) => x.serving).map((x) => x.cluster).join(',') === want;
   }, 90_000, 200);
 }
@@ -61,15 +62,15 @@ export async function failoverAct(env: Environment, a: string, b: string, o: { i
   const ca = await env.client(a);
   const web = demoApps(a, o.image ?? DEFAULT_IMAGE).filter((x) => ['Namespace', 'Deployment', 'Service'].includes(String(x.kind)) && ['web', DEMO_NS].includes(x.metadata.name));
   for (const x of web) await applyObject(ca, collectionOf(x), x);
-  const annotations = { 'multicluster.mesh.io/traffic-policy': 'local-first', 'multicluster.mesh.io/hold-down-seconds': String(HOLD_DOWN_S) };
+  const annotations = { [TRAFFIC_POLICY_ANNOTATION]: 'local-first', [HOLD_DOWN_ANNOTATION]: String(HOLD_DOWN_S) };
   for (const ctx of [a, b]) {
     const c = await env.client(ctx);
-    const body = { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: 'web', namespace: DEMO_NS, annotations } };
-    await c.create(`${MCS}/namespaces/${DEMO_NS}/serviceexports`, body).catch(() => undefined);
+    const body = { apiVersion: MCS_API_VERSION, kind: SERVICE_EXPORT_KIND, metadata: { name: 'web', namespace: DEMO_NS, annotations } };
+    await c.create(`${MCS}/namespaces/${DEMO_NS}/${SERVICE_EXPORT_PLURAL}`, body).catch(() => undefined);
   }
   o.progress(`failover act: web exported in ${a} and ${b} with traffic-policy local-first (hold-down ${HOLD_DOWN_S}s) …`);
   await servingIs(env, a, a);
-  const url = `http://web.${DEMO_NS}.svc.clusterset.local:8080/`;
+  const url = `http://web.${DEMO_NS}.svc.${CLUSTERSET_DOMAIN}:8080/`;
   await eventually('the clusterset name answers', async () => (await env.traffic(a, { url, count: 2, timeoutMs: 2_000 })).summary.ok === 2, 60_000, 1_000);
   const marks: Mark[] = [];
   const t0 = Date.now();
@@ -90,7 +91,7 @@ export async function failoverAct(env: Environment, a: string, b: string, o: { i
   mark(`the ServiceImport in ${a} serves ${a} again after the hold-down (Failback)`);
   const report = await load;
   const events = (await ca.list<{ reason?: string; message?: string; involvedObject?: { kind?: string; name?: string } }>(`/api/v1/namespaces/${DEMO_NS}/events`)).items
-    .filter((e) => e.involvedObject?.kind === 'ServiceImport' && e.involvedObject.name === 'web' && (e.reason === 'Failover' || e.reason === 'Failback'))
+    .filter((e) => e.involvedObject?.kind === SERVICE_IMPORT_KIND && e.involvedObject.name === 'web' && (e.reason === FAILOVER_EVENT || e.reason === FAILBACK_EVENT))
     .map((e) => `  Event ${e.reason}: ${e.message ?? ''}`);
   return [
     `Failover act (client in ${a}, ${url}, a new connection every ${INTERVAL_MS} ms):`,

@@ -1,6 +1,12 @@
 // Names the demo and the scenarios share.
+import { readFileSync } from 'node:fs';
+import { DEFAULT_CLUSTER_DOMAIN, meshImage } from '../api/index.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
 export const DEMO_NS = 'demo';
-export const DEFAULT_IMAGE = 'mesh-federation:0.1.0';
+/** The image `mesh install` defaults to as well: this build's version. */
+export const DEFAULT_IMAGE = meshImage(pkg.version);
 
 /** A target of the demo's traffic: which shadow, which protocol, which path it should take. */
 export interface Target {
@@ -14,9 +20,9 @@ export interface Target {
 }
 
 /** Shadow DNS name of a remote service, as the mirror names it. */
-export const shadowHost = (svc: string, remote: string, domain = 'cluster.local') => `${svc}-${remote}.${DEMO_NS}.svc.${domain}`;
+export const shadowHost = (svc: string, remote: string, domain = DEFAULT_CLUSTER_DOMAIN) => `${svc}-${remote}.${DEMO_NS}.svc.${domain}`;
 
-export function demoTargets(remote: string, domain = 'cluster.local'): Target[] {
+export function demoTargets(remote: string, domain = DEFAULT_CLUSTER_DOMAIN): Target[] {
   return [
     { label: 'HTTP through the gateway', shadow: `web-${remote}`, mode: 'gateway', request: { url: `http://${shadowHost('web', remote, domain)}:8080/` } },
     { label: 'gRPC through the gateway', shadow: `grpc-${remote}`, mode: 'gateway', request: { grpc: `${shadowHost('grpc', remote, domain)}:9090` } },

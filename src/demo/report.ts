@@ -1,5 +1,5 @@
 // What the demo prints once traffic has flowed: plain text for a newcomer (pure; the facts come in).
-import { DEFAULT_TRUST_DOMAIN, GATEWAY_NAME, MESH_NAMESPACE } from '../api/index.js';
+import { DEFAULT_TRUST_DOMAIN, GATEWAY_NAME, MESH_NAMESPACE, serviceAccountId } from '../api/index.js';
 import type { GatewayFacts, TargetResult } from './steps.js';
 
 export interface DemoFacts {
@@ -74,7 +74,7 @@ export function renderReport(f: DemoFacts): string {
     L.push(`  ${g.cluster}'s gateway at ${g.address}: ${f.source}'s controller probes it over mTLS and requires the peer identity ${g.identity ?? '?'}`);
     L.push(`    last probe: ${g.alive ? 'ok' : 'FAILED'}, ${g.latency}${g.note ? ` (${g.note})` : ''}; Link conditions ${g.conditions}`);
   }
-  L.push(`  ${f.source}'s gateway presents spiffe://${DEFAULT_TRUST_DOMAIN}/ns/${MESH_NAMESPACE}/sa/${GATEWAY_NAME} (issued by ${f.source}'s issuer, which the shared root signed)`);
+  L.push(`  ${f.source}'s gateway presents ${serviceAccountId(DEFAULT_TRUST_DOMAIN, MESH_NAMESPACE, GATEWAY_NAME)} (issued by ${f.source}'s issuer, which the shared root signed)`);
   L.push('');
   L.push('Look further (`mesh` is on your PATH after `npm link`; see the README):');
   L.push(`  ${ctx(f.source)} get svc,endpointslices -n demo            # the shadows (mirror.mesh.io/* labels and annotations)`);

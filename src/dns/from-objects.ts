@@ -1,16 +1,15 @@
 // Kubernetes objects → DNS input, pure. The sandbox feeds its informer caches through these; tests feed
 // literal objects. Only the fields DNS needs are read, so partial objects are fine.
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { SLICE_SERVICE_LABEL } from '../api/index.js';
 import type { DnsEndpointInput, DnsPortInput, DnsServiceInput } from './types.js';
-
-export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 /** Slices that belong to `svc` (same namespace, `kubernetes.io/service-name` label). */
 export function slicesForService(svc: V1Service, slices: Iterable<V1EndpointSlice>): V1EndpointSlice[] {
   const out: V1EndpointSlice[] = [];
   for (const s of slices) {
     if (s.metadata?.namespace !== svc.metadata?.namespace) continue;
-    if (s.metadata?.labels?.[SERVICE_NAME_LABEL] !== svc.metadata?.name) continue;
+    if (s.metadata?.labels?.[SLICE_SERVICE_LABEL] !== svc.metadata?.name) continue;
     out.push(s);
   }
   return out;
@@ -57,7 +56,7 @@ export function dnsServiceFromObjects(svc: V1Service, slices: Iterable<V1Endpoin
 export function dnsServicesFromObjects(services: Iterable<V1Service>, slices: Iterable<V1EndpointSlice>): [string, DnsServiceInput][] {
   const bySvc = new Map<string, V1EndpointSlice[]>();
   for (const s of slices) {
-    const key = `${s.metadata?.namespace ?? ''}/${s.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''}`;
+    const key = `${s.metadata?.namespace ?? ''}/${s.metadata?.labels?.[SLICE_SERVICE_LABEL] ?? ''}`;
     const list = bySvc.get(key);
     if (list) list.push(s);
     else bySvc.set(key, [s]);

@@ -2,6 +2,7 @@
 // listening), /metrics (Prometheus text: one registry, or every worker's aggregated by the primary). Never
 // reachable through a tunnel (targets are exported Services only).
 import http from 'node:http';
+import { GATEWAY_LIVE_PATH, GATEWAY_READY_PATH, METRICS_PATH } from '../api/index.js';
 import { listenEach } from './listen.js';
 
 /** Where /metrics comes from: a registry, or the primary's aggregate of its workers' registries. */
@@ -23,19 +24,19 @@ export function createAdminServer(d: AdminDeps): http.Server {
       res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET' }).end('method not allowed\n');
       return;
     }
-    if (path === '/live') {
+    if (path === GATEWAY_LIVE_PATH) {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('live\n');
-    } else if (path === '/ready') {
+    } else if (path === GATEWAY_READY_PATH) {
       const missing = d.notReady();
       if (missing.length === 0) res.writeHead(200, { 'content-type': 'text/plain' }).end('ready\n');
       else res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: ${missing.join('; ')}\n`);
-    } else if (path === '/metrics') {
+    } else if (path === METRICS_PATH) {
       d.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': d.registry.contentType }).end(text),
         (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
       );
     } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /live, /ready, /metrics\n');
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${GATEWAY_LIVE_PATH}, ${GATEWAY_READY_PATH}, ${METRICS_PATH}\n`);
     }
   });
 }

@@ -4,6 +4,7 @@
 // and go, addresses with them) is removed at the next routing update, so the label set stays bounded by the
 // current endpoints. Tallied as plain numbers per tunnel and written into prom-client on scrape (the hot
 // path does not hash label objects), like metrics.ts.
+import { GATEWAY_METRICS } from '../api/index.js';
 import { Counter, type Registry } from './prom.js';
 import type { Backend, ExportedService } from './types.js';
 
@@ -24,7 +25,7 @@ export class BackendTally {
 
   constructor(registers: Registry[]) {
     this.counter = new Counter({
-      name: 'gateway_backend_tunnels_total',
+      name: GATEWAY_METRICS.backendTunnels,
       help: 'Inbound tunnels by the backend that served them (backend = address:port while it is a ready endpoint of an exported Service, else "other")',
       labelNames: ['namespace', 'service', 'backend'],
       registers,

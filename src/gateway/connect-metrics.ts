@@ -4,6 +4,7 @@
 // gateway answered the tunnel request of remote_cluster (namespace and service ''). Label values come only
 // from the current routing snapshot (issue 17): a Service no longer exported or a cluster no longer linked
 // is `other`, and the series of one that left are removed at the next routing update.
+import { GATEWAY_METRICS } from '../api/index.js';
 import { Histogram, type Registry } from './prom.js';
 import type { ExportedService, RemoteGateway } from './types.js';
 
@@ -21,7 +22,7 @@ export class ConnectLatency {
 
   constructor(registers: Registry[], buckets: number[]) {
     this.histogram = new Histogram({
-      name: 'gateway_connect_seconds',
+      name: GATEWAY_METRICS.connectSeconds,
       help: 'Latency to open a tunnel: inbound, connect to a backend of the exported Service namespace/service; outbound, the remote gateway of remote_cluster answered the tunnel request ("other": not exported or linked now)',
       labelNames: ['direction', 'remote_cluster', 'namespace', 'service'],
       buckets,

@@ -2,6 +2,7 @@
 // figures (connections, tunnels opened, active tunnels, bytes) are tallied as plain numbers on a record
 // per label set and written into prom-client on scrape (`collect`), so neither the per-chunk nor the
 // per-connection hot path hashes labels (prom-client hashes the label object on every inc/dec).
+import { GATEWAY_METRICS } from '../api/index.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.js';
 import type { GatewayErrorCode } from './errors.js';
 import { BackendTally } from './backend-metrics.js';
@@ -72,7 +73,7 @@ export class GatewayMetrics {
   constructor(defaultMetrics = false) {
     const registers = [this.registry];
     this.connections = new Counter({
-      name: 'gateway_connections_total',
+      name: GATEWAY_METRICS.connections,
       help: 'TCP/TLS connections accepted',
       labelNames: ['direction', 'remote_cluster'],
       registers,
@@ -83,9 +84,9 @@ export class GatewayMetrics {
         }
       },
     });
-    this.refusals = new Counter({ name: 'gateway_refused_total', help: 'Connections and streams refused, by reason', labelNames: ['direction', 'reason', 'remote_cluster', 'namespace', 'service'], registers });
+    this.refusals = new Counter({ name: GATEWAY_METRICS.refused, help: 'Connections and streams refused, by reason', labelNames: ['direction', 'reason', 'remote_cluster', 'namespace', 'service'], registers });
     this.streams = new Counter({
-      name: 'gateway_streams_opened_total',
+      name: GATEWAY_METRICS.streamsOpened,
       help: 'Tunnels opened',
       labelNames: ['direction', 'remote_cluster', 'namespace', 'service'],
       registers,
@@ -97,7 +98,7 @@ export class GatewayMetrics {
       },
     });
     this.activeStreams = new Gauge({
-      name: 'gateway_streams_active',
+      name: GATEWAY_METRICS.streamsActive,
       help: 'Tunnels open now',
       labelNames: ['direction', 'remote_cluster', 'namespace', 'service'],
       registers,
@@ -107,23 +108,23 @@ export class GatewayMetrics {
     });
     const flush = () => this.flushAll();
     this.bytes = new Counter({
-      name: 'gateway_bytes_total',
+      name: GATEWAY_METRICS.bytes,
       help: 'Bytes relayed; flow=up is client to target, down is target to client',
       labelNames: ['direction', 'remote_cluster', 'namespace', 'service', 'flow'],
       registers,
       collect: flush,
     });
     const buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-    this.handshake = new Histogram({ name: 'gateway_tls_handshake_seconds', help: 'TLS handshake latency', labelNames: ['direction'], buckets, registers });
+    this.handshake = new Histogram({ name: GATEWAY_METRICS.handshakeSeconds, help: 'TLS handshake latency', labelNames: ['direction'], buckets, registers });
     this.connect = new ConnectLatency(registers, buckets);
-    this.poolSize = new Gauge({ name: 'gateway_pool_connections', help: 'Warm connections to remote gateways', labelNames: ['remote_cluster', 'transport'], registers });
-    this.retries = new Counter({ name: 'gateway_tunnel_retries_total', help: 'Outbound tunnel requests retried on another connection (another address when there is one): refused by the remote before reaching the target (REFUSED_STREAM, GOAWAY, session closed, DRAINING) or failed before any client byte was sent', labelNames: ['remote_cluster'], registers });
-    this.remoteFailures = new Counter({ name: 'gateway_remote_failures_total', help: 'Failures of a remote gateway address seen by outlier detection: connect (dial refused, timed out, TLS), closed (session lost), reset (tunnel request reset unanswered), timeout (tunnel request unanswered)', labelNames: ['remote_cluster', 'reason'], registers });
-    this.ejections = new Counter({ name: 'gateway_remote_ejections_total', help: 'Remote gateway addresses ejected from the pool by outlier detection', labelNames: ['remote_cluster'], registers });
-    this.ejected = new Gauge({ name: 'gateway_remote_addresses_ejected', help: 'Remote gateway addresses ejected now (summed over workers)', labelNames: ['remote_cluster'], registers });
+    this.poolSize = new Gauge({ name: GATEWAY_METRICS.poolConnections, help: 'Warm connections to remote gateways', labelNames: ['remote_cluster', 'transport'], registers });
+    this.retries = new Counter({ name: GATEWAY_METRICS.retries, help: 'Outbound tunnel requests retried on another connection (another address when there is one): refused by the remote before reaching the target (REFUSED_STREAM, GOAWAY, session closed, DRAINING) or failed before any client byte was sent', labelNames: ['remote_cluster'], registers });
+    this.remoteFailures = new Counter({ name: GATEWAY_METRICS.remoteFailures, help: 'Failures of a remote gateway address seen by outlier detection: connect (dial refused, timed out, TLS), closed (session lost), reset (tunnel request reset unanswered), timeout (tunnel request unanswered)', labelNames: ['remote_cluster', 'reason'], registers });
+    this.ejections = new Counter({ name: GATEWAY_METRICS.remoteEjections, help: 'Remote gateway addresses ejected from the pool by outlier detection', labelNames: ['remote_cluster'], registers });
+    this.ejected = new Gauge({ name: GATEWAY_METRICS.remoteEjected, help: 'Remote gateway addresses ejected now (summed over workers)', labelNames: ['remote_cluster'], registers });
     this.backends = new BackendTally(registers);
     this.authzDenied = new Counter({
-      name: 'gateway_authz_denied_total',
+      name: GATEWAY_METRICS.authzDenied,
       help: 'Inbound tunnels refused by authorization, by rule source (export-to, link, service, namespace); labels from bounded sets only',
       labelNames: ['remote_cluster', 'namespace', 'service', 'source'],
       registers,

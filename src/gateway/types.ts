@@ -3,7 +3,9 @@
 // reach each linked cluster's gateway. Plain data, so routing decisions are pure functions over it.
 import { z } from 'zod';
 
-import { PROXY_PROTOCOL_VERSIONS, TRANSPORTS, DEFAULT_CLUSTER_DOMAIN, GATEWAY_TUNNEL_PORT, outboundRouteSchema, type OutboundRoute } from '../api/index.js';
+import {
+  PROXY_PROTOCOL_VERSIONS, DEFAULT_CLUSTER_DOMAIN, dnsLabelSchema, dnsSubdomainSchema, linkGatewaySchema, outboundRouteSchema, type OutboundRoute,
+} from '../api/index.js';
 export { TRANSPORTS, type Transport } from '../api/index.js';
 
 export const BackendSchema = z.object({
@@ -42,18 +44,15 @@ export type ExportedService = z.infer<typeof ExportedServiceSchema>;
 export const OutboundRouteSchema = outboundRouteSchema;
 export type { OutboundRoute };
 
-/** A linked cluster's gateway, from the Link spec. */
-export const RemoteGatewaySchema = z.object({
-  cluster: z.string().min(1),
-  clusterDomain: z.string().min(1).default(DEFAULT_CLUSTER_DOMAIN),
-  addresses: z.array(z.string().min(1)).min(1),
-  port: z.number().int().min(1).max(65535).default(GATEWAY_TUNNEL_PORT),
-  /** Expected SPIFFE id of the remote gateway; absent = any identity in the trust domain. */
-  identity: z.string().optional(),
-  transport: z.enum(TRANSPORTS).optional(),
-  /** Source identities/trust domains allowed from this link (narrows inbound policy for its peers). */
-  allowedIdentities: z.array(z.string()).optional(),
-});
+/**
+ * A linked cluster's gateway: the Link's gateway fields with the Link's rules (src/api: address pattern,
+ * list bounds, SPIFFE id shape, no unknown key), plus the cluster it belongs to. Only `identity` is looser:
+ * a Link always names it, but a static route file (`mesh gateway --routes`) may leave it out, and the
+ * gateway then accepts any gateway certificate of the trust domain for that cluster.
+ */
+export const RemoteGatewaySchema = linkGatewaySchema
+  .extend({ cluster: dnsLabelSchema, clusterDomain: dnsSubdomainSchema.default(DEFAULT_CLUSTER_DOMAIN) })
+  .partial({ identity: true });
 export type RemoteGateway = z.infer<typeof RemoteGatewaySchema>;
 
 /** A local pod as caller attestation sees it: its address and ServiceAccount (issue 15). */

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { METRICS_PATH } from '../api/index.js';
 
 export interface AdminServer {
   port: number;
@@ -21,7 +22,7 @@ export function startAdminServer(opts: { host: string; port: number; registry: R
     } else if (path === '/readyz') {
       const r = opts.ready();
       res.writeHead(r.ok ? 200 : 503, { 'Content-Type': 'application/json' }).end(JSON.stringify(r.detail) + '\n');
-    } else if (path === '/metrics') {
+    } else if (path === METRICS_PATH) {
       opts.registry.metrics().then(
         (text) => res.writeHead(200, { 'Content-Type': opts.registry.contentType }).end(text),
         (err: unknown) => res.writeHead(500).end(String(err)),

@@ -6,6 +6,7 @@ import {
   GATEWAY_NAME,
   HEADLESS_PARENT_LABEL,
   IMPORT_POD_LABEL,
+  KUBE_SLICE_MANAGED_BY,
   LINK_GROUP,
   LINK_PLURAL,
   LINK_VERSION,
@@ -42,9 +43,6 @@ export function targetOf(link: Link): string | undefined {
   const t = (link.spec as { targetClusterName?: unknown } | undefined)?.targetClusterName;
   return typeof t === 'string' ? t : undefined;
 }
-
-/** managed-by of the slices Kubernetes' EndpointSlice controller writes (and the sandbox's). */
-export const LOCAL_SLICE_MANAGER = 'endpointslice-controller.k8s.io';
 
 export class MirrorCaches {
   readonly links: Informer<Link>;
@@ -87,7 +85,7 @@ export class MirrorCaches {
     const mcs = (plural: string) => `/apis/${MCS_GROUP}/${MCS_STORAGE_VERSION}/${plural}`;
     this.serviceExports = inf<ServiceExport>('serviceexports', mcs(SERVICE_EXPORT_PLURAL), undefined, true);
     this.serviceImports = inf<ServiceImport>('serviceimports', mcs(SERVICE_IMPORT_PLURAL));
-    this.localSlices = inf<EndpointSlice>('local-slices', '/apis/discovery.k8s.io/v1/endpointslices', `${SLICE_MANAGED_BY_LABEL}=${LOCAL_SLICE_MANAGER}`);
+    this.localSlices = inf<EndpointSlice>('local-slices', '/apis/discovery.k8s.io/v1/endpointslices', `${SLICE_MANAGED_BY_LABEL}=${KUBE_SLICE_MANAGED_BY}`);
     this.namespaces = inf<KubeObject>('namespaces', '/api/v1/namespaces');
     this.localSlices.addIndex('service', (s) => [`${s.metadata?.namespace}/${s.metadata?.labels?.[SLICE_SERVICE_LABEL] ?? ''}`]);
     this.shadowSlices.addIndex('import', (s) => {

@@ -10,9 +10,11 @@
 // cluster's routes stay as last published, where (2) still holds — shadows keep serving meanwhile.
 import {
   CLUSTER_LABEL,
+  CONTROLLER_NAME,
   HEADLESS_PARENT_LABEL,
   LINK_API_VERSION,
   LINK_KIND,
+  MANAGED_BY_LABEL,
   MIRRORED_LABEL,
   MCS_SERVICE_NAME_LABEL,
   MODE_ANNOTATION,
@@ -194,7 +196,7 @@ export class RoutesReconciler {
     const desired: KubeObject & { data: Record<string, string> } = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: OUTBOUND_ROUTES_CONFIGMAP, namespace: this.env.namespace, labels: { 'app.kubernetes.io/managed-by': 'mesh-controller' } },
+      metadata: { name: OUTBOUND_ROUTES_CONFIGMAP, namespace: this.env.namespace, labels: { [MANAGED_BY_LABEL]: CONTROLLER_NAME } },
       data: { [OUTBOUND_ROUTES_KEY]: formatOutboundRoutes(routes) },
     };
     const r = await apply(this.env.client, cmPath(this.env.namespace), desired, { existing: this.env.caches.routeTable() ?? null, signal: ctx.signal });

@@ -8,7 +8,7 @@
 // min-ready ready endpoints serves (else the first with any ready endpoint). Moving to a less preferred
 // tier is immediate (failover); moving back (failback) waits until the preferred tier's clusters have been
 // able to serve for the hold-down, unless the tier serving now cannot serve at all.
-import { SERVING_REASONS, type ImportClusterStatus, type ServingReason, type TrafficPolicy } from '../api/index.js';
+import { FAILBACK_EVENT, FAILOVER_EVENT, SERVING_REASONS, type ImportClusterStatus, type ServingReason, type TrafficPolicy } from '../api/index.js';
 
 /** One exporting cluster as the decision sees it. */
 export interface ClusterState {
@@ -33,7 +33,7 @@ export interface DecisionInput {
 
 export interface TrafficChange {
   type: 'Normal' | 'Warning';
-  reason: 'Failover' | 'Failback';
+  reason: typeof FAILOVER_EVENT | typeof FAILBACK_EVENT;
   message: string;
 }
 
@@ -159,6 +159,6 @@ function change(from: string[], to: string[], current: number | undefined, tier:
   const message = describeMove(from, to, status);
   const back = current !== undefined && tier >= 0 && tier < current;
   const lost = from.some((c) => !to.includes(c));
-  if (back || !lost) return { type: 'Normal', reason: 'Failback', message };
-  return { type: 'Warning', reason: 'Failover', message };
+  if (back || !lost) return { type: 'Normal', reason: FAILBACK_EVENT, message };
+  return { type: 'Warning', reason: FAILOVER_EVENT, message };
 }

@@ -4,7 +4,8 @@
 import type { Informer, KubeClient, KubeObject } from '../kube/index.js';
 import { Controller, isAlreadyExists, isNotFound, type ReconcileResult } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
-import { desiredEndpoints, desiredEndpointSlices, sliceDiffers, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, type EndpointsObject } from './endpoints.js';
+import { KUBE_SLICE_MANAGED_BY, SLICE_MANAGED_BY_LABEL, SLICE_SERVICE_LABEL } from '../api/index.js';
+import { desiredEndpoints, desiredEndpointSlices, sliceDiffers, type EndpointsObject } from './endpoints.js';
 import type { Recorder } from './events.js';
 import type { Deployment, EndpointSlice, Job, Pod, ReplicaSet, Service, StatefulSet } from './types.js';
 import { keyOf, selectorMatches, splitKey } from './types.js';
@@ -56,8 +57,8 @@ export class ControllerManager {
 
     // Slices by owning Service, so a reconcile does not scan every slice of the namespace.
     this.c.slices.addIndex(SLICE_INDEX, (s) => {
-      const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
-      return svc && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY ? [`${s.metadata?.namespace}/${svc}`] : [];
+      const svc = s.metadata?.labels?.[SLICE_SERVICE_LABEL];
+      return svc && s.metadata?.labels?.[SLICE_MANAGED_BY_LABEL] === KUBE_SLICE_MANAGED_BY ? [`${s.metadata?.namespace}/${svc}`] : [];
     });
     this.c.services.onKey((k) => this.endpoints.enqueue(k));
     this.c.slices.onObject({
@@ -99,8 +100,8 @@ export class ControllerManager {
   }
 
   private sliceOwner(s: KubeObject): void {
-    const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
-    if (svc && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY) this.endpoints.enqueue(`${s.metadata?.namespace}/${svc}`);
+    const svc = s.metadata?.labels?.[SLICE_SERVICE_LABEL];
+    if (svc && s.metadata?.labels?.[SLICE_MANAGED_BY_LABEL] === KUBE_SLICE_MANAGED_BY) this.endpoints.enqueue(`${s.metadata?.namespace}/${svc}`);
   }
 
   start(): void {

@@ -2,12 +2,9 @@
 // object a real control plane would publish. The controller manager diffs these against what exists.
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
+import { KUBE_SLICE_MANAGED_BY, SLICE_MANAGED_BY_LABEL, SLICE_SERVICE_LABEL } from '../api/index.js';
 import type { EndpointSlice, KObj, Pod, Service } from './types.js';
 import { isPodReady, isTerminal, selectorMatches } from './types.js';
-
-export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
-export const MANAGED_BY = 'endpointslice-controller.k8s.io';
-export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 export interface EndpointsObject extends KObj {
   subsets: Array<{
@@ -101,7 +98,7 @@ export function desiredEndpointSlices(svc: Service, pods: Pod[]): EndpointSlice[
     metadata: {
       name: `${name.slice(0, 56)}-${shortHash(`${name}/${family === 'IPv6' ? 'IPv6/' : ''}${key}`)}`,
       namespace: ns,
-      labels: { [SERVICE_NAME_LABEL]: name, [MANAGED_BY_LABEL]: MANAGED_BY },
+      labels: { [SLICE_SERVICE_LABEL]: name, [SLICE_MANAGED_BY_LABEL]: KUBE_SLICE_MANAGED_BY },
       ...(owner ? { ownerReferences: owner } : {}),
     },
     addressType: family,

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { DEFAULT_CLUSTER_DOMAIN } from '../api/index.js';
 import { errorMessage, kubeConfigFromString } from '../kube/index.js';
 import type { Logger } from '../log/index.js';
 import { SandboxError } from './errors.js';
@@ -152,13 +153,13 @@ function createNetworks(o: UpOptions, state: SandboxState): ClusterPlan[] {
   if (o.network === 'loopback') {
     const octets = claimLoopbackOctets(o.clusters.length, sandboxId, process.pid);
     const dnsPort = isRoot() && hasUnshare() ? 53 : 0;
-    const plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'loopback', loopbackOctet: octets[i]!, loopbackDnsPort: dnsPort, dualStack: o.dualStack === true }));
+    const plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? DEFAULT_CLUSTER_DOMAIN, mode: 'loopback', loopbackOctet: octets[i]!, loopbackDnsPort: dnsPort, dualStack: o.dualStack === true }));
     state.clusters = plans.map((plan) => ({ plan }));
     writeState(state);
     return plans;
   }
   const prefix = netnsPrefix(sandboxId);
-  const plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? 'cluster.local', mode: 'isolated', netnsPrefix: prefix, dualStack: o.dualStack === true }));
+  const plans = o.clusters.map((name, i) => planCluster({ name, index: i + 1, domain: o.domains.get(name) ?? DEFAULT_CLUSTER_DOMAIN, mode: 'isolated', netnsPrefix: prefix, dualStack: o.dualStack === true }));
   const underlay = underlayName(prefix);
   state.underlay = underlay;
   state.clusters = plans.map((plan) => ({ plan }));

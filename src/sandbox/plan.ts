@@ -1,6 +1,7 @@
 // Pure address planning: which addresses, CIDRs, names and ports each sandbox cluster gets. No I/O here,
 // so the plan is unit-tested and the same plan drives the orchestrator, the kubelet and `down`.
 import { z } from 'zod';
+import { DEFAULT_CLUSTER_DOMAIN, dnsSubdomainSchema } from '../api/index.js';
 import { SandboxError } from './errors.js';
 
 export const NetworkMode = z.enum(['loopback', 'isolated']);
@@ -59,17 +60,16 @@ export function parseClusterList(text: string): string[] {
 
 /** `cluster.local` for all, or `cluster-a=a.local,cluster-b=b.local` per cluster (others keep cluster.local). */
 export function parseDomains(text: string, names: string[]): Map<string, string> {
-  const out = new Map(names.map((n) => [n, 'cluster.local']));
-  const domainRe = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+  const out = new Map(names.map((n) => [n, DEFAULT_CLUSTER_DOMAIN]));
   if (!text.includes('=')) {
-    if (!domainRe.test(text)) throw new SandboxError('BadFlag', `--cluster-domain "${text}" is not a DNS name`);
+    if (!dnsSubdomainSchema.safeParse(text).success) throw new SandboxError('BadFlag', `--cluster-domain "${text}" is not a DNS name`);
     for (const n of names) out.set(n, text);
     return out;
   }
   for (const part of text.split(',')) {
     const [name, domain] = part.split('=');
     if (!name || !domain || !out.has(name)) throw new SandboxError('BadFlag', `--cluster-domain entry "${part}": expected <cluster>=<domain> for a cluster in --clusters`);
-    if (!domainRe.test(domain)) throw new SandboxError('BadFlag', `--cluster-domain "${domain}" is not a DNS name`);
+    if (!dnsSubdomainSchema.safeParse(domain).success) throw new SandboxError('BadFlag', `--cluster-domain "${domain}" is not a DNS name`);
     out.set(name, domain);
   }
   return out;

@@ -1,9 +1,10 @@
 // Pure pieces of the kubelet: which images it can run and how, the environment a container gets, and the
 // pod status that follows from the containers' states. Kept apart from process handling to be unit-tested.
+import { MESH_IMAGE_NAME } from '../api/index.js';
 import type { Container, EnvVar, Pod, PodCondition, PodStatus, ContainerStatus } from './types.js';
 
 /** The mesh's own image, with or without a registry prefix, any tag or digest. */
-const MESH_IMAGE = /^(?:[a-z0-9.-]+(?::\d+)?\/)*mesh-federation(?::[\w.-]+)?(?:@sha256:[a-f0-9]{64})?$/;
+const MESH_IMAGE = new RegExp(`^(?:[a-z0-9.-]+(?::\\d+)?/)*${MESH_IMAGE_NAME}(?::[\\w.-]+)?(?:@sha256:[a-f0-9]{64})?$`);
 
 export type Resolved = { ok: true; argv: string[] } | { ok: false; reason: 'ErrImagePull' | 'RunContainerError'; message: string };
 

@@ -1,6 +1,7 @@
 // SPIFFE ids as the mesh uses them: spiffe://<trust-domain>/ns/<namespace>/sa/<serviceaccount>.
 // Rules from the SPIFFE-ID spec (lower-case trust domain, path segments of [A-Za-z0-9._-], no dot
 // segments), plus Kubernetes name rules for the namespace and service account.
+import { serviceAccountId } from '../api/index.js';
 import { TrustError } from './errors.js';
 
 const TRUST_DOMAIN_RE = /^[a-z0-9._-]{1,255}$/;
@@ -26,12 +27,12 @@ export function validateTrustDomain(td: string): string {
   return td;
 }
 
-/** spiffe://<td>/ns/<ns>/sa/<sa>, after checking every part. */
+/** spiffe://<td>/ns/<ns>/sa/<sa> (src/api's one format), after checking every part. */
 export function spiffeId(trustDomain: string, namespace: string, serviceAccount: string): string {
   validateTrustDomain(trustDomain);
   if (!DNS_LABEL_RE.test(namespace)) throw new TrustError('INVALID_SPIFFE_ID', `namespace ${JSON.stringify(namespace)} is not a valid Kubernetes namespace name`);
   if (!DNS_SUBDOMAIN_RE.test(serviceAccount)) throw new TrustError('INVALID_SPIFFE_ID', `service account ${JSON.stringify(serviceAccount)} is not a valid Kubernetes name`);
-  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
+  return serviceAccountId(trustDomain, namespace, serviceAccount);
 }
 
 /** Parses and checks a SPIFFE id; throws TrustError('INVALID_SPIFFE_ID') saying what is wrong. */

@@ -3,7 +3,7 @@
 // peer whose certificate is the gateway identity of a cluster linked with this one, for that cluster and for
 // an id of the trust domain; a workload peer (--allow-direct-workloads) is its own caller and cannot claim
 // another. The verified caller is what the authorization rules (authorize.ts: checkCaller) judge.
-import { GATEWAY_NAME, MAX_CLAIM_LENGTH, MESH_NAMESPACE, UNKNOWN_CALLER, serviceAccountId, type CallerClaim, type VerifiedCaller } from '../../api/index.js';
+import { CALLER_CLUSTER_HEADER, CALLER_ID_HEADER, GATEWAY_NAME, MAX_CLAIM_LENGTH, MESH_NAMESPACE, UNKNOWN_CALLER, serviceAccountId, type CallerClaim, type VerifiedCaller } from '../../api/index.js';
 import { parseSpiffeId } from '../../trust/index.js';
 import { GatewayError } from '../errors.js';
 import type { AuthenticatedPeer, InboundPolicy } from './authorize.js';
@@ -33,8 +33,8 @@ function checkText(peer: AuthenticatedPeer, what: string, v: string | undefined)
  * cluster) and before the target is looked up (a refused claim learns nothing about Services).
  */
 export function verifyCaller(claim: CallerClaim, peer: AuthenticatedPeer, p: InboundPolicy): VerifiedCaller {
-  checkText(peer, 'mesh-caller-id', claim.id);
-  checkText(peer, 'mesh-caller-cluster', claim.cluster);
+  checkText(peer, CALLER_ID_HEADER, claim.id);
+  checkText(peer, CALLER_CLUSTER_HEADER, claim.cluster);
   const peerId = peer.id?.uri;
   if (peerId === undefined) refuse(peer, 'the peer certificate has no SPIFFE id');
   const cluster = peer.cluster ?? '';
@@ -56,7 +56,7 @@ export function verifyCaller(claim: CallerClaim, peer: AuthenticatedPeer, p: Inb
   try {
     trustDomain = parseSpiffeId(claim.id).trustDomain;
   } catch {
-    return refuse(peer, `mesh-caller-id ${JSON.stringify(claim.id.slice(0, 120))} is not a SPIFFE id`);
+    return refuse(peer, `${CALLER_ID_HEADER} ${JSON.stringify(claim.id.slice(0, 120))} is not a SPIFFE id`);
   }
   if (trustDomain !== p.trustDomain) refuse(peer, `caller ${claim.id} is not in trust domain ${p.trustDomain}`);
   return { id: claim.id, cluster, unknown: false };

@@ -4,7 +4,7 @@
 // NOT_CONNECT. No node:http2 here: its session pauses and resumes the TLS socket around every write and
 // makes an AsyncResource per stream (src/h2/README.md).
 import type tls from 'node:tls';
-import { CALLER_CLUSTER_HEADER, CALLER_ID_HEADER, type CallerClaim } from '../../api/index.js';
+import { CALLER_CLUSTER_HEADER, CALLER_ID_HEADER, GATEWAY_LIVE_PATH, type CallerClaim } from '../../api/index.js';
 import { accept, ErrorCode, type H2Session, type H2Stream, type Headers } from '../../h2/index.js';
 import { GatewayError, statusFor, type GatewayErrorCode } from '../errors.js';
 import { h2End, RELAY_BUFFER, type RelayEnd } from '../relay.js';
@@ -65,7 +65,7 @@ export function serveH2(sock: tls.TLSSocket, peer: AuthenticatedPeer, deps: Inbo
 function onStream(stream: H2Stream, headers: Headers, peer: AuthenticatedPeer, deps: InboundTunnelDeps): void {
   stream.on('error', noop);
   const method = headers[':method'];
-  if (method === 'GET' && headers[':path'] === '/live') {
+  if (method === 'GET' && headers[':path'] === GATEWAY_LIVE_PATH) {
     stream.respond({ ':status': 200, 'content-type': 'text/plain' });
     stream.end('live\n');
     return;

@@ -1,9 +1,9 @@
 // Kubernetes objects → proxy input, pure. Endpoints carry their slice's ports, so a named targetPort is
 // resolved exactly as kube-proxy does it: through the EndpointSlice port named like the Service port.
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { SLICE_SERVICE_LABEL } from '../../api/index.js';
 import type { ProxyServiceInput } from './types.js';
 
-const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 type Proto = 'TCP' | 'UDP' | 'SCTP';
 
 /** `undefined` for Services the proxy does not serve (ExternalName, headless). `slices` may hold other Services' slices. */
@@ -21,7 +21,7 @@ export function proxyServiceFromObjects(svc: V1Service, slices: Iterable<V1Endpo
   }));
   const endpoints: NonNullable<ProxyServiceInput['endpoints']> = [];
   for (const s of slices) {
-    if (s.metadata?.namespace !== svc.metadata?.namespace || s.metadata?.labels?.[SERVICE_NAME_LABEL] !== svc.metadata?.name) continue;
+    if (s.metadata?.namespace !== svc.metadata?.namespace || s.metadata?.labels?.[SLICE_SERVICE_LABEL] !== svc.metadata?.name) continue;
     if (s.addressType === 'FQDN') continue;
     const slicePorts = (s.ports ?? [])
       .filter((p) => typeof p.port === 'number')
