@@ -252,8 +252,8 @@ export class Rest {
       if (unknown.length && ctx.fieldValidation === 'Strict') throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
       if (unknown.length && ctx.fieldValidation === 'Warn') ctx.warnings?.push(...unknown.map((f) => `unknown field "${f}"`));
     } else {
-      // Only when asked (kubectl asks for Strict): our controllers' writes pay nothing for it.
-      const unknown = ctx.fieldValidation === 'Strict' || ctx.fieldValidation === 'Warn' ? unknownBuiltinFields(def.group, version, def.kind, obj) : [];
+      // Warn is the default (as in Kubernetes); Ignore skips the walk.
+      const unknown = ctx.fieldValidation === 'Ignore' ? [] : unknownBuiltinFields(def.group, version, def.kind, obj);
       const what = `${def.kind} in version "${version}" cannot be handled as a ${def.kind}`;
       if (unknown.length && ctx.fieldValidation === 'Strict') throw badRequest(`${what}: strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
       if (unknown.length && ctx.fieldValidation === 'Warn') ctx.warnings?.push(...unknown.map((f) => `unknown field "${f}"`));
