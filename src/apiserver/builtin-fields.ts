@@ -2,12 +2,10 @@
 // client-node models'). kube-apiserver decodes built-ins into typed structs: a field they lack is dropped,
 // or refused when the client asks for fieldValidation=Strict, as kubectl does by default. Without this a
 // typo in a manifest (`replica: 3`, `metadata.lables`) was stored and silently meant nothing.
-import builtin from './openapi/builtin-schemas.json' with { type: 'json' };
+import { builtin, SCHEMA_REF as REF } from './openapi/builtin.js';
 import { isObject, type Json, type JsonObject } from './patch.js';
 
-const schemas = (builtin as unknown as { schemas: Record<string, JsonObject> }).schemas;
-const kinds = (builtin as unknown as { kinds: Record<string, string> }).kinds;
-const REF = '#/components/schemas/';
+const { schemas, kinds } = builtin;
 /** Enough to act on; a wholly wrong object does not make a message of thousands of paths. */
 const MAX_REPORTED = 20;
 

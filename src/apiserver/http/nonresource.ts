@@ -18,12 +18,12 @@ export async function serveNonResource(deps: ServerDeps, req: IncomingMessage, r
     const wanted = String(req.headers['accept'] ?? '*/*').split(',').map((t) => t.split(';')[0]!.trim());
     const first = wanted.find((t) => t.startsWith(OPENAPI_V2_PROTOBUF_PREFIX) || /^(application\/json|application\/\*|\*\/\*)$/.test(t));
     if (first === undefined) return send(res, 406, JSON.stringify(toStatus(new ApiError('NotAcceptable', `OpenAPI v2 is served as application/json or ${OPENAPI_V2_PROTOBUF}`))));
-    if (first.startsWith(OPENAPI_V2_PROTOBUF_PREFIX)) return sendBytes(res, 200, OPENAPI_V2_PROTOBUF_CONTENT_TYPE, await openapi.v2Protobuf());
-    return send(res, 200, await openapi.v2());
+    if (first.startsWith(OPENAPI_V2_PROTOBUF_PREFIX)) return sendBytes(res, 200, OPENAPI_V2_PROTOBUF_CONTENT_TYPE, openapi.v2Protobuf());
+    return send(res, 200, openapi.v2());
   }
   if (path === '/openapi/v3') return send(res, 200, openapi.root());
   if (path.startsWith('/openapi/v3/')) {
-    const doc = await openapi.gv(path.slice('/openapi/v3/'.length));
+    const doc = openapi.gv(path.slice('/openapi/v3/'.length));
     if (doc) return send(res, 200, doc);
   }
   const doc = parsed ? discoveryDoc(deps, parsed) : undefined;

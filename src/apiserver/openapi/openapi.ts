@@ -8,22 +8,9 @@ import type { Registry, ResourceDef } from '../resources.js';
 import type { CrdInfo } from '../crd.js';
 import { connectKinds, versionInfo } from '../discovery.js';
 import { encodeOpenApiV2 } from './v2-protobuf.js';
+import { builtin, SCHEMA_REF as REF } from './builtin.js';
 
-interface BuiltinSchemas {
-  source: string;
-  /** `<group>/<version>/<kind>` → schema name. */
-  kinds: Record<string, string>;
-  schemas: Record<string, JsonObject>;
-}
 
-let builtin: BuiltinSchemas | undefined;
-
-async function loadBuiltin(): Promise<BuiltinSchemas> {
-  builtin ??= (await import('./builtin-schemas.json', { with: { type: 'json' } })).default as unknown as BuiltinSchemas;
-  return builtin;
-}
-
-const REF = '#/components/schemas/';
 
 /** Names of every schema `roots` reference, transitively. */
 function closure(all: Record<string, JsonObject>, roots: string[]): Set<string> {
@@ -113,11 +100,11 @@ export interface OpenApi {
   /** /openapi/v3: the group/version documents and their URLs. */
   root(): string;
   /** /openapi/v3/<api/v1 | apis/g/v>, or undefined when not served. */
-  gv(path: string): Promise<string | undefined>;
+  gv(path: string): string | undefined;
   /** /openapi/v2 as JSON. */
-  v2(): Promise<string>;
+  v2(): string;
   /** /openapi/v2 as gnostic protobuf (what kubectl up to 1.28 asks for). */
-  v2Protobuf(): Promise<Buffer>;
+  v2Protobuf(): Buffer;
 }
 
 /**
@@ -171,8 +158,8 @@ export function createOpenApi(registry: Registry, crds: () => CrdInfo[]): OpenAp
     return m;
   };
   /** The schemas of the kinds in `defs` (at `version`), with what they reference. */
-  const schemasFor = async (defs: ResourceDef[], version: string): Promise<Record<string, JsonObject>> => {
-    const b = await loadBuiltin();
+  const schemasFor = (defs: ResourceDef[], version: string): Record<string, JsonObject> => {
+    const b = builtin;
     const out: Record<string, JsonObject> = {};
     const roots: string[] = [];
     const infos = crds();
@@ -195,32 +182,32 @@ export function createOpenApi(registry: Registry, crds: () => CrdInfo[]): OpenAp
       for (const gvPath of byGv().keys()) paths[gvPath] = { serverRelativeURL: `/openapi/v3/${gvPath}?hash=${registry.version}` };
       return JSON.stringify({ paths });
     },
-    async gv(path) {
+    gv(path) {
       const defs = byGv().get(path);
       if (!defs) return undefined;
       const version = path.split('/').pop() as string;
       const paths = Object.fromEntries(defs.flatMap((d) => [patchPath(d, path, version), ...connectPaths(d, path, version)]));
-      return JSON.stringify({ openapi: '3.0.0', info: { title: 'Kubernetes', version: versionInfo.gitVersion }, paths, components: { schemas: await schemasFor(defs, version) } });
+      return JSON.stringify({ openapi: '3.0.0', info: { title: 'Kubernetes', version: versionInfo.gitVersion }, paths, components: { schemas: schemasFor(defs, version) } });
     },
     v2,
-    async v2Protobuf() {
+    v2Protobuf() {
       const at = registry.version;
       if (v2Cache?.version === at && v2Cache.protobuf) return v2Cache.protobuf;
-      const json = await v2();
+      const json = v2();
       const protobuf = encodeOpenApiV2(JSON.parse(json) as JsonObject);
       v2Cache = { version: at, json, protobuf };
       return protobuf;
     },
   };
   /** One Swagger 2.0 document: every kind's definition, and the PATCH paths that say the server validates fields. */
-  async function v2(): Promise<string> {
+  function v2(): string {
     const at = registry.version;
     if (v2Cache?.version === at) return v2Cache.json;
     const definitions: Record<string, JsonObject> = {};
     const paths: Array<[string, JsonObject]> = [];
     for (const [gvPath, defs] of byGv()) {
       const version = gvPath.split('/').pop() as string;
-      Object.assign(definitions, await schemasFor(defs, version));
+      Object.assign(definitions, schemasFor(defs, version));
       paths.push(...defs.map((d) => patchPath(d, gvPath, version)));
     }
     const text = JSON.stringify({ swagger: '2.0', info: { title: 'Kubernetes', version: versionInfo.gitVersion }, paths: v2Paths(paths), definitions: v2Schema(definitions) });
