@@ -153,31 +153,21 @@ function schema(w: Writer, s: JsonObject): void {
   vendorExtensions(w, 31, s);
 }
 
-/** A non-body parameter (query, path, header): the sub-schema's common fields. */
-function parameter(w: Writer, p: JsonObject): void {
-  if (p['in'] === 'body') {
-    w.message(1, (b) => {
-      b.string(1, p['description']);
-      b.string(2, p['name']);
-      b.string(3, 'body');
-      b.bool(4, p['required']);
-      if (isObject(p['schema'])) b.message(5, (m) => schema(m, p['schema'] as JsonObject));
-    });
-    return;
-  }
-  // NonBodyParameter's oneof: header 1, formData 2, query 3, path 4; fields before `type` differ by one.
-  const which = ({ header: 1, formData: 2, query: 3, path: 4 } as Record<string, number>)[String(p['in'])] ?? 3;
-  const shift = which === 2 || which === 3 ? 1 : 0; // formData and query have allow_empty_value at 5
-  w.message(2, (nb) =>
-    nb.message(which, (q) => {
-      q.bool(1, p['required']);
-      q.string(2, p['in']);
-      q.string(3, p['description']);
-      q.string(4, p['name']);
-      q.string(5 + shift, p['type']);
-      q.string(6 + shift, p['format']);
-      q.bool(19 + shift, p['uniqueItems']);
-    }),
+/** A query parameter (the only kind the v2 document has: the PATCH paths' fieldValidation and friends):
+ * ParametersItem.parameter → Parameter.non_body_parameter → NonBodyParameter.query_parameter_sub_schema. */
+function queryParameter(w: Writer, p: JsonObject): void {
+  w.message(1, (param) =>
+    param.message(2, (nonBody) =>
+      nonBody.message(3, (q) => {
+        q.bool(1, p['required']);
+        q.string(2, 'query');
+        q.string(3, p['description']);
+        q.string(4, p['name']);
+        q.string(6, p['type']);
+        q.string(7, p['format']);
+        q.bool(20, p['uniqueItems']);
+      }),
+    ),
   );
 }
 
@@ -188,7 +178,7 @@ function operation(w: Writer, op: JsonObject): void {
   w.strings(6, op['produces']);
   w.strings(7, op['consumes']);
   if (Array.isArray(op['parameters'])) {
-    for (const p of op['parameters']) if (isObject(p)) w.message(8, (item) => item.message(1, (m) => parameter(m, p)));
+    for (const p of op['parameters']) if (isObject(p) && p['in'] === 'query') w.message(8, (item) => queryParameter(item, p));
   }
   const responses = op['responses'];
   if (isObject(responses)) {
@@ -199,14 +189,10 @@ function operation(w: Writer, op: JsonObject): void {
   vendorExtensions(w, 13, op);
 }
 
-const METHODS: Array<[string, number]> = [['get', 2], ['put', 3], ['post', 4], ['delete', 5], ['options', 6], ['head', 7], ['patch', 8]];
-
+/** PathItem: the v2 document has PATCH operations only (field 8). */
 function pathItem(w: Writer, item: JsonObject): void {
-  for (const [method, field] of METHODS) {
-    const op = item[method];
-    if (isObject(op)) w.message(field, (m) => operation(m, op));
-  }
-  vendorExtensions(w, 10, item);
+  const op = item['patch'];
+  if (isObject(op)) w.message(8, (m) => operation(m, op));
 }
 
 /** The Swagger 2.0 JSON document as gnostic's openapi.v2.Document. */
