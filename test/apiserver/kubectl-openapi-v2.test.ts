@@ -19,6 +19,7 @@ const bins = [
 ];
 const old = bins.filter((b) => /kubectl\.1\.(2[0-8])$/.test(b));
 let srv: TestApiServer;
+const OPENAPI_V2_PB = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
 
 function kubectl(bin: string, args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
@@ -101,7 +102,7 @@ test('/openapi/v2: JSON by default, gnostic protobuf when asked for it (either s
   assert.ok(patch?.parameters.some((p) => p.name === 'fieldValidation' && p.type === 'string'), 'the PATCH path says the server validates fields, in v2 shape');
   const template = Object.entries(doc.definitions).find(([n]) => n.endsWith('.PodTemplateSpec'))?.[1];
   assert.ok(template?.properties?.['metadata']?.$ref?.startsWith('#/definitions/') && !template.properties['metadata'].allOf, 'v2 references with a plain $ref (kubectl reads no allOf)');
-  for (const accept of ['application/com.github.proto-openapi.spec.v2@v1.0+protobuf', 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf, application/json']) {
+  for (const accept of [OPENAPI_V2_PB, 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf, application/json']) {
     const pb = await get('/openapi/v2', accept);
     assert.equal(pb.code, 200, accept);
     // The content type as kube-openapi spells it: Go's mime parser (kubectl) refuses the '@'.
@@ -110,6 +111,12 @@ test('/openapi/v2: JSON by default, gnostic protobuf when asked for it (either s
   }
   const none = await get('/openapi/v2', 'text/html');
   assert.equal(none.code, 406);
+  // Both encodings are cached per registry version: a CRD created after a fetch is in the next one.
+  await ok(bins[0]!, ['apply', '-f', '-'], crd.replaceAll('gadget', 'sprocket').replaceAll('Gadget', 'Sprocket'));
+  const after = JSON.parse((await get('/openapi/v2', 'application/json')).body.toString()) as { definitions: Record<string, unknown> };
+  assert.ok('io.mesh.example.v1.Sprocket' in after.definitions, Object.keys(after.definitions).filter((k) => k.includes('example')).join(', '));
+  assert.ok((await get('/openapi/v2', OPENAPI_V2_PB)).body.includes('io.mesh.example.v1.Sprocket'), 'the protobuf document has it too');
+  for (const bin of old) assert.match(await ok(bin, ['explain', 'sprocket.spec.size']), /How big the sprocket is/, `${bin}: explains the new CRD`);
 });
 
 test('every kubectl applies, re-applies unchanged, changes, applies server side and explains (old ones through protobuf OpenAPI v2)', async (t) => {
