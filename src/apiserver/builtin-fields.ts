@@ -1,7 +1,7 @@
 // Unknown fields of built-in kinds, found against their OpenAPI schemas (openapi/builtin-schemas.json, the
-// client-node models'). kube-apiserver decodes built-ins into typed structs: a field they lack is dropped,
-// or refused when the client asks for fieldValidation=Strict, as kubectl does by default. Without this a
-// typo in a manifest (`replica: 3`, `metadata.lables`) was stored and silently meant nothing.
+// client-node models') and dropped. kube-apiserver decodes built-ins into typed structs: a field they lack
+// is dropped (fieldValidation Warn, the default, and Ignore) or refused (Strict, as kubectl asks by default).
+// Without this a typo in a manifest (`replica: 3`, `metadata.lables`) was stored and silently meant nothing.
 import { builtin, SCHEMA_REF as REF } from './openapi/builtin.js';
 import { isObject, type Json, type JsonObject } from './patch.js';
 
@@ -24,34 +24,112 @@ function resolve(s: JsonObject): JsonObject {
   return cur;
 }
 
-function walk(schema: Json | undefined, value: Json, path: string, out: string[]): void {
-  if (!isObject(schema) || out.length >= MAX_REPORTED) return;
+interface Walk {
+  /** The keys and indexes down to the value being walked; a path is written only for a field dropped. */
+  at: (string | number)[];
+  found: string[];
+}
+
+function pathOf(at: (string | number)[], key: string): string {
+  let p = '';
+  for (const s of at) p += typeof s === 'number' ? `[${s}]` : p ? `.${s}` : s;
+  return p ? `${p}.${key}` : key;
+}
+
+/** What the walk needs of a schema, read once per schema (the walk meets the same ones on every write). */
+interface Shape {
+  /** x-kubernetes-preserve-unknown-fields: any content. */
+  preserve: boolean;
+  /** An object of any content: preserve, or neither properties nor additionalProperties (RawExtension, int-or-string). */
+  open: boolean;
+  props: JsonObject | undefined;
+  extra: JsonObject | undefined;
+  items: Json | undefined;
+}
+const shapes = new WeakMap<JsonObject, Shape>();
+
+function shapeOf(schema: JsonObject): Shape {
+  let sh = shapes.get(schema);
+  if (sh) return sh;
   const s = resolve(schema);
-  if (s['x-kubernetes-preserve-unknown-fields'] === true) return;
-  if (Array.isArray(value)) {
-    value.forEach((item, i) => walk(s['items'], item, `${path}[${i}]`, out));
-    return;
-  }
-  if (!isObject(value)) return;
   const props = isObject(s['properties']) ? s['properties'] : undefined;
-  const extra = s['additionalProperties'];
-  // An object with neither (RawExtension, FieldsV1): any content.
-  if (!props && !isObject(extra)) return;
-  for (const [k, v] of Object.entries(value)) {
-    const p = path ? `${path}.${k}` : k;
-    if (props && Object.hasOwn(props, k)) walk(props[k], v, p, out);
-    else if (isObject(extra)) walk(extra, v, p, out);
-    else if (out.length < MAX_REPORTED) out.push(p);
+  const extra = isObject(s['additionalProperties']) ? s['additionalProperties'] : undefined;
+  const preserve = s['x-kubernetes-preserve-unknown-fields'] === true;
+  sh = { preserve, open: preserve || (!props && !extra), props, extra, items: s['items'] };
+  shapes.set(schema, sh);
+  return sh;
+}
+
+/**
+ * `value` without the fields its schema lacks: `value` itself when it has none, else a copy along the
+ * changed paths. It never modifies `value`: parts of a write are shared with the stored version (the
+ * status a spec update carries over, the metadata lists of a status write), which must stay as stored.
+ */
+function prune(schema: Json | undefined, value: Json, w: Walk): Json {
+  if (!isObject(schema) || value === null || typeof value !== 'object') return value;
+  const sh = shapeOf(schema);
+  if (Array.isArray(value)) {
+    if (sh.preserve) return value;
+    let out: Json[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      w.at.push(i);
+      const item = value[i] as Json;
+      const next = prune(sh.items, item, w);
+      w.at.pop();
+      if (next !== item) (out ??= value.slice())[i] = next;
+    }
+    return out ?? value;
+  }
+  if (sh.open) return value;
+  const { props, extra } = sh;
+  let out: JsonObject | undefined;
+  for (const k of Object.keys(value)) {
+    const sub = props && Object.hasOwn(props, k) ? props[k] : extra;
+    if (sub === undefined) {
+      if (w.found.length < MAX_REPORTED) w.found.push(pathOf(w.at, k));
+      delete (out ??= { ...value })[k];
+      continue;
+    }
+    const v = value[k] as Json;
+    w.at.push(k);
+    const next = prune(sub, v, w);
+    w.at.pop();
+    if (next !== v) (out ??= { ...value })[k] = next;
+  }
+  return out ?? value;
+}
+
+/**
+ * Makes `target` equal to `next`, in place: the write's object and its metadata are its own, and callers
+ * hold references to both. Below them the copies stand in (other parts may be the stored version's).
+ */
+function settle(target: JsonObject, next: JsonObject, inPlace?: string): void {
+  for (const k of Object.keys(target)) {
+    const t = target[k];
+    const n = next[k];
+    if (!Object.hasOwn(next, k)) delete target[k];
+    else if (n !== t) {
+      if (k === inPlace && isObject(t) && isObject(n)) settle(t, n);
+      else target[k] = n as Json;
+    }
   }
 }
 
-/** Paths (`spec.template.spec.containers[0].imagee`) of the fields the kind's schema lacks; [] for a kind
- * without a schema here. */
-export function unknownBuiltinFields(group: string, version: string, kind: string, obj: object): string[] {
+function pruneWith(schema: JsonObject, obj: JsonObject, at: string[]): string[] {
+  const w: Walk = { at, found: [] };
+  const next = prune(schema, obj, w);
+  if (next !== obj && isObject(next)) settle(obj, next, 'metadata');
+  return w.found;
+}
+
+/**
+ * Drops from `obj` (in place; the write's own object) the fields the kind's schema lacks, in one walk, and
+ * returns their paths (`spec.template.spec.containers[0].imagee`, at most MAX_REPORTED) for Strict's error
+ * and Warn's headers. Maps (additionalProperties), x-kubernetes-preserve-unknown-fields, int-or-string and
+ * raw objects (no properties) are left as they are. [] for a kind without a schema here.
+ */
+export function pruneBuiltinFields(group: string, version: string, kind: string, obj: object): string[] {
   const name = kinds[`${group}/${version}/${kind}`];
   const schema = name ? schemas[name] : undefined;
-  if (!schema) return [];
-  const out: string[] = [];
-  walk(schema, obj as JsonObject, '', out);
-  return out;
+  return schema ? pruneWith(schema, obj as JsonObject, []) : [];
 }

@@ -4,7 +4,7 @@
 import { parse as parseYaml } from 'yaml';
 import type { UserInfo } from './auth/types.js';
 import { admitBuiltin } from './admission.js';
-import { unknownBuiltinFields } from './builtin-fields.js';
+import { pruneBuiltinFields } from './builtin-fields.js';
 import { admitService, releaseIps, releaseService, reserveService, type Admission, type IpChange } from './admission-service.js';
 import { ServiceIpRanges, PortAllocator } from './allocators.js';
 import { admitCustom, parseCrd } from './crd.js';
@@ -23,7 +23,7 @@ export interface WriteContext {
   /** fieldManager query parameter, or the User-Agent's product name. */
   manager: string;
   dryRun: boolean;
-  /** fieldValidation query parameter: unknown fields of custom resources are an error (Strict), a warning (Warn) or dropped. */
+  /** fieldValidation query parameter: unknown fields are refused (Strict) or dropped, named in a warning (Warn, the default) or not (Ignore). */
   fieldValidation?: 'Strict' | 'Warn' | 'Ignore';
   /** Filled with `Warning:` header texts for the response. */
   warnings?: string[];
@@ -51,6 +51,14 @@ export interface DeleteOptions {
 }
 
 export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
+
+interface CommitOptions {
+  /** Record the writer's field ownership (not for server-side apply, which computed it). */
+  track: boolean;
+  subresource?: string;
+  /** The unknown fields are gone already (server-side apply dropped them from its configuration). */
+  pruned?: boolean;
+}
 
 export class Rest {
   readonly admission: Admission;
@@ -183,6 +191,8 @@ export class Rest {
     if (!isObject(config)) throw badRequest('an apply configuration must be an object');
     if (!ctx.manager || ctx.manager === 'unknown') throw badRequest('PATCH requests with content type application/apply-patch+yaml require fieldManager to be set');
     const cfg = checkBody(def, version, config, ns);
+    // Unknown fields leave the configuration before the merge, so they are neither stored nor owned.
+    if (!def.custom) this.unknownFields(def, version, pruneBuiltinFields(def.group, version, def.kind, cfg), ctx);
     if (cfg.metadata.name !== name) throw badRequest(`the name of the object (${String(cfg.metadata.name)}) does not match the name on the URL (${name})`);
     if (!cur) this.checkNamespace(def, ns);
     const statusSeparate = def.subresources.includes('status');
@@ -204,15 +214,15 @@ export class Rest {
       if (causes.length) throw invalid(def.kind, def.group, name, causes);
       delete (obj.metadata as Record<string, unknown>)['resourceVersion'];
     }
-    return this.commit(def, version, cur, obj, ctx, { track: false, ...(opts.subresource ? { subresource: opts.subresource } : {}) });
+    return this.commit(def, version, cur, obj, ctx, { track: false, pruned: true, ...(opts.subresource ? { subresource: opts.subresource } : {}) });
   }
 
   /** Sets server-owned metadata, runs admission, records managedFields, stores (or deletes when finalized). */
-  private commit(def: ResourceDef, version: string, prev: Obj | undefined, obj: Obj, ctx: WriteContext, opts: { track: boolean; subresource?: string }): Obj {
+  private commit(def: ResourceDef, version: string, prev: Obj | undefined, obj: Obj, ctx: WriteContext, opts: CommitOptions): Obj {
     const gr = grKey(def.group, def.resource);
     const statusSeparate = def.subresources.includes('status');
     const m = carryServerMetadata(prev, obj, opts, statusSeparate);
-    const ips = this.admit(def, version, prev, obj, ctx, opts.subresource);
+    const ips = this.admit(def, version, prev, obj, ctx, opts);
     // Field ownership is recorded once server-side apply has touched an object (the issue's "managedFields
     // where apply is used"): plain creates/updates of never-applied objects skip it, which keeps the hot
     // path and memory lean. Updates to applied objects take ownership of what they change, as in Kubernetes.
@@ -244,19 +254,18 @@ export class Rest {
   }
 
   /** Admission: defaults and validation per type, then the security module's checks. */
-  private admit(def: ResourceDef, version: string, prev: Obj | undefined, obj: Obj, ctx: WriteContext, subresource: string | undefined): IpChange | undefined {
+  private admit(def: ResourceDef, version: string, prev: Obj | undefined, obj: Obj, ctx: WriteContext, opts: CommitOptions): IpChange | undefined {
     const gr = grKey(def.group, def.resource);
+    const subresource = opts.subresource;
     let ips: IpChange | undefined;
     if (def.custom) {
       const unknown = admitCustom(def.kind, def.group, this.crds.schemaOf(gr, version), obj);
       if (unknown.length && ctx.fieldValidation === 'Strict') throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
       if (unknown.length && ctx.fieldValidation === 'Warn') ctx.warnings?.push(...unknown.map((f) => `unknown field "${f}"`));
     } else {
-      // Warn is the default (as in Kubernetes); Ignore skips the walk.
-      const unknown = ctx.fieldValidation === 'Ignore' ? [] : unknownBuiltinFields(def.group, version, def.kind, obj);
-      const what = `${def.kind} in version "${version}" cannot be handled as a ${def.kind}`;
-      if (unknown.length && ctx.fieldValidation === 'Strict') throw badRequest(`${what}: strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
-      if (unknown.length && ctx.fieldValidation === 'Warn') ctx.warnings?.push(...unknown.map((f) => `unknown field "${f}"`));
+      // Unknown fields are dropped in every mode, as kube-apiserver's decoding into typed structs drops
+      // them; the walk that finds them removes them (server-side apply's ran on its configuration).
+      if (!opts.pruned) this.unknownFields(def, version, pruneBuiltinFields(def.group, version, def.kind, obj), ctx);
       if (gr === 'services') {
         if (subresource !== 'status') ips = admitService(this.admission, obj, prev);
       } else admitBuiltin(def, obj, prev);
@@ -269,6 +278,14 @@ export class Rest {
       throw err;
     }
     return ips;
+  }
+
+  /** Strict refuses the unknown fields (already dropped from the object), Warn names them, Ignore says nothing. */
+  private unknownFields(def: ResourceDef, version: string, unknown: string[], ctx: WriteContext): void {
+    if (!unknown.length || ctx.fieldValidation === 'Ignore') return;
+    const named = unknown.map((f) => `unknown field "${f}"`);
+    if (ctx.fieldValidation === 'Strict') throw badRequest(`${def.kind} in version "${version}" cannot be handled as a ${def.kind}: strict decoding error: ${named.join(', ')}`);
+    if (ctx.fieldValidation === 'Warn') ctx.warnings?.push(...named);
   }
 
   /** Removes an object for good (its finalizers are done) and undoes what it held. */
