@@ -8,6 +8,7 @@ import { isObject, type Json, type JsonObject } from './patch.js';
 const { schemas, kinds } = builtin;
 /** Enough to act on; a wholly wrong object does not make a message of thousands of paths. */
 const MAX_REPORTED = 20;
+const OBJECT_META = 'io.k8s.api.v1.ObjectMeta';
 
 /** The schema a `$ref`, or a v3 `allOf: [{$ref}]` with siblings, stands for. */
 function resolve(s: JsonObject): JsonObject {
@@ -132,4 +133,13 @@ export function pruneBuiltinFields(group: string, version: string, kind: string,
   const name = kinds[`${group}/${version}/${kind}`];
   const schema = name ? schemas[name] : undefined;
   return schema ? pruneWith(schema, obj as JsonObject, []) : [];
+}
+
+/**
+ * The same for the metadata of a custom resource (its schema does not describe it): Kubernetes decodes
+ * it into ObjectMeta, dropping and, under Strict or Warn, naming what ObjectMeta lacks.
+ */
+export function pruneObjectMeta(obj: { metadata: object }): string[] {
+  const schema = schemas[OBJECT_META];
+  return schema ? pruneWith(schema, obj.metadata as JsonObject, ['metadata']) : [];
 }

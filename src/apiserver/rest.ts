@@ -4,7 +4,7 @@
 import { parse as parseYaml } from 'yaml';
 import type { UserInfo } from './auth/types.js';
 import { admitBuiltin } from './admission.js';
-import { pruneBuiltinFields } from './builtin-fields.js';
+import { pruneBuiltinFields, pruneObjectMeta } from './builtin-fields.js';
 import { admitService, releaseIps, releaseService, reserveService, type Admission, type IpChange } from './admission-service.js';
 import { ServiceIpRanges, PortAllocator } from './allocators.js';
 import { admitCustom, parseCrd } from './crd.js';
@@ -259,9 +259,9 @@ export class Rest {
     const subresource = opts.subresource;
     let ips: IpChange | undefined;
     if (def.custom) {
-      const unknown = admitCustom(def.kind, def.group, this.crds.schemaOf(gr, version), obj);
-      if (unknown.length && ctx.fieldValidation === 'Strict') throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
-      if (unknown.length && ctx.fieldValidation === 'Warn') ctx.warnings?.push(...unknown.map((f) => `unknown field "${f}"`));
+      // Kubernetes decodes a custom resource's metadata into ObjectMeta, then prunes the rest by the schema.
+      const meta = pruneObjectMeta(obj);
+      this.unknownFields(def, version, [...meta, ...admitCustom(def.kind, def.group, this.crds.schemaOf(gr, version), obj)], ctx);
     } else {
       // Unknown fields are dropped in every mode, as kube-apiserver's decoding into typed structs drops
       // them; the walk that finds them removes them (server-side apply's ran on its configuration).

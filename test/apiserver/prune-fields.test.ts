@@ -1,7 +1,7 @@
 // Unknown fields of built-in kinds are dropped, not stored, under fieldValidation=Warn (the default) and
 // Ignore, as kube-apiserver's decoding into typed structs drops them; Warn still names them in Warning
 // headers. Before, both modes stored the object as sent and a later GET returned `spec.replica` and
-// `metadata.lables`.
+// `metadata.lables`. Also: unknown metadata fields of custom resources (Kubernetes drops and reports them).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -189,4 +189,37 @@ test('status writes drop unknown status fields; unknown fields of owner referenc
   assert.equal(m.code, 200);
   assert.deepEqual(m.warnings, ['unknown field "metadata.ownerReferences[0].controler"']);
   assert.deepEqual((await stored('st')).metadata['ownerReferences'], [owner]);
+});
+
+test('custom resources: unknown metadata fields are named (Strict refuses, Warn warns) and dropped, as Kubernetes does; preserve-unknown content stays', async () => {
+  const crd = {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: 'trinkets.example.mesh.io' },
+    spec: {
+      group: 'example.mesh.io',
+      scope: 'Namespaced',
+      names: { plural: 'trinkets', singular: 'trinket', kind: 'Trinket' },
+      versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer' }, free: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } } } }],
+    },
+  };
+  assert.equal((await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).code, 201);
+  const stored = await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/trinkets.example.mesh.io');
+  assert.equal(JSON.stringify(stored.body).includes('"x-kubernetes-preserve-unknown-fields":true'), true, 'the CRD schema (JSONSchemaProps) keeps its fields');
+  const path = `/apis/example.mesh.io/v1/namespaces/${NS}/trinkets`;
+  const body = { apiVersion: 'example.mesh.io/v1', kind: 'Trinket', metadata: { name: 't', lables: { a: 'b' } }, spec: { size: 1, junk: 1, free: { any: { thing: 1 } } } };
+  let r: Reply = { code: 0, warnings: [], body: {} };
+  for (let i = 0; i < 50 && r.code !== 400; i++) {
+    r = await call('POST', `${path}?fieldValidation=Strict`, body);
+    if (r.code === 404) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(r.code, 400, JSON.stringify(r.body));
+  assert.match(String(r.body['message']), /unknown field "metadata\.lables", unknown field "spec\.junk"/);
+  const warn = await call('POST', path, body);
+  assert.equal(warn.code, 201, JSON.stringify(warn.body));
+  assert.deepEqual(warn.warnings, ['unknown field "metadata.lables"', 'unknown field "spec.junk"']);
+  const got = (await call('GET', `${path}/t`)).body as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+  assert.equal(got.metadata['lables'], undefined);
+  assert.equal(got.spec['junk'], undefined);
+  assert.deepEqual(got.spec['free'], { any: { thing: 1 } });
 });
