@@ -148,7 +148,8 @@ function admitEndpoints(obj: Obj, _prev: Obj | undefined, causes: StatusCause[])
 }
 
 function defaultWorkloadSpec(spec: JsonObject, resource: string): void {
-  spec['revisionHistoryLimit'] ??= 10;
+  // A ReplicaSet has no revisionHistoryLimit (its owner Deployment keeps the history).
+  if (resource !== 'replicasets') spec['revisionHistoryLimit'] ??= 10;
   if (resource === 'deployments') {
     // `strategy: {}` (what kubectl create deployment sends) is defaulted as kube-apiserver does.
     const st = isObject(spec['strategy']) ? spec['strategy'] : {};

@@ -223,3 +223,16 @@ test('custom resources: unknown metadata fields are named (Strict refuses, Warn 
   assert.equal(got.spec['junk'], undefined);
   assert.deepEqual(got.spec['free'], { any: { thing: 1 } });
 });
+
+test('a ReplicaSet is not defaulted with revisionHistoryLimit, a field it lacks (each write of the sandbox\'s controller dropped it again)', async () => {
+  const rs = { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'rs' }, spec: { selector: { matchLabels: { app: 'rs' } }, template: { metadata: { labels: { app: 'rs' } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } } };
+  const path = `/apis/apps/v1/namespaces/${NS}/replicasets`;
+  const created = await call('POST', path, rs);
+  assert.equal(created.code, 201);
+  assert.equal((created.body['spec'] as Record<string, unknown>)['revisionHistoryLimit'], undefined);
+  const again = await call('PUT', `${path}/rs`, { ...created.body, spec: { ...(created.body['spec'] as object), replicas: 2 } });
+  assert.equal(again.code, 200);
+  assert.deepEqual(again.warnings, [], 'writing back what was read names no unknown field');
+  const dep = await stored('put');
+  assert.equal(dep.spec['revisionHistoryLimit'], 10, 'a Deployment still is defaulted');
+});
