@@ -3,7 +3,6 @@
 // the API server going away and coming back: any watch failure or timeout leads to a relist after a capped,
 // jittered backoff, and a `410 Gone` (resourceVersion too old) leads to an immediate relist. Bookmarks keep
 // the resourceVersion fresh so a reconnect rarely needs a relist.
-import { Watch } from '@kubernetes/client-node';
 import type { Logger } from '../log/index.js';
 import { silentLogger } from '../log/index.js';
 import type { KubeClient, KubeObject } from './client.js';
@@ -253,48 +252,43 @@ export class Informer<T extends KubeObject = KubeObject> {
       this.watchdog.unref?.();
     };
     armWatchdog();
-    const w = new Watch(this.client.kc);
-    const params: Record<string, string | number | boolean> = {
+    const params: Record<string, string | number | boolean | undefined> = {
       resourceVersion: this.resourceVersion,
       allowWatchBookmarks: true,
       timeoutSeconds,
+      labelSelector: this.opts.labelSelector,
+      fieldSelector: this.opts.fieldSelector,
     };
-    if (this.opts.labelSelector) params.labelSelector = this.opts.labelSelector;
-    if (this.opts.fieldSelector) params.fieldSelector = this.opts.fieldSelector;
-    w.watch(
-      this.opts.path,
-      params,
-      (type: string, obj: T & { code?: number; message?: string }) => {
-        if (ended || this.stopped) return;
-        armWatchdog();
-        switch (type) {
-          case 'ADDED':
-          case 'MODIFIED':
-            this.upsert(obj);
-            break;
-          case 'DELETED':
-            this.remove(obj);
-            break;
-          case 'BOOKMARK':
-            break;
-          case 'ERROR':
-            if (obj.code === 410) gone = true;
-            else this.lastErr = new KubeApiError(obj.code ?? 500, `watch error: ${obj.message ?? 'unknown'}`);
-            this.abort?.abort();
-            finish(gone ? null : this.lastErr);
-            return;
-          default:
-            return;
-        }
-        const rv = obj.metadata?.resourceVersion;
-        if (rv) this.resourceVersion = rv;
-      },
-      (err: unknown) => finish(err),
-    ).then(
-      (ac) => {
-        if (ended || this.stopped) ac.abort();
-        else this.abort = ac;
-      },
+    const ac = new AbortController();
+    this.abort = ac;
+    const onEvent = (type: string, raw: unknown) => {
+      if (ended || this.stopped) return;
+      armWatchdog();
+      const obj = raw as T & { code?: number; message?: string };
+      switch (type) {
+        case 'ADDED':
+        case 'MODIFIED':
+          this.upsert(obj);
+          break;
+        case 'DELETED':
+          this.remove(obj);
+          break;
+        case 'BOOKMARK':
+          break;
+        case 'ERROR':
+          if (obj.code === 410) gone = true;
+          else this.lastErr = new KubeApiError(obj.code ?? 500, `watch error: ${obj.message ?? 'unknown'}`);
+          finish(gone ? null : this.lastErr);
+          ac.abort();
+          return;
+        default:
+          return;
+      }
+      const rv = obj.metadata?.resourceVersion;
+      if (rv) this.resourceVersion = rv;
+    };
+    this.client.watch(this.opts.path, params, onEvent, ac.signal).then(
+      () => finish(null),
       (err: unknown) => finish(err),
     );
   }
