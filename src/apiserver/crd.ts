@@ -1,7 +1,7 @@
 // CRDs and custom resources: CRD validation, and OpenAPI v3 schema pruning and validation (ajv) of CRs.
 import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
 import { invalid, type StatusCause } from './errors.js';
-import { isObject, type Json, type JsonObject } from './patch.js';
+import { clone, isObject, type Json, type JsonObject } from './patch.js';
 import type { Obj } from './store.js';
 import { dns1123Label, dns1123Subdomain, labelCauses } from './validation.js';
 
@@ -147,8 +147,10 @@ export function admitCustom(kind: string, group: string, schema: JsonObject | un
   const causes = labelCauses(obj.metadata);
   const pruned: string[] = [];
   if (schema) {
+    // Pruning and the schema's defaults change the body in place, and part of it may be the stored version's
+    // (a spec update carries the stored status over): the body is a copy, written back below.
     const body: JsonObject = {};
-    for (const [k, v] of Object.entries(obj)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata') body[k] = v as Json;
+    for (const [k, v] of Object.entries(obj)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata') body[k] = clone(v as Json);
     const props = isObject(schema['properties']) ? schema['properties'] : {};
     prune({ ...schema, properties: { ...props, apiVersion: {}, kind: {}, metadata: {} } }, body, '', pruned);
     const fn = compileSchema(schema);
