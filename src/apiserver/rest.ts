@@ -56,8 +56,15 @@ interface CommitOptions {
   /** Record the writer's field ownership (not for server-side apply, which computed it). */
   track: boolean;
   subresource?: string;
-  /** The unknown fields are gone already (server-side apply dropped them from its configuration). */
+  /** Not walked for unknown fields again: server-side apply refused any in its configuration. */
   pruned?: boolean;
+}
+
+/** The error of an apply configuration that does not fit the kind's schema, worded as kube-apiserver's. */
+function untypedApply(def: ResourceDef, version: string, ns: string | undefined, name: string, unknown: string[]): ApiError {
+  const lines = unknown.map((f) => `.${f}: field not declared in schema`);
+  const what = lines.length === 1 ? lines[0] : ['errors:', ...lines.map((l) => `  ${l}`)].join('\n');
+  return new ApiError('InternalError', `failed to create typed patch object (${ns ?? ''}/${name}; ${def.group}/${version}, Kind=${def.kind}): ${what}`);
 }
 
 export class Rest {
@@ -191,8 +198,12 @@ export class Rest {
     if (!isObject(config)) throw badRequest('an apply configuration must be an object');
     if (!ctx.manager || ctx.manager === 'unknown') throw badRequest('PATCH requests with content type application/apply-patch+yaml require fieldManager to be set');
     const cfg = checkBody(def, version, config, ns);
-    // Unknown fields leave the configuration before the merge, so they are neither stored nor owned.
-    if (!def.custom) this.unknownFields(def, version, pruneBuiltinFields(def.group, version, def.kind, cfg), ctx);
+    // kube-apiserver cannot type an apply configuration with an unknown field (structured-merge-diff), so
+    // it refuses it whatever fieldValidation says, with a 500 and this message.
+    if (!def.custom) {
+      const unknown = pruneBuiltinFields(def.group, version, def.kind, cfg);
+      if (unknown.length) throw untypedApply(def, version, ns, name, unknown);
+    }
     if (cfg.metadata.name !== name) throw badRequest(`the name of the object (${String(cfg.metadata.name)}) does not match the name on the URL (${name})`);
     if (!cur) this.checkNamespace(def, ns);
     const statusSeparate = def.subresources.includes('status');
@@ -264,7 +275,7 @@ export class Rest {
       this.unknownFields(def, version, [...meta, ...admitCustom(def.kind, def.group, this.crds.schemaOf(gr, version), obj)], ctx);
     } else {
       // Unknown fields are dropped in every mode, as kube-apiserver's decoding into typed structs drops
-      // them; the walk that finds them removes them (server-side apply's ran on its configuration).
+      // them; the walk that finds them removes them (server-side apply checked its configuration).
       if (!opts.pruned) this.unknownFields(def, version, pruneBuiltinFields(def.group, version, def.kind, obj), ctx);
       if (gr === 'services') {
         if (subresource !== 'status') ips = admitService(this.admission, obj, prev);

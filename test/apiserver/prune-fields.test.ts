@@ -160,18 +160,21 @@ test('PATCH (merge, strategic, JSON): the patched object is stored without the u
   assert.equal(d.spec['paused'], true);
 });
 
-test('server-side apply: unknown fields are neither stored nor owned (managedFields)', async () => {
+test('server-side apply refuses unknown fields whatever fieldValidation says, as kube-apiserver does', async () => {
   const body = { ...deployment('ssa', typos), metadata: { name: 'ssa', namespace: NS, labels: { app: 'ssa' }, lables: { a: 'b' } } };
-  const r = await call('PATCH', `${depPath('ssa')}?fieldManager=prune-test`, body, 'application/apply-patch+yaml');
-  assert.equal(r.code, 201);
-  assert.deepEqual(r.warnings.sort(), named);
-  const d = await stored('ssa');
-  assert.equal(d.spec['replica'], undefined);
-  assert.equal(d.metadata['lables'], undefined);
-  assert.equal(d.spec.template.spec.containers[0]?.['imagee'], undefined);
-  const owned = JSON.stringify(d.metadata.managedFields);
-  assert.match(owned, /"f:replicas"/, 'the known fields are owned');
-  assert.doesNotMatch(owned, /f:replica"|f:lables|f:imagee/, owned);
+  for (const fv of ['', '&fieldValidation=Ignore', '&fieldValidation=Strict']) {
+    const r = await call('PATCH', `${depPath('ssa')}?fieldManager=prune-test${fv}`, body, 'application/apply-patch+yaml');
+    assert.equal(r.code, 500, fv);
+    const [head, ...lines] = String(r.body['message']).split('\n');
+    assert.equal(head, `failed to create typed patch object (${NS}/ssa; apps/v1, Kind=Deployment): errors:`);
+    assert.deepEqual(lines.sort(), named.map((w) => `  .${/"(.*)"/.exec(w)?.[1]}: field not declared in schema`));
+  }
+  assert.equal((await call('GET', depPath('ssa'))).code, 404, 'nothing was stored');
+  const one = await call('PATCH', `${depPath('ssa')}?fieldManager=prune-test`, { ...deployment('ssa'), spec: { ...deployment('ssa').spec, replica: 2 } }, 'application/apply-patch+yaml');
+  assert.equal(one.body['message'], `failed to create typed patch object (${NS}/ssa; apps/v1, Kind=Deployment): .spec.replica: field not declared in schema`);
+  const ok = await call('PATCH', `${depPath('ssa')}?fieldManager=prune-test`, deployment('ssa'), 'application/apply-patch+yaml');
+  assert.equal(ok.code, 201);
+  assert.match(JSON.stringify((await stored('ssa')).metadata.managedFields), /"f:replicas"/, 'the known fields are owned');
 });
 
 test('status writes drop unknown status fields; unknown fields of owner references too', async () => {
