@@ -141,9 +141,10 @@ function prune(schema: Json | undefined, value: Json, path: string, pruned: stri
 
 /**
  * Prunes and validates a custom resource against its version's schema; throws 422 with field causes.
- * Returns the paths of unknown fields it pruned (for fieldValidation=Strict/Warn).
+ * `onPruned` gets the paths of the unknown fields it dropped before anything is validated, so that
+ * fieldValidation=Strict refuses them first (400), as Kubernetes' decoding does before validation.
  */
-export function admitCustom(kind: string, group: string, schema: JsonObject | undefined, obj: Obj): string[] {
+export function admitCustom(kind: string, group: string, schema: JsonObject | undefined, obj: Obj, onPruned: (pruned: string[]) => void): void {
   const causes = labelCauses(obj.metadata);
   const pruned: string[] = [];
   if (schema) {
@@ -153,6 +154,7 @@ export function admitCustom(kind: string, group: string, schema: JsonObject | un
     for (const [k, v] of Object.entries(obj)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata') body[k] = clone(v as Json);
     const props = isObject(schema['properties']) ? schema['properties'] : {};
     prune({ ...schema, properties: { ...props, apiVersion: {}, kind: {}, metadata: {} } }, body, '', pruned);
+    onPruned(pruned);
     const fn = compileSchema(schema);
     if (!fn(body)) {
       for (const e of fn.errors ?? []) {
@@ -167,7 +169,6 @@ export function admitCustom(kind: string, group: string, schema: JsonObject | un
     }
     for (const k of Object.keys(obj)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata' && !(k in body)) delete obj[k];
     for (const [k, v] of Object.entries(body)) obj[k] = v;
-  }
+  } else onPruned(pruned);
   if (causes.length) throw invalid(kind, group, obj.metadata.name, causes);
-  return pruned;
 }

@@ -272,7 +272,7 @@ export class Rest {
     if (def.custom) {
       // Kubernetes decodes a custom resource's metadata into ObjectMeta, then prunes the rest by the schema.
       const meta = pruneObjectMeta(obj);
-      this.unknownFields(def, version, [...meta, ...admitCustom(def.kind, def.group, this.crds.schemaOf(gr, version), obj)], ctx);
+      admitCustom(def.kind, def.group, this.crds.schemaOf(gr, version), obj, (pruned) => this.unknownFields(def, version, [...meta, ...pruned], ctx));
     } else {
       // Unknown fields are dropped in every mode, as kube-apiserver's decoding into typed structs drops
       // them; the walk that finds them removes them (server-side apply checked its configuration).

@@ -225,6 +225,13 @@ test('custom resources: unknown metadata fields are named (Strict refuses, Warn 
   assert.equal(got.metadata['lables'], undefined);
   assert.equal(got.spec['junk'], undefined);
   assert.deepEqual(got.spec['free'], { any: { thing: 1 } });
+  // Strict refuses unknown fields before the schema's validation, as Kubernetes decodes before it validates:
+  // an object with both a typo and an invalid value gets the 400 naming the typo, not the 422.
+  const both = await call('POST', `${path}?fieldValidation=Strict`, { ...body, metadata: { name: 't2' }, spec: { size: 'big', junk: 1 } });
+  assert.equal(both.code, 400, JSON.stringify(both.body));
+  assert.match(String(both.body['message']), /strict decoding error: unknown field "spec\.junk"/);
+  const invalidOnly = await call('POST', `${path}?fieldValidation=Strict`, { ...body, metadata: { name: 't2' }, spec: { size: 'big' } });
+  assert.equal(invalidOnly.code, 422, JSON.stringify(invalidOnly.body));
 });
 
 test('a ReplicaSet is not defaulted with revisionHistoryLimit, a field it lacks (each write of the sandbox\'s controller dropped it again)', async () => {
