@@ -79,6 +79,17 @@ test('a refused connection is KubeUnreachableError with the reason', async () =>
   dead.close();
 });
 
+test('TLS: an unknown CA is refused with the reason; insecure-skip-tls-verify (kubeconfig) connects without one', async () => {
+  const port = (server.address() as AddressInfo).port;
+  const noCa = kubeconfig(port).replace(/, certificate-authority-data: [^}]*/, '');
+  const strict = await KubeClient.create(kubeConfigFromString(noCa));
+  await assert.rejects(strict.get('/version'), (e: Error) => e instanceof KubeUnreachableError && /self[- ]signed certificate/.test(e.message));
+  strict.close();
+  const insecure = await KubeClient.create(kubeConfigFromString(noCa.replace('cluster: {server:', 'cluster: {insecure-skip-tls-verify: true, server:')));
+  assert.equal((await insecure.get<{ path: string }>('/version')).path, '/version');
+  insecure.close();
+});
+
 test('a watch answered with an error status rejects with its code and message', async () => {
   const ac = new AbortController();
   await assert.rejects(client.watch('/gone', { resourceVersion: '1' }, () => undefined, ac.signal), (e: Error) => e instanceof KubeApiError && e.code === 410 && /too old resource version/.test(e.message));
