@@ -90,6 +90,13 @@ test('TLS: an unknown CA is refused with the reason; insecure-skip-tls-verify (k
   insecure.close();
 });
 
+test('a server URL with a path (an API behind a proxy) prefixes the request path', async () => {
+  const port = (server.address() as AddressInfo).port;
+  const prefixed = await KubeClient.create(kubeConfigFromString(kubeconfig(port).replace(`127.0.0.1:${port}"`, `127.0.0.1:${port}/k8s/clusters/c-1/"`)));
+  assert.equal((await prefixed.get<{ path: string }>('/api/v1/pods')).path, '/k8s/clusters/c-1/api/v1/pods');
+  prefixed.close();
+});
+
 test('a watch answered with an error status rejects with its code and message', async () => {
   const ac = new AbortController();
   await assert.rejects(client.watch('/gone', { resourceVersion: '1' }, () => undefined, ac.signal), (e: Error) => e instanceof KubeApiError && e.code === 410 && /too old resource version/.test(e.message));
