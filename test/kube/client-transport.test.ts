@@ -39,6 +39,7 @@ before(async () => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.headers.authorization !== 'Bearer secret-token') return void res.writeHead(401).end('{"kind":"Status","message":"no token"}');
     if (url.pathname === '/hang') return; // never answers
+    if (url.pathname === '/slow') return void setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"late":true}'), 600);
     if (url.pathname === '/gone' && url.searchParams.get('watch') === 'true') {
       return void res.writeHead(410, { 'content-type': 'application/json' }).end('{"kind":"Status","code":410,"reason":"Expired","message":"too old resource version: 1 (9)"}');
     }
@@ -70,6 +71,11 @@ after(async () => {
 
 test('a request that gets no answer fails with KubeUnreachableError naming the timeout', async () => {
   await assert.rejects(client.get('/hang', { timeoutMs: 200 }), (e: Error) => e instanceof KubeUnreachableError && /timed out after 200 ms/.test(e.message));
+});
+
+test('a short timeout is kept to, not rounded up to undici\'s one-second timer tick: 200 ms beats an answer due at 600 ms', async () => {
+  await assert.rejects(client.get('/slow', { timeoutMs: 200 }), (e: Error) => e instanceof KubeUnreachableError && /timed out after 200 ms/.test(e.message));
+  assert.deepEqual(await client.get('/slow', { timeoutMs: 2_000 }), { late: true }, 'a timeout longer than the answer lets it through');
 });
 
 test('a refused connection is KubeUnreachableError with the reason', async () => {
