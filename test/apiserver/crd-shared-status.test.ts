@@ -3,16 +3,13 @@
 // its cached event lines still show it as it was written).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rest, type WriteContext } from '../../src/apiserver/rest.js';
-import { Registry } from '../../src/apiserver/resources.js';
-import { Store, type Obj } from '../../src/apiserver/store.js';
+import type { Obj } from '../../src/apiserver/store.js';
+import { adminWrite, inProcessRest } from './in-process.js';
 
-const ctx: WriteContext = { user: { username: 'admin', uid: '', groups: ['system:masters'] }, manager: 'test', dryRun: false, warnings: [] };
+const ctx = adminWrite();
 
 test('a spec update prunes and defaults the carried-over status of a custom resource without modifying the stored version', () => {
-  const store = new Store({ watchWindow: 100 });
-  const rest = new Rest(store, new Registry(), '10.96.0.0/16');
-  rest.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default', uid: '', resourceVersion: '' } });
+  const { store, rest } = inProcessRest();
   const crdDef = rest.registry.get('apiextensions.k8s.io', 'customresourcedefinitions');
   assert.ok(crdDef);
   const schema = {

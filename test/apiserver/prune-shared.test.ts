@@ -4,25 +4,21 @@
 // version loses them, the stored version (watch caches, JSON cache) stays as it was.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rest, type WriteContext } from '../../src/apiserver/rest.js';
-import { Registry } from '../../src/apiserver/resources.js';
-import { Store, type Obj } from '../../src/apiserver/store.js';
+import type { Obj } from '../../src/apiserver/store.js';
+import { adminWrite, inProcessRest } from './in-process.js';
 
-const ctx = (fieldValidation?: WriteContext['fieldValidation']): WriteContext => ({ user: { username: 'admin', uid: '', groups: ['system:masters'] }, manager: 'test', dryRun: false, warnings: [], ...(fieldValidation ? { fieldValidation } : {}) });
 
 test('a write drops the unknown fields it carries over from the stored version without modifying that version', () => {
-  const store = new Store({ watchWindow: 100 });
-  const rest = new Rest(store, new Registry(), '10.96.0.0/16');
-  rest.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default', uid: '', resourceVersion: '' } });
+  const { store, rest } = inProcessRest();
   const def = rest.registry.get('apps', 'deployments');
   assert.ok(def);
   const spec = { replicas: 1, selector: { matchLabels: { app: 'a' } }, template: { metadata: { labels: { app: 'a' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } };
-  const created = rest.create(def, 'v1', 'default', { metadata: { name: 'a' }, spec }, ctx());
+  const created = rest.create(def, 'v1', 'default', { metadata: { name: 'a' }, spec }, adminWrite());
   // A version stored before unknown fields were dropped (as a snapshot from an older server holds it).
   const legacy: Obj = { ...created, metadata: { ...created.metadata, resourceVersion: String(store.next()), ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'o', uid: 'u', old: 1 }] }, status: { replicas: 1, legacy: { x: 1 } } };
   store.put('deployments.apps', legacy, 'MODIFIED');
   const frozen = JSON.stringify(legacy);
-  const ctxWarn = ctx('Warn');
+  const ctxWarn = adminWrite('Warn');
   const updated = rest.update(def, 'v1', 'default', 'a', { metadata: { name: 'a', ownerReferences: legacy.metadata['ownerReferences'] }, spec: { ...spec, replicas: 2 } }, ctxWarn);
   assert.equal(JSON.stringify(legacy), frozen, 'the stored version is untouched');
   assert.equal((updated['status'] as Record<string, unknown>)['legacy'], undefined, 'the new version lacks the unknown status field');
@@ -34,7 +30,7 @@ test('a write drops the unknown fields it carries over from the stored version w
   const legacy2: Obj = { ...v2, metadata: { ...v2.metadata, resourceVersion: String(store.next()), ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'o', uid: 'u', old: 2 }] } };
   store.put('deployments.apps', legacy2, 'MODIFIED');
   const frozen2 = JSON.stringify(legacy2);
-  const st = rest.update(def, 'v1', 'default', 'a', { ...legacy2, status: { replicas: 2 } }, ctx('Ignore'), 'status');
+  const st = rest.update(def, 'v1', 'default', 'a', { ...legacy2, status: { replicas: 2 } }, adminWrite('Ignore'), 'status');
   assert.equal(JSON.stringify(legacy2), frozen2, 'the stored version is untouched by a status write');
   assert.deepEqual(st.metadata['ownerReferences'], [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'o', uid: 'u' }]);
   assert.equal(store.get('deployments.apps', 'default', 'a')?.metadata.resourceVersion, st.metadata.resourceVersion);
