@@ -146,13 +146,13 @@ function prune(schema: Json | undefined, value: Json, path: string, pruned: stri
  */
 export function admitCustom(kind: string, group: string, schema: JsonObject | undefined, obj: Obj, onPruned: (pruned: string[]) => void): void {
   const causes = labelCauses(obj.metadata);
-  const pruned: string[] = [];
   if (schema) {
     // Pruning and the schema's defaults change the body in place, and part of it may be the stored version's
     // (a spec update carries the stored status over): the body is a copy, written back below.
     const body: JsonObject = {};
     for (const [k, v] of Object.entries(obj)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata') body[k] = clone(v as Json);
     const props = isObject(schema['properties']) ? schema['properties'] : {};
+    const pruned: string[] = [];
     prune({ ...schema, properties: { ...props, apiVersion: {}, kind: {}, metadata: {} } }, body, '', pruned);
     onPruned(pruned);
     const fn = compileSchema(schema);
@@ -169,6 +169,6 @@ export function admitCustom(kind: string, group: string, schema: JsonObject | un
     }
     for (const k of Object.keys(obj)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata' && !(k in body)) delete obj[k];
     for (const [k, v] of Object.entries(body)) obj[k] = v;
-  } else onPruned(pruned);
+  } else onPruned([]);
   if (causes.length) throw invalid(kind, group, obj.metadata.name, causes);
 }
