@@ -90,6 +90,16 @@ class RequestTimeout extends Error {}
 
 type TlsOptions = Pick<https.AgentOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'>;
 
+/** A response body as JSON, or as the text itself when it is not JSON (a proxy's error page). */
+function parseBody(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 /** A signal that fires after `ms` (reason RequestTimeout) or when the caller's own signal does. */
 function preciseTimeout(ms: number, caller: AbortSignal | undefined): { signal: AbortSignal; clear: () => void } {
   const ac = new AbortController();
@@ -211,17 +221,17 @@ export class KubeClient {
     } finally {
       precise?.clear();
     }
-    let parsed: unknown = undefined;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = text;
-    }
+    const parsed = parseBody(text);
     if (code >= 200 && code < 300) return parsed as T;
+    throw this.refused(method, path, code, text, parsed);
+  }
+
+  /** A non-2xx answer as KubeApiError (message and reason from its Status when it is one). */
+  private refused(method: string, path: string, code: number, text: string, parsed: unknown): KubeApiError {
     if (code === 401) this.headersAt = 0; // re-read a rotated token on the next call
     const st = (parsed ?? {}) as { message?: unknown; reason?: unknown };
     const msg = typeof st.message === 'string' ? st.message : text.slice(0, 200) || (STATUS_CODES[code] ?? 'error');
-    throw new KubeApiError(code, `${method} ${path}: ${code} ${msg}`, typeof st.reason === 'string' ? st.reason : undefined, parsed);
+    return new KubeApiError(code, `${method} ${path}: ${code} ${msg}`, typeof st.reason === 'string' ? st.reason : undefined, parsed);
   }
 
   /**
@@ -238,15 +248,7 @@ export class KubeClient {
       });
       if (res.statusCode < 200 || res.statusCode >= 300) {
         const text = await res.body.text();
-        if (res.statusCode === 401) this.headersAt = 0;
-        let message = text.slice(0, 200);
-        try {
-          const st = JSON.parse(text) as { message?: unknown };
-          if (typeof st.message === 'string') message = st.message;
-        } catch {
-          // not a Status: the raw text says it
-        }
-        throw new KubeApiError(res.statusCode, `WATCH ${path}: ${res.statusCode} ${message}`);
+        throw this.refused('WATCH', path, res.statusCode, text, parseBody(text));
       }
       await readWatchEvents(res.body, onEvent);
     } catch (err) {

@@ -103,9 +103,9 @@ test('a server URL with a path (an API behind a proxy) prefixes the request path
   prefixed.close();
 });
 
-test('a watch answered with an error status rejects with its code and message', async () => {
+test('a watch answered with an error status rejects with its code, reason and message, as a request does', async () => {
   const ac = new AbortController();
-  await assert.rejects(client.watch('/gone', { resourceVersion: '1' }, () => undefined, ac.signal), (e: Error) => e instanceof KubeApiError && e.code === 410 && /too old resource version/.test(e.message));
+  await assert.rejects(client.watch('/gone', { resourceVersion: '1' }, () => undefined, ac.signal), (e: Error) => e instanceof KubeApiError && e.code === 410 && e.reason === 'Expired' && /too old resource version/.test(e.message));
 });
 
 test('a watch delivers events split across writes, in order, and resolves when the server ends it', async () => {
